@@ -1,0 +1,116 @@
+//! Measuring audio: EBU R128 loudness and true peak, tempo, and a terminal waveform.
+
+use ebur128::{EbuR128, Mode};
+
+use crate::SAMPLE_RATE;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loudness {
+    /// Integrated loudness (LUFS); -inf for silence.
+    pub integrated_lufs: f64,
+    /// True peak (dBTP), 4× oversampled.
+    pub true_peak_dbtp: f64,
+}
+
+/// Loudness of 32 kHz mono audio.
+pub fn loudness(samples: &[f32]) -> Loudness {
+    loudness_at(samples, SAMPLE_RATE)
+}
+
+pub fn loudness_at(samples: &[f32], sample_rate: u32) -> Loudness {
+    let measure = || -> Result<Loudness, ebur128::Error> {
+        let mut meter = EbuR128::new(1, sample_rate, Mode::I | Mode::TRUE_PEAK)?;
+        meter.add_frames_f32(samples)?;
+        Ok(Loudness {
+            integrated_lufs: meter.loudness_global()?,
+            true_peak_dbtp: 20.0 * meter.true_peak(0)?.max(1e-12).log10(),
+        })
+    };
+    measure().unwrap_or(Loudness {
+        integrated_lufs: f64::NEG_INFINITY,
+        true_peak_dbtp: f64::NEG_INFINITY,
+    })
+}
+
+/// Estimated tempo in BPM from the autocorrelation of an onset-strength envelope,
+/// searched over 60–180 BPM with a mild preference for 70–110 (lofi's range) against
+/// double/half-tempo errors. `None` for audio too short or without onsets.
+pub fn estimate_bpm(samples: &[f32], sample_rate: u32) -> Option<f64> {
+    let hop = (sample_rate / 200) as usize; // 5 ms frames
+    let energies: Vec<f32> = samples
+        .chunks(hop)
+        .map(|frame| (frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32 + 1e-10).ln())
+        .collect();
+    // Onset strength: positive log-energy change (half-wave rectified flux).
+    let mut onset: Vec<f32> = energies
+        .windows(2)
+        .map(|w| (w[1] - w[0]).max(0.0))
+        .collect();
+    let mean = onset.iter().sum::<f32>() / onset.len().max(1) as f32;
+    onset.iter_mut().for_each(|o| *o -= mean);
+    let frame_rate = sample_rate as f64 / hop as f64;
+    let lag_for = |bpm: f64| frame_rate * 60.0 / bpm;
+    let (min_lag, max_lag) = (lag_for(180.0) as usize, lag_for(60.0).ceil() as usize);
+    if onset.len() < max_lag * 4 {
+        return None;
+    }
+    let autocorr = |lag: usize| -> f64 {
+        onset
+            .iter()
+            .zip(&onset[lag..])
+            .map(|(a, b)| (a * b) as f64)
+            .sum::<f64>()
+            / (onset.len() - lag) as f64
+    };
+    let scores: Vec<(usize, f64)> = (min_lag..=max_lag)
+        .map(|lag| (lag, autocorr(lag)))
+        .collect();
+    let (best_lag, best) = scores
+        .iter()
+        .map(|&(lag, score)| {
+            let bpm = frame_rate * 60.0 / lag as f64;
+            let prior = (-0.5 * ((bpm / 88.0).log2() / 0.6).powi(2)).exp();
+            (lag, score * prior)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    if best <= 0.0 {
+        return None;
+    }
+    // Parabolic interpolation around the peak for sub-frame precision.
+    let at = |lag: usize| scores.iter().find(|s| s.0 == lag).map(|s| s.1);
+    let refined = match (at(best_lag - 1), at(best_lag), at(best_lag + 1)) {
+        (Some(a), Some(b), Some(c)) if a - 2.0 * b + c < 0.0 => {
+            best_lag as f64 + 0.5 * (a - c) / (a - 2.0 * b + c)
+        }
+        _ => best_lag as f64,
+    };
+    Some(frame_rate * 60.0 / refined)
+}
+
+/// A `width`×`rows` waveform of peak levels in block characters, mirrored around the
+/// centre line (rows must be even).
+pub fn waveform(samples: &[f32], width: usize, rows: usize) -> String {
+    const BLOCKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let half = rows / 2;
+    let chunk = samples.len().div_ceil(width.max(1)).max(1);
+    let peaks: Vec<f32> = samples
+        .chunks(chunk)
+        .map(|c| c.iter().fold(0.0f32, |m, s| m.max(s.abs())).min(1.0))
+        .collect();
+    let mut lines = Vec::with_capacity(rows);
+    for row in 0..half {
+        // Row 0 is the top; each row covers 1/half of the amplitude range in 8 steps.
+        let floor = (half - 1 - row) as f32 / half as f32;
+        let line: String = peaks
+            .iter()
+            .map(|&p| {
+                let fill = ((p - floor) * half as f32 * 8.0).clamp(0.0, 8.0) as usize;
+                BLOCKS[fill]
+            })
+            .collect();
+        lines.push(line);
+    }
+    let mirrored: Vec<String> = lines.iter().rev().cloned().collect();
+    lines.extend(mirrored);
+    lines.join("\n")
+}

@@ -1,0 +1,70 @@
+//! Generation backends behind one interface: `procedural` now, `ggml` (MusicGen) later.
+
+pub mod procedural;
+
+use std::sync::atomic::AtomicBool;
+
+use serde::Serialize;
+
+/// MusicGen emits 50 frames per second of audio; progress is counted in those units for
+/// every backend so clients see one scale.
+pub const TOKENS_PER_SECOND: f64 = 50.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationRequest {
+    pub prompt: String,
+    pub seed: u64,
+    pub duration_sec: f64,
+}
+
+impl GenerationRequest {
+    pub fn tokens_estimated(&self) -> u64 {
+        (self.duration_sec * TOKENS_PER_SECOND).ceil() as u64
+    }
+
+    pub fn sample_count(&self) -> usize {
+        (self.duration_sec * crate::SAMPLE_RATE as f64).round() as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub tokens_generated: u64,
+    pub tokens_estimated: u64,
+}
+
+pub struct Generated {
+    /// 32 kHz mono samples in -1..1.
+    pub samples: Vec<f32>,
+    pub tokens_actual: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BackendError {
+    #[error("generation was cancelled")]
+    Cancelled,
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// What `status.model` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub backend: &'static str,
+    pub quantization: Option<String>,
+    pub device: &'static str,
+    pub model_version: String,
+}
+
+pub trait Backend: Send + Sync {
+    fn info(&self) -> ModelInfo;
+
+    /// Renders one track. Calls `progress` between steps and stops with
+    /// [`BackendError::Cancelled`] once `cancel` is set.
+    fn generate(
+        &self,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Generated, BackendError>;
+}

@@ -1,0 +1,95 @@
+//! The lofi treatment: tape wow/flutter, saturation, bit and sample-rate reduction,
+//! filtering, bus compression and the vinyl/tape/rain textures.
+
+use fundsp::prelude::*;
+
+use crate::SAMPLE_RATE;
+
+const SR: f64 = SAMPLE_RATE as f64;
+
+/// Runs a mono fundsp node over a buffer in place, at the daemon's sample rate.
+pub fn run_mono<N: AudioNode<Inputs = U1, Outputs = U1>>(mut node: An<N>, samples: &mut [f32]) {
+    node.set_sample_rate(SR);
+    for s in samples.iter_mut() {
+        *s = node.filter_mono(*s);
+    }
+}
+
+pub fn lowpass(samples: &mut [f32], cutoff_hz: f32) {
+    run_mono(lowpass_hz(cutoff_hz, 0.6), samples);
+}
+
+pub fn highpass(samples: &mut [f32], cutoff_hz: f32) {
+    run_mono(highpass_hz(cutoff_hz, 0.7), samples);
+}
+
+/// Tape saturation: soft clipping that rounds peaks and adds warm harmonics.
+pub fn saturate(samples: &mut [f32], drive: f32) {
+    let norm = 1.0 / drive.tanh();
+    samples
+        .iter_mut()
+        .for_each(|s| *s = (*s * drive).tanh() * norm);
+}
+
+/// Tape wow (slow pitch drift) and flutter (fast shimmer) through a modulated delay.
+/// `depth` 0..1 scales both; the output is delayed by the 6 ms centre of the line.
+pub fn wow_flutter(samples: &mut [f32], depth: f32, seed: u64) {
+    let phase = (seed % 1000) as f32 / 1000.0 * std::f32::consts::TAU;
+    let wow = 0.0012 * depth;
+    let flutter = 0.00006 * depth;
+    let modulation = lfo(move |t: f32| {
+        0.006
+            + wow * (std::f32::consts::TAU * 0.5 * t + phase).sin()
+            + wow * 0.4 * (std::f32::consts::TAU * 0.13 * t).sin()
+            + flutter * (std::f32::consts::TAU * 6.5 * t).sin()
+    });
+    run_mono((pass() | modulation) >> tap_linear(0.001, 0.012), samples);
+}
+
+/// Light bit and sample-rate reduction (sampler grit): hold each sample at `rate_hz`,
+/// quantise to `bits`.
+pub fn crush(samples: &mut [f32], bits: u32, rate_hz: f32) {
+    let levels = (1u32 << (bits - 1)) as f32;
+    let step = rate_hz / SAMPLE_RATE as f32;
+    let (mut phase, mut held) = (1.0f32, 0.0f32);
+    for s in samples.iter_mut() {
+        phase += step;
+        if phase >= 1.0 {
+            phase -= 1.0;
+            held = (*s * levels).round() / levels;
+        }
+        *s = held;
+    }
+}
+
+/// Bus compression with an RMS-ish detector: 3:1 above `threshold` (linear).
+pub fn compress(samples: &mut [f32], threshold: f32, ratio: f32) {
+    let mut detector = afollow(0.01, 0.2);
+    detector.set_sample_rate(SR);
+    for s in samples.iter_mut() {
+        let level = detector.filter_mono(s.abs()).max(1e-9);
+        if level > threshold {
+            let gain = (threshold / level).powf(1.0 - 1.0 / ratio);
+            *s *= gain;
+        }
+    }
+}
+
+/// Adds `texture` looped end to end, scaled by `gain`.
+pub fn add_looped(samples: &mut [f32], texture: &[f32], gain: f32) {
+    if texture.is_empty() || gain == 0.0 {
+        return;
+    }
+    for (s, t) in samples.iter_mut().zip(texture.iter().cycle()) {
+        *s += t * gain;
+    }
+}
+
+/// Tape hiss: soft pink noise, band-limited.
+pub fn add_hiss(samples: &mut [f32], gain: f32, seed: u64) {
+    let mut hiss = pink::<f32>().seed(seed) >> highpass_hz(1500.0, 0.5) >> lowpass_hz(9000.0, 0.5);
+    hiss.set_sample_rate(SR);
+    for s in samples.iter_mut() {
+        *s += hiss.get_mono() * gain;
+    }
+}

@@ -1,0 +1,221 @@
+//! The procedural backend: instant, deterministic lofi hip hop from (prompt, seed,
+//! duration). Compose a score, render instruments and the sample pack onto buses,
+//! apply the lofi treatment, master.
+
+mod arrangement;
+mod drums;
+mod effects;
+mod harmony;
+pub mod kit;
+mod master;
+mod score;
+mod style;
+mod voices;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+
+pub use kit::Kit;
+pub use style::Style;
+
+use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress};
+use crate::SAMPLE_RATE;
+use kit::Sound;
+use score::Score;
+use voices::NoteCache;
+
+/// Bumped whenever the rendering changes what a (prompt, seed, duration) sounds like.
+pub const MODEL_VERSION: &str = "procedural-v1";
+
+/// Extra render time after the end, folded back onto the start so the loop is seamless.
+const TAIL_SEC: f64 = 2.0;
+
+pub struct ProceduralBackend {
+    kit: Kit,
+}
+
+impl ProceduralBackend {
+    pub fn new(kit: Kit) -> Self {
+        ProceduralBackend { kit }
+    }
+}
+
+impl Default for ProceduralBackend {
+    fn default() -> Self {
+        ProceduralBackend::new(Kit::default_pack())
+    }
+}
+
+/// One RNG stream per track, from everything that defines it.
+fn track_rng(request: &GenerationRequest) -> ChaCha8Rng {
+    let mut hasher = Sha256::new();
+    hasher.update(request.prompt.as_bytes());
+    hasher.update([0]);
+    hasher.update(request.seed.to_le_bytes());
+    ChaCha8Rng::from_seed(hasher.finalize().into())
+}
+
+fn index(time: f64) -> usize {
+    (time * SAMPLE_RATE as f64).round().max(0.0) as usize
+}
+
+fn mix_into(bus: &mut [f32], at: usize, sound: &[f32], gain: f32) {
+    if let Some(dest) = bus.get_mut(at..) {
+        dest.iter_mut().zip(sound).for_each(|(d, s)| *d += s * gain);
+    }
+}
+
+/// The separate buses of a rendered score, before effects.
+struct Buses {
+    keys: Vec<f32>,
+    bass: Vec<f32>,
+    drums: Vec<f32>,
+}
+
+fn render_buses(score: &Score, kit: &Kit, len: usize) -> Buses {
+    let mut buses = Buses {
+        keys: vec![0.0; len],
+        bass: vec![0.0; len],
+        drums: vec![0.0; len],
+    };
+    let mut cache = NoteCache::default();
+    for note in &score.notes {
+        let bus = match note.instrument {
+            voices::Instrument::Bass => &mut buses.bass,
+            _ => &mut buses.keys,
+        };
+        let rendered = cache.note(note.instrument, note.midi, note.velocity, note.held);
+        mix_into(bus, index(note.time), rendered, 1.0);
+    }
+    for hit in &score.hits {
+        let gain = match hit.sound {
+            Sound::HatClosed | Sound::HatOpen => 0.35,
+            Sound::Rim => 0.5,
+            _ => 1.0,
+        };
+        mix_into(
+            &mut buses.drums,
+            index(hit.time),
+            kit.get(hit.sound),
+            hit.velocity * gain,
+        );
+    }
+    buses
+}
+
+impl ProceduralBackend {
+    /// Renders a track; `progress` gets (steps done, steps total) after each stage.
+    pub fn render(
+        &self,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(f64),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<f32>, BackendError> {
+        let check = |done: f64, progress: &mut dyn FnMut(f64)| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(BackendError::Cancelled);
+            }
+            progress(done);
+            Ok(())
+        };
+        let mut rng = track_rng(request);
+        let mut style = Style::from_prompt(&request.prompt, &mut rng);
+        let bpm_fixed = request.prompt.to_lowercase().contains("bpm");
+        style.bpm = arrangement::fit_tempo(style.bpm, request.duration_sec, bpm_fixed);
+        let score = arrangement::compose(&style, request.duration_sec, &mut rng);
+        let len = request.sample_count();
+        let total = len + index(TAIL_SEC);
+        check(0.1, progress)?;
+
+        let Buses {
+            mut keys,
+            mut bass,
+            mut drums,
+        } = render_buses(&score, &self.kit, total);
+        check(0.5, progress)?;
+
+        effects::wow_flutter(&mut keys, style.wobble, request.seed);
+        effects::lowpass(&mut keys, style.cutoff_hz);
+        effects::saturate(&mut keys, 1.5);
+        effects::lowpass(&mut bass, 900.0);
+        effects::saturate(&mut drums, 1.3);
+        effects::lowpass(&mut drums, (style.cutoff_hz * 1.5).min(11000.0));
+        let mut mix: Vec<f32> = keys
+            .iter()
+            .zip(&bass)
+            .zip(&drums)
+            .map(|((k, b), d)| k * 0.28 + b * 0.42 + d * 0.5)
+            .collect();
+        check(0.7, progress)?;
+
+        effects::crush(&mut mix, 12, 26_000.0);
+        effects::lowpass(&mut mix, (style.cutoff_hz * 1.3).min(12000.0));
+        effects::highpass(&mut mix, 32.0);
+        effects::compress(&mut mix, 0.25, 3.0);
+        effects::add_looped(
+            &mut mix,
+            self.kit.get(Sound::Crackle),
+            0.02 + 0.03 * style.crackle,
+        );
+        effects::add_looped(&mut mix, self.kit.get(Sound::Rain), 0.12 * style.rain);
+        effects::add_hiss(&mut mix, 0.006 * style.hiss, request.seed);
+
+        // Fold the tail onto the start: the track loops back into its own release.
+        let tail = mix.split_off(len);
+        mix.iter_mut().zip(&tail).for_each(|(m, t)| *m += t);
+        check(0.85, progress)?;
+
+        master::master(&mut mix);
+        fade_edges(&mut mix);
+        check(1.0, progress)?;
+        Ok(mix)
+    }
+}
+
+/// 5 ms fades at both ends so the loop seam never clicks.
+fn fade_edges(samples: &mut [f32]) {
+    let n = (SAMPLE_RATE as usize / 200).min(samples.len() / 2);
+    let len = samples.len();
+    for i in 0..n {
+        let g = i as f32 / n as f32;
+        samples[i] *= g;
+        samples[len - 1 - i] *= g;
+    }
+}
+
+impl Backend for ProceduralBackend {
+    fn info(&self) -> ModelInfo {
+        ModelInfo {
+            backend: "procedural",
+            quantization: None,
+            device: "cpu",
+            model_version: MODEL_VERSION.to_owned(),
+        }
+    }
+
+    fn generate(
+        &self,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Generated, BackendError> {
+        let tokens_estimated = request.tokens_estimated();
+        let samples = self.render(
+            request,
+            &mut |fraction| {
+                progress(Progress {
+                    tokens_generated: (fraction * tokens_estimated as f64) as u64,
+                    tokens_estimated,
+                })
+            },
+            cancel,
+        )?;
+        Ok(Generated {
+            samples,
+            tokens_actual: tokens_estimated,
+        })
+    }
+}

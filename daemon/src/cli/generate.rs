@@ -1,0 +1,128 @@
+//! `lofi-daemon generate`: one track to a file, headless, with a progress bar.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+
+use super::serve::DEFAULT_PROMPT;
+use super::BackendArgs;
+use crate::backend::{Backend, GenerationRequest};
+use crate::server::params::{MAX_DURATION_SEC, MAX_SEED, MIN_DURATION_SEC};
+use crate::tags::{self, Provenance};
+use crate::{cache, track_id};
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// What to generate, e.g. "jazzy lofi, rain, 80 bpm, in F minor".
+    pub prompt: Option<String>,
+    /// Length in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Seed for a reproducible track (random when left out).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output file: .wav, or .mp3 (needs lame). Default: lofi-<track id>.wav
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+pub fn run(args: GenerateArgs) -> Result<(), String> {
+    if !(MIN_DURATION_SEC..=MAX_DURATION_SEC).contains(&args.duration) {
+        return Err(format!(
+            "--duration must be between {MIN_DURATION_SEC} and {MAX_DURATION_SEC} seconds"
+        ));
+    }
+    if args.seed.is_some_and(|s| s > MAX_SEED) {
+        return Err(format!("--seed must be at most {MAX_SEED}"));
+    }
+    if let Some(reason) = args.backend.ggml_unavailable() {
+        eprintln!("lofi-daemon: {reason}");
+    }
+    let backend = args.backend.procedural();
+    let info = backend.info();
+    let request = GenerationRequest {
+        prompt: args.prompt.unwrap_or_else(|| DEFAULT_PROMPT.to_owned()),
+        seed: args
+            .seed
+            .unwrap_or_else(|| rand::rng().random_range(0..u32::MAX as u64)),
+        duration_sec: args.duration,
+    };
+    let id = track_id::compute(
+        &request.prompt,
+        request.seed,
+        request.duration_sec,
+        &info.model_version,
+    );
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("lofi-{id}.wav")));
+    let mp3 = match out.extension().and_then(|e| e.to_str()) {
+        Some("wav") => false,
+        Some("mp3") if cache::lame_available() => true,
+        Some("mp3") => {
+            return Err(
+                "MP3 output needs the lame encoder on PATH; install lame or write a .wav".into(),
+            )
+        }
+        _ => {
+            return Err(format!(
+                "{}: the output must end in .wav or .mp3",
+                out.display()
+            ))
+        }
+    };
+
+    let bar = ProgressBar::new(request.tokens_estimated()).with_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent:>3}% eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("generating {id}"));
+    let started = Instant::now();
+    let generated = backend
+        .generate(
+            &request,
+            &mut |p| bar.set_position(p.tokens_generated),
+            &AtomicBool::new(false),
+        )
+        .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let format = if mp3 {
+        cache::AudioFormat::Mp3
+    } else {
+        cache::AudioFormat::Wav
+    };
+    let (temp, _) = cache::encode(dir, &generated.samples, format)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let provenance = Provenance {
+        prompt: request.prompt.clone(),
+        seed: request.seed,
+        backend: info.backend.to_owned(),
+        model_version: info.model_version.clone(),
+    };
+    tags::write(temp.path(), &provenance)
+        .map_err(|e| format!("cannot tag {}: {e}", out.display()))?;
+    temp.persist(&out)
+        .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
+    eprintln!(
+        "wrote {} ({:.1} s, prompt {:?}, seed {}, {}) in {:.2} s",
+        out.display(),
+        request.duration_sec,
+        request.prompt,
+        request.seed,
+        info.model_version,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

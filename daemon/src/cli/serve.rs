@@ -1,0 +1,85 @@
+//! The default mode: JSON-RPC on stdin/stdout until EOF, a signal, or the idle timeout.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{default_cache_dir, ServeArgs};
+use crate::backend::Backend;
+use crate::cache::{Cache, CacheLimits};
+use crate::lifecycle::{self, PidFile};
+use crate::rpc::{ErrorReason, RpcError};
+use crate::server::{self, Server, ServerOptions};
+
+/// Default prompt when a request leaves it out.
+pub const DEFAULT_PROMPT: &str = "lofi hip hop, chill, mellow piano, vinyl crackle";
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let cache = Cache::open(&cache_dir).map_err(|e| e.to_string())?;
+    let pid_path = args
+        .pid_file
+        .clone()
+        .unwrap_or_else(lifecycle::default_pid_file);
+    let pid_file = PidFile::create(&pid_path)
+        .map_err(|e| format!("cannot write pid file {}: {e}", pid_path.display()))?;
+
+    let backend: Arc<dyn Backend> = Arc::new(args.backend.procedural());
+    let backend_fallback = args
+        .backend
+        .ggml_unavailable()
+        .map(|reason| RpcError::new(ErrorReason::ModelNotFound, reason));
+    let (outbox, _writer, client_gone) = server::spawn_writer(io::stdout());
+    let server = Server::new(
+        ServerOptions {
+            backend,
+            cache: Arc::new(cache),
+            limits: CacheLimits {
+                max_mb: args.cache_max_mb,
+                max_tracks: args.cache_max_tracks,
+            },
+            format: args.format.into(),
+            default_prompt: DEFAULT_PROMPT.to_owned(),
+            default_duration_sec: 30.0,
+            backend_fallback,
+        },
+        outbox,
+    );
+    tracing::info!(cache = %cache_dir.display(), pid_file = %pid_path.display(), "lofi-daemon started");
+
+    let exit = {
+        let server = Arc::clone(&server);
+        let pid_file = Arc::clone(&pid_file);
+        move |why: &str| {
+            tracing::info!("exiting: {why}");
+            server.queue().shutdown();
+            server.outbox().drain(Duration::from_millis(500));
+            pid_file.remove();
+            std::process::exit(0);
+        }
+    };
+    let on_signal = exit.clone();
+    lifecycle::on_termination(move |signal| on_signal(&format!("signal {signal}")))
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    if args.idle_timeout > 0 {
+        let watched = Arc::clone(&server);
+        let on_idle = exit.clone();
+        lifecycle::watch_idle(
+            Duration::from_secs(args.idle_timeout),
+            move || {
+                // A client that stopped reading counts as gone.
+                if client_gone.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Some(Duration::MAX);
+                }
+                watched.queue().is_empty().then(|| watched.idle_for())
+            },
+            move || on_idle("idle timeout"),
+        );
+    }
+    let result = server.serve(io::stdin().lock());
+    exit(match &result {
+        Ok(()) => "stdin closed",
+        Err(_) => "stdin error",
+    });
+    result.map_err(|e| e.to_string())
+}

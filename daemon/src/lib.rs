@@ -1,0 +1,17 @@
+//! lofi-daemon: generates lofi tracks (procedural or GGML MusicGen) and serves them to
+//! lofi.nvim over newline-delimited JSON-RPC 2.0 on stdin/stdout.
+
+pub mod analysis;
+pub mod backend;
+pub mod cache;
+pub mod cli;
+pub mod lifecycle;
+pub mod queue;
+pub mod rpc;
+pub mod server;
+pub mod tags;
+pub mod track_id;
+pub mod wav;
+
+/// Sample rate of every generated track (MusicGen's native rate).
+pub const SAMPLE_RATE: u32 = 32_000;

@@ -1,0 +1,364 @@
+//! The generation queue: serial generation on one worker thread, with priorities,
+//! cancellation of pending jobs, progress and completion events.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::backend::{Backend, BackendError, GenerationRequest, Progress};
+use crate::cache::{now_unix, AudioFormat, Cache, CacheLimits, TrackMeta};
+use crate::rpc::{ErrorReason, RpcError};
+
+/// Minimum spacing of `generation_progress` events for one track.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub track_id: String,
+    pub request: GenerationRequest,
+    /// Queued by prefetch rather than by the user.
+    pub prefetch: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActiveJob {
+    pub track_id: String,
+    pub prompt: String,
+    pub percent: u8,
+}
+
+/// Events the worker reports; the server turns them into notifications.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueEvent {
+    Started {
+        track_id: String,
+    },
+    Progress {
+        track_id: String,
+        percent: u8,
+        progress: Progress,
+        eta_sec: f64,
+    },
+    Complete(Box<TrackMeta>),
+    Error {
+        track_id: String,
+        error: RpcError,
+    },
+}
+
+impl QueueEvent {
+    pub fn to_notification(
+        &self,
+        cache_dir: &std::path::Path,
+    ) -> (&'static str, serde_json::Value) {
+        match self {
+            QueueEvent::Started { track_id } => {
+                ("generation_started", json!({ "track_id": track_id }))
+            }
+            QueueEvent::Progress {
+                track_id,
+                percent,
+                progress,
+                eta_sec,
+            } => (
+                "generation_progress",
+                json!({
+                    "track_id": track_id,
+                    "percent": percent,
+                    "tokens_generated": progress.tokens_generated,
+                    "tokens_estimated": progress.tokens_estimated,
+                    "eta_sec": (eta_sec * 10.0).round() / 10.0,
+                }),
+            ),
+            QueueEvent::Complete(meta) => {
+                ("generation_complete", completion_params(meta, cache_dir))
+            }
+            QueueEvent::Error { track_id, error } => (
+                "generation_error",
+                json!({
+                    "track_id": track_id,
+                    "message": error.message,
+                    "code": error.reason,
+                }),
+            ),
+        }
+    }
+}
+
+/// `generation_complete` params for a cached track (also sent on a cache hit).
+pub fn completion_params(meta: &TrackMeta, cache_dir: &std::path::Path) -> serde_json::Value {
+    json!({
+        "track_id": meta.track_id,
+        "path": cache_dir.join(format!("{}.{}", meta.track_id, meta.format.extension())),
+        "duration_sec": meta.duration_sec,
+        "sample_rate": meta.sample_rate,
+        "format": meta.format,
+        "prompt": meta.prompt,
+        "seed": meta.seed,
+        "backend": meta.backend,
+        "model_version": meta.model_version,
+        "tokens_actual": meta.tokens_actual,
+        "generation_time_sec": meta.generation_time_sec,
+    })
+}
+
+/// Storage settings the worker applies to each finished track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    pub format: AudioFormat,
+    pub limits: CacheLimits,
+    /// Track ids eviction must spare (the one playing).
+    pub protected: Vec<String>,
+}
+
+#[derive(Default)]
+struct State {
+    active: Option<ActiveJob>,
+    pending: VecDeque<Job>,
+    shutdown: bool,
+}
+
+/// Where a submitted job landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// Queue position: 0 = generating now.
+    Queued(usize),
+    /// The same track is already active or pending at this position.
+    AlreadyQueued(usize),
+}
+
+pub struct Queue {
+    state: Mutex<State>,
+    wake: Condvar,
+    cancel_active: AtomicBool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the worker. `emit` receives every event, in order, from the worker thread.
+    pub fn start(
+        backend: Arc<dyn Backend>,
+        cache: Arc<Cache>,
+        settings: Arc<Mutex<StoreSettings>>,
+        emit: impl Fn(QueueEvent) + Send + 'static,
+    ) -> Arc<Queue> {
+        let queue = Arc::new(Queue {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            cancel_active: AtomicBool::new(false),
+        });
+        let worker = Arc::clone(&queue);
+        thread::Builder::new()
+            .name("generation".into())
+            .spawn(move || worker.run(backend.as_ref(), &cache, &settings, &emit))
+            .expect("spawn generation worker");
+        queue
+    }
+
+    /// Adds a job. `accepted` runs with the queue locked, before the worker can start
+    /// the job, so the reply to `generate` always precedes the job's first event.
+    pub fn submit(&self, job: Job, high_priority: bool, accepted: impl FnOnce(Submitted)) {
+        let mut state = self.lock();
+        let active = state.active.iter().map(|a| a.track_id.clone());
+        if let Some(pos) = active
+            .chain(state.pending.iter().map(|j| j.track_id.clone()))
+            .position(|id| id == job.track_id)
+        {
+            accepted(Submitted::AlreadyQueued(pos));
+            return;
+        }
+        let busy = usize::from(state.active.is_some());
+        let position = if high_priority {
+            state.pending.push_front(job);
+            busy
+        } else {
+            state.pending.push_back(job);
+            busy + state.pending.len() - 1
+        };
+        accepted(Submitted::Queued(position));
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Removes a pending job; the active one cannot be cancelled (spec: -32001).
+    pub fn cancel(&self, track_id: &str) -> Result<(), RpcError> {
+        let mut state = self.lock();
+        if state
+            .active
+            .as_ref()
+            .is_some_and(|a| a.track_id == track_id)
+        {
+            return Err(RpcError::new(
+                ErrorReason::GenerationInProgress,
+                "Cannot cancel active generation",
+            )
+            .with("track_id", track_id));
+        }
+        let before = state.pending.len();
+        state.pending.retain(|j| j.track_id != track_id);
+        if state.pending.len() == before {
+            return Err(RpcError::new(
+                ErrorReason::InvalidTrackId,
+                format!("track {track_id} is not queued"),
+            )
+            .with("track_id", track_id));
+        }
+        Ok(())
+    }
+
+    /// Drops every pending job, keeping the active one; returns how many were dropped.
+    pub fn clear(&self) -> usize {
+        let mut state = self.lock();
+        let n = state.pending.len();
+        state.pending.clear();
+        n
+    }
+
+    pub fn active(&self) -> Option<ActiveJob> {
+        self.lock().active.clone()
+    }
+
+    pub fn pending(&self) -> Vec<Job> {
+        self.lock().pending.iter().cloned().collect()
+    }
+
+    /// Active plus pending jobs.
+    pub fn len(&self) -> usize {
+        let state = self.lock();
+        state.pending.len() + usize::from(state.active.is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops the worker after the current step; the active generation is abandoned.
+    pub fn shutdown(&self) {
+        self.lock().shutdown = true;
+        self.cancel_active.store(true, Ordering::Relaxed);
+        self.wake.notify_all();
+    }
+
+    fn next_job(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if state.shutdown {
+                return None;
+            }
+            if let Some(job) = state.pending.pop_front() {
+                state.active = Some(ActiveJob {
+                    track_id: job.track_id.clone(),
+                    prompt: job.request.prompt.clone(),
+                    percent: 0,
+                });
+                return Some(job);
+            }
+            state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn run(
+        &self,
+        backend: &dyn Backend,
+        cache: &Cache,
+        settings: &Mutex<StoreSettings>,
+        emit: &dyn Fn(QueueEvent),
+    ) {
+        while let Some(job) = self.next_job() {
+            let event = self.generate(&job, backend, cache, settings, emit);
+            self.lock().active = None;
+            if let Some(event) = event {
+                emit(event);
+            }
+        }
+    }
+
+    fn generate(
+        &self,
+        job: &Job,
+        backend: &dyn Backend,
+        cache: &Cache,
+        settings: &Mutex<StoreSettings>,
+        emit: &dyn Fn(QueueEvent),
+    ) -> Option<QueueEvent> {
+        let track_id = job.track_id.clone();
+        emit(QueueEvent::Started {
+            track_id: track_id.clone(),
+        });
+        let started = Instant::now();
+        let mut last_report: Option<Instant> = None;
+        let mut on_progress = |progress: Progress| {
+            // Percent stays at 99 until the track is really stored.
+            let fraction =
+                progress.tokens_generated as f64 / progress.tokens_estimated.max(1) as f64;
+            let percent = ((fraction * 100.0).floor() as u8).min(99);
+            if let Some(active) = self.lock().active.as_mut() {
+                active.percent = percent;
+            }
+            if last_report.is_some_and(|t| t.elapsed() < PROGRESS_INTERVAL) {
+                return;
+            }
+            last_report = Some(Instant::now());
+            let elapsed = started.elapsed().as_secs_f64();
+            let eta_sec = if fraction > 0.0 {
+                elapsed / fraction - elapsed
+            } else {
+                0.0
+            };
+            emit(QueueEvent::Progress {
+                track_id: track_id.clone(),
+                percent,
+                progress,
+                eta_sec,
+            });
+        };
+        let generated = match backend.generate(&job.request, &mut on_progress, &self.cancel_active)
+        {
+            Ok(generated) => generated,
+            Err(BackendError::Cancelled) => return None,
+            Err(BackendError::Inference(message)) => {
+                let error = RpcError::new(ErrorReason::ModelInferenceFailed, message);
+                return Some(QueueEvent::Error { track_id, error });
+            }
+        };
+        let info = backend.info();
+        let settings = settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let meta = TrackMeta {
+            track_id: track_id.clone(),
+            prompt: job.request.prompt.clone(),
+            seed: job.request.seed,
+            duration_sec: generated.samples.len() as f64 / crate::SAMPLE_RATE as f64,
+            sample_rate: crate::SAMPLE_RATE,
+            backend: info.backend.to_owned(),
+            model_version: info.model_version,
+            format: settings.format,
+            created_at: now_unix(),
+            last_played: None,
+            size_bytes: 0,
+            generation_time_sec: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            tokens_actual: generated.tokens_actual,
+        };
+        Some(
+            match cache.store(
+                &meta,
+                &generated.samples,
+                &settings.limits,
+                &settings.protected,
+            ) {
+                Ok(stored) => QueueEvent::Complete(Box::new(stored)),
+                Err(e) => QueueEvent::Error {
+                    track_id,
+                    error: RpcError::new(ErrorReason::CacheWriteError, e.to_string()),
+                },
+            },
+        )
+    }
+}

@@ -1,0 +1,135 @@
+//! Typed method params: deserialised with the offending field named on error.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::cache::AudioFormat;
+use crate::rpc::{ErrorReason, RpcError};
+use crate::track_id;
+
+/// Deserialises `params`, naming the field that is wrong, missing or unknown.
+pub fn parse<T: DeserializeOwned>(params: &Map<String, Value>) -> Result<T, RpcError> {
+    serde_path_to_error::deserialize(Value::Object(params.clone())).map_err(|e| {
+        let inner = e.inner().to_string();
+        let path = e.path().to_string();
+        // serde reports missing/unknown fields at the root ("."); the name is in backticks.
+        let field = if path == "." {
+            inner.split('`').nth(1).unwrap_or("params").to_owned()
+        } else {
+            path
+        };
+        RpcError::invalid_params(&field, format!("invalid params: {field}: {inner}"))
+    })
+}
+
+/// A request with no params must not carry any.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    #[default]
+    Normal,
+    High,
+}
+
+/// Longest prompt accepted, in characters.
+pub const MAX_PROMPT_CHARS: usize = 1000;
+pub const MIN_DURATION_SEC: f64 = 1.0;
+pub const MAX_DURATION_SEC: f64 = 600.0;
+/// Seeds must survive a round trip through Lua numbers (doubles).
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    pub prompt: Option<String>,
+    pub duration_sec: Option<f64>,
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+impl Generate {
+    pub fn validate(&self) -> Result<(), RpcError> {
+        if let Some(prompt) = &self.prompt {
+            if prompt.chars().count() > MAX_PROMPT_CHARS {
+                return Err(RpcError::invalid_params(
+                    "prompt",
+                    format!("prompt is longer than {MAX_PROMPT_CHARS} characters"),
+                ));
+            }
+        }
+        if let Some(d) = self.duration_sec {
+            if !(MIN_DURATION_SEC..=MAX_DURATION_SEC).contains(&d) {
+                return Err(RpcError::invalid_params(
+                    "duration_sec",
+                    format!("duration_sec must be between {MIN_DURATION_SEC} and {MAX_DURATION_SEC} seconds, got {d}"),
+                ));
+            }
+        }
+        if self.seed.is_some_and(|s| s > MAX_SEED) {
+            return Err(RpcError::invalid_params(
+                "seed",
+                format!("seed must be at most {MAX_SEED}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackRef {
+    pub track_id: String,
+}
+
+impl TrackRef {
+    /// The id, checked to be 8 lowercase hex digits so it can never name another path.
+    pub fn checked(&self) -> Result<&str, RpcError> {
+        if track_id::is_valid(&self.track_id) {
+            Ok(&self.track_id)
+        } else {
+            Err(RpcError::new(
+                ErrorReason::InvalidTrackId,
+                format!("track_id {:?} is not 8 lowercase hex digits", self.track_id),
+            )
+            .with("field", "track_id"))
+        }
+    }
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrefetchStrategy {
+    SamePrompt,
+    PresetCycle,
+    RandomPreset,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefetchConfig {
+    pub enabled: Option<bool>,
+    pub strategy: Option<PrefetchStrategy>,
+    pub presets: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub max_mb: Option<f64>,
+    /// `null` removes the limit; absent leaves it as it is.
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub max_tracks: Option<Option<usize>>,
+    pub format: Option<AudioFormat>,
+}
+
+fn explicit_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<usize>>, D::Error> {
+    Option::<usize>::deserialize(d).map(Some)
+}

@@ -1,0 +1,61 @@
+//! Provenance tags (prompt, seed, backend, model_version) embedded in exported files.
+
+use std::path::Path;
+
+use lofty::config::WriteOptions;
+use lofty::prelude::*;
+use lofty::tag::{Tag, TagType};
+
+/// What produced a track; written into the file so it can be reproduced later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    pub prompt: String,
+    pub seed: u64,
+    pub backend: String,
+    pub model_version: String,
+}
+
+impl Provenance {
+    fn comment(&self) -> String {
+        format!(
+            "lofi.nvim; seed={}; backend={}; model_version={}; prompt={}",
+            self.seed, self.backend, self.model_version, self.prompt
+        )
+    }
+}
+
+/// Tags a WAV (RIFF INFO) or MP3 (ID3v2) file in place.
+pub fn write(path: &Path, provenance: &Provenance) -> Result<(), lofty::error::FileEncodingError> {
+    let tag_type = match path.extension().and_then(|e| e.to_str()) {
+        Some("mp3") => TagType::Id3v2,
+        _ => TagType::RiffInfo,
+    };
+    let mut tag = Tag::new(tag_type);
+    tag.set_title(provenance.prompt.clone());
+    tag.set_artist("lofi.nvim".to_owned());
+    tag.set_comment(provenance.comment());
+    tag.insert_text(
+        ItemKey::EncoderSoftware,
+        format!("lofi-daemon {}", env!("CARGO_PKG_VERSION")),
+    );
+    tag.save_to_path(path, WriteOptions::default())
+}
+
+/// Reads the provenance back from a file tagged by [`write`].
+pub fn read(path: &Path) -> Option<Provenance> {
+    let tagged = lofty::read_from_path(path).ok()?;
+    let comment = tagged.primary_tag()?.comment()?.into_owned();
+    let field = |key: &str| {
+        comment
+            .split("; ")
+            .find_map(|part| part.strip_prefix(key))
+            .map(str::to_owned)
+    };
+    Some(Provenance {
+        seed: field("seed=")?.parse().ok()?,
+        backend: field("backend=")?,
+        model_version: field("model_version=")?,
+        // The prompt is last, so it may itself contain "; ".
+        prompt: comment.split_once("prompt=")?.1.to_owned(),
+    })
+}

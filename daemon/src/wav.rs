@@ -1,0 +1,61 @@
+//! 32 kHz mono 16-bit WAV reading and writing.
+
+use std::io::{Seek, Write};
+use std::path::Path;
+
+use crate::SAMPLE_RATE;
+
+fn spec() -> hound::WavSpec {
+    hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    }
+}
+
+/// Converts a float sample in -1..1 to 16-bit PCM (clamped, rounded).
+pub fn to_i16(sample: f32) -> i16 {
+    (sample.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16
+}
+
+pub fn write<W: Write + Seek>(out: W, samples: &[f32]) -> Result<(), hound::Error> {
+    let mut writer = hound::WavWriter::new(out, spec())?;
+    let mut pcm = writer.get_i16_writer(samples.len() as u32);
+    for &s in samples {
+        pcm.write_sample(to_i16(s));
+    }
+    pcm.flush()?;
+    writer.finalize()
+}
+
+/// Decoded audio: mono mix in -1..1 plus its sample rate.
+pub struct Audio {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+}
+
+/// Reads any PCM WAV (int or float, any channel count), mixing channels down to mono.
+pub fn read(path: &Path) -> Result<Audio, hound::Error> {
+    let reader = hound::WavReader::open(path)?;
+    let spec = reader.spec();
+    let channels = spec.channels.max(1) as usize;
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>()?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .into_samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let samples = interleaved
+        .chunks(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect();
+    Ok(Audio {
+        samples,
+        sample_rate: spec.sample_rate,
+    })
+}
