@@ -44,7 +44,7 @@ pub fn write(path: &Path, provenance: &Provenance) -> Result<(), lofty::error::F
 /// Reads the provenance back from a file tagged by [`write`].
 pub fn read(path: &Path) -> Option<Provenance> {
     let tagged = lofty::read_from_path(path).ok()?;
-    let comment = tagged.primary_tag()?.comment()?.into_owned();
+    let comment = tagged.tags().iter().find_map(|t| t.comment())?.into_owned();
     let field = |key: &str| {
         comment
             .split("; ")

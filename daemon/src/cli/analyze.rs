@@ -1,5 +1,6 @@
 //! `lofi-daemon analyze FILE`: what a track measures like.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;

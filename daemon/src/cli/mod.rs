@@ -32,9 +32,35 @@ pub struct LogArgs {
     /// Log to this file (appending) instead of stderr.
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
-    /// error | warn | info | debug | trace (or a tracing filter).
-    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
-    pub log_level: String,
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "warn",
+        value_name = "LEVEL"
+    )]
+    pub log_level: LogLevel,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -136,9 +162,10 @@ pub fn default_cache_dir() -> PathBuf {
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    if let Err(message) =
-        crate::lifecycle::init_logging(&cli.logging.log_level, cli.logging.log_file.as_deref())
-    {
+    if let Err(message) = crate::lifecycle::init_logging(
+        cli.logging.log_level.as_filter(),
+        cli.logging.log_file.as_deref(),
+    ) {
         eprintln!("lofi-daemon: {message}");
         return 2;
     }

@@ -64,7 +64,7 @@ pub fn crush(samples: &mut [f32], bits: u32, rate_hz: f32) {
 
 /// Bus compression with an RMS-ish detector: 3:1 above `threshold` (linear).
 pub fn compress(samples: &mut [f32], threshold: f32, ratio: f32) {
-    let mut detector = afollow(0.01, 0.2);
+    let mut detector = afollow(0.03, 0.25);
     detector.set_sample_rate(SR);
     for s in samples.iter_mut() {
         let level = detector.filter_mono(s.abs()).max(1e-9);
@@ -72,6 +72,30 @@ pub fn compress(samples: &mut [f32], threshold: f32, ratio: f32) {
             let gain = (threshold / level).powf(1.0 - 1.0 / ratio);
             *s *= gain;
         }
+    }
+}
+
+/// Sidechain-style ducking: the gain dips by `depth` at each trigger (sorted sample
+/// indices) within ~2 ms and recovers exponentially over `release_sec`, so keys and bass
+/// breathe with the kick without clicks.
+pub fn duck(samples: &mut [f32], triggers: &[usize], depth: f32, release_sec: f32) {
+    let release = (-1.0 / (release_sec * SAMPLE_RATE as f32)).exp();
+    let attack = 1.0 - (-1.0 / (0.002 * SAMPLE_RATE as f32)).exp();
+    let lead = (SAMPLE_RATE / 250) as usize;
+    let (mut target, mut dip) = (0.0f32, 0.0f32);
+    let mut next = triggers.iter().copied().peekable();
+    for (i, s) in samples.iter_mut().enumerate() {
+        while next.peek().is_some_and(|&t| t <= i + lead) {
+            next.next();
+            target = depth;
+        }
+        dip = if target > dip {
+            dip + (target - dip) * attack
+        } else {
+            target
+        };
+        *s *= 1.0 - dip;
+        target *= release;
     }
 }
 

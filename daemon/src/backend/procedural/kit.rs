@@ -135,11 +135,11 @@ pub fn synthesize(sound: Sound) -> Vec<f32> {
         Sound::Kick => {
             let mut click = at_rate(noise().seed(1) >> lowpass_hz(3000.0, 0.7));
             let mut phase = 0.0f64;
-            (0..seconds(0.6))
+            (0..seconds(0.45))
                 .map(|i| {
                     let t = t(i);
-                    phase += (46.0 + 120.0 * (-t / 0.035).exp()) / sr;
-                    let body = (phase * std::f64::consts::TAU).sin() * (-t / 0.3).exp();
+                    phase += (50.0 + 110.0 * (-t / 0.03).exp()) / sr;
+                    let body = (phase * std::f64::consts::TAU).sin() * (-t / 0.17).exp();
                     let c = click.get_mono() as f64 * (-t / 0.003).exp() * 0.35;
                     ((body + c) * 1.6).tanh() as f32
                 })

@@ -137,6 +137,15 @@ impl ProceduralBackend {
         } = render_buses(&score, &self.kit, total);
         check(0.5, progress)?;
 
+        let mut kicks: Vec<usize> = score
+            .hits
+            .iter()
+            .filter(|h| h.sound == Sound::Kick)
+            .map(|h| index(h.time))
+            .collect();
+        kicks.sort_unstable();
+        effects::duck(&mut keys, &kicks, 0.35, 0.22);
+        effects::duck(&mut bass, &kicks, 0.3, 0.15);
         effects::wow_flutter(&mut keys, style.wobble, request.seed);
         effects::lowpass(&mut keys, style.cutoff_hz);
         effects::saturate(&mut keys, 1.5);
@@ -147,7 +156,7 @@ impl ProceduralBackend {
             .iter()
             .zip(&bass)
             .zip(&drums)
-            .map(|((k, b), d)| k * 0.28 + b * 0.42 + d * 0.5)
+            .map(|((k, b), d)| k * 0.17 + b * 0.36 + d * 0.8)
             .collect();
         check(0.7, progress)?;
 

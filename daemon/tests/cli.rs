@@ -1,0 +1,136 @@
+//! Headless CLI: generate to a file with provenance tags, analyze, clear errors.
+
+mod common;
+
+use std::process::Command;
+
+use common::tempdir;
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(common::bin()).args(args).output().unwrap()
+}
+
+#[test]
+fn generate_writes_a_tagged_wav_and_analyze_reads_it() {
+    let dir = tempdir();
+    let out = dir.path().join("beat.wav");
+    let out_s = out.to_str().unwrap();
+    let result = run(&[
+        "generate",
+        "jazzy lofi, 84 bpm, rain",
+        "--duration",
+        "20",
+        "--seed",
+        "7",
+        "--out",
+        out_s,
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let reader = hound::WavReader::open(&out).unwrap();
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (32000, 1, 16)
+    );
+    assert_eq!(reader.duration(), 20 * 32000);
+    let tags = lofi_daemon::tags::read(&out).expect("provenance tags");
+    assert_eq!(tags.prompt, "jazzy lofi, 84 bpm, rain");
+    assert_eq!(tags.seed, 7);
+    assert_eq!(
+        (tags.backend.as_str(), tags.model_version.as_str()),
+        ("procedural", "procedural-v1")
+    );
+
+    let analysis = run(&["analyze", out_s]);
+    assert!(analysis.status.success());
+    let text = String::from_utf8_lossy(&analysis.stdout);
+    assert!(text.contains("duration:    20.00 s (32000 Hz)"), "{text}");
+    let field = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        line.split_once(':')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!((field("loudness:") + 14.0).abs() <= 2.0, "{text}");
+    assert!(field("true peak:") <= -1.0 + 0.05, "{text}");
+    assert!((field("tempo:") - 84.0).abs() <= 2.0, "{text}");
+    assert!(text.contains("seed:        7"), "{text}");
+    assert!(text.contains('█'), "waveform drawn: {text}");
+}
+
+#[test]
+fn clear_one_line_errors() {
+    let dir = tempdir();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["generate".into(), "--duration".into(), "0".into()],
+            "--duration must be between",
+        ),
+        (
+            vec![
+                "generate".into(),
+                "--out".into(),
+                dir.path().join("x.ogg").display().to_string(),
+            ],
+            "must end in .wav or .mp3",
+        ),
+        (
+            vec![
+                "generate".into(),
+                "--out".into(),
+                "/nonexistent/dir/x.wav".into(),
+            ],
+            "cannot write /nonexistent/dir/x.wav",
+        ),
+        (
+            vec!["analyze".into(), "/nonexistent.wav".into()],
+            "not a readable WAV file",
+        ),
+        (
+            vec!["analyze".into(), "Cargo.toml".into()],
+            "not a readable WAV file",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(common::bin()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    // MP3 without lame says what to do.
+    let out = Command::new(common::bin())
+        .args(["generate", "--out", "x.mp3"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs the lame encoder"));
+}
+
+#[test]
+fn render_samples_reproduces_the_committed_pack() {
+    let dir = tempdir();
+    let out = run(&["render-samples", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/default");
+    for sound in lofi_daemon::backend::procedural::kit::Sound::ALL {
+        let name = sound.file_name();
+        assert!(
+            std::fs::read(dir.path().join(name)).unwrap()
+                == std::fs::read(committed.join(name)).unwrap(),
+            "{name} differs from samples/default"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Test harness: the real `lofi-daemon` binary driven over pipes.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lofi-daemon")
+}
+
+pub struct Daemon {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Notifications and responses read but not yet consumed.
+    pub backlog: Vec<Value>,
+    next_id: u64,
+    pub cache_dir: PathBuf,
+    pub pid_file: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with(dir, extra, |_| {})
+    }
+
+    pub fn start_with(dir: &Path, extra: &[&str], configure: impl FnOnce(&mut Command)) -> Daemon {
+        let cache_dir = dir.join("cache");
+        let pid_file = dir.join(format!("daemon-{}.pid", rand_suffix()));
+        let mut cmd = Command::new(bin());
+        cmd.arg("--cache-dir")
+            .arg(&cache_dir)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        configure(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn lofi-daemon");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Daemon {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            backlog: Vec::new(),
+            next_id: 1,
+            cache_dir,
+            pid_file,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Next line from stdout as JSON (every line must be valid JSON-RPC).
+    pub fn read(&mut self, timeout: Duration) -> Option<Value> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("bad output line {line:?}: {e}"));
+                assert_eq!(value["jsonrpc"], "2.0", "{line}");
+                Some(value)
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Sends a request and returns its whole response (result or error object).
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = json!({ "jsonrpc": "2.0", "method": method, "params": params, "id": id });
+        self.send_raw(format!("{line}\n").as_bytes());
+        self.response(json!(id))
+    }
+
+    /// Waits for the response with this id, keeping everything else in the backlog.
+    pub fn response(&mut self, id: Value) -> Value {
+        if let Some(i) = self
+            .backlog
+            .iter()
+            .position(|v| v.get("id") == Some(&id) && v.get("method").is_none())
+        {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        while let Some(v) = self.read(deadline.saturating_duration_since(Instant::now())) {
+            if v.get("id") == Some(&id) && v.get("method").is_none() {
+                return v;
+            }
+            self.backlog.push(v);
+        }
+        panic!("no response for id {id}; backlog: {:?}", self.backlog);
+    }
+
+    pub fn result(&mut self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    pub fn error(&mut self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("result").is_none(), "{method} should fail: {r}");
+        r["error"].clone()
+    }
+
+    /// Waits for a notification matching `method` and `pred`.
+    pub fn notification(&mut self, method: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self
+            .backlog
+            .iter()
+            .position(|v| v["method"] == method && pred(&v["params"]))
+        {
+            return self.backlog.remove(i)["params"].clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        while let Some(v) = self.read(deadline.saturating_duration_since(Instant::now())) {
+            if v["method"] == method && pred(&v["params"]) {
+                return v["params"].clone();
+            }
+            self.backlog.push(v);
+        }
+        panic!("no {method} notification; backlog: {:?}", self.backlog);
+    }
+
+    /// Generates and waits for completion; returns the `generation_complete` params.
+    pub fn generate(&mut self, params: Value) -> Value {
+        let ack = self.result("generate", params);
+        let id = ack["track_id"].as_str().unwrap().to_owned();
+        self.notification("generation_complete", |p| p["track_id"] == id)
+    }
+
+    /// Waits for the process to exit; returns how long it took.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.child.try_wait().unwrap().is_some() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}

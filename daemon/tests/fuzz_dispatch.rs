@@ -1,0 +1,169 @@
+//! Property tests on the request parser and dispatcher, in-process: any line, however
+//! malformed, gets at most one reply and never desynchronises the replies after it.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lofi_daemon::backend::procedural::ProceduralBackend;
+use lofi_daemon::cache::{AudioFormat, Cache, CacheLimits};
+use lofi_daemon::server::{spawn_writer, Server, ServerOptions};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn server(dir: &std::path::Path) -> (Arc<Server>, Captured) {
+    let captured = Captured::default();
+    let (outbox, _writer, _) = spawn_writer(captured.clone());
+    let options = ServerOptions {
+        backend: Arc::new(ProceduralBackend::default()),
+        cache: Arc::new(Cache::open(dir).unwrap()),
+        limits: CacheLimits::default(),
+        format: AudioFormat::Wav,
+        default_prompt: "lofi".into(),
+        default_duration_sec: 1.0,
+        backend_fallback: None,
+    };
+    (Server::new(options, outbox), captured)
+}
+
+fn replies_until_sentinel(captured: &Captured) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).expect("output is UTF-8");
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every output line is JSON"))
+            .collect();
+        if lines.iter().any(|v| v["id"] == "sentinel") || Instant::now() > deadline {
+            return lines
+                .into_iter()
+                .filter(|v| v.get("method").is_none())
+                .collect();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+const METHODS: &[&str] = &[
+    "generate",
+    "queue_status",
+    "queue_cancel",
+    "queue_clear",
+    "prefetch_config",
+    "status",
+    "cache_list",
+    "cache_delete",
+    "cache_clear",
+    "cache_stats",
+    "cache_config",
+    "play",
+    "volume_set",
+    "nope",
+    "",
+];
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "[a-z0-9./_ -]{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-z_]{1,12}", inner, 0..4).prop_map(|m| json!(m)),
+        ]
+    })
+}
+
+fn arb_request() -> impl Strategy<Value = Vec<u8>> {
+    let structured = (
+        prop::sample::select(METHODS),
+        prop::collection::btree_map(
+            prop::sample::select(
+                &[
+                    "prompt",
+                    "seed",
+                    "duration_sec",
+                    "priority",
+                    "track_id",
+                    "enabled",
+                    "strategy",
+                    "presets",
+                    "max_mb",
+                    "max_tracks",
+                    "format",
+                    "level",
+                    "x",
+                ][..],
+            ),
+            arb_json(),
+            0..4,
+        ),
+        prop::option::of(any::<u32>()),
+    )
+        .prop_map(|(method, params, id)| {
+            let mut request = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+            if let Some(id) = id {
+                request["id"] = json!(id);
+            }
+            request.to_string().into_bytes()
+        });
+    prop_oneof![
+        structured,
+        arb_json().prop_map(|v| v.to_string().into_bytes()),
+        prop::collection::vec(any::<u8>(), 0..200),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn any_lines_then_a_request_are_answered_in_order(lines in prop::collection::vec(arb_request(), 1..8)) {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, captured) = server(dir.path());
+        let mut expected_ids = Vec::new();
+        for line in &lines {
+            // Lines never contain a newline: the reader splits on them first.
+            let line: Vec<u8> = line.iter().copied().filter(|&b| b != b'\n').collect();
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                if v.get("jsonrpc") == Some(&json!("2.0")) && v.get("method").is_some_and(Value::is_string) {
+                    if let Some(id) = v.get("id") { expected_ids.push(id.clone()); }
+                }
+            }
+            server.handle_line(&line);
+        }
+        server.handle_line(br#"{"jsonrpc":"2.0","method":"status","id":"sentinel"}"#);
+        let replies = replies_until_sentinel(&captured);
+        prop_assert_eq!(replies.last().map(|r| r["id"].clone()), Some(json!("sentinel")));
+        for reply in &replies {
+            prop_assert!(reply.get("result").is_some() != reply.get("error").is_some(), "{}", reply);
+            if let Some(code) = reply["error"]["code"].as_i64() {
+                prop_assert!((-32700..=-32000).contains(&code), "{}", reply);
+                prop_assert!(reply["error"]["data"]["reason"].is_string(), "{}", reply);
+            }
+        }
+        // Every valid request with an id got exactly one reply, in order.
+        let answered: Vec<Value> = replies.iter().map(|r| r["id"].clone()).filter(|id| expected_ids.contains(id)).collect();
+        prop_assert_eq!(&answered, &expected_ids);
+        server.queue().shutdown();
+    }
+}
