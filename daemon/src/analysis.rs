@@ -17,6 +17,16 @@ pub fn loudness(samples: &[f32]) -> Loudness {
     loudness_at(samples, SAMPLE_RATE)
 }
 
+/// Integrated loudness alone (LUFS), much cheaper than with true peak.
+pub fn integrated_lufs(samples: &[f32]) -> f64 {
+    let measure = || -> Result<f64, ebur128::Error> {
+        let mut meter = EbuR128::new(1, SAMPLE_RATE, Mode::I)?;
+        meter.add_frames_f32(samples)?;
+        meter.loudness_global()
+    };
+    measure().unwrap_or(f64::NEG_INFINITY)
+}
+
 pub fn loudness_at(samples: &[f32], sample_rate: u32) -> Loudness {
     let measure = || -> Result<Loudness, ebur128::Error> {
         let mut meter = EbuR128::new(1, sample_rate, Mode::I | Mode::TRUE_PEAK)?;
@@ -38,10 +48,7 @@ fn onset_strength(samples: &[f32], hop: usize) -> Vec<f32> {
         .chunks(hop)
         .map(|frame| (frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32 + 1e-9).ln())
         .collect();
-    let mut onset: Vec<f32> = energies
-        .windows(2)
-        .map(|w| (w[1] - w[0]).max(0.0))
-        .collect();
+    let mut onset: Vec<f32> = energies.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
     let mean = onset.iter().sum::<f32>() / onset.len().max(1) as f32;
     onset.iter_mut().for_each(|o| *o -= mean);
     onset
@@ -93,9 +100,7 @@ pub fn estimate_bpm(samples: &[f32], sample_rate: u32) -> Option<f64> {
     // Parabolic interpolation around the peak for sub-frame precision.
     let at = |lag: usize| scores.iter().find(|s| s.0 == lag).map(|s| s.1);
     let refined = match (at(best_lag - 1), at(best_lag), at(best_lag + 1)) {
-        (Some(a), Some(b), Some(c)) if a - 2.0 * b + c < 0.0 => {
-            best_lag as f64 + 0.5 * (a - c) / (a - 2.0 * b + c)
-        }
+        (Some(a), Some(b), Some(c)) if a - 2.0 * b + c < 0.0 => best_lag as f64 + 0.5 * (a - c) / (a - 2.0 * b + c),
         _ => best_lag as f64,
     };
     Some(frame_rate * 60.0 / refined)

@@ -16,10 +16,7 @@ pub fn default_pid_file() -> PathBuf {
         .map(PathBuf::from)
         .filter(|d| d.is_dir())
         .unwrap_or_else(std::env::temp_dir);
-    dir.join(format!(
-        "lofi-daemon-{}.pid",
-        std::os::unix::process::parent_id()
-    ))
+    dir.join(format!("lofi-daemon-{}.pid", std::os::unix::process::parent_id()))
 }
 
 /// A pid file that is removed again by [`PidFile::remove`] (called on every exit path).
@@ -53,13 +50,11 @@ impl PidFile {
 pub fn on_termination(on_signal: impl Fn(i32) + Send + 'static) -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                on_signal(signal);
-            }
-        })?;
+    thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            on_signal(signal);
+        }
+    })?;
     Ok(())
 }
 
@@ -71,25 +66,21 @@ pub fn watch_idle(
     on_idle: impl FnOnce() + Send + 'static,
 ) {
     let tick = Duration::from_millis(250).min(timeout);
-    let _ = thread::Builder::new()
-        .name("idle".into())
-        .spawn(move || loop {
-            thread::sleep(tick);
-            if idle().is_some_and(|d| d >= timeout) {
-                on_idle();
-                return;
-            }
-        });
+    let _ = thread::Builder::new().name("idle".into()).spawn(move || loop {
+        thread::sleep(tick);
+        if idle().is_some_and(|d| d >= timeout) {
+            on_idle();
+            return;
+        }
+    });
 }
 
 /// Logs through tracing to `log_file` (appending) or stderr; never stdout, which
 /// carries the protocol.
 pub fn init_logging(level: &str, log_file: Option<&Path>) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| format!("invalid --log-level {level:?}: {e}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false);
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level {level:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
     match log_file {
         Some(path) => {
             let file = fs::OpenOptions::new()

@@ -52,14 +52,9 @@ pub enum QueueEvent {
 }
 
 impl QueueEvent {
-    pub fn to_notification(
-        &self,
-        cache_dir: &std::path::Path,
-    ) -> (&'static str, serde_json::Value) {
+    pub fn to_notification(&self, cache_dir: &std::path::Path) -> (&'static str, serde_json::Value) {
         match self {
-            QueueEvent::Started { track_id } => {
-                ("generation_started", json!({ "track_id": track_id }))
-            }
+            QueueEvent::Started { track_id } => ("generation_started", json!({ "track_id": track_id })),
             QueueEvent::Progress {
                 track_id,
                 percent,
@@ -75,9 +70,7 @@ impl QueueEvent {
                     "eta_sec": (eta_sec * 10.0).round() / 10.0,
                 }),
             ),
-            QueueEvent::Complete(meta) => {
-                ("generation_complete", completion_params(meta, cache_dir))
-            }
+            QueueEvent::Complete(meta) => ("generation_complete", completion_params(meta, cache_dir)),
             QueueEvent::Error { track_id, error } => (
                 "generation_error",
                 json!({
@@ -191,25 +184,19 @@ impl Queue {
     /// Removes a pending job; the active one cannot be cancelled (spec: -32001).
     pub fn cancel(&self, track_id: &str) -> Result<(), RpcError> {
         let mut state = self.lock();
-        if state
-            .active
-            .as_ref()
-            .is_some_and(|a| a.track_id == track_id)
-        {
-            return Err(RpcError::new(
-                ErrorReason::GenerationInProgress,
-                "Cannot cancel active generation",
-            )
-            .with("track_id", track_id));
+        if state.active.as_ref().is_some_and(|a| a.track_id == track_id) {
+            return Err(
+                RpcError::new(ErrorReason::GenerationInProgress, "Cannot cancel active generation")
+                    .with("track_id", track_id),
+            );
         }
         let before = state.pending.len();
         state.pending.retain(|j| j.track_id != track_id);
         if state.pending.len() == before {
-            return Err(RpcError::new(
-                ErrorReason::InvalidTrackId,
-                format!("track {track_id} is not queued"),
-            )
-            .with("track_id", track_id));
+            return Err(
+                RpcError::new(ErrorReason::InvalidTrackId, format!("track {track_id} is not queued"))
+                    .with("track_id", track_id),
+            );
         }
         Ok(())
     }
@@ -265,13 +252,7 @@ impl Queue {
         }
     }
 
-    fn run(
-        &self,
-        backend: &dyn Backend,
-        cache: &Cache,
-        settings: &Mutex<StoreSettings>,
-        emit: &dyn Fn(QueueEvent),
-    ) {
+    fn run(&self, backend: &dyn Backend, cache: &Cache, settings: &Mutex<StoreSettings>, emit: &dyn Fn(QueueEvent)) {
         while let Some(job) = self.next_job() {
             let event = self.generate(&job, backend, cache, settings, emit);
             self.lock().active = None;
@@ -297,8 +278,7 @@ impl Queue {
         let mut last_report: Option<Instant> = None;
         let mut on_progress = |progress: Progress| {
             // Percent stays at 99 until the track is really stored.
-            let fraction =
-                progress.tokens_generated as f64 / progress.tokens_estimated.max(1) as f64;
+            let fraction = progress.tokens_generated as f64 / progress.tokens_estimated.max(1) as f64;
             let percent = ((fraction * 100.0).floor() as u8).min(99);
             if let Some(active) = self.lock().active.as_mut() {
                 active.percent = percent;
@@ -320,8 +300,7 @@ impl Queue {
                 eta_sec,
             });
         };
-        let generated = match backend.generate(&job.request, &mut on_progress, &self.cancel_active)
-        {
+        let generated = match backend.generate(&job.request, &mut on_progress, &self.cancel_active) {
             Ok(generated) => generated,
             Err(BackendError::Cancelled) => return None,
             Err(BackendError::Inference(message)) => {
@@ -347,12 +326,7 @@ impl Queue {
             tokens_actual: generated.tokens_actual,
         };
         Some(
-            match cache.store(
-                &meta,
-                &generated.samples,
-                &settings.limits,
-                &settings.protected,
-            ) {
+            match cache.store(&meta, &generated.samples, &settings.limits, &settings.protected) {
                 Ok(stored) => QueueEvent::Complete(Box::new(stored)),
                 Err(e) => QueueEvent::Error {
                     track_id,

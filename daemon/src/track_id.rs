@@ -36,13 +36,7 @@ mod tests {
         assert_ne!(id, compute("lofi", 42, 30.0, "musicgen-small-Q4_K_M-v1"));
         // Documented formula, pinned so the id scheme never changes by accident.
         let expected = Sha256::digest(br#"["lofi",42,"30.000","procedural-v1"]"#);
-        assert_eq!(
-            id,
-            expected[..4]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        assert_eq!(id, expected[..4].iter().map(|b| format!("{b:02x}")).collect::<String>());
     }
 
     #[test]

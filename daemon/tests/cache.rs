@@ -22,8 +22,7 @@ fn audio_files(dir: &Path) -> Vec<String> {
 #[test]
 fn same_inputs_give_bit_identical_wavs_across_daemons() {
     let (a, b) = (tempdir(), tempdir());
-    let params =
-        json!({ "prompt": "lofi, 80 bpm, in D minor, rain", "seed": 1234, "duration_sec": 8 });
+    let params = json!({ "prompt": "lofi, 80 bpm, in D minor, rain", "seed": 1234, "duration_sec": 8 });
     let pa = Daemon::start(a.path(), &[]).generate(params.clone())["path"]
         .as_str()
         .unwrap()
@@ -64,8 +63,7 @@ fn kill_9_mid_generation_leaves_no_visible_partial_track() {
     for name in audio_files(&d.cache_dir) {
         let id = name.split('.').next().unwrap();
         let sidecar = d.cache_dir.join(format!("{id}.json"));
-        let parsed: Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap())
-            .expect("sidecar is whole JSON");
+        let parsed: Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).expect("sidecar is whole JSON");
         assert_eq!(parsed["track_id"], id);
     }
 }
@@ -105,10 +103,7 @@ fn two_daemons_share_one_cache() {
     assert_eq!(seen_a.len(), 4);
     assert_eq!(seen_a, seen_b);
     // What one generated, the other serves from cache.
-    let hit = b.result(
-        "generate",
-        json!({ "prompt": "shared", "seed": 0, "duration_sec": 3 }),
-    );
+    let hit = b.result("generate", json!({ "prompt": "shared", "seed": 0, "duration_sec": 3 }));
     assert_eq!(hit["status"], "cached");
     // A delete in one is seen by the other.
     a.result("cache_delete", json!({ "track_id": seen_a[0] }));

@@ -25,17 +25,10 @@ fn generate_writes_a_tagged_wav_and_analyze_reads_it() {
         "--out",
         out_s,
     ]);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let reader = hound::WavReader::open(&out).unwrap();
     let spec = reader.spec();
-    assert_eq!(
-        (spec.sample_rate, spec.channels, spec.bits_per_sample),
-        (32000, 1, 16)
-    );
+    assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (32000, 1, 16));
     assert_eq!(reader.duration(), 20 * 32000);
     let tags = lofi_daemon::tags::read(&out).expect("provenance tags");
     assert_eq!(tags.prompt, "jazzy lofi, 84 bpm, rain");
@@ -87,21 +80,14 @@ fn clear_one_line_errors() {
             "must end in .wav or .mp3",
         ),
         (
-            vec![
-                "generate".into(),
-                "--out".into(),
-                "/nonexistent/dir/x.wav".into(),
-            ],
+            vec!["generate".into(), "--out".into(), "/nonexistent/dir/x.wav".into()],
             "cannot write /nonexistent/dir/x.wav",
         ),
         (
             vec!["analyze".into(), "/nonexistent.wav".into()],
             "not a readable WAV file",
         ),
-        (
-            vec!["analyze".into(), "Cargo.toml".into()],
-            "not a readable WAV file",
-        ),
+        (vec!["analyze".into(), "Cargo.toml".into()], "not a readable WAV file"),
     ];
     for (args, expected) in cases {
         let out = Command::new(common::bin()).args(&args).output().unwrap();
@@ -128,8 +114,7 @@ fn render_samples_reproduces_the_committed_pack() {
     for sound in lofi_daemon::backend::procedural::kit::Sound::ALL {
         let name = sound.file_name();
         assert!(
-            std::fs::read(dir.path().join(name)).unwrap()
-                == std::fs::read(committed.join(name)).unwrap(),
+            std::fs::read(dir.path().join(name)).unwrap() == std::fs::read(committed.join(name)).unwrap(),
             "{name} differs from samples/default"
         );
     }

@@ -48,10 +48,7 @@ fn replies_until_sentinel(captured: &Captured) -> Vec<Value> {
             .map(|l| serde_json::from_str(l).expect("every output line is JSON"))
             .collect();
         if lines.iter().any(|v| v["id"] == "sentinel") || Instant::now() > deadline {
-            return lines
-                .into_iter()
-                .filter(|v| v.get("method").is_none())
-                .collect();
+            return lines.into_iter().filter(|v| v.get("method").is_none()).collect();
         }
         std::thread::sleep(Duration::from_millis(2));
     }

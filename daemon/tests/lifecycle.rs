@@ -17,21 +17,12 @@ fn exits_within_a_second_of_stdin_eof_and_removes_pid_file() {
     let pid_file = d.pid_file.clone();
     let meta = std::fs::metadata(&pid_file).expect("pid file exists while running");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert_eq!(pid, d.child.id());
     // Even mid-generation, EOF ends the daemon promptly.
-    d.result(
-        "generate",
-        json!({ "prompt": "long", "seed": 1, "duration_sec": 600 }),
-    );
+    d.result("generate", json!({ "prompt": "long", "seed": 1, "duration_sec": 600 }));
     d.close_stdin();
-    let took = d
-        .wait_exit(Duration::from_secs(5))
-        .expect("daemon exits after EOF");
+    let took = d.wait_exit(Duration::from_secs(5)).expect("daemon exits after EOF");
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert!(!pid_file.exists());
     assert!(d.child.wait().unwrap().success());
@@ -42,22 +33,11 @@ fn idle_timeout_exits_but_never_mid_generation() {
     let dir = tempdir();
     let mut d = Daemon::start(dir.path(), &["--idle-timeout", "1"]);
     // Busy generating a long track: stays up past the timeout.
-    d.result(
-        "generate",
-        json!({ "prompt": "long", "seed": 2, "duration_sec": 240 }),
-    );
+    d.result("generate", json!({ "prompt": "long", "seed": 2, "duration_sec": 240 }));
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        d.child.try_wait().unwrap().is_none()
-            || d.backlog
-                .iter()
-                .any(|v| v["method"] == "generation_complete")
-    );
+    assert!(d.child.try_wait().unwrap().is_none() || d.backlog.iter().any(|v| v["method"] == "generation_complete"));
     d.notification("generation_complete", |_| true);
-    assert!(
-        d.wait_exit(Duration::from_secs(4)).is_some(),
-        "idle daemon should exit"
-    );
+    assert!(d.wait_exit(Duration::from_secs(4)).is_some(), "idle daemon should exit");
     assert!(!d.pid_file.exists());
 
     let mut never = Daemon::start(dir.path(), &["--idle-timeout", "0"]);
@@ -80,10 +60,7 @@ fn logs_go_to_the_log_file_never_stdout() {
     let dir = tempdir();
     let log = dir.path().join("daemon.log");
     let log_arg = log.to_str().unwrap().to_owned();
-    let mut d = Daemon::start(
-        dir.path(),
-        &["--log-file", &log_arg, "--log-level", "debug"],
-    );
+    let mut d = Daemon::start(dir.path(), &["--log-file", &log_arg, "--log-level", "debug"]);
     d.result("status", json!({})); // the harness panics on any non-JSON-RPC stdout line
     d.error("warp", json!({}));
     d.close_stdin();
@@ -95,10 +72,7 @@ fn logs_go_to_the_log_file_never_stdout() {
 
 #[test]
 fn version_and_bad_flags() {
-    let out = Command::new(common::bin())
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = Command::new(common::bin()).arg("--version").output().unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -119,25 +93,15 @@ fn version_and_bad_flags() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("cannot write pid file /nonexistent/dir/x.pid"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write pid file /nonexistent/dir/x.pid"));
 }
 
 #[test]
 fn ggml_without_a_model_falls_back_to_procedural_with_a_warning() {
     let dir = tempdir();
-    let mut d = Daemon::start(
-        dir.path(),
-        &["--backend", "ggml", "--model", "/nope/model.gguf"],
-    );
+    let mut d = Daemon::start(dir.path(), &["--backend", "ggml", "--model", "/nope/model.gguf"]);
     let warning = d.notification("daemon_warning", |_| true);
     assert_eq!(warning["code"], "MODEL_NOT_FOUND");
-    assert!(warning["message"]
-        .as_str()
-        .unwrap()
-        .contains("/nope/model.gguf"));
-    assert_eq!(
-        d.result("status", json!({}))["model"]["backend"],
-        "procedural"
-    );
+    assert!(warning["message"].as_str().unwrap().contains("/nope/model.gguf"));
+    assert_eq!(d.result("status", json!({}))["model"]["backend"], "procedural");
 }

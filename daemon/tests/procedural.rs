@@ -13,9 +13,7 @@ fn render(backend: &ProceduralBackend, prompt: &str, seed: u64, duration_sec: f6
         seed,
         duration_sec,
     };
-    backend
-        .render(&request, &mut |_| {}, &AtomicBool::new(false))
-        .unwrap()
+    backend.render(&request, &mut |_| {}, &AtomicBool::new(false)).unwrap()
 }
 
 #[test]
@@ -30,10 +28,7 @@ fn mastered_to_spec_for_many_seeds_and_prompts() {
             let samples = render(&backend, prompt, seed, 30.0);
             assert_eq!(samples.len(), 30 * 32000);
             let l = analysis::loudness(&samples);
-            assert!(
-                (l.integrated_lufs + 14.0).abs() <= 2.0,
-                "{prompt} #{seed}: {l:?}"
-            );
+            assert!((l.integrated_lufs + 14.0).abs() <= 2.0, "{prompt} #{seed}: {l:?}");
             assert!(l.true_peak_dbtp <= -1.0, "{prompt} #{seed}: {l:?}");
         }
     }
@@ -51,12 +46,8 @@ fn tempo_follows_the_prompt_and_stays_in_lofi_range() {
         );
     }
     for seed in 0..4 {
-        let estimated =
-            analysis::estimate_bpm(&render(&backend, "lofi", seed, 30.0), 32000).unwrap();
-        assert!(
-            (66.0..=94.0).contains(&estimated),
-            "seed {seed}: {estimated:.1}"
-        );
+        let estimated = analysis::estimate_bpm(&render(&backend, "lofi", seed, 30.0), 32000).unwrap();
+        assert!((66.0..=94.0).contains(&estimated), "seed {seed}: {estimated:.1}");
     }
 }
 
@@ -65,25 +56,15 @@ fn loop_seam_has_no_click_and_bars_vary() {
     let backend = ProceduralBackend::default();
     let samples = render(&backend, "lofi, 80 bpm", 11, 30.0);
     let (first, last) = (samples[0], *samples.last().unwrap());
-    assert!(
-        first.abs() < 1e-3 && last.abs() < 1e-3,
-        "edges {first} {last}"
-    );
+    assert!(first.abs() < 1e-3 && last.abs() < 1e-3, "edges {first} {last}");
     // The largest step across the seam is no bigger than typical steps inside the track.
-    let max_step_inside = samples
-        .windows(2)
-        .map(|w| (w[1] - w[0]).abs())
-        .fold(0.0f32, f32::max);
+    let max_step_inside = samples.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f32, f32::max);
     assert!((first - last).abs() <= max_step_inside);
     // Form: bars are not copies of one another (3 s bars at 80 bpm).
     let bar = 3 * 32000;
     let bars: Vec<&[f32]> = samples.chunks(bar).collect();
     let distinct = (1..bars.len()).filter(|&i| {
-        let diff: f32 = bars[i]
-            .iter()
-            .zip(bars[i - 1])
-            .map(|(a, b)| (a - b).abs())
-            .sum();
+        let diff: f32 = bars[i].iter().zip(bars[i - 1]).map(|(a, b)| (a - b).abs()).sum();
         diff / bar as f32 > 0.01
     });
     assert_eq!(distinct.count(), bars.len() - 1);
@@ -93,18 +74,11 @@ fn loop_seam_has_no_click_and_bars_vary() {
 fn prompts_steer_the_sound() {
     let backend = ProceduralBackend::default();
     // Rain adds broadband high-frequency energy; "night" darkens the keys.
-    let hf = |s: &[f32]| {
-        s.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<f32>()
-            / s.iter().map(|x| x * x).sum::<f32>()
-    };
+    let hf =
+        |s: &[f32]| s.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<f32>() / s.iter().map(|x| x * x).sum::<f32>();
     let dry = render(&backend, "lofi, 80 bpm, in C minor", 5, 12.0);
     let wet = render(&backend, "lofi, 80 bpm, in C minor, rain", 5, 12.0);
-    assert!(
-        hf(&wet) > hf(&dry) * 1.2,
-        "rain {} vs dry {}",
-        hf(&wet),
-        hf(&dry)
-    );
+    assert!(hf(&wet) > hf(&dry) * 1.2, "rain {} vs dry {}", hf(&wet), hf(&dry));
     assert_ne!(
         render(&backend, "lofi in F minor", 5, 6.0),
         render(&backend, "lofi in F major", 5, 6.0)
@@ -116,14 +90,8 @@ fn prompts_steer_the_sound() {
 #[test]
 fn deterministic_and_seed_sensitive() {
     let backend = ProceduralBackend::default();
-    assert_eq!(
-        render(&backend, "lofi", 9, 8.0),
-        render(&backend, "lofi", 9, 8.0)
-    );
-    assert_ne!(
-        render(&backend, "lofi", 9, 8.0),
-        render(&backend, "lofi", 10, 8.0)
-    );
+    assert_eq!(render(&backend, "lofi", 9, 8.0), render(&backend, "lofi", 9, 8.0));
+    assert_ne!(render(&backend, "lofi", 9, 8.0), render(&backend, "lofi", 10, 8.0));
     for duration in [1.0, 1.5, 7.3] {
         assert_eq!(
             render(&backend, "short", 1, duration).len(),
@@ -155,8 +123,5 @@ fn a_user_pack_overrides_by_name() {
     assert_eq!(kit.get(Sound::Kick), &[0.0; 100][..]);
     assert_eq!(kit.get(Sound::Snare), default.get(Sound::Snare));
     let with_pack = render(&ProceduralBackend::new(kit), "lofi", 1, 6.0);
-    assert_ne!(
-        with_pack,
-        render(&ProceduralBackend::default(), "lofi", 1, 6.0)
-    );
+    assert_ne!(with_pack, render(&ProceduralBackend::default(), "lofi", 1, 6.0));
 }

@@ -28,10 +28,7 @@ fn generation_methods_and_events() {
     assert_eq!(started["track_id"], id.as_str());
     let progress = d.notification("generation_progress", |p| p["track_id"] == id);
     for key in ["percent", "tokens_generated", "tokens_estimated", "eta_sec"] {
-        assert!(
-            progress.get(key).is_some(),
-            "progress lacks {key}: {progress}"
-        );
+        assert!(progress.get(key).is_some(), "progress lacks {key}: {progress}");
     }
     assert!(progress["percent"].as_u64().unwrap() <= 99);
     assert_eq!(progress["tokens_estimated"], 200);
@@ -98,29 +95,16 @@ fn queue_priority_cancel_and_clear() {
     let dir = tempdir();
     let mut d = Daemon::start(dir.path(), &[]);
     // A long first job keeps the worker busy while the queue is inspected.
-    let first = d.result(
-        "generate",
-        json!({ "prompt": "long", "seed": 1, "duration_sec": 300 }),
-    );
+    let first = d.result("generate", json!({ "prompt": "long", "seed": 1, "duration_sec": 300 }));
     d.notification("generation_started", |p| p["track_id"] == first["track_id"]);
-    let a = d.result(
-        "generate",
-        json!({ "prompt": "a", "seed": 1, "duration_sec": 2 }),
-    );
-    let b = d.result(
-        "generate",
-        json!({ "prompt": "b", "seed": 1, "duration_sec": 2 }),
-    );
+    let a = d.result("generate", json!({ "prompt": "a", "seed": 1, "duration_sec": 2 }));
+    let b = d.result("generate", json!({ "prompt": "b", "seed": 1, "duration_sec": 2 }));
     let c = d.result(
         "generate",
         json!({ "prompt": "c", "seed": 1, "duration_sec": 2, "priority": "high" }),
     );
     assert_eq!(
-        (
-            a["position"].as_u64(),
-            b["position"].as_u64(),
-            c["position"].as_u64()
-        ),
+        (a["position"].as_u64(), b["position"].as_u64(), c["position"].as_u64()),
         (Some(1), Some(2), Some(1))
     );
 
@@ -132,10 +116,7 @@ fn queue_priority_cancel_and_clear() {
         .iter()
         .map(|p| &p["track_id"])
         .collect();
-    assert_eq!(
-        pending,
-        vec![&c["track_id"], &a["track_id"], &b["track_id"]]
-    );
+    assert_eq!(pending, vec![&c["track_id"], &a["track_id"], &b["track_id"]]);
     assert_eq!(q["prefetch_pending"], false);
 
     // Cancelling the active generation is refused exactly as the spec shows.
@@ -172,11 +153,7 @@ fn every_error_code() {
             -32600,
             "INVALID_REQUEST",
         ),
-        (
-            br#"{"jsonrpc":"2.0","method":7,"id":1}"#,
-            -32600,
-            "INVALID_REQUEST",
-        ),
+        (br#"{"jsonrpc":"2.0","method":7,"id":1}"#, -32600, "INVALID_REQUEST"),
         (
             br#"{"jsonrpc":"2.0","method":"warp","id":1}"#,
             -32601,
@@ -227,13 +204,7 @@ fn every_error_code() {
     let err = d.error("status", json!({ "verbose": true }));
     assert_eq!(err["data"]["field"], "verbose");
     // Path tricks never reach the filesystem.
-    for bad in [
-        "../../../etc/passwd",
-        "ABCDEF12",
-        "abc",
-        "/tmp/x.wav",
-        "0000000g",
-    ] {
+    for bad in ["../../../etc/passwd", "ABCDEF12", "abc", "/tmp/x.wav", "0000000g"] {
         for method in ["cache_delete", "queue_cancel"] {
             let err = d.error(method, json!({ "track_id": bad }));
             assert_eq!(
@@ -279,10 +250,7 @@ fn every_error_code() {
     let cache = blocked.cache_dir.clone();
     std::fs::remove_dir_all(&cache).unwrap();
     std::fs::write(&cache, b"a file where the cache dir should be").unwrap();
-    let ack = blocked.result(
-        "generate",
-        json!({ "prompt": "x", "seed": 1, "duration_sec": 1 }),
-    );
+    let ack = blocked.result("generate", json!({ "prompt": "x", "seed": 1, "duration_sec": 1 }));
     let failed = blocked.notification("generation_error", |p| p["track_id"] == ack["track_id"]);
     assert_eq!(failed["code"], "CACHE_WRITE_ERROR");
     assert!(failed["message"]
@@ -317,9 +285,7 @@ fn framing_survives_garbage_and_never_desyncs() {
     d.send_raw(merged.as_bytes());
     std::thread::sleep(Duration::from_millis(50));
     d.send_raw(b"od\":\"queue_status\",\"id\":\"c\"}\n");
-    let ids: Vec<Value> = (0..3)
-        .map(|_| d.read(common::TIMEOUT).unwrap()["id"].clone())
-        .collect();
+    let ids: Vec<Value> = (0..3).map(|_| d.read(common::TIMEOUT).unwrap()["id"].clone()).collect();
     assert_eq!(ids, vec![json!("a"), json!("b"), json!("c")]);
     // Notifications (no id) are never answered, even when wrong.
     d.send_raw(b"{\"jsonrpc\":\"2.0\",\"method\":\"warp\"}\n");
@@ -341,10 +307,7 @@ fn prefetch_and_cache_config() {
     );
     let err = d.error("prefetch_config", json!({ "strategy": "shuffle" }));
     assert_eq!(err["data"]["field"], "strategy");
-    let err = d.error(
-        "prefetch_config",
-        json!({ "strategy": "random_preset", "presets": [] }),
-    );
+    let err = d.error("prefetch_config", json!({ "strategy": "random_preset", "presets": [] }));
     assert_eq!(err["data"]["field"], "presets");
 
     for seed in 0..3 {
@@ -363,11 +326,7 @@ fn prefetch_and_cache_config() {
         .iter()
         .map(|t| t["seed"].as_u64().unwrap())
         .collect();
-    assert_eq!(
-        seeds,
-        vec![2, 1],
-        "the least recently used track goes first"
-    );
+    assert_eq!(seeds, vec![2, 1], "the least recently used track goes first");
     let err = d.error("cache_config", json!({ "max_mb": -1 }));
     assert_eq!(err["data"]["field"], "max_mb");
     // Size limit: 1 s of WAV is ~64 KB, so 0.1 MB keeps one track.

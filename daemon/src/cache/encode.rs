@@ -40,16 +40,8 @@ pub fn lame_available() -> bool {
 
 /// Encodes samples into a temp file in `dir`. MP3 goes through `lame` (128 kbit/s);
 /// without lame, or if lame fails, the track is stored as WAV instead.
-pub fn encode(
-    dir: &Path,
-    samples: &[f32],
-    wanted: AudioFormat,
-) -> io::Result<(NamedTempFile, AudioFormat)> {
-    let temp = || {
-        tempfile::Builder::new()
-            .prefix(super::TEMP_PREFIX)
-            .tempfile_in(dir)
-    };
+pub fn encode(dir: &Path, samples: &[f32], wanted: AudioFormat) -> io::Result<(NamedTempFile, AudioFormat)> {
+    let temp = || tempfile::Builder::new().prefix(super::TEMP_PREFIX).tempfile_in(dir);
     let mut wav_file = temp()?;
     wav::write(wav_file.as_file_mut(), samples).map_err(io::Error::other)?;
     wav_file.as_file_mut().rewind()?;

@@ -32,8 +32,6 @@ impl TrackMeta {
 
     /// The LRU key: last play, or creation for a track never played.
     pub fn last_used(&self) -> u64 {
-        self.last_played
-            .unwrap_or(self.created_at)
-            .max(self.created_at)
+        self.last_played.unwrap_or(self.created_at).max(self.created_at)
     }
 }

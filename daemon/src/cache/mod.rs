@@ -58,9 +58,7 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 const TEMP_PREFIX: &str = ".tmp-";
 
 pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -83,9 +81,7 @@ impl Cache {
     /// Opens (creating if needed) a cache dir and sweeps stale temp files.
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
         fs::create_dir_all(dir).map_err(write_error(dir))?;
-        let cache = Cache {
-            dir: dir.to_owned(),
-        };
+        let cache = Cache { dir: dir.to_owned() };
         cache.sweep_stale_temps();
         Ok(cache)
     }
@@ -144,11 +140,7 @@ impl Cache {
                 self.get(id).ok()
             })
             .collect();
-        tracks.sort_by(|a, b| {
-            b.last_used()
-                .cmp(&a.last_used())
-                .then(a.track_id.cmp(&b.track_id))
-        });
+        tracks.sort_by(|a, b| b.last_used().cmp(&a.last_used()).then(a.track_id.cmp(&b.track_id)));
         tracks
     }
 
@@ -168,8 +160,7 @@ impl Cache {
             backend: meta.backend.clone(),
             model_version: meta.model_version.clone(),
         };
-        let (audio_tmp, format) =
-            encode::encode(&self.dir, samples, meta.format).map_err(write_error(&self.dir))?;
+        let (audio_tmp, format) = encode::encode(&self.dir, samples, meta.format).map_err(write_error(&self.dir))?;
         let final_audio = self.audio_path(&id, format);
         if let Err(e) = tags::write(audio_tmp.path(), &provenance) {
             tracing::warn!("could not tag {}: {e}", final_audio.display());
@@ -180,11 +171,9 @@ impl Cache {
             ..meta.clone()
         };
         let sidecar_tmp = self.temp_file()?;
-        serde_json::to_writer_pretty(sidecar_tmp.as_file(), &stored).map_err(|e| {
-            CacheError::Write {
-                path: sidecar_tmp.path().to_owned(),
-                source: e.into(),
-            }
+        serde_json::to_writer_pretty(sidecar_tmp.as_file(), &stored).map_err(|e| CacheError::Write {
+            path: sidecar_tmp.path().to_owned(),
+            source: e.into(),
         })?;
         sidecar_tmp
             .as_file()
@@ -192,19 +181,15 @@ impl Cache {
             .map_err(write_error(sidecar_tmp.path()))?;
 
         let _lock = self.lock()?;
-        audio_tmp
-            .persist(&final_audio)
-            .map_err(|e| CacheError::Write {
-                path: final_audio.clone(),
-                source: e.error,
-            })?;
+        audio_tmp.persist(&final_audio).map_err(|e| CacheError::Write {
+            path: final_audio.clone(),
+            source: e.error,
+        })?;
         let sidecar = self.sidecar(&id);
-        sidecar_tmp
-            .persist(&sidecar)
-            .map_err(|e| CacheError::Write {
-                path: sidecar,
-                source: e.error,
-            })?;
+        sidecar_tmp.persist(&sidecar).map_err(|e| CacheError::Write {
+            path: sidecar,
+            source: e.error,
+        })?;
         let mut keep = protected.to_vec();
         keep.push(id);
         self.evict_locked(limits, &keep);
@@ -227,11 +212,10 @@ impl Cache {
         (&mut tmp.as_file())
             .write_all(&serde_json::to_vec_pretty(&meta).unwrap_or_default())
             .map_err(write_error(tmp.path()))?;
-        tmp.persist(self.sidecar(track_id))
-            .map_err(|e| CacheError::Write {
-                path: self.sidecar(track_id),
-                source: e.error,
-            })?;
+        tmp.persist(self.sidecar(track_id)).map_err(|e| CacheError::Write {
+            path: self.sidecar(track_id),
+            source: e.error,
+        })?;
         Ok(meta)
     }
 
@@ -274,10 +258,7 @@ impl Cache {
         let mut evicted = 0;
         // Least recently used last in `list()`'s order.
         while total > max_bytes || limits.max_tracks.is_some_and(|max| count > max) {
-            let Some(pos) = tracks
-                .iter()
-                .rposition(|t| !protected.contains(&t.track_id))
-            else {
+            let Some(pos) = tracks.iter().rposition(|t| !protected.contains(&t.track_id)) else {
                 break;
             };
             let victim = tracks.remove(pos);

@@ -24,32 +24,30 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
             path.display()
         ));
     }
-    let audio =
-        wav::read(path).map_err(|e| format!("{}: not a readable WAV file: {e}", path.display()))?;
+    let audio = wav::read(path).map_err(|e| format!("{}: not a readable WAV file: {e}", path.display()))?;
     let seconds = audio.samples.len() as f64 / audio.sample_rate as f64;
     let loudness = analysis::loudness_at(&audio.samples, audio.sample_rate);
     let bpm = analysis::estimate_bpm(&audio.samples, audio.sample_rate);
-    println!("file:        {}", path.display());
-    println!("duration:    {seconds:.2} s ({} Hz)", audio.sample_rate);
-    println!(
-        "loudness:    {:.1} LUFS integrated",
-        loudness.integrated_lufs
+    let mut report = format!(
+        "file:        {}\nduration:    {seconds:.2} s ({} Hz)\nloudness:    {:.1} LUFS integrated\ntrue peak:   {:.1} dBTP\n",
+        path.display(),
+        audio.sample_rate,
+        loudness.integrated_lufs,
+        loudness.true_peak_dbtp
     );
-    println!("true peak:   {:.1} dBTP", loudness.true_peak_dbtp);
-    match bpm {
-        Some(bpm) => println!("tempo:       {bpm:.1} BPM (estimated)"),
-        None => println!("tempo:       unknown (too short or no clear beat)"),
-    }
+    report += &match bpm {
+        Some(bpm) => format!("tempo:       {bpm:.1} BPM (estimated)\n"),
+        None => "tempo:       unknown (too short or no clear beat)\n".to_owned(),
+    };
     if let Some(p) = tags::read(path) {
-        println!("prompt:      {}", p.prompt);
-        println!(
-            "seed:        {}  backend: {}  model: {}",
+        report += &format!("prompt:      {}\n", p.prompt);
+        report += &format!(
+            "seed:        {}  backend: {}  model: {}\n",
             p.seed, p.backend, p.model_version
         );
     }
-    println!(
-        "{}",
-        analysis::waveform(&audio.samples, args.width.clamp(8, 400), 6)
-    );
+    report += &analysis::waveform(&audio.samples, args.width.clamp(8, 400), 6);
+    // A closed pipe (`analyze x | head`) is not worth a panic.
+    let _ = writeln!(std::io::stdout(), "{report}");
     Ok(())
 }

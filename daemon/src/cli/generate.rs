@@ -53,29 +53,13 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
             .unwrap_or_else(|| rand::rng().random_range(0..u32::MAX as u64)),
         duration_sec: args.duration,
     };
-    let id = track_id::compute(
-        &request.prompt,
-        request.seed,
-        request.duration_sec,
-        &info.model_version,
-    );
-    let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from(format!("lofi-{id}.wav")));
+    let id = track_id::compute(&request.prompt, request.seed, request.duration_sec, &info.model_version);
+    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("lofi-{id}.wav")));
     let mp3 = match out.extension().and_then(|e| e.to_str()) {
         Some("wav") => false,
         Some("mp3") if cache::lame_available() => true,
-        Some("mp3") => {
-            return Err(
-                "MP3 output needs the lame encoder on PATH; install lame or write a .wav".into(),
-            )
-        }
-        _ => {
-            return Err(format!(
-                "{}: the output must end in .wav or .mp3",
-                out.display()
-            ))
-        }
+        Some("mp3") => return Err("MP3 output needs the lame encoder on PATH; install lame or write a .wav".into()),
+        _ => return Err(format!("{}: the output must end in .wav or .mp3", out.display())),
     };
 
     let bar = ProgressBar::new(request.tokens_estimated()).with_style(
@@ -103,16 +87,15 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     } else {
         cache::AudioFormat::Wav
     };
-    let (temp, _) = cache::encode(dir, &generated.samples, format)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let (temp, _) =
+        cache::encode(dir, &generated.samples, format).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let provenance = Provenance {
         prompt: request.prompt.clone(),
         seed: request.seed,
         backend: info.backend.to_owned(),
         model_version: info.model_version.clone(),
     };
-    tags::write(temp.path(), &provenance)
-        .map_err(|e| format!("cannot tag {}: {e}", out.display()))?;
+    tags::write(temp.path(), &provenance).map_err(|e| format!("cannot tag {}: {e}", out.display()))?;
     temp.persist(&out)
         .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
     eprintln!(

@@ -32,13 +32,7 @@ pub struct LogArgs {
     /// Log to this file (appending) instead of stderr.
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "warn",
-        value_name = "LEVEL"
-    )]
+    #[arg(long, global = true, value_enum, default_value = "warn", value_name = "LEVEL")]
     pub log_level: LogLevel,
 }
 
@@ -95,7 +89,10 @@ impl BackendArgs {
     /// Why the ggml backend cannot run (it is not part of this build yet), if asked for.
     pub fn ggml_unavailable(&self) -> Option<String> {
         (self.backend == BackendKind::Ggml).then(|| match &self.model {
-            Some(path) if !path.is_file() => format!("model file {} does not exist; using the procedural backend", path.display()),
+            Some(path) if !path.is_file() => format!(
+                "model file {} does not exist; using the procedural backend",
+                path.display()
+            ),
             _ => "the ggml backend is not built into this lofi-daemon yet; using the procedural backend".to_owned(),
         })
     }
@@ -162,10 +159,9 @@ pub fn default_cache_dir() -> PathBuf {
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    if let Err(message) = crate::lifecycle::init_logging(
-        cli.logging.log_level.as_filter(),
-        cli.logging.log_file.as_deref(),
-    ) {
+    if let Err(message) =
+        crate::lifecycle::init_logging(cli.logging.log_level.as_filter(), cli.logging.log_file.as_deref())
+    {
         eprintln!("lofi-daemon: {message}");
         return 2;
     }

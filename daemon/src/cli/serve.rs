@@ -17,12 +17,9 @@ pub const DEFAULT_PROMPT: &str = "lofi hip hop, chill, mellow piano, vinyl crack
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let cache = Cache::open(&cache_dir).map_err(|e| e.to_string())?;
-    let pid_path = args
-        .pid_file
-        .clone()
-        .unwrap_or_else(lifecycle::default_pid_file);
-    let pid_file = PidFile::create(&pid_path)
-        .map_err(|e| format!("cannot write pid file {}: {e}", pid_path.display()))?;
+    let pid_path = args.pid_file.clone().unwrap_or_else(lifecycle::default_pid_file);
+    let pid_file =
+        PidFile::create(&pid_path).map_err(|e| format!("cannot write pid file {}: {e}", pid_path.display()))?;
 
     let backend: Arc<dyn Backend> = Arc::new(args.backend.procedural());
     let backend_fallback = args

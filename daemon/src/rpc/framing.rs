@@ -76,19 +76,10 @@ mod tests {
     fn splits_lines_and_caps_length() {
         let input: &[u8] = b"{\"a\":1}\nxxxxxxxxxxxxxxxxxxxx\nok\r\nlast";
         let mut reader = LineReader::with_limit(io::BufReader::with_capacity(4, input), 10);
-        assert_eq!(
-            reader.read_line().unwrap(),
-            ReadLine::Line(b"{\"a\":1}".to_vec())
-        );
+        assert_eq!(reader.read_line().unwrap(), ReadLine::Line(b"{\"a\":1}".to_vec()));
         assert_eq!(reader.read_line().unwrap(), ReadLine::TooLong);
-        assert_eq!(
-            reader.read_line().unwrap(),
-            ReadLine::Line(b"ok\r".to_vec())
-        );
-        assert_eq!(
-            reader.read_line().unwrap(),
-            ReadLine::Line(b"last".to_vec())
-        );
+        assert_eq!(reader.read_line().unwrap(), ReadLine::Line(b"ok\r".to_vec()));
+        assert_eq!(reader.read_line().unwrap(), ReadLine::Line(b"last".to_vec()));
         assert_eq!(reader.read_line().unwrap(), ReadLine::Eof);
     }
 }

@@ -22,14 +22,10 @@ pub type Rejected = (Option<RequestId>, RpcError);
 /// not supported and are answered with one "invalid request" error.
 pub fn parse_message(line: &[u8]) -> Result<Request, Rejected> {
     let reject = |reason, message: String| (Some(Value::Null), RpcError::new(reason, message));
-    let text = std::str::from_utf8(line)
-        .map_err(|_| reject(ErrorReason::ParseError, "request is not valid UTF-8".into()))?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        reject(
-            ErrorReason::ParseError,
-            format!("request is not valid JSON: {e}"),
-        )
-    })?;
+    let text =
+        std::str::from_utf8(line).map_err(|_| reject(ErrorReason::ParseError, "request is not valid UTF-8".into()))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| reject(ErrorReason::ParseError, format!("request is not valid JSON: {e}")))?;
     if value.is_array() {
         return Err(reject(
             ErrorReason::InvalidRequest,
@@ -53,10 +49,7 @@ fn parse_request(value: Value) -> Result<Request, Rejected> {
             Some(v @ (Value::Number(_) | Value::String(_) | Value::Null)) => Some(v.clone()),
             _ => Some(Value::Null),
         };
-        Err((
-            reply_id,
-            RpcError::new(ErrorReason::InvalidRequest, message),
-        ))
+        Err((reply_id, RpcError::new(ErrorReason::InvalidRequest, message)))
     };
     if let Some(Value::Bool(_) | Value::Array(_) | Value::Object(_)) = id {
         return invalid("\"id\" must be a number, a string or null");
@@ -128,25 +121,16 @@ mod tests {
     #[test]
     fn rejects_bad_shapes() {
         let (id, e) = single(r#"{"jsonrpc":"1.0","method":"x","id":"a"}"#).unwrap_err();
-        assert_eq!(
-            (id, e.reason),
-            (Some(json!("a")), ErrorReason::InvalidRequest)
-        );
+        assert_eq!((id, e.reason), (Some(json!("a")), ErrorReason::InvalidRequest));
         let (_, e) = single(r#"{"jsonrpc":"2.0","method":"x","params":[1],"id":1}"#).unwrap_err();
         assert_eq!(e.reason, ErrorReason::InvalidParams);
         let (id, _) = single(r#"{"jsonrpc":"2.0","method":"x","id":{}}"#).unwrap_err();
         assert_eq!(id, Some(Value::Null));
-        assert_eq!(
-            single("{oops").unwrap_err().1.reason,
-            ErrorReason::ParseError
-        );
+        assert_eq!(single("{oops").unwrap_err().1.reason, ErrorReason::ParseError);
         assert_eq!(
             parse_message(b"\xff\xfe").unwrap_err().1.reason,
             ErrorReason::ParseError
         );
-        assert_eq!(
-            single("[]").unwrap_err().1.reason,
-            ErrorReason::InvalidRequest
-        );
+        assert_eq!(single("[]").unwrap_err().1.reason, ErrorReason::InvalidRequest);
     }
 }

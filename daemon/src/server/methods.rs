@@ -59,24 +59,16 @@ impl Server {
             "queue_clear" => no_params().map(|_| json!({ "cleared": self.queue.clear() })),
             "prefetch_config" => self.prefetch_config(p),
             "status" => no_params().map(|_| self.status()),
-            "cache_list" => no_params().map(|_| {
-                Value::Array(
-                    self.cache
-                        .list()
-                        .iter()
-                        .map(|m| track_json(self, m))
-                        .collect(),
-                )
-            }),
+            "cache_list" => {
+                no_params().map(|_| Value::Array(self.cache.list().iter().map(|m| track_json(self, m)).collect()))
+            }
             "cache_delete" => self.cache_delete(p),
             "cache_clear" => no_params().and_then(|_| {
                 let protected = self.store_settings().protected;
                 let deleted = self.cache.clear(&protected).map_err(cache_error)?;
                 Ok(json!({ "deleted": deleted }))
             }),
-            "cache_stats" => {
-                no_params().map(|_| json!(self.cache.stats(&self.store_settings().limits)))
-            }
+            "cache_stats" => no_params().map(|_| json!(self.cache.stats(&self.store_settings().limits))),
             "cache_config" => self.cache_config(p),
             m if PLAYBACK_METHODS.contains(&m) => Err(RpcError::new(
                 ErrorReason::PlaybackUnavailable,
@@ -90,9 +82,7 @@ impl Server {
     }
 
     fn generate(&self, request: &Request) -> Option<Result<Value, RpcError>> {
-        let parsed = match parse::<params::Generate>(&request.params)
-            .and_then(|g| g.validate().map(|_| g))
-        {
+        let parsed = match parse::<params::Generate>(&request.params).and_then(|g| g.validate().map(|_| g)) {
             Ok(g) => g,
             Err(e) => return Some(Err(e)),
         };
@@ -109,8 +99,7 @@ impl Server {
         let track_id = track_id::compute(&prompt, seed, duration_sec, &model_version);
 
         if let Ok(meta) = self.cache.get(&track_id) {
-            let ack =
-                json!({ "track_id": track_id, "status": "cached", "position": 0, "seed": seed });
+            let ack = json!({ "track_id": track_id, "status": "cached", "position": 0, "seed": seed });
             self.outbox.reply(&request.id, Ok(ack));
             let mut params = completion_params(&meta, self.cache.dir());
             params["cached"] = json!(true);
@@ -201,14 +190,8 @@ impl Server {
 
     fn cache_config(&self, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {
         let update = parse::<params::CacheConfig>(p)?;
-        if update
-            .max_mb
-            .is_some_and(|mb| !(mb.is_finite() && mb > 0.0))
-        {
-            return Err(RpcError::invalid_params(
-                "max_mb",
-                "max_mb must be a positive number",
-            ));
+        if update.max_mb.is_some_and(|mb| !(mb.is_finite() && mb > 0.0)) {
+            return Err(RpcError::invalid_params("max_mb", "max_mb must be a positive number"));
         }
         if update.max_tracks == Some(Some(0)) {
             return Err(RpcError::invalid_params(

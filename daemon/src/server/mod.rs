@@ -16,9 +16,7 @@ use serde_json::Value;
 use crate::backend::Backend;
 use crate::cache::{lame_available, AudioFormat, Cache, CacheLimits};
 use crate::queue::{Queue, StoreSettings};
-use crate::rpc::{
-    parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RpcError, MAX_LINE_BYTES,
-};
+use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RpcError, MAX_LINE_BYTES};
 
 pub use params::PrefetchStrategy;
 
@@ -98,9 +96,7 @@ pub struct Server {
 
 /// Starts the writer thread on `out`; it ends when every [`Outbox`] is dropped or the
 /// client stops reading.
-pub fn spawn_writer<W: Write + Send + 'static>(
-    mut out: W,
-) -> (Outbox, JoinHandle<()>, Arc<AtomicBool>) {
+pub fn spawn_writer<W: Write + Send + 'static>(mut out: W) -> (Outbox, JoinHandle<()>, Arc<AtomicBool>) {
     let (tx, rx): (Sender<Outgoing>, Receiver<Outgoing>) = unbounded();
     let broken = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&broken);
@@ -180,10 +176,7 @@ impl Server {
     }
 
     fn store_settings(&self) -> StoreSettings {
-        self.settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.settings.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn queue(&self) -> &Queue {

@@ -128,8 +128,6 @@ pub struct CacheConfig {
     pub format: Option<AudioFormat>,
 }
 
-fn explicit_null<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<usize>>, D::Error> {
+fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<usize>>, D::Error> {
     Option::<usize>::deserialize(d).map(Some)
 }

@@ -80,8 +80,8 @@ impl Daemon {
     pub fn read(&mut self, timeout: Duration) -> Option<Value> {
         match self.lines.recv_timeout(timeout) {
             Ok(line) => {
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("bad output line {line:?}: {e}"));
+                let value: Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad output line {line:?}: {e}"));
                 assert_eq!(value["jsonrpc"], "2.0", "{line}");
                 Some(value)
             }

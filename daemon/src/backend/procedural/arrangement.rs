@@ -55,7 +55,7 @@ pub fn compose(style: &Style, duration_sec: f64, rng: &mut ChaCha8Rng) -> Score 
     let mut melody_note = tonic_midi + 12;
     for bar in 0..bars {
         let body_bar = bar.saturating_sub(intro_bars);
-        let section = if (body_bar / PHRASE) % 2 == 0 {
+        let section = if (body_bar / PHRASE).is_multiple_of(2) {
             Section::A
         } else {
             Section::B
@@ -132,16 +132,7 @@ pub fn compose(style: &Style, duration_sec: f64, rng: &mut ChaCha8Rng) -> Score 
         }
         let melody_on = section == Section::B || body_bar >= 2 * PHRASE;
         if melody_on && bar >= intro_bars && !is_outro {
-            motif.play(
-                &mut score,
-                &grid,
-                bar,
-                &chord,
-                tonic_midi,
-                style,
-                &mut melody_note,
-                rng,
-            );
+            motif.play(&mut score, &grid, bar, &chord, tonic_midi, style, &mut melody_note, rng);
         }
         voicing = Some(notes);
     }
@@ -183,17 +174,8 @@ fn bass_bar(
         return;
     }
     play(0, root, 6, 0.85);
-    let answer = if rng.random_bool(0.5) {
-        root + 7
-    } else {
-        root + 12
-    };
-    play(
-        if rng.random_bool(0.5) { 7 } else { 10 },
-        answer.min(52),
-        3,
-        0.7,
-    );
+    let answer = if rng.random_bool(0.5) { root + 7 } else { root + 12 };
+    play(if rng.random_bool(0.5) { 7 } else { 10 }, answer.min(52), 3, 0.7);
     if style.jazz > 0.6 && rng.random_bool(0.5) {
         // Chromatic approach into the next root.
         let next_root = 33 + (tonic_midi + next.root - 33).rem_euclid(12);

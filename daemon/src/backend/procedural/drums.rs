@@ -37,11 +37,7 @@ impl DrumPattern {
     pub fn draw(style: &Style, rng: &mut ChaCha8Rng) -> DrumPattern {
         let mut kick = [0.0; 16];
         for (i, &step) in KICKS[rng.random_range(0..KICKS.len())].iter().enumerate() {
-            kick[step] = if i == 0 {
-                1.0
-            } else {
-                rng.random_range(0.7..0.9)
-            };
+            kick[step] = if i == 0 { 1.0 } else { rng.random_range(0.7..0.9) };
         }
         let mut snare = [0.0; 16];
         snare[4] = 0.9;
@@ -72,27 +68,19 @@ impl DrumPattern {
     }
 
     /// Hits of one bar.
-    pub fn bar(
-        &self,
-        grid: &Grid,
-        bar: usize,
-        role: BarRole,
-        style: &Style,
-        rng: &mut ChaCha8Rng,
-    ) -> Vec<Hit> {
+    pub fn bar(&self, grid: &Grid, bar: usize, role: BarRole, style: &Style, rng: &mut ChaCha8Rng) -> Vec<Hit> {
         let mut hits = Vec::new();
         let energy = style.drum_energy;
-        let mut add =
-            |step: usize, sound: Sound, velocity: f32, late: f64, rng: &mut ChaCha8Rng| {
-                // Humanise: a few ms of timing drift and ±10 % velocity.
-                let drift = rng.random_range(-0.004..0.004);
-                let velocity = velocity * energy * rng.random_range(0.9..1.1);
-                hits.push(Hit {
-                    time: (grid.time(bar, step) + drift + late).max(0.0),
-                    sound,
-                    velocity,
-                });
-            };
+        let mut add = |step: usize, sound: Sound, velocity: f32, late: f64, rng: &mut ChaCha8Rng| {
+            // Humanise: a few ms of timing drift and ±10 % velocity.
+            let drift = rng.random_range(-0.004..0.004);
+            let velocity = velocity * energy * rng.random_range(0.9..1.1);
+            hits.push(Hit {
+                time: (grid.time(bar, step) + drift + late).max(0.0),
+                sound,
+                velocity,
+            });
+        };
         let cut_after = match role {
             BarRole::Break => 12,
             BarRole::Outro => 1,
@@ -122,14 +110,9 @@ impl DrumPattern {
             }
             if self.snare[step] > 0.0 {
                 // A laid-back backbeat: the snare sits a touch behind the grid.
-                let sound = if style.ambient {
-                    Sound::Rim
-                } else {
-                    Sound::Snare
-                };
+                let sound = if style.ambient { Sound::Rim } else { Sound::Snare };
                 add(step, sound, self.snare[step], 0.008, rng);
-            } else if (step == 7 || step == 9 || step == 15) && rng.random_bool(0.3 * energy as f64)
-            {
+            } else if (step == 7 || step == 9 || step == 15) && rng.random_bool(0.3 * energy as f64) {
                 add(step, Sound::Snare, 0.18, 0.0, rng); // ghost note
             }
         }

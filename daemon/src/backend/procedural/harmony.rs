@@ -55,10 +55,7 @@ const MAJOR: &[(&[Chord; 4], f32)] = &[
 const MINOR: &[(&[Chord; 4], f32)] = &[
     (&[c(0, MIN9), c(5, MIN9), c(10, DOM9), c(3, MAJ9)], 0.4), // i–iv–bVII–bIII
     (&[c(0, MIN9), c(8, MAJ9), c(2, HALF_DIM), c(7, DOM7B9)], 1.0), // i–bVI–iiø–V
-    (
-        &[c(2, HALF_DIM), c(7, DOM7B9), c(0, MIN9), c(0, MIN11)],
-        0.9,
-    ), // minor ii–V–i
+    (&[c(2, HALF_DIM), c(7, DOM7B9), c(0, MIN9), c(0, MIN11)], 0.9), // minor ii–V–i
     (&[c(0, MIN9), c(3, MAJ9), c(8, MAJ9), c(7, DOM7B9)], 0.6), // i–bIII–bVI–V
     (&[c(5, MIN9), c(10, DOM9), c(3, MAJ9), c(8, MAJ7)], 0.5), // backdoor cycle
     (&[c(0, MIN11), c(10, DOM13), c(8, MAJ9), c(7, MIN7)], 0.2), // Aeolian drift
@@ -68,10 +65,7 @@ const MINOR: &[(&[Chord; 4], f32)] = &[
 pub fn pick_progressions(minor: bool, jazz: f32, rng: &mut ChaCha8Rng) -> ([Chord; 4], [Chord; 4]) {
     let pool = if minor { MINOR } else { MAJOR };
     // Weight each progression toward its jazz score when `jazz` is high, flat when low.
-    let weights: Vec<f32> = pool
-        .iter()
-        .map(|(_, j)| 1.0 - jazz + jazz * j + 0.05)
-        .collect();
+    let weights: Vec<f32> = pool.iter().map(|(_, j)| 1.0 - jazz + jazz * j + 0.05).collect();
     let draw = |rng: &mut ChaCha8Rng, skip: Option<usize>| {
         let total: f32 = weights
             .iter()
@@ -117,8 +111,7 @@ pub fn voice(chord: &Chord, tonic_midi: i32, previous: Option<&[i32]>) -> Vec<i3
                 notes.push(prev + 1 + (pc - prev - 1).rem_euclid(12));
             }
             let centre: i32 = notes.iter().sum::<i32>() / notes.len() as i32;
-            let movement: i32 =
-                previous.map_or(0, |p| notes.iter().zip(p).map(|(a, b)| (a - b).abs()).sum());
+            let movement: i32 = previous.map_or(0, |p| notes.iter().zip(p).map(|(a, b)| (a - b).abs()).sum());
             // Low clusters of seconds sound muddy: penalise a 1–2 semitone gap at the bottom.
             let mud = if notes[1] - notes[0] <= 2 && notes[0] < 55 {
                 6
@@ -160,8 +153,7 @@ mod tests {
     #[test]
     fn a_and_b_differ() {
         for seed in 0..20 {
-            let (a, b) =
-                pick_progressions(seed % 2 == 0, 0.5, &mut ChaCha8Rng::seed_from_u64(seed));
+            let (a, b) = pick_progressions(seed % 2 == 0, 0.5, &mut ChaCha8Rng::seed_from_u64(seed));
             assert_ne!(a, b);
         }
     }

@@ -77,12 +77,7 @@ impl Kit {
     pub fn default_pack() -> Kit {
         let sounds = Sound::ALL
             .iter()
-            .map(|&s| {
-                (
-                    s,
-                    decode(s.embedded()).expect("embedded sample pack is valid WAV"),
-                )
-            })
+            .map(|&s| (s, decode(s.embedded()).expect("embedded sample pack is valid WAV")))
             .collect();
         Kit { sounds }
     }
@@ -162,13 +157,9 @@ pub fn synthesize(sound: Sound) -> Vec<f32> {
         }
         Sound::HatClosed | Sound::HatOpen => {
             let decay = if sound == Sound::HatOpen { 0.22 } else { 0.035 };
-            let metal =
-                (square_hz(317.0) + square_hz(465.0) + square_hz(581.0) + square_hz(843.0)) * 0.25;
-            let mut hat = at_rate(
-                (metal * 0.5 + noise().seed(4))
-                    >> highpass_hz(7000.0, 0.8)
-                    >> lowpass_hz(12500.0, 0.6),
-            );
+            let metal = (square_hz(317.0) + square_hz(465.0) + square_hz(581.0) + square_hz(843.0)) * 0.25;
+            let mut hat =
+                at_rate((metal * 0.5 + noise().seed(4)) >> highpass_hz(7000.0, 0.8) >> lowpass_hz(12500.0, 0.6));
             (0..seconds(decay * 6.0))
                 .map(|i| (hat.get_mono() as f64 * (-t(i) / decay).exp() * 0.8) as f32)
                 .collect()
@@ -259,7 +250,7 @@ fn rain(len: usize, seed: u64) -> Vec<f32> {
 
 /// Folds the last `fade` samples over the start with an equal-power crossfade, so the
 /// result loops without a seam.
-fn make_loop(mut samples: Vec<f32>, fade: usize) -> Vec<f32> {
+pub(super) fn make_loop(mut samples: Vec<f32>, fade: usize) -> Vec<f32> {
     let body = samples.len() - fade;
     for i in 0..fade {
         let x = i as f32 / fade as f32 * std::f32::consts::FRAC_PI_2;
@@ -274,8 +265,7 @@ pub fn write_pack(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for sound in Sound::ALL {
         let file = std::fs::File::create(dir.join(sound.file_name()))?;
-        wav::write(std::io::BufWriter::new(file), &synthesize(sound))
-            .map_err(std::io::Error::other)?;
+        wav::write(std::io::BufWriter::new(file), &synthesize(sound)).map_err(std::io::Error::other)?;
     }
     Ok(())
 }

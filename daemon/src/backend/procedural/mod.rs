@@ -35,11 +35,16 @@ const TAIL_SEC: f64 = 2.0;
 
 pub struct ProceduralBackend {
     kit: Kit,
+    /// A seamless tape-hiss loop, made once rather than per track.
+    hiss: Vec<f32>,
 }
 
 impl ProceduralBackend {
     pub fn new(kit: Kit) -> Self {
-        ProceduralBackend { kit }
+        ProceduralBackend {
+            kit,
+            hiss: effects::hiss_loop(3.0),
+        }
     }
 }
 
@@ -87,8 +92,8 @@ fn render_buses(score: &Score, kit: &Kit, len: usize) -> Buses {
             voices::Instrument::Bass => &mut buses.bass,
             _ => &mut buses.keys,
         };
-        let rendered = cache.note(note.instrument, note.midi, note.velocity, note.held);
-        mix_into(bus, index(note.time), rendered, 1.0);
+        let (rendered, gain) = cache.note(note.instrument, note.midi, note.velocity, note.held);
+        mix_into(bus, index(note.time), rendered, gain);
     }
     for hit in &score.hits {
         let gain = match hit.sound {
@@ -164,13 +169,9 @@ impl ProceduralBackend {
         effects::lowpass(&mut mix, (style.cutoff_hz * 1.3).min(12000.0));
         effects::highpass(&mut mix, 32.0);
         effects::compress(&mut mix, 0.25, 3.0);
-        effects::add_looped(
-            &mut mix,
-            self.kit.get(Sound::Crackle),
-            0.02 + 0.03 * style.crackle,
-        );
+        effects::add_looped(&mut mix, self.kit.get(Sound::Crackle), 0.02 + 0.03 * style.crackle);
         effects::add_looped(&mut mix, self.kit.get(Sound::Rain), 0.12 * style.rain);
-        effects::add_hiss(&mut mix, 0.006 * style.hiss, request.seed);
+        effects::add_looped(&mut mix, &self.hiss, 0.006 * style.hiss);
 
         // Fold the tail onto the start: the track loops back into its own release.
         let tail = mix.split_off(len);

@@ -61,10 +61,7 @@ fn note_pitch_class(word: &str) -> Option<i32> {
         .replace("flat", "b")
         .replace('♯', "#")
         .replace('♭', "b");
-    NOTE_NAMES
-        .iter()
-        .find(|(n, _)| *n == word)
-        .map(|&(_, pc)| pc)
+    NOTE_NAMES.iter().find(|(n, _)| *n == word).map(|&(_, pc)| pc)
 }
 
 fn mode_word(word: &str) -> Option<bool> {
@@ -96,10 +93,9 @@ fn parse_key(words: &[&str]) -> Option<(i32, Option<bool>)> {
             mode_word(pair[1]).map(|minor| (pc, Some(minor)))
         })
         .or_else(|| {
-            words.windows(3).find_map(|w| {
-                (w[0] == "key" && w[1] == "of")
-                    .then(|| note_pitch_class(w[2]).map(|pc| (pc, None)))?
-            })
+            words
+                .windows(3)
+                .find_map(|w| (w[0] == "key" && w[1] == "of").then(|| note_pitch_class(w[2]).map(|pc| (pc, None)))?)
         })
 }
 
@@ -161,20 +157,11 @@ impl Style {
             style.drum_energy *= 0.6;
             style.melody *= 0.5;
         }
-        if has(&[
-            "mellow", "chill", "calm", "relaxed", "soft", "sleepy", "study",
-        ]) {
+        if has(&["mellow", "chill", "calm", "relaxed", "soft", "sleepy", "study"]) {
             style.drum_energy *= 0.8;
             style.cutoff_hz *= 0.9;
         }
-        if has(&[
-            "sad",
-            "melancholy",
-            "melancholic",
-            "lonely",
-            "nostalgic",
-            "rainy",
-        ]) {
+        if has(&["sad", "melancholy", "melancholic", "lonely", "nostalgic", "rainy"]) {
             style.minor = true;
         }
         if has(&["happy", "upbeat", "bright", "warm", "summer"]) {
@@ -233,10 +220,7 @@ mod tests {
         let s = style("lofi hip hop, 85 bpm, in F minor, rain");
         assert_eq!((s.bpm, s.tonic, s.minor, s.rain), (85.0, 5, true, 1.0));
         assert_eq!(style("92bpm Eb major").bpm, 92.0);
-        assert_eq!(
-            (style("Eb major").tonic, style("Eb major").minor),
-            (3, false)
-        );
+        assert_eq!((style("Eb major").tonic, style("Eb major").minor), (3, false));
         assert_eq!(style("C# min").tonic, 1);
         assert!(style("ambient night").ambient);
         assert!(style("late night").minor);
