@@ -6,6 +6,8 @@ use lofty::config::WriteOptions;
 use lofty::prelude::*;
 use lofty::tag::{Tag, TagType};
 
+use crate::cache::AudioFormat;
+
 /// What produced a track; written into the file so it can be reproduced later.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provenance {
@@ -24,11 +26,12 @@ impl Provenance {
     }
 }
 
-/// Tags a WAV (RIFF INFO) or MP3 (ID3v2) file in place.
-pub fn write(path: &Path, provenance: &Provenance) -> Result<(), lofty::error::FileEncodingError> {
-    let tag_type = match path.extension().and_then(|e| e.to_str()) {
-        Some("mp3") => TagType::Id3v2,
-        _ => TagType::RiffInfo,
+/// Tags a WAV (RIFF INFO) or MP3 (ID3v2) file in place. The format is passed in
+/// because the file is usually a temp file without an extension.
+pub fn write(path: &Path, format: AudioFormat, provenance: &Provenance) -> Result<(), lofty::error::FileEncodingError> {
+    let tag_type = match format {
+        AudioFormat::Mp3 => TagType::Id3v2,
+        AudioFormat::Wav => TagType::RiffInfo,
     };
     let mut tag = Tag::new(tag_type);
     tag.set_title(provenance.prompt.clone());

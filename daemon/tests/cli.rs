@@ -96,6 +96,21 @@ fn clear_one_line_errors() {
         assert!(err.contains(expected), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
+    // MP3 through lame carries the same tags.
+    if std::process::Command::new("lame")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let mp3 = dir.path().join("beat.mp3");
+        let out = Command::new(common::bin())
+            .args(["generate", "mp3 test", "--duration", "3", "--seed", "3", "--out"])
+            .arg(&mp3)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(lofi_daemon::tags::read(&mp3).expect("ID3 tags").seed, 3);
+    }
     // MP3 without lame says what to do.
     let out = Command::new(common::bin())
         .args(["generate", "--out", "x.mp3"])

@@ -162,7 +162,7 @@ impl Cache {
         };
         let (audio_tmp, format) = encode::encode(&self.dir, samples, meta.format).map_err(write_error(&self.dir))?;
         let final_audio = self.audio_path(&id, format);
-        if let Err(e) = tags::write(audio_tmp.path(), &provenance) {
+        if let Err(e) = tags::write(audio_tmp.path(), format, &provenance) {
             tracing::warn!("could not tag {}: {e}", final_audio.display());
         }
         let stored = TrackMeta {

@@ -95,7 +95,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         backend: info.backend.to_owned(),
         model_version: info.model_version.clone(),
     };
-    tags::write(temp.path(), &provenance).map_err(|e| format!("cannot tag {}: {e}", out.display()))?;
+    tags::write(temp.path(), format, &provenance).map_err(|e| format!("cannot tag {}: {e}", out.display()))?;
     temp.persist(&out)
         .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
     eprintln!(

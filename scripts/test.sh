@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs every check: formatting, lints, all tests.
+# Usage: scripts/test.sh        (the README's test command; .ci/run calls it)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install-deps.sh test
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+# lame is installed above, so the MP3 tests must run rather than skip.
+LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
