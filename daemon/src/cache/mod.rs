@@ -10,7 +10,7 @@ mod encode;
 mod metadata;
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -201,22 +201,6 @@ impl Cache {
             .prefix(TEMP_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(write_error(&self.dir))
-    }
-
-    /// Records that a track was played (for LRU), atomically.
-    pub fn touch(&self, track_id: &str) -> Result<TrackMeta, CacheError> {
-        let _lock = self.lock()?;
-        let mut meta = self.get(track_id)?;
-        meta.last_played = Some(now_unix());
-        let tmp = self.temp_file()?;
-        (&mut tmp.as_file())
-            .write_all(&serde_json::to_vec_pretty(&meta).unwrap_or_default())
-            .map_err(write_error(tmp.path()))?;
-        tmp.persist(self.sidecar(track_id)).map_err(|e| CacheError::Write {
-            path: self.sidecar(track_id),
-            source: e.error,
-        })?;
-        Ok(meta)
     }
 
     pub fn delete(&self, track_id: &str) -> Result<TrackMeta, CacheError> {

@@ -20,7 +20,6 @@ pub enum ErrorReason {
     AudioPlaybackError,
     PlaybackUnavailable,
     LameNotFound,
-    GenerationCancelled,
 }
 
 impl ErrorReason {
@@ -42,7 +41,6 @@ impl ErrorReason {
             ErrorReason::AudioPlaybackError => -32008,
             ErrorReason::PlaybackUnavailable => -32009,
             ErrorReason::LameNotFound => -32010,
-            ErrorReason::GenerationCancelled => -32011,
         }
     }
 }
