@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs system packages the project needs, only those missing.
-#   install-deps.sh build   what building the daemon needs (a C compiler)
-#   install-deps.sh test    the above plus lame (MP3 cache tests)
+#   install-deps.sh build   what building the daemon needs (C compiler, ALSA headers)
+#   install-deps.sh test    the above plus lame (MP3 cache tests) and alsa-utils
 set -euo pipefail
 what="${1:-build}"
 
 need=()
 command -v cc >/dev/null || need+=(gcc)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# cpal's ALSA backend links libasound (Linux only).
+if [ "$(uname -s)" = Linux ] && ! pkg-config --exists alsa 2>/dev/null; then
+  need+=(libasound2-dev)
+fi
 if [ "$what" = test ]; then
   command -v lame >/dev/null || need+=(lame)
 fi

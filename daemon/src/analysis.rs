@@ -42,13 +42,15 @@ pub fn loudness_at(samples: &[f32], sample_rate: u32) -> Loudness {
     })
 }
 
-/// Onset strength per 5 ms frame: positive change of log energy (half-wave rectified).
+/// Onset strength per frame of `hop` samples: positive change of log energy (half-wave rectified).
 fn onset_strength(samples: &[f32], hop: usize) -> Vec<f32> {
     let energies: Vec<f32> = samples
         .chunks(hop)
         .map(|frame| (frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32 + 1e-9).ln())
         .collect();
-    let mut onset: Vec<f32> = energies.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
+    let flux: Vec<f32> = energies.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
+    // Smooth over ~12 ms so humanised timing does not split the autocorrelation peaks.
+    let mut onset: Vec<f32> = flux.windows(5).map(|w| w.iter().sum::<f32>() / 5.0).collect();
     let mean = onset.iter().sum::<f32>() / onset.len().max(1) as f32;
     onset.iter_mut().for_each(|o| *o -= mean);
     onset
@@ -62,7 +64,7 @@ fn onset_strength(samples: &[f32], hop: usize) -> Vec<f32> {
 /// short or without a beat.
 pub fn estimate_bpm(samples: &[f32], sample_rate: u32) -> Option<f64> {
     use fundsp::prelude::*;
-    let hop = (sample_rate / 200) as usize;
+    let hop = (sample_rate / 400) as usize; // 2.5 ms frames
     let mut high_band = highpass_hz(2500.0, 0.7);
     high_band.set_sample_rate(sample_rate as f64);
     let high: Vec<f32> = samples.iter().map(|&s| high_band.filter_mono(s)).collect();
