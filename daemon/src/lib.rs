@@ -6,6 +6,7 @@ pub mod backend;
 pub mod cache;
 pub mod cli;
 pub mod lifecycle;
+pub mod playback;
 pub mod queue;
 pub mod rpc;
 pub mod server;

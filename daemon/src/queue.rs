@@ -21,8 +21,10 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Job {
     pub track_id: String,
     pub request: GenerationRequest,
-    /// Queued by prefetch rather than by the user.
+    /// Queued by prefetch rather than by the user: joins the playlist when done.
     pub prefetch: bool,
+    /// Starts playing when done.
+    pub play: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,7 +46,13 @@ pub enum QueueEvent {
         progress: Progress,
         eta_sec: f64,
     },
-    Complete(Box<TrackMeta>),
+    /// `cached`: served from the cache without generating.
+    Complete {
+        meta: Box<TrackMeta>,
+        prefetch: bool,
+        play: bool,
+        cached: bool,
+    },
     Error {
         track_id: String,
         error: RpcError,
@@ -70,7 +78,16 @@ impl QueueEvent {
                     "eta_sec": (eta_sec * 10.0).round() / 10.0,
                 }),
             ),
-            QueueEvent::Complete(meta) => ("generation_complete", completion_params(meta, cache_dir)),
+            QueueEvent::Complete {
+                meta, prefetch, cached, ..
+            } => {
+                let mut params = completion_params(meta, cache_dir);
+                params["prefetch"] = json!(prefetch);
+                if *cached {
+                    params["cached"] = json!(true);
+                }
+                ("generation_complete", params)
+            }
             QueueEvent::Error { track_id, error } => (
                 "generation_error",
                 json!({
@@ -327,7 +344,12 @@ impl Queue {
         };
         Some(
             match cache.store(&meta, &generated.samples, &settings.limits, &settings.protected) {
-                Ok(stored) => QueueEvent::Complete(Box::new(stored)),
+                Ok(stored) => QueueEvent::Complete {
+                    meta: Box::new(stored),
+                    prefetch: job.prefetch,
+                    play: job.play,
+                    cached: false,
+                },
                 Err(e) => QueueEvent::Error {
                     track_id,
                     error: RpcError::new(ErrorReason::CacheWriteError, e.to_string()),

@@ -35,6 +35,8 @@ fn server(dir: &std::path::Path) -> (Arc<Server>, Captured) {
         default_prompt: "lofi".into(),
         default_duration_sec: 1.0,
         backend_fallback: None,
+        audio_device: Some("none".into()),
+        volume: 0.3,
     };
     (Server::new(options, outbox), captured)
 }

@@ -218,30 +218,52 @@ fn every_error_code() {
         d.error("cache_delete", json!({ "track_id": "0badc0de" }))["data"]["reason"],
         "INVALID_TRACK_ID"
     );
-    // Playback methods answer with a proper error until the playback engine lands.
-    for method in [
-        "play",
-        "pause",
-        "resume",
-        "stop",
-        "skip",
-        "playlist_add",
-        "playlist_remove",
-        "playlist_clear",
-        "playlist_get",
-        "volume_set",
-        "volume_get",
-        "crossfade_set",
-        "audio_devices",
-        "audio_device_set",
-    ] {
-        let err = d.error(method, json!({}));
+    // Playback methods validate their params and name what is wrong.
+    let cases = [
+        ("volume_set", json!({ "level": 1.5 }), -32602, "level"),
+        ("volume_set", json!({}), -32602, "level"),
+        ("crossfade_set", json!({ "duration_sec": -1 }), -32602, "duration_sec"),
+        ("audio_device_set", json!({ "device": 3 }), -32602, "device"),
+        ("play", json!({ "track_id": "../x" }), -32002, "track_id"),
+        ("playlist_add", json!({ "track_id": "ZZ" }), -32002, "track_id"),
+        ("playback_config", json!({ "loop": "yes" }), -32602, "loop"),
+    ];
+    for (method, params, expected, field) in cases {
+        let err = d.error(method, params.clone());
         assert_eq!(
-            (code(&err), err["data"]["reason"].as_str()),
-            (-32009, Some("PLAYBACK_UNAVAILABLE")),
+            (code(&err), err["data"]["field"].as_str()),
+            (expected, Some(field)),
+            "{method} {params}: {err}"
+        );
+    }
+    for (method, params) in [
+        ("play", json!({ "track_id": "0badc0de" })),
+        ("playlist_add", json!({ "track_id": "0badc0de" })),
+        ("playlist_remove", json!({ "track_id": "0badc0de" })),
+    ] {
+        assert_eq!(
+            d.error(method, params)["data"]["reason"],
+            "INVALID_TRACK_ID",
             "{method}"
         );
     }
+    let err = d.error("skip", json!({}));
+    assert_eq!(
+        (code(&err), err["data"]["reason"].as_str()),
+        (-32008, Some("AUDIO_PLAYBACK_ERROR"))
+    );
+    let err = d.error("audio_device_set", json!({ "device": "no such device" }));
+    assert_eq!(
+        (code(&err), err["data"]["reason"].as_str()),
+        (-32007, Some("AUDIO_DEVICE_ERROR"))
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("no audio output device named"),
+        "{err}"
+    );
     // A bad cache dir gives CACHE_WRITE_ERROR on store, and the daemon keeps serving.
     let ro = dir.path().join("ro");
     std::fs::create_dir_all(&ro).unwrap();

@@ -203,6 +203,24 @@ impl Cache {
             .map_err(write_error(&self.dir))
     }
 
+    /// Records that a track was played (for LRU), atomically.
+    pub fn touch(&self, track_id: &str) -> Result<TrackMeta, CacheError> {
+        let _lock = self.lock()?;
+        let mut meta = self.get(track_id)?;
+        meta.last_played = Some(now_unix());
+        let tmp = self.temp_file()?;
+        serde_json::to_writer_pretty(tmp.as_file(), &meta).map_err(|e| CacheError::Write {
+            path: tmp.path().to_owned(),
+            source: e.into(),
+        })?;
+        let sidecar = self.sidecar(track_id);
+        tmp.persist(&sidecar).map_err(|e| CacheError::Write {
+            path: sidecar,
+            source: e.error,
+        })?;
+        Ok(meta)
+    }
+
     pub fn delete(&self, track_id: &str) -> Result<TrackMeta, CacheError> {
         let _lock = self.lock()?;
         let meta = self.get(track_id)?;

@@ -115,11 +115,25 @@ pub struct ServeArgs {
     /// Evict least recently used tracks past this count.
     #[arg(long, value_name = "N")]
     pub cache_max_tracks: Option<usize>,
+    /// Output device name (see the audio_devices method); "none" plays on a silent
+    /// clock for headless machines. Default: the system default device.
+    #[arg(long, value_name = "NAME")]
+    pub audio_device: Option<String>,
+    /// Playback volume, 0.0–1.0.
+    #[arg(long, default_value_t = 0.3, value_parser = parse_volume)]
+    pub volume: f32,
     /// Cache format; mp3 needs lame on PATH (falls back to wav with a warning).
     #[arg(long, value_enum, default_value = "wav")]
     pub format: Format,
     #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+fn parse_volume(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("must be a number from 0.0 to 1.0".into()),
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

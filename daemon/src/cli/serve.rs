@@ -39,6 +39,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             default_prompt: DEFAULT_PROMPT.to_owned(),
             default_duration_sec: 30.0,
             backend_fallback,
+            audio_device: args.audio_device.clone(),
+            volume: args.volume,
         },
         outbox,
     );
@@ -68,7 +70,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 if client_gone.load(std::sync::atomic::Ordering::Relaxed) {
                     return Some(Duration::MAX);
                 }
-                watched.queue().is_empty().then(|| watched.idle_for())
+                (!watched.is_busy()).then(|| watched.idle_for())
             },
             move || on_idle("idle timeout"),
         );

@@ -18,7 +18,6 @@ pub enum ErrorReason {
     ModelInferenceFailed,
     AudioDeviceError,
     AudioPlaybackError,
-    PlaybackUnavailable,
     LameNotFound,
 }
 
@@ -39,8 +38,7 @@ impl ErrorReason {
             ErrorReason::ModelInferenceFailed => -32006,
             ErrorReason::AudioDeviceError => -32007,
             ErrorReason::AudioPlaybackError => -32008,
-            ErrorReason::PlaybackUnavailable => -32009,
-            ErrorReason::LameNotFound => -32010,
+            ErrorReason::LameNotFound => -32009,
         }
     }
 }

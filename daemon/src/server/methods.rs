@@ -7,27 +7,9 @@ use super::params::{self, parse, NoParams, Priority, TrackRef};
 use super::Server;
 use crate::backend::GenerationRequest;
 use crate::cache::{CacheError, TrackMeta};
-use crate::queue::{completion_params, Job, Submitted};
+use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
 use crate::track_id;
-
-/// Methods of the playback engine, answered with PLAYBACK_UNAVAILABLE until it exists.
-const PLAYBACK_METHODS: &[&str] = &[
-    "play",
-    "pause",
-    "resume",
-    "stop",
-    "skip",
-    "playlist_add",
-    "playlist_remove",
-    "playlist_clear",
-    "playlist_get",
-    "volume_set",
-    "volume_get",
-    "crossfade_set",
-    "audio_devices",
-    "audio_device_set",
-];
 
 fn cache_error(e: CacheError) -> RpcError {
     match e {
@@ -70,10 +52,9 @@ impl Server {
             }),
             "cache_stats" => no_params().map(|_| json!(self.cache.stats(&self.store_settings().limits))),
             "cache_config" => self.cache_config(p),
-            m if PLAYBACK_METHODS.contains(&m) => Err(RpcError::new(
-                ErrorReason::PlaybackUnavailable,
-                format!("{m} is not available: this lofi-daemon build has no playback engine yet"),
-            )),
+            "play" | "pause" | "resume" | "stop" | "skip" | "playlist_add" | "playlist_remove" | "playlist_clear"
+            | "playlist_get" | "volume_set" | "volume_get" | "crossfade_set" | "audio_devices" | "audio_device_set"
+            | "playback_config" => self.playback(&request.method, p),
             m => Err(RpcError::new(
                 ErrorReason::MethodNotFound,
                 format!("unknown method {m:?}"),
@@ -91,38 +72,164 @@ impl Server {
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| self.default_prompt.clone());
-        let seed = parsed
-            .seed
-            .unwrap_or_else(|| rand::rng().random_range(0..u32::MAX as u64));
-        let duration_sec = parsed.duration_sec.unwrap_or(self.default_duration_sec);
-        let model_version = self.backend.info().model_version;
-        let track_id = track_id::compute(&prompt, seed, duration_sec, &model_version);
-
-        if let Ok(meta) = self.cache.get(&track_id) {
-            let ack = json!({ "track_id": track_id, "status": "cached", "position": 0, "seed": seed });
-            self.outbox.reply(&request.id, Ok(ack));
-            let mut params = completion_params(&meta, self.cache.dir());
-            params["cached"] = json!(true);
-            self.outbox.notify("generation_complete", params);
-            return None;
-        }
+        let job = self.job(
+            prompt,
+            parsed.seed,
+            parsed.duration_sec.unwrap_or(self.default_duration_sec),
+        );
         let job = Job {
-            track_id: track_id.clone(),
+            play: parsed.play,
+            ..job
+        };
+        self.submit(job, parsed.priority == Priority::High, |ack| {
+            self.outbox.reply(&request.id, Ok(ack))
+        });
+        None
+    }
+
+    /// A job with its track id; a missing seed is drawn at random.
+    fn job(&self, prompt: String, seed: Option<u64>, duration_sec: f64) -> Job {
+        let seed = seed.unwrap_or_else(|| rand::rng().random_range(0..u32::MAX as u64));
+        let model_version = self.backend.info().model_version;
+        Job {
+            track_id: track_id::compute(&prompt, seed, duration_sec, &model_version),
             request: GenerationRequest {
                 prompt,
                 seed,
                 duration_sec,
             },
             prefetch: false,
-        };
-        self.queue.submit(job, parsed.priority == Priority::High, |submitted| {
+            play: false,
+        }
+    }
+
+    /// Queues a job (or completes it at once from the cache). `ack` gets the reply to
+    /// `generate` before any event of the job is sent.
+    fn submit(&self, job: Job, high_priority: bool, ack: impl FnOnce(Value)) {
+        let (track_id, seed) = (job.track_id.clone(), job.request.seed);
+        if let Ok(meta) = self.cache.get(&track_id) {
+            ack(json!({ "track_id": track_id, "status": "cached", "position": 0, "seed": seed }));
+            self.on_queue_event(crate::queue::QueueEvent::Complete {
+                meta: Box::new(meta),
+                prefetch: job.prefetch,
+                play: job.play,
+                cached: true,
+            });
+            return;
+        }
+        self.queue.submit(job, high_priority, |submitted| {
             let position = match submitted {
                 Submitted::Queued(p) | Submitted::AlreadyQueued(p) => p,
             };
-            let ack = json!({ "track_id": track_id, "status": "queued", "position": position, "seed": seed });
-            self.outbox.reply(&request.id, Ok(ack));
+            ack(json!({ "track_id": track_id, "status": "queued", "position": position, "seed": seed }));
         });
-        None
+    }
+
+    /// Queues the next track when the one playing passes half way, per the prefetch
+    /// strategy; it joins the playlist when done.
+    pub(super) fn prefetch_after(&self, track_id: &str) {
+        let prefetch = self.prefetch.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !prefetch.enabled || !self.queue.is_empty() {
+            return;
+        }
+        let Ok(current) = self.cache.get(track_id) else { return };
+        let prompt = match prefetch.strategy {
+            params::PrefetchStrategy::SamePrompt => current.prompt.clone(),
+            params::PrefetchStrategy::PresetCycle => {
+                let i = self.preset_cursor.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                prefetch.presets[i % prefetch.presets.len()].clone()
+            }
+            params::PrefetchStrategy::RandomPreset => {
+                prefetch.presets[rand::rng().random_range(0..prefetch.presets.len())].clone()
+            }
+        };
+        let job = Job {
+            prefetch: true,
+            ..self.job(prompt, None, current.duration_sec)
+        };
+        tracing::info!("prefetching {} after {track_id}", job.track_id);
+        self.submit(job, false, |_| {});
+    }
+
+    fn playback(&self, method: &str, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {
+        let no_params = || parse::<NoParams>(p).map(|_| ());
+        let mut engine = self.engine();
+        match method {
+            "play" => {
+                let play = parse::<params::Play>(p)?;
+                let id = match &play.track_id {
+                    Some(id) => Some(TrackRef { track_id: id.clone() }.checked()?.to_owned()),
+                    None => None,
+                };
+                if !engine.play(id.as_deref())? {
+                    // Nothing cached at all: generate one and play it when ready.
+                    drop(engine);
+                    let job = Job {
+                        play: true,
+                        ..self.job(self.default_prompt.clone(), None, self.default_duration_sec)
+                    };
+                    let mut reply = Value::Null;
+                    self.submit(job, true, |ack| reply = ack);
+                    return Ok(json!({ "state": "generating", "track_id": reply["track_id"] }));
+                }
+                Ok(engine.status())
+            }
+            "pause" => no_params().map(|_| {
+                engine.pause();
+                engine.status()
+            }),
+            "resume" => no_params().map(|_| {
+                engine.resume();
+                engine.status()
+            }),
+            "stop" => no_params().map(|_| {
+                engine.stop();
+                engine.status()
+            }),
+            "skip" => no_params().and_then(|_| engine.skip()).map(|_| engine.status()),
+            "playlist_add" => {
+                let track = parse::<TrackRef>(p)?;
+                engine.playlist_add(track.checked()?)?;
+                Ok(json!({ "tracks": engine.playlist() }))
+            }
+            "playlist_remove" => {
+                let track = parse::<TrackRef>(p)?;
+                engine.playlist_remove(track.checked()?)?;
+                Ok(json!({ "tracks": engine.playlist() }))
+            }
+            "playlist_clear" => no_params().map(|_| {
+                engine.playlist_clear();
+                json!({ "tracks": [] })
+            }),
+            "playlist_get" => {
+                no_params().map(|_| json!({ "tracks": engine.playlist(), "current": engine.current_track() }))
+            }
+            "volume_set" => {
+                let level = parse::<params::Volume>(p)?.checked()?;
+                engine.set_volume(level);
+                Ok(json!({ "level": engine.volume() }))
+            }
+            "volume_get" => no_params().map(|_| json!({ "level": engine.volume() })),
+            "crossfade_set" => {
+                let seconds = parse::<params::Crossfade>(p)?.checked()?;
+                engine.set_crossfade(seconds);
+                Ok(json!({ "duration_sec": engine.crossfade() }))
+            }
+            "audio_devices" => no_params().map(|_| engine.devices()),
+            "audio_device_set" => {
+                let device = parse::<params::Device>(p)?;
+                let opened = engine.set_device(&device.device)?;
+                Ok(json!({ "current": opened.name, "output": opened }))
+            }
+            "playback_config" => {
+                let config = parse::<params::PlaybackConfig>(p)?;
+                if let Some(enabled) = config.loop_playlist {
+                    engine.set_loop(enabled);
+                }
+                Ok(engine.status())
+            }
+            _ => unreachable!("dispatch sends only playback methods here"),
+        }
     }
 
     fn queue_status(&self) -> Value {
@@ -220,28 +327,23 @@ impl Server {
     }
 
     fn status(&self) -> Value {
+        let engine = self.engine();
         let active = self.queue.active();
         let settings = self.store_settings();
         let info = self.backend.info();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
-            "playback": {
-                "state": "stopped",
-                "track_id": null,
-                "position_sec": 0.0,
-                "duration_sec": 0.0,
-                "volume": null,
-            },
+            "playback": engine.status(),
             "generation": {
                 "active": active.is_some(),
                 "track_id": active.as_ref().map(|a| &a.track_id),
                 "percent": active.as_ref().map(|a| a.percent),
             },
             "queue_length": self.queue.pending().len(),
-            "playlist_length": 0,
+            "playlist_length": engine.playlist().len(),
             "cache_size_mb": self.cache.stats(&settings.limits).size_mb,
             "cache_dir": self.cache.dir(),
-            "audio_device": null,
+            "audio_device": engine.device_name(),
             "model": info,
         })
     }

@@ -5,8 +5,8 @@ mod methods;
 pub mod params;
 
 use std::io::{self, BufRead, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use crate::backend::Backend;
 use crate::cache::{lame_available, AudioFormat, Cache, CacheLimits};
-use crate::queue::{Queue, StoreSettings};
+use crate::playback::Engine;
+use crate::queue::{Queue, QueueEvent, StoreSettings};
 use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RpcError, MAX_LINE_BYTES};
 
 pub use params::PrefetchStrategy;
@@ -30,7 +31,13 @@ pub struct ServerOptions {
     pub default_duration_sec: f64,
     /// Why the requested backend could not be used, if it fell back to procedural.
     pub backend_fallback: Option<RpcError>,
+    /// Output device name; `None` = system default, `"none"` = no device.
+    pub audio_device: Option<String>,
+    pub volume: f32,
 }
+
+/// How often the pump looks at playback (events, next track, prefetch, device).
+const TICK: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Prefetch {
@@ -84,7 +91,10 @@ pub struct Server {
     backend: Arc<dyn Backend>,
     cache: Arc<Cache>,
     queue: Arc<Queue>,
+    engine: Mutex<Engine>,
     settings: Arc<Mutex<StoreSettings>>,
+    /// Next preset for the `preset_cycle` prefetch strategy.
+    preset_cursor: AtomicUsize,
     prefetch: Mutex<Prefetch>,
     default_prompt: String,
     default_duration_sec: f64,
@@ -92,6 +102,20 @@ pub struct Server {
     started: Instant,
     /// Milliseconds since `started` of the last request (for the idle timeout).
     last_activity_ms: AtomicU64,
+}
+
+/// Runs until the server is gone: queue events as they come, playback every tick.
+fn pump(server: Weak<Server>, events: Receiver<QueueEvent>) {
+    loop {
+        let event = events.recv_timeout(TICK);
+        let Some(server) = server.upgrade() else { return };
+        match event {
+            Ok(event) => server.on_queue_event(event),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        }
+        server.tick();
+    }
 }
 
 /// Starts the writer thread on `out`; it ends when every [`Outbox`] is dropped or the
@@ -125,23 +149,24 @@ impl Server {
             limits: options.limits,
             protected: Vec::new(),
         }));
-        let cache_dir = options.cache.dir().to_owned();
-        let events = outbox.clone();
+        let (events_tx, events_rx) = unbounded::<QueueEvent>();
         let queue = Queue::start(
             Arc::clone(&options.backend),
             Arc::clone(&options.cache),
             Arc::clone(&settings),
             move |event| {
-                let (method, params) = event.to_notification(&cache_dir);
-                events.notify(method, params);
+                let _ = events_tx.send(event);
             },
         );
+        let engine = Engine::new(Arc::clone(&options.cache), options.audio_device, options.volume);
         let server = Arc::new(Server {
             outbox,
             backend: options.backend,
             cache: options.cache,
             queue,
+            engine: Mutex::new(engine),
             settings,
+            preset_cursor: AtomicUsize::new(0),
             prefetch: Mutex::new(Prefetch::default()),
             default_prompt: options.default_prompt,
             default_duration_sec: options.default_duration_sec,
@@ -153,7 +178,57 @@ impl Server {
             server.warn(error);
         }
         server.warn_if_lame_missing();
+        let weak = Arc::downgrade(&server);
+        thread::Builder::new()
+            .name("pump".into())
+            .spawn(move || pump(weak, events_rx))
+            .expect("spawn pump");
         server
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Generation finished or failed: tell the client, then let playback react.
+    fn on_queue_event(&self, event: QueueEvent) {
+        let (method, params) = event.to_notification(self.cache.dir());
+        self.outbox.notify(method, params);
+        if let QueueEvent::Complete {
+            meta, prefetch, play, ..
+        } = event
+        {
+            let mut engine = self.engine();
+            let result = if play {
+                engine.play_now(&meta.track_id)
+            } else if prefetch {
+                engine.playlist_add(&meta.track_id)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = result {
+                tracing::warn!("cannot play {}: {}", meta.track_id, e.message);
+            }
+        }
+    }
+
+    /// Playback housekeeping: forwards its events, keeps the playing track safe from
+    /// eviction, and queues a prefetch when asked.
+    fn tick(&self) {
+        let (events, protected) = {
+            let mut engine = self.engine();
+            engine.tick();
+            (engine.take_events(), engine.protected())
+        };
+        self.settings.lock().unwrap_or_else(|e| e.into_inner()).protected = protected;
+        for event in events {
+            if let crate::playback::PlaybackEvent::PrefetchWanted { track_id } = &event {
+                self.prefetch_after(track_id);
+                continue;
+            }
+            let (method, params) = event.to_notification();
+            self.outbox.notify(method, params);
+        }
     }
 
     /// A `daemon_warning` notification: something degraded, the daemon carries on.
@@ -185,6 +260,11 @@ impl Server {
 
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// Whether anything keeps the daemon busy (generating or playing).
+    pub fn is_busy(&self) -> bool {
+        !self.queue.is_empty() || self.engine().is_playing()
     }
 
     /// Time since the last request.
@@ -233,6 +313,8 @@ impl Server {
                     }
                     self.outbox.reply(&request.id, result);
                 }
+                // Events a request caused (play, pause, skip...) follow its reply at once.
+                self.tick();
             }
         }
     }

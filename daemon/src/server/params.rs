@@ -51,6 +51,9 @@ pub struct Generate {
     pub seed: Option<u64>,
     #[serde(default)]
     pub priority: Priority,
+    /// Extension: start playing the track when it is ready.
+    #[serde(default)]
+    pub play: bool,
 }
 
 impl Generate {
@@ -130,4 +133,69 @@ pub struct CacheConfig {
 
 fn explicit_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<usize>>, D::Error> {
     Option::<usize>::deserialize(d).map(Some)
+}
+
+/// `play`: a track id, or nothing (resume / playlist / most recent).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Play {
+    pub track_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    pub level: f64,
+}
+
+impl Volume {
+    pub fn checked(&self) -> Result<f32, RpcError> {
+        if (0.0..=1.0).contains(&self.level) {
+            Ok(self.level as f32)
+        } else {
+            Err(RpcError::invalid_params(
+                "level",
+                format!("level must be between 0.0 and 1.0, got {}", self.level),
+            ))
+        }
+    }
+}
+
+/// Longest crossfade accepted, in seconds.
+pub const MAX_CROSSFADE_SEC: f64 = 30.0;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crossfade {
+    pub duration_sec: f64,
+}
+
+impl Crossfade {
+    pub fn checked(&self) -> Result<f64, RpcError> {
+        if (0.0..=MAX_CROSSFADE_SEC).contains(&self.duration_sec) {
+            Ok(self.duration_sec)
+        } else {
+            Err(RpcError::invalid_params(
+                "duration_sec",
+                format!(
+                    "duration_sec must be between 0 and {MAX_CROSSFADE_SEC}, got {}",
+                    self.duration_sec
+                ),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub device: String,
+}
+
+/// Extension: playback settings without a method of their own in the spec.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybackConfig {
+    #[serde(rename = "loop")]
+    pub loop_playlist: Option<bool>,
 }

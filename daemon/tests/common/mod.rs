@@ -35,6 +35,10 @@ impl Daemon {
         let cache_dir = dir.join("cache");
         let pid_file = dir.join(format!("daemon-{}.pid", rand_suffix()));
         let mut cmd = Command::new(bin());
+        // Headless by default; tests of real audio output pass their own device.
+        if !extra.contains(&"--audio-device") {
+            cmd.args(["--audio-device", "none"]);
+        }
         cmd.arg("--cache-dir")
             .arg(&cache_dir)
             .arg("--pid-file")

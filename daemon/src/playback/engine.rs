@@ -1,0 +1,553 @@
+//! The control side of playback: playlist, transport, crossfade scheduling, events,
+//! device selection and recovery. Runs on the RPC and pump threads, never on the audio
+//! thread; talks to the mixer through short O(1) critical sections.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::mixer::{effective_crossfade, Mixer, MixerEvent, MixerState, PreparedTrack};
+use super::output::{self, ErrorSlot, OpenOutput, Output};
+use super::prepare::prepare;
+use crate::cache::Cache;
+use crate::rpc::{ErrorReason, RpcError};
+
+/// What the engine reports; the server turns these into notifications.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlaybackEvent {
+    Started {
+        track_id: String,
+    },
+    Paused {
+        track_id: String,
+    },
+    Resumed {
+        track_id: String,
+    },
+    Ended {
+        track_id: String,
+        reason: &'static str,
+    },
+    DeviceError {
+        message: String,
+    },
+    DeviceRestored {
+        device: String,
+    },
+    /// The current track passed half way and nothing follows it: time to prefetch.
+    PrefetchWanted {
+        track_id: String,
+    },
+}
+
+impl PlaybackEvent {
+    pub fn to_notification(&self) -> (&'static str, Value) {
+        match self {
+            PlaybackEvent::Started { track_id } => ("playback_started", json!({ "track_id": track_id })),
+            PlaybackEvent::Paused { track_id } => ("playback_paused", json!({ "track_id": track_id })),
+            PlaybackEvent::Resumed { track_id } => ("playback_resumed", json!({ "track_id": track_id })),
+            PlaybackEvent::Ended { track_id, reason } => {
+                ("playback_ended", json!({ "track_id": track_id, "reason": reason }))
+            }
+            PlaybackEvent::DeviceError { message } => (
+                "daemon_error",
+                json!({ "code": ErrorReason::AudioDeviceError, "message": message }),
+            ),
+            PlaybackEvent::DeviceRestored { device } => ("audio_device_restored", json!({ "device": device })),
+            PlaybackEvent::PrefetchWanted { track_id } => ("prefetch_wanted", json!({ "track_id": track_id })),
+        }
+    }
+}
+
+const MAX_RETRY: Duration = Duration::from_secs(8);
+
+pub struct Engine {
+    mixer: Arc<Mutex<Mixer>>,
+    output: Output,
+    errors: ErrorSlot,
+    /// The device asked for: `None` = system default, `Some("none")` = no device.
+    wanted_device: Option<String>,
+    opened: Option<OpenOutput>,
+    /// When to try reopening a lost device, and the next back-off.
+    retry: Option<(Instant, Duration)>,
+    cache: Arc<Cache>,
+    playlist: Vec<String>,
+    /// Index in the playlist of the track heard now.
+    index: Option<usize>,
+    /// Index of the track queued in the mixer after it.
+    queued_index: Option<usize>,
+    loop_playlist: bool,
+    crossfade_sec: f64,
+    prefetched_for: Option<String>,
+    events: Vec<PlaybackEvent>,
+}
+
+fn device_error(message: impl Into<String>) -> RpcError {
+    RpcError::new(ErrorReason::AudioDeviceError, message)
+}
+
+impl Engine {
+    /// Starts the output thread and opens `device`. A device that cannot be opened is
+    /// reported and retried; the engine works meanwhile (nothing is heard).
+    pub fn new(cache: Arc<Cache>, device: Option<String>, volume: f32) -> Engine {
+        let mixer = Arc::new(Mutex::new(Mixer::new(48_000, volume)));
+        let errors: ErrorSlot = Arc::default();
+        let output = Output::start(Arc::clone(&mixer), Arc::clone(&errors));
+        let mut engine = Engine {
+            mixer,
+            output,
+            errors,
+            wanted_device: device,
+            opened: None,
+            retry: None,
+            cache,
+            playlist: Vec::new(),
+            index: None,
+            queued_index: None,
+            loop_playlist: true,
+            crossfade_sec: 2.0,
+            prefetched_for: None,
+            events: Vec::new(),
+        };
+        if let Err(e) = engine.reopen() {
+            engine.lost_device(e.message);
+        }
+        engine
+    }
+
+    fn mixer(&self) -> MutexGuard<'_, Mixer> {
+        self.mixer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn take_events(&mut self) -> Vec<PlaybackEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn current_track(&self) -> Option<String> {
+        self.mixer().now_playing().map(|(t, _)| t.track_id.clone())
+    }
+
+    pub fn is_playing(&self) -> bool {
+        self.mixer().state() == MixerState::Playing
+    }
+
+    /// Track ids the cache must not evict.
+    pub fn protected(&self) -> Vec<String> {
+        let mixer = self.mixer();
+        mixer
+            .now_playing()
+            .map(|(t, _)| t.track_id.clone())
+            .into_iter()
+            .collect()
+    }
+
+    fn rate(&self) -> u32 {
+        self.mixer().rate()
+    }
+
+    /// (Re)opens the wanted device and re-prepares loaded tracks if its rate differs,
+    /// keeping the current position.
+    fn reopen(&mut self) -> Result<OpenOutput, RpcError> {
+        let old_rate = self.rate();
+        let snapshot = {
+            let m = self.mixer();
+            m.now_playing().map(|(t, pos)| (t.track_id.clone(), pos, m.state()))
+        };
+        let opened = self.output.open(self.wanted_device.as_deref()).map_err(device_error)?;
+        if opened.sample_rate != old_rate {
+            if let Some((id, pos, state)) = &snapshot {
+                let track = prepare(&self.cache, id, opened.sample_rate)?;
+                let pos = (*pos as u64 * opened.sample_rate as u64 / old_rate as u64) as usize;
+                let mut m = self.mixer();
+                m.play(track, pos);
+                if *state == MixerState::Paused {
+                    m.pause();
+                }
+            }
+            self.queued_index = None;
+            self.queue_following();
+        }
+        *self.errors.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.output.run(self.mixer().state() != MixerState::Stopped);
+        self.opened = Some(opened.clone());
+        self.retry = None;
+        Ok(opened)
+    }
+
+    fn lost_device(&mut self, message: String) {
+        tracing::warn!("audio device error: {message}");
+        self.opened = None;
+        self.output.run(false);
+        self.events.push(PlaybackEvent::DeviceError {
+            message: format!("audio output unavailable ({message}); playback resumes when it is back"),
+        });
+        let backoff = self
+            .retry
+            .map_or(Duration::from_millis(500), |(_, b)| (b * 2).min(MAX_RETRY));
+        self.retry = Some((Instant::now() + backoff, backoff));
+    }
+
+    fn crossfade_between(&self, a: &PreparedTrack, b: &PreparedTrack) -> f64 {
+        effective_crossfade(self.crossfade_sec, a.duration_sec())
+            .min(effective_crossfade(self.crossfade_sec, b.duration_sec()))
+    }
+
+    /// Where `track_id` sits in the playlist, searching onward from `after` (wrapping),
+    /// so a track listed twice resolves to the occurrence that follows.
+    fn position_after(&self, after: Option<usize>, track_id: &str) -> Option<usize> {
+        let n = self.playlist.len();
+        let start = after.map_or(0, |i| i + 1);
+        (0..n).map(|k| (start + k) % n).find(|&i| self.playlist[i] == track_id)
+    }
+
+    /// Index of the track after `index`, wrapping when looping.
+    fn following(&self, index: usize) -> Option<usize> {
+        if index + 1 < self.playlist.len() {
+            Some(index + 1)
+        } else if self.loop_playlist && !self.playlist.is_empty() {
+            Some(0)
+        } else {
+            None
+        }
+    }
+
+    /// Loads the track after the current one into the mixer, so it starts (crossfaded)
+    /// exactly when the current one ends.
+    fn queue_following(&mut self) {
+        let Some(index) = self.index else { return };
+        let next = self.following(index);
+        if next == self.queued_index && self.mixer().has_queued() {
+            return;
+        }
+        self.queued_index = None;
+        self.mixer().clear_queued();
+        let Some(next) = next else { return };
+        let Some(current) = self.mixer().now_playing().map(|(t, _)| Arc::clone(t)) else {
+            return;
+        };
+        match prepare(&self.cache, &self.playlist[next], self.rate()) {
+            Ok(track) => {
+                let fade = self.crossfade_between(&current, &track);
+                self.mixer().queue_next(track, fade);
+                self.queued_index = Some(next);
+            }
+            Err(e) => tracing::warn!("cannot queue {}: {}", self.playlist[next], e.message),
+        }
+    }
+
+    fn start(&mut self, index: usize) -> Result<(), RpcError> {
+        let track = prepare(&self.cache, &self.playlist[index], self.rate())?;
+        if let Some(previous) = self.current_track() {
+            self.events.push(PlaybackEvent::Ended {
+                track_id: previous,
+                reason: "skipped",
+            });
+        }
+        self.mixer().play(track, 0);
+        self.output.run(true);
+        if let Err(e) = self.cache.touch(&self.playlist[index]) {
+            tracing::warn!("cannot record last play: {e}");
+        }
+        self.index = Some(index);
+        self.queued_index = None;
+        self.prefetched_for = None;
+        self.events.push(PlaybackEvent::Started {
+            track_id: self.playlist[index].clone(),
+        });
+        self.queue_following();
+        Ok(())
+    }
+
+    /// `play`: a given track (added to the playlist if needed), else resume, else the
+    /// playlist, else the most recent cached track. `Ok(false)` when there is nothing
+    /// to play at all (the caller may generate one).
+    pub fn play(&mut self, track_id: Option<&str>) -> Result<bool, RpcError> {
+        match track_id {
+            Some(id) => {
+                self.cache.get(id).map_err(|_| RpcError::unknown_track(id))?;
+                let index = match self.playlist.iter().position(|t| t == id) {
+                    Some(i) => i,
+                    None => {
+                        self.playlist.push(id.to_owned());
+                        self.playlist.len() - 1
+                    }
+                };
+                self.start(index)?;
+            }
+            None if self.mixer().state() == MixerState::Paused => self.resume(),
+            None if self.mixer().state() == MixerState::Playing => {}
+            None if !self.playlist.is_empty() => self.start(self.index.unwrap_or(0).min(self.playlist.len() - 1))?,
+            None => {
+                let Some(latest) = self.cache.list().into_iter().max_by_key(|t| t.created_at) else {
+                    return Ok(false);
+                };
+                self.playlist.push(latest.track_id);
+                self.start(self.playlist.len() - 1)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Plays `track_id` next, crossfading into it now if something is playing (used when
+    /// a requested track finishes generating while another one plays).
+    pub fn play_now(&mut self, track_id: &str) -> Result<(), RpcError> {
+        self.cache
+            .get(track_id)
+            .map_err(|_| RpcError::unknown_track(track_id))?;
+        match (self.index, self.current_track()) {
+            (Some(index), Some(_)) if self.is_playing() => {
+                self.playlist.insert(index + 1, track_id.to_owned());
+                self.queued_index = None;
+                self.skip()
+            }
+            _ => self.play(Some(track_id)).map(|_| ()),
+        }
+    }
+
+    pub fn pause(&mut self) {
+        let mut m = self.mixer();
+        if m.state() == MixerState::Playing {
+            m.pause();
+            let id = m.now_playing().map(|(t, _)| t.track_id.clone()).unwrap_or_default();
+            drop(m);
+            self.events.push(PlaybackEvent::Paused { track_id: id });
+        }
+    }
+
+    pub fn resume(&mut self) {
+        let mut m = self.mixer();
+        if m.state() == MixerState::Paused {
+            m.resume();
+            let id = m.now_playing().map(|(t, _)| t.track_id.clone()).unwrap_or_default();
+            drop(m);
+            self.output.run(true);
+            self.events.push(PlaybackEvent::Resumed { track_id: id });
+        }
+    }
+
+    /// Immediate silence; the playlist position goes back to its start.
+    pub fn stop(&mut self) {
+        let stopped = self.current_track();
+        self.mixer().stop();
+        self.output.run(false);
+        self.index = None;
+        self.queued_index = None;
+        if let Some(id) = stopped {
+            self.events.push(PlaybackEvent::Ended {
+                track_id: id,
+                reason: "stopped",
+            });
+        }
+    }
+
+    /// Next track, crossfading; at the end of a non-looping playlist, stops.
+    pub fn skip(&mut self) -> Result<(), RpcError> {
+        let Some(current) = self.current_track() else {
+            return Err(RpcError::new(
+                ErrorReason::AudioPlaybackError,
+                "nothing is playing to skip",
+            ));
+        };
+        self.queue_following();
+        if self.mixer().skip() {
+            self.events.push(PlaybackEvent::Ended {
+                track_id: current,
+                reason: "skipped",
+            });
+            if let Some(next) = self.queued_index.take() {
+                self.index = Some(next);
+                self.prefetched_for = None;
+                self.events.push(PlaybackEvent::Started {
+                    track_id: self.playlist[next].clone(),
+                });
+            }
+            self.queue_following();
+        } else {
+            self.mixer().stop();
+            self.output.run(false);
+            self.index = None;
+            self.events.push(PlaybackEvent::Ended {
+                track_id: current,
+                reason: "skipped",
+            });
+        }
+        Ok(())
+    }
+
+    pub fn playlist(&self) -> &[String] {
+        &self.playlist
+    }
+
+    pub fn playlist_add(&mut self, track_id: &str) -> Result<(), RpcError> {
+        self.cache
+            .get(track_id)
+            .map_err(|_| RpcError::unknown_track(track_id))?;
+        self.playlist.push(track_id.to_owned());
+        self.queue_following();
+        Ok(())
+    }
+
+    /// Removes every occurrence; the track playing keeps playing to its end.
+    pub fn playlist_remove(&mut self, track_id: &str) -> Result<(), RpcError> {
+        if !self.playlist.iter().any(|t| t == track_id) {
+            return Err(RpcError::new(
+                ErrorReason::InvalidTrackId,
+                format!("track {track_id} is not in the playlist"),
+            )
+            .with("track_id", track_id));
+        }
+        let current = self.index.map(|i| self.playlist[i].clone());
+        self.playlist.retain(|t| t != track_id);
+        self.index = current.and_then(|c| self.playlist.iter().position(|t| *t == c));
+        if self.index.is_none() && self.current_track().is_some() {
+            // The removed track is playing: continue after it from the same place.
+            self.index = Some(0).filter(|_| !self.playlist.is_empty());
+        }
+        self.queued_index = None;
+        self.queue_following();
+        Ok(())
+    }
+
+    /// Empties the playlist; the track playing finishes, then playback stops.
+    pub fn playlist_clear(&mut self) {
+        self.playlist.clear();
+        self.index = None;
+        self.queued_index = None;
+        self.mixer().clear_queued();
+    }
+
+    pub fn set_volume(&mut self, level: f32) {
+        self.mixer().set_volume(level);
+    }
+
+    pub fn volume(&self) -> f32 {
+        self.mixer().volume()
+    }
+
+    pub fn set_crossfade(&mut self, seconds: f64) {
+        self.crossfade_sec = seconds;
+        self.queued_index = None;
+        self.queue_following();
+    }
+
+    pub fn crossfade(&self) -> f64 {
+        self.crossfade_sec
+    }
+
+    pub fn set_loop(&mut self, enabled: bool) {
+        self.loop_playlist = enabled;
+        self.queued_index = None;
+        self.queue_following();
+    }
+
+    pub fn devices(&self) -> Value {
+        json!({
+            "current": self.opened.as_ref().map(|o| &o.name),
+            "output": self.opened,
+            "available": output::list_devices(),
+        })
+    }
+
+    /// Switches the output live; the current track continues from its position. If the
+    /// new device cannot be opened, the previous one is reopened.
+    pub fn set_device(&mut self, device: &str) -> Result<OpenOutput, RpcError> {
+        let previous = self.wanted_device.replace(device.to_owned());
+        self.reopen().inspect_err(|_| {
+            self.wanted_device = previous;
+            if let Err(e) = self.reopen() {
+                self.lost_device(e.message);
+            }
+        })
+    }
+
+    pub fn device_name(&self) -> Option<&str> {
+        self.opened.as_ref().map(|o| o.name.as_str())
+    }
+
+    pub fn status(&self) -> Value {
+        let m = self.mixer();
+        let (track_id, position, duration) = match m.now_playing() {
+            Some((t, pos)) => (Some(t.track_id.clone()), pos as f64 / t.rate as f64, t.duration_sec()),
+            None => (None, 0.0, 0.0),
+        };
+        let state = match m.state() {
+            MixerState::Playing => "playing",
+            MixerState::Paused => "paused",
+            MixerState::Stopped => "stopped",
+        };
+        json!({
+            "state": state,
+            "track_id": track_id,
+            "position_sec": (position * 100.0).round() / 100.0,
+            "duration_sec": (duration * 100.0).round() / 100.0,
+            "volume": m.volume(),
+            "loop": self.loop_playlist,
+            "crossfade_sec": self.crossfade_sec,
+        })
+    }
+
+    /// Housekeeping every ~50 ms: mixer events, next-track loading, prefetch, device
+    /// errors and retries.
+    pub fn tick(&mut self) {
+        let (events, released) = self.mixer().take_events();
+        drop(released); // freed here, not on the audio thread
+        for event in events {
+            match event {
+                MixerEvent::Advanced { from, to } => {
+                    self.events.push(PlaybackEvent::Ended {
+                        track_id: from,
+                        reason: "finished",
+                    });
+                    self.index = self.position_after(self.index, &to);
+                    self.queued_index = None;
+                    self.prefetched_for = None;
+                    self.events.push(PlaybackEvent::Started { track_id: to });
+                    self.queue_following();
+                }
+                MixerEvent::Finished { track_id } => {
+                    self.events.push(PlaybackEvent::Ended {
+                        track_id,
+                        reason: "finished",
+                    });
+                    self.index = None;
+                    self.output.run(false);
+                }
+            }
+        }
+        self.check_prefetch();
+        let failure = self.errors.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(message) = failure {
+            self.lost_device(message);
+        }
+        if let Some((when, _)) = self.retry {
+            if Instant::now() >= when {
+                match self.reopen() {
+                    Ok(opened) => self.events.push(PlaybackEvent::DeviceRestored { device: opened.name }),
+                    Err(e) => {
+                        let backoff = self.retry.map_or(MAX_RETRY, |(_, b)| (b * 2).min(MAX_RETRY));
+                        tracing::debug!("audio device still unavailable: {}", e.message);
+                        self.retry = Some((Instant::now() + backoff, backoff));
+                    }
+                }
+            }
+        }
+    }
+
+    /// At half of the current track, with nothing after it in the playlist, once.
+    fn check_prefetch(&mut self) {
+        let Some(index) = self.index else { return };
+        let (id, half_way) = {
+            let m = self.mixer();
+            match m.now_playing() {
+                Some((t, pos)) if m.state() == MixerState::Playing => (t.track_id.clone(), pos * 2 >= t.samples.len()),
+                _ => return,
+            }
+        };
+        let last_in_playlist = index + 1 >= self.playlist.len();
+        if half_way && last_in_playlist && self.prefetched_for.as_deref() != Some(&id) {
+            self.prefetched_for = Some(id.clone());
+            self.events.push(PlaybackEvent::PrefetchWanted { track_id: id });
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The real-time side of playback: mixes the current track (and the next one during a
+//! crossfade) into the device buffer. Called from the audio callback, so it never
+//! allocates or blocks: tracks arrive prepared (resampled) and leave as `Arc`s whose last
+//! owner is the control thread.
+
+use std::f32::consts::FRAC_PI_2;
+use std::sync::Arc;
+
+/// A track decoded and resampled to the device rate, mono.
+#[derive(Debug, PartialEq)]
+pub struct PreparedTrack {
+    pub track_id: String,
+    pub samples: Vec<f32>,
+    pub rate: u32,
+}
+
+impl PreparedTrack {
+    pub fn duration_sec(&self) -> f64 {
+        self.samples.len() as f64 / self.rate as f64
+    }
+}
+
+/// The crossfade rules of the spec: a track shorter than two crossfades fades over a
+/// quarter of its length; one under 2 s never fades.
+pub fn effective_crossfade(crossfade_sec: f64, duration_sec: f64) -> f64 {
+    if duration_sec < 2.0 || crossfade_sec <= 0.0 {
+        0.0
+    } else if duration_sec < 2.0 * crossfade_sec {
+        duration_sec / 4.0
+    } else {
+        crossfade_sec
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixerState {
+    Playing,
+    Paused,
+    Stopped,
+}
+
+/// What happened inside the mixer since the control thread last looked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MixerEvent {
+    /// `from` handed over to `to` (crossfade finished, or a gapless switch).
+    Advanced { from: String, to: String },
+    /// The track played to its end with nothing queued after it.
+    Finished { track_id: String },
+}
+
+struct Voice {
+    track: Arc<PreparedTrack>,
+    pos: usize,
+}
+
+impl Voice {
+    fn remaining(&self) -> usize {
+        self.track.samples.len().saturating_sub(self.pos)
+    }
+
+    fn next_sample(&mut self) -> f32 {
+        let s = self.track.samples.get(self.pos).copied().unwrap_or(0.0);
+        self.pos += 1;
+        s
+    }
+}
+
+struct Fade {
+    incoming: Voice,
+    pos: usize,
+    len: usize,
+}
+
+/// Pause/resume fade and volume ramps last this long, so nothing clicks or zippers.
+const RAMP_SEC: f32 = 0.05;
+const MAX_EVENTS: usize = 8;
+
+pub struct Mixer {
+    rate: u32,
+    state: MixerState,
+    current: Option<Voice>,
+    /// The next track and its crossfade length in frames, started automatically when
+    /// the current track has that many frames left.
+    queued: Option<(Arc<PreparedTrack>, usize)>,
+    fade: Option<Fade>,
+    volume: f32,
+    target_volume: f32,
+    /// 0..1 gain that fades in on resume and out on pause.
+    pause_gain: f32,
+    ramp_step: f32,
+    events: Vec<MixerEvent>,
+    /// Tracks the audio thread let go of; dropped on the control thread.
+    released: Vec<Arc<PreparedTrack>>,
+}
+
+impl Mixer {
+    pub fn new(rate: u32, volume: f32) -> Mixer {
+        Mixer {
+            rate,
+            state: MixerState::Stopped,
+            current: None,
+            queued: None,
+            fade: None,
+            volume,
+            target_volume: volume,
+            pause_gain: 0.0,
+            ramp_step: 1.0 / (RAMP_SEC * rate as f32),
+            events: Vec::with_capacity(MAX_EVENTS),
+            released: Vec::with_capacity(MAX_EVENTS),
+        }
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// A new device rate. Loaded tracks keep their old rate until the engine re-prepares
+    /// them (see `Engine::reopen`).
+    pub fn set_rate(&mut self, rate: u32) {
+        self.rate = rate;
+        self.ramp_step = 1.0 / (RAMP_SEC * rate as f32);
+    }
+
+    pub fn state(&self) -> MixerState {
+        self.state
+    }
+
+    /// Starts `track` now from `position` frames (replacing whatever played).
+    pub fn play(&mut self, track: Arc<PreparedTrack>, position: usize) {
+        self.release_all();
+        self.current = Some(Voice { track, pos: position });
+        self.state = MixerState::Playing;
+        self.pause_gain = 0.0; // fades in: no click at the start
+    }
+
+    /// Queues the track that follows the current one, crossfading over `crossfade_sec`
+    /// (already reduced by the spec's rules).
+    pub fn queue_next(&mut self, track: Arc<PreparedTrack>, crossfade_sec: f64) {
+        let len = (crossfade_sec * self.rate as f64) as usize;
+        if let Some((old, _)) = self.queued.replace((track, len)) {
+            self.released.push(old);
+        }
+    }
+
+    pub fn clear_queued(&mut self) {
+        if let Some((old, _)) = self.queued.take() {
+            self.released.push(old);
+        }
+    }
+
+    /// Skips to the queued track now, crossfading over at most the queued length and
+    /// what is left of the current track. Returns false when nothing is queued.
+    pub fn skip(&mut self) -> bool {
+        let Some((next, len)) = self.queued.take() else {
+            return false;
+        };
+        let remaining = self.current.as_ref().map_or(0, Voice::remaining);
+        self.start_fade(next, len.min(remaining));
+        true
+    }
+
+    pub fn pause(&mut self) {
+        if self.state == MixerState::Playing {
+            self.state = MixerState::Paused;
+        }
+    }
+
+    pub fn resume(&mut self) {
+        if self.state == MixerState::Paused {
+            self.state = MixerState::Playing;
+        }
+    }
+
+    /// Immediate silence; nothing fades.
+    pub fn stop(&mut self) {
+        self.release_all();
+        self.state = MixerState::Stopped;
+        self.pause_gain = 0.0;
+    }
+
+    pub fn set_volume(&mut self, volume: f32) {
+        self.target_volume = volume.clamp(0.0, 1.0);
+    }
+
+    pub fn volume(&self) -> f32 {
+        self.target_volume
+    }
+
+    /// The track heard now (the incoming one once a crossfade passed its middle).
+    pub fn now_playing(&self) -> Option<(&Arc<PreparedTrack>, usize)> {
+        match &self.fade {
+            Some(f) if f.pos * 2 >= f.len => Some((&f.incoming.track, f.incoming.pos)),
+            _ => self.current.as_ref().map(|v| (&v.track, v.pos)),
+        }
+    }
+
+    pub fn has_queued(&self) -> bool {
+        self.queued.is_some() || self.fade.is_some()
+    }
+
+    /// Events since the last call, and tracks to drop off the audio thread.
+    pub fn take_events(&mut self) -> (Vec<MixerEvent>, Vec<Arc<PreparedTrack>>) {
+        (std::mem::take(&mut self.events), std::mem::take(&mut self.released))
+    }
+
+    fn release_all(&mut self) {
+        if let Some(v) = self.current.take() {
+            self.released.push(v.track);
+        }
+        if let Some(f) = self.fade.take() {
+            self.released.push(f.incoming.track);
+        }
+        self.clear_queued();
+    }
+
+    fn start_fade(&mut self, next: Arc<PreparedTrack>, len: usize) {
+        if len == 0 || self.current.is_none() {
+            let from = self.current.take();
+            let from_id = from.as_ref().map(|v| v.track.track_id.clone()).unwrap_or_default();
+            self.push_event(MixerEvent::Advanced {
+                from: from_id,
+                to: next.track_id.clone(),
+            });
+            if let Some(v) = from {
+                self.released.push(v.track);
+            }
+            self.current = Some(Voice { track: next, pos: 0 });
+        } else {
+            self.fade = Some(Fade {
+                incoming: Voice { track: next, pos: 0 },
+                pos: 0,
+                len,
+            });
+        }
+    }
+
+    fn push_event(&mut self, event: MixerEvent) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(event);
+        }
+    }
+
+    /// Fills an interleaved buffer of `channels` channels.
+    pub fn render(&mut self, out: &mut [f32], channels: usize) {
+        let channels = channels.max(1);
+        for frame in out.chunks_mut(channels) {
+            let sample = self.next_frame();
+            frame.iter_mut().for_each(|s| *s = sample);
+        }
+    }
+
+    fn next_frame(&mut self) -> f32 {
+        let target_pause = if self.state == MixerState::Playing { 1.0 } else { 0.0 };
+        if self.pause_gain == 0.0 && target_pause == 0.0 {
+            return 0.0; // paused or stopped: hold position
+        }
+        self.pause_gain = step_toward(self.pause_gain, target_pause, self.ramp_step);
+        self.volume = step_toward(self.volume, self.target_volume, self.ramp_step);
+
+        // Start the queued crossfade exactly when the current track has that much left.
+        if self.fade.is_none() {
+            let remaining = self.current.as_ref().map(Voice::remaining);
+            if let (Some(remaining), Some((_, len))) = (remaining, &self.queued) {
+                if remaining <= *len {
+                    let (next, _) = self.queued.take().expect("checked");
+                    self.start_fade(next, remaining);
+                }
+            }
+        }
+        let mut sample = match self.current.as_mut() {
+            Some(v) => v.next_sample(),
+            None => 0.0,
+        };
+        if let Some(fade) = self.fade.as_mut() {
+            // Equal power: cos²+sin² = 1, so uncorrelated tracks keep their loudness.
+            let theta = fade.pos as f32 / fade.len as f32 * FRAC_PI_2;
+            sample = sample * theta.cos() + fade.incoming.next_sample() * theta.sin();
+            fade.pos += 1;
+            if fade.pos >= fade.len {
+                let fade = self.fade.take().expect("present");
+                let from = self.current.replace(fade.incoming);
+                let from_id = from.as_ref().map(|v| v.track.track_id.clone()).unwrap_or_default();
+                if let Some(v) = from {
+                    self.released.push(v.track);
+                }
+                let to = self
+                    .current
+                    .as_ref()
+                    .map(|v| v.track.track_id.clone())
+                    .unwrap_or_default();
+                self.push_event(MixerEvent::Advanced { from: from_id, to });
+            }
+        } else if self.current.as_ref().is_some_and(|v| v.remaining() == 0) {
+            let done = self.current.take().expect("present");
+            self.push_event(MixerEvent::Finished {
+                track_id: done.track.track_id.clone(),
+            });
+            self.released.push(done.track);
+            self.state = MixerState::Stopped;
+            self.pause_gain = 0.0;
+        }
+        sample * self.volume * self.pause_gain
+    }
+}
+
+fn step_toward(value: f32, target: f32, step: f32) -> f32 {
+    if value < target {
+        (value + step).min(target)
+    } else {
+        (value - step).max(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(id: &str, value: f32, frames: usize) -> Arc<PreparedTrack> {
+        Arc::new(PreparedTrack {
+            track_id: id.into(),
+            samples: vec![value; frames],
+            rate: 1000,
+        })
+    }
+
+    fn render(m: &mut Mixer, frames: usize) -> Vec<f32> {
+        let mut out = vec![0.0; frames * 2];
+        m.render(&mut out, 2);
+        out.chunks(2)
+            .map(|f| {
+                assert_eq!(f[0], f[1], "mono duplicated to both channels");
+                f[0]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn crossfade_rules() {
+        assert_eq!(effective_crossfade(2.0, 30.0), 2.0);
+        assert_eq!(effective_crossfade(2.0, 3.0), 0.75);
+        assert_eq!(effective_crossfade(2.0, 1.9), 0.0);
+        assert_eq!(effective_crossfade(0.0, 30.0), 0.0);
+    }
+
+    #[test]
+    fn equal_power_crossfade_then_advance() {
+        let mut m = Mixer::new(1000, 1.0);
+        m.play(track("a", 0.5, 1000), 0);
+        m.queue_next(track("b", 0.25, 1000), 0.2);
+        let out = render(&mut m, 2000);
+        // Fade-in ramp at the start (50 ms at 1 kHz = 50 frames), then steady.
+        assert!(out[0] < 0.05 && (out[100] - 0.5).abs() < 1e-6);
+        // Frames 800..1000 overlap: a·cos θ + b·sin θ.
+        for i in [800usize, 850, 900, 950, 999] {
+            let theta = (i - 800) as f32 / 200.0 * FRAC_PI_2;
+            let expected = 0.5 * theta.cos() + 0.25 * theta.sin();
+            assert!((out[i] - expected).abs() < 1e-5, "frame {i}: {} vs {expected}", out[i]);
+        }
+        // b carries on from its frame 200 to its end, then silence.
+        assert!((out[1100] - 0.25).abs() < 1e-6);
+        assert_eq!(out[1800], 0.0);
+        let (events, released) = m.take_events();
+        assert_eq!(
+            events,
+            vec![
+                MixerEvent::Advanced {
+                    from: "a".into(),
+                    to: "b".into()
+                },
+                MixerEvent::Finished { track_id: "b".into() },
+            ]
+        );
+        assert_eq!(released.len(), 2);
+        assert_eq!(m.state(), MixerState::Stopped);
+    }
+
+    #[test]
+    fn pause_holds_position_stop_is_immediate_volume_ramps() {
+        let mut m = Mixer::new(1000, 1.0);
+        m.play(track("a", 1.0, 10_000), 0);
+        render(&mut m, 200);
+        m.pause();
+        let out = render(&mut m, 200);
+        assert!(out[0] > 0.9 && out[60] == 0.0, "pause fades out in 50 ms");
+        let (_, pos) = m.now_playing().unwrap();
+        render(&mut m, 500);
+        assert_eq!(m.now_playing().unwrap().1, pos, "paused position holds");
+        m.resume();
+        m.set_volume(0.5);
+        let out = render(&mut m, 200);
+        let steps: f32 = out.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+        assert!(steps <= 0.03, "no zipper: largest step {steps}");
+        assert!((out[199] - 0.5).abs() < 1e-6);
+        m.stop();
+        assert!(
+            render(&mut m, 10).iter().all(|&s| s == 0.0),
+            "stop is immediate silence"
+        );
+        assert!(m.now_playing().is_none());
+    }
+
+    #[test]
+    fn skip_fades_now_and_short_tracks_switch_gaplessly() {
+        let mut m = Mixer::new(1000, 1.0);
+        m.play(track("a", 1.0, 10_000), 0);
+        render(&mut m, 100);
+        m.queue_next(track("b", 0.0, 10_000), 0.1);
+        assert!(m.skip());
+        let out = render(&mut m, 200);
+        assert!(out[50] < 0.8 && out[50] > 0.2, "mid-fade");
+        assert_eq!(out[150], 0.0, "b after the 100-frame fade");
+        assert!(!m.skip(), "nothing queued");
+        m.queue_next(track("c", 0.3, 100), 0.0);
+        assert!(m.skip());
+        assert!((render(&mut m, 1)[0] - 0.3).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,10 @@
+//! Playback: a playlist played through a cpal device (or the `none` clock), with
+//! equal-power crossfades, smooth volume, device switching and recovery.
+
+mod engine;
+pub mod mixer;
+pub mod output;
+pub mod prepare;
+
+pub use engine::{Engine, PlaybackEvent};
+pub use output::NONE_DEVICE;

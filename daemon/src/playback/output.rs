@@ -1,0 +1,333 @@
+//! Where the mixer's audio goes: a cpal device, or the `none` output that runs the same
+//! clock without a device. A cpal stream is not `Send` on every platform, so one output
+//! thread owns it and takes commands over a channel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use crossbeam_channel::{bounded, unbounded, Sender};
+use serde::Serialize;
+
+use super::mixer::Mixer;
+
+/// The name that selects the device-less output.
+pub const NONE_DEVICE: &str = "none";
+/// Rate and channels of the `none` output.
+const NONE_RATE: u32 = 48_000;
+const BUFFER_FRAMES: u32 = 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub is_default: bool,
+    pub sample_rate: Option<u32>,
+}
+
+/// An open output, as reported in `status` and `audio_devices`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenOutput {
+    pub name: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub sample_format: String,
+}
+
+/// Output devices of the default host (ALSA on Linux), default first, plus `none`.
+pub fn list_devices() -> Vec<DeviceInfo> {
+    let host = cpal::default_host();
+    let default_name = host.default_output_device().and_then(|d| d.name().ok());
+    let mut devices: Vec<DeviceInfo> = host
+        .output_devices()
+        .map(|it| {
+            it.filter_map(|d| {
+                let name = d.name().ok()?;
+                let sample_rate = d.default_output_config().ok().map(|c| c.sample_rate().0);
+                Some(DeviceInfo {
+                    is_default: Some(&name) == default_name.as_ref(),
+                    name,
+                    sample_rate,
+                })
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    devices.sort_by_key(|d| !d.is_default);
+    devices.push(DeviceInfo {
+        name: NONE_DEVICE.into(),
+        is_default: false,
+        sample_rate: Some(NONE_RATE),
+    });
+    devices
+}
+
+/// Set by the stream's error callback; the engine polls it.
+pub type ErrorSlot = Arc<Mutex<Option<String>>>;
+
+enum Command {
+    Open {
+        device: Option<String>,
+        reply: Sender<Result<OpenOutput, String>>,
+    },
+    Run(bool),
+}
+
+/// Handle to the output thread.
+pub struct Output {
+    commands: Sender<Command>,
+}
+
+enum Active {
+    Device(cpal::Stream),
+    Clock {
+        running: Arc<AtomicBool>,
+        stop: Arc<AtomicBool>,
+    },
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Active::Clock { stop, .. } = self {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Output {
+    pub fn start(mixer: Arc<Mutex<Mixer>>, errors: ErrorSlot) -> Output {
+        let (commands, rx) = unbounded::<Command>();
+        thread::Builder::new()
+            .name("audio-output".into())
+            .spawn(move || {
+                let mut active: Option<Active> = None;
+                for command in rx {
+                    match command {
+                        Command::Open { device, reply } => {
+                            drop(active.take()); // close the old output first
+                            let opened = open(device.as_deref(), &mixer, &errors);
+                            let _ = reply.send(opened.as_ref().map(|(_, info)| info.clone()).map_err(Clone::clone));
+                            active = opened.ok().map(|(a, _)| a);
+                        }
+                        Command::Run(run) => match &active {
+                            Some(Active::Device(stream)) => {
+                                let result = if run {
+                                    stream.play().map_err(|e| e.to_string())
+                                } else {
+                                    stream.pause().map_err(|e| e.to_string())
+                                };
+                                if let Err(e) = result {
+                                    tracing::warn!(
+                                        "cannot {} the audio stream: {e}",
+                                        if run { "start" } else { "pause" }
+                                    );
+                                }
+                            }
+                            Some(Active::Clock { running, .. }) => running.store(run, Ordering::Relaxed),
+                            None => {}
+                        },
+                    }
+                }
+            })
+            .expect("spawn audio output thread");
+        Output { commands }
+    }
+
+    /// Opens `device` (`None` = the default device, `"none"` = no device), replacing the
+    /// current output. The stream starts paused; see [`Output::run`].
+    pub fn open(&self, device: Option<&str>) -> Result<OpenOutput, String> {
+        let (reply, rx) = bounded(1);
+        self.commands
+            .send(Command::Open {
+                device: device.map(str::to_owned),
+                reply,
+            })
+            .map_err(|_| "the audio output thread is gone".to_owned())?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "the audio device did not answer".to_owned())?
+    }
+
+    /// Starts or pauses the device (a paused device costs no CPU).
+    pub fn run(&self, run: bool) {
+        let _ = self.commands.send(Command::Run(run));
+    }
+}
+
+fn open(device: Option<&str>, mixer: &Arc<Mutex<Mixer>>, errors: &ErrorSlot) -> Result<(Active, OpenOutput), String> {
+    if device == Some(NONE_DEVICE) {
+        return Ok(open_clock(mixer));
+    }
+    let host = cpal::default_host();
+    let device = match device {
+        None => host.default_output_device().ok_or("no audio output device found")?,
+        Some(name) => host
+            .output_devices()
+            .map_err(|e| e.to_string())?
+            .find(|d| d.name().is_ok_and(|n| n == name))
+            .ok_or_else(|| format!("no audio output device named {name:?}"))?,
+    };
+    let name = device.name().map_err(|e| e.to_string())?;
+    let config = pick_config(&device).map_err(|e| format!("{name}: {e}"))?;
+    let rate = config.sample_rate().0;
+    let channels = config.channels();
+    let format = config.sample_format();
+    let stream_config = cpal::StreamConfig {
+        channels,
+        sample_rate: config.sample_rate(),
+        buffer_size: cpal::BufferSize::Fixed(BUFFER_FRAMES),
+    };
+    reset_mixer_rate(mixer, rate);
+    let stream = build_stream(&device, &stream_config, format, mixer, errors)
+        .or_else(|_| {
+            // Some devices refuse a fixed buffer size; take theirs.
+            let flexible = cpal::StreamConfig {
+                buffer_size: cpal::BufferSize::Default,
+                ..stream_config.clone()
+            };
+            build_stream(&device, &flexible, format, mixer, errors)
+        })
+        .map_err(|e| format!("{name}: {e}"))?;
+    stream.pause().ok();
+    let info = OpenOutput {
+        name,
+        sample_rate: rate,
+        channels,
+        sample_format: format.to_string(),
+    };
+    Ok((Active::Device(stream), info))
+}
+
+/// Prefers 48 kHz (then 44.1 kHz), stereo, 16-bit or float.
+fn pick_config(device: &cpal::Device) -> Result<cpal::SupportedStreamConfig, String> {
+    let ranges: Vec<_> = device.supported_output_configs().map_err(|e| e.to_string())?.collect();
+    let usable = |f: cpal::SampleFormat| matches!(f, cpal::SampleFormat::I16 | cpal::SampleFormat::F32);
+    for rate in [48_000, 44_100] {
+        for channels in [2, 1] {
+            for format in [cpal::SampleFormat::I16, cpal::SampleFormat::F32] {
+                if let Some(r) = ranges.iter().find(|r| {
+                    r.channels() == channels
+                        && r.sample_format() == format
+                        && r.min_sample_rate().0 <= rate
+                        && rate <= r.max_sample_rate().0
+                }) {
+                    return Ok(r.with_sample_rate(cpal::SampleRate(rate)));
+                }
+            }
+        }
+    }
+    let default = device.default_output_config().map_err(|e| e.to_string())?;
+    if usable(default.sample_format()) {
+        Ok(default)
+    } else {
+        Err(format!(
+            "no supported sample format (device offers {})",
+            default.sample_format()
+        ))
+    }
+}
+
+fn reset_mixer_rate(mixer: &Arc<Mutex<Mixer>>, rate: u32) {
+    let mut m = mixer.lock().unwrap_or_else(|e| e.into_inner());
+    if m.rate() != rate {
+        m.set_rate(rate);
+    }
+}
+
+fn build_stream(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    format: cpal::SampleFormat,
+    mixer: &Arc<Mutex<Mixer>>,
+    errors: &ErrorSlot,
+) -> Result<cpal::Stream, cpal::BuildStreamError> {
+    let channels = config.channels as usize;
+    let on_error = {
+        let errors = Arc::clone(errors);
+        move |e: cpal::StreamError| {
+            *errors.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        }
+    };
+    // Scratch space for the mixer, sized once here so the callback never allocates
+    // (grown only if a device asks for a bigger buffer than announced).
+    let mut scratch = vec![0.0f32; BUFFER_FRAMES as usize * channels * 4];
+    match format {
+        cpal::SampleFormat::I16 => {
+            let mixer = Arc::clone(mixer);
+            device.build_output_stream(
+                config,
+                move |data: &mut [i16], _| {
+                    if scratch.len() < data.len() {
+                        scratch.resize(data.len(), 0.0);
+                    }
+                    let buf = &mut scratch[..data.len()];
+                    render_into(&mixer, buf, channels);
+                    for (d, s) in data.iter_mut().zip(buf.iter()) {
+                        *d = crate::wav::to_i16(*s);
+                    }
+                },
+                on_error,
+                None,
+            )
+        }
+        _ => {
+            let mixer = Arc::clone(mixer);
+            device.build_output_stream(
+                config,
+                move |data: &mut [f32], _| render_into(&mixer, data, channels),
+                on_error,
+                None,
+            )
+        }
+    }
+}
+
+/// The callback's only work: mix under a lock the control thread holds for O(1) steps,
+/// never waiting for it (silence for one buffer in the rare case it is busy).
+fn render_into(mixer: &Mutex<Mixer>, out: &mut [f32], channels: usize) {
+    match mixer.try_lock() {
+        Ok(mut m) => m.render(out, channels),
+        Err(_) => out.iter_mut().for_each(|s| *s = 0.0),
+    }
+}
+
+/// The `none` output: the same clock as a device, rendering and discarding 10 ms at a
+/// time, so positions, crossfades and events behave as with a sound card.
+fn open_clock(mixer: &Arc<Mutex<Mixer>>) -> (Active, OpenOutput) {
+    reset_mixer_rate(mixer, NONE_RATE);
+    let running = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mixer, run, halt) = (Arc::clone(mixer), Arc::clone(&running), Arc::clone(&stop));
+    thread::Builder::new()
+        .name("null-clock".into())
+        .spawn(move || {
+            let mut buffer = vec![0.0f32; NONE_RATE as usize * 2 / 10];
+            let mut rendered: u64 = 0;
+            let mut started = Instant::now();
+            let mut was_running = false;
+            while !halt.load(Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(10));
+                let running = run.load(Ordering::Relaxed);
+                if running && !was_running {
+                    started = Instant::now();
+                    rendered = 0;
+                }
+                was_running = running;
+                if !running {
+                    continue;
+                }
+                let due = (started.elapsed().as_secs_f64() * NONE_RATE as f64) as u64;
+                let frames = ((due - rendered) as usize).min(buffer.len() / 2);
+                render_into(&mixer, &mut buffer[..frames * 2], 2);
+                rendered += frames as u64;
+            }
+        })
+        .expect("spawn null clock");
+    let info = OpenOutput {
+        name: NONE_DEVICE.into(),
+        sample_rate: NONE_RATE,
+        channels: 2,
+        sample_format: "f32".into(),
+    };
+    (Active::Clock { running, stop }, info)
+}

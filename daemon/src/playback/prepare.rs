@@ -1,0 +1,114 @@
+//! Turns a cached track into a [`PreparedTrack`]: decode (WAV, or MP3 through
+//! `lame --decode`) and resample once to the device rate with rubato, off the audio thread.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use rubato::{FftFixedIn, Resampler};
+
+use super::mixer::PreparedTrack;
+use crate::cache::{AudioFormat, Cache};
+use crate::rpc::{ErrorReason, RpcError};
+use crate::wav;
+
+fn playback_error(message: String) -> RpcError {
+    RpcError::new(ErrorReason::AudioPlaybackError, message)
+}
+
+/// Resamples mono audio from `from` Hz to `to` Hz (FFT resampler, delay removed, length
+/// exactly `len * to / from`).
+pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
+    if from == to {
+        return Ok(input.to_vec());
+    }
+    let mut resampler = FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 1).map_err(|e| e.to_string())?;
+    let expected = (input.len() as u64 * to as u64 / from as u64) as usize;
+    let delay = resampler.output_delay();
+    let mut out = Vec::with_capacity(expected + delay + 4096);
+    let mut pos = 0;
+    while pos + resampler.input_frames_next() <= input.len() {
+        let n = resampler.input_frames_next();
+        let chunk = resampler
+            .process(&[&input[pos..pos + n]], None)
+            .map_err(|e| e.to_string())?;
+        out.extend_from_slice(&chunk[0]);
+        pos += n;
+    }
+    if pos < input.len() {
+        let tail = resampler
+            .process_partial(Some(&[&input[pos..]]), None)
+            .map_err(|e| e.to_string())?;
+        out.extend_from_slice(&tail[0]);
+    }
+    while out.len() < expected + delay {
+        let flushed = resampler
+            .process_partial::<&[f32]>(None, None)
+            .map_err(|e| e.to_string())?;
+        if flushed[0].is_empty() {
+            break;
+        }
+        out.extend_from_slice(&flushed[0]);
+    }
+    out.drain(..delay.min(out.len()));
+    out.resize(expected, 0.0);
+    Ok(out)
+}
+
+fn decode_mp3(path: &Path) -> Result<wav::Audio, RpcError> {
+    let dir = tempfile::tempdir().map_err(|e| playback_error(format!("cannot decode {}: {e}", path.display())))?;
+    let out = dir.path().join("decoded.wav");
+    let status = Command::new("lame")
+        .args(["--quiet", "--decode"])
+        .arg(path)
+        .arg(&out)
+        .stdin(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => {
+            wav::read(&out).map_err(|e| playback_error(format!("cannot read {}: {e}", path.display())))
+        }
+        _ => Err(playback_error(format!(
+            "cannot decode {}: playing MP3 needs lame on PATH",
+            path.display()
+        ))),
+    }
+}
+
+/// Loads a cached track at the device rate.
+pub fn prepare(cache: &Cache, track_id: &str, device_rate: u32) -> Result<Arc<PreparedTrack>, RpcError> {
+    let meta = cache.get(track_id).map_err(|_| RpcError::unknown_track(track_id))?;
+    let path = cache.audio_path(track_id, meta.format);
+    let audio = match meta.format {
+        AudioFormat::Wav => {
+            wav::read(&path).map_err(|e| playback_error(format!("cannot read {}: {e}", path.display())))?
+        }
+        AudioFormat::Mp3 => decode_mp3(&path)?,
+    };
+    let samples = resample(&audio.samples, audio.sample_rate, device_rate).map_err(playback_error)?;
+    Ok(Arc::new(PreparedTrack {
+        track_id: track_id.to_owned(),
+        samples,
+        rate: device_rate,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resampling_keeps_length_pitch_and_level() {
+        let tone: Vec<f32> = (0..32_000)
+            .map(|i| (i as f32 / 32_000.0 * 440.0 * std::f32::consts::TAU).sin() * 0.5)
+            .collect();
+        let out = resample(&tone, 32_000, 48_000).unwrap();
+        assert_eq!(out.len(), 48_000);
+        // Same phase at the same instant: no delay left in.
+        for i in (1000..47_000).step_by(997) {
+            let expected = (i as f32 / 48_000.0 * 440.0 * std::f32::consts::TAU).sin() * 0.5;
+            assert!((out[i] - expected).abs() < 0.01, "sample {i}: {} vs {expected}", out[i]);
+        }
+        assert_eq!(resample(&tone, 32_000, 32_000).unwrap(), tone);
+    }
+}
