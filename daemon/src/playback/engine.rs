@@ -245,7 +245,6 @@ impl Engine {
             });
         }
         self.mixer().play(track, 0);
-        self.output.run(true);
         if let Err(e) = self.cache.touch(&self.playlist[index]) {
             tracing::warn!("cannot record last play: {e}");
         }
@@ -255,7 +254,10 @@ impl Engine {
         self.events.push(PlaybackEvent::Started {
             track_id: self.playlist[index].clone(),
         });
+        // The next track is queued before the device runs, so even a short track on a
+        // fast device hands over to it.
         self.queue_following();
+        self.output.run(true);
         Ok(())
     }
 

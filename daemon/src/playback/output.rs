@@ -79,8 +79,18 @@ pub struct Output {
     commands: Sender<Command>,
 }
 
+/// A device output holds its stream only while audio should flow: dropping it on pause
+/// and stop costs nothing to rebuild, uses no CPU while idle, and works on devices whose
+/// driver ignores pause (ALSA's `file` and `null` plugins keep pulling frames).
+struct DeviceOutput {
+    device: cpal::Device,
+    config: cpal::StreamConfig,
+    format: cpal::SampleFormat,
+    stream: Option<cpal::Stream>,
+}
+
 enum Active {
-    Device(cpal::Stream),
+    Device(DeviceOutput),
     Clock {
         running: Arc<AtomicBool>,
         stop: Arc<AtomicBool>,
@@ -110,20 +120,18 @@ impl Output {
                             let _ = reply.send(opened.as_ref().map(|(_, info)| info.clone()).map_err(Clone::clone));
                             active = opened.ok().map(|(a, _)| a);
                         }
-                        Command::Run(run) => match &active {
-                            Some(Active::Device(stream)) => {
-                                let result = if run {
-                                    stream.play().map_err(|e| e.to_string())
-                                } else {
-                                    stream.pause().map_err(|e| e.to_string())
-                                };
-                                if let Err(e) = result {
-                                    tracing::warn!(
-                                        "cannot {} the audio stream: {e}",
-                                        if run { "start" } else { "pause" }
-                                    );
+                        Command::Run(run) => match &mut active {
+                            Some(Active::Device(out)) if run && out.stream.is_none() => {
+                                match build_stream(&out.device, &out.config, out.format, &mixer, &errors)
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|stream| stream.play().map(|_| stream).map_err(|e| e.to_string()))
+                                {
+                                    Ok(stream) => out.stream = Some(stream),
+                                    Err(e) => *errors.lock().unwrap_or_else(|p| p.into_inner()) = Some(e),
                                 }
                             }
+                            Some(Active::Device(out)) if !run => out.stream = None,
+                            Some(Active::Device(_)) => {}
                             Some(Active::Clock { running, .. }) => running.store(run, Ordering::Relaxed),
                             None => {}
                         },
@@ -178,24 +186,34 @@ fn open(device: Option<&str>, mixer: &Arc<Mutex<Mixer>>, errors: &ErrorSlot) -> 
         buffer_size: cpal::BufferSize::Fixed(BUFFER_FRAMES),
     };
     reset_mixer_rate(mixer, rate);
-    let stream = build_stream(&device, &stream_config, format, mixer, errors)
-        .or_else(|_| {
+    // Build once to prove the device works; the stream itself is made on `run`.
+    let config = match build_stream(&device, &stream_config, format, mixer, errors) {
+        Ok(_) => stream_config,
+        Err(_) => {
             // Some devices refuse a fixed buffer size; take theirs.
             let flexible = cpal::StreamConfig {
                 buffer_size: cpal::BufferSize::Default,
-                ..stream_config.clone()
+                ..stream_config
             };
-            build_stream(&device, &flexible, format, mixer, errors)
-        })
-        .map_err(|e| format!("{name}: {e}"))?;
-    stream.pause().ok();
+            drop(build_stream(&device, &flexible, format, mixer, errors).map_err(|e| format!("{name}: {e}"))?);
+            flexible
+        }
+    };
     let info = OpenOutput {
         name,
         sample_rate: rate,
         channels,
         sample_format: format.to_string(),
     };
-    Ok((Active::Device(stream), info))
+    Ok((
+        Active::Device(DeviceOutput {
+            device,
+            config,
+            format,
+            stream: None,
+        }),
+        info,
+    ))
 }
 
 /// Prefers 48 kHz (then 44.1 kHz), stereo, 16-bit or float.

@@ -1,0 +1,255 @@
+//! Playback through the real binary: events and timing on the `none` clock, and the
+//! exact bytes played through ALSA's `file` plugin (an asoundrc written by the test).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{tempdir, Daemon};
+use lofi_daemon::playback::prepare::resample;
+use serde_json::{json, Value};
+
+fn position(d: &mut Daemon) -> f64 {
+    d.result("status", json!({}))["playback"]["position_sec"]
+        .as_f64()
+        .unwrap()
+}
+
+fn two_tracks(d: &mut Daemon, seconds: f64) -> (String, String, PathBuf, PathBuf) {
+    let a = d.generate(json!({ "prompt": "track a", "seed": 1, "duration_sec": seconds }));
+    let b = d.generate(json!({ "prompt": "track b", "seed": 2, "duration_sec": seconds }));
+    let id = |v: &Value| v["track_id"].as_str().unwrap().to_owned();
+    let path = |v: &Value| PathBuf::from(v["path"].as_str().unwrap());
+    (id(&a), id(&b), path(&a), path(&b))
+}
+
+#[test]
+fn transport_events_and_timing_on_the_none_clock() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let (a, b, _, _) = two_tracks(&mut d, 3.0);
+    d.result("playback_config", json!({ "loop": false }));
+    d.result("prefetch_config", json!({ "enabled": false }));
+    assert_eq!(
+        d.result("crossfade_set", json!({ "duration_sec": 1.0 }))["duration_sec"],
+        1.0
+    );
+    assert_eq!(d.result("volume_set", json!({ "level": 0.5 }))["level"], 0.5);
+    assert_eq!(d.result("volume_get", json!({}))["level"], 0.5);
+
+    let played = d.result("play", json!({ "track_id": a }));
+    assert_eq!(played["state"], "playing");
+    d.notification("playback_started", |p| p["track_id"] == a);
+    assert_eq!(
+        d.result("playlist_add", json!({ "track_id": b }))["tracks"],
+        json!([a, b])
+    );
+    assert_eq!(d.result("playlist_get", json!({}))["tracks"], json!([a, b]));
+
+    std::thread::sleep(Duration::from_millis(700));
+    let p = position(&mut d);
+    assert!((0.4..1.2).contains(&p), "position {p}");
+    d.result("pause", json!({}));
+    d.notification("playback_paused", |p| p["track_id"] == a);
+    std::thread::sleep(Duration::from_millis(100)); // the 50 ms fade-out
+    let paused_at = position(&mut d);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(position(&mut d), paused_at, "pause holds the position");
+    assert_eq!(d.result("status", json!({}))["playback"]["state"], "paused");
+    d.result("resume", json!({}));
+    d.notification("playback_resumed", |p| p["track_id"] == a);
+
+    // a ends into b (crossfaded), then b finishes: the playlist does not loop.
+    d.notification("playback_ended", |p| p["track_id"] == a && p["reason"] == "finished");
+    d.notification("playback_started", |p| p["track_id"] == b);
+    d.notification("playback_ended", |p| p["track_id"] == b && p["reason"] == "finished");
+    let status = d.result("status", json!({}));
+    assert_eq!(status["playback"]["state"], "stopped");
+    assert_eq!(status["playlist_length"], 2);
+
+    // skip crossfades to the next track; stop is immediate and resets the position.
+    d.result("play", json!({ "track_id": a }));
+    d.notification("playback_started", |p| p["track_id"] == a);
+    d.result("skip", json!({}));
+    d.notification("playback_ended", |p| p["track_id"] == a && p["reason"] == "skipped");
+    d.notification("playback_started", |p| p["track_id"] == b);
+    d.result("stop", json!({}));
+    d.notification("playback_ended", |p| p["reason"] == "stopped");
+    let status = d.result("status", json!({}));
+    assert_eq!(
+        (
+            status["playback"]["state"].as_str(),
+            status["playback"]["position_sec"].as_f64()
+        ),
+        (Some("stopped"), Some(0.0))
+    );
+
+    // The playing track is protected from deletion; others can go.
+    d.result("play", json!({ "track_id": a }));
+    let err = d.error("cache_delete", json!({ "track_id": a }));
+    assert!(err["message"].as_str().unwrap().contains("playing"), "{err}");
+    d.result("playlist_remove", json!({ "track_id": b }));
+    assert_eq!(d.result("playlist_get", json!({}))["tracks"], json!([a]));
+    d.result("playlist_clear", json!({}));
+    assert_eq!(d.result("playlist_get", json!({}))["tracks"], json!([]));
+}
+
+#[test]
+fn play_with_an_empty_cache_generates_then_prefetch_fills_the_playlist() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let reply = d.result("play", json!({}));
+    assert_eq!(reply["state"], "generating");
+    let first = reply["track_id"].as_str().unwrap().to_owned();
+    d.notification("playback_started", |p| p["track_id"] == first);
+    // Half way through, with nothing queued, prefetch generates the next track
+    // (same prompt, new seed) and it joins the playlist.
+    let next = d.notification("generation_complete", |p| p["prefetch"] == true);
+    assert_eq!(next["prompt"], "lofi hip hop, chill, mellow piano, vinyl crackle");
+    assert_ne!(next["track_id"], first.as_str());
+    let playlist = d.result("playlist_get", json!({}))["tracks"].clone();
+    assert_eq!(playlist, json!([first, next["track_id"]]));
+    let q = d.result("queue_status", json!({}));
+    assert_eq!(q["prefetch_pending"], false);
+}
+
+/// An asoundrc whose default PCM writes raw frames into `out`.
+fn alsa_home(dir: &Path) -> (PathBuf, PathBuf) {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = dir.join("played.raw");
+    let rc = format!(
+        "pcm.!default {{\n  type file\n  slave.pcm \"null\"\n  file \"{}\"\n  format \"raw\"\n}}\n",
+        out.display()
+    );
+    std::fs::write(home.join(".asoundrc"), rc).unwrap();
+    (home, out)
+}
+
+/// Interleaved s16 stereo → mono f32, checking both channels are equal.
+fn read_played(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    let samples: Vec<i16> = bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    samples
+        .chunks_exact(2)
+        .map(|f| {
+            assert_eq!(f[0], f[1], "mono duplicated to stereo");
+            f[0] as f32 / i16::MAX as f32
+        })
+        .collect()
+}
+
+fn at_device_rate(path: &Path) -> Vec<f32> {
+    let audio = lofi_daemon::wav::read(path).unwrap();
+    resample(&audio.samples, audio.sample_rate, 48_000).unwrap()
+}
+
+/// Offset in `played` where `expected` (scaled by `gain`) starts, searched by matching a
+/// window in the middle of `expected`.
+fn align(played: &[f32], expected: &[f32], gain: f32, probe: usize) -> Option<usize> {
+    let window = &expected[probe..probe + 200];
+    (0..played.len().saturating_sub(probe + 200)).find(|&k| {
+        played[k + probe..k + probe + 200]
+            .iter()
+            .zip(window)
+            .all(|(p, e)| (p - e * gain).abs() < 3e-4)
+    })
+}
+
+#[test]
+fn bytes_through_the_alsa_file_plugin_show_volume_and_equal_power_crossfade() {
+    let dir = tempdir();
+    let (home, out) = alsa_home(dir.path());
+    let mut d = Daemon::start_with(dir.path(), &["--audio-device", "default"], |cmd| {
+        cmd.env("HOME", &home);
+    });
+    let devices = d.result("audio_devices", json!({}));
+    assert_eq!(devices["output"]["sample_rate"], 48000, "{devices}");
+    assert_eq!(devices["output"]["sample_format"], "i16");
+    assert_eq!(devices["available"][0]["is_default"], true);
+    let (a, b, path_a, path_b) = two_tracks(&mut d, 3.0);
+    d.result("playback_config", json!({ "loop": false }));
+    d.result("crossfade_set", json!({ "duration_sec": 1.0 }));
+    d.result("volume_set", json!({ "level": 0.5 }));
+    // The file sink is not paced (it takes frames as fast as they come), so the whole
+    // playlist is set up before playing.
+    d.result("playlist_add", json!({ "track_id": a }));
+    d.result("playlist_add", json!({ "track_id": b }));
+    d.result("play", json!({}));
+    d.notification("playback_ended", |p| p["track_id"] == b && p["reason"] == "finished");
+    d.result("stop", json!({}));
+
+    let played = read_played(&out);
+    let (ea, eb) = (at_device_rate(&path_a), at_device_rate(&path_b));
+    let fade = 48_000; // 1 s crossfade at 48 kHz
+    let start = align(&played, &ea, 0.5, 24_000).expect("track a found at volume 0.5");
+    // Volume: the whole body of a (past the 50 ms start ramp) is exactly half.
+    for i in (4_800..ea.len() - fade).step_by(7) {
+        assert!((played[start + i] - 0.5 * ea[i]).abs() < 3e-4, "frame {i}");
+    }
+    // Crossfade: the last second of a overlaps the first of b with cos/sin gains.
+    for j in (0..fade).step_by(11) {
+        let theta = j as f32 / fade as f32 * std::f32::consts::FRAC_PI_2;
+        let expected = 0.5 * (ea[ea.len() - fade + j] * theta.cos() + eb[j] * theta.sin());
+        let got = played[start + ea.len() - fade + j];
+        assert!(
+            (got - expected).abs() < 4e-4,
+            "crossfade frame {j}: {got} vs {expected}"
+        );
+    }
+    // Then b alone to its end; total length a + b - fade; silence after.
+    let b_start = start + ea.len() - fade;
+    for i in (fade..eb.len()).step_by(7) {
+        assert!((played[b_start + i] - 0.5 * eb[i]).abs() < 3e-4, "b frame {i}");
+    }
+    assert!(
+        played[b_start + eb.len()..].iter().all(|&s| s == 0.0),
+        "silence after the end"
+    );
+}
+
+#[test]
+fn switching_device_mid_track_continues_from_the_position() {
+    let dir = tempdir();
+    let (home, out) = alsa_home(dir.path());
+    let mut d = Daemon::start_with(dir.path(), &["--audio-device", "none"], |cmd| {
+        cmd.env("HOME", &home);
+    });
+    let done = d.generate(json!({ "prompt": "switch", "seed": 5, "duration_sec": 4 }));
+    let id = done["track_id"].as_str().unwrap().to_owned();
+    d.result("playback_config", json!({ "loop": false }));
+    d.result("volume_set", json!({ "level": 1.0 }));
+    d.result("play", json!({ "track_id": id }));
+    std::thread::sleep(Duration::from_millis(1500));
+    let switched = d.result("audio_device_set", json!({ "device": "default" }));
+    assert_eq!(switched["current"], "default");
+    d.notification("playback_ended", |p| p["track_id"] == id && p["reason"] == "finished");
+    let played = read_played(&out);
+    let expected = at_device_rate(Path::new(done["path"].as_str().unwrap()));
+    // The file holds the rest of the track from where the none clock left it: find
+    // where a window of the recording sits in the track.
+    let window = &played[4_800..5_000];
+    let found = (0..expected.len() - 200)
+        .find(|&j| {
+            expected[j..j + 200]
+                .iter()
+                .zip(window)
+                .all(|(e, p)| (e - p).abs() < 3e-4)
+        })
+        .expect("the file continues the track");
+    let resumed_at = (found - 4_800) as f64 / 48_000.0;
+    assert!((1.2..2.2).contains(&resumed_at), "resumed at {resumed_at:.2} s");
+    // ...to the end of the track, with nothing skipped or repeated.
+    let tail = &played[4_800..];
+    assert!(
+        tail.len() >= expected.len() - found,
+        "{} < {}",
+        tail.len(),
+        expected.len() - found
+    );
+    assert_eq!(d.result("status", json!({}))["audio_device"], "default");
+}
