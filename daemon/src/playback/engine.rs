@@ -424,7 +424,7 @@ impl Engine {
     }
 
     pub fn volume(&self) -> f32 {
-        self.mixer().volume()
+        self.mixer().target_volume()
     }
 
     pub fn set_crossfade(&mut self, seconds: f64) {
@@ -483,7 +483,7 @@ impl Engine {
             "track_id": track_id,
             "position_sec": (position * 100.0).round() / 100.0,
             "duration_sec": (duration * 100.0).round() / 100.0,
-            "volume": m.volume(),
+            "volume": m.target_volume(),
             "loop": self.loop_playlist,
             "crossfade_sec": self.crossfade_sec,
         })

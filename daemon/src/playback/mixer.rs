@@ -182,7 +182,8 @@ impl Mixer {
         self.target_volume = volume.clamp(0.0, 1.0);
     }
 
-    pub fn volume(&self) -> f32 {
+    /// The volume asked for (the ramp may still be on its way there).
+    pub fn target_volume(&self) -> f32 {
         self.target_volume
     }
 
