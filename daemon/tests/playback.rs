@@ -253,3 +253,50 @@ fn switching_device_mid_track_continues_from_the_position() {
     );
     assert_eq!(d.result("status", json!({}))["audio_device"], "default");
 }
+
+#[test]
+fn a_lost_device_is_reported_and_playback_resumes_when_it_returns() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    let sink = dir.path().join("sink");
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = format!(
+        "pcm.!default {{\n  type file\n  slave.pcm \"null\"\n  file \"{}\"\n  format \"raw\"\n}}\n",
+        sink.join("out.raw").display()
+    );
+    std::fs::write(home.join(".asoundrc"), rc).unwrap();
+    let mut d = Daemon::start_with(dir.path(), &["--audio-device", "none"], |cmd| {
+        cmd.env("HOME", &home);
+    });
+    let done = d.generate(json!({ "prompt": "outage", "seed": 9, "duration_sec": 6 }));
+    let id = done["track_id"].as_str().unwrap().to_owned();
+    d.result("playback_config", json!({ "loop": false }));
+    d.result("prefetch_config", json!({ "enabled": false }));
+    d.result("play", json!({ "track_id": id }));
+    std::thread::sleep(Duration::from_millis(1000));
+    // The device's output is gone (its directory does not exist): writes fail.
+    let _ = d.call("audio_device_set", json!({ "device": "default" }));
+    let error = d.notification("daemon_error", |p| p["code"] == "AUDIO_DEVICE_ERROR");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("playback resumes when it is back"),
+        "{error}"
+    );
+    // The daemon keeps serving while the device is away.
+    assert_eq!(d.result("status", json!({}))["audio_device"], Value::Null);
+    d.backlog.retain(|v| v["method"] != "audio_device_restored");
+    std::fs::create_dir_all(&sink).unwrap();
+    let restored = d.notification("audio_device_restored", |_| true);
+    assert_eq!(restored["device"], "default");
+    // Playback works again on the returned device.
+    d.backlog.retain(|v| v["method"] != "playback_ended");
+    d.result("play", json!({ "track_id": id }));
+    d.notification("playback_ended", |p| p["track_id"] == id && p["reason"] == "finished");
+    let played = read_played(&sink.join("out.raw"));
+    assert!(
+        played.iter().filter(|s| s.abs() > 0.01).count() > 48_000,
+        "the track was played"
+    );
+}

@@ -71,6 +71,8 @@ pub struct Engine {
     opened: Option<OpenOutput>,
     /// When to try reopening a lost device, and the next back-off.
     retry: Option<(Instant, Duration)>,
+    /// In an outage: reported once; `Some(true)` once reopened, until a clean tick.
+    outage: Option<bool>,
     cache: Arc<Cache>,
     playlist: Vec<String>,
     /// Index in the playlist of the track heard now.
@@ -101,6 +103,7 @@ impl Engine {
             wanted_device: device,
             opened: None,
             retry: None,
+            outage: None,
             cache,
             playlist: Vec::new(),
             index: None,
@@ -179,9 +182,11 @@ impl Engine {
         tracing::warn!("audio device error: {message}");
         self.opened = None;
         self.output.run(false);
-        self.events.push(PlaybackEvent::DeviceError {
-            message: format!("audio output unavailable ({message}); playback resumes when it is back"),
-        });
+        if self.outage.replace(false).is_none() {
+            self.events.push(PlaybackEvent::DeviceError {
+                message: format!("audio output unavailable ({message}); playback resumes when it is back"),
+            });
+        }
         let backoff = self
             .retry
             .map_or(Duration::from_millis(500), |(_, b)| (b * 2).min(MAX_RETRY));
@@ -423,8 +428,9 @@ impl Engine {
         self.mixer().set_volume(level);
     }
 
-    pub fn volume(&self) -> f32 {
-        self.mixer().target_volume()
+    /// The volume asked for, rounded for display (f32 steps would show as 0.30000001).
+    pub fn volume(&self) -> f64 {
+        (self.mixer().target_volume() as f64 * 1000.0).round() / 1000.0
     }
 
     pub fn set_crossfade(&mut self, seconds: f64) {
@@ -483,7 +489,7 @@ impl Engine {
             "track_id": track_id,
             "position_sec": (position * 100.0).round() / 100.0,
             "duration_sec": (duration * 100.0).round() / 100.0,
-            "volume": m.target_volume(),
+            "volume": (m.target_volume() as f64 * 1000.0).round() / 1000.0,
             "loop": self.loop_playlist,
             "crossfade_sec": self.crossfade_sec,
         })
@@ -522,13 +528,19 @@ impl Engine {
         if let Some(message) = failure {
             self.lost_device(message);
         }
-        if let Some((when, _)) = self.retry {
+        if self.outage == Some(true) && self.retry.is_none() {
+            // Reopened, and a whole tick passed without a new error: it is back.
+            self.outage = None;
+            let device = self.device_name().unwrap_or_default().to_owned();
+            self.events.push(PlaybackEvent::DeviceRestored { device });
+        }
+        if let Some((when, backoff)) = self.retry {
             if Instant::now() >= when {
                 match self.reopen() {
-                    Ok(opened) => self.events.push(PlaybackEvent::DeviceRestored { device: opened.name }),
+                    Ok(_) => self.outage = Some(true),
                     Err(e) => {
-                        let backoff = self.retry.map_or(MAX_RETRY, |(_, b)| (b * 2).min(MAX_RETRY));
                         tracing::debug!("audio device still unavailable: {}", e.message);
+                        let backoff = (backoff * 2).min(MAX_RETRY);
                         self.retry = Some((Instant::now() + backoff, backoff));
                     }
                 }
