@@ -28,6 +28,12 @@ pub struct GenerateArgs {
     /// Output file: .wav, or .mp3 (needs lame). Default: lofi-<track id>.wav
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// Play the track when it is written (on the default device, or --audio-device).
+    #[arg(long)]
+    pub play: bool,
+    /// Output device for --play ("none" = silent clock).
+    #[arg(long, value_name = "NAME")]
+    pub audio_device: Option<String>,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
@@ -107,5 +113,53 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         info.model_version,
         started.elapsed().as_secs_f64()
     );
+    if args.play {
+        play(&generated.samples, args.audio_device.as_deref(), &out);
+    }
     Ok(())
+}
+
+/// Plays the samples to the end. Without a usable device it says so and returns: the
+/// track is still on disk, so this is not an error.
+fn play(samples: &[f32], device: Option<&str>, path: &std::path::Path) {
+    use crate::playback::mixer::{Mixer, MixerState, PreparedTrack};
+    use crate::playback::output::{ErrorSlot, Output};
+    use std::sync::{Arc, Mutex};
+
+    let mixer = Arc::new(Mutex::new(Mixer::new(48_000, 1.0)));
+    let errors: ErrorSlot = Arc::default();
+    let output = Output::start(Arc::clone(&mixer), Arc::clone(&errors));
+    let opened = match output.open(device) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", path.display());
+            return;
+        }
+    };
+    let resampled = match crate::playback::prepare::resample(samples, crate::SAMPLE_RATE, opened.sample_rate) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", path.display());
+            return;
+        }
+    };
+    let track = Arc::new(PreparedTrack {
+        track_id: "cli".into(),
+        samples: resampled,
+        rate: opened.sample_rate,
+    });
+    mixer.lock().unwrap_or_else(|e| e.into_inner()).play(track, 0);
+    output.run(true);
+    eprintln!("playing on {} ({} Hz); Ctrl-C stops", opened.name, opened.sample_rate);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(e) = errors.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            eprintln!("lofi-daemon: playback stopped: {e}; the track is in {}", path.display());
+            break;
+        }
+        if mixer.lock().unwrap_or_else(|e| e.into_inner()).state() == MixerState::Stopped {
+            break;
+        }
+    }
+    output.run(false);
 }
