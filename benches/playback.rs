@@ -113,6 +113,29 @@ fn main() {
         playing * 100.0,
         idle * 100.0
     );
+
+    // Soak: keep playing (looping playlist, prefetch adding tracks) for LOFI_SOAK_SECS
+    // (default 60; the closing figure used 600) and count dropouts.
+    let soak: u64 = std::env::var("LOFI_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    std::thread::sleep(Duration::from_secs(soak));
+    send(&mut child, r#"{"jsonrpc":"2.0","method":"status","id":3}"#);
+    let status = loop {
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["id"] == 3 {
+            break v;
+        }
+    };
+    println!(
+        "soak: {soak} s of playback on the none clock: {} dropouts (goal 0); state {}, playlist {} tracks",
+        status["result"]["playback"]["dropouts"],
+        status["result"]["playback"]["state"],
+        status["result"]["playlist_length"]
+    );
     child.kill().ok();
     child.wait().ok();
 }

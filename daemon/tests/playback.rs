@@ -300,3 +300,25 @@ fn a_lost_device_is_reported_and_playback_resumes_when_it_returns() {
         "the track was played"
     );
 }
+
+#[test]
+fn the_playlist_loops() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let (a, b, _, _) = two_tracks(&mut d, 2.0);
+    d.result("prefetch_config", json!({ "enabled": false }));
+    d.result("crossfade_set", json!({ "duration_sec": 0.5 }));
+    assert_eq!(
+        d.result("status", json!({}))["playback"]["loop"],
+        true,
+        "looping is the default"
+    );
+    d.result("playlist_add", json!({ "track_id": a }));
+    d.result("playlist_add", json!({ "track_id": b }));
+    d.result("play", json!({}));
+    d.notification("playback_started", |p| p["track_id"] == a);
+    d.notification("playback_started", |p| p["track_id"] == b);
+    d.notification("playback_ended", |p| p["track_id"] == b && p["reason"] == "finished");
+    d.notification("playback_started", |p| p["track_id"] == a);
+    assert_eq!(d.result("status", json!({}))["playback"]["state"], "playing");
+}

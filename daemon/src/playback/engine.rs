@@ -492,6 +492,7 @@ impl Engine {
             "volume": (m.target_volume() as f64 * 1000.0).round() / 1000.0,
             "loop": self.loop_playlist,
             "crossfade_sec": self.crossfade_sec,
+            "dropouts": output::DROPOUTS.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 

@@ -300,12 +300,19 @@ fn build_stream(
     }
 }
 
+/// Buffers the callback filled with silence because the mixer was busy (dropouts).
+pub static DROPOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The callback's only work: mix under a lock the control thread holds for O(1) steps,
-/// never waiting for it (silence for one buffer in the rare case it is busy).
+/// never waiting for it (silence for one buffer, counted in [`DROPOUTS`], in the rare
+/// case it is busy).
 fn render_into(mixer: &Mutex<Mixer>, out: &mut [f32], channels: usize) {
     match mixer.try_lock() {
         Ok(mut m) => m.render(out, channels),
-        Err(_) => out.iter_mut().for_each(|s| *s = 0.0),
+        Err(_) => {
+            DROPOUTS.fetch_add(1, Ordering::Relaxed);
+            out.iter_mut().for_each(|s| *s = 0.0);
+        }
     }
 }
 
