@@ -167,3 +167,26 @@ fn missing_lame_warns_once_and_falls_back_to_wav() {
         "warned once only"
     );
 }
+
+#[test]
+fn track_waveform_draws_a_cached_track_and_rejects_bad_sizes() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let track = d.generate(json!({ "prompt": "lofi", "seed": 3, "duration_sec": 4 }));
+    let id = track["track_id"].clone();
+    let drawn = d.result("track_waveform", json!({ "track_id": id, "width": 40, "rows": 4 }));
+    let lines = drawn["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 4);
+    assert!(lines.iter().all(|l| l.as_str().unwrap().chars().count() == 40));
+    assert!(
+        lines[1].as_str().unwrap().contains('█'),
+        "a mastered track reaches the middle rows"
+    );
+
+    let err = d.error("track_waveform", json!({ "track_id": id, "rows": 3 }));
+    assert_eq!(err["data"]["field"], "rows");
+    let err = d.error("track_waveform", json!({ "track_id": "00000000" }));
+    assert_eq!(err["data"]["reason"], "INVALID_TRACK_ID");
+    let err = d.error("track_waveform", json!({ "track_id": "../../etc" }));
+    assert_eq!(err["data"]["reason"], "INVALID_TRACK_ID");
+}

@@ -75,16 +75,21 @@ fn decode_mp3(path: &Path) -> Result<wav::Audio, RpcError> {
     }
 }
 
-/// Loads a cached track at the device rate.
-pub fn prepare(cache: &Cache, track_id: &str, device_rate: u32) -> Result<Arc<PreparedTrack>, RpcError> {
+/// Decodes a cached track at its own sample rate.
+pub fn decode(cache: &Cache, track_id: &str) -> Result<wav::Audio, RpcError> {
     let meta = cache.get(track_id).map_err(|_| RpcError::unknown_track(track_id))?;
     let path = cache.audio_path(track_id, meta.format);
-    let audio = match meta.format {
+    match meta.format {
         AudioFormat::Wav => {
-            wav::read(&path).map_err(|e| playback_error(format!("cannot read {}: {e}", path.display())))?
+            wav::read(&path).map_err(|e| playback_error(format!("cannot read {}: {e}", path.display())))
         }
-        AudioFormat::Mp3 => decode_mp3(&path)?,
-    };
+        AudioFormat::Mp3 => decode_mp3(&path),
+    }
+}
+
+/// Loads a cached track at the device rate.
+pub fn prepare(cache: &Cache, track_id: &str, device_rate: u32) -> Result<Arc<PreparedTrack>, RpcError> {
+    let audio = decode(cache, track_id)?;
     let samples = resample(&audio.samples, audio.sample_rate, device_rate).map_err(playback_error)?;
     Ok(Arc::new(PreparedTrack {
         track_id: track_id.to_owned(),

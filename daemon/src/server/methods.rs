@@ -52,6 +52,7 @@ impl Server {
             }),
             "cache_stats" => no_params().map(|_| json!(self.cache.stats(&self.store_settings().limits))),
             "cache_config" => self.cache_config(p),
+            "track_waveform" => self.track_waveform(p),
             "play" | "pause" | "resume" | "stop" | "skip" | "playlist_add" | "playlist_remove" | "playlist_clear"
             | "playlist_get" | "volume_set" | "volume_get" | "crossfade_set" | "audio_devices" | "audio_device_set"
             | "playback_config" => self.playback(&request.method, p),
@@ -293,6 +294,16 @@ impl Server {
         }
         self.cache.delete(id).map_err(cache_error)?;
         Ok(json!({ "deleted": true, "track_id": id }))
+    }
+
+    fn track_waveform(&self, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {
+        let request = parse::<params::Waveform>(p)?;
+        let track = request.track();
+        let id = track.checked()?;
+        let (width, rows) = request.size()?;
+        let audio = crate::playback::prepare::decode(&self.cache, id)?;
+        let drawing = crate::analysis::waveform(&audio.samples, width, rows);
+        Ok(json!({ "track_id": id, "lines": drawing.lines().collect::<Vec<_>>() }))
     }
 
     fn cache_config(&self, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {

@@ -199,3 +199,45 @@ pub struct PlaybackConfig {
     #[serde(rename = "loop")]
     pub loop_playlist: Option<bool>,
 }
+
+/// Extension: a block-character waveform of a cached track, for editor previews.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waveform {
+    pub track_id: String,
+    pub width: Option<usize>,
+    pub rows: Option<usize>,
+}
+
+impl Waveform {
+    pub const MAX_WIDTH: usize = 400;
+    pub const MAX_ROWS: usize = 32;
+
+    /// `(width, rows)`: width 1–400 (default 60), rows even 2–32 (default 6).
+    pub fn size(&self) -> Result<(usize, usize), RpcError> {
+        let width = self.width.unwrap_or(60);
+        let rows = self.rows.unwrap_or(6);
+        if !(1..=Self::MAX_WIDTH).contains(&width) {
+            return Err(RpcError::invalid_params(
+                "width",
+                format!("width must be between 1 and {}, got {width}", Self::MAX_WIDTH),
+            ));
+        }
+        if !(2..=Self::MAX_ROWS).contains(&rows) || rows % 2 != 0 {
+            return Err(RpcError::invalid_params(
+                "rows",
+                format!(
+                    "rows must be an even number between 2 and {}, got {rows}",
+                    Self::MAX_ROWS
+                ),
+            ));
+        }
+        Ok((width, rows))
+    }
+
+    pub fn track(&self) -> TrackRef {
+        TrackRef {
+            track_id: self.track_id.clone(),
+        }
+    }
+}
