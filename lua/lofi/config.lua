@@ -1,0 +1,360 @@
+---@mod lofi.config Defaults, validation and merging of the user's configuration.
+
+local M = {}
+
+---@class lofi.Config
+---@field daemon lofi.DaemonConfig
+---@field model lofi.ModelConfig
+---@field defaults lofi.DefaultsConfig
+---@field prefetch lofi.PrefetchConfig
+---@field playback lofi.PlaybackConfig
+---@field audio lofi.AudioConfig
+---@field cache lofi.CacheConfig
+---@field ui lofi.UiConfig
+---@field keymaps lofi.KeymapsConfig|false
+
+---@class lofi.DaemonConfig
+---@field bin string?              Path of lofi-daemon; nil = plugin bin/, stdpath("data")/lofi/bin, PATH
+---@field auto_start boolean       Start the daemon on first use
+---@field auto_stop boolean        Stop the daemon on VimLeavePre
+---@field restart_on_crash boolean Restart it (with back-off) when it dies
+---@field idle_timeout_sec integer Daemon exits after this many idle seconds (0 = never)
+---@field log_level "debug"|"info"|"warn"|"error"
+---@field log_file string?         nil = keep the daemon's log in memory (:Lofi log)
+---@field timeout_ms integer       A request without an answer after this long fails with DAEMON_TIMEOUT
+
+---@class lofi.ModelConfig
+---@field backend "ggml"|"procedural"
+---@field weights_path string?     nil = stdpath("data")/lofi/models/musicgen-small-<quantization>.gguf
+---@field quantization "Q4_K_M"|"Q5_K_M"|"Q8_0"|"F16"
+---@field device "auto"|"cpu"|"cuda"|"metal"
+---@field threads integer?
+
+---@class lofi.DefaultsConfig
+---@field prompt string
+---@field duration_sec number
+---@field seed integer?
+
+---@class lofi.PrefetchConfig
+---@field enabled boolean
+---@field strategy "same_prompt"|"preset_cycle"|"random_preset"
+---@field presets string[]
+
+---@class lofi.PlaybackConfig
+---@field volume number            0.0–1.0
+---@field loop boolean
+---@field crossfade_sec number     0 disables
+---@field auto_play boolean        Play a track as soon as its generation completes
+
+---@class lofi.AudioConfig
+---@field device string?           nil = system default; "none" = silent clock
+---@field format "wav"|"mp3"
+
+---@class lofi.CacheConfig
+---@field dir string
+---@field max_mb number
+---@field max_tracks integer?
+
+---@class lofi.UiConfig
+---@field notify boolean
+---@field notify_level integer
+---@field progress "cmdline"|"fidget"|"mini"|"notify"|"none"
+---@field statusline boolean
+---@field icons { playing: string, paused: string, generating: string, music: string }
+
+---@alias lofi.KeymapsConfig table<string, string|false>
+
+---@return lofi.Config
+function M.defaults()
+  return {
+    daemon = {
+      bin = nil,
+      auto_start = true,
+      auto_stop = true,
+      restart_on_crash = true,
+      idle_timeout_sec = 300,
+      log_level = "warn",
+      log_file = nil,
+      timeout_ms = 10000,
+    },
+    model = {
+      backend = "ggml",
+      weights_path = nil,
+      quantization = "Q4_K_M",
+      device = "auto",
+      threads = nil,
+    },
+    defaults = {
+      prompt = "lofi hip hop, chill, mellow piano, vinyl crackle",
+      duration_sec = 30,
+      seed = nil,
+    },
+    prefetch = {
+      enabled = true,
+      strategy = "same_prompt",
+      presets = {
+        "lofi hip hop, rainy day, mellow piano",
+        "chill beats, coffee shop, jazz chords",
+        "lofi, late night coding, ambient synth",
+        "lofi hip hop, vinyl crackle, nostalgic",
+      },
+    },
+    playback = {
+      volume = 0.3,
+      loop = true,
+      crossfade_sec = 2.0,
+      auto_play = true,
+    },
+    audio = {
+      device = nil,
+      format = "wav",
+    },
+    cache = {
+      dir = vim.fn.stdpath("cache") .. "/lofi",
+      max_mb = 500,
+      max_tracks = nil,
+    },
+    ui = {
+      notify = true,
+      notify_level = vim.log.levels.INFO,
+      progress = "cmdline",
+      statusline = true,
+      icons = {
+        playing = "▶",
+        paused = "⏸",
+        generating = "◌",
+        music = "♪",
+      },
+    },
+    keymaps = {
+      toggle = "<leader>ll",
+      generate = "<leader>lg",
+      stop = "<leader>ls",
+      skip = "<leader>ln",
+      volume_up = "<leader>l=",
+      volume_down = "<leader>l-",
+      prompt = "<leader>lp",
+      status = "<leader>li",
+    },
+  }
+end
+
+---@param choices string[]
+local function one_of(choices)
+  return function(v)
+    return vim.tbl_contains(choices, v), "one of " .. table.concat(choices, ", ")
+  end
+end
+
+---@param lo number
+---@param hi number?
+local function number_in(lo, hi)
+  return function(v)
+    return type(v) == "number" and v >= lo and (hi == nil or v <= hi),
+      hi and ("a number from " .. lo .. " to " .. hi) or ("a number ≥ " .. lo)
+  end
+end
+
+local function whole_number(lo)
+  return function(v)
+    return type(v) == "number" and v >= lo and v == math.floor(v), "a whole number ≥ " .. lo
+  end
+end
+
+local function optional(check)
+  return function(v)
+    if v == nil then
+      return true
+    end
+    return check(v)
+  end
+end
+
+local function string_list(v)
+  if type(v) ~= "table" or not vim.islist(v) then
+    return false, "a list of strings"
+  end
+  for _, item in ipairs(v) do
+    if type(item) ~= "string" then
+      return false, "a list of strings"
+    end
+  end
+  return true
+end
+
+local function lhs_or_false(v)
+  return type(v) == "string" or v == false, "a key sequence or false"
+end
+
+-- Each leaf is a type name, a list of type names, or a predicate returning (ok, expected).
+-- Keys whose default is nil are listed too, so they are known, not "unknown".
+local schema = {
+  daemon = {
+    bin = { "string", "nil" },
+    auto_start = "boolean",
+    auto_stop = "boolean",
+    restart_on_crash = "boolean",
+    idle_timeout_sec = whole_number(0),
+    log_level = one_of({ "debug", "info", "warn", "error" }),
+    log_file = { "string", "nil" },
+    timeout_ms = whole_number(1),
+  },
+  model = {
+    backend = one_of({ "ggml", "procedural" }),
+    weights_path = { "string", "nil" },
+    quantization = one_of({ "Q4_K_M", "Q5_K_M", "Q8_0", "F16" }),
+    device = one_of({ "auto", "cpu", "cuda", "metal" }),
+    threads = optional(whole_number(1)),
+  },
+  defaults = {
+    prompt = "string",
+    duration_sec = number_in(1, 600),
+    seed = optional(whole_number(0)),
+  },
+  prefetch = {
+    enabled = "boolean",
+    strategy = one_of({ "same_prompt", "preset_cycle", "random_preset" }),
+    presets = string_list,
+  },
+  playback = {
+    volume = number_in(0, 1),
+    loop = "boolean",
+    crossfade_sec = number_in(0, 30),
+    auto_play = "boolean",
+  },
+  audio = {
+    device = { "string", "nil" },
+    format = one_of({ "wav", "mp3" }),
+  },
+  cache = {
+    dir = "string",
+    max_mb = number_in(1),
+    max_tracks = optional(whole_number(1)),
+  },
+  ui = {
+    notify = "boolean",
+    notify_level = whole_number(0),
+    progress = one_of({ "cmdline", "fidget", "mini", "notify", "none" }),
+    statusline = "boolean",
+    icons = { playing = "string", paused = "string", generating = "string", music = "string" },
+  },
+  keymaps = {
+    toggle = lhs_or_false,
+    generate = lhs_or_false,
+    stop = lhs_or_false,
+    skip = lhs_or_false,
+    volume_up = lhs_or_false,
+    volume_down = lhs_or_false,
+    prompt = lhs_or_false,
+    status = lhs_or_false,
+  },
+}
+
+-- Sections that may also be `false` as a whole.
+local may_be_false = { keymaps = true }
+
+--- One leaf check with 0.11's `vim.validate(name, value, validator)`, or the table form on 0.10.
+---@return string? problem
+local function check_leaf(path, value, rule)
+  local ok, err
+  if vim.fn.has("nvim-0.11") == 1 then
+    ok, err = pcall(vim.validate, path, value, rule)
+  else
+    ok, err = pcall(vim.validate, { [path] = { value, rule } })
+  end
+  if ok then
+    return nil
+  end
+  return (tostring(err):gsub("^.-:%d+: ", ""))
+end
+
+---@param user table
+---@param rules table
+---@param prefix string
+---@param problems string[]
+local function check_section(user, rules, prefix, problems)
+  for key, value in pairs(user) do
+    local path = prefix == "" and tostring(key) or (prefix .. "." .. tostring(key))
+    local rule = rules[key]
+    if rule == nil then
+      problems[#problems + 1] = ("unknown option `%s`"):format(path)
+    elseif type(rule) == "table" and not vim.islist(rule) then
+      if may_be_false[path] and value == false then
+        -- a whole section switched off
+      elseif type(value) ~= "table" then
+        problems[#problems + 1] = ("%s: expected table, got %s"):format(path, type(value))
+      else
+        check_section(value, rule, path, problems)
+      end
+    else
+      local problem = check_leaf(path, value, rule)
+      if problem then
+        problems[#problems + 1] = problem
+      end
+    end
+  end
+end
+
+--- Drops the user's values that failed validation, so the defaults stand in for them.
+local function without_invalid(user, rules, prefix, bad)
+  local kept = {}
+  for key, value in pairs(user) do
+    local path = prefix == "" and tostring(key) or (prefix .. "." .. tostring(key))
+    local rule = rules[key]
+    if rule ~= nil and not bad[path] then
+      if type(rule) == "table" and not vim.islist(rule) and type(value) == "table" then
+        kept[key] = without_invalid(value, rule, path, bad)
+      else
+        kept[key] = value
+      end
+    end
+  end
+  return kept
+end
+
+---@class lofi.ConfigResult
+---@field config lofi.Config
+---@field problems string[] one line per unknown key or wrong value, with its key path
+
+--- Validates `user` and deep-merges it over the defaults. Values that fail keep their defaults.
+---@param user table?
+---@return lofi.ConfigResult
+function M.resolve(user)
+  user = user or {}
+  local problems = {}
+  if type(user) ~= "table" then
+    return { config = M.defaults(), problems = { "setup() expects a table, got " .. type(user) } }
+  end
+  check_section(user, schema, "", problems)
+  local bad = {}
+  for _, problem in ipairs(problems) do
+    local path = problem:match("^unknown option `(.-)`") or problem:match("^([%w_%.]+):")
+    if path then
+      bad[path] = true
+    end
+  end
+  local merged = vim.tbl_deep_extend("force", M.defaults(), without_invalid(user, schema, "", bad))
+  if user.keymaps == false then
+    merged.keymaps = false
+  end
+  if type(user.prefetch) == "table" and type(user.prefetch.presets) == "table" and not bad["prefetch.presets"] then
+    merged.prefetch.presets = vim.deepcopy(user.prefetch.presets) -- a list replaces, never merges by index
+  end
+  return { config = merged, problems = problems }
+end
+
+---@type lofi.Config
+M.current = M.defaults()
+---@type string[]
+M.problems = {}
+
+--- The model file the daemon is pointed at.
+---@param config lofi.Config?
+---@return string
+function M.weights_path(config)
+  config = config or M.current
+  return config.model.weights_path
+    or (vim.fn.stdpath("data") .. "/lofi/models/musicgen-small-" .. config.model.quantization .. ".gguf")
+end
+
+return M

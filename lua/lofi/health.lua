@@ -1,0 +1,203 @@
+---@mod lofi.health :checkhealth lofi
+
+local config = require("lofi.config")
+local daemon = require("lofi.daemon")
+
+local uv = vim.uv or vim.loop
+local health = vim.health
+
+local M = {}
+
+--- Asks the running (or just started) daemon; waits at most 3 s — :checkhealth is synchronous.
+---@return any result, lofi.Error? err
+local function ask(method)
+  local done, result, failure = false, nil, nil
+  daemon.request(method, nil, function(err, res)
+    done, result, failure = true, res, err
+  end)
+  vim.wait(3000, function()
+    return done
+  end, 10)
+  if not done then
+    return nil, { code = "DAEMON_TIMEOUT", message = "no answer within 3 s" }
+  end
+  return result, failure
+end
+
+local function check_neovim()
+  if vim.fn.has("nvim-0.10") == 1 then
+    health.ok("Neovim " .. tostring(vim.version()) .. " (needs ≥ 0.10)")
+  else
+    health.error("Neovim " .. tostring(vim.version()) .. " is too old: lofi.nvim needs ≥ 0.10")
+  end
+end
+
+local function check_config()
+  if #config.problems == 0 then
+    health.ok("configuration is valid")
+  end
+  for _, problem in ipairs(config.problems) do
+    health.warn("config: " .. problem, "fix it in setup(); the default is used meanwhile")
+  end
+end
+
+---@return boolean found
+local function check_binary()
+  local bin, err = daemon.find_bin()
+  if not bin then
+    health.error(err.message .. " (DAEMON_NOT_FOUND)", { "run ./install.sh in the plugin directory", "or set daemon.bin" })
+    return false
+  end
+  local run = vim.system({ bin, "--version" }, { text = true }):wait(3000)
+  if run.code == 0 then
+    health.ok(("lofi-daemon binary found: %s (%s)"):format(bin, vim.trim(run.stdout)))
+  else
+    health.error(("lofi-daemon at %s does not run: %s"):format(bin, vim.trim(run.stderr or "")))
+    return false
+  end
+  return true
+end
+
+local function check_model(status)
+  local c = config.current
+  local path = config.weights_path()
+  local stat = uv.fs_stat(path)
+  if c.model.backend == "procedural" then
+    health.ok("backend: procedural (instant, needs no model)")
+  elseif not stat then
+    health.info(
+      ("no model at %s: the procedural backend plays instead"):format(path),
+      { "install weights with ./install.sh --model PATH, or set model.backend = \"procedural\" to silence this" }
+    )
+  else
+    health.info(("model file: %s (%.0f MB)"):format(path, stat.size / 1e6))
+  end
+  if status and status.model then
+    local m = status.model
+    local wanted = c.model.backend == "ggml" and stat
+    local report = (wanted and m.backend ~= "ggml") and health.warn or health.ok
+    report(("the daemon generates with: %s (%s, %s)"):format(m.backend, m.model_version, m.device))
+  end
+end
+
+local function check_audio()
+  local devices, err = ask("audio_devices")
+  if err then
+    health.error("cannot list audio devices: " .. err.message)
+    return
+  end
+  local current = devices.output or {}
+  if devices.current == "none" then
+    health.warn("audio output: none (silent clock)", { "set audio.device = nil for the system default" })
+  elseif current.sample_rate then
+    health.ok(("audio device: %s (%d Hz)"):format(devices.current, current.sample_rate))
+  else
+    local real = vim.tbl_filter(function(d)
+      return d.name ~= "none"
+    end, devices.available or {})
+    if #real == 0 then
+      health.warn("no audio device found: playback runs silently until one appears", {
+        "check `aplay -l`, or set audio.device = \"none\" on a headless machine",
+      })
+    else
+      health.ok(("audio devices: %s"):format(table.concat(
+        vim.tbl_map(function(d)
+          return d.name .. (d.is_default and " (default)" or "")
+        end, real),
+        ", "
+      )))
+    end
+  end
+end
+
+local function cpu_flags()
+  local file = io.open("/proc/cpuinfo", "r")
+  if file then
+    local text = file:read("*a")
+    file:close()
+    return " " .. (text:match("\nflags%s*:%s*([^\n]*)") or text:match("\nFeatures%s*:%s*([^\n]*)") or "") .. " "
+  end
+  local sysctl = vim.system({ "sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features" }, { text = true })
+    :wait(1000)
+  return " " .. (sysctl.stdout or ""):lower() .. " "
+end
+
+local function check_cpu()
+  local flags = cpu_flags()
+  local arch = uv.os_uname().machine
+  local has = function(flag)
+    return flags:find(" " .. flag .. " ", 1, true) ~= nil
+  end
+  if arch == "x86_64" then
+    if has("avx2") then
+      health.ok("CPU supports AVX2" .. (has("fma") and " and FMA" or "") .. (has("avx512f") and ", AVX-512" or ""))
+    else
+      health.warn("CPU lacks AVX2: AI generation will be slow", { "the procedural backend is unaffected" })
+    end
+  else
+    health.ok(("CPU: %s%s"):format(arch, (has("asimd") or arch == "arm64") and " with NEON" or ""))
+  end
+  health.info(("%d CPU threads available for generation"):format(uv.available_parallelism and uv.available_parallelism() or 1))
+end
+
+local function check_tools()
+  health.start("Audio encoding")
+  if vim.fn.executable("lame") == 1 then
+    health.ok("lame found: MP3 caching available (audio.format = \"mp3\")")
+  elseif config.current.audio.format == "mp3" then
+    health.warn("lame not found: MP3 caching disabled, tracks are cached as WAV", {
+      "install lame for ~85% smaller cache, or set audio.format = \"wav\" to silence this",
+    })
+  else
+    health.info("lame not found: only needed for audio.format = \"mp3\"")
+  end
+  if vim.fn.executable("sox") == 1 then
+    health.ok("sox found (not needed: the daemon draws waveforms itself)")
+  else
+    health.info("sox not found: not needed, the daemon draws the Telescope waveform preview")
+  end
+end
+
+local function check_integrations()
+  health.start("Optional integrations")
+  local function optional(module, what)
+    if pcall(require, module) then
+      health.ok(what .. " available")
+    else
+      health.info(what .. " not installed")
+    end
+  end
+  optional("telescope", "telescope.nvim: :Telescope lofi tracks / prompts")
+  optional("fidget", "fidget.nvim: ui.progress = \"fidget\"")
+  optional("mini.notify", "mini.notify: ui.progress = \"mini\"")
+  optional("notify", "nvim-notify: ui.progress = \"notify\"")
+  optional("lualine", "lualine.nvim: the \"lofi\" component")
+  local mode = config.current.ui.progress
+  local needs = { fidget = "fidget", mini = "mini.notify" }
+  if needs[mode] and not pcall(require, needs[mode]) then
+    health.warn(("ui.progress = %q but %s is not installed: progress shows in the cmdline"):format(mode, needs[mode]))
+  end
+end
+
+function M.check()
+  health.start("lofi.nvim")
+  check_neovim()
+  check_config()
+  if check_binary() then
+    local status, err = ask("status")
+    if err then
+      health.error("the daemon does not answer: " .. err.message .. " (" .. err.code .. ")", { ":Lofi log shows its output" })
+    else
+      health.ok(("daemon running (pid %d, v%s)"):format(daemon.pid() or 0, status.version))
+    end
+    check_model(status)
+    if not err then
+      check_audio()
+    end
+  end
+  check_cpu()
+  check_tools()
+  check_integrations()
+end
+
+return M

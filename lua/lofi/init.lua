@@ -1,0 +1,317 @@
+---@mod lofi lofi.nvim: local lofi beats, generated and played by lofi-daemon.
+---
+--- Every function that talks to the daemon is asynchronous: it returns at once (with
+--- the last known value where it has one) and, given a callback, calls it on the main
+--- loop with `(err, result)` once the daemon answers. `err` is a |lofi.Error|.
+
+local config = require("lofi.config")
+local daemon = require("lofi.daemon")
+local events = require("lofi.events")
+local session = require("lofi.session")
+local state = require("lofi.state")
+local track_id = require("lofi.track_id")
+
+local M = {}
+
+---@alias lofi.Callback fun(err: lofi.Error?, result: any)
+
+local autocmds_made = false
+
+local function stop_on_leave()
+  if autocmds_made then
+    return
+  end
+  autocmds_made = true
+  vim.api.nvim_create_autocmd("VimLeavePre", {
+    group = vim.api.nvim_create_augroup("lofi", { clear = true }),
+    callback = function()
+      if config.current.daemon.auto_stop then
+        daemon.stop()
+      end
+    end,
+  })
+end
+
+--- Applies the configuration (deep-merged over the defaults, validated). Calling it
+--- again hot-reloads: keymaps and ui at once; defaults, prefetch, playback and cache
+--- limits before the next command; daemon, model, audio and cache.dir on restart.
+---@param opts table?
+function M.setup(opts)
+  vim.g.lofi_did_setup = true
+  local resolved = config.resolve(opts)
+  local old = config.current
+  config.current = resolved.config
+  config.problems = resolved.problems
+  if #resolved.problems > 0 then
+    vim.notify(
+      "lofi: configuration problems (defaults used instead):\n  " .. table.concat(resolved.problems, "\n  "),
+      vim.log.levels.WARN
+    )
+  end
+  require("lofi.keymaps").apply(config.current.keymaps)
+  session.reconfigure(old, config.current)
+  stop_on_leave()
+end
+
+--- Sends a request after any settings a hot reload left to send; `keep` stores the
+--- result in the state before the callback sees it.
+---@param method string
+---@param params table?
+---@param callback lofi.Callback?
+---@param keep fun(result: any)?
+local function call(method, params, callback, keep)
+  session.flush()
+  stop_on_leave()
+  daemon.request(method, params, function(err, result)
+    if not err and keep and result ~= nil then
+      keep(result)
+    end
+    if callback then
+      callback(err, result)
+    elseif err then
+      require("lofi.ui").error(err)
+    end
+  end)
+end
+
+local function keep_playlist(result)
+  state.current.playlist = result.tracks or {}
+end
+
+local function refresh_tracks()
+  session.refresh({ "tracks", "playlist" })
+end
+
+---@class lofi.GenerateOpts
+---@field prompt string?
+---@field duration_sec number?
+---@field seed integer?     nil = random (drawn here, reported in the result)
+---@field priority "normal"|"high"?
+---@field play boolean?     default: playback.auto_play
+
+--- Queues a generation. Returns the track id when the daemon is known to be running
+--- (nil before its first start); the callback always gets `{track_id, status, position, seed}`.
+---@param opts lofi.GenerateOpts?
+---@param callback lofi.Callback?
+---@return string? track_id
+function M.generate(opts, callback)
+  opts = opts or {}
+  local d = config.current.defaults
+  local prompt = vim.trim(opts.prompt or d.prompt)
+  local seed = opts.seed or d.seed or track_id.random_seed()
+  local duration = opts.duration_sec or d.duration_sec
+  local play = opts.play
+  if play == nil then
+    play = config.current.playback.auto_play
+  end
+  local id = state.current.model
+    and daemon.is_running()
+    and track_id.compute(prompt, seed, duration, state.current.model.model_version)
+  if id then
+    session.expect(id)
+  end
+  call("generate", {
+    prompt = prompt,
+    seed = seed,
+    duration_sec = duration,
+    priority = opts.priority or "normal",
+    play = play,
+  }, callback, function(result)
+    session.expect(result.track_id)
+  end)
+  return id or nil
+end
+
+--- The generation queue as last heard (`{current, pending}`); the callback gets it fresh.
+---@param callback lofi.Callback?
+---@return table
+function M.queue(callback)
+  call("queue_status", nil, callback, function(result)
+    state.current.queue = result
+  end)
+  return state.current.queue
+end
+
+--- Cancels a queued generation (the active one cannot be: GENERATION_IN_PROGRESS).
+---@param id string
+---@param callback lofi.Callback?
+function M.cancel(id, callback)
+  call("queue_cancel", { track_id = id }, callback)
+end
+
+--- Plays a track; without one resumes, or plays the playlist, or the most recent track,
+--- or generates one when the cache is empty.
+---@param id string?
+---@param callback lofi.Callback?
+function M.play(id, callback)
+  call("play", id and { track_id = id } or nil, callback, state.set_playback)
+end
+
+---@param id string
+---@param callback lofi.Callback?
+function M.playlist_add(id, callback)
+  call("playlist_add", { track_id = id }, callback, keep_playlist)
+end
+
+--- The playlist as last heard (track ids); the callback gets it fresh.
+---@param callback lofi.Callback?
+---@return string[]
+function M.playlist(callback)
+  call("playlist_get", nil, callback and function(err, result)
+    callback(err, result and result.tracks)
+  end, keep_playlist)
+  return state.current.playlist
+end
+
+---@param callback lofi.Callback?
+function M.playlist_clear(callback)
+  call("playlist_clear", nil, callback, keep_playlist)
+end
+
+---@param callback lofi.Callback?
+function M.pause(callback)
+  call("pause", nil, callback, state.set_playback)
+end
+
+---@param callback lofi.Callback?
+function M.resume(callback)
+  call("resume", nil, callback, state.set_playback)
+end
+
+--- Pauses when playing, resumes when paused, otherwise plays (generating when nothing is cached).
+---@param callback lofi.Callback?
+function M.toggle(callback)
+  local playback = state.current.playback.state
+  if daemon.is_running() and playback == "playing" then
+    M.pause(callback)
+  elseif daemon.is_running() and playback == "paused" then
+    M.resume(callback)
+  else
+    M.play(nil, callback)
+  end
+end
+
+--- Stops at once (no fade) and resets the playlist position.
+---@param callback lofi.Callback?
+function M.stop(callback)
+  call("stop", nil, callback, state.set_playback)
+end
+
+--- Crossfades to the next playlist track.
+---@param callback lofi.Callback?
+function M.skip(callback)
+  call("skip", nil, callback, state.set_playback)
+end
+
+--- Sets the volume (0.0–1.0) when given a level; returns the volume as last known.
+---@param level number?
+---@param callback lofi.Callback?
+---@return number
+function M.volume(level, callback)
+  if level == nil then
+    return state.current.playback.volume or config.current.playback.volume
+  end
+  if type(level) ~= "number" or level < 0 or level > 1 then
+    local err = require("lofi.errors").new("INVALID_PARAMS", "volume must be a number from 0.0 to 1.0")
+    if callback then
+      callback(err)
+    else
+      require("lofi.ui").error(err)
+    end
+    return M.volume()
+  end
+  -- Kept as the configured volume so a restarted daemon comes back at this level.
+  config.current.playback.volume = level
+  state.current.playback.volume = level
+  call("volume_set", { level = level }, callback)
+  return level
+end
+
+--- The daemon's full status as last heard; the callback gets it fresh.
+---@param callback lofi.Callback?
+---@return table
+function M.status(callback)
+  if callback or daemon.is_running() then
+    call("status", nil, callback or function() end, state.set_status)
+  end
+  local s = state.current
+  return {
+    playback = vim.tbl_extend("force", s.playback, { position_sec = state.position() }),
+    generation = s.generation,
+    queue_length = s.queue_length,
+    playlist_length = #s.playlist,
+    cache_size_mb = s.cache_size_mb,
+    audio_device = s.audio_device,
+    model = s.model,
+    daemon_running = daemon.is_running(),
+  }
+end
+
+---@return boolean
+function M.is_playing()
+  return state.current.playback.state == "playing"
+end
+
+---@return boolean
+function M.is_generating()
+  return state.current.generation.active == true
+end
+
+M.on = events.on
+
+--- Cached tracks as last heard (most recently used first); the callback gets them fresh.
+---@param callback lofi.Callback?
+---@return table[]
+function M.cache(callback)
+  call("cache_list", nil, callback, function(result)
+    state.current.tracks = result
+  end)
+  return state.current.tracks
+end
+
+---@param id string
+---@param callback lofi.Callback?
+function M.cache_delete(id, callback)
+  call("cache_delete", { track_id = id }, callback, refresh_tracks)
+end
+
+---@param callback lofi.Callback?
+function M.cache_clear(callback)
+  call("cache_clear", nil, callback, refresh_tracks)
+end
+
+--- Audio devices (`{current, available}`) as last heard; the callback gets them fresh.
+---@param callback lofi.Callback?
+---@return table?
+function M.devices(callback)
+  call("audio_devices", nil, callback, function(result)
+    state.current.devices = result
+  end)
+  return state.current.devices
+end
+
+--- Switches the output device live ("none" = silent clock).
+---@param name string
+---@param callback lofi.Callback?
+function M.device(name, callback)
+  call("audio_device_set", { device = name }, callback, function(result)
+    state.current.audio_device = result.current
+  end)
+end
+
+--- A block-character waveform of a cached track: the callback gets `{track_id, lines}`.
+---@param id string
+---@param size { width: integer?, rows: integer? }?
+---@param callback lofi.Callback
+function M.waveform(id, size, callback)
+  size = size or {}
+  call("track_waveform", { track_id = id, width = size.width, rows = size.rows }, callback)
+end
+
+--- The statusline component (see |lofi-statusline|).
+---@return string
+function M.statusline()
+  return require("lofi.ui").statusline()
+end
+
+return M

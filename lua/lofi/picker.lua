@@ -1,0 +1,135 @@
+---@mod lofi.picker Track and prompt pickers: Telescope when present, vim.ui.select otherwise.
+---
+--- The entries, previews and actions live here; lofi.telescope only dresses them.
+
+local state = require("lofi.state")
+local ui = require("lofi.ui")
+
+local M = {}
+
+---@param track table cache_list entry
+---@return string
+function M.track_label(track)
+  return ("%s  %s  %s  %s"):format(
+    track.track_id,
+    ui.clock(track.duration_sec),
+    os.date("%Y-%m-%d %H:%M", track.created_at or 0),
+    track.prompt or ""
+  )
+end
+
+--- Preview lines for a track: its metadata, then the waveform once the daemon drew it.
+---@param track table
+---@param waveform string[]?
+---@return string[]
+function M.preview_lines(track, waveform)
+  local lines = {
+    "Prompt:   " .. (track.prompt or ""),
+    "Seed:     " .. tostring(track.seed),
+    "Duration: " .. ui.clock(track.duration_sec),
+    "Backend:  " .. (track.model_version or track.backend or ""),
+    "Created:  " .. os.date("%Y-%m-%d %H:%M", track.created_at or 0),
+    "",
+  }
+  vim.list_extend(lines, waveform or { "(drawing waveform…)" })
+  return lines
+end
+
+--- Asks the daemon to draw `track`'s waveform `width` cells wide.
+---@param track table
+---@param width integer
+---@param done fun(lines: string[])
+function M.waveform(track, width, done)
+  require("lofi").waveform(track.track_id, { width = math.max(8, math.min(width, 400)), rows = 6 }, function(err, result)
+    done(err and { "(no waveform: " .. err.message .. ")" } or result.lines)
+  end)
+end
+
+M.track_actions = {
+  { "Play", function(track) require("lofi").play(track.track_id) end },
+  { "Add to playlist", function(track) require("lofi").playlist_add(track.track_id) end },
+  { "Delete", function(track) require("lofi").cache_delete(track.track_id) end },
+}
+
+--- Unique prompts of the cached tracks, most recently used first, with their last seed.
+---@return { prompt: string, seed: integer, count: integer }[]
+function M.prompt_history()
+  local seen, history = {}, {}
+  for _, track in ipairs(state.current.tracks) do
+    local entry = seen[track.prompt]
+    if entry then
+      entry.count = entry.count + 1
+    else
+      entry = { prompt = track.prompt, seed = track.seed, count = 1 }
+      seen[track.prompt] = entry
+      history[#history + 1] = entry
+    end
+  end
+  return history
+end
+
+M.prompt_actions = {
+  { "Regenerate with a new seed", function(entry) require("lofi").generate({ prompt = entry.prompt }) end },
+  { "Regenerate with the same seed", function(entry) require("lofi").generate({ prompt = entry.prompt, seed = entry.seed }) end },
+}
+
+local function has_telescope()
+  return pcall(require, "telescope")
+end
+
+---@param items table[]
+---@param label fun(item: table): string
+---@param actions table
+---@param title string
+local function select(items, label, actions, title)
+  if #items == 0 then
+    return ui.notify("lofi: the cache is empty; :Lofi generate makes a track", vim.log.levels.INFO)
+  end
+  vim.ui.select(items, { prompt = title, format_item = label }, function(item)
+    if not item then
+      return
+    end
+    vim.ui.select(actions, {
+      prompt = label(item),
+      format_item = function(action)
+        return action[1]
+      end,
+    }, function(action)
+      if action then
+        action[2](item)
+      end
+    end)
+  end)
+end
+
+--- Picks a cached track to play, add to the playlist or delete.
+---@param opts table? Telescope picker options
+function M.tracks(opts)
+  require("lofi").cache(function(err, tracks)
+    if err then
+      return ui.error(err)
+    end
+    if has_telescope() then
+      return require("lofi.telescope").tracks(opts)
+    end
+    select(tracks, M.track_label, M.track_actions, "lofi tracks")
+  end)
+end
+
+--- Picks a prompt from the history to generate again.
+---@param opts table? Telescope picker options
+function M.prompts(opts)
+  require("lofi").cache(function(err)
+    if err then
+      return ui.error(err)
+    end
+    if has_telescope() then
+      return require("lofi.telescope").prompts(opts)
+    end
+    select(M.prompt_history(), function(entry)
+      return ("%s  (%d×)"):format(entry.prompt, entry.count)
+    end, M.prompt_actions, "lofi prompts")
+  end)
+end
+
+return M

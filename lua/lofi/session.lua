@@ -1,0 +1,255 @@
+---@mod lofi.session What the plugin does with the daemon's words: events, state, settings.
+---
+--- Routes notifications to the state, the UI and the event listeners; sends the
+--- user's settings at every (re)start and, after a hot reload, before the next command.
+
+local config = require("lofi.config")
+local daemon = require("lofi.daemon")
+local events = require("lofi.events")
+local progress = require("lofi.progress")
+local state = require("lofi.state")
+local ui = require("lofi.ui")
+
+local M = {}
+
+-- Daemon notification → plugin event.
+local event_of = {
+  generation_started = "generation_start",
+  generation_progress = "generation_progress",
+  generation_complete = "generation_complete",
+  generation_error = "generation_error",
+  playback_started = "playback_start",
+  playback_paused = "playback_pause",
+  playback_resumed = "playback_resume",
+  playback_ended = "playback_end",
+  daemon_error = "daemon_error",
+  daemon_warning = "daemon_warning",
+  audio_device_restored = "audio_device_restored",
+}
+
+-- Tracks the user asked for; prefetches stay quiet (statusline only).
+local requested = {} ---@type table<string, boolean>
+
+---@param track_id string
+function M.expect(track_id)
+  requested[track_id] = true
+end
+
+--- Asks the daemon for fresh state, if it is running (never starts it).
+---@param what ("status"|"tracks"|"playlist"|"queue")[]
+---@param done fun()?
+function M.refresh(what, done)
+  if not daemon.is_running() then
+    if done then
+      done()
+    end
+    return
+  end
+  local left = #what
+  local function one()
+    left = left - 1
+    if left == 0 and done then
+      done()
+    end
+  end
+  local handlers = {
+    status = { "status", state.set_status },
+    tracks = {
+      "cache_list",
+      function(result)
+        state.current.tracks = result
+      end,
+    },
+    playlist = {
+      "playlist_get",
+      function(result)
+        state.current.playlist = result.tracks or {}
+      end,
+    },
+    queue = {
+      "queue_status",
+      function(result)
+        state.current.queue = result
+      end,
+    },
+  }
+  for _, name in ipairs(what) do
+    local method, apply = handlers[name][1], handlers[name][2]
+    daemon.request(method, nil, function(err, result)
+      if not err and result ~= nil then
+        apply(result)
+      end
+      one()
+    end)
+  end
+end
+
+local warned = {} ---@type table<string, boolean>
+
+local reactions = {
+  generation_progress = function(data)
+    if requested[data.track_id] then
+      progress.update(data)
+    end
+  end,
+  generation_complete = function(data)
+    progress.finish(data.track_id)
+    if requested[data.track_id] then
+      requested[data.track_id] = nil
+      ui.notify(
+        ("lofi: %s ready: %s (%s, %d s)"):format(
+          config.current.ui.icons.music,
+          data.prompt or "",
+          data.track_id,
+          math.floor((data.duration_sec or 0) + 0.5)
+        )
+      )
+    end
+    M.refresh({ "tracks", "status", "playlist" })
+  end,
+  generation_error = function(data)
+    progress.finish(data.track_id)
+    requested[data.track_id] = nil
+    ui.notify(("lofi: generating %s failed: %s (%s)"):format(data.track_id, data.message, data.code), vim.log.levels.ERROR)
+    M.refresh({ "status" })
+  end,
+  daemon_error = function(data)
+    ui.notify(("lofi: %s (%s)"):format(data.message, data.code), vim.log.levels.ERROR)
+  end,
+  daemon_warning = function(data)
+    -- A degraded mode is worth one sentence per session, not one per start.
+    if not warned[data.code] then
+      warned[data.code] = true
+      ui.notify(("lofi: %s (%s)"):format(data.message, data.code), vim.log.levels.WARN)
+    end
+  end,
+  audio_device_restored = function(data)
+    ui.notify(("lofi: audio device %s is back"):format(data.device or ""))
+  end,
+}
+
+local function on_playback_event()
+  M.refresh({ "status", "playlist" })
+end
+for _, name in ipairs({ "playback_start", "playback_pause", "playback_resume", "playback_end" }) do
+  reactions[name] = on_playback_event
+end
+
+---@param method string
+---@param params table
+function daemon.on_notification(method, params)
+  local event = event_of[method]
+  if not event then
+    return -- a newer daemon's notification: nothing here knows it
+  end
+  state.apply(event, params)
+  local react = reactions[event]
+  if react then
+    react(params)
+  end
+  events.emit(event, params)
+end
+
+local function config_requests(c)
+  return {
+    prefetch = {
+      "prefetch_config",
+      { enabled = c.prefetch.enabled, strategy = c.prefetch.strategy, presets = c.prefetch.presets },
+    },
+    crossfade = { "crossfade_set", { duration_sec = c.playback.crossfade_sec } },
+    loop = { "playback_config", { loop = c.playback.loop } },
+    volume = { "volume_set", { level = c.playback.volume } },
+    cache = { "cache_config", { max_mb = c.cache.max_mb, max_tracks = c.cache.max_tracks or vim.NIL } },
+  }
+end
+
+local function send(names)
+  local requests = config_requests(config.current)
+  for _, name in ipairs(names) do
+    daemon.request(requests[name][1], requests[name][2], function(err)
+      if err then
+        ui.error(err)
+      end
+    end)
+  end
+end
+
+---@param restarted boolean
+function daemon.on_start(restarted)
+  -- Volume and cache limits travel as command-line flags; the rest by request.
+  send({ "prefetch", "crossfade", "loop" })
+  daemon.request("status", nil, function(err, result)
+    if err then
+      return
+    end
+    state.set_status(result)
+    if restarted then
+      events.emit("daemon_restart", {})
+    end
+  end)
+  M.refresh({ "tracks", "playlist" })
+end
+
+events.on("daemon_exit", function()
+  state.reset()
+  requested = {}
+end)
+
+-- Settings changed by a later setup(): which requests carry them, and which need a restart.
+local dirty = {} ---@type table<string, boolean>
+
+local function changed(old, new, path)
+  local a, b = old, new
+  for key in path:gmatch("[^.]+") do
+    a, b = a and a[key], b and b[key]
+  end
+  return not vim.deep_equal(a, b)
+end
+
+local live = {
+  prefetch = { "prefetch" },
+  crossfade = { "playback.crossfade_sec" },
+  loop = { "playback.loop" },
+  volume = { "playback.volume" },
+  cache = { "cache.max_mb", "cache.max_tracks" },
+}
+local needs_restart = { "daemon", "model", "audio", "cache.dir" }
+
+--- Compares two configurations after setup() ran again.
+---@param old lofi.Config
+---@param new lofi.Config
+function M.reconfigure(old, new)
+  for name, paths in pairs(live) do
+    for _, path in ipairs(paths) do
+      if changed(old, new, path) then
+        dirty[name] = true
+      end
+    end
+  end
+  if daemon.is_running() then
+    local stale = vim.tbl_filter(function(path)
+      return changed(old, new, path)
+    end, needs_restart)
+    if #stale > 0 then
+      ui.notify(
+        ("lofi: %s changed; :Lofi daemon restart applies it"):format(table.concat(stale, ", ")),
+        vim.log.levels.WARN
+      )
+    end
+  else
+    dirty = {} -- the next start sends everything
+  end
+end
+
+--- Sends the settings a hot reload changed; called before each command.
+function M.flush()
+  if not daemon.is_running() or next(dirty) == nil then
+    return
+  end
+  local names = vim.tbl_keys(dirty)
+  table.sort(names)
+  dirty = {}
+  send(names)
+end
+
+return M

@@ -1,0 +1,129 @@
+---@mod lofi.state What the plugin last heard from the daemon: playback, generation, tracks.
+---
+--- Read synchronously by the statusline and the public API; written only from the
+--- daemon's replies and notifications, so reading it never waits for anything.
+
+local uv = vim.uv or vim.loop
+
+local M = {}
+
+---@class lofi.PlaybackState
+---@field state "playing"|"paused"|"stopped"
+---@field track_id string?
+---@field position_sec number
+---@field duration_sec number?
+---@field volume number
+---@field loop boolean?
+---@field crossfade_sec number?
+
+---@class lofi.GenerationState
+---@field active boolean
+---@field track_id string?
+---@field percent number?
+---@field eta_sec number?
+
+local function initial()
+  return {
+    ---@type lofi.PlaybackState
+    playback = { state = "stopped", track_id = nil, position_sec = 0, duration_sec = nil, volume = nil },
+    ---@type lofi.GenerationState
+    generation = { active = false },
+    queue = { current = nil, pending = {} },
+    queue_length = 0,
+    playlist = {}, ---@type string[]
+    tracks = {}, ---@type table[] cache_list, most recently used first
+    devices = nil, ---@type table? audio_devices result
+    model = nil, ---@type table? status.model
+    daemon_version = nil, ---@type string?
+    audio_device = nil, ---@type string?
+    cache_size_mb = nil, ---@type number?
+    updated_at = uv.now(),
+  }
+end
+
+M.current = initial()
+
+--- Forgets what the daemon said (it exited); the track list stays, the cache is on disk.
+function M.reset()
+  local tracks = M.current.tracks
+  M.current = initial()
+  M.current.tracks = tracks
+end
+
+---@param playback table the daemon's playback status
+function M.set_playback(playback)
+  if type(playback) ~= "table" or playback.state == nil then
+    return
+  end
+  M.current.playback = playback
+  M.current.updated_at = uv.now()
+end
+
+---@param status table the daemon's `status` result
+function M.set_status(status)
+  local s = M.current
+  M.set_playback(status.playback)
+  if status.generation then
+    s.generation.active = status.generation.active or false
+    s.generation.track_id = status.generation.track_id
+    s.generation.percent = status.generation.percent
+  end
+  s.queue_length = status.queue_length or 0
+  s.model = status.model
+  s.daemon_version = status.version
+  s.audio_device = status.audio_device
+  s.cache_size_mb = status.cache_size_mb
+end
+
+--- Playback position now, moved on from the last report while playing.
+---@return number
+function M.position()
+  local p = M.current.playback
+  local position = p.position_sec or 0
+  if p.state == "playing" then
+    position = position + (uv.now() - M.current.updated_at) / 1000
+  end
+  if p.duration_sec and p.duration_sec > 0 then
+    position = math.min(position, p.duration_sec)
+  end
+  return position
+end
+
+---@param track_id string?
+---@return table? the cached track's metadata
+function M.track(track_id)
+  for _, track in ipairs(M.current.tracks) do
+    if track.track_id == track_id then
+      return track
+    end
+  end
+end
+
+--- Applies a plugin event to the state.
+---@param event string
+---@param data table
+function M.apply(event, data)
+  local s = M.current
+  if event == "generation_start" then
+    s.generation = { active = true, track_id = data.track_id, percent = 0 }
+  elseif event == "generation_progress" then
+    s.generation = { active = true, track_id = data.track_id, percent = data.percent, eta_sec = data.eta_sec }
+  elseif event == "generation_complete" or event == "generation_error" then
+    if s.generation.track_id == data.track_id then
+      s.generation = { active = false }
+    end
+  elseif event == "playback_start" or event == "playback_resume" then
+    if event == "playback_start" and s.playback.track_id ~= data.track_id then
+      s.playback.position_sec, s.playback.duration_sec = 0, nil
+    end
+    s.playback.state = "playing"
+    s.playback.track_id = data.track_id
+    s.updated_at = uv.now()
+  elseif event == "playback_pause" then
+    s.playback.position_sec = M.position()
+    s.playback.state = "paused"
+    s.updated_at = uv.now()
+  end
+end
+
+return M
