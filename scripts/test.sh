@@ -4,12 +4,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+export PATH="$HOME/.cargo/bin:$PATH" # cargo-installed stylua
 scripts/install-deps.sh test
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== stylua --check"
+stylua --check lua plugin tests/lua benches
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 # lame is installed above, so the MP3 tests must run rather than skip.
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
+echo "== plugin tests (busted in headless Neovim 0.11, against target/debug/lofi-daemon)"
+.venv/bin/nvim -l tests/lua/run.lua tests/lua

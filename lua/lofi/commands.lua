@@ -91,11 +91,14 @@ M.subcommands = {
   },
   prompt = {
     run = function()
-      vim.ui.input({ prompt = "lofi prompt: ", default = require("lofi.config").current.defaults.prompt }, function(text)
-        if text and vim.trim(text) ~= "" then
-          lofi().generate({ prompt = text }, reply())
+      vim.ui.input(
+        { prompt = "lofi prompt: ", default = require("lofi.config").current.defaults.prompt },
+        function(text)
+          if text and vim.trim(text) ~= "" then
+            lofi().generate({ prompt = text }, reply())
+          end
         end
-      end)
+      )
     end,
   },
   queue = {
@@ -196,13 +199,27 @@ M.subcommands = {
         end))
       elseif sub == "delete" and args[2] then
         local id = track_arg({ args[2] })
-        lofi().cache_delete(id, reply(function()
-          say("lofi: deleted " .. id)
-        end))
+        lofi().cache_delete(
+          id,
+          reply(function()
+            say("lofi: deleted " .. id)
+          end)
+        )
       elseif sub == "stats" or sub == nil then
-        require("lofi.daemon").request("cache_stats", nil, reply(function(stats)
-          say(("lofi: %d tracks, %.1f MB in %s (limit %s MB)"):format(stats.count, stats.size_mb, stats.dir, tostring(stats.max_mb)))
-        end))
+        require("lofi.daemon").request(
+          "cache_stats",
+          nil,
+          reply(function(stats)
+            say(
+              ("lofi: %d tracks, %.1f MB in %s (limit %s MB)"):format(
+                stats.count,
+                stats.size_mb,
+                stats.dir,
+                tostring(stats.max_mb)
+              )
+            )
+          end)
+        )
       else
         ui().error(require("lofi.errors").new("INVALID_PARAMS", "usage: :Lofi cache [stats|clear|delete {track_id}]"))
       end
@@ -276,6 +293,7 @@ end
 
 ---@param args string[]
 function M.run(args)
+  lofi() -- loads the session that reacts to the daemon, whatever the subcommand
   if #args == 0 then
     return lofi().toggle(reply())
   end
@@ -283,10 +301,7 @@ function M.run(args)
   local sub = M.subcommands[name]
   if not sub then
     return ui().error(
-      require("lofi.errors").new(
-        "INVALID_PARAMS",
-        ("unknown subcommand %q (try :Lofi <Tab>)"):format(name)
-      )
+      require("lofi.errors").new("INVALID_PARAMS", ("unknown subcommand %q (try :Lofi <Tab>)"):format(name))
     )
   end
   sub.run(args)

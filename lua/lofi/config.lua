@@ -253,19 +253,21 @@ local schema = {
 -- Sections that may also be `false` as a whole.
 local may_be_false = { keymaps = true }
 
---- One leaf check with 0.11's `vim.validate(name, value, validator)`, or the table form on 0.10.
+--- One leaf check: type names through `vim.validate(name, value, types)` (0.11's form, the
+--- table form on 0.10); predicates say what they expected themselves.
 ---@return string? problem
 local function check_leaf(path, value, rule)
+  if type(rule) == "function" then
+    local ok, expected = rule(value)
+    return not ok and ("%s: expected %s, got %s"):format(path, expected, vim.inspect(value)) or nil
+  end
   local ok, err
   if vim.fn.has("nvim-0.11") == 1 then
     ok, err = pcall(vim.validate, path, value, rule)
   else
     ok, err = pcall(vim.validate, { [path] = { value, rule } })
   end
-  if ok then
-    return nil
-  end
-  return (tostring(err):gsub("^.-:%d+: ", ""))
+  return not ok and (tostring(err):gsub("^.-:%d+: ", "")) or nil
 end
 
 ---@param user table

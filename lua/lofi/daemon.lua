@@ -75,9 +75,7 @@ function M.find_bin()
   return nil,
     errors.new(
       "DAEMON_NOT_FOUND",
-      ("lofi-daemon not found (looked in %s); run install.sh or set daemon.bin"):format(
-        table.concat(looked, ", ")
-      )
+      ("lofi-daemon not found (looked in %s); run install.sh or set daemon.bin"):format(table.concat(looked, ", "))
     )
 end
 
@@ -156,7 +154,7 @@ local function settle(id, err, result)
 end
 
 local function fail_all(err)
-  for id in pairs(vim.deepcopy(client.pending)) do
+  for _, id in ipairs(vim.tbl_keys(client.pending)) do
     settle(id, err)
   end
 end

@@ -45,7 +45,10 @@ end
 local function check_binary()
   local bin, err = daemon.find_bin()
   if not bin then
-    health.error(err.message .. " (DAEMON_NOT_FOUND)", { "run ./install.sh in the plugin directory", "or set daemon.bin" })
+    health.error(
+      err.message .. " (DAEMON_NOT_FOUND)",
+      { "run ./install.sh in the plugin directory", "or set daemon.bin" }
+    )
     return false
   end
   local run = vim.system({ bin, "--version" }, { text = true }):wait(3000)
@@ -67,7 +70,7 @@ local function check_model(status)
   elseif not stat then
     health.info(
       ("no model at %s: the procedural backend plays instead"):format(path),
-      { "install weights with ./install.sh --model PATH, or set model.backend = \"procedural\" to silence this" }
+      { 'install weights with ./install.sh --model PATH, or set model.backend = "procedural" to silence this' }
     )
   else
     health.info(("model file: %s (%.0f MB)"):format(path, stat.size / 1e6))
@@ -97,7 +100,7 @@ local function check_audio()
     end, devices.available or {})
     if #real == 0 then
       health.warn("no audio device found: playback runs silently until one appears", {
-        "check `aplay -l`, or set audio.device = \"none\" on a headless machine",
+        'check `aplay -l`, or set audio.device = "none" on a headless machine',
       })
     else
       health.ok(("audio devices: %s"):format(table.concat(
@@ -117,7 +120,8 @@ local function cpu_flags()
     file:close()
     return " " .. (text:match("\nflags%s*:%s*([^\n]*)") or text:match("\nFeatures%s*:%s*([^\n]*)") or "") .. " "
   end
-  local sysctl = vim.system({ "sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features" }, { text = true })
+  local sysctl = vim
+    .system({ "sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features" }, { text = true })
     :wait(1000)
   return " " .. (sysctl.stdout or ""):lower() .. " "
 end
@@ -137,19 +141,21 @@ local function check_cpu()
   else
     health.ok(("CPU: %s%s"):format(arch, (has("asimd") or arch == "arm64") and " with NEON" or ""))
   end
-  health.info(("%d CPU threads available for generation"):format(uv.available_parallelism and uv.available_parallelism() or 1))
+  health.info(
+    ("%d CPU threads available for generation"):format(uv.available_parallelism and uv.available_parallelism() or 1)
+  )
 end
 
 local function check_tools()
   health.start("Audio encoding")
   if vim.fn.executable("lame") == 1 then
-    health.ok("lame found: MP3 caching available (audio.format = \"mp3\")")
+    health.ok('lame found: MP3 caching available (audio.format = "mp3")')
   elseif config.current.audio.format == "mp3" then
     health.warn("lame not found: MP3 caching disabled, tracks are cached as WAV", {
-      "install lame for ~85% smaller cache, or set audio.format = \"wav\" to silence this",
+      'install lame for ~85% smaller cache, or set audio.format = "wav" to silence this',
     })
   else
-    health.info("lame not found: only needed for audio.format = \"mp3\"")
+    health.info('lame not found: only needed for audio.format = "mp3"')
   end
   if vim.fn.executable("sox") == 1 then
     health.ok("sox found (not needed: the daemon draws waveforms itself)")
@@ -160,18 +166,18 @@ end
 
 local function check_integrations()
   health.start("Optional integrations")
-  local function optional(module, what)
+  local function optional(module, name, gives)
     if pcall(require, module) then
-      health.ok(what .. " available")
+      health.ok(("%s: %s"):format(name, gives))
     else
-      health.info(what .. " not installed")
+      health.info(("%s not installed (%s)"):format(name, gives))
     end
   end
-  optional("telescope", "telescope.nvim: :Telescope lofi tracks / prompts")
-  optional("fidget", "fidget.nvim: ui.progress = \"fidget\"")
-  optional("mini.notify", "mini.notify: ui.progress = \"mini\"")
-  optional("notify", "nvim-notify: ui.progress = \"notify\"")
-  optional("lualine", "lualine.nvim: the \"lofi\" component")
+  optional("telescope", "telescope.nvim", ":Telescope lofi tracks / prompts; :Lofi list uses vim.ui.select meanwhile")
+  optional("fidget", "fidget.nvim", 'ui.progress = "fidget"')
+  optional("mini.notify", "mini.notify", 'ui.progress = "mini"')
+  optional("notify", "nvim-notify", 'ui.progress = "notify"')
+  optional("lualine", "lualine.nvim", 'the "lofi" statusline component')
   local mode = config.current.ui.progress
   local needs = { fidget = "fidget", mini = "mini.notify" }
   if needs[mode] and not pcall(require, needs[mode]) then
@@ -186,7 +192,10 @@ function M.check()
   if check_binary() then
     local status, err = ask("status")
     if err then
-      health.error("the daemon does not answer: " .. err.message .. " (" .. err.code .. ")", { ":Lofi log shows its output" })
+      health.error(
+        "the daemon does not answer: " .. err.message .. " (" .. err.code .. ")",
+        { ":Lofi log shows its output" }
+      )
     else
       health.ok(("daemon running (pid %d, v%s)"):format(daemon.pid() or 0, status.version))
     end

@@ -110,15 +110,20 @@ function M.generate(opts, callback)
   if id then
     session.expect(id)
   end
-  call("generate", {
-    prompt = prompt,
-    seed = seed,
-    duration_sec = duration,
-    priority = opts.priority or "normal",
-    play = play,
-  }, callback, function(result)
-    session.expect(result.track_id)
-  end)
+  call(
+    "generate",
+    {
+      prompt = prompt,
+      seed = seed,
+      duration_sec = duration,
+      priority = opts.priority or "normal",
+      play = play,
+    },
+    callback,
+    function(result)
+      session.expect(result.track_id)
+    end
+  )
   return id or nil
 end
 

@@ -40,15 +40,34 @@ end
 ---@param width integer
 ---@param done fun(lines: string[])
 function M.waveform(track, width, done)
-  require("lofi").waveform(track.track_id, { width = math.max(8, math.min(width, 400)), rows = 6 }, function(err, result)
-    done(err and { "(no waveform: " .. err.message .. ")" } or result.lines)
-  end)
+  require("lofi").waveform(
+    track.track_id,
+    { width = math.max(8, math.min(width, 400)), rows = 6 },
+    function(err, result)
+      done(err and { "(no waveform: " .. err.message .. ")" } or result.lines)
+    end
+  )
 end
 
 M.track_actions = {
-  { "Play", function(track) require("lofi").play(track.track_id) end },
-  { "Add to playlist", function(track) require("lofi").playlist_add(track.track_id) end },
-  { "Delete", function(track) require("lofi").cache_delete(track.track_id) end },
+  {
+    "Play",
+    function(track)
+      require("lofi").play(track.track_id)
+    end,
+  },
+  {
+    "Add to playlist",
+    function(track)
+      require("lofi").playlist_add(track.track_id)
+    end,
+  },
+  {
+    "Delete",
+    function(track)
+      require("lofi").cache_delete(track.track_id)
+    end,
+  },
 }
 
 --- Unique prompts of the cached tracks, most recently used first, with their last seed.
@@ -69,8 +88,18 @@ function M.prompt_history()
 end
 
 M.prompt_actions = {
-  { "Regenerate with a new seed", function(entry) require("lofi").generate({ prompt = entry.prompt }) end },
-  { "Regenerate with the same seed", function(entry) require("lofi").generate({ prompt = entry.prompt, seed = entry.seed }) end },
+  {
+    "Regenerate with a new seed",
+    function(entry)
+      require("lofi").generate({ prompt = entry.prompt })
+    end,
+  },
+  {
+    "Regenerate with the same seed",
+    function(entry)
+      require("lofi").generate({ prompt = entry.prompt, seed = entry.seed })
+    end,
+  },
 }
 
 local function has_telescope()

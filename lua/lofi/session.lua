@@ -110,7 +110,10 @@ local reactions = {
   generation_error = function(data)
     progress.finish(data.track_id)
     requested[data.track_id] = nil
-    ui.notify(("lofi: generating %s failed: %s (%s)"):format(data.track_id, data.message, data.code), vim.log.levels.ERROR)
+    ui.notify(
+      ("lofi: generating %s failed: %s (%s)"):format(data.track_id, data.message, data.code),
+      vim.log.levels.ERROR
+    )
     M.refresh({ "status" })
   end,
   daemon_error = function(data)

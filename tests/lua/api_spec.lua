@@ -29,7 +29,8 @@ describe("lofi API", function()
     end
     assert.are.same({ "generation_start", "generation_progress", "generation_complete", "playback_start" }, order)
     -- Now the id comes back at once, computed exactly as the daemon does.
-    local id = child:lua([[return require("lofi").generate({ prompt = 'jazz / "night" ünï  ', seed = 9007199254740991 })]])
+    local id =
+      child:lua([[return require("lofi").generate({ prompt = 'jazz / "night" ünï  ', seed = 9007199254740991 })]])
     local done = child:event("generation_complete", { track_id = id })
     assert.are.equal('jazz / "night" ünï', done.prompt)
     assert.are.equal(9007199254740991, done.seed)

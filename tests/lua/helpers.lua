@@ -50,7 +50,11 @@ end
 
 --- Runs Lua in the child; `...` arrive as `...` there.
 function Child:lua(code, ...)
-  return vim.rpcrequest(self.chan, "nvim_exec_lua", code, { ... })
+  local value = vim.rpcrequest(self.chan, "nvim_exec_lua", code, { ... })
+  if value == vim.NIL then
+    return nil
+  end
+  return value
 end
 
 function Child:cmd(command)
@@ -62,7 +66,7 @@ function Child:wait(code, timeout, what)
   local value
   local ok = vim.wait(timeout or 10000, function()
     value = self:lua("return " .. code)
-    return value ~= nil and value ~= vim.NIL and value ~= false
+    return value ~= nil and value ~= false
   end, 20)
   assert(ok, "timed out waiting for " .. (what or code))
   return value
@@ -78,18 +82,27 @@ function Child:setup(extra)
     defaults = { duration_sec = 4 },
     ui = { progress = "none" },
   }, extra or {})
-  self:lua("require('lofi').setup(...)", opts)
-  -- Record every event in order.
-  self:lua([[
+  self:lua(
+    [[
+    _G.messages = {}
+    vim.notify = function(msg, level) table.insert(_G.messages, { msg = msg, level = level }) end
+    _G.last = function() local m = _G.messages[#_G.messages]; return m and m.msg or "" end
+    _G.said = function(pattern) -- the latest message matching a Lua pattern
+      for i = #_G.messages, 1, -1 do
+        if _G.messages[i].msg:find(pattern) then return _G.messages[i].msg end
+      end
+    end
+    require('lofi').setup(...)
+    -- Record every event in order.
     _G.events = {}
     for _, name in ipairs(require("lofi.events").names) do
       require("lofi").on(name, function(data)
         table.insert(_G.events, { name = name, data = data })
       end)
     end
-    _G.messages = {}
-    vim.notify = function(msg, level) table.insert(_G.messages, { msg = msg, level = level }) end
-  ]])
+  ]],
+    opts
+  )
 end
 
 --- Calls a lofi API function with a callback and waits for it: returns err, result.
