@@ -125,27 +125,24 @@ describe(":Lofi", function()
     local function complete(line)
       return child:lua("return vim.fn.getcompletion(..., 'cmdline')", line)
     end
-    assert.are.same(
-      {
-        "cache",
-        "cancel",
-        "daemon",
-        "device",
-        "generate",
-        "list",
-        "log",
-        "pause",
-        "play",
-        "prompt",
-        "queue",
-        "resume",
-        "skip",
-        "status",
-        "stop",
-        "volume",
-      },
-      complete("Lofi ")
-    )
+    assert.are.same({
+      "cache",
+      "cancel",
+      "daemon",
+      "device",
+      "generate",
+      "list",
+      "log",
+      "pause",
+      "play",
+      "prompt",
+      "queue",
+      "resume",
+      "skip",
+      "status",
+      "stop",
+      "volume",
+    }, complete("Lofi "))
     assert.are.same({ "pause", "play", "prompt" }, complete("Lofi p"))
     local _, ack = child:api("generate", { prompt = "lofi, rain", seed = 4, play = false })
     child:event("generation_complete", { track_id = ack.track_id })
