@@ -171,6 +171,11 @@ local function handle_line(line)
     if message.error then
       settle(message.id, errors.from_rpc(message.error))
     else
+      local request = client.pending[message.id]
+      local keep = request and message.result ~= nil and require("lofi.state").keep[request.method]
+      if keep then
+        keep(message.result)
+      end
       settle(message.id, nil, message.result)
     end
   end

@@ -53,18 +53,18 @@ function M.setup(opts)
   stop_on_leave()
 end
 
---- Sends a request after any settings a hot reload left to send; `keep` stores the
---- result in the state before the callback sees it.
+--- Sends a request after any settings a hot reload left to send (the daemon client keeps
+--- the result in lofi.state before the callback sees it); `after` runs on success.
 ---@param method string
 ---@param params table?
 ---@param callback lofi.Callback?
----@param keep fun(result: any)?
-local function call(method, params, callback, keep)
+---@param after fun(result: any)?
+local function call(method, params, callback, after)
   session.flush()
   stop_on_leave()
   daemon.request(method, params, function(err, result)
-    if not err and keep and result ~= nil then
-      keep(result)
+    if not err and after then
+      after(result)
     end
     if callback then
       callback(err, result)
@@ -72,10 +72,6 @@ local function call(method, params, callback, keep)
       require("lofi.ui").error(err)
     end
   end)
-end
-
-local function keep_playlist(result)
-  state.current.playlist = result.tracks or {}
 end
 
 local function refresh_tracks()
@@ -131,9 +127,7 @@ end
 ---@param callback lofi.Callback?
 ---@return table
 function M.queue(callback)
-  call("queue_status", nil, callback, function(result)
-    state.current.queue = result
-  end)
+  call("queue_status", nil, callback)
   return state.current.queue
 end
 
@@ -149,13 +143,13 @@ end
 ---@param id string?
 ---@param callback lofi.Callback?
 function M.play(id, callback)
-  call("play", id and { track_id = id } or nil, callback, state.set_playback)
+  call("play", id and { track_id = id } or nil, callback)
 end
 
 ---@param id string
 ---@param callback lofi.Callback?
 function M.playlist_add(id, callback)
-  call("playlist_add", { track_id = id }, callback, keep_playlist)
+  call("playlist_add", { track_id = id }, callback)
 end
 
 --- The playlist as last heard (track ids); the callback gets it fresh.
@@ -164,23 +158,23 @@ end
 function M.playlist(callback)
   call("playlist_get", nil, callback and function(err, result)
     callback(err, result and result.tracks)
-  end, keep_playlist)
+  end)
   return state.current.playlist
 end
 
 ---@param callback lofi.Callback?
 function M.playlist_clear(callback)
-  call("playlist_clear", nil, callback, keep_playlist)
+  call("playlist_clear", nil, callback)
 end
 
 ---@param callback lofi.Callback?
 function M.pause(callback)
-  call("pause", nil, callback, state.set_playback)
+  call("pause", nil, callback)
 end
 
 ---@param callback lofi.Callback?
 function M.resume(callback)
-  call("resume", nil, callback, state.set_playback)
+  call("resume", nil, callback)
 end
 
 --- Pauses when playing, resumes when paused, otherwise plays (generating when nothing is cached).
@@ -199,13 +193,13 @@ end
 --- Stops at once (no fade) and resets the playlist position.
 ---@param callback lofi.Callback?
 function M.stop(callback)
-  call("stop", nil, callback, state.set_playback)
+  call("stop", nil, callback)
 end
 
 --- Crossfades to the next playlist track.
 ---@param callback lofi.Callback?
 function M.skip(callback)
-  call("skip", nil, callback, state.set_playback)
+  call("skip", nil, callback)
 end
 
 --- Sets the volume (0.0–1.0) when given a level; returns the volume as last known.
@@ -237,7 +231,7 @@ end
 ---@return table
 function M.status(callback)
   if callback or daemon.is_running() then
-    call("status", nil, callback or function() end, state.set_status)
+    call("status", nil, callback or function() end)
   end
   local s = state.current
   return {
@@ -268,9 +262,7 @@ M.on = events.on
 ---@param callback lofi.Callback?
 ---@return table[]
 function M.cache(callback)
-  call("cache_list", nil, callback, function(result)
-    state.current.tracks = result
-  end)
+  call("cache_list", nil, callback)
   return state.current.tracks
 end
 
@@ -289,9 +281,7 @@ end
 ---@param callback lofi.Callback?
 ---@return table?
 function M.devices(callback)
-  call("audio_devices", nil, callback, function(result)
-    state.current.devices = result
-  end)
+  call("audio_devices", nil, callback)
   return state.current.devices
 end
 
@@ -299,9 +289,7 @@ end
 ---@param name string
 ---@param callback lofi.Callback?
 function M.device(name, callback)
-  call("audio_device_set", { device = name }, callback, function(result)
-    state.current.audio_device = result.current
-  end)
+  call("audio_device_set", { device = name }, callback)
 end
 
 --- A block-character waveform of a cached track: the callback gets `{track_id, lines}`.

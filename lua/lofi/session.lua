@@ -35,51 +35,24 @@ function M.expect(track_id)
   requested[track_id] = true
 end
 
+-- What refresh() can ask for, and the method that answers it (state.keep stores it).
+local method_of = { status = "status", tracks = "cache_list", playlist = "playlist_get", queue = "queue_status" }
+
 --- Asks the daemon for fresh state, if it is running (never starts it).
 ---@param what ("status"|"tracks"|"playlist"|"queue")[]
----@param done fun()?
+---@param done fun()? called once every answer is in
 function M.refresh(what, done)
+  done = done or function() end
   if not daemon.is_running() then
-    if done then
-      done()
-    end
-    return
+    return done()
   end
   local left = #what
-  local function one()
-    left = left - 1
-    if left == 0 and done then
-      done()
-    end
-  end
-  local handlers = {
-    status = { "status", state.set_status },
-    tracks = {
-      "cache_list",
-      function(result)
-        state.current.tracks = result
-      end,
-    },
-    playlist = {
-      "playlist_get",
-      function(result)
-        state.current.playlist = result.tracks or {}
-      end,
-    },
-    queue = {
-      "queue_status",
-      function(result)
-        state.current.queue = result
-      end,
-    },
-  }
   for _, name in ipairs(what) do
-    local method, apply = handlers[name][1], handlers[name][2]
-    daemon.request(method, nil, function(err, result)
-      if not err and result ~= nil then
-        apply(result)
+    daemon.request(method_of[name], nil, function()
+      left = left - 1
+      if left == 0 then
+        done()
       end
-      one()
     end)
   end
 end
@@ -181,12 +154,8 @@ end
 function daemon.on_start(restarted)
   -- Volume and cache limits travel as command-line flags; the rest by request.
   send({ "prefetch", "crossfade", "loop" })
-  daemon.request("status", nil, function(err, result)
-    if err then
-      return
-    end
-    state.set_status(result)
-    if restarted then
+  daemon.request("status", nil, function(err)
+    if not err and restarted then
       events.emit("daemon_restart", {})
     end
   end)

@@ -99,6 +99,36 @@ function M.track(track_id)
   end
 end
 
+local function keep_playlist(result)
+  M.current.playlist = result.tracks or {}
+end
+
+--- How each daemon method's result is kept, for every request that goes through
+--- lofi.daemon: the state is written in one place, whoever asked.
+---@type table<string, fun(result: any)>
+M.keep = {
+  status = M.set_status,
+  cache_list = function(result)
+    M.current.tracks = result
+  end,
+  queue_status = function(result)
+    M.current.queue = result
+  end,
+  playlist_get = keep_playlist,
+  playlist_add = keep_playlist,
+  playlist_remove = keep_playlist,
+  playlist_clear = keep_playlist,
+  audio_devices = function(result)
+    M.current.devices = result
+  end,
+  audio_device_set = function(result)
+    M.current.audio_device = result.current
+  end,
+}
+for _, method in ipairs({ "play", "pause", "resume", "stop", "skip" }) do
+  M.keep[method] = M.set_playback
+end
+
 --- Applies a plugin event to the state.
 ---@param event string
 ---@param data table
