@@ -92,6 +92,10 @@ end
 ---@return string? track_id
 function M.generate(opts, callback)
   opts = opts or {}
+  if type(opts) ~= "table" or (opts.prompt ~= nil and type(opts.prompt) ~= "string") then
+    local err = require("lofi.errors").new("INVALID_PARAMS", "generate() takes { prompt = string, ... }")
+    return (callback or require("lofi.ui").error)(err)
+  end
   local d = config.current.defaults
   local prompt = vim.trim(opts.prompt or d.prompt)
   local seed = opts.seed or d.seed or track_id.random_seed()
@@ -100,7 +104,10 @@ function M.generate(opts, callback)
   if play == nil then
     play = config.current.playback.auto_play
   end
-  local id = state.current.model
+  -- Anything else the daemon checks and answers with INVALID_PARAMS (field named).
+  local computable = type(seed) == "number" and seed == math.floor(seed) and type(duration) == "number"
+  local id = computable
+    and state.current.model
     and daemon.is_running()
     and track_id.compute(prompt, seed, duration, state.current.model.model_version)
   if id then
