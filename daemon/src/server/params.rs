@@ -223,7 +223,7 @@ impl Waveform {
                 format!("width must be between 1 and {}, got {width}", Self::MAX_WIDTH),
             ));
         }
-        if !(2..=Self::MAX_ROWS).contains(&rows) || rows % 2 != 0 {
+        if !(2..=Self::MAX_ROWS).contains(&rows) || !rows.is_multiple_of(2) {
             return Err(RpcError::invalid_params(
                 "rows",
                 format!(
