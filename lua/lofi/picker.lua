@@ -131,34 +131,38 @@ local function select(items, label, actions, title)
   end)
 end
 
---- Picks a cached track to play, add to the playlist or delete.
----@param opts table? Telescope picker options
-function M.tracks(opts)
-  require("lofi").cache(function(err, tracks)
-    if err then
-      return ui.error(err)
-    end
-    if has_telescope() then
-      return require("lofi.telescope").tracks(opts)
-    end
-    select(tracks, M.track_label, M.track_actions, "lofi tracks")
-  end)
+---@param entry { prompt: string, count: integer }
+---@return string
+function M.prompt_label(entry)
+  return ("%s  (%d×)"):format(entry.prompt, entry.count)
 end
 
---- Picks a prompt from the history to generate again.
----@param opts table? Telescope picker options
-function M.prompts(opts)
+--- Refreshes the track list, then shows the Telescope picker `name` when Telescope is
+--- installed, else vim.ui.select over `items()`.
+local function pick(name, opts, items, label, actions)
   require("lofi").cache(function(err)
     if err then
       return ui.error(err)
     end
     if has_telescope() then
-      return require("lofi.telescope").prompts(opts)
+      return require("lofi.telescope")[name](opts)
     end
-    select(M.prompt_history(), function(entry)
-      return ("%s  (%d×)"):format(entry.prompt, entry.count)
-    end, M.prompt_actions, "lofi prompts")
+    select(items(), label, actions, "lofi " .. name)
   end)
+end
+
+--- Picks a cached track to play, add to the playlist or delete.
+---@param opts table? Telescope picker options
+function M.tracks(opts)
+  pick("tracks", opts, function()
+    return state.current.tracks
+  end, M.track_label, M.track_actions)
+end
+
+--- Picks a prompt from the history to generate again.
+---@param opts table? Telescope picker options
+function M.prompts(opts)
+  pick("prompts", opts, M.prompt_history, M.prompt_label, M.prompt_actions)
 end
 
 return M

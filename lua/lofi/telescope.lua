@@ -89,7 +89,7 @@ function M.prompts(opts)
       finder = t.finders.new_table({
         results = picker.prompt_history(),
         entry_maker = function(entry)
-          return { value = entry, display = ("%s  (%d×)"):format(entry.prompt, entry.count), ordinal = entry.prompt }
+          return { value = entry, display = picker.prompt_label(entry), ordinal = entry.prompt }
         end,
       }),
       sorter = t.conf.generic_sorter(opts),
