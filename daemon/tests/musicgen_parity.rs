@@ -1,0 +1,169 @@
+//! The GGML MusicGen engine against transformers' outputs on the committed tiny random model
+//! (tests/fixtures/musicgen-tiny/reference.json, written by scripts/make_test_model.py).
+//! F32 is gated at the tolerances; F16 / Q8_0 / Q4_K_M errors are printed.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use ggml_sys::{Musicgen, Sampling};
+use lofi_convert::{quantize_file, FileType};
+use serde_json::Value;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny")
+}
+
+fn reference() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("reference.json")).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn ints(v: &Value) -> Vec<i32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap() as i32)
+        .collect()
+}
+
+fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn model(dir: &Path, file_type: FileType) -> Musicgen {
+    let path = dir.join(format!("tiny-{file_type}.gguf"));
+    quantize_file(&fixture_dir().join("model-f16.gguf"), &path, file_type).unwrap();
+    Musicgen::load(&path, 2).unwrap()
+}
+
+const GREEDY: Sampling = Sampling {
+    guidance_scale: 3.0,
+    temperature: 0.0,
+    top_k: 1,
+    top_p: 0.0,
+    seed: 0,
+};
+
+/// Errors of one model against every reference: (T5, CFG logits, EnCodec, greedy codes equal).
+fn errors(m: &mut Musicgen, reference: &Value) -> (f32, f32, f32, usize) {
+    let (mut t5, mut logits, mut same_codes) = (0f32, 0f32, 0);
+    for prompt in reference["prompts"].as_array().unwrap() {
+        let ids = m.tokenize(prompt["text"].as_str().unwrap()).unwrap();
+        assert_eq!(ids, ints(&prompt["token_ids"]), "token ids for {}", prompt["text"]);
+        let hidden = m.encode_text(&ids).unwrap();
+        t5 = t5.max(max_abs_err(&hidden, &floats(&prompt["t5_hidden"])));
+        let guided = m.first_logits(&hidden, 3.0).unwrap();
+        logits = logits.max(max_abs_err(&guided, &floats(&prompt["cfg_logits"])));
+        let expected: Vec<i32> = prompt["greedy_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(ints)
+            .collect();
+        let frames = expected.len() / m.params().codebooks;
+        let codes = m.generate_codes(&hidden, frames, &GREEDY, |_, _| true).unwrap();
+        same_codes += usize::from(codes == expected);
+    }
+    let codec = &reference["encodec"];
+    let codes: Vec<i32> = codec["codes"].as_array().unwrap().iter().flat_map(ints).collect();
+    let audio = m.decode_audio(&codes, codes.len() / m.params().codebooks).unwrap();
+    (t5, logits, max_abs_err(&audio, &floats(&codec["audio"])), same_codes)
+}
+
+#[test]
+fn f32_model_matches_transformers() {
+    let dir = common::tempdir();
+    let reference = reference();
+    let mut m = model(dir.path(), FileType::F32);
+    let (t5, logits, audio, same_codes) = errors(&mut m, &reference);
+    eprintln!("f32: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3");
+    assert!(t5 <= 1e-4, "T5 hidden states differ by {t5}");
+    assert!(logits <= 1e-3, "first-step CFG logits differ by {logits}");
+    assert_eq!(same_codes, 3, "greedy codes differ from transformers'");
+    assert!(audio <= 1e-4, "EnCodec audio differs by {audio}");
+}
+
+#[test]
+fn reduced_precision_errors_are_reported() {
+    let dir = common::tempdir();
+    let reference = reference();
+    for file_type in [FileType::F16, FileType::Q8_0, FileType::Q4KM] {
+        let mut m = model(dir.path(), file_type);
+        let (t5, logits, audio, same_codes) = errors(&mut m, &reference);
+        eprintln!("{file_type}: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3");
+        assert!(t5.is_finite() && logits.is_finite() && audio.is_finite());
+    }
+}
+
+#[test]
+fn sampling_is_seeded_and_cancel_stops_between_steps() {
+    let dir = common::tempdir();
+    let mut m = model(dir.path(), FileType::Q8_0);
+    let ids = m.tokenize("lofi hip hop, rainy night").unwrap();
+    let hidden = m.encode_text(&ids).unwrap();
+    let sampling = Sampling {
+        seed: 42,
+        ..m.params().default_sampling
+    };
+    assert_eq!(
+        (sampling.top_k, sampling.guidance_scale),
+        (250, 3.0),
+        "defaults from the GGUF"
+    );
+    let a = m.generate_codes(&hidden, 20, &sampling, |_, _| true).unwrap();
+    let b = m.generate_codes(&hidden, 20, &sampling, |_, _| true).unwrap();
+    let c = m
+        .generate_codes(&hidden, 20, &Sampling { seed: 43, ..sampling }, |_, _| true)
+        .unwrap();
+    assert_eq!(a, b, "same seed, same tokens");
+    assert_ne!(a, c, "another seed, other tokens");
+    assert!(a.iter().all(|&code| (0..64).contains(&code)));
+
+    let mut seen = Vec::new();
+    let err = m
+        .generate_codes(&hidden, 20, &sampling, |step, steps| {
+            seen.push((step, steps));
+            step < 5
+        })
+        .unwrap_err();
+    assert_eq!(err.0, "cancelled");
+    assert_eq!(
+        seen.last(),
+        Some(&(5, 23)),
+        "20 frames + 3 delay steps; stopped after step 5"
+    );
+    let audio = m.decode_audio(&a, 20).unwrap();
+    assert_eq!(audio.len(), 20 * 640);
+    assert!(
+        m.decode_audio(&[64; 80], 20).is_err(),
+        "codes outside the codebook are refused"
+    );
+}
+
+#[test]
+fn chunked_encodec_equals_one_pass() {
+    let dir = common::tempdir();
+    let mut m = model(dir.path(), FileType::F32);
+    let frames = 100;
+    let mut state: u32 = 7;
+    let codes: Vec<i32> = (0..4 * frames)
+        .map(|_| {
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            (state >> 26) as i32 // 0..64
+        })
+        .collect();
+    let whole = m.decode_audio_in_chunks(&codes, frames, frames).unwrap();
+    for chunk in [64, 5] {
+        let chunked = m.decode_audio_in_chunks(&codes, frames, chunk).unwrap();
+        let err = max_abs_err(&whole, &chunked);
+        assert!(err <= 1e-5, "chunks of {chunk} frames differ by {err}");
+    }
+}

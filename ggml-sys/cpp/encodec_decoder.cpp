@@ -1,0 +1,202 @@
+#include "encodec_decoder.h"
+
+#include "graph_runner.h"
+
+namespace lofi {
+
+namespace {
+
+// Reflect padding as transformers' EncodecConv1d._pad1d: zero-extends first when the input is
+// shorter than the padding.
+ggml_tensor *reflect_pad(ggml_context *ctx, ggml_tensor *x, int left, int right) {
+    const int64_t length = x->ne[0];
+    const int64_t max_pad = std::max(left, right);
+    if (length > max_pad) {
+        return ggml_pad_reflect_1d(ctx, x, left, right);
+    }
+    const int extra = static_cast<int>(max_pad - length + 1);
+    ggml_tensor *padded = ggml_pad_reflect_1d(ctx, ggml_pad(ctx, x, extra, 0, 0, 0), left, right);
+    return ggml_view_2d(ctx, padded, padded->ne[0] - extra, padded->ne[1], padded->nb[1], 0);
+}
+
+// Non-causal stride-1 convolution with F32 im2col (GGML's conv_1d goes through F16, which
+// costs parity). x: [time, in], weight: [kernel, in, out] -> [time, out].
+ggml_tensor *conv1d(ggml_context *ctx, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int dilation = 1) {
+    const int kernel = static_cast<int>(weight->ne[0]);
+    const int total = (kernel - 1) * dilation; // effective kernel - stride
+    const int right = total / 2;
+    ggml_tensor *padded = total > 0 ? reflect_pad(ctx, x, total - right, right) : x;
+    ggml_tensor *cols = ggml_im2col(ctx, weight, padded, 1, 0, 0, 0, dilation, 0, false, GGML_TYPE_F32); // [in*kernel, time]
+    ggml_tensor *y = ggml_mul_mat(ctx, cols, ggml_reshape_2d(ctx, weight, weight->ne[0] * weight->ne[1], weight->ne[2]));
+    y = ggml_reshape_2d(ctx, y, cols->ne[1], weight->ne[2]); // [time, out]
+    return ggml_add(ctx, y, ggml_reshape_2d(ctx, bias, 1, bias->ne[0]));
+}
+
+// ConvTranspose1d with stride r and kernel 2r (the shape checks guarantee it), trimmed as
+// EncodecConvTranspose1d (non-causal). One GEMM gives every input frame's 2r taps for every
+// output channel; the two halves of the taps overlap-add at a one-frame offset. (GGML's
+// conv_transpose_1d is a loop of dot products, several times slower here.)
+ggml_tensor *conv_transpose(ggml_context *ctx, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int stride) {
+    const int64_t s = stride, out = weight->ne[1], in = weight->ne[2], frames = x->ne[0];
+    ggml_tensor *w = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, weight, 1, 2, 0, 3)), in, 2 * s * out); // [in, taps*out]
+    ggml_tensor *taps = ggml_mul_mat(ctx, w, ggml_cont(ctx, ggml_transpose(ctx, x)));                              // [taps*out, frames]
+    taps = ggml_reshape_4d(ctx, taps, s, 2, out, frames);
+    auto half = [&](int h) { // [phase, frame, channel]
+        ggml_tensor *v = ggml_view_3d(ctx, taps, s, out, frames, taps->nb[2], taps->nb[3], h * taps->nb[1]);
+        return ggml_cont(ctx, ggml_permute(ctx, v, 0, 2, 1, 3));
+    };
+    ggml_tensor *y = ggml_add(ctx, ggml_pad_ext(ctx, half(0), 0, 0, 0, 1, 0, 0, 0, 0), ggml_pad_ext(ctx, half(1), 0, 0, 1, 0, 0, 0, 0, 0));
+    y = ggml_reshape_2d(ctx, y, s * (frames + 1), out); // [(frames - 1) * s + 2s, out]
+    const int64_t total = s, right = total / 2, left = total - right;
+    y = ggml_view_2d(ctx, y, y->ne[0] - total, y->ne[1], y->nb[1], left * ggml_element_size(y));
+    return ggml_add(ctx, y, ggml_reshape_2d(ctx, bias, 1, bias->ne[0]));
+}
+
+// PyTorch's multi-layer LSTM over x: [channels, time], plus the skip connection EncodecLSTM adds.
+// W_ih·x for every step at once; the recurrence step by step; the outputs joined pairwise.
+ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x) {
+    const int64_t c = x->ne[0], steps = x->ne[1];
+    ggml_tensor *input = x;
+    for (uint32_t layer = 0; layer < m.hp.codec.lstm_layers; layer++) {
+        const std::string l = "_l" + std::to_string(layer);
+        ggml_tensor *w_hh = m.get(prefix + "weight_hh" + l);
+        ggml_tensor *bias = ggml_add(ctx, m.get(prefix + "bias_ih" + l), m.get(prefix + "bias_hh" + l));
+        ggml_tensor *gates_x = ggml_add(ctx, ggml_mul_mat(ctx, m.get(prefix + "weight_ih" + l), input), bias); // [4c, time]
+        ggml_tensor *h = nullptr, *cell = nullptr;
+        std::vector<ggml_tensor *> outputs;
+        for (int64_t t = 0; t < steps; t++) {
+            ggml_tensor *gates = ggml_view_1d(ctx, gates_x, 4 * c, t * gates_x->nb[1]);
+            if (h != nullptr) {
+                gates = ggml_add(ctx, gates, ggml_reshape_1d(ctx, ggml_mul_mat(ctx, w_hh, h), 4 * c));
+            }
+            auto gate = [&](int i) { return ggml_view_1d(ctx, gates, c, i * c * ggml_element_size(gates)); };
+            ggml_tensor *in = ggml_sigmoid(ctx, gate(0)), *forget = ggml_sigmoid(ctx, gate(1));
+            ggml_tensor *candidate = ggml_tanh(ctx, gate(2)), *out = ggml_sigmoid(ctx, gate(3));
+            ggml_tensor *update = ggml_mul(ctx, in, candidate);
+            cell = cell == nullptr ? update : ggml_add(ctx, ggml_mul(ctx, forget, cell), update);
+            h = ggml_reshape_2d(ctx, ggml_mul(ctx, out, ggml_tanh(ctx, cell)), c, 1);
+            outputs.push_back(h);
+        }
+        while (outputs.size() > 1) { // join [c, 1] columns into [c, time] in log2(time) rounds
+            std::vector<ggml_tensor *> joined;
+            for (size_t i = 0; i + 1 < outputs.size(); i += 2) {
+                joined.push_back(ggml_concat(ctx, outputs[i], outputs[i + 1], 1));
+            }
+            if (outputs.size() % 2 == 1) {
+                joined.push_back(outputs.back());
+            }
+            outputs.swap(joined);
+        }
+        input = outputs[0];
+    }
+    return ggml_add(ctx, input, x);
+}
+
+// Frame rate: residual VQ (the sum of each codebook's vectors), first convolution, LSTM.
+// Returns [frames, channels].
+ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *codes_in, int64_t frames) {
+    const CodecHparams &hp = m.hp.codec;
+    ggml_tensor *emb = nullptr; // [dim, frames]
+    for (uint32_t q = 0; q < hp.quantizers; q++) {
+        ggml_tensor *rows = ggml_get_rows(ctx, m.codebooks[q], ggml_view_1d(ctx, codes_in, frames, q * frames * sizeof(int32_t)));
+        emb = emb == nullptr ? rows : ggml_add(ctx, emb, rows);
+    }
+    ggml_tensor *x = ggml_cont(ctx, ggml_transpose(ctx, emb)); // [time, channels]
+    x = conv1d(ctx, x, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"));
+    x = lstm(ctx, m, "codec.dec.1.lstm.", ggml_cont(ctx, ggml_transpose(ctx, x)));
+    return ggml_cont(ctx, ggml_transpose(ctx, x));
+}
+
+// Upsampling: [ELU, transposed conv, residual blocks] per ratio, ELU, last convolution.
+// x: [frames, channels] -> [samples, audio channels].
+ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *x) {
+    const CodecHparams &hp = m.hp.codec;
+    auto layer = [&](int i, const std::string &part) { return m.get("codec.dec." + std::to_string(i) + part); };
+    int index = 2; // after the first convolution and the LSTM
+    for (uint32_t ratio : hp.upsampling_ratios) {
+        index++; // ELU
+        x = conv_transpose(ctx, ggml_elu(ctx, x), layer(index, ".weight"), layer(index, ".bias"), static_cast<int>(ratio));
+        index++;
+        for (uint32_t j = 0, dilation = 1; j < hp.residual_layers; j++, dilation *= hp.dilation_growth) {
+            const std::string block = ".block.";
+            ggml_tensor *y = conv1d(ctx, ggml_elu(ctx, x), layer(index, block + "1.weight"), layer(index, block + "1.bias"), static_cast<int>(dilation));
+            y = conv1d(ctx, ggml_elu(ctx, y), layer(index, block + "3.weight"), layer(index, block + "3.bias"));
+            ggml_tensor *shortcut = hp.conv_shortcut ? conv1d(ctx, x, layer(index, ".shortcut.weight"), layer(index, ".shortcut.bias")) : x;
+            x = ggml_add(ctx, shortcut, y);
+            index++;
+        }
+    }
+    index++; // ELU
+    return conv1d(ctx, ggml_elu(ctx, x), layer(index, ".weight"), layer(index, ".bias"));
+}
+
+// Frames of context on each side of an upsampling chunk: more than the stack's receptive field
+// (about 3 frames), so every kept sample equals the unchunked result.
+constexpr int64_t kHaloFrames = 8;
+
+} // namespace
+
+bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, int64_t chunk_frames,
+                    std::vector<float> &audio, std::string &error) {
+    const CodecHparams &hp = m.hp.codec;
+    if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * hp.quantizers) {
+        error = "EnCodec: expected " + std::to_string(hp.quantizers) + " codebooks x frames codes";
+        return false;
+    }
+    for (int32_t code : codes) {
+        if (code < 0 || code >= static_cast<int32_t>(hp.codebook_size)) {
+            error = "EnCodec: code " + std::to_string(code) + " is outside the codebook";
+            return false;
+        }
+    }
+    // The LSTM unrolls into ~20 nodes per frame and layer.
+    GraphRunner frame_runner(m.backend, static_cast<size_t>(frames) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
+    ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
+    auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
+        codes_in = graph_input(ctx, GGML_TYPE_I32, frames * hp.quantizers);
+        frame_out = build_frame_stage(ctx, m, codes_in, frames);
+        ggml_set_output(frame_out);
+        ggml_build_forward_expand(graph, frame_out);
+    };
+    auto frame_inputs = [&] { ggml_backend_tensor_set(codes_in, codes.data(), 0, ggml_nbytes(codes_in)); };
+    if (!frame_runner.run(build_frames, frame_inputs)) {
+        error = "EnCodec: GGML could not compute the frame-rate stage";
+        return false;
+    }
+    const int64_t channels = frame_out->ne[1];
+    std::vector<float> features(static_cast<size_t>(frames * channels)); // [channel][frame]
+    ggml_backend_tensor_get(frame_out, features.data(), 0, ggml_nbytes(frame_out));
+
+    // Upsampling in chunks of frames with a halo on each side: the im2col buffers of the
+    // sample-rate convolutions stay small however long the track.
+    const int64_t hop = hp.hop_length();
+    const int64_t chunk = chunk_frames > 0 ? chunk_frames : frames;
+    audio.assign(static_cast<size_t>(frames * hop), 0.0f);
+    GraphRunner runner(m.backend);
+    for (int64_t start = 0; start < frames; start += chunk) {
+        const int64_t end = std::min(frames, start + chunk);
+        const int64_t lo = std::max<int64_t>(0, start - kHaloFrames), hi = std::min(frames, end + kHaloFrames), n = hi - lo;
+        std::vector<float> slice(static_cast<size_t>(n * channels));
+        for (int64_t c = 0; c < channels; c++) {
+            std::copy_n(features.begin() + c * frames + lo, n, slice.begin() + c * n);
+        }
+        ggml_tensor *x_in = nullptr, *out = nullptr;
+        auto build = [&](ggml_context *ctx, ggml_cgraph *graph) {
+            x_in = graph_input(ctx, GGML_TYPE_F32, n, channels);
+            out = build_upsampling(ctx, m, x_in);
+            ggml_set_output(out);
+            ggml_build_forward_expand(graph, out);
+        };
+        auto inputs = [&] { ggml_backend_tensor_set(x_in, slice.data(), 0, ggml_nbytes(x_in)); };
+        if (!runner.run(build, inputs)) {
+            error = "EnCodec: GGML could not compute the upsampling stage";
+            return false;
+        }
+        std::vector<float> samples(ggml_nelements(out));
+        ggml_backend_tensor_get(out, samples.data(), 0, ggml_nbytes(out));
+        std::copy(samples.begin() + (start - lo) * hop, samples.begin() + (end - lo) * hop, audio.begin() + start * hop);
+    }
+    return true;
+}
+
+} // namespace lofi

@@ -1,0 +1,116 @@
+// Tensor types, quantization and build information: thin C wrappers over GGML.
+#include <algorithm>
+#include <string>
+
+#include "errors.h"
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "ggml.h"
+#include "lofi_ggml.h"
+
+namespace {
+
+bool known_type(int type) {
+    return type >= 0 && type < GGML_TYPE_COUNT && ggml_get_type_traits(static_cast<ggml_type>(type))->blck_size != 0;
+}
+
+} // namespace
+
+extern "C" {
+
+const char *lofi_ggml_type_name(int type) { return known_type(type) ? ggml_type_name(static_cast<ggml_type>(type)) : nullptr; }
+
+int64_t lofi_ggml_block_size(int type) { return known_type(type) ? ggml_blck_size(static_cast<ggml_type>(type)) : 0; }
+
+size_t lofi_ggml_row_size(int type, int64_t n_per_row) {
+    return known_type(type) ? ggml_row_size(static_cast<ggml_type>(type), n_per_row) : 0;
+}
+
+bool lofi_ggml_type_is_quantized(int type) { return known_type(type) && ggml_is_quantized(static_cast<ggml_type>(type)); }
+
+size_t lofi_ggml_quantize(int type, const float *src, void *dst, int64_t nrows, int64_t n_per_row) {
+    if (!known_type(type) || n_per_row % ggml_blck_size(static_cast<ggml_type>(type)) != 0) {
+        return 0;
+    }
+    return ggml_quantize_chunk(static_cast<ggml_type>(type), src, dst, 0, nrows, n_per_row, nullptr);
+}
+
+bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n) {
+    if (!known_type(type)) {
+        return false;
+    }
+    if (type == GGML_TYPE_F32) {
+        std::copy_n(static_cast<const float *>(src), n, dst);
+        return true;
+    }
+    const ggml_type_traits *traits = ggml_get_type_traits(static_cast<ggml_type>(type));
+    if (traits->to_float == nullptr || n % traits->blck_size != 0) {
+        return false;
+    }
+    traits->to_float(src, dst, n);
+    return true;
+}
+
+const char *lofi_ggml_version(void) { return ggml_version(); }
+
+void lofi_ggml_cpu_features(char *buf, size_t len) {
+    struct Feature {
+        const char *name;
+        int (*has)();
+    };
+    static const Feature features[] = {
+        {"SSE3", ggml_cpu_has_sse3},         {"SSSE3", ggml_cpu_has_ssse3},   {"AVX", ggml_cpu_has_avx},
+        {"AVX2", ggml_cpu_has_avx2},         {"F16C", ggml_cpu_has_f16c},     {"FMA", ggml_cpu_has_fma},
+        {"BMI2", ggml_cpu_has_bmi2},         {"AVX_VNNI", ggml_cpu_has_avx_vnni}, {"AVX512", ggml_cpu_has_avx512},
+        {"AVX512_VNNI", ggml_cpu_has_avx512_vnni}, {"AVX512_BF16", ggml_cpu_has_avx512_bf16},
+        {"NEON", ggml_cpu_has_neon},         {"ARM_FMA", ggml_cpu_has_arm_fma}, {"DOTPROD", ggml_cpu_has_dotprod},
+        {"SVE", ggml_cpu_has_sve},           {"LLAMAFILE", ggml_cpu_has_llamafile},
+    };
+    std::string out;
+    for (const Feature &feature : features) {
+        if (feature.has()) {
+            out += out.empty() ? "" : " ";
+            out += feature.name;
+        }
+    }
+    lofi::set_error(buf, len, out.empty() ? "none" : out);
+}
+
+bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,
+                       int threads, char *err, size_t err_len) {
+    if (!known_type(type_a) || k % ggml_blck_size(static_cast<ggml_type>(type_a)) != 0) {
+        lofi::set_error(err, err_len, "unsupported type or row length for mul_mat");
+        return false;
+    }
+    ggml_init_params params = {/*mem_size =*/4 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr,
+                               /*no_alloc =*/true};
+    ggml_context *ctx = ggml_init(params);
+    ggml_tensor *ta = ggml_new_tensor_2d(ctx, static_cast<ggml_type>(type_a), k, m);
+    ggml_tensor *tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
+    ggml_tensor *tc = ggml_mul_mat(ctx, ta, tb); // [m, n]: tc[j][i] = a_i . b_j
+    ggml_cgraph *graph = ggml_new_graph(ctx);
+    ggml_build_forward_expand(graph, tc);
+
+    ggml_backend_t backend = ggml_backend_cpu_init();
+    ggml_backend_cpu_set_n_threads(backend, threads);
+    ggml_backend_buffer_t buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
+    bool ok = buffer != nullptr;
+    if (ok) {
+        ggml_backend_tensor_set(ta, a, 0, ggml_nbytes(ta));
+        ggml_backend_tensor_set(tb, b, 0, ggml_nbytes(tb));
+        ok = ggml_backend_graph_compute(backend, graph) == GGML_STATUS_SUCCESS;
+        if (ok) {
+            ggml_backend_tensor_get(tc, c, 0, ggml_nbytes(tc));
+        }
+    }
+    if (!ok) {
+        lofi::set_error(err, err_len, "GGML could not allocate or compute the graph");
+    }
+    ggml_backend_buffer_free(buffer);
+    ggml_backend_free(backend);
+    ggml_free(ctx);
+    return ok;
+}
+
+} // extern "C"

@@ -1,0 +1,139 @@
+/* lofi.nvim's C API over GGML: the only header bindgen sees.
+ * Every function that can fail takes (err, err_len) and writes a one-line reason there. */
+#ifndef LOFI_GGML_H
+#define LOFI_GGML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- GGML tensor types (values of enum ggml_type) ---- */
+const char *lofi_ggml_type_name(int type); /* NULL for an unknown type */
+int64_t lofi_ggml_block_size(int type);
+size_t lofi_ggml_row_size(int type, int64_t n_per_row);
+bool lofi_ggml_type_is_quantized(int type);
+/* Quantizes nrows rows of n_per_row floats with GGML's own functions; returns bytes written. */
+size_t lofi_ggml_quantize(int type, const float *src, void *dst, int64_t nrows, int64_t n_per_row);
+/* Converts n values of any type GGML can convert (F32, F16, quantized) to f32. */
+bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n);
+
+/* ---- The build ---- */
+const char *lofi_ggml_version(void);
+/* The CPU features ggml-cpu was compiled for, space separated ("AVX2 FMA F16C ..."). */
+void lofi_ggml_cpu_features(char *buf, size_t len);
+/* c[j*m + i] = dot(row i of a, row j of b) on GGML's CPU backend: a is m x k of type_a
+ * (raw bytes as lofi_ggml_quantize writes them), b is n x k f32. Checks the build end to end. */
+bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,
+                       int threads, char *err, size_t err_len);
+
+/* ---- GGUF files ---- */
+typedef struct lofi_gguf lofi_gguf;
+
+typedef struct lofi_tensor_info {
+    const char *name; /* owned by the lofi_gguf */
+    int type;
+    int n_dims;
+    int64_t ne[4];
+    uint64_t offset; /* from the start of the file */
+    uint64_t nbytes;
+} lofi_tensor_info;
+
+/* Opens a GGUF's metadata after checking that every tensor's data lies inside the file. */
+lofi_gguf *lofi_gguf_open(const char *path, char *err, size_t err_len);
+void lofi_gguf_close(lofi_gguf *file);
+int64_t lofi_gguf_tensor_count(const lofi_gguf *file);
+bool lofi_gguf_tensor_info(const lofi_gguf *file, int64_t index, lofi_tensor_info *out);
+/* Reads a tensor's raw bytes (dst holds info.nbytes). */
+bool lofi_gguf_read_tensor(const lofi_gguf *file, int64_t index, void *dst, char *err, size_t err_len);
+/* The string value of a key, NULL if absent or not a string. */
+const char *lofi_gguf_get_string(const lofi_gguf *file, const char *key);
+/* An array key: its length (0 if absent), and its elements by type (NULL / false on a mismatch). */
+size_t lofi_gguf_array_len(const lofi_gguf *file, const char *key);
+const char *lofi_gguf_array_string(const lofi_gguf *file, const char *key, size_t index);
+bool lofi_gguf_array_f32(const lofi_gguf *file, const char *key, float *dst, size_t n);
+const uint8_t *lofi_gguf_array_u8(const lofi_gguf *file, const char *key);
+/* An unsigned integer key; false if absent or of another type. */
+bool lofi_gguf_get_u32(const lofi_gguf *file, const char *key, uint32_t *out);
+
+typedef struct lofi_gguf_writer lofi_gguf_writer;
+
+/* A new file with a copy of every key/value of `metadata_from` (which may be closed afterwards). */
+lofi_gguf_writer *lofi_gguf_writer_new(const lofi_gguf *metadata_from);
+void lofi_gguf_writer_set_u32(lofi_gguf_writer *writer, const char *key, uint32_t value);
+/* Adds a tensor; the bytes are copied. ne has n_dims entries. */
+bool lofi_gguf_writer_add_tensor(lofi_gguf_writer *writer, const char *name, int type, int n_dims, const int64_t *ne,
+                                 const void *data, size_t nbytes, char *err, size_t err_len);
+bool lofi_gguf_writer_write(lofi_gguf_writer *writer, const char *path, char *err, size_t err_len);
+void lofi_gguf_writer_free(lofi_gguf_writer *writer);
+
+/* ---- MusicGen model files ---- */
+typedef struct lofi_model_info {
+    char name[128];
+    uint32_t file_type; /* general.file_type (llama.cpp's LLAMA_FTYPE numbering) */
+    uint64_t file_size;
+    int64_t n_tensors;
+    int64_t n_params;
+    uint32_t tokenizer_size;
+    uint32_t t5_layers, t5_width;
+    uint32_t decoder_layers, decoder_width, decoder_heads;
+    uint32_t codebooks, codebook_size;
+    uint32_t sample_rate, frame_rate;
+    int64_t tensors_by_type[48]; /* count per ggml_type */
+} lofi_model_info;
+
+/* Checks a GGUF against what the engine loads (architecture, keys, tensor names, shapes, types)
+ * without reading the weights. */
+bool lofi_model_inspect(const char *path, lofi_model_info *out, char *err, size_t err_len);
+
+/* ---- MusicGen inference ---- */
+typedef struct lofi_musicgen lofi_musicgen;
+
+typedef struct lofi_musicgen_params {
+    uint32_t t5_width;
+    uint32_t codebooks, codebook_size;
+    uint32_t sample_rate, frame_rate, hop_length; /* hop_length samples per frame */
+    uint32_t max_frames;                          /* what the decoder's context allows */
+    /* The file's default sampling. */
+    float guidance_scale, temperature, top_p;
+    uint32_t top_k;
+} lofi_musicgen_params;
+
+typedef struct lofi_sampling {
+    float guidance_scale;
+    float temperature; /* 0 = greedy */
+    int32_t top_k;     /* 0 = all, 1 = greedy */
+    float top_p;       /* 0 = off */
+    uint64_t seed;
+} lofi_sampling;
+
+/* Called after each decoder step; return false to cancel. */
+typedef bool (*lofi_progress_fn)(void *user, int64_t step, int64_t steps);
+
+/* Loads a MusicGen GGUF (checked as lofi_model_inspect does; weights mapped, not copied). */
+lofi_musicgen *lofi_musicgen_load(const char *path, int threads, char *err, size_t err_len);
+void lofi_musicgen_free(lofi_musicgen *model);
+void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *out);
+
+/* T5 last hidden state for n token ids: out holds n * t5_width floats (token-major). */
+bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t n, float *out, char *err, size_t err_len);
+/* The first decoding step's guided logits (start tokens in): out holds codebooks * codebook_size. */
+bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, float guidance_scale,
+                                float *out, char *err, size_t err_len);
+/* Audio codes for `frames` frames: codes holds codebooks * frames, codebook-major. */
+bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, int64_t frames,
+                                  const lofi_sampling *sampling, lofi_progress_fn progress, void *user, int32_t *codes,
+                                  char *err, size_t err_len);
+/* EnCodec: codes (codebook-major) -> frames * hop_length mono samples, the sample-rate stage in
+ * chunks of chunk_frames (0 = the default, 64 frames; the result does not depend on it). */
+bool lofi_musicgen_decode_audio(lofi_musicgen *model, const int32_t *codes, int64_t frames, int64_t chunk_frames,
+                                float *audio, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

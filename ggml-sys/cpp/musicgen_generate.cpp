@@ -1,0 +1,92 @@
+#include "musicgen_generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "graph_runner.h"
+#include "musicgen_decoder.h"
+
+namespace lofi {
+
+void guide(const float *cond, const float *null, size_t n, float scale, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        out[i] = null[i] + (cond[i] - null[i]) * scale;
+    }
+}
+
+int32_t sample_token(std::vector<float> logits, const SamplingParams &params, std::mt19937_64 &rng) {
+    const int32_t n = static_cast<int32_t>(logits.size());
+    if (params.temperature <= 0.0f || params.top_k == 1) {
+        return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
+    std::vector<int32_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    const int32_t k = params.top_k > 0 ? std::min(params.top_k, n) : n;
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    order.resize(k);
+    // Softmax over the top k at this temperature, then the top-p nucleus if asked for.
+    std::vector<double> probs(k);
+    const double top = logits[order[0]];
+    double sum = 0.0;
+    for (int32_t i = 0; i < k; i++) {
+        probs[i] = std::exp((logits[order[i]] - top) / params.temperature);
+        sum += probs[i];
+    }
+    int32_t keep = k;
+    if (params.top_p > 0.0f && params.top_p < 1.0f) {
+        double mass = 0.0;
+        for (keep = 0; keep < k && mass < params.top_p * sum; keep++) {
+            mass += probs[keep];
+        }
+    }
+    std::discrete_distribution<int32_t> pick(probs.begin(), probs.begin() + keep);
+    return order[pick(rng)];
+}
+
+bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden, int64_t tokens, int64_t frames,
+                    const SamplingParams &params, const std::function<bool(int64_t, int64_t)> &progress,
+                    std::vector<int32_t> &codes, std::string &error) {
+    const DecoderHparams &hp = m.hp.decoder;
+    const int64_t books = hp.codebooks, card = hp.codebook_size;
+    // Delay pattern: codebook q at step s holds frame s - 1 - q; the start token elsewhere.
+    const int64_t steps = frames + books - 1;
+    if (steps + 1 > hp.context_length) {
+        error = "asked for " + std::to_string(frames) + " frames; the model's context holds " + std::to_string(hp.context_length - books);
+        return false;
+    }
+    GraphRunner runner(m.backend);
+    DecoderState state;
+    if (!decoder_start(m, runner, t5_hidden, tokens, steps, state)) {
+        error = "could not start the decoder";
+        return false;
+    }
+    std::mt19937_64 rng(params.seed);
+    std::vector<int32_t> input(books, static_cast<int32_t>(hp.start_token));
+    std::vector<float> logits, guided(card);
+    codes.assign(books * frames, 0);
+    for (int64_t s = 1; s <= steps; s++) {
+        if (!decoder_step(m, runner, state, input, logits)) {
+            error = "decoder step " + std::to_string(s) + " failed";
+            return false;
+        }
+        for (int64_t q = 0; q < books; q++) {
+            const int64_t frame = s - 1 - q;
+            if (frame < 0 || frame >= frames) {
+                // Forced back outside the codebook's window: the start token before it, padding after.
+                input[q] = static_cast<int32_t>(frame < 0 ? hp.start_token : hp.pad_token);
+                continue;
+            }
+            guide(logits.data() + q * card, logits.data() + (books + q) * card, card, params.guidance_scale, guided.data());
+            input[q] = sample_token(guided, params, rng);
+            codes[q * frames + frame] = input[q];
+        }
+        if (progress && !progress(s, steps)) {
+            error = "cancelled";
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace lofi

@@ -1,0 +1,104 @@
+#include "musicgen_model.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ggml-cpu.h"
+#include "lofi_ggml.h"
+#include "musicgen_tensors.h"
+
+namespace lofi {
+
+ggml_tensor *MusicgenModel::get(const std::string &name) const { return ggml_get_tensor(file->meta, name.c_str()); }
+
+MusicgenModel::~MusicgenModel() {
+    if (weights != nullptr) {
+        ggml_backend_buffer_free(weights);
+    }
+    if (mapping != nullptr) {
+        munmap(mapping, mapping_size);
+    }
+    if (backend != nullptr) {
+        ggml_backend_free(backend);
+    }
+    lofi_gguf_close(file);
+}
+
+namespace {
+
+// Maps the file read-only and points every weight at its bytes: no copy, pages load on use.
+bool map_weights(MusicgenModel &m, std::string &error) {
+    int fd = open(m.file->path.c_str(), O_RDONLY);
+    if (fd < 0) {
+        error = "cannot open " + m.file->path;
+        return false;
+    }
+    m.mapping_size = m.file->file_size;
+    m.mapping = mmap(nullptr, m.mapping_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m.mapping == MAP_FAILED) {
+        m.mapping = nullptr;
+        error = "cannot map " + m.file->path + " into memory";
+        return false;
+    }
+    m.weights = ggml_backend_cpu_buffer_from_ptr(m.mapping, m.mapping_size);
+    ggml_backend_buffer_set_usage(m.weights, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    auto *base = static_cast<char *>(m.mapping) + m.file->data_offset;
+    for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
+        ggml_tensor *tensor = m.get(gguf_get_tensor_name(m.file->ctx, i));
+        if (ggml_backend_tensor_alloc(m.weights, tensor, base + gguf_get_tensor_offset(m.file->ctx, i)) != GGML_STATUS_SUCCESS) {
+            error = std::string("cannot place tensor '") + tensor->name + "'";
+            return false;
+        }
+    }
+    return true;
+}
+
+void bind_tensors(MusicgenModel &m) {
+    auto t5_name = [](uint32_t i, const char *part) { return "t5.blk." + std::to_string(i) + "." + part + ".weight"; };
+    m.t5_embd = m.get("t5.token_embd.weight");
+    m.t5_rel_bias = m.get("t5.blk.0.attn_rel_b.weight");
+    m.t5_out_norm = m.get("t5.output_norm.weight");
+    for (uint32_t i = 0; i < m.hp.t5.layers; i++) {
+        m.t5.push_back({m.get(t5_name(i, "attn_norm")), m.get(t5_name(i, "attn_q")), m.get(t5_name(i, "attn_k")),
+                        m.get(t5_name(i, "attn_v")), m.get(t5_name(i, "attn_o")), m.get(t5_name(i, "ffn_norm")),
+                        m.get(t5_name(i, "ffn_up")), m.hp.t5.gated_ffn ? m.get(t5_name(i, "ffn_gate")) : nullptr,
+                        m.get(t5_name(i, "ffn_down"))});
+    }
+    m.proj_w = m.get("proj.weight");
+    m.proj_b = m.get("proj.bias");
+    for (uint32_t k = 0; k < m.hp.decoder.codebooks; k++) {
+        m.dec_embd.push_back(m.get("dec.tok_embd." + std::to_string(k) + ".weight"));
+        m.dec_heads.push_back(m.get("dec.output." + std::to_string(k) + ".weight"));
+        m.codebooks.push_back(m.get("codec.vq." + std::to_string(k) + ".embd"));
+    }
+    for (uint32_t i = 0; i < m.hp.decoder.layers; i++) {
+        const std::string p = "dec.blk." + std::to_string(i) + ".";
+        auto w = [&](const char *part) { return m.get(p + part + ".weight"); };
+        auto b = [&](const char *part) { return m.get(p + part + ".bias"); };
+        m.dec.push_back({w("attn_norm"), b("attn_norm"), w("attn_q"), w("attn_k"), w("attn_v"), w("attn_o"),
+                         w("cross_attn_norm"), b("cross_attn_norm"), w("cross_attn_q"), w("cross_attn_k"),
+                         w("cross_attn_v"), w("cross_attn_o"), w("ffn_norm"), b("ffn_norm"), w("ffn_up"), w("ffn_down")});
+    }
+    m.dec_norm_w = m.get("dec.output_norm.weight");
+    m.dec_norm_b = m.get("dec.output_norm.bias");
+}
+
+} // namespace
+
+std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::string &error) {
+    auto model = std::make_unique<MusicgenModel>();
+    model->file = open_gguf(path, error);
+    if (model->file == nullptr || !read_hparams(model->file->ctx, model->hp, error) ||
+        !check_tensors(*model->file, model->hp, error) || !map_weights(*model, error)) {
+        return nullptr;
+    }
+    bind_tensors(*model);
+    model->threads = threads > 0 ? threads : 1;
+    model->backend = ggml_backend_cpu_init();
+    ggml_backend_cpu_set_n_threads(model->backend, model->threads);
+    return model;
+}
+
+} // namespace lofi

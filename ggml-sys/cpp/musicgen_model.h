@@ -1,0 +1,52 @@
+// A MusicGen GGUF loaded for inference: hyperparameters, named weights mapped from the file
+// (zero copy on the CPU backend), and the backend that computes with them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "gguf_file.h"
+#include "musicgen_hparams.h"
+
+namespace lofi {
+
+struct T5Layer {
+    ggml_tensor *attn_norm, *q, *k, *v, *o;
+    ggml_tensor *ffn_norm, *up, *gate, *down; // gate: gated FFN only
+};
+
+struct DecoderLayer {
+    ggml_tensor *attn_norm_w, *attn_norm_b, *q, *k, *v, *o;
+    ggml_tensor *cross_norm_w, *cross_norm_b, *cross_q, *cross_k, *cross_v, *cross_o;
+    ggml_tensor *ffn_norm_w, *ffn_norm_b, *up, *down;
+};
+
+struct MusicgenModel {
+    MusicgenHparams hp;
+    lofi_gguf *file = nullptr;
+
+    ggml_tensor *t5_embd, *t5_rel_bias, *t5_out_norm;
+    std::vector<T5Layer> t5;
+    ggml_tensor *proj_w, *proj_b;
+    std::vector<ggml_tensor *> dec_embd, dec_heads;
+    std::vector<DecoderLayer> dec;
+    ggml_tensor *dec_norm_w, *dec_norm_b;
+    std::vector<ggml_tensor *> codebooks;
+
+    ggml_backend_t backend = nullptr;
+    int threads = 1;
+
+    void *mapping = nullptr;
+    size_t mapping_size = 0;
+    ggml_backend_buffer_t weights = nullptr;
+
+    ggml_tensor *get(const std::string &name) const;
+    ~MusicgenModel();
+};
+
+std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::string &error);
+
+} // namespace lofi

@@ -1,0 +1,59 @@
+use std::ffi::{c_char, CStr};
+
+use crate::error::{ErrorBuffer, GgmlError};
+use crate::raw;
+use crate::types::GgmlType;
+
+/// The GGML version built in ("0.26.0").
+pub fn version() -> String {
+    // SAFETY: a static string.
+    unsafe { CStr::from_ptr(raw::lofi_ggml_version()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The CPU features ggml-cpu was compiled for ("SSE3 SSSE3 AVX AVX2 F16C FMA ...").
+pub fn cpu_features() -> String {
+    let mut buf = [0 as c_char; 256];
+    // SAFETY: the C side writes at most buf.len() bytes, NUL-terminated.
+    unsafe {
+        raw::lofi_ggml_cpu_features(buf.as_mut_ptr(), buf.len());
+        CStr::from_ptr(buf.as_ptr())
+    }
+    .to_string_lossy()
+    .into_owned()
+}
+
+/// `c[j][i] = dot(a row i, b row j)` on GGML's CPU backend: `a` is `m` rows of `k` values stored
+/// as `a_type` (as [`crate::quantize`] writes them), `b` is `n` rows of `k` floats.
+pub fn mul_mat(
+    a_type: GgmlType,
+    a: &[u8],
+    b: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    threads: usize,
+) -> Result<Vec<f32>, GgmlError> {
+    if a.len() != a_type.row_size(k as i64) * m || b.len() != n * k {
+        return Err(GgmlError("mul_mat: operand sizes do not match m, n, k".into()));
+    }
+    let mut c = vec![0f32; m * n];
+    let mut err = ErrorBuffer::new();
+    // SAFETY: sizes checked above; c holds m × n floats.
+    let ok = unsafe {
+        raw::lofi_ggml_mul_mat(
+            a_type.0,
+            a.as_ptr().cast(),
+            b.as_ptr(),
+            m as i64,
+            n as i64,
+            k as i64,
+            c.as_mut_ptr(),
+            threads.max(1) as i32,
+            err.ptr(),
+            err.len(),
+        )
+    };
+    err.check(ok).map(|()| c)
+}

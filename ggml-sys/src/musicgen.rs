@@ -1,0 +1,227 @@
+//! MusicGen inference: prompt -> T5 -> decoder LM (delay pattern, CFG, sampling) -> EnCodec.
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use crate::error::{c_path, ErrorBuffer, GgmlError};
+use crate::gguf::GgufFile;
+use crate::raw;
+use crate::tokenizer::T5Tokenizer;
+
+/// What the loaded model is and how it samples by default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MusicgenParams {
+    pub t5_width: usize,
+    pub codebooks: usize,
+    pub codebook_size: usize,
+    pub sample_rate: u32,
+    pub frame_rate: u32,
+    /// Samples per frame.
+    pub hop_length: usize,
+    /// The longest generation the decoder's context allows.
+    pub max_frames: usize,
+    pub default_sampling: Sampling,
+}
+
+/// How tokens are drawn from the guided logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    pub guidance_scale: f32,
+    /// 0 = greedy.
+    pub temperature: f32,
+    /// 0 = all tokens, 1 = greedy.
+    pub top_k: i32,
+    /// 0 = off.
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+/// A loaded MusicGen GGUF (weights memory-mapped). Not shareable between threads at once:
+/// every call takes `&mut self`.
+pub struct Musicgen {
+    ptr: *mut raw::lofi_musicgen,
+    params: MusicgenParams,
+    tokenizer: T5Tokenizer,
+}
+
+// SAFETY: the engine keeps no thread-bound state; &mut self serialises calls.
+unsafe impl Send for Musicgen {}
+
+/// Calls the Rust progress closure from C; a panic inside cancels instead of unwinding into C.
+extern "C" fn progress_trampoline<F: FnMut(usize, usize) -> bool>(user: *mut c_void, step: i64, steps: i64) -> bool {
+    // SAFETY: user is the &mut F passed to lofi_musicgen_generate_codes for this call only.
+    let callback = unsafe { &mut *(user as *mut F) };
+    catch_unwind(AssertUnwindSafe(|| callback(step as usize, steps as usize))).unwrap_or(false)
+}
+
+impl Musicgen {
+    /// Loads and checks `path` (as [`crate::inspect_model`]) and builds its tokenizer.
+    pub fn load(path: &Path, threads: usize) -> Result<Self, GgmlError> {
+        let tokenizer = T5Tokenizer::from_gguf(&GgufFile::open(path)?)?;
+        let c_path = c_path(path)?;
+        let mut err = ErrorBuffer::new();
+        // SAFETY: valid path and error buffer.
+        let ptr = unsafe { raw::lofi_musicgen_load(c_path.as_ptr(), threads.max(1) as i32, err.ptr(), err.len()) };
+        if ptr.is_null() {
+            return Err(err.into_error());
+        }
+        let mut p = std::mem::MaybeUninit::<raw::lofi_musicgen_params>::zeroed();
+        // SAFETY: valid handle; fills the struct.
+        let p = unsafe {
+            raw::lofi_musicgen_get_params(ptr, p.as_mut_ptr());
+            p.assume_init()
+        };
+        let params = MusicgenParams {
+            t5_width: p.t5_width as usize,
+            codebooks: p.codebooks as usize,
+            codebook_size: p.codebook_size as usize,
+            sample_rate: p.sample_rate,
+            frame_rate: p.frame_rate,
+            hop_length: p.hop_length as usize,
+            max_frames: p.max_frames as usize,
+            default_sampling: Sampling {
+                guidance_scale: p.guidance_scale,
+                temperature: p.temperature,
+                top_k: p.top_k as i32,
+                top_p: p.top_p,
+                seed: 0,
+            },
+        };
+        Ok(Self { ptr, params, tokenizer })
+    }
+
+    pub fn params(&self) -> &MusicgenParams {
+        &self.params
+    }
+
+    /// T5 token ids for a prompt (ending with `</s>`).
+    pub fn tokenize(&self, prompt: &str) -> Result<Vec<i32>, GgmlError> {
+        self.tokenizer.encode(prompt)
+    }
+
+    /// T5's last hidden state: tokens × t5_width floats, token-major.
+    pub fn encode_text(&mut self, ids: &[i32]) -> Result<Vec<f32>, GgmlError> {
+        let mut out = vec![0f32; ids.len() * self.params.t5_width];
+        let mut err = ErrorBuffer::new();
+        // SAFETY: out holds ids.len() × t5_width floats.
+        let ok = unsafe {
+            raw::lofi_musicgen_encode_text(
+                self.ptr,
+                ids.as_ptr(),
+                ids.len(),
+                out.as_mut_ptr(),
+                err.ptr(),
+                err.len(),
+            )
+        };
+        err.check(ok).map(|()| out)
+    }
+
+    fn tokens_of(&self, t5_hidden: &[f32]) -> Result<usize, GgmlError> {
+        let width = self.params.t5_width;
+        if t5_hidden.is_empty() || !t5_hidden.len().is_multiple_of(width) {
+            return Err(GgmlError(format!("text states must be tokens x {width} floats")));
+        }
+        Ok(t5_hidden.len() / width)
+    }
+
+    /// The first decoding step's guided logits: codebooks × codebook_size.
+    pub fn first_logits(&mut self, t5_hidden: &[f32], guidance_scale: f32) -> Result<Vec<f32>, GgmlError> {
+        let tokens = self.tokens_of(t5_hidden)?;
+        let mut out = vec![0f32; self.params.codebooks * self.params.codebook_size];
+        let mut err = ErrorBuffer::new();
+        // SAFETY: sizes as the C API documents.
+        let ok = unsafe {
+            raw::lofi_musicgen_first_logits(
+                self.ptr,
+                t5_hidden.as_ptr(),
+                tokens,
+                guidance_scale,
+                out.as_mut_ptr(),
+                err.ptr(),
+                err.len(),
+            )
+        };
+        err.check(ok).map(|()| out)
+    }
+
+    /// Audio codes for `frames` frames, codebook-major. `progress(step, steps)` runs after each
+    /// decoder step; returning false cancels (Err "cancelled").
+    pub fn generate_codes<F: FnMut(usize, usize) -> bool>(
+        &mut self,
+        t5_hidden: &[f32],
+        frames: usize,
+        sampling: &Sampling,
+        mut progress: F,
+    ) -> Result<Vec<i32>, GgmlError> {
+        let tokens = self.tokens_of(t5_hidden)?;
+        if frames == 0 || frames > self.params.max_frames {
+            return Err(GgmlError(format!("frames must be 1 to {}", self.params.max_frames)));
+        }
+        let mut codes = vec![0i32; self.params.codebooks * frames];
+        let sampling = raw::lofi_sampling {
+            guidance_scale: sampling.guidance_scale,
+            temperature: sampling.temperature,
+            top_k: sampling.top_k,
+            top_p: sampling.top_p,
+            seed: sampling.seed,
+        };
+        let mut err = ErrorBuffer::new();
+        // SAFETY: codes holds codebooks × frames; the closure outlives the call.
+        let ok = unsafe {
+            raw::lofi_musicgen_generate_codes(
+                self.ptr,
+                t5_hidden.as_ptr(),
+                tokens,
+                frames as i64,
+                &sampling,
+                Some(progress_trampoline::<F>),
+                (&mut progress as *mut F).cast(),
+                codes.as_mut_ptr(),
+                err.ptr(),
+                err.len(),
+            )
+        };
+        err.check(ok).map(|()| codes)
+    }
+
+    /// EnCodec: codes (codebook-major, frames per codebook) to mono samples at `sample_rate`.
+    pub fn decode_audio(&mut self, codes: &[i32], frames: usize) -> Result<Vec<f32>, GgmlError> {
+        self.decode_audio_in_chunks(codes, frames, 0)
+    }
+
+    /// [`Self::decode_audio`] with the sample-rate stage in chunks of `chunk_frames` (0 = the
+    /// default); the result does not depend on the chunk size, only the memory it takes.
+    pub fn decode_audio_in_chunks(
+        &mut self,
+        codes: &[i32],
+        frames: usize,
+        chunk_frames: usize,
+    ) -> Result<Vec<f32>, GgmlError> {
+        if frames == 0 || codes.len() != frames * self.params.codebooks {
+            return Err(GgmlError("codes must be codebooks x frames".into()));
+        }
+        let mut audio = vec![0f32; frames * self.params.hop_length];
+        let mut err = ErrorBuffer::new();
+        // SAFETY: audio holds frames × hop_length samples.
+        let ok = unsafe {
+            raw::lofi_musicgen_decode_audio(
+                self.ptr,
+                codes.as_ptr(),
+                frames as i64,
+                chunk_frames as i64,
+                audio.as_mut_ptr(),
+                err.ptr(),
+                err.len(),
+            )
+        };
+        err.check(ok).map(|()| audio)
+    }
+}
+
+impl Drop for Musicgen {
+    fn drop(&mut self) {
+        // SAFETY: loaded by lofi_musicgen_load, freed once.
+        unsafe { raw::lofi_musicgen_free(self.ptr) }
+    }
+}
