@@ -91,25 +91,31 @@ fi
 "$DAEMON" --version >/dev/null || { echo "install.sh: $DAEMON does not run" >&2; exit 1; }
 say "daemon: $DAEMON ($("$DAEMON" --version))"
 
-# The ggml (MusicGen) backend understands --verify-model; older daemons do not.
-has_ggml=0
-"$DAEMON" --help 2>/dev/null | grep -q -- '--verify-model' && has_ggml=1
+# Daemons that can check a GGUF understand --verify-model; only those whose backends include
+# ggml can generate with one, so only they get weights downloaded.
+has_verify=0 has_ggml=0
+"$DAEMON" --help 2>/dev/null | grep -q -- '--verify-model' && has_verify=1
+"$DAEMON" --version --verbose 2>/dev/null | grep -q '^backends:.*ggml' && has_ggml=1
 model_path="$MODELS_DIR/musicgen-small-$QUANT.gguf"
 if [ -n "$model" ]; then
   [ -f "$model" ] || { echo "install.sh: model file $model does not exist" >&2; exit 1; }
   install -m 644 "$model" "$MODELS_DIR/$(basename "$model")"
   model_path="$MODELS_DIR/$(basename "$model")"
   say "model installed: $model_path"
+  default_path="$MODELS_DIR/musicgen-small-$QUANT.gguf"
+  [ "$model_path" = "$default_path" ] \
+    || say "the plugin loads $default_path by default: set model.weights_path = \"$model_path\" in setup() to use this one"
 elif [ "$has_ggml" = 1 ] && [ ! -f "$model_path" ]; then
   url="${LOFI_MODEL_URL:-https://huggingface.co/lofi-nvim/musicgen-small-gguf/resolve/main/musicgen-small-$QUANT.gguf}"
   say "downloading model weights (~200 MB) from $url"
   curl -fL --connect-timeout 5 --progress-bar "$url" -o "$model_path.part" && mv "$model_path.part" "$model_path" \
     || { rm -f "$model_path.part"; say "model download failed"; }
 fi
-if [ -f "$model_path" ] && [ "$has_ggml" = 1 ]; then
+if [ -f "$model_path" ] && [ "$has_verify" = 1 ]; then
   "$DAEMON" --verify-model "$model_path" || { echo "install.sh: model verification failed: $model_path" >&2; exit 1; }
+  [ "$has_ggml" = 1 ] || say "this daemon cannot generate with a model yet (no ggml backend); the procedural backend will be used"
 elif [ -f "$model_path" ]; then
-  say "this daemon has no ggml backend yet, so $model_path cannot be used or verified; the procedural backend will be used"
+  say "this daemon cannot verify or use $model_path; the procedural backend will be used"
 else
   say "no model installed: lofi.nvim uses the procedural backend (instant, offline, no weights needed)"
 fi

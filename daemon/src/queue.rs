@@ -25,6 +25,9 @@ pub struct Job {
     pub prefetch: bool,
     /// Starts playing when done.
     pub play: bool,
+    /// Rendered by the stand-in (procedural) backend: plays at once while the requested,
+    /// slower track generates, which then crossfades in.
+    pub stand_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -156,6 +159,7 @@ impl Queue {
     /// Starts the worker. `emit` receives every event, in order, from the worker thread.
     pub fn start(
         backend: Arc<dyn Backend>,
+        stand_in: Arc<dyn Backend>,
         cache: Arc<Cache>,
         settings: Arc<Mutex<StoreSettings>>,
         emit: impl Fn(QueueEvent) + Send + 'static,
@@ -168,7 +172,7 @@ impl Queue {
         let worker = Arc::clone(&queue);
         thread::Builder::new()
             .name("generation".into())
-            .spawn(move || worker.run(backend.as_ref(), &cache, &settings, &emit))
+            .spawn(move || worker.run([backend.as_ref(), stand_in.as_ref()], &cache, &settings, &emit))
             .expect("spawn generation worker");
         queue
     }
@@ -269,8 +273,16 @@ impl Queue {
         }
     }
 
-    fn run(&self, backend: &dyn Backend, cache: &Cache, settings: &Mutex<StoreSettings>, emit: &dyn Fn(QueueEvent)) {
+    /// `backends`: the main one and the stand-in.
+    fn run(
+        &self,
+        backends: [&dyn Backend; 2],
+        cache: &Cache,
+        settings: &Mutex<StoreSettings>,
+        emit: &dyn Fn(QueueEvent),
+    ) {
         while let Some(job) = self.next_job() {
+            let backend = backends[usize::from(job.stand_in)];
             let event = self.generate(&job, backend, cache, settings, emit);
             self.lock().active = None;
             if let Some(event) = event {

@@ -134,3 +134,17 @@ fn render_samples_reproduces_the_committed_pack() {
         );
     }
 }
+
+#[test]
+fn version_verbose_names_the_backends_and_the_ggml_build() {
+    let out = run(&["--version", "--verbose"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("lofi-daemon "), "{text}");
+    assert_eq!(lines[1], "backends: procedural ggml", "install.sh reads this line");
+    assert_eq!(lines[2], "ggml 0.26.0");
+    assert!(lines[3].starts_with("ggml CPU features: "), "{text}");
+    let short = run(&["--version"]);
+    assert_eq!(String::from_utf8_lossy(&short.stdout).lines().count(), 1);
+}

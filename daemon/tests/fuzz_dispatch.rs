@@ -29,6 +29,7 @@ fn server(dir: &std::path::Path) -> (Arc<Server>, Captured) {
     let (outbox, _writer, _) = spawn_writer(captured.clone());
     let options = ServerOptions {
         backend: Arc::new(ProceduralBackend::default()),
+        stand_in: Arc::new(ProceduralBackend::default()),
         cache: Arc::new(Cache::open(dir).unwrap()),
         limits: CacheLimits::default(),
         format: AudioFormat::Wav,

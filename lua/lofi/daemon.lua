@@ -118,6 +118,9 @@ function M.command(bin)
   end
   if M.model_installed() then
     add("--backend", "ggml", "--model", config.weights_path())
+    if c.model.threads then
+      add("--threads", tostring(c.model.threads))
+    end
   else
     add("--backend", "procedural")
   end

@@ -41,7 +41,11 @@ local function check_config()
   end
 end
 
----@return boolean found
+---@class lofi.health.Binary
+---@field path string
+---@field ggml_features string? CPU features GGML was compiled for
+
+---@return lofi.health.Binary? binary nil when missing or not runnable
 local function check_binary()
   local bin, err = daemon.find_bin()
   if not bin then
@@ -49,19 +53,37 @@ local function check_binary()
       err.message .. " (DAEMON_NOT_FOUND)",
       { "run ./install.sh in the plugin directory", "or set daemon.bin" }
     )
-    return false
+    return nil
   end
-  local run = vim.system({ bin, "--version" }, { text = true }):wait(3000)
-  if run.code == 0 then
-    health.ok(("lofi-daemon binary found: %s (%s)"):format(bin, vim.trim(run.stdout)))
-  else
+  local run = vim.system({ bin, "--version", "--verbose" }, { text = true }):wait(3000)
+  if run.code ~= 0 then
     health.error(("lofi-daemon at %s does not run: %s"):format(bin, vim.trim(run.stderr or "")))
-    return false
+    return nil
   end
-  return true
+  local out = run.stdout or ""
+  health.ok(("lofi-daemon binary found: %s (%s)"):format(bin, vim.trim(out:match("^[^\n]*"))))
+  return { path = bin, ggml_features = out:match("ggml CPU features: ([^\n]*)") }
 end
 
-local function check_model(status)
+--- The ggml backend's own load-time checks on the model file (`lofi-daemon --verify-model`).
+---@param bin string
+---@param path string
+local function verify_model(bin, path)
+  local run = vim.system({ bin, "--verify-model", path }, { text = true }):wait(10000)
+  if run.code == 0 then
+    local quant = (run.stdout or ""):match("quantization%s+([^\n]*)") or "?"
+    health.ok(("model verified: %s (%s)"):format(path, quant))
+  else
+    health.error(
+      vim.trim(run.stderr ~= "" and run.stderr or "model verification did not finish"),
+      { "reinstall it with ./install.sh --model PATH" }
+    )
+  end
+end
+
+---@param status table? the daemon's status reply
+---@param bin string? the daemon binary
+local function check_model(status, bin)
   local c = config.current
   local path = config.weights_path()
   local stat = uv.fs_stat(path)
@@ -74,6 +96,9 @@ local function check_model(status)
     )
   else
     health.info(("model file: %s (%.0f MB)"):format(path, stat.size / 1e6))
+    if bin then
+      verify_model(bin, path)
+    end
   end
   if status and status.model then
     local m = status.model
@@ -126,7 +151,11 @@ local function cpu_flags()
   return " " .. (sysctl.stdout or ""):lower() .. " "
 end
 
-local function check_cpu()
+---@param ggml_features string? what the daemon's GGML was compiled for
+local function check_cpu(ggml_features)
+  if ggml_features then
+    health.info("GGML compiled for: " .. ggml_features)
+  end
   local flags = cpu_flags()
   local arch = uv.os_uname().machine
   local has = function(flag)
@@ -189,7 +218,8 @@ function M.check()
   health.start("lofi.nvim")
   check_neovim()
   check_config()
-  if check_binary() then
+  local binary = check_binary()
+  if binary then
     local status, err = ask("status")
     if err then
       health.error(
@@ -199,12 +229,12 @@ function M.check()
     else
       health.ok(("daemon running (pid %d, v%s)"):format(daemon.pid() or 0, status.version))
     end
-    check_model(status)
+    check_model(status, binary.path)
     if not err then
       check_audio()
     end
   end
-  check_cpu()
+  check_cpu(binary and binary.ggml_features)
   check_tools()
   check_integrations()
 end

@@ -228,8 +228,15 @@ function M.volume(level, callback)
   end
   -- Kept as the configured volume so a restarted daemon comes back at this level.
   config.current.playback.volume = level
-  state.current.playback.volume = level
-  call("volume_set", { level = level }, callback)
+  state.expect_volume(level)
+  call("volume_set", { level = level }, function(err, result)
+    state.volume_answered(result and result.level)
+    if callback then
+      callback(err, result)
+    elseif err then
+      require("lofi.ui").error(err)
+    end
+  end)
   return level
 end
 

@@ -1,5 +1,8 @@
-//! Generation backends behind one interface: `procedural` now, `ggml` (MusicGen) later.
+//! Generation backends behind one interface: `procedural` (instant synthesis) and `ggml`
+//! (MusicGen on GGML).
 
+pub mod ggml;
+mod master;
 pub mod procedural;
 
 use std::sync::atomic::AtomicBool;

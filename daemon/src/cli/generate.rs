@@ -10,7 +10,7 @@ use rand::Rng;
 
 use super::serve::DEFAULT_PROMPT;
 use super::BackendArgs;
-use crate::backend::{Backend, GenerationRequest};
+use crate::backend::GenerationRequest;
 use crate::server::params::{MAX_DURATION_SEC, MAX_SEED, MIN_DURATION_SEC};
 use crate::tags::{self, Provenance};
 use crate::{cache, track_id};
@@ -47,10 +47,10 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     if args.seed.is_some_and(|s| s > MAX_SEED) {
         return Err(format!("--seed must be at most {MAX_SEED}"));
     }
-    if let Some(reason) = args.backend.ggml_unavailable() {
-        eprintln!("lofi-daemon: {reason}");
+    let (backend, fallback) = args.backend.build();
+    if let Some(reason) = fallback {
+        eprintln!("lofi-daemon: {}", reason.message);
     }
-    let backend = args.backend.procedural();
     let info = backend.info();
     let request = GenerationRequest {
         prompt: args.prompt.unwrap_or_else(|| DEFAULT_PROMPT.to_owned()),

@@ -4,21 +4,37 @@
 mod analyze;
 mod generate;
 mod serve;
+mod verify_model;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::backend::ggml::{GgmlBackend, SamplingOverrides};
 use crate::backend::procedural::{Kit, ProceduralBackend};
+use crate::backend::Backend;
 use crate::cache::AudioFormat;
+use crate::rpc::{ErrorReason, RpcError};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "lofi-daemon",
-    version,
-    about = "Local lofi beats for Neovim: generation and playback daemon"
+    about = "Local lofi beats for Neovim: generation and playback daemon",
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print the version (with --verbose: the GGML build and its CPU features) and exit.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+    /// With --version: also print the GGML build.
+    #[arg(long, requires = "version")]
+    pub verbose: bool,
+    /// Check a GGUF model file the way the ggml backend loads it, print a summary and exit
+    /// (status 1 and a one-line reason if it cannot be used).
+    #[arg(long, value_name = "PATH", conflicts_with = "version")]
+    pub verify_model: Option<PathBuf>,
     #[command(flatten)]
     pub logging: LogArgs,
     #[command(flatten)]
@@ -65,12 +81,29 @@ pub enum BackendKind {
 
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
-    /// Generation backend; ggml falls back to procedural when no usable model is found.
+    /// Generation backend; ggml falls back to procedural (with a warning) when the model is
+    /// missing or cannot be loaded.
     #[arg(long, value_enum, default_value = "procedural")]
     pub backend: BackendKind,
     /// GGUF model file for the ggml backend.
+    /// Default: $XDG_DATA_HOME/nvim/lofi/models/musicgen-small-Q4_K_M.gguf
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
+    /// Compute threads for the ggml backend (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Sampling temperature (ggml; default: the model's, 1.0; 0 = greedy).
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// Sample among the K likeliest tokens (ggml; default: the model's, 250).
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<i32>,
+    /// Nucleus sampling threshold (ggml; default: off).
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f32>,
+    /// Classifier-free guidance scale (ggml; default: the model's, 3.0).
+    #[arg(long, value_name = "SCALE")]
+    pub cfg: Option<f32>,
     /// Sample pack directory whose WAVs override the built-in pack by name.
     #[arg(long, value_name = "DIR")]
     pub samples_dir: Option<PathBuf>,
@@ -86,16 +119,50 @@ impl BackendArgs {
         ProceduralBackend::new(kit)
     }
 
-    /// Why the ggml backend cannot run (it is not part of this build yet), if asked for.
-    pub fn ggml_unavailable(&self) -> Option<String> {
-        (self.backend == BackendKind::Ggml).then(|| match &self.model {
-            Some(path) if !path.is_file() => format!(
-                "model file {} does not exist; using the procedural backend",
-                path.display()
+    /// The backend asked for; when ggml cannot run, the procedural one and why.
+    pub fn build(&self) -> (Arc<dyn Backend>, Option<RpcError>) {
+        if self.backend == BackendKind::Procedural {
+            return (Arc::new(self.procedural()), None);
+        }
+        let path = self.model.clone().unwrap_or_else(default_model_path);
+        let fallback = "; using the procedural backend";
+        if !path.is_file() {
+            let message = format!("model file {} does not exist{fallback}", path.display());
+            return (
+                Arc::new(self.procedural()),
+                Some(RpcError::new(ErrorReason::ModelNotFound, message)),
+            );
+        }
+        let threads = self
+            .threads
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let overrides = SamplingOverrides {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            guidance_scale: self.cfg,
+        };
+        match GgmlBackend::load(&path, threads, overrides) {
+            Ok(backend) => (Arc::new(backend), None),
+            Err(message) => (
+                Arc::new(self.procedural()),
+                Some(RpcError::new(
+                    ErrorReason::ModelLoadFailed,
+                    format!("{message}{fallback}"),
+                )),
             ),
-            _ => "the ggml backend is not built into this lofi-daemon yet; using the procedural backend".to_owned(),
-        })
+        }
     }
+}
+
+/// Where install.sh puts the default model.
+pub fn default_model_path() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    data.join("nvim/lofi/models/musicgen-small-Q4_K_M.gguf")
 }
 
 #[derive(Args, Debug, Clone)]
@@ -171,6 +238,19 @@ pub fn default_cache_dir() -> PathBuf {
     base.join("nvim").join("lofi")
 }
 
+fn version_text(verbose: bool) -> String {
+    let mut text = format!("lofi-daemon {}\n", env!("CARGO_PKG_VERSION"));
+    if verbose {
+        // install.sh reads "backends:" to decide whether model weights are worth downloading.
+        text += &format!(
+            "backends: procedural ggml\nggml {}\nggml CPU features: {}\n",
+            ggml_sys::version(),
+            ggml_sys::cpu_features()
+        );
+    }
+    text
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     if let Err(message) =
@@ -179,8 +259,15 @@ pub fn run(cli: Cli) -> i32 {
         eprintln!("lofi-daemon: {message}");
         return 2;
     }
+    if cli.version {
+        print!("{}", version_text(cli.verbose));
+        return 0;
+    }
     let result = match cli.command {
-        None => serve::run(cli.serve),
+        None => match cli.verify_model {
+            Some(path) => verify_model::run(&path),
+            None => serve::run(cli.serve),
+        },
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),
         Some(Command::RenderSamples { dir }) => crate::backend::procedural::kit::write_pack(&dir)

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{default_cache_dir, ServeArgs};
-use crate::backend::Backend;
 use crate::cache::{Cache, CacheLimits};
 use crate::lifecycle::{self, PidFile};
-use crate::rpc::{ErrorReason, RpcError};
 use crate::server::{self, Server, ServerOptions};
 
 /// Default prompt when a request leaves it out.
@@ -21,15 +19,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let pid_file =
         PidFile::create(&pid_path).map_err(|e| format!("cannot write pid file {}: {e}", pid_path.display()))?;
 
-    let backend: Arc<dyn Backend> = Arc::new(args.backend.procedural());
-    let backend_fallback = args
-        .backend
-        .ggml_unavailable()
-        .map(|reason| RpcError::new(ErrorReason::ModelNotFound, reason));
+    let (backend, backend_fallback) = args.backend.build();
     let (outbox, _writer, client_gone) = server::spawn_writer(io::stdout());
     let server = Server::new(
         ServerOptions {
             backend,
+            stand_in: Arc::new(args.backend.procedural()),
             cache: Arc::new(cache),
             limits: CacheLimits {
                 max_mb: args.cache_max_mb,

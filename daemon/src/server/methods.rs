@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::params::{self, parse, NoParams, Priority, TrackRef};
 use super::Server;
-use crate::backend::GenerationRequest;
+use crate::backend::{Backend, GenerationRequest};
 use crate::cache::{CacheError, TrackMeta};
 use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
@@ -91,7 +91,11 @@ impl Server {
     /// A job with its track id; a missing seed is drawn at random.
     fn job(&self, prompt: String, seed: Option<u64>, duration_sec: f64) -> Job {
         let seed = seed.unwrap_or_else(|| rand::rng().random_range(0..u32::MAX as u64));
-        let model_version = self.backend.info().model_version;
+        self.job_for(self.backend.as_ref(), prompt, seed, duration_sec)
+    }
+
+    fn job_for(&self, backend: &dyn Backend, prompt: String, seed: u64, duration_sec: f64) -> Job {
+        let model_version = backend.info().model_version;
         Job {
             track_id: track_id::compute(&prompt, seed, duration_sec, &model_version),
             request: GenerationRequest {
@@ -101,7 +105,24 @@ impl Server {
             },
             prefetch: false,
             play: false,
+            stand_in: false,
         }
+    }
+
+    /// A job whose track is cached completes at once, as if generated (and plays if asked).
+    fn finish_from_cache(&self, job: &Job, meta: crate::cache::TrackMeta) {
+        self.on_queue_event(crate::queue::QueueEvent::Complete {
+            meta: Box::new(meta),
+            prefetch: job.prefetch,
+            play: job.play,
+            cached: true,
+        });
+    }
+
+    /// Whether a track asked to play should be bridged by a stand-in: the backend is slower
+    /// than the procedural one and nothing plays meanwhile.
+    fn needs_stand_in(&self) -> bool {
+        self.backend.info().backend != self.stand_in.info().backend && !self.engine().is_playing()
     }
 
     /// Queues a job (or completes it at once from the cache). `ack` gets the reply to
@@ -110,13 +131,29 @@ impl Server {
         let (track_id, seed) = (job.track_id.clone(), job.request.seed);
         if let Ok(meta) = self.cache.get(&track_id) {
             ack(json!({ "track_id": track_id, "status": "cached", "position": 0, "seed": seed }));
-            self.on_queue_event(crate::queue::QueueEvent::Complete {
-                meta: Box::new(meta),
-                prefetch: job.prefetch,
-                play: job.play,
-                cached: true,
-            });
+            self.finish_from_cache(&job, meta);
             return;
+        }
+        let stand_in = (job.play && !job.stand_in && self.needs_stand_in()).then(|| {
+            let request = &job.request;
+            Job {
+                play: true,
+                stand_in: true,
+                ..self.job_for(
+                    self.stand_in.as_ref(),
+                    request.prompt.clone(),
+                    request.seed,
+                    request.duration_sec,
+                )
+            }
+        });
+        // First in line (the worker may pick a job up the moment it is queued): rendered in a
+        // fraction of a second, it plays until the requested track is ready and crossfades in.
+        if let Some(stand_in) = stand_in {
+            match self.cache.get(&stand_in.track_id) {
+                Ok(meta) => self.finish_from_cache(&stand_in, meta),
+                Err(_) => self.queue.submit(stand_in, true, |_| {}),
+            }
         }
         self.queue.submit(job, high_priority, |submitted| {
             let position = match submitted {

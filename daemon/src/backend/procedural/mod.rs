@@ -7,7 +7,6 @@ mod drums;
 mod effects;
 mod harmony;
 pub mod kit;
-mod master;
 mod score;
 mod style;
 mod voices;
@@ -178,7 +177,7 @@ impl ProceduralBackend {
         mix.iter_mut().zip(&tail).for_each(|(m, t)| *m += t);
         check(0.85, progress)?;
 
-        master::master(&mut mix);
+        super::master::master(&mut mix);
         fade_edges(&mut mix);
         check(1.0, progress)?;
         Ok(mix)

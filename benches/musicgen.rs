@@ -1,0 +1,68 @@
+//! MusicGen on GGML: seconds per 10 s and 30 s of audio, split into T5 / decoder LM / EnCodec,
+//! and peak RSS, for the model in LOFI_BENCH_MODEL (one model per process, so the RSS is its
+//! own). benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
+//! Q8_0 and Q4_K_M next to the PyTorch baseline.
+//!
+//!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] cargo bench -p ggml-sys --bench musicgen
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ggml_sys::{Musicgen, Sampling};
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let Some(path) = std::env::var_os("LOFI_BENCH_MODEL").map(PathBuf::from) else {
+        eprintln!("musicgen bench: set LOFI_BENCH_MODEL to a MusicGen GGUF (benches/musicgen.sh makes them)");
+        return;
+    };
+    let threads = std::env::var("LOFI_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2);
+    let started = Instant::now();
+    let mut model = Musicgen::load(&path, threads).expect("model loads");
+    let load = started.elapsed().as_secs_f64();
+    let params = *model.params();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    println!("{name}: load {load:.2} s, {threads} threads");
+    let lengths: Vec<usize> = std::env::var("LOFI_BENCH_SECONDS")
+        .ok()
+        .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10, 30]);
+    for seconds in lengths {
+        let frames = seconds * params.frame_rate as usize;
+        let t = Instant::now();
+        let ids = model
+            .tokenize("lofi hip hop, rainy night, mellow piano, 80 bpm")
+            .unwrap();
+        let hidden = model.encode_text(&ids).unwrap();
+        let t5 = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let sampling = Sampling {
+            seed: 1,
+            ..params.default_sampling
+        };
+        let codes = model.generate_codes(&hidden, frames, &sampling, |_, _| true).unwrap();
+        let lm = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let audio = model.decode_audio(&codes, frames).unwrap();
+        let codec = t.elapsed().as_secs_f64();
+        let total = t5 + lm + codec;
+        let steps = frames + params.codebooks - 1;
+        println!(
+            "  {seconds:>2} s audio: total {total:6.1} s ({:.2}x real time) = T5 {t5:.3} s + LM {lm:6.1} s ({:.1} ms/step) + EnCodec {codec:5.1} s; {} samples",
+            total / seconds as f64,
+            lm * 1000.0 / steps as f64,
+            audio.len()
+        );
+    }
+    println!("  peak RSS {:.0} MB", peak_rss_mb());
+}

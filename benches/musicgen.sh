@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# MusicGen speed and memory: GGML (F16, Q8_0, Q4_K_M) against PyTorch fp32 on the same random
+# musicgen-small-shaped weights, 2 threads. Builds the model with scripts/make_test_model.py
+# (creates .venv-model with torch the first time), ~5 GB of disk under target/bench-musicgen.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+dir=target/bench-musicgen
+python=.venv-model/bin/python
+[ -x "$python" ] || python3 scripts/make_test_model.py --help >/dev/null # creates the venv
+if [ ! -f "$dir/hf/model.safetensors" ]; then
+  python3 scripts/make_test_model.py --shape musicgen-small --out "$dir/hf"
+fi
+cargo build --release -q -p lofi-convert
+for type in f16 q8_0 q4_k_m; do
+  [ -f "$dir/musicgen-small-random-$type.gguf" ] && continue
+  [ -f "$dir/f32.gguf" ] || "$python" scripts/convert_musicgen_to_gguf.py "$dir/hf" --name musicgen-small-random --outtype f32 --out "$dir/f32.gguf"
+  target/release/lofi-quantize "$dir/f32.gguf" "$dir/musicgen-small-random-$type.gguf" "$type" >/dev/null
+done
+rm -f "$dir/f32.gguf"
+echo "== GGML"
+for type in f16 q8_0 q4_k_m; do
+  LOFI_BENCH_MODEL="$dir/musicgen-small-random-$type.gguf" cargo bench -q -p ggml-sys --bench musicgen
+done
+echo "== PyTorch baseline"
+"$python" benches/musicgen_torch.py "$dir/hf"

@@ -1,0 +1,113 @@
+//! The `ggml` backend: MusicGen (T5 → decoder LM → EnCodec) on GGML, through ggml-sys.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use ggml_sys::{inspect_model, Musicgen, Sampling};
+
+use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress};
+
+/// Sampling settings that override the model file's defaults (None = the file's).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SamplingOverrides {
+    pub temperature: Option<f32>,
+    pub top_k: Option<i32>,
+    pub top_p: Option<f32>,
+    pub guidance_scale: Option<f32>,
+}
+
+pub struct GgmlBackend {
+    model: Mutex<Musicgen>,
+    sampling: Sampling,
+    info: ModelInfo,
+}
+
+impl GgmlBackend {
+    /// Loads `path` with `threads` compute threads; the error is one line for the user.
+    pub fn load(path: &Path, threads: usize, overrides: SamplingOverrides) -> Result<Self, String> {
+        let summary = inspect_model(path).map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+        let model = Musicgen::load(path, threads).map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+        if model.params().sample_rate != crate::SAMPLE_RATE {
+            return Err(format!(
+                "model {} makes {} Hz audio; lofi-daemon plays {} Hz",
+                path.display(),
+                model.params().sample_rate,
+                crate::SAMPLE_RATE
+            ));
+        }
+        let defaults = model.params().default_sampling;
+        let sampling = Sampling {
+            temperature: overrides.temperature.unwrap_or(defaults.temperature),
+            top_k: overrides.top_k.unwrap_or(defaults.top_k),
+            top_p: overrides.top_p.unwrap_or(defaults.top_p),
+            guidance_scale: overrides.guidance_scale.unwrap_or(defaults.guidance_scale),
+            seed: 0,
+        };
+        let quantization = summary.quantization();
+        let info = ModelInfo {
+            backend: "ggml",
+            // The cache keys tracks by model version: name, quantization and size tell files apart
+            // without reading hundreds of MB at start-up.
+            model_version: format!("{}-{}-{}", summary.name, quantization.to_lowercase(), summary.file_size),
+            quantization: Some(quantization),
+            device: "cpu",
+        };
+        Ok(Self {
+            model: Mutex::new(model),
+            sampling,
+            info,
+        })
+    }
+}
+
+impl Backend for GgmlBackend {
+    fn info(&self) -> ModelInfo {
+        self.info.clone()
+    }
+
+    fn generate(
+        &self,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Generated, BackendError> {
+        let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+        let params = *model.params();
+        let frames = (request.duration_sec * f64::from(params.frame_rate)).ceil() as usize;
+        if frames > params.max_frames {
+            let longest = params.max_frames as f64 / f64::from(params.frame_rate);
+            return Err(BackendError::Inference(format!(
+                "this model generates at most {longest:.0} s at once"
+            )));
+        }
+        let inference = |e: ggml_sys::GgmlError| BackendError::Inference(e.0);
+        let ids = model.tokenize(&request.prompt).map_err(inference)?;
+        let hidden = model.encode_text(&ids).map_err(inference)?;
+        let sampling = Sampling {
+            seed: request.seed,
+            ..self.sampling
+        };
+        let mut steps_done = 0;
+        let codes = model.generate_codes(&hidden, frames, &sampling, |step, steps| {
+            steps_done = step;
+            progress(Progress {
+                tokens_generated: step as u64,
+                tokens_estimated: steps as u64,
+            });
+            !cancel.load(Ordering::Relaxed)
+        });
+        let codes = match codes {
+            Err(_) if cancel.load(Ordering::Relaxed) => return Err(BackendError::Cancelled),
+            other => other.map_err(inference)?,
+        };
+        let mut samples = model.decode_audio(&codes, frames).map_err(inference)?;
+        samples.truncate(request.sample_count());
+        // Same loudness as the procedural tracks, so crossfades between them stay level.
+        super::master::master(&mut samples);
+        Ok(Generated {
+            samples,
+            tokens_actual: steps_done as u64,
+        })
+    }
+}

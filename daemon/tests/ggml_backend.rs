@@ -1,0 +1,130 @@
+//! The `ggml` backend behind JSON-RPC: the fixture model generates real tracks with token
+//! progress; a damaged model is reported and the procedural backend takes over.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{tempdir, Daemon};
+use lofi_convert::{quantize_file, FileType};
+use serde_json::json;
+
+fn fixture_model(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny-q8_0.gguf");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny/model-f16.gguf");
+    quantize_file(&fixture, &path, FileType::Q8_0).unwrap();
+    path
+}
+
+#[test]
+fn generates_through_json_rpc_with_token_progress() {
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let mut d = Daemon::start(
+        dir.path(),
+        &[
+            "--backend",
+            "ggml",
+            "--model",
+            model.to_str().unwrap(),
+            "--threads",
+            "2",
+        ],
+    );
+    let status = d.result("status", json!({}));
+    assert_eq!(status["model"]["backend"], "ggml");
+    assert_eq!(status["model"]["quantization"], "Q8_0");
+    assert_eq!(status["model"]["device"], "cpu");
+
+    let done = d.generate(json!({"prompt": "lofi hip hop, rainy night", "duration_sec": 3, "seed": 7}));
+    assert_eq!(done["backend"], "ggml");
+    assert_eq!(done["tokens_actual"], 153, "3 s x 50 frames + 3 delay steps");
+    let progress = d
+        .backlog
+        .iter()
+        .find(|v| v["method"] == "generation_progress")
+        .expect("progress notifications");
+    assert_eq!(progress["params"]["tokens_estimated"], 153);
+    let wav = hound::WavReader::open(done["path"].as_str().unwrap()).unwrap();
+    assert_eq!(wav.spec().sample_rate, 32_000);
+    assert_eq!(wav.len(), 3 * 32_000);
+
+    // Same prompt and seed: the cached track; another seed: another track.
+    let again = d.generate(json!({"prompt": "lofi hip hop, rainy night", "duration_sec": 3, "seed": 7}));
+    assert_eq!(again["track_id"], done["track_id"]);
+    assert_eq!(again["cached"], true);
+}
+
+#[test]
+fn a_damaged_model_is_reported_and_procedural_plays_instead() {
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let bytes = std::fs::read(&model).unwrap();
+    let damaged = dir.path().join("damaged.gguf");
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let mut d = Daemon::start(dir.path(), &["--backend", "ggml", "--model", damaged.to_str().unwrap()]);
+    let warning = d.notification("daemon_warning", |_| true);
+    assert_eq!(warning["code"], "MODEL_LOAD_FAILED");
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains("damaged.gguf") && message.contains("truncated"),
+        "{message}"
+    );
+    assert!(message.ends_with("using the procedural backend"), "{message}");
+    assert_eq!(d.result("status", json!({}))["model"]["backend"], "procedural");
+    let done = d.generate(json!({"prompt": "still works", "duration_sec": 2, "seed": 1}));
+    assert_eq!(done["backend"], "procedural");
+}
+
+#[test]
+fn a_procedural_stand_in_plays_at_once_and_the_ai_track_crossfades_in() {
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let mut d = Daemon::start(
+        dir.path(),
+        &[
+            "--backend",
+            "ggml",
+            "--model",
+            model.to_str().unwrap(),
+            "--audio-device",
+            "none",
+        ],
+    );
+    d.result("crossfade_set", json!({"duration_sec": 0.5}));
+    let ack = d.result(
+        "generate",
+        json!({"prompt": "late night", "duration_sec": 4, "seed": 5, "play": true}),
+    );
+    let ai = ack["track_id"].as_str().unwrap().to_owned();
+    let first = d.notification("playback_started", |_| true);
+    let stand_in = first["track_id"].as_str().unwrap().to_owned();
+    assert_ne!(stand_in, ai, "the first sound is the stand-in, not the AI track");
+    let stand_in_done = d
+        .backlog
+        .iter()
+        .find(|v| v["method"] == "generation_complete" && v["params"]["track_id"] == stand_in.as_str())
+        .expect("the stand-in was generated")
+        .clone();
+    assert_eq!(stand_in_done["params"]["backend"], "procedural");
+    assert_eq!(stand_in_done["params"]["prompt"], "late night");
+
+    let done = d.notification("generation_complete", |p| p["track_id"] == ai.as_str());
+    assert_eq!(done["backend"], "ggml");
+    d.notification("playback_started", |p| p["track_id"] == ai.as_str());
+    let ended = d.notification("playback_ended", |p| p["track_id"] == stand_in.as_str());
+    assert_eq!(ended["reason"], "skipped", "the stand-in gives way with a crossfade");
+
+    // Something already playing: no stand-in for the next request.
+    let ack = d.result(
+        "generate",
+        json!({"prompt": "second", "duration_sec": 2, "seed": 6, "play": true}),
+    );
+    let next = ack["track_id"].as_str().unwrap().to_owned();
+    d.notification("playback_started", |p| p["track_id"] == next.as_str());
+    let stand_ins = d
+        .backlog
+        .iter()
+        .filter(|v| v["method"] == "generation_complete" && v["params"]["backend"] == "procedural")
+        .count();
+    assert_eq!(stand_ins, 1);
+}

@@ -1,0 +1,29 @@
+-- The plugin with the ggml backend: the committed tiny random MusicGen stands in for real weights.
+local helpers = require("helpers")
+
+describe("ggml backend", function()
+  local child
+
+  after_each(function()
+    child:stop()
+  end)
+
+  it("generates with the model file it is given and reports it", function()
+    local model = vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p")
+    child = helpers.child()
+    child:setup({ model = { backend = "ggml", weights_path = model, threads = 2 } })
+    local err, ack = child:api("generate", { prompt = "lofi, rain", seed = 3, duration_sec = 2, play = false })
+    assert.is_nil(err)
+    local done = child:event("generation_complete", { track_id = ack.track_id })
+    assert.are.equal("ggml", done.backend)
+    assert.matches("^musicgen%-tiny%-f16%-", done.model_version)
+    local status = child:lua("return require('lofi.state').current.model")
+    assert.are.equal("ggml", status.backend)
+    assert.are.equal("F16", status.quantization)
+    -- The id the plugin computes for the next request matches the daemon's for this model.
+    local id = child:lua(
+      [[return require("lofi").generate({ prompt = "lofi, rain", seed = 3, duration_sec = 2, play = false })]]
+    )
+    assert.are.equal(ack.track_id, id)
+  end)
+end)
