@@ -8,6 +8,10 @@ use common::{tempdir, Daemon};
 use lofi_convert::{quantize_file, FileType};
 use serde_json::json;
 
+/// Tests run side by side on few cores: one compute thread per daemon, because GGML's
+/// spinning barriers slow down by orders of magnitude when threads outnumber cores.
+const THREADS: &str = "1";
+
 fn fixture_model(dir: &Path) -> PathBuf {
     let path = dir.join("tiny-q8_0.gguf");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny/model-f16.gguf");
@@ -27,7 +31,7 @@ fn generates_through_json_rpc_with_token_progress() {
             "--model",
             model.to_str().unwrap(),
             "--threads",
-            "2",
+            THREADS,
         ],
     );
     let status = d.result("status", json!({}));
@@ -86,6 +90,8 @@ fn a_procedural_stand_in_plays_at_once_and_the_ai_track_crossfades_in() {
             "ggml",
             "--model",
             model.to_str().unwrap(),
+            "--threads",
+            THREADS,
             "--audio-device",
             "none",
         ],

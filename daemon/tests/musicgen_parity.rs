@@ -41,7 +41,7 @@ fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
 fn model(dir: &Path, file_type: FileType) -> Musicgen {
     let path = dir.join(format!("tiny-{file_type}.gguf"));
     quantize_file(&fixture_dir().join("model-f16.gguf"), &path, file_type).unwrap();
-    Musicgen::load(&path, 2).unwrap()
+    Musicgen::load(&path, 1).unwrap()
 }
 
 const GREEDY: Sampling = Sampling {

@@ -57,9 +57,12 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     const size_t tensors = 4 * hp.layers;
     ggml_init_params params = {ggml_tensor_overhead() * tensors, nullptr, true};
     state.ctx = ggml_init(params);
+    // Attention reads the whole self-attention cache every step, so its size sets the step time
+    // late in a track: F16 halves it; only an F32 model (the parity reference) keeps F32.
+    const ggml_type cache_type = m.dec[0].q->type == GGML_TYPE_F32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
     for (uint32_t i = 0; i < hp.layers; i++) {
-        state.k.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, hp.width, max_steps, kBatch));
-        state.v.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, max_steps, hp.width, kBatch));
+        state.k.push_back(ggml_new_tensor_3d(state.ctx, cache_type, hp.width, max_steps, kBatch));
+        state.v.push_back(ggml_new_tensor_3d(state.ctx, cache_type, max_steps, hp.width, kBatch));
         state.cross_k.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, hp.width, tokens, kBatch));
         state.cross_v.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, tokens, hp.width, kBatch));
     }
