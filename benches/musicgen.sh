@@ -4,16 +4,17 @@
 # (creates .venv-model with torch the first time), ~5 GB of disk under target/bench-musicgen.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-dir=target/bench-musicgen
+dir="$PWD/target/bench-musicgen"
 python=.venv-model/bin/python
 [ -x "$python" ] || python3 scripts/make_test_model.py --help >/dev/null # creates the venv
 if [ ! -f "$dir/hf/model.safetensors" ]; then
   python3 scripts/make_test_model.py --shape musicgen-small --out "$dir/hf"
 fi
+[ -x .venv/bin/python ] || scripts/install-deps.sh test # the converter's packages
 cargo build --release -q -p lofi-convert
 for type in f16 q8_0 q4_k_m; do
   [ -f "$dir/musicgen-small-random-$type.gguf" ] && continue
-  [ -f "$dir/f32.gguf" ] || "$python" scripts/convert_musicgen_to_gguf.py "$dir/hf" --name musicgen-small-random --outtype f32 --out "$dir/f32.gguf"
+  [ -f "$dir/f32.gguf" ] || .venv/bin/python scripts/convert_musicgen_to_gguf.py "$dir/hf" --name musicgen-small-random --outtype f32 --out "$dir/f32.gguf"
   target/release/lofi-quantize "$dir/f32.gguf" "$dir/musicgen-small-random-$type.gguf" "$type" >/dev/null
 done
 rm -f "$dir/f32.gguf"
