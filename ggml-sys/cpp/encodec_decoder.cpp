@@ -1,6 +1,7 @@
 #include "encodec_decoder.h"
 
 #include "graph_runner.h"
+#include "thread_governor.h"
 
 namespace lofi {
 
@@ -130,9 +131,10 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, ggml_te
     return conv1d(ctx, ggml_elu(ctx, x), layer(index, ".weight"), layer(index, ".bias"));
 }
 
-// Frames of context on each side of an upsampling chunk: more than the stack's receptive field
-// (about 3 frames), so every kept sample equals the unchunked result.
-constexpr int64_t kHaloFrames = 8;
+// Frames of context on each side of an upsampling chunk: twice the stack's reach (one frame:
+// a halo of 1 already matches the unchunked result, 0 does not), so every kept sample equals
+// the unchunked result. Each frame of halo costs 2/64 more upsampling work.
+constexpr int64_t kHaloFrames = 2;
 
 } // namespace
 
@@ -159,9 +161,12 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
         ggml_build_forward_expand(graph, frame_out);
     };
     auto frame_inputs = [&] { ggml_backend_tensor_set(codes_in, codes.data(), 0, ggml_nbytes(codes_in)); };
-    if (!frame_runner.run(build_frames, frame_inputs)) {
-        error = "EnCodec: GGML could not compute the frame-rate stage";
-        return false;
+    {
+        OneThread one_thread(m.backend, m.threads);
+        if (!frame_runner.run(build_frames, frame_inputs)) {
+            error = "EnCodec: GGML could not compute the frame-rate stage";
+            return false;
+        }
     }
     const int64_t channels = frame_out->ne[1];
     std::vector<float> features(static_cast<size_t>(frames * channels)); // [channel][frame]
@@ -173,6 +178,7 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
     const int64_t chunk = chunk_frames > 0 ? chunk_frames : frames;
     audio.assign(static_cast<size_t>(frames * hop), 0.0f);
     GraphRunner runner(m.backend);
+    ThreadGovernor governor(m.backend, m.threads);
     for (int64_t start = 0; start < frames; start += chunk) {
         const int64_t end = std::min(frames, start + chunk);
         const int64_t lo = std::max<int64_t>(0, start - kHaloFrames), hi = std::min(frames, end + kHaloFrames), n = hi - lo;
@@ -188,7 +194,7 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
             ggml_build_forward_expand(graph, out);
         };
         auto inputs = [&] { ggml_backend_tensor_set(x_in, slice.data(), 0, ggml_nbytes(x_in)); };
-        if (!runner.run(build, inputs)) {
+        if (!governor.run([&] { return runner.run(build, inputs); })) {
             error = "EnCodec: GGML could not compute the upsampling stage";
             return false;
         }

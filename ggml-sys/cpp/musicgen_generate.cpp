@@ -6,6 +6,7 @@
 
 #include "graph_runner.h"
 #include "musicgen_decoder.h"
+#include "thread_governor.h"
 
 namespace lofi {
 
@@ -61,12 +62,13 @@ bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden,
         error = "could not start the decoder";
         return false;
     }
+    ThreadGovernor governor(m.backend, m.threads);
     std::mt19937_64 rng(params.seed);
     std::vector<int32_t> input(books, static_cast<int32_t>(hp.start_token));
     std::vector<float> logits, guided(card);
     codes.assign(books * frames, 0);
     for (int64_t s = 1; s <= steps; s++) {
-        if (!decoder_step(m, runner, state, input, logits)) {
+        if (!governor.run([&] { return decoder_step(m, runner, state, input, logits); })) {
             error = "decoder step " + std::to_string(s) + " failed";
             return false;
         }

@@ -8,7 +8,6 @@ mod verify_model;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -89,7 +88,7 @@ pub struct BackendArgs {
     /// Default: $XDG_DATA_HOME/nvim/lofi/models/musicgen-small-Q4_K_M.gguf
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// Compute threads for the ggml backend (default: one per core).
+    /// Compute threads for the ggml backend (default: one per physical core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Sampling temperature (ggml; default: the model's, 1.0; 0 = greedy).
@@ -133,9 +132,7 @@ impl BackendArgs {
                 Some(RpcError::new(ErrorReason::ModelNotFound, message)),
             );
         }
-        let threads = self
-            .threads
-            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = self.threads.unwrap_or_else(num_cpus::get_physical);
         let overrides = SamplingOverrides {
             temperature: self.temperature,
             top_k: self.top_k,
