@@ -322,3 +322,27 @@ fn the_playlist_loops() {
     d.notification("playback_started", |p| p["track_id"] == a);
     assert_eq!(d.result("status", json!({}))["playback"]["state"], "playing");
 }
+
+#[test]
+fn a_track_that_cannot_be_loaded_is_reported_and_skipped() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let (a, b, _, b_path) = two_tracks(&mut d, 2.0);
+    let c = d.generate(json!({ "prompt": "track c", "seed": 3, "duration_sec": 2.0 }))["track_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    d.result("prefetch_config", json!({ "enabled": false }));
+    d.result("playback_config", json!({ "loop": false }));
+    std::fs::write(&b_path, b"RIFF").unwrap(); // damaged in the cache behind the daemon's back
+    for id in [&a, &b, &c] {
+        d.result("playlist_add", json!({ "track_id": id }));
+    }
+    d.result("play", json!({ "track_id": a }));
+    let ended = d.notification("playback_ended", |p| p["track_id"] == b.as_str());
+    assert_eq!(ended["reason"], "error");
+    let message = ended["message"].as_str().unwrap();
+    assert!(message.contains(b_path.to_str().unwrap()), "{message}");
+    assert_eq!(d.result("playlist_get", json!({}))["tracks"], json!([a, c]));
+    d.notification("playback_started", |p| p["track_id"] == c.as_str());
+}

@@ -10,7 +10,7 @@ local M = {}
 ---| "playback_start"      { track_id }
 ---| "playback_pause"      { track_id }
 ---| "playback_resume"     { track_id }
----| "playback_end"        { track_id, reason }
+---| "playback_end"        { track_id, reason, message? } reason: finished|skipped|stopped|error
 ---| "daemon_error"        { message, code }
 ---| "daemon_warning"      { message, code }
 ---| "daemon_exit"         { code, signal }

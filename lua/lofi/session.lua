@@ -107,8 +107,18 @@ local reactions = {
 local function on_playback_event()
   M.refresh({ "status", "playlist" })
 end
-for _, name in ipairs({ "playback_start", "playback_pause", "playback_resume", "playback_end" }) do
+for _, name in ipairs({ "playback_start", "playback_pause", "playback_resume" }) do
   reactions[name] = on_playback_event
+end
+function reactions.playback_end(data)
+  if data.reason == "error" then
+    -- The daemon dropped a track it could not load from the playlist and went on.
+    ui.notify(
+      ("lofi: skipped %s: %s"):format(data.track_id, data.message or "it cannot be played"),
+      vim.log.levels.WARN
+    )
+  end
+  on_playback_event()
 end
 
 ---@param method string

@@ -29,6 +29,11 @@ pub enum PlaybackEvent {
         track_id: String,
         reason: &'static str,
     },
+    /// A playlist track could not be loaded (its file deleted or damaged): it was dropped.
+    Unplayable {
+        track_id: String,
+        message: String,
+    },
     DeviceError {
         message: String,
     },
@@ -50,6 +55,10 @@ impl PlaybackEvent {
             PlaybackEvent::Ended { track_id, reason } => {
                 ("playback_ended", json!({ "track_id": track_id, "reason": reason }))
             }
+            PlaybackEvent::Unplayable { track_id, message } => (
+                "playback_ended",
+                json!({ "track_id": track_id, "reason": "error", "message": message }),
+            ),
             PlaybackEvent::DeviceError { message } => (
                 "daemon_error",
                 json!({ "code": ErrorReason::AudioDeviceError, "message": message }),
@@ -237,7 +246,18 @@ impl Engine {
                 self.mixer().queue_next(track, fade);
                 self.queued_index = Some(next);
             }
-            Err(e) => tracing::warn!("cannot queue {}: {}", self.playlist[next], e.message),
+            Err(e) => {
+                // Reported and dropped from the playlist, so the track after it plays instead
+                // of playback stopping at a file that went missing or bad in the cache.
+                let track_id = self.playlist[next].clone();
+                tracing::warn!("cannot play {track_id}: {}", e.message);
+                self.events.push(PlaybackEvent::Unplayable {
+                    track_id: track_id.clone(),
+                    message: e.message,
+                });
+                self.playlist_remove(&track_id)
+                    .expect("the track was just found in the playlist");
+            }
         }
     }
 
