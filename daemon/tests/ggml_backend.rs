@@ -19,21 +19,17 @@ fn fixture_model(dir: &Path) -> PathBuf {
     path
 }
 
+/// A headless daemon (the test harness's default device is `none`) on the ggml backend.
+fn start_with(dir: &Path, model: &Path) -> Daemon {
+    let model = model.to_str().unwrap();
+    Daemon::start(dir, &["--backend", "ggml", "--model", model, "--threads", THREADS])
+}
+
 #[test]
 fn generates_through_json_rpc_with_token_progress() {
     let dir = tempdir();
     let model = fixture_model(dir.path());
-    let mut d = Daemon::start(
-        dir.path(),
-        &[
-            "--backend",
-            "ggml",
-            "--model",
-            model.to_str().unwrap(),
-            "--threads",
-            THREADS,
-        ],
-    );
+    let mut d = start_with(dir.path(), &model);
     let status = d.result("status", json!({}));
     assert_eq!(status["model"]["backend"], "ggml");
     assert_eq!(status["model"]["quantization"], "Q8_0");
@@ -83,19 +79,7 @@ fn a_damaged_model_is_reported_and_procedural_plays_instead() {
 fn a_procedural_stand_in_plays_at_once_and_the_ai_track_crossfades_in() {
     let dir = tempdir();
     let model = fixture_model(dir.path());
-    let mut d = Daemon::start(
-        dir.path(),
-        &[
-            "--backend",
-            "ggml",
-            "--model",
-            model.to_str().unwrap(),
-            "--threads",
-            THREADS,
-            "--audio-device",
-            "none",
-        ],
-    );
+    let mut d = start_with(dir.path(), &model);
     d.result("crossfade_set", json!({"duration_sec": 0.5}));
     let ack = d.result(
         "generate",
