@@ -91,6 +91,9 @@ fn build_ggml(ggml_src: &Path, out_dir: &Path) {
         .define("GGML_BUILD_EXAMPLES", "OFF")
         .define("GGML_NATIVE", on(native))
         .define("GGML_OPENMP", "ON")
+        // llamafile's tiled matrix kernels (F32, F16, Q8_0): GGML's own CMake leaves them off
+        // unless llama.cpp's turns them on. EnCodec's convolutions and T5 run on them.
+        .define("GGML_LLAMAFILE", "ON")
         .define("GGML_CUDA", on(feature("CUDA")))
         .define("GGML_VULKAN", on(feature("VULKAN")))
         .define("GGML_METAL", on(feature("METAL")))

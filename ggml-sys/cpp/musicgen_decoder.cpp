@@ -21,18 +21,19 @@ ggml_tensor *layer_norm(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_
     return ggml_add(ctx, ggml_mul(ctx, ggml_norm(ctx, x, eps), w), b);
 }
 
-// Scaled dot-product attention of one query per batch item over the first `positions` entries
-// of a key cache [width, capacity, 2] and a transposed value cache [capacity, width, 2].
+// Scaled dot-product attention of one query per batch item over the first `positions` entries of
+// a key and a value cache laid out [width, batch, capacity] (both batch items of a position side
+// by side, so a step appends one contiguous block), with GGML's flash attention: no score
+// matrix, and quantized caches are read by integer dot products.
 ggml_tensor *attend(ggml_context *ctx, ggml_tensor *q, ggml_tensor *k_cache, ggml_tensor *v_cache, int64_t positions, int64_t dh,
                     int64_t heads) {
-    const size_t el = ggml_element_size(k_cache);
+    auto heads_view = [&](ggml_tensor *cache) { // [dh, positions, heads, batch]
+        return ggml_view_4d(ctx, cache, dh, positions, heads, kBatch, cache->nb[2], ggml_row_size(cache->type, dh), cache->nb[1], 0);
+    };
     ggml_tensor *queries = ggml_permute(ctx, ggml_reshape_4d(ctx, q, dh, heads, 1, kBatch), 0, 2, 1, 3); // [dh, 1, heads, 2]
-    ggml_tensor *keys = ggml_view_4d(ctx, k_cache, dh, positions, heads, kBatch, k_cache->nb[1], dh * el, k_cache->nb[2], 0);
-    ggml_tensor *scores = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, keys, queries), nullptr, 1.0f / std::sqrt(float(dh)), 0.0f);
-    ggml_tensor *values = ggml_view_4d(ctx, v_cache, positions, dh, heads, kBatch, v_cache->nb[1], dh * v_cache->nb[1],
-                                       v_cache->nb[2], 0); // [pos, dh, heads, 2]
-    ggml_tensor *out = ggml_mul_mat(ctx, values, scores); // [dh, 1, heads, 2]
-    out = ggml_cont(ctx, ggml_permute(ctx, out, 0, 2, 1, 3));
+    ggml_tensor *out = ggml_flash_attn_ext(ctx, queries, heads_view(k_cache), heads_view(v_cache), nullptr,
+                                           1.0f / std::sqrt(float(dh)), 0.0f, 0.0f); // [dh, heads, 1, 2]
+    ggml_flash_attn_ext_set_prec(out, GGML_PREC_F32);
     return ggml_reshape_2d(ctx, out, dh * heads, kBatch);
 }
 
@@ -58,13 +59,15 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     ggml_init_params params = {ggml_tensor_overhead() * tensors, nullptr, true};
     state.ctx = ggml_init(params);
     // Attention reads the whole self-attention cache every step, so its size sets the step time
-    // late in a track: F16 halves it; only an F32 model (the parity reference) keeps F32.
+    // late in a track: F16 halves it (Q8_0 was measured slower: GGML's flash attention
+    // dequantizes its values one position at a time); only an F32 model (the parity reference)
+    // keeps F32.
     const ggml_type cache_type = m.dec[0].q->type == GGML_TYPE_F32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
     for (uint32_t i = 0; i < hp.layers; i++) {
-        state.k.push_back(ggml_new_tensor_3d(state.ctx, cache_type, hp.width, max_steps, kBatch));
-        state.v.push_back(ggml_new_tensor_3d(state.ctx, cache_type, max_steps, hp.width, kBatch));
-        state.cross_k.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, hp.width, tokens, kBatch));
-        state.cross_v.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, tokens, hp.width, kBatch));
+        state.k.push_back(ggml_new_tensor_3d(state.ctx, cache_type, hp.width, kBatch, max_steps));
+        state.v.push_back(ggml_new_tensor_3d(state.ctx, cache_type, hp.width, kBatch, max_steps));
+        state.cross_k.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, hp.width, kBatch, tokens));
+        state.cross_v.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, hp.width, kBatch, tokens));
     }
     state.buffer = ggml_backend_alloc_ctx_tensors(state.ctx, m.backend);
     if (state.buffer == nullptr) {
@@ -81,11 +84,10 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
         // enc_to_dec_proj (times the attention mask, all ones for one unpadded prompt).
         ggml_tensor *states = ggml_add(ctx, ggml_mul_mat(ctx, m.proj_w, hidden_in), m.proj_b);
         for (uint32_t i = 0; i < hp.layers; i++) {
-            ggml_tensor *k = state.cross_k[i], *v = state.cross_v[i];
-            ggml_tensor *k_cond = ggml_view_2d(ctx, k, hp.width, tokens, k->nb[1], 0);
-            ggml_tensor *v_cond = ggml_view_2d(ctx, v, tokens, hp.width, v->nb[1], 0);
-            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_mul_mat(ctx, m.dec[i].cross_k, states), k_cond));
-            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_transpose(ctx, ggml_mul_mat(ctx, m.dec[i].cross_v, states)), v_cond));
+            // The conditioned half of each position; the null half stays zero.
+            auto cond_half = [&](ggml_tensor *cache) { return ggml_view_2d(ctx, cache, hp.width, tokens, cache->nb[2], 0); };
+            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_mul_mat(ctx, m.dec[i].cross_k, states), cond_half(state.cross_k[i])));
+            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_mul_mat(ctx, m.dec[i].cross_v, states), cond_half(state.cross_v[i])));
         }
     };
     auto inputs = [&] { ggml_backend_tensor_set(hidden_in, t5_hidden.data(), 0, ggml_nbytes(hidden_in)); };
@@ -114,13 +116,10 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
         for (uint32_t i = 0; i < hp.layers; i++) {
             const DecoderLayer &l = m.dec[i];
             ggml_tensor *h = layer_norm(ctx, x, l.attn_norm_w, l.attn_norm_b, hp.norm_epsilon);
-            ggml_tensor *k = state.k[i], *v = state.v[i];
-            ggml_tensor *k_at = ggml_view_2d(ctx, k, hp.width, kBatch, k->nb[2], pos * k->nb[1]);
-            // One column of the transposed value cache per batch item: [1, width, 2].
-            ggml_tensor *v_at = ggml_view_3d(ctx, v, 1, hp.width, kBatch, v->nb[1], v->nb[2], pos * ggml_element_size(v));
-            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_mul_mat(ctx, l.k, h), k_at));
-            ggml_tensor *v_new = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, l.v, h), hp.width, 1, kBatch);
-            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_permute(ctx, v_new, 1, 0, 2, 3), v_at));
+            // This position's keys and values for both batch items: one contiguous block per cache.
+            auto at_position = [&](ggml_tensor *cache) { return ggml_view_1d(ctx, cache, hp.width * kBatch, pos * cache->nb[2]); };
+            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_mul_mat(ctx, l.k, h), at_position(state.k[i])));
+            ggml_build_forward_expand(graph, ggml_cpy(ctx, ggml_mul_mat(ctx, l.v, h), at_position(state.v[i])));
             ggml_tensor *attn = attend(ctx, ggml_mul_mat(ctx, l.q, h), state.k[i], state.v[i], n_kv, dh, hp.heads);
             x = ggml_add(ctx, x, ggml_mul_mat(ctx, l.o, attn));
 

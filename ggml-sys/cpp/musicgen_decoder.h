@@ -13,8 +13,8 @@ namespace lofi {
 struct DecoderState {
     ggml_context *ctx = nullptr;
     ggml_backend_buffer_t buffer = nullptr;
-    // Per layer. Keys [width, positions, 2]; values transposed, [positions, width, 2], so attention
-    // reads them without a copy. The null half of the cross-attention cache stays 0.
+    // Per layer, keys and values alike [width, batch, positions]. The null half of the
+    // cross-attention cache stays 0.
     std::vector<ggml_tensor *> k, v, cross_k, cross_v;
     int64_t prompt_tokens = 0, max_steps = 0, n_past = 0;
 

@@ -7,6 +7,7 @@
 #include "ggml-cpu.h"
 #include "lofi_ggml.h"
 #include "musicgen_tensors.h"
+#include "weight_repack.h"
 
 namespace lofi {
 
@@ -15,6 +16,9 @@ ggml_tensor *MusicgenModel::get(const std::string &name) const { return ggml_get
 MusicgenModel::~MusicgenModel() {
     if (weights != nullptr) {
         ggml_backend_buffer_free(weights);
+    }
+    if (repacked != nullptr) {
+        ggml_backend_buffer_free(repacked);
     }
     if (mapping != nullptr) {
         munmap(mapping, mapping_size);
@@ -27,8 +31,13 @@ MusicgenModel::~MusicgenModel() {
 
 namespace {
 
-// Maps the file read-only and points every weight at its bytes: no copy, pages load on use.
-bool map_weights(MusicgenModel &m, std::string &error) {
+const void *mapped_data(const MusicgenModel &m, const ggml_tensor *tensor) {
+    const int64_t index = gguf_find_tensor(m.file->ctx, tensor->name);
+    return static_cast<const char *>(m.mapping) + m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, index);
+}
+
+// Maps the file read-only: weights are used from it in place, pages load on use.
+bool map_file(MusicgenModel &m, std::string &error) {
     int fd = open(m.file->path.c_str(), O_RDONLY);
     if (fd < 0) {
         error = "cannot open " + m.file->path;
@@ -42,17 +51,53 @@ bool map_weights(MusicgenModel &m, std::string &error) {
         error = "cannot map " + m.file->path + " into memory";
         return false;
     }
+    return true;
+}
+
+// Points every weight that was not repacked at its bytes in the mapping: no copy.
+bool place_mapped_weights(MusicgenModel &m, std::string &error) {
     m.weights = ggml_backend_cpu_buffer_from_ptr(m.mapping, m.mapping_size);
     ggml_backend_buffer_set_usage(m.weights, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-    auto *base = static_cast<char *>(m.mapping) + m.file->data_offset;
     for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
         ggml_tensor *tensor = m.get(gguf_get_tensor_name(m.file->ctx, i));
-        if (ggml_backend_tensor_alloc(m.weights, tensor, base + gguf_get_tensor_offset(m.file->ctx, i)) != GGML_STATUS_SUCCESS) {
+        if (tensor->buffer != nullptr) {
+            continue; // repacked
+        }
+        if (ggml_backend_tensor_alloc(m.weights, tensor, const_cast<void *>(mapped_data(m, tensor))) != GGML_STATUS_SUCCESS) {
             error = std::string("cannot place tensor '") + tensor->name + "'";
             return false;
         }
     }
     return true;
+}
+
+// Every weight only ever used as the first operand of a matrix product (not the embedding
+// tables, which are read by row).
+std::vector<ggml_tensor *> matmul_weights(const MusicgenModel &m) {
+    std::vector<ggml_tensor *> out = {m.proj_w};
+    for (const T5Layer &l : m.t5) {
+        out.insert(out.end(), {l.q, l.k, l.v, l.o, l.up, l.gate, l.down});
+    }
+    for (const DecoderLayer &l : m.dec) {
+        out.insert(out.end(), {l.q, l.k, l.v, l.o, l.cross_q, l.cross_k, l.cross_v, l.cross_o, l.up, l.down});
+    }
+    out.insert(out.end(), m.dec_heads.begin(), m.dec_heads.end());
+    return out;
+}
+
+// Repacked weights are copies: their pages of the mapping are read once and handed back.
+void release_repacked_pages(const MusicgenModel &m, const std::vector<ggml_tensor *> &weights) {
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    for (const ggml_tensor *w : weights) {
+        if (w == nullptr || w->buffer != m.repacked) {
+            continue;
+        }
+        const auto start = reinterpret_cast<uintptr_t>(mapped_data(m, w));
+        const uintptr_t first = (start + page - 1) / page * page, end = (start + ggml_nbytes(w)) / page * page;
+        if (end > first) {
+            madvise(reinterpret_cast<void *>(first), end - first, MADV_DONTNEED);
+        }
+    }
 }
 
 void bind_tensors(MusicgenModel &m) {
@@ -91,10 +136,16 @@ std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::st
     auto model = std::make_unique<MusicgenModel>();
     model->file = open_gguf(path, error);
     if (model->file == nullptr || !read_hparams(model->file->ctx, model->hp, error) ||
-        !check_tensors(*model->file, model->hp, error) || !map_weights(*model, error)) {
+        !check_tensors(*model->file, model->hp, error) || !map_file(*model, error)) {
         return nullptr;
     }
     bind_tensors(*model);
+    const std::vector<ggml_tensor *> products = matmul_weights(*model);
+    model->repacked = repack_weights(products, [&](const ggml_tensor *w) { return mapped_data(*model, w); });
+    release_repacked_pages(*model, products);
+    if (!place_mapped_weights(*model, error)) {
+        return nullptr;
+    }
     model->threads = threads > 0 ? threads : 1;
     model->backend = ggml_backend_cpu_init();
     ggml_backend_cpu_set_n_threads(model->backend, model->threads);

@@ -1,5 +1,6 @@
 // A MusicGen GGUF loaded for inference: hyperparameters, named weights mapped from the file
-// (zero copy on the CPU backend), and the backend that computes with them.
+// (zero copy on the CPU backend, except those repacked for faster kernels), and the backend
+// that computes with them.
 #pragma once
 
 #include <memory>
@@ -41,7 +42,8 @@ struct MusicgenModel {
 
     void *mapping = nullptr;
     size_t mapping_size = 0;
-    ggml_backend_buffer_t weights = nullptr;
+    ggml_backend_buffer_t weights = nullptr;  // the mapped file
+    ggml_backend_buffer_t repacked = nullptr; // weights copied into GGML's faster CPU layout
 
     ggml_tensor *get(const std::string &name) const;
     ~MusicgenModel();
