@@ -1,6 +1,6 @@
 //! 32 kHz mono 16-bit WAV reading and writing.
 
-use std::io::{Seek, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use crate::SAMPLE_RATE;
@@ -42,6 +42,16 @@ pub fn read(path: &Path) -> Result<Audio, hound::Error> {
     let channels = spec.channels.max(1) as usize;
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>()?,
+        hound::SampleFormat::Int if spec.bits_per_sample == 16 => {
+            // Our own format, read on the way to every first sample played: the data chunk in
+            // one read (hound's per-sample iterator takes ~20 ms for a 30 s track).
+            let mut bytes = vec![0u8; reader.len() as usize * 2];
+            reader.into_inner().read_exact(&mut bytes)?;
+            bytes
+                .chunks_exact(2)
+                .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+                .collect()
+        }
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
             reader
@@ -50,10 +60,14 @@ pub fn read(path: &Path) -> Result<Audio, hound::Error> {
                 .collect::<Result<_, _>>()?
         }
     };
-    let samples = interleaved
-        .chunks(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect();
+    let samples = if channels == 1 {
+        interleaved
+    } else {
+        interleaved
+            .chunks(channels)
+            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+            .collect()
+    };
     Ok(Audio {
         samples,
         sample_rate: spec.sample_rate,

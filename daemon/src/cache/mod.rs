@@ -10,7 +10,7 @@ mod encode;
 mod metadata;
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -170,11 +170,7 @@ impl Cache {
             size_bytes: fs::metadata(audio_tmp.path()).map_or(0, |m| m.len()),
             ..meta.clone()
         };
-        let sidecar_tmp = self.temp_file()?;
-        serde_json::to_writer_pretty(sidecar_tmp.as_file(), &stored).map_err(|e| CacheError::Write {
-            path: sidecar_tmp.path().to_owned(),
-            source: e.into(),
-        })?;
+        let sidecar_tmp = self.sidecar_temp(&stored)?;
         sidecar_tmp
             .as_file()
             .sync_all()
@@ -203,16 +199,21 @@ impl Cache {
             .map_err(write_error(&self.dir))
     }
 
+    /// A temporary file in the cache holding `meta` as the sidecar JSON, written in one go.
+    fn sidecar_temp(&self, meta: &TrackMeta) -> Result<tempfile::NamedTempFile, CacheError> {
+        let tmp = self.temp_file()?;
+        let json = serde_json::to_vec_pretty(meta).expect("track metadata serializes");
+        let mut file = tmp.as_file();
+        file.write_all(&json).map_err(write_error(tmp.path()))?;
+        Ok(tmp)
+    }
+
     /// Records that a track was played (for LRU), atomically.
     pub fn touch(&self, track_id: &str) -> Result<TrackMeta, CacheError> {
         let _lock = self.lock()?;
         let mut meta = self.get(track_id)?;
         meta.last_played = Some(now_unix());
-        let tmp = self.temp_file()?;
-        serde_json::to_writer_pretty(tmp.as_file(), &meta).map_err(|e| CacheError::Write {
-            path: tmp.path().to_owned(),
-            source: e.into(),
-        })?;
+        let tmp = self.sidecar_temp(&meta)?;
         let sidecar = self.sidecar(track_id);
         tmp.persist(&sidecar).map_err(|e| CacheError::Write {
             path: sidecar,

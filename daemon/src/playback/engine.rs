@@ -240,7 +240,13 @@ impl Engine {
         let Some(current) = self.mixer().now_playing().map(|(t, _)| Arc::clone(t)) else {
             return;
         };
-        match prepare(&self.cache, &self.playlist[next], self.rate()) {
+        // A playlist of one that loops follows itself: the loaded track is reused.
+        let following = if current.track_id == self.playlist[next] {
+            Ok(Arc::clone(&current))
+        } else {
+            prepare(&self.cache, &self.playlist[next], self.rate())
+        };
+        match following {
             Ok(track) => {
                 let fade = self.crossfade_between(&current, &track);
                 self.mixer().queue_next(track, fade);
@@ -270,9 +276,6 @@ impl Engine {
             });
         }
         self.mixer().play(track, 0);
-        if let Err(e) = self.cache.touch(&self.playlist[index]) {
-            tracing::warn!("cannot record last play: {e}");
-        }
         self.index = Some(index);
         self.queued_index = None;
         self.prefetched_for = None;
@@ -283,6 +286,10 @@ impl Engine {
         // fast device hands over to it.
         self.queue_following();
         self.output.run(true);
+        // After the device runs: the LRU record is not worth a moment of silence.
+        if let Err(e) = self.cache.touch(&self.playlist[index]) {
+            tracing::warn!("cannot record last play: {e}");
+        }
         Ok(())
     }
 

@@ -85,13 +85,14 @@ fn render_buses(score: &Score, kit: &Kit, len: usize) -> Buses {
         bass: vec![0.0; len],
         drums: vec![0.0; len],
     };
-    let mut cache = NoteCache::default();
+    let spec = |note: &score::Note| (note.instrument, note.midi, note.velocity, note.held);
+    let cache = NoteCache::render(score.notes.iter().map(spec));
     for note in &score.notes {
         let bus = match note.instrument {
             voices::Instrument::Bass => &mut buses.bass,
             _ => &mut buses.keys,
         };
-        let (rendered, gain) = cache.note(note.instrument, note.midi, note.velocity, note.held);
+        let (rendered, gain) = cache.note(spec(note));
         mix_into(bus, index(note.time), rendered, gain);
     }
     for hit in &score.hits {
@@ -148,14 +149,21 @@ impl ProceduralBackend {
             .map(|h| index(h.time))
             .collect();
         kicks.sort_unstable();
-        effects::duck(&mut keys, &kicks, 0.35, 0.22);
-        effects::duck(&mut bass, &kicks, 0.3, 0.15);
-        effects::wow_flutter(&mut keys, style.wobble, request.seed);
-        effects::lowpass(&mut keys, style.cutoff_hz);
-        effects::saturate(&mut keys, 1.5);
-        effects::lowpass(&mut bass, 900.0);
-        effects::saturate(&mut drums, 1.3);
-        effects::lowpass(&mut drums, (style.cutoff_hz * 1.5).min(11000.0));
+        // The buses are independent until mixed: keys on one core, bass and drums on another.
+        rayon::join(
+            || {
+                effects::duck(&mut keys, &kicks, 0.35, 0.22);
+                effects::wow_flutter(&mut keys, style.wobble, request.seed);
+                effects::lowpass(&mut keys, style.cutoff_hz);
+                effects::saturate(&mut keys, 1.5);
+            },
+            || {
+                effects::duck(&mut bass, &kicks, 0.3, 0.15);
+                effects::lowpass(&mut bass, 900.0);
+                effects::saturate(&mut drums, 1.3);
+                effects::lowpass(&mut drums, (style.cutoff_hz * 1.5).min(11000.0));
+            },
+        );
         let mut mix: Vec<f32> = keys
             .iter()
             .zip(&bass)

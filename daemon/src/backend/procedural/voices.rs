@@ -1,11 +1,12 @@
 //! Pitched instruments: electric piano / piano, bass, pad. Each note renders into a
 //! buffer once and is reused wherever the same note repeats (chords repeat a lot).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::f32::consts::TAU;
 use std::sync::OnceLock;
 
 use fundsp::prelude::*;
+use rayon::prelude::*;
 
 use crate::SAMPLE_RATE;
 
@@ -47,33 +48,55 @@ struct NoteKey {
     held_steps: u32,
 }
 
-#[derive(Default)]
+/// Every distinct note of a score, rendered once.
 pub struct NoteCache {
     notes: HashMap<NoteKey, Vec<f32>>,
 }
 
-impl NoteCache {
-    /// The rendered note (including its release tail) and the gain to mix it with.
-    pub fn note(&mut self, instrument: Instrument, midi: i32, velocity: f32, held_sec: f32) -> (&[f32], f32) {
-        let velocity = velocity.clamp(0.01, 1.0);
-        let key = NoteKey {
+/// A note as the score has it: instrument, pitch, velocity (0..1) and held seconds.
+pub type NoteSpec = (Instrument, i32, f32, f32);
+
+impl NoteKey {
+    fn new((instrument, midi, velocity, held_sec): NoteSpec) -> Self {
+        NoteKey {
             instrument,
             midi,
-            velocity_step: (velocity * 8.0).round().max(1.0) as u8,
+            velocity_step: (velocity.clamp(0.01, 1.0) * 8.0).round().max(1.0) as u8,
             held_steps: (held_sec.max(0.025) * 40.0).round() as u32,
-        };
-        let bucket_velocity = key.velocity_step as f32 / 8.0;
-        let rendered = self.notes.entry(key).or_insert_with(|| {
-            let held = (key.held_steps as f32 / 40.0 * SR) as usize;
-            let (freq, v) = (midi_to_hz(midi), bucket_velocity);
-            match instrument {
-                Instrument::ElectricPiano => electric_piano(freq, v, held),
-                Instrument::Piano => piano(freq, v, held),
-                Instrument::Bass => bass(freq, v, held),
-                Instrument::Pad => pad(freq, v, held),
-            }
-        });
-        (rendered, velocity / bucket_velocity)
+        }
+    }
+
+    fn bucket_velocity(self) -> f32 {
+        self.velocity_step as f32 / 8.0
+    }
+
+    fn render(self) -> Vec<f32> {
+        let held = (self.held_steps as f32 / 40.0 * SR) as usize;
+        let (freq, v) = (midi_to_hz(self.midi), self.bucket_velocity());
+        match self.instrument {
+            Instrument::ElectricPiano => electric_piano(freq, v, held),
+            Instrument::Piano => piano(freq, v, held),
+            Instrument::Bass => bass(freq, v, held),
+            Instrument::Pad => pad(freq, v, held),
+        }
+    }
+}
+
+impl NoteCache {
+    /// Renders each distinct note of `notes` once, spread over the CPU's cores (notes are
+    /// independent, so the result does not depend on how they were spread).
+    pub fn render(notes: impl Iterator<Item = NoteSpec>) -> Self {
+        let keys: HashSet<NoteKey> = notes.map(NoteKey::new).collect();
+        NoteCache {
+            notes: keys.into_par_iter().map(|key| (key, key.render())).collect(),
+        }
+    }
+
+    /// The rendered note (including its release tail) and the gain to mix it with.
+    pub fn note(&self, spec: NoteSpec) -> (&[f32], f32) {
+        let key = NoteKey::new(spec);
+        let velocity = spec.2.clamp(0.01, 1.0);
+        (&self.notes[&key], velocity / key.bucket_velocity())
     }
 }
 
