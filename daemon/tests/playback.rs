@@ -228,10 +228,19 @@ fn switching_device_mid_track_continues_from_the_position() {
     let switched = d.result("audio_device_set", json!({ "device": "default" }));
     assert_eq!(switched["current"], "default");
     d.notification("playback_ended", |p| p["track_id"] == id && p["reason"] == "finished");
-    let played = read_played(&out);
-    let expected = at_device_rate(Path::new(done["path"].as_str().unwrap()));
-    // The file holds the rest of the track from where the none clock left it: find
-    // where a window of the recording sits in the track.
+    let resumed_at = continued_from(&read_played(&out), Path::new(done["path"].as_str().unwrap()));
+    assert!((1.2..2.2).contains(&resumed_at), "resumed at {resumed_at:.2} s");
+    assert_eq!(d.result("status", json!({}))["audio_device"], "default");
+}
+
+/// Where in the track at `track_path` a recording that holds the rest of it begins (in
+/// seconds), checking that it runs to the end with nothing skipped or repeated.
+fn continued_from(played: &[f32], track_path: &Path) -> f64 {
+    let expected = at_device_rate(track_path);
+    // Find where a window of the recording (past any silence the device took before the
+    // track resumed, and past the resume ramp) sits in the track.
+    let lead = played.iter().position(|s| s.abs() > 1e-3).expect("something audible");
+    let played = &played[lead..];
     let window = &played[4_800..5_000];
     let found = (0..expected.len() - 200)
         .find(|&j| {
@@ -240,10 +249,7 @@ fn switching_device_mid_track_continues_from_the_position() {
                 .zip(window)
                 .all(|(e, p)| (e - p).abs() < 3e-4)
         })
-        .expect("the file continues the track");
-    let resumed_at = (found - 4_800) as f64 / 48_000.0;
-    assert!((1.2..2.2).contains(&resumed_at), "resumed at {resumed_at:.2} s");
-    // ...to the end of the track, with nothing skipped or repeated.
+        .expect("the recording continues the track");
     let tail = &played[4_800..];
     assert!(
         tail.len() >= expected.len() - found,
@@ -251,7 +257,71 @@ fn switching_device_mid_track_continues_from_the_position() {
         tail.len(),
         expected.len() - found
     );
-    assert_eq!(d.result("status", json!({}))["audio_device"], "default");
+    (found - 4_800) as f64 / 48_000.0
+}
+
+#[test]
+fn switching_between_two_devices_keeps_the_position() {
+    // Two ALSA outputs: cpal lists "default" and, when it opens, "pulse" (here a second
+    // file sink). The file sinks are not paced, so the switch happens while paused (the
+    // position comes from the none clock).
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (first, second) = (dir.path().join("first.raw"), dir.path().join("second.raw"));
+    let sink = |name: &str, file: &Path| {
+        format!(
+            "pcm.!{name} {{\n  type file\n  slave.pcm \"null\"\n  file \"{}\"\n  format \"raw\"\n}}\n",
+            file.display()
+        )
+    };
+    std::fs::write(
+        home.join(".asoundrc"),
+        sink("default", &first) + &sink("pulse", &second),
+    )
+    .unwrap();
+    let mut d = Daemon::start_with(dir.path(), &["--audio-device", "none"], |cmd| {
+        cmd.env("HOME", &home);
+    });
+    let names: Vec<Value> = d.result("audio_devices", json!({}))["available"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|device| device["name"].clone())
+        .collect();
+    assert!(
+        names.contains(&json!("default")) && names.contains(&json!("pulse")),
+        "{names:?}"
+    );
+    let done = d.generate(json!({ "prompt": "two devices", "seed": 3, "duration_sec": 4 }));
+    let id = done["track_id"].as_str().unwrap().to_owned();
+    d.result("playback_config", json!({ "loop": false }));
+    d.result("prefetch_config", json!({ "enabled": false }));
+    d.result("volume_set", json!({ "level": 1.0 }));
+    d.result("play", json!({ "track_id": id }));
+    std::thread::sleep(Duration::from_millis(1500));
+    d.result("pause", json!({}));
+    std::thread::sleep(Duration::from_millis(300)); // the pause's fade-out has played
+    assert_eq!(
+        d.result("audio_device_set", json!({ "device": "default" }))["current"],
+        "default"
+    );
+    assert_eq!(
+        d.result("audio_device_set", json!({ "device": "pulse" }))["current"],
+        "pulse"
+    );
+    d.result("resume", json!({}));
+    d.notification("playback_ended", |p| p["track_id"] == id && p["reason"] == "finished");
+    let on_first = std::fs::read(&first).unwrap_or_default();
+    assert!(
+        on_first
+            .chunks_exact(2)
+            .all(|b| i16::from_le_bytes([b[0], b[1]]).abs() <= 30),
+        "nothing audible reached the device passed over while paused"
+    );
+    let resumed_at = continued_from(&read_played(&second), Path::new(done["path"].as_str().unwrap()));
+    assert!((1.2..2.2).contains(&resumed_at), "resumed at {resumed_at:.2} s");
+    assert_eq!(d.result("status", json!({}))["audio_device"], "pulse");
 }
 
 #[test]
