@@ -16,6 +16,17 @@ struct lofi_musicgen {
 
 namespace {
 
+// The model with its weights in place, placing them on the first call; nullptr (and `err`)
+// when that fails.
+const lofi::MusicgenModel *ready(lofi_musicgen *model, char *err, size_t err_len) {
+    std::string error;
+    if (!lofi::place_weights(*model->model, error)) {
+        lofi::set_error(err, err_len, error);
+        return nullptr;
+    }
+    return model->model.get();
+}
+
 std::vector<float> copy_states(const lofi::MusicgenModel &m, const float *t5_hidden, size_t n_tokens) {
     return std::vector<float>(t5_hidden, t5_hidden + n_tokens * m.hp.t5.width);
 }
@@ -53,7 +64,11 @@ void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *
 }
 
 bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t n, float *out, char *err, size_t err_len) {
-    const lofi::MusicgenModel &m = *model->model;
+    const lofi::MusicgenModel *placed = ready(model, err, err_len);
+    if (placed == nullptr) {
+        return false;
+    }
+    const lofi::MusicgenModel &m = *placed;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= static_cast<int32_t>(m.hp.t5.vocab_size)) {
             lofi::set_error(err, err_len, "token id " + std::to_string(ids[i]) + " is outside the T5 vocabulary");
@@ -76,7 +91,11 @@ bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t 
 
 bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, float guidance_scale,
                                 float *out, char *err, size_t err_len) {
-    const lofi::MusicgenModel &m = *model->model;
+    const lofi::MusicgenModel *placed = ready(model, err, err_len);
+    if (placed == nullptr) {
+        return false;
+    }
+    const lofi::MusicgenModel &m = *placed;
     lofi::GraphRunner runner(m.backend);
     lofi::DecoderState state;
     std::vector<float> logits;
@@ -94,7 +113,11 @@ bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, si
 bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, int64_t frames,
                                   const lofi_sampling *sampling, lofi_progress_fn progress, void *user, int32_t *codes,
                                   char *err, size_t err_len) {
-    const lofi::MusicgenModel &m = *model->model;
+    const lofi::MusicgenModel *placed = ready(model, err, err_len);
+    if (placed == nullptr) {
+        return false;
+    }
+    const lofi::MusicgenModel &m = *placed;
     lofi::SamplingParams params{sampling->guidance_scale, sampling->temperature, sampling->top_k, sampling->top_p, sampling->seed};
     std::vector<int32_t> out;
     std::string error;
@@ -110,7 +133,11 @@ bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, 
 
 bool lofi_musicgen_decode_audio(lofi_musicgen *model, const int32_t *codes, int64_t frames, int64_t chunk_frames,
                                 float *audio, char *err, size_t err_len) {
-    const lofi::MusicgenModel &m = *model->model;
+    const lofi::MusicgenModel *placed = ready(model, err, err_len);
+    if (placed == nullptr) {
+        return false;
+    }
+    const lofi::MusicgenModel &m = *placed;
     std::vector<float> out;
     std::string error;
     const size_t count = static_cast<size_t>(frames) * m.hp.codec.quantizers;

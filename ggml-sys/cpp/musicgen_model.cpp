@@ -140,16 +140,22 @@ std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::st
         return nullptr;
     }
     bind_tensors(*model);
-    const std::vector<ggml_tensor *> products = matmul_weights(*model);
-    model->repacked = repack_weights(products, [&](const ggml_tensor *w) { return mapped_data(*model, w); });
-    release_repacked_pages(*model, products);
-    if (!place_mapped_weights(*model, error)) {
-        return nullptr;
-    }
     model->threads = threads > 0 ? threads : 1;
     model->backend = ggml_backend_cpu_init();
     ggml_backend_cpu_set_n_threads(model->backend, model->threads);
     return model;
+}
+
+bool place_weights(MusicgenModel &m, std::string &error) {
+    if (!m.placement_tried) { // once: a half-done placement cannot be redone
+        m.placement_tried = true;
+        const std::vector<ggml_tensor *> products = matmul_weights(m);
+        m.repacked = repack_weights(products, [&](const ggml_tensor *w) { return mapped_data(m, w); });
+        release_repacked_pages(m, products);
+        place_mapped_weights(m, m.placement_error);
+    }
+    error = m.placement_error;
+    return error.empty();
 }
 
 } // namespace lofi

@@ -44,11 +44,19 @@ struct MusicgenModel {
     size_t mapping_size = 0;
     ggml_backend_buffer_t weights = nullptr;  // the mapped file
     ggml_backend_buffer_t repacked = nullptr; // weights copied into GGML's faster CPU layout
+    bool placement_tried = false;
+    std::string placement_error; // why the weights could not be placed, if they could not
 
     ggml_tensor *get(const std::string &name) const;
     ~MusicgenModel();
 };
 
+// Opens, checks and maps the file: cheap, so a daemon serving this model starts at once.
 std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::string &error);
+
+// Puts the weights where computation reads them (repacked copies, the rest in the mapping);
+// every computation calls it first, and only the first call does the work (~0.5 s for
+// musicgen-small Q4_K_M).
+bool place_weights(MusicgenModel &m, std::string &error);
 
 } // namespace lofi
