@@ -105,10 +105,13 @@ pub fn quantize_file(input: &Path, output: &Path, target: FileType) -> Result<Re
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new()
-        .prefix(".lofi-quantize-")
-        .suffix(".gguf")
-        .tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new();
+    temp.prefix(".lofi-quantize-").suffix(".gguf");
+    // A model file, not a secret: readable by others as files usually are (minus the umask),
+    // rather than the temporary file's 0600.
+    #[cfg(unix)]
+    temp.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let temp = temp.tempfile_in(dir)?;
     writer.write(temp.path())?;
     temp.persist(output).map_err(|e| e.error)?;
     Ok(Report {

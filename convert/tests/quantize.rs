@@ -45,6 +45,16 @@ fn every_file_type_verifies_and_stays_within_its_error() {
 
         let info = inspect_model(&out).unwrap_or_else(|e| panic!("{file_type}: {e}"));
         assert_eq!(info.file_type, file_type.gguf_id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o044,
+                0o044,
+                "{file_type}: others may read a model file ({mode:o})"
+            );
+        }
         assert_eq!(info.params, 1_673_555);
 
         // Independently of the report: read the written file back and compare.
