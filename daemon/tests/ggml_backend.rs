@@ -4,8 +4,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{tempdir, Daemon};
-use lofi_convert::{quantize_file, FileType};
+use common::{quantized_fixture, tempdir, Daemon};
+use lofi_convert::FileType;
 use serde_json::json;
 
 /// Tests run side by side on few cores: one compute thread per daemon, because GGML's
@@ -13,10 +13,7 @@ use serde_json::json;
 const THREADS: &str = "1";
 
 fn fixture_model(dir: &Path) -> PathBuf {
-    let path = dir.join("tiny-q8_0.gguf");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny/model-f16.gguf");
-    quantize_file(&fixture, &path, FileType::Q8_0).unwrap();
-    path
+    quantized_fixture(dir, FileType::Q8_0)
 }
 
 /// A headless daemon (the test harness's default device is `none`) on the ggml backend.

@@ -3,15 +3,12 @@
 //! F32 is gated at the tolerances; F16 / Q8_0 / Q4_K_M errors are printed.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::{fixture_dir, quantized_fixture};
 use ggml_sys::{Musicgen, Sampling};
-use lofi_convert::{quantize_file, FileType};
+use lofi_convert::FileType;
 use serde_json::Value;
-
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny")
-}
 
 fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("reference.json")).unwrap()).unwrap()
@@ -39,9 +36,7 @@ fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn model(dir: &Path, file_type: FileType) -> Musicgen {
-    let path = dir.join(format!("tiny-{file_type}.gguf"));
-    quantize_file(&fixture_dir().join("model-f16.gguf"), &path, file_type).unwrap();
-    Musicgen::load(&path, 1).unwrap()
+    Musicgen::load(&quantized_fixture(dir, file_type), 1).unwrap()
 }
 
 const GREEDY: Sampling = Sampling {

@@ -2,16 +2,12 @@
 //! never a crash, for truncated, bit-flipped and wrong files.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::tempdir;
+use common::{fixture_model, quantized_fixture, tempdir};
 use ggml_sys::{inspect_model, GgufFile};
-use lofi_convert::{quantize_file, FileType};
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny/model-f16.gguf")
-}
+use lofi_convert::FileType;
 
 fn verify(path: &Path) -> std::process::Output {
     Command::new(common::bin())
@@ -25,8 +21,7 @@ fn verify(path: &Path) -> std::process::Output {
 fn every_file_type_verifies_with_a_summary() {
     let dir = tempdir();
     for file_type in FileType::ALL {
-        let path = dir.path().join(format!("tiny-{file_type}.gguf"));
-        quantize_file(&fixture(), &path, file_type).unwrap();
+        let path = quantized_fixture(dir.path(), file_type);
         let out = verify(&path);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -68,7 +63,7 @@ fn wrong_files_get_one_line_and_exit_1() {
     std::fs::write(&empty, "").unwrap();
     assert_one_line_failure(&empty, "not a valid GGUF file");
     let truncated = dir.path().join("truncated.gguf");
-    let bytes = std::fs::read(fixture()).unwrap();
+    let bytes = std::fs::read(fixture_model()).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
     assert_one_line_failure(&truncated, "file is truncated: tensor");
 }
@@ -77,7 +72,7 @@ fn wrong_files_get_one_line_and_exit_1() {
 fn a_gguf_of_another_model_is_refused_by_name() {
     // Same file with the architecture string changed in place ("musicgen" -> "musicgeX").
     let dir = tempdir();
-    let mut bytes = std::fs::read(fixture()).unwrap();
+    let mut bytes = std::fs::read(fixture_model()).unwrap();
     let at = bytes.windows(8).position(|w| w == b"musicgen").unwrap();
     bytes[at + 7] = b'X';
     let other = dir.path().join("other.gguf");
@@ -98,9 +93,9 @@ fn data_start(path: &Path) -> usize {
 
 #[test]
 fn every_truncation_is_a_clean_error() {
-    let bytes = std::fs::read(fixture()).unwrap();
-    let data = data_start(&fixture());
-    let tensors = GgufFile::open(&fixture()).unwrap().tensors().to_vec();
+    let bytes = std::fs::read(fixture_model()).unwrap();
+    let data = data_start(&fixture_model());
+    let tensors = GgufFile::open(&fixture_model()).unwrap().tensors().to_vec();
     // Every length through the header and first keys, and through the tensor infos; a stride
     // through the tokenizer arrays between (their elements all parse alike); both sides of
     // every tensor's data boundary.
@@ -126,8 +121,8 @@ fn every_truncation_is_a_clean_error() {
 
 #[test]
 fn byte_flips_never_crash() {
-    let bytes = std::fs::read(fixture()).unwrap();
-    let data = data_start(&fixture());
+    let bytes = std::fs::read(fixture_model()).unwrap();
+    let data = data_start(&fixture_model());
     let dir = tempdir();
     let path = dir.path().join("flipped.gguf");
     let mut state: u64 = 0x5eed;
