@@ -47,6 +47,18 @@ impl PidFile {
 }
 
 /// Calls `on_signal` (from a dedicated thread) on SIGTERM, SIGINT or SIGHUP.
+/// Lowers the calling thread's scheduling priority to nice 10, below the audio callback and
+/// the control thread (on Linux the nice value is per thread and inherited by the threads it
+/// creates). Best effort: a failure leaves the priority as it was.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority on the calling thread have no memory effects.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 pub fn on_termination(on_signal: impl Fn(i32) + Send + 'static) -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;

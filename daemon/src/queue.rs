@@ -172,7 +172,12 @@ impl Queue {
         let worker = Arc::clone(&queue);
         thread::Builder::new()
             .name("generation".into())
-            .spawn(move || worker.run([backend.as_ref(), stand_in.as_ref()], &cache, &settings, &emit))
+            .spawn(move || {
+                // Threads this one starts (GGML's, rayon's) inherit the lower priority, so a
+                // generation never holds a core the audio and control threads need.
+                crate::lifecycle::lower_thread_priority();
+                worker.run([backend.as_ref(), stand_in.as_ref()], &cache, &settings, &emit)
+            })
             .expect("spawn generation worker");
         queue
     }

@@ -237,8 +237,8 @@ fn switching_device_mid_track_continues_from_the_position() {
 /// seconds), checking that it runs to the end with nothing skipped or repeated.
 fn continued_from(played: &[f32], track_path: &Path) -> f64 {
     let expected = at_device_rate(track_path);
-    // Find where a window of the recording (past any silence the device took before the
-    // track resumed, and past the resume ramp) sits in the track.
+    // Find where a window of the recording (past its first audible frame and the resume
+    // ramp) sits in the track.
     let lead = played.iter().position(|s| s.abs() > 1e-3).expect("something audible");
     let played = &played[lead..];
     let window = &played[4_800..5_000];
@@ -312,12 +312,9 @@ fn switching_between_two_devices_keeps_the_position() {
     );
     d.result("resume", json!({}));
     d.notification("playback_ended", |p| p["track_id"] == id && p["reason"] == "finished");
-    let on_first = std::fs::read(&first).unwrap_or_default();
     assert!(
-        on_first
-            .chunks_exact(2)
-            .all(|b| i16::from_le_bytes([b[0], b[1]]).abs() <= 30),
-        "nothing audible reached the device passed over while paused"
+        std::fs::read(&first).unwrap_or_default().is_empty(),
+        "a device chosen while paused takes no frames until resume"
     );
     let resumed_at = continued_from(&read_played(&second), Path::new(done["path"].as_str().unwrap()));
     assert!((1.2..2.2).contains(&resumed_at), "resumed at {resumed_at:.2} s");

@@ -181,7 +181,8 @@ impl Engine {
             self.queue_following();
         }
         *self.errors.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.output.run(self.mixer().state() != MixerState::Stopped);
+        // A paused track stays paused on the new device, which starts on resume.
+        self.output.run(self.mixer().state() == MixerState::Playing);
         self.opened = Some(opened.clone());
         self.retry = None;
         Ok(opened)
@@ -550,6 +551,11 @@ impl Engine {
                     self.output.run(false);
                 }
             }
+        }
+        if self.mixer().paused_silent() {
+            // The pause has faded out: release the device until resume (no CPU, and sinks
+            // that ignore pause, like ALSA's file plugin, stop taking silence).
+            self.output.run(false);
         }
         self.check_prefetch();
         let failure = self.errors.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -165,6 +165,11 @@ impl Mixer {
         }
     }
 
+    /// Paused and its fade-out played: nothing to hear until `resume`.
+    pub fn paused_silent(&self) -> bool {
+        self.state == MixerState::Paused && self.pause_gain == 0.0
+    }
+
     pub fn resume(&mut self) {
         if self.state == MixerState::Paused {
             self.state = MixerState::Playing;
@@ -381,8 +386,10 @@ mod tests {
         m.play(track("a", 1.0, 10_000), 0);
         render(&mut m, 200);
         m.pause();
+        assert!(!m.paused_silent(), "the fade-out is still to play");
         let out = render(&mut m, 200);
         assert!(out[0] > 0.9 && out[60] == 0.0, "pause fades out in 50 ms");
+        assert!(m.paused_silent(), "faded out: the device may go");
         let (_, pos) = m.now_playing().unwrap();
         render(&mut m, 500);
         assert_eq!(m.now_playing().unwrap().1, pos, "paused position holds");
