@@ -300,6 +300,9 @@ fn build_stream(
     }
 }
 
+/// How long the callback retries a busy mixer lock before a buffer of silence.
+const LOCK_PATIENCE: Duration = Duration::from_micros(500);
+
 /// Buffers the callback filled with silence because the mixer was busy (dropouts).
 pub static DROPOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -307,11 +310,18 @@ pub static DROPOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 /// never waiting for it (silence for one buffer, counted in [`DROPOUTS`], in the rare
 /// case it is busy).
 fn render_into(mixer: &Mutex<Mixer>, out: &mut [f32], channels: usize) {
-    match mixer.try_lock() {
-        Ok(mut m) => m.render(out, channels),
-        Err(_) => {
-            DROPOUTS.fetch_add(1, Ordering::Relaxed);
-            out.iter_mut().for_each(|s| *s = 0.0);
+    // The control thread holds the lock for microseconds: retry for up to 0.5 ms (a few
+    // percent of a buffer) before giving the buffer up, without ever blocking on it.
+    let deadline = Instant::now() + LOCK_PATIENCE;
+    loop {
+        match mixer.try_lock() {
+            Ok(mut m) => return m.render(out, channels),
+            Err(_) if Instant::now() < deadline => std::hint::spin_loop(),
+            Err(_) => {
+                DROPOUTS.fetch_add(1, Ordering::Relaxed);
+                out.iter_mut().for_each(|s| *s = 0.0);
+                return;
+            }
         }
     }
 }
