@@ -31,9 +31,13 @@ MusicgenModel::~MusicgenModel() {
 
 namespace {
 
+// The bytes of the file's tensor number `index` in the mapping.
+void *mapped_data(const MusicgenModel &m, int64_t index) {
+    return static_cast<char *>(m.mapping) + m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, index);
+}
+
 const void *mapped_data(const MusicgenModel &m, const ggml_tensor *tensor) {
-    const int64_t index = gguf_find_tensor(m.file->ctx, tensor->name);
-    return static_cast<const char *>(m.mapping) + m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, index);
+    return mapped_data(m, gguf_find_tensor(m.file->ctx, tensor->name));
 }
 
 // Maps the file read-only: weights are used from it in place, pages load on use.
@@ -63,7 +67,7 @@ bool place_mapped_weights(MusicgenModel &m, std::string &error) {
         if (tensor->buffer != nullptr) {
             continue; // repacked
         }
-        if (ggml_backend_tensor_alloc(m.weights, tensor, const_cast<void *>(mapped_data(m, tensor))) != GGML_STATUS_SUCCESS) {
+        if (ggml_backend_tensor_alloc(m.weights, tensor, mapped_data(m, i)) != GGML_STATUS_SUCCESS) {
             error = std::string("cannot place tensor '") + tensor->name + "'";
             return false;
         }
@@ -87,6 +91,9 @@ std::vector<ggml_tensor *> matmul_weights(const MusicgenModel &m) {
 
 // Repacked weights are copies: their pages of the mapping are read once and handed back.
 void release_repacked_pages(const MusicgenModel &m, const std::vector<ggml_tensor *> &weights) {
+    if (m.repacked == nullptr) {
+        return; // nothing was copied (and unplaced weights have no buffer either)
+    }
     const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     for (const ggml_tensor *w : weights) {
         if (w == nullptr || w->buffer != m.repacked) {

@@ -307,11 +307,11 @@ const LOCK_PATIENCE: Duration = Duration::from_micros(500);
 pub static DROPOUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The callback's only work: mix under a lock the control thread holds for O(1) steps,
-/// never waiting for it (silence for one buffer, counted in [`DROPOUTS`], in the rare
-/// case it is busy).
+/// never blocking on it (silence for one buffer, counted in [`DROPOUTS`], in the rare case
+/// it stays busy past [`LOCK_PATIENCE`]).
 fn render_into(mixer: &Mutex<Mixer>, out: &mut [f32], channels: usize) {
-    // The control thread holds the lock for microseconds: retry for up to 0.5 ms (a few
-    // percent of a buffer) before giving the buffer up, without ever blocking on it.
+    // The control thread holds the lock for microseconds: retry for a few percent of a
+    // buffer before giving the buffer up.
     let deadline = Instant::now() + LOCK_PATIENCE;
     loop {
         match mixer.try_lock() {
