@@ -3,7 +3,7 @@
 //! own). benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
 //! Q8_0 and Q4_K_M next to the PyTorch baseline.
 //!
-//!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] cargo bench -p ggml-sys --bench musicgen
+//!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu] cargo bench -p ggml-sys --bench musicgen
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -27,12 +27,13 @@ fn main() {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(2);
+    let device = std::env::var("LOFI_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
     let started = Instant::now();
-    let mut model = Musicgen::load(&path, threads).expect("model loads");
+    let mut model = Musicgen::load(&path, threads, &device).expect("model loads");
     let load = started.elapsed().as_secs_f64();
     let params = *model.params();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    println!("{name}: load {load:.2} s, {threads} threads");
+    println!("{name}: load {load:.2} s, {threads} threads, on {}", model.device());
     let lengths: Vec<usize> = std::env::var("LOFI_BENCH_SECONDS")
         .ok()
         .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect())

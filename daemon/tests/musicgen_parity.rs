@@ -36,7 +36,7 @@ fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn model(dir: &Path, file_type: FileType) -> Musicgen {
-    Musicgen::load(&quantized_fixture(dir, file_type), 1).unwrap()
+    Musicgen::load(&quantized_fixture(dir, file_type), 1, "cpu").unwrap()
 }
 
 const GREEDY: Sampling = Sampling {
@@ -169,7 +169,7 @@ fn the_thread_count_never_changes_tokens_or_audio() {
     // and 19 of 43) and may switch counts at any step; results must not depend on it.
     let dir = common::tempdir();
     let mut one = model(dir.path(), FileType::Q8_0);
-    let mut two = Musicgen::load(&dir.path().join("tiny-q8_0.gguf"), 2).unwrap();
+    let mut two = Musicgen::load(&dir.path().join("tiny-q8_0.gguf"), 2, "cpu").unwrap();
     let sampling = Sampling {
         seed: 9,
         ..one.params().default_sampling
@@ -184,4 +184,77 @@ fn the_thread_count_never_changes_tokens_or_audio() {
     let (codes_two, audio_two) = run(&mut two);
     assert_eq!(codes_one, codes_two);
     assert_eq!(max_abs_err(&audio_one, &audio_two), 0.0);
+}
+
+#[test]
+fn model_device_is_resolved_or_refused_in_one_sentence() {
+    let dir = common::tempdir();
+    let path = quantized_fixture(dir.path(), FileType::Q8_0);
+    let refusal = |device: &str| match Musicgen::load(&path, 1, device) {
+        Ok(m) => panic!("device {device:?} loaded on {}", m.device()),
+        Err(e) => e.0,
+    };
+    assert_eq!(Musicgen::load(&path, 1, "cpu").unwrap().device(), "cpu");
+    assert!(refusal("tpu").contains("unknown device \"tpu\" (expected auto, cpu, cuda, vulkan or metal)"));
+    let built = [
+        ("cuda", cfg!(feature = "cuda")),
+        ("vulkan", cfg!(feature = "vulkan")),
+        ("metal", cfg!(feature = "metal")),
+    ];
+    for (device, _) in built.iter().filter(|(_, built)| !built) {
+        let message = refusal(device);
+        assert!(
+            message.contains(&format!(
+                "device \"{device}\" is not in this build (rebuild lofi-daemon with --features {device})"
+            )),
+            "{message}"
+        );
+    }
+    if built.iter().all(|(_, built)| !built) {
+        assert_eq!(Musicgen::load(&path, 1, "auto").unwrap().device(), "cpu");
+    }
+}
+
+/// The engine on a GPU backend (tests run it on Mesa's lavapipe, a Vulkan device on the CPU:
+/// GGML_VK_VISIBLE_DEVICES=0): weights uploaded, graphs split by GGML's scheduler with the CPU
+/// for what the device lacks, EnCodec's frame stage on the CPU. GPU backends multiply in F16
+/// where they choose to (Vulkan does), so the gates are looser than the CPU's F32 ones; the
+/// greedy tokens must still be transformers'.
+#[test]
+#[cfg(any(feature = "cuda", feature = "vulkan", feature = "metal"))]
+fn an_accelerator_matches_transformers() {
+    let dir = common::tempdir();
+    let reference = reference();
+    let mut m = Musicgen::load(&quantized_fixture(dir.path(), FileType::F32), 1, "auto").unwrap();
+    assert_ne!(
+        m.device(),
+        "cpu",
+        "no accelerator found (for lavapipe: GGML_VK_VISIBLE_DEVICES=0)"
+    );
+    let (t5, logits, audio, same_codes) = errors(&mut m, &reference);
+    eprintln!(
+        "f32 on {}: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3",
+        m.device()
+    );
+    assert!(t5 <= 2e-2, "T5 hidden states differ by {t5}");
+    assert!(logits <= 1e-2, "first-step CFG logits differ by {logits}");
+    assert_eq!(same_codes, 3, "greedy codes differ from transformers'");
+    assert!(audio <= 1e-2, "EnCodec audio differs by {audio}");
+
+    for file_type in [FileType::F16, FileType::Q4KM] {
+        let path = quantized_fixture(dir.path(), file_type);
+        let mut gpu = Musicgen::load(&path, 1, "auto").unwrap();
+        let (t5, logits, audio, same_codes) = errors(&mut gpu, &reference);
+        eprintln!(
+            "{file_type} on {}: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3",
+            gpu.device()
+        );
+        let sampling = Sampling {
+            seed: 5,
+            ..gpu.params().default_sampling
+        };
+        let hidden = gpu.encode_text(&gpu.tokenize("tape hiss, warm keys").unwrap()).unwrap();
+        let codes = gpu.generate_codes(&hidden, 30, &sampling, |_, _| true).unwrap();
+        assert_eq!(gpu.decode_audio(&codes, 30).unwrap().len(), 30 * 640);
+    }
 }

@@ -152,7 +152,7 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
         }
     }
     // The LSTM unrolls into ~20 nodes per frame and layer.
-    GraphRunner frame_runner(m.backend, static_cast<size_t>(frames) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
+    GraphRunner frame_runner({m.cpu}, static_cast<size_t>(frames) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
     ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
     auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
         codes_in = graph_input(ctx, GGML_TYPE_I32, frames * hp.quantizers);
@@ -162,7 +162,7 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
     };
     auto frame_inputs = [&] { ggml_backend_tensor_set(codes_in, codes.data(), 0, ggml_nbytes(codes_in)); };
     {
-        OneThread one_thread(m.backend, m.threads);
+        OneThread one_thread(m.cpu, m.threads);
         if (!frame_runner.run(build_frames, frame_inputs)) {
             error = "EnCodec: GGML could not compute the frame-rate stage";
             return false;
@@ -177,8 +177,8 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
     const int64_t hop = hp.hop_length();
     const int64_t chunk = chunk_frames > 0 ? chunk_frames : frames;
     audio.assign(static_cast<size_t>(frames * hop), 0.0f);
-    GraphRunner runner(m.backend);
-    ThreadGovernor governor(m.backend, m.threads);
+    GraphRunner runner(m.backends());
+    ThreadGovernor governor(m.cpu, m.governed_threads());
     for (int64_t start = 0; start < frames; start += chunk) {
         const int64_t end = std::min(frames, start + chunk);
         const int64_t lo = std::max<int64_t>(0, start - kHaloFrames), hi = std::min(frames, end + kHaloFrames), n = hi - lo;

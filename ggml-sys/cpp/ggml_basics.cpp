@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <string>
 
+#include "compute_device.h"
 #include "errors.h"
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
@@ -75,6 +76,11 @@ void lofi_ggml_cpu_features(char *buf, size_t len) {
         }
     }
     lofi::set_error(buf, len, out.empty() ? "none" : out);
+}
+
+void lofi_ggml_accelerators(char *buf, size_t len) {
+    const std::string found = lofi::describe_accelerators();
+    lofi::set_error(buf, len, found.empty() ? "none" : found);
 }
 
 bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,

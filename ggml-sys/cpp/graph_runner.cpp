@@ -1,15 +1,33 @@
 #include "graph_runner.h"
 
+#include <cstdlib>
+
 namespace lofi {
 
-GraphRunner::GraphRunner(ggml_backend_t backend, size_t max_nodes)
-    : backend_(backend), max_nodes_(max_nodes), allocator_(ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend))) {}
+namespace {
+
+// Asked before every node, so GGML's scheduler computes and waits for one node at a time.
+bool observe_every_node(ggml_tensor *, bool, void *) { return true; }
+
+} // namespace
+
+GraphRunner::GraphRunner(std::vector<ggml_backend_t> backends, size_t max_nodes)
+    : backends_(std::move(backends)), max_nodes_(max_nodes),
+      scheduler_(ggml_backend_sched_new(backends_.data(), nullptr, static_cast<int>(backends_.size()), max_nodes, false,
+                                        /*op_offload =*/false)) {
+    // LOFI_GGML_SYNC_NODES=1: one node at a time, each finished before the next starts. Slow;
+    // for GPU drivers that fail on GGML's batched submissions (Mesa 22.3's lavapipe, the Vulkan
+    // device the GPU-path test runs on, corrupts memory when matrix products are batched).
+    if (std::getenv("LOFI_GGML_SYNC_NODES") != nullptr) {
+        ggml_backend_sched_set_eval_callback(scheduler_, observe_every_node, nullptr);
+    }
+}
 
 GraphRunner::~GraphRunner() {
     if (ctx_ != nullptr) {
         ggml_free(ctx_);
     }
-    ggml_gallocr_free(allocator_);
+    ggml_backend_sched_free(scheduler_);
 }
 
 bool GraphRunner::run(const std::function<void(ggml_context *, ggml_cgraph *)> &build, const std::function<void()> &set_inputs) {
@@ -21,11 +39,12 @@ bool GraphRunner::run(const std::function<void(ggml_context *, ggml_cgraph *)> &
     ctx_ = ggml_init(params);
     ggml_cgraph *graph = ggml_new_graph_custom(ctx_, max_nodes_, false);
     build(ctx_, graph);
-    if (!ggml_gallocr_alloc_graph(allocator_, graph)) {
+    ggml_backend_sched_reset(scheduler_);
+    if (!ggml_backend_sched_alloc_graph(scheduler_, graph)) {
         return false;
     }
     set_inputs();
-    return ggml_backend_graph_compute(backend_, graph) == GGML_STATUS_SUCCESS;
+    return ggml_backend_sched_graph_compute(scheduler_, graph) == GGML_STATUS_SUCCESS;
 }
 
 } // namespace lofi

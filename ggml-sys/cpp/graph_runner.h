@@ -1,8 +1,11 @@
 // Builds a GGML graph in a scratch context, allocates its intermediates and computes it on the
-// model's backend: the load -> build graph -> compute step every model part shares.
+// model's backends: the load -> build graph -> compute step every model part shares. GGML's
+// scheduler puts each node on the first backend that holds its weights and can compute it (an
+// accelerator, when there is one), the rest on the CPU, and copies tensors between them.
 #pragma once
 
 #include <functional>
+#include <vector>
 
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
@@ -12,7 +15,8 @@ namespace lofi {
 
 class GraphRunner {
   public:
-    explicit GraphRunner(ggml_backend_t backend, size_t max_nodes = 8192);
+    // `backends`: most preferred first, the CPU last.
+    explicit GraphRunner(std::vector<ggml_backend_t> backends, size_t max_nodes = 8192);
     ~GraphRunner();
     GraphRunner(const GraphRunner &) = delete;
     GraphRunner &operator=(const GraphRunner &) = delete;
@@ -21,9 +25,9 @@ class GraphRunner {
     bool run(const std::function<void(ggml_context *, ggml_cgraph *)> &build, const std::function<void()> &set_inputs);
 
   private:
-    ggml_backend_t backend_;
+    std::vector<ggml_backend_t> backends_;
     size_t max_nodes_;
-    ggml_gallocr_t allocator_;
+    ggml_backend_sched_t scheduler_;
     ggml_context *ctx_ = nullptr;
 };
 

@@ -25,6 +25,9 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n);
 const char *lofi_ggml_version(void);
 /* The CPU features ggml-cpu was compiled for, space separated ("AVX2 FMA F16C ..."). */
 void lofi_ggml_cpu_features(char *buf, size_t len);
+/* The accelerators model.device can pick on this machine with this build, "; " separated
+ * ("vulkan: NVIDIA GeForce RTX 3060"), or "none". Starts each compiled GPU backend. */
+void lofi_ggml_accelerators(char *buf, size_t len);
 /* c[j*m + i] = dot(row i of a, row j of b) on GGML's CPU backend: a is m x k of type_a
  * (raw bytes as lofi_ggml_quantize writes them), b is n x k f32. Checks the build end to end. */
 bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,
@@ -113,10 +116,13 @@ typedef struct lofi_sampling {
 /* Called after each decoder step; return false to cancel. */
 typedef bool (*lofi_progress_fn)(void *user, int64_t step, int64_t steps);
 
-/* Loads a MusicGen GGUF (checked as lofi_model_inspect does; weights mapped, not copied). */
-lofi_musicgen *lofi_musicgen_load(const char *path, int threads, char *err, size_t err_len);
+/* Loads a MusicGen GGUF (checked as lofi_model_inspect does; weights mapped, not copied, until
+ * the first computation places them). device: "auto", "cpu", "cuda", "vulkan" or "metal". */
+lofi_musicgen *lofi_musicgen_load(const char *path, int threads, const char *device, char *err, size_t err_len);
 void lofi_musicgen_free(lofi_musicgen *model);
 void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *out);
+/* The device that computes: "cpu", "cuda", "vulkan" or "metal" (valid while the model is). */
+const char *lofi_musicgen_device(const lofi_musicgen *model);
 
 /* T5 last hidden state for n token ids: out holds n * t5_width floats (token-major). */
 bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t n, float *out, char *err, size_t err_len);

@@ -35,9 +35,9 @@ std::vector<float> copy_states(const lofi::MusicgenModel &m, const float *t5_hid
 
 extern "C" {
 
-lofi_musicgen *lofi_musicgen_load(const char *path, int threads, char *err, size_t err_len) {
+lofi_musicgen *lofi_musicgen_load(const char *path, int threads, const char *device, char *err, size_t err_len) {
     std::string error;
-    auto model = lofi::load_model(path, threads, error);
+    auto model = lofi::load_model(path, threads, device == nullptr ? "auto" : device, error);
     if (!model) {
         lofi::set_error(err, err_len, error);
         return nullptr;
@@ -46,6 +46,8 @@ lofi_musicgen *lofi_musicgen_load(const char *path, int threads, char *err, size
 }
 
 void lofi_musicgen_free(lofi_musicgen *model) { delete model; }
+
+const char *lofi_musicgen_device(const lofi_musicgen *model) { return model->model->device.c_str(); }
 
 void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *out) {
     const lofi::MusicgenHparams &hp = model->model->hp;
@@ -79,9 +81,11 @@ bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t 
         lofi::set_error(err, err_len, "no tokens to encode");
         return false;
     }
-    lofi::GraphRunner runner(m.backend);
+    lofi::GraphRunner runner(m.backends());
     std::vector<float> hidden;
-    if (!lofi::t5_encode(m, runner, std::vector<int32_t>(ids, ids + n), hidden)) {
+    const bool encoded = lofi::t5_encode(m, runner, std::vector<int32_t>(ids, ids + n), hidden);
+    lofi::release_stage_pages(m, "t5.");
+    if (!encoded) {
         lofi::set_error(err, err_len, "T5: GGML could not compute the encoder graph");
         return false;
     }
@@ -96,7 +100,7 @@ bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, si
         return false;
     }
     const lofi::MusicgenModel &m = *placed;
-    lofi::GraphRunner runner(m.backend);
+    lofi::GraphRunner runner(m.backends());
     lofi::DecoderState state;
     std::vector<float> logits;
     const std::vector<int32_t> start(m.hp.decoder.codebooks, static_cast<int32_t>(m.hp.decoder.start_token));
@@ -142,8 +146,10 @@ bool lofi_musicgen_decode_audio(lofi_musicgen *model, const int32_t *codes, int6
     std::string error;
     const size_t count = static_cast<size_t>(frames) * m.hp.codec.quantizers;
     constexpr int64_t kDefaultChunk = 64; // ~2 s: im2col buffers of tens of MB
-    if (!lofi::encodec_decode(m, std::vector<int32_t>(codes, codes + count), frames, chunk_frames > 0 ? chunk_frames : kDefaultChunk,
-                              out, error)) {
+    const bool decoded = lofi::encodec_decode(m, std::vector<int32_t>(codes, codes + count), frames,
+                                              chunk_frames > 0 ? chunk_frames : kDefaultChunk, out, error);
+    lofi::release_stage_pages(m, "codec.");
+    if (!decoded) {
         lofi::set_error(err, err_len, error);
         return false;
     }

@@ -33,7 +33,7 @@ ggml_tensor *attend(ggml_context *ctx, ggml_tensor *q, ggml_tensor *k_cache, ggm
     ggml_tensor *queries = ggml_permute(ctx, ggml_reshape_4d(ctx, q, dh, heads, 1, kBatch), 0, 2, 1, 3); // [dh, 1, heads, 2]
     ggml_tensor *out = ggml_flash_attn_ext(ctx, queries, heads_view(k_cache), heads_view(v_cache), nullptr,
                                            1.0f / std::sqrt(float(dh)), 0.0f, 0.0f); // [dh, heads, 1, 2]
-    ggml_flash_attn_ext_set_prec(out, GGML_PREC_F32);
+    ggml_prec_set_acc(out, GGML_PREC_F32);
     return ggml_reshape_2d(ctx, out, dh * heads, kBatch);
 }
 
@@ -69,7 +69,7 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
         state.cross_k.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, hp.width, kBatch, tokens));
         state.cross_v.push_back(ggml_new_tensor_3d(state.ctx, GGML_TYPE_F32, hp.width, kBatch, tokens));
     }
-    state.buffer = ggml_backend_alloc_ctx_tensors(state.ctx, m.backend);
+    state.buffer = ggml_backend_alloc_ctx_tensors(state.ctx, m.main_backend());
     if (state.buffer == nullptr) {
         return false;
     }

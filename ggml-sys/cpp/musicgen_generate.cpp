@@ -56,13 +56,13 @@ bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden,
         error = "asked for " + std::to_string(frames) + " frames; the model's context holds " + std::to_string(hp.context_length - books);
         return false;
     }
-    GraphRunner runner(m.backend);
+    GraphRunner runner(m.backends());
     DecoderState state;
     if (!decoder_start(m, runner, t5_hidden, tokens, steps, state)) {
         error = "could not start the decoder";
         return false;
     }
-    ThreadGovernor governor(m.backend, m.threads);
+    ThreadGovernor governor(m.cpu, m.governed_threads());
     std::mt19937_64 rng(params.seed);
     std::vector<int32_t> input(books, static_cast<int32_t>(hp.start_token));
     std::vector<float> logits, guided(card);

@@ -1,30 +1,43 @@
 #include "musicgen_model.h"
 
 #include <fcntl.h>
+#include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "ggml-cpu.h"
 #include "lofi_ggml.h"
 #include "musicgen_tensors.h"
+#include "weight_copies.h"
 #include "weight_repack.h"
 
 namespace lofi {
 
 ggml_tensor *MusicgenModel::get(const std::string &name) const { return ggml_get_tensor(file->meta, name.c_str()); }
 
+std::vector<ggml_backend_t> MusicgenModel::backends() const {
+    if (accelerator != nullptr) {
+        return {accelerator, cpu};
+    }
+    return {cpu};
+}
+
 MusicgenModel::~MusicgenModel() {
     if (weights != nullptr) {
         ggml_backend_buffer_free(weights);
     }
-    if (repacked != nullptr) {
-        ggml_backend_buffer_free(repacked);
+    for (ggml_backend_buffer_t copies : {repacked, uploaded}) {
+        if (copies != nullptr) {
+            ggml_backend_buffer_free(copies);
+        }
     }
     if (mapping != nullptr) {
         munmap(mapping, mapping_size);
     }
-    if (backend != nullptr) {
-        ggml_backend_free(backend);
+    for (ggml_backend_t backend : {accelerator, cpu}) {
+        if (backend != nullptr) {
+            ggml_backend_free(backend);
+        }
     }
     lofi_gguf_close(file);
 }
@@ -58,14 +71,14 @@ bool map_file(MusicgenModel &m, std::string &error) {
     return true;
 }
 
-// Points every weight that was not repacked at its bytes in the mapping: no copy.
+// Points every weight that was not copied elsewhere at its bytes in the mapping: no copy.
 bool place_mapped_weights(MusicgenModel &m, std::string &error) {
     m.weights = ggml_backend_cpu_buffer_from_ptr(m.mapping, m.mapping_size);
     ggml_backend_buffer_set_usage(m.weights, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
     for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
         ggml_tensor *tensor = m.get(gguf_get_tensor_name(m.file->ctx, i));
         if (tensor->buffer != nullptr) {
-            continue; // repacked
+            continue; // repacked or uploaded
         }
         if (ggml_backend_tensor_alloc(m.weights, tensor, mapped_data(m, i)) != GGML_STATUS_SUCCESS) {
             error = std::string("cannot place tensor '") + tensor->name + "'";
@@ -89,14 +102,16 @@ std::vector<ggml_tensor *> matmul_weights(const MusicgenModel &m) {
     return out;
 }
 
-// Repacked weights are copies: their pages of the mapping are read once and handed back.
-void release_repacked_pages(const MusicgenModel &m, const std::vector<ggml_tensor *> &weights) {
-    if (m.repacked == nullptr) {
+// Hands back the pages of the mapping under those of `weights` that live in `buffer`: weights
+// copied elsewhere (repacked, uploaded) were read once; mapped weights of a stage that has run
+// are read again from the page cache when it next runs.
+void release_mapped_pages(const MusicgenModel &m, const std::vector<ggml_tensor *> &weights, ggml_backend_buffer_t buffer) {
+    if (buffer == nullptr) {
         return; // nothing was copied (and unplaced weights have no buffer either)
     }
     const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     for (const ggml_tensor *w : weights) {
-        if (w == nullptr || w->buffer != m.repacked) {
+        if (w == nullptr || w->buffer != buffer) {
             continue;
         }
         const auto start = reinterpret_cast<uintptr_t>(mapped_data(m, w));
@@ -105,6 +120,29 @@ void release_repacked_pages(const MusicgenModel &m, const std::vector<ggml_tenso
             madvise(reinterpret_cast<void *>(first), end - first, MADV_DONTNEED);
         }
     }
+}
+
+// EnCodec's frame stage (codebooks, first convolution, LSTM) computes on the CPU: the LSTM is
+// thousands of tiny nodes, each a kernel launch on an accelerator.
+bool in_frame_stage(const std::string &name) {
+    for (const char *prefix : {"codec.vq.", "codec.dec.0.", "codec.dec.1."}) {
+        if (name.rfind(prefix, 0) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Copies every weight but the frame stage's into the accelerator's memory.
+ggml_backend_buffer_t upload_weights(const MusicgenModel &m, std::vector<ggml_tensor *> &uploaded) {
+    for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
+        ggml_tensor *tensor = m.get(gguf_get_tensor_name(m.file->ctx, i));
+        if (!in_frame_stage(tensor->name)) {
+            uploaded.push_back(tensor);
+        }
+    }
+    return copy_weights(ggml_backend_get_default_buffer_type(m.accelerator), uploaded,
+                        [&](const ggml_tensor *w) { return mapped_data(m, w); });
 }
 
 void bind_tensors(MusicgenModel &m) {
@@ -139,7 +177,11 @@ void bind_tensors(MusicgenModel &m) {
 
 } // namespace
 
-std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::string &error) {
+std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const std::string &device, std::string &error) {
+    ComputeDevice picked;
+    if (!pick_device(device, picked, error)) {
+        return nullptr;
+    }
     auto model = std::make_unique<MusicgenModel>();
     model->file = open_gguf(path, error);
     if (model->file == nullptr || !read_hparams(model->file->ctx, model->hp, error) ||
@@ -148,21 +190,51 @@ std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::st
     }
     bind_tensors(*model);
     model->threads = threads > 0 ? threads : 1;
-    model->backend = ggml_backend_cpu_init();
-    ggml_backend_cpu_set_n_threads(model->backend, model->threads);
+    model->cpu = ggml_backend_cpu_init();
+    ggml_backend_cpu_set_n_threads(model->cpu, model->threads);
+    model->device = picked.kind;
+    if (picked.accelerator != nullptr) {
+        model->accelerator = ggml_backend_dev_init(picked.accelerator, nullptr);
+        if (model->accelerator == nullptr) {
+            error = std::string("cannot start ") + ggml_backend_dev_description(picked.accelerator) + " (" + picked.kind + ")";
+            return nullptr;
+        }
+    }
     return model;
 }
 
 bool place_weights(MusicgenModel &m, std::string &error) {
     if (!m.placement_tried) { // once: a half-done placement cannot be redone
         m.placement_tried = true;
-        const std::vector<ggml_tensor *> products = matmul_weights(m);
-        m.repacked = repack_weights(products, [&](const ggml_tensor *w) { return mapped_data(m, w); });
-        release_repacked_pages(m, products);
-        place_mapped_weights(m, m.placement_error);
+        if (m.accelerator != nullptr) {
+            std::vector<ggml_tensor *> uploaded;
+            m.uploaded = upload_weights(m, uploaded);
+            if (m.uploaded == nullptr) {
+                m.placement_error = "not enough memory on the " + m.device + " device for the weights";
+            }
+            release_mapped_pages(m, uploaded, m.uploaded);
+        } else {
+            const std::vector<ggml_tensor *> products = matmul_weights(m);
+            m.repacked = repack_weights(products, [&](const ggml_tensor *w) { return mapped_data(m, w); });
+            release_mapped_pages(m, products, m.repacked);
+        }
+        if (m.placement_error.empty()) {
+            place_mapped_weights(m, m.placement_error);
+        }
     }
     error = m.placement_error;
     return error.empty();
+}
+
+void release_stage_pages(const MusicgenModel &m, const std::string &prefix) {
+    std::vector<ggml_tensor *> stage;
+    for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
+        const char *name = gguf_get_tensor_name(m.file->ctx, i);
+        if (std::strncmp(name, prefix.c_str(), prefix.size()) == 0) {
+            stage.push_back(m.get(name));
+        }
+    }
+    release_mapped_pages(m, stage, m.weights);
 }
 
 } // namespace lofi

@@ -1,6 +1,7 @@
-// A MusicGen GGUF loaded for inference: hyperparameters, named weights mapped from the file
-// (zero copy on the CPU backend, except those repacked for faster kernels), and the backend
-// that computes with them.
+// A MusicGen GGUF loaded for inference: hyperparameters, named weights, and the backends that
+// compute with them. On the CPU the weights are mapped from the file (zero copy, except those
+// repacked for faster kernels); on an accelerator they are copied to its memory, except the
+// EnCodec frame stage's, which always computes on the CPU.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "ggml-backend.h"
+#include "compute_device.h"
 #include "ggml.h"
 #include "gguf_file.h"
 #include "musicgen_hparams.h"
@@ -37,26 +39,44 @@ struct MusicgenModel {
     ggml_tensor *dec_norm_w, *dec_norm_b;
     std::vector<ggml_tensor *> codebooks;
 
-    ggml_backend_t backend = nullptr;
+    ggml_backend_t cpu = nullptr;         // always there: the frame stage, and ops an accelerator lacks
+    ggml_backend_t accelerator = nullptr; // where the weights live, when not the CPU
+    std::string device = "cpu";           // model.device as resolved: "cpu", "cuda", "vulkan", "metal"
     int threads = 1;
 
     void *mapping = nullptr;
     size_t mapping_size = 0;
     ggml_backend_buffer_t weights = nullptr;  // the mapped file
     ggml_backend_buffer_t repacked = nullptr; // weights copied into GGML's faster CPU layout
+    ggml_backend_buffer_t uploaded = nullptr; // weights copied to the accelerator
     bool placement_tried = false;
     std::string placement_error; // why the weights could not be placed, if they could not
 
     ggml_tensor *get(const std::string &name) const;
+    // The backends a graph of the model computes on, most preferred first (the CPU is last).
+    std::vector<ggml_backend_t> backends() const;
+    // The backend whose memory holds the decoder's caches.
+    ggml_backend_t main_backend() const { return accelerator != nullptr ? accelerator : cpu; }
+    // Compute threads for a loop the thread governor times: the CPU's, or one when an accelerator
+    // computes (its step times say nothing about CPU threads).
+    int governed_threads() const { return accelerator != nullptr ? 1 : threads; }
     ~MusicgenModel();
 };
 
 // Opens, checks and maps the file: cheap, so a daemon serving this model starts at once.
-std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, std::string &error);
+// `device` is model.device (see pick_device).
+std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const std::string &device, std::string &error);
 
-// Puts the weights where computation reads them (repacked copies, the rest in the mapping);
-// every computation calls it first, and only the first call does the work (~0.5 s for
-// musicgen-small Q4_K_M).
+// Puts the weights where computation reads them (on the CPU: repacked copies, the rest in the
+// mapping; on an accelerator: copies in its memory);
+// every computation calls it first, and only the first call does the work (~0.6 s for
+// musicgen-small Q4_K_M on the CPU).
 bool place_weights(MusicgenModel &m, std::string &error);
+
+// Hands back the memory of the mapped weights whose names start with `prefix`, after that stage
+// ran: T5 runs once per generation and EnCodec after the decoder, so neither needs to stay
+// resident through the decoder's loop. They are read again from the page cache next time
+// (~0.1 s for musicgen-small's).
+void release_stage_pages(const MusicgenModel &m, const std::string &prefix);
 
 } // namespace lofi

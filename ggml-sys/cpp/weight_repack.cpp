@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ggml-cpu.h"
+#include "weight_copies.h"
 
 namespace lofi {
 
@@ -48,30 +49,13 @@ ggml_backend_buffer_t repack_weights(const std::vector<ggml_tensor *> &matmul_we
     }
     ggml_backend_buffer_t dummy = ggml_backend_buft_alloc_buffer(buft, 0);
     std::vector<ggml_tensor *> chosen;
-    size_t size = 0;
-    const size_t align = ggml_backend_buft_get_alignment(buft);
     for (ggml_tensor *weight : matmul_weights) {
         if (weight != nullptr && supported_in(cpu, dummy, weight)) {
             chosen.push_back(weight);
-            size += GGML_PAD(ggml_backend_buft_get_alloc_size(buft, weight), align);
         }
     }
     ggml_backend_buffer_free(dummy);
-    if (chosen.empty()) {
-        return nullptr;
-    }
-    ggml_backend_buffer_t buffer = ggml_backend_buft_alloc_buffer(buft, size);
-    if (buffer == nullptr) {
-        return nullptr;
-    }
-    ggml_backend_buffer_set_usage(buffer, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-    auto *next = static_cast<char *>(ggml_backend_buffer_get_base(buffer));
-    for (ggml_tensor *weight : chosen) {
-        ggml_backend_tensor_alloc(buffer, weight, next);
-        ggml_backend_tensor_set(weight, source(weight), 0, ggml_nbytes(weight)); // repacks
-        next += GGML_PAD(ggml_backend_buft_get_alloc_size(buft, weight), align);
-    }
-    return buffer;
+    return chosen.empty() ? nullptr : copy_weights(buft, chosen, source); // the copy repacks
 }
 
 } // namespace lofi

@@ -24,6 +24,19 @@ pub fn cpu_features() -> String {
     .into_owned()
 }
 
+/// The accelerators `model.device` can pick with this build on this machine, "; " separated
+/// ("vulkan: NVIDIA GeForce RTX 3060"), or "none". Starts every compiled GPU backend.
+pub fn accelerators() -> String {
+    let mut buf = [0 as c_char; 512];
+    // SAFETY: the C side writes at most buf.len() bytes, NUL-terminated.
+    unsafe {
+        raw::lofi_ggml_accelerators(buf.as_mut_ptr(), buf.len());
+        CStr::from_ptr(buf.as_ptr())
+    }
+    .to_string_lossy()
+    .into_owned()
+}
+
 /// `c[j][i] = dot(a row i, b row j)` on GGML's CPU backend: `a` is `m` rows of `k` values stored
 /// as `a_type` (as [`crate::quantize`] writes them), `b` is `n` rows of `k` floats.
 pub fn mul_mat(

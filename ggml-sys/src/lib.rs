@@ -5,7 +5,7 @@
 //! - [`GgufFile`], [`GgufWriter`]: GGUF files through GGML's parser, with data ranges checked.
 //! - [`inspect_model`]: the engine's load-time checks on a MusicGen GGUF.
 //! - [`Musicgen`]: MusicGen inference (T5, decoder LM, EnCodec) on GGML.
-//! - [`version`], [`cpu_features`], [`mul_mat`]: what was built, and a check that it computes.
+//! - [`version`], [`cpu_features`], [`accelerators`], [`mul_mat`]: what was built, and a check that it computes.
 
 mod build_info;
 mod error;
@@ -20,7 +20,7 @@ mod raw {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
-pub use build_info::{cpu_features, mul_mat, version};
+pub use build_info::{accelerators, cpu_features, mul_mat, version};
 pub use error::GgmlError;
 pub use gguf::{GgufFile, GgufWriter, TensorInfo};
 pub use model::{inspect_model, ModelInfo};

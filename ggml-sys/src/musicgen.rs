@@ -1,5 +1,5 @@
 //! MusicGen inference: prompt -> T5 -> decoder LM (delay pattern, CFG, sampling) -> EnCodec.
-use std::ffi::c_void;
+use std::ffi::{c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
@@ -55,13 +55,24 @@ extern "C" fn progress_trampoline<F: FnMut(usize, usize) -> bool>(user: *mut c_v
 }
 
 impl Musicgen {
-    /// Loads and checks `path` (as [`crate::inspect_model`]) and builds its tokenizer.
-    pub fn load(path: &Path, threads: usize) -> Result<Self, GgmlError> {
+    /// Loads and checks `path` (as [`crate::inspect_model`]) and builds its tokenizer, to compute
+    /// with `threads` CPU threads on `device`: "auto" (the first GPU this build can use, else
+    /// the CPU), "cpu", "cuda", "vulkan" or "metal" (an error when the build or the machine has none).
+    pub fn load(path: &Path, threads: usize, device: &str) -> Result<Self, GgmlError> {
         let tokenizer = T5Tokenizer::from_gguf(&GgufFile::open(path)?)?;
         let c_path = c_path(path)?;
+        let c_device = CString::new(device).map_err(|_| GgmlError(format!("unknown device {device:?}")))?;
         let mut err = ErrorBuffer::new();
-        // SAFETY: valid path and error buffer.
-        let ptr = unsafe { raw::lofi_musicgen_load(c_path.as_ptr(), threads.max(1) as i32, err.ptr(), err.len()) };
+        // SAFETY: valid path, device name and error buffer.
+        let ptr = unsafe {
+            raw::lofi_musicgen_load(
+                c_path.as_ptr(),
+                threads.max(1) as i32,
+                c_device.as_ptr(),
+                err.ptr(),
+                err.len(),
+            )
+        };
         if ptr.is_null() {
             return Err(err.into_error());
         }
@@ -92,6 +103,14 @@ impl Musicgen {
 
     pub fn params(&self) -> &MusicgenParams {
         &self.params
+    }
+
+    /// The device that computes: "cpu", "cuda", "vulkan" or "metal".
+    pub fn device(&self) -> String {
+        // SAFETY: a NUL-terminated string owned by the model, copied before it can go.
+        unsafe { CStr::from_ptr(raw::lofi_musicgen_device(self.ptr)) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// T5 token ids for a prompt (ending with `</s>`).

@@ -27,7 +27,7 @@ local M = {}
 ---@field backend "ggml"|"procedural"
 ---@field weights_path string?     nil = stdpath("data")/lofi/models/musicgen-small-<quantization>.gguf
 ---@field quantization "Q4_K_M"|"Q5_K_M"|"Q8_0"|"F16"
----@field device "auto"|"cpu"|"cuda"|"metal"
+---@field device "auto"|"cpu"|"cuda"|"vulkan"|"metal"  auto = the first GPU the daemon's build can use, else the CPU
 ---@field threads integer?
 
 ---@class lofi.DefaultsConfig
@@ -203,7 +203,7 @@ local schema = {
     backend = one_of({ "ggml", "procedural" }),
     weights_path = { "string", "nil" },
     quantization = one_of({ "Q4_K_M", "Q5_K_M", "Q8_0", "F16" }),
-    device = one_of({ "auto", "cpu", "cuda", "metal" }),
+    device = one_of({ "auto", "cpu", "cuda", "vulkan", "metal" }),
     threads = optional(whole_number(1)),
   },
   defaults = {

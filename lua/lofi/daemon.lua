@@ -117,7 +117,7 @@ function M.command(bin)
     add("--audio-device", c.audio.device)
   end
   if M.model_installed() then
-    add("--backend", "ggml", "--model", config.weights_path())
+    add("--backend", "ggml", "--model", config.weights_path(), "--device", c.model.device)
     if c.model.threads then
       add("--threads", tostring(c.model.threads))
     end

@@ -44,6 +44,7 @@ end
 ---@class lofi.health.Binary
 ---@field path string
 ---@field ggml_features string? CPU features GGML was compiled for
+---@field accelerators string? GPUs the daemon's build can compute on ("none" when none)
 
 ---@return lofi.health.Binary? binary nil when missing or not runnable
 local function check_binary()
@@ -62,7 +63,11 @@ local function check_binary()
   end
   local out = run.stdout or ""
   health.ok(("lofi-daemon binary found: %s (%s)"):format(bin, vim.trim(out:match("^[^\n]*"))))
-  return { path = bin, ggml_features = out:match("ggml CPU features: ([^\n]*)") }
+  return {
+    path = bin,
+    ggml_features = out:match("ggml CPU features: ([^\n]*)"),
+    accelerators = out:match("ggml accelerators: ([^\n]*)"),
+  }
 end
 
 --- The ggml backend's own load-time checks on the model file (`lofi-daemon --verify-model`).
@@ -78,6 +83,34 @@ local function verify_model(bin, path)
       vim.trim(run.stderr ~= "" and run.stderr or "model verification did not finish"),
       { "reinstall it with ./install.sh --model PATH" }
     )
+  end
+end
+
+--- model.device against the GPUs the daemon's build found on this machine.
+---@param accelerators string? "kind: description; ..." or "none"
+local function check_device(accelerators)
+  local wanted = config.current.model.device
+  if not accelerators or config.current.model.backend ~= "ggml" then
+    return
+  end
+  if wanted == "cpu" then
+    health.ok("model.device = cpu" .. (accelerators ~= "none" and (" (also available: " .. accelerators .. ")") or ""))
+  elseif wanted == "auto" then
+    health.ok(
+      "model.device = auto: "
+        .. (accelerators == "none" and "no GPU backend found, generation runs on the CPU" or accelerators)
+    )
+  elseif not accelerators:find(wanted .. ":", 1, true) then
+    health.error(
+      ("model.device = %q but the daemon finds no %s device (it has: %s): the procedural backend plays instead"):format(
+        wanted,
+        wanted,
+        accelerators
+      ),
+      { ('build the daemon with `cargo build --release --features %s`, or set model.device = "auto"'):format(wanted) }
+    )
+  else
+    health.ok(("model.device = %s: %s"):format(wanted, accelerators))
   end
 end
 
@@ -230,6 +263,7 @@ function M.check()
       health.ok(("daemon running (pid %d, v%s)"):format(daemon.pid() or 0, status.version))
     end
     check_model(status, binary.path)
+    check_device(binary.accelerators)
     if not err then
       check_audio()
     end

@@ -20,10 +20,26 @@ describe("ggml backend", function()
     local status = child:lua("return require('lofi.state').current.model")
     assert.are.equal("ggml", status.backend)
     assert.are.equal("F16", status.quantization)
+    assert.are.equal("cpu", status.device, "model.device = auto on a build without GPU backends")
     -- The id the plugin computes for the next request matches the daemon's for this model.
     local id = child:lua(
       [[return require("lofi").generate({ prompt = "lofi, rain", seed = 3, duration_sec = 2, play = false })]]
     )
     assert.are.equal(ack.track_id, id)
+  end)
+
+  it("a model.device the daemon lacks is said in one line, and the procedural backend plays", function()
+    local model = vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p")
+    child = helpers.child()
+    child:setup({ model = { backend = "ggml", weights_path = model, device = "cuda" } })
+    child:api("status")
+    local status = child:wait("require('lofi.state').current.model", 5000, "status")
+    assert.are.equal("procedural", status.backend)
+    child:wait("#_G.messages > 0", 5000, "the warning")
+    local messages = child:lua("return _G.messages")
+    assert.matches(
+      'device "cuda" is not in this build %(rebuild lofi%-daemon with %-%-features cuda%); using the procedural backend',
+      messages[#messages].msg
+    )
   end)
 end)

@@ -24,10 +24,12 @@ pub struct GgmlBackend {
 }
 
 impl GgmlBackend {
-    /// Loads `path` with `threads` compute threads; the error is one line for the user.
-    pub fn load(path: &Path, threads: usize, overrides: SamplingOverrides) -> Result<Self, String> {
+    /// Loads `path` to compute with `threads` CPU threads on `device` (see [`Musicgen::load`]);
+    /// the error is one line for the user.
+    pub fn load(path: &Path, threads: usize, device: &str, overrides: SamplingOverrides) -> Result<Self, String> {
         let summary = inspect_model(path).map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
-        let model = Musicgen::load(path, threads).map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+        let model =
+            Musicgen::load(path, threads, device).map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
         if model.params().sample_rate != crate::SAMPLE_RATE {
             return Err(format!(
                 "model {} makes {} Hz audio; lofi-daemon plays {} Hz",
@@ -51,7 +53,7 @@ impl GgmlBackend {
             // without reading hundreds of MB at start-up.
             model_version: format!("{}-{}-{}", summary.name, quantization.to_lowercase(), summary.file_size),
             quantization: Some(quantization),
-            device: "cpu",
+            device: model.device(),
         };
         Ok(Self {
             model: Mutex::new(model),

@@ -55,7 +55,8 @@ pub enum BackendError {
 pub struct ModelInfo {
     pub backend: &'static str,
     pub quantization: Option<String>,
-    pub device: &'static str,
+    /// Where generation computes: "cpu", "cuda", "vulkan" or "metal".
+    pub device: String,
     pub model_version: String,
 }
 

@@ -78,6 +78,17 @@ pub enum BackendKind {
     Ggml,
 }
 
+/// Where the ggml backend computes (model.device).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ComputeDevice {
+    /// The first GPU this build can use, else the CPU.
+    Auto,
+    Cpu,
+    Cuda,
+    Vulkan,
+    Metal,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
     /// Generation backend; ggml falls back to procedural (with a warning) when the model is
@@ -91,6 +102,10 @@ pub struct BackendArgs {
     /// Compute threads for the ggml backend (default: one per physical core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Where the ggml backend computes; cuda, vulkan and metal need a daemon built with that
+    /// feature and such a device.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: ComputeDevice,
     /// Sampling temperature (ggml; default: the model's, 1.0; 0 = greedy).
     #[arg(long, value_name = "T")]
     pub temperature: Option<f32>,
@@ -139,7 +154,8 @@ impl BackendArgs {
             top_p: self.top_p,
             guidance_scale: self.cfg,
         };
-        match GgmlBackend::load(&path, threads, overrides) {
+        let device = self.device.to_possible_value().expect("every device has a name");
+        match GgmlBackend::load(&path, threads, device.get_name(), overrides) {
             Ok(backend) => (Arc::new(backend), None),
             Err(message) => (
                 Arc::new(self.procedural()),
@@ -240,9 +256,10 @@ fn version_text(verbose: bool) -> String {
     if verbose {
         // install.sh reads "backends:" to decide whether model weights are worth downloading.
         text += &format!(
-            "backends: procedural ggml\nggml {}\nggml CPU features: {}\n",
+            "backends: procedural ggml\nggml {}\nggml CPU features: {}\nggml accelerators: {}\n",
             ggml_sys::version(),
-            ggml_sys::cpu_features()
+            ggml_sys::cpu_features(),
+            ggml_sys::accelerators()
         );
     }
     text

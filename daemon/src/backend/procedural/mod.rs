@@ -208,7 +208,7 @@ impl Backend for ProceduralBackend {
         ModelInfo {
             backend: "procedural",
             quantization: None,
-            device: "cpu",
+            device: "cpu".into(),
             model_version: MODEL_VERSION.to_owned(),
         }
     }
