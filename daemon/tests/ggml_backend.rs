@@ -52,6 +52,27 @@ fn generates_through_json_rpc_with_token_progress() {
 }
 
 #[test]
+fn a_track_longer_than_the_context_continues_window_by_window() {
+    // The fixture's decoder holds 508 frames (~10 s): 15 s is a window of 508 frames and one
+    // more of 242 that continues the last 169.
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let mut d = start_with(dir.path(), &model);
+    let done = d.generate(json!({"prompt": "long rainy night", "duration_sec": 15, "seed": 3}));
+    assert_eq!(done["backend"], "ggml");
+    assert_eq!(done["tokens_actual"], (508 + 3) + (169 + 242 + 3));
+    let wav = hound::WavReader::open(done["path"].as_str().unwrap()).unwrap();
+    assert_eq!(wav.len(), 15 * 32_000);
+    let last_progress = d
+        .backlog
+        .iter()
+        .rev()
+        .find(|v| v["method"] == "generation_progress")
+        .expect("progress notifications");
+    assert_eq!(last_progress["params"]["tokens_estimated"], 925);
+}
+
+#[test]
 fn a_damaged_model_is_reported_and_procedural_plays_instead() {
     let dir = tempdir();
     let model = fixture_model(dir.path());

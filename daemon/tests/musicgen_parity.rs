@@ -144,6 +144,33 @@ fn sampling_is_seeded_and_cancel_stops_between_steps() {
 }
 
 #[test]
+fn an_audio_prompt_is_continued_as_if_the_model_had_sampled_it() {
+    let dir = common::tempdir();
+    let mut m = model(dir.path(), FileType::Q8_0);
+    let hidden = m.encode_text(&m.tokenize("vinyl, slow keys").unwrap()).unwrap();
+    let whole = m.generate_codes(&hidden, 40, &GREEDY, |_, _| true).unwrap();
+    // The first 15 frames of each codebook as the prompt: greedy decoding goes on exactly as
+    // it did when it sampled them itself.
+    let prompt: Vec<i32> = whole.chunks(40).flat_map(|book| book[..15].to_vec()).collect();
+    let continued = m.continue_codes(&hidden, &prompt, 40, &GREEDY, |_, _| true).unwrap();
+    assert_eq!(continued, whole);
+    assert!(
+        m.continue_codes(&hidden, &prompt[..5], 40, &GREEDY, |_, _| true)
+            .is_err(),
+        "not whole frames"
+    );
+    assert!(
+        m.continue_codes(&hidden, &prompt, 15, &GREEDY, |_, _| true).is_err(),
+        "nothing left to generate"
+    );
+    let outside = vec![64; prompt.len()];
+    let err = m
+        .continue_codes(&hidden, &outside, 40, &GREEDY, |_, _| true)
+        .unwrap_err();
+    assert_eq!(err.0, "the audio prompt has a code outside the codebook");
+}
+
+#[test]
 fn chunked_encodec_equals_one_pass() {
     let dir = common::tempdir();
     let mut m = model(dir.path(), FileType::F32);
@@ -156,6 +183,7 @@ fn chunked_encodec_equals_one_pass() {
         })
         .collect();
     let whole = m.decode_audio_in_chunks(&codes, frames, frames).unwrap();
+    // Both stages in chunks: the frame stage's LSTM carries its state across them.
     for chunk in [64, 5] {
         let chunked = m.decode_audio_in_chunks(&codes, frames, chunk).unwrap();
         let err = max_abs_err(&whole, &chunked);

@@ -53,17 +53,27 @@ ggml_tensor *conv_transpose(ggml_context *ctx, ggml_tensor *x, ggml_tensor *weig
     return ggml_add(ctx, y, ggml_reshape_2d(ctx, bias, 1, bias->ne[0]));
 }
 
-// PyTorch's multi-layer LSTM over x: [channels, time], plus the skip connection EncodecLSTM adds.
-// W_ih·x for every step at once; the recurrence step by step; the outputs joined pairwise.
-ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x) {
+// The LSTM's state between frame-stage chunks: per layer, h as [channels, 1] and the cell as
+// [channels]; no tensors (zeros) before the first frame.
+struct LstmState {
+    std::vector<ggml_tensor *> h, cell;
+};
+
+// PyTorch's multi-layer LSTM over x: [channels, time] from state `start`, plus the skip
+// connection EncodecLSTM adds; each layer's last state goes to `end`. W_ih·x for every step at
+// once; the recurrence step by step; the outputs joined pairwise.
+ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x, const LstmState &start,
+                  LstmState &end) {
     const int64_t c = x->ne[0], steps = x->ne[1];
     ggml_tensor *input = x;
+    end = LstmState{};
     for (uint32_t layer = 0; layer < m.hp.codec.lstm_layers; layer++) {
         const std::string l = "_l" + std::to_string(layer);
         ggml_tensor *w_hh = m.get(prefix + "weight_hh" + l);
         ggml_tensor *bias = ggml_add(ctx, m.get(prefix + "bias_ih" + l), m.get(prefix + "bias_hh" + l));
         ggml_tensor *gates_x = ggml_add(ctx, ggml_mul_mat(ctx, m.get(prefix + "weight_ih" + l), input), bias); // [4c, time]
-        ggml_tensor *h = nullptr, *cell = nullptr;
+        ggml_tensor *h = start.h.empty() ? nullptr : start.h[layer];
+        ggml_tensor *cell = start.cell.empty() ? nullptr : start.cell[layer];
         std::vector<ggml_tensor *> outputs;
         for (int64_t t = 0; t < steps; t++) {
             ggml_tensor *gates = ggml_view_1d(ctx, gates_x, 4 * c, t * gates_x->nb[1]);
@@ -78,6 +88,8 @@ ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &
             h = ggml_reshape_2d(ctx, ggml_mul(ctx, out, ggml_tanh(ctx, cell)), c, 1);
             outputs.push_back(h);
         }
+        end.h.push_back(h);
+        end.cell.push_back(cell);
         while (outputs.size() > 1) { // join [c, 1] columns into [c, time] in log2(time) rounds
             std::vector<ggml_tensor *> joined;
             for (size_t i = 0; i + 1 < outputs.size(); i += 2) {
@@ -93,18 +105,23 @@ ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &
     return ggml_add(ctx, input, x);
 }
 
-// Frame rate: residual VQ (the sum of each codebook's vectors), first convolution, LSTM.
+// Frame rate for `frames` frames whose codes come with `halo` frames of context on each side
+// (codes_in: [codebook][halo + frames + halo]): residual VQ (the sum of each codebook's vectors),
+// first convolution (the halo makes it see the neighbouring chunks), LSTM from `start`.
 // Returns [frames, channels].
-ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *codes_in, int64_t frames) {
+ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *codes_in, int64_t frames, int64_t halo_before,
+                               int64_t halo_after, const LstmState &start, LstmState &end) {
     const CodecHparams &hp = m.hp.codec;
-    ggml_tensor *emb = nullptr; // [dim, frames]
+    const int64_t span = halo_before + frames + halo_after;
+    ggml_tensor *emb = nullptr; // [dim, span]
     for (uint32_t q = 0; q < hp.quantizers; q++) {
-        ggml_tensor *rows = ggml_get_rows(ctx, m.codebooks[q], ggml_view_1d(ctx, codes_in, frames, q * frames * sizeof(int32_t)));
+        ggml_tensor *rows = ggml_get_rows(ctx, m.codebooks[q], ggml_view_1d(ctx, codes_in, span, q * span * sizeof(int32_t)));
         emb = emb == nullptr ? rows : ggml_add(ctx, emb, rows);
     }
     ggml_tensor *x = ggml_cont(ctx, ggml_transpose(ctx, emb)); // [time, channels]
     x = conv1d(ctx, x, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"));
-    x = lstm(ctx, m, "codec.dec.1.lstm.", ggml_cont(ctx, ggml_transpose(ctx, x)));
+    x = ggml_view_2d(ctx, x, frames, x->ne[1], x->nb[1], halo_before * x->nb[0]); // the chunk's own frames
+    x = lstm(ctx, m, "codec.dec.1.lstm.", ggml_cont(ctx, ggml_transpose(ctx, x)), start, end);
     return ggml_cont(ctx, ggml_transpose(ctx, x));
 }
 
@@ -138,7 +155,7 @@ constexpr int64_t kHaloFrames = 2;
 
 } // namespace
 
-bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, int64_t chunk_frames,
+bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, const EncodecChunks &chunks,
                     std::vector<float> &audio, std::string &error) {
     const CodecHparams &hp = m.hp.codec;
     if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * hp.quantizers) {
@@ -151,31 +168,78 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
             return false;
         }
     }
+    // The frame stage in chunks, the LSTM's state carried from one to the next (the same result
+    // as one graph), so the unrolled graph stays small however long the track; the first
+    // convolution sees kernel / 2 frames of each neighbour.
+    const int64_t conv_halo = m.get("codec.dec.0.weight")->ne[0] / 2;
+    const int64_t chunk_max = std::min(frames, chunks.frame_stage > 0 ? chunks.frame_stage : frames);
     // The LSTM unrolls into ~20 nodes per frame and layer.
-    GraphRunner frame_runner({m.cpu}, static_cast<size_t>(frames) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
-    ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
-    auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
-        codes_in = graph_input(ctx, GGML_TYPE_I32, frames * hp.quantizers);
-        frame_out = build_frame_stage(ctx, m, codes_in, frames);
-        ggml_set_output(frame_out);
-        ggml_build_forward_expand(graph, frame_out);
-    };
-    auto frame_inputs = [&] { ggml_backend_tensor_set(codes_in, codes.data(), 0, ggml_nbytes(codes_in)); };
-    {
-        OneThread one_thread(m.cpu, m.threads);
+    GraphRunner frame_runner({m.cpu}, static_cast<size_t>(chunk_max) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
+    std::vector<float> features; // [channel][frame]
+    int64_t channels = 0;
+    std::vector<std::vector<float>> carried_h, carried_cell; // per layer
+    OneThread one_thread(m.cpu, m.threads);                   // until the upsampling's governor takes over
+    for (int64_t start = 0; start < frames; start += chunk_max) {
+        const int64_t end = std::min(frames, start + chunk_max);
+        const int64_t lo = std::max<int64_t>(0, start - conv_halo), hi = std::min(frames, end + conv_halo), span = hi - lo;
+        std::vector<int32_t> slice(static_cast<size_t>(span * hp.quantizers));
+        for (uint32_t q = 0; q < hp.quantizers; q++) {
+            std::copy_n(codes.begin() + q * frames + lo, span, slice.begin() + q * span);
+        }
+        ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
+        LstmState state_in, state_out;
+        auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
+            codes_in = graph_input(ctx, GGML_TYPE_I32, span * hp.quantizers);
+            state_in = LstmState{};
+            for (size_t layer = 0; layer < carried_h.size(); layer++) {
+                state_in.h.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_h[layer].size()), 1));
+                state_in.cell.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_cell[layer].size())));
+            }
+            frame_out = build_frame_stage(ctx, m, codes_in, end - start, start - lo, hi - end, state_in, state_out);
+            ggml_set_output(frame_out);
+            ggml_build_forward_expand(graph, frame_out);
+            for (size_t layer = 0; layer < state_out.h.size(); layer++) {
+                for (ggml_tensor *t : {state_out.h[layer], state_out.cell[layer]}) {
+                    ggml_set_output(t);
+                    ggml_build_forward_expand(graph, t);
+                }
+            }
+        };
+        auto frame_inputs = [&] {
+            ggml_backend_tensor_set(codes_in, slice.data(), 0, ggml_nbytes(codes_in));
+            for (size_t layer = 0; layer < state_in.h.size(); layer++) {
+                ggml_backend_tensor_set(state_in.h[layer], carried_h[layer].data(), 0, ggml_nbytes(state_in.h[layer]));
+                ggml_backend_tensor_set(state_in.cell[layer], carried_cell[layer].data(), 0, ggml_nbytes(state_in.cell[layer]));
+            }
+        };
         if (!frame_runner.run(build_frames, frame_inputs)) {
             error = "EnCodec: GGML could not compute the frame-rate stage";
             return false;
         }
+        channels = frame_out->ne[1];
+        features.resize(static_cast<size_t>(frames * channels));
+        std::vector<float> chunk_features(static_cast<size_t>(ggml_nelements(frame_out))); // [channel][chunk frame]
+        ggml_backend_tensor_get(frame_out, chunk_features.data(), 0, ggml_nbytes(frame_out));
+        for (int64_t c = 0; c < channels; c++) {
+            std::copy_n(chunk_features.begin() + c * (end - start), end - start, features.begin() + c * frames + start);
+        }
+        auto read = [](ggml_tensor *t) {
+            std::vector<float> values(static_cast<size_t>(ggml_nelements(t)));
+            ggml_backend_tensor_get(t, values.data(), 0, ggml_nbytes(t));
+            return values;
+        };
+        carried_h.clear();
+        carried_cell.clear();
+        for (size_t layer = 0; layer < state_out.h.size(); layer++) {
+            carried_h.push_back(read(state_out.h[layer]));
+            carried_cell.push_back(read(state_out.cell[layer]));
+        }
     }
-    const int64_t channels = frame_out->ne[1];
-    std::vector<float> features(static_cast<size_t>(frames * channels)); // [channel][frame]
-    ggml_backend_tensor_get(frame_out, features.data(), 0, ggml_nbytes(frame_out));
 
     // Upsampling in chunks of frames with a halo on each side: the im2col buffers of the
     // sample-rate convolutions stay small however long the track.
     const int64_t hop = hp.hop_length();
-    const int64_t chunk = chunk_frames > 0 ? chunk_frames : frames;
+    const int64_t chunk = chunks.sample_rate_stage > 0 ? chunks.sample_rate_stage : frames;
     audio.assign(static_cast<size_t>(frames * hop), 0.0f);
     GraphRunner runner(m.backends());
     ThreadGovernor governor(m.cpu, m.governed_threads());

@@ -129,12 +129,15 @@ bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t 
 /* The first decoding step's guided logits (start tokens in): out holds codebooks * codebook_size. */
 bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, float guidance_scale,
                                 float *out, char *err, size_t err_len);
-/* Audio codes for `frames` frames: codes holds codebooks * frames, codebook-major. */
+/* Audio codes for `frames` frames: codes holds codebooks * frames, codebook-major. The first
+ * prompt_frames frames are audio_prompt's (codebooks * prompt_frames, codebook-major; NULL and 0
+ * for none), continued by the rest. */
 bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, int64_t frames,
-                                  const lofi_sampling *sampling, lofi_progress_fn progress, void *user, int32_t *codes,
-                                  char *err, size_t err_len);
-/* EnCodec: codes (codebook-major) -> frames * hop_length mono samples, the sample-rate stage in
- * chunks of chunk_frames (0 = the default, 64 frames; the result does not depend on it). */
+                                  const int32_t *audio_prompt, int64_t prompt_frames, const lofi_sampling *sampling,
+                                  lofi_progress_fn progress, void *user, int32_t *codes, char *err, size_t err_len);
+/* EnCodec: codes (codebook-major) -> frames * hop_length mono samples, both stages in chunks of
+ * chunk_frames (0 = the defaults: 500 frames for the frame stage, 64 for the sample-rate stage;
+ * the result does not depend on it). */
 bool lofi_musicgen_decode_audio(lofi_musicgen *model, const int32_t *codes, int64_t frames, int64_t chunk_frames,
                                 float *audio, char *err, size_t err_len);
 

@@ -115,8 +115,8 @@ bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, si
 }
 
 bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, int64_t frames,
-                                  const lofi_sampling *sampling, lofi_progress_fn progress, void *user, int32_t *codes,
-                                  char *err, size_t err_len) {
+                                  const int32_t *audio_prompt, int64_t prompt_frames, const lofi_sampling *sampling,
+                                  lofi_progress_fn progress, void *user, int32_t *codes, char *err, size_t err_len) {
     const lofi::MusicgenModel *placed = ready(model, err, err_len);
     if (placed == nullptr) {
         return false;
@@ -126,8 +126,9 @@ bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, 
     std::vector<int32_t> out;
     std::string error;
     auto report = [&](int64_t step, int64_t steps) { return progress == nullptr || progress(user, step, steps); };
-    if (!lofi::generate_codes(m, copy_states(m, t5_hidden, n_tokens), static_cast<int64_t>(n_tokens), frames, params, report, out,
-                              error)) {
+    const std::vector<int32_t> prompt(audio_prompt, audio_prompt + prompt_frames * m.hp.decoder.codebooks);
+    if (!lofi::generate_codes(m, copy_states(m, t5_hidden, n_tokens), static_cast<int64_t>(n_tokens), frames, prompt, params,
+                              report, out, error)) {
         lofi::set_error(err, err_len, error);
         return false;
     }
@@ -145,9 +146,10 @@ bool lofi_musicgen_decode_audio(lofi_musicgen *model, const int32_t *codes, int6
     std::vector<float> out;
     std::string error;
     const size_t count = static_cast<size_t>(frames) * m.hp.codec.quantizers;
-    constexpr int64_t kDefaultChunk = 64; // ~2 s: im2col buffers of tens of MB
-    const bool decoded = lofi::encodec_decode(m, std::vector<int32_t>(codes, codes + count), frames,
-                                              chunk_frames > 0 ? chunk_frames : kDefaultChunk, out, error);
+    // By default ~2 s per upsampling graph (im2col buffers of tens of MB) and 10 s per frame-stage
+    // graph (~40k nodes: a 10-minute track in one graph would take ~1 GB of graph metadata).
+    const lofi::EncodecChunks chunks = chunk_frames > 0 ? lofi::EncodecChunks{chunk_frames, chunk_frames} : lofi::EncodecChunks{500, 64};
+    const bool decoded = lofi::encodec_decode(m, std::vector<int32_t>(codes, codes + count), frames, chunks, out, error);
     lofi::release_stage_pages(m, "codec.");
     if (!decoded) {
         lofi::set_error(err, err_len, error);

@@ -46,10 +46,19 @@ int32_t sample_token(std::vector<float> logits, const SamplingParams &params, st
 }
 
 bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden, int64_t tokens, int64_t frames,
-                    const SamplingParams &params, const std::function<bool(int64_t, int64_t)> &progress,
-                    std::vector<int32_t> &codes, std::string &error) {
+                    const std::vector<int32_t> &audio_prompt, const SamplingParams &params,
+                    const std::function<bool(int64_t, int64_t)> &progress, std::vector<int32_t> &codes, std::string &error) {
     const DecoderHparams &hp = m.hp.decoder;
     const int64_t books = hp.codebooks, card = hp.codebook_size;
+    const int64_t prompt_frames = static_cast<int64_t>(audio_prompt.size()) / books;
+    if (prompt_frames * books != static_cast<int64_t>(audio_prompt.size()) || prompt_frames >= frames) {
+        error = "the audio prompt must be whole frames, fewer than the frames asked for";
+        return false;
+    }
+    if (std::any_of(audio_prompt.begin(), audio_prompt.end(), [&](int32_t code) { return code < 0 || code >= card; })) {
+        error = "the audio prompt has a code outside the codebook";
+        return false;
+    }
     // Delay pattern: codebook q at step s holds frame s - 1 - q; the start token elsewhere.
     const int64_t steps = frames + books - 1;
     if (steps + 1 > hp.context_length) {
@@ -79,8 +88,12 @@ bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden,
                 input[q] = static_cast<int32_t>(frame < 0 ? hp.start_token : hp.pad_token);
                 continue;
             }
-            guide(logits.data() + q * card, logits.data() + (books + q) * card, card, params.guidance_scale, guided.data());
-            input[q] = sample_token(guided, params, rng);
+            if (frame < prompt_frames) {
+                input[q] = audio_prompt[q * prompt_frames + frame];
+            } else {
+                guide(logits.data() + q * card, logits.data() + (books + q) * card, card, params.guidance_scale, guided.data());
+                input[q] = sample_token(guided, params, rng);
+            }
             codes[q * frames + frame] = input[q];
         }
         if (progress && !progress(s, steps)) {

@@ -26,10 +26,13 @@ void guide(const float *cond, const float *null, size_t n, float scale, float *o
 int32_t sample_token(std::vector<float> logits, const SamplingParams &params, std::mt19937_64 &rng);
 
 // Generates `frames` audio frames per codebook for the prompt's T5 states; codes come out
-// codebook-major [codebook][frame]. progress(step, steps) runs after each step and returns
-// false to cancel (then this returns false with error "cancelled").
+// codebook-major [codebook][frame]. The first `audio_prompt.size() / codebooks` frames are
+// the audio prompt's (codebook-major too), fed to the decoder instead of sampled: the rest
+// continues them, as audiocraft extends a track past the model's context.
+// progress(step, steps) runs after each step and returns false to cancel (then this returns
+// false with error "cancelled").
 bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden, int64_t tokens, int64_t frames,
-                    const SamplingParams &params, const std::function<bool(int64_t, int64_t)> &progress,
-                    std::vector<int32_t> &codes, std::string &error);
+                    const std::vector<int32_t> &audio_prompt, const SamplingParams &params,
+                    const std::function<bool(int64_t, int64_t)> &progress, std::vector<int32_t> &codes, std::string &error);
 
 } // namespace lofi

@@ -171,12 +171,30 @@ impl Musicgen {
         t5_hidden: &[f32],
         frames: usize,
         sampling: &Sampling,
+        progress: F,
+    ) -> Result<Vec<i32>, GgmlError> {
+        self.continue_codes(t5_hidden, &[], frames, sampling, progress)
+    }
+
+    /// [`Self::generate_codes`] whose first frames are `audio_prompt`'s (codebook-major, whole
+    /// frames, fewer than `frames`): the decoder reads them instead of sampling, and the rest
+    /// of the `frames` continue them. The result holds all `frames`, prompt included.
+    pub fn continue_codes<F: FnMut(usize, usize) -> bool>(
+        &mut self,
+        t5_hidden: &[f32],
+        audio_prompt: &[i32],
+        frames: usize,
+        sampling: &Sampling,
         mut progress: F,
     ) -> Result<Vec<i32>, GgmlError> {
         let tokens = self.tokens_of(t5_hidden)?;
         if frames == 0 || frames > self.params.max_frames {
             return Err(GgmlError(format!("frames must be 1 to {}", self.params.max_frames)));
         }
+        if !audio_prompt.len().is_multiple_of(self.params.codebooks) {
+            return Err(GgmlError("the audio prompt must be whole frames".into()));
+        }
+        let prompt_frames = audio_prompt.len() / self.params.codebooks;
         let mut codes = vec![0i32; self.params.codebooks * frames];
         let sampling = raw::lofi_sampling {
             guidance_scale: sampling.guidance_scale,
@@ -186,13 +204,16 @@ impl Musicgen {
             seed: sampling.seed,
         };
         let mut err = ErrorBuffer::new();
-        // SAFETY: codes holds codebooks × frames; the closure outlives the call.
+        // SAFETY: codes holds codebooks × frames, audio_prompt codebooks × prompt_frames; the
+        // closure outlives the call.
         let ok = unsafe {
             raw::lofi_musicgen_generate_codes(
                 self.ptr,
                 t5_hidden.as_ptr(),
                 tokens,
                 frames as i64,
+                audio_prompt.as_ptr(),
+                prompt_frames as i64,
                 &sampling,
                 Some(progress_trampoline::<F>),
                 (&mut progress as *mut F).cast(),
@@ -209,8 +230,8 @@ impl Musicgen {
         self.decode_audio_in_chunks(codes, frames, 0)
     }
 
-    /// [`Self::decode_audio`] with the sample-rate stage in chunks of `chunk_frames` (0 = the
-    /// default); the result does not depend on the chunk size, only the memory it takes.
+    /// [`Self::decode_audio`] with both stages in chunks of `chunk_frames` (0 = the defaults);
+    /// the result does not depend on the chunk size, only the memory it takes.
     pub fn decode_audio_in_chunks(
         &mut self,
         codes: &[i32],
