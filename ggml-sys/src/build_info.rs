@@ -12,29 +12,27 @@ pub fn version() -> String {
         .into_owned()
 }
 
-/// The CPU features ggml-cpu was compiled for ("SSE3 SSSE3 AVX AVX2 F16C FMA ...").
-pub fn cpu_features() -> String {
-    let mut buf = [0 as c_char; 256];
-    // SAFETY: the C side writes at most buf.len() bytes, NUL-terminated.
+/// What a C function that fills a buffer (at most its length, NUL-terminated) writes.
+fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
+    let mut buf = [0 as c_char; 512];
+    // SAFETY: fill writes at most buf.len() bytes, NUL-terminated.
     unsafe {
-        raw::lofi_ggml_cpu_features(buf.as_mut_ptr(), buf.len());
+        fill(buf.as_mut_ptr(), buf.len());
         CStr::from_ptr(buf.as_ptr())
     }
     .to_string_lossy()
     .into_owned()
 }
 
+/// The CPU features ggml-cpu was compiled for ("SSE3 SSSE3 AVX AVX2 F16C FMA ...").
+pub fn cpu_features() -> String {
+    filled_by(raw::lofi_ggml_cpu_features)
+}
+
 /// The accelerators `model.device` can pick with this build on this machine, "; " separated
 /// ("vulkan: NVIDIA GeForce RTX 3060"), or "none". Starts every compiled GPU backend.
 pub fn accelerators() -> String {
-    let mut buf = [0 as c_char; 512];
-    // SAFETY: the C side writes at most buf.len() bytes, NUL-terminated.
-    unsafe {
-        raw::lofi_ggml_accelerators(buf.as_mut_ptr(), buf.len());
-        CStr::from_ptr(buf.as_ptr())
-    }
-    .to_string_lossy()
-    .into_owned()
+    filled_by(raw::lofi_ggml_accelerators)
 }
 
 /// `c[j][i] = dot(a row i, b row j)` on GGML's CPU backend: `a` is `m` rows of `k` values stored
