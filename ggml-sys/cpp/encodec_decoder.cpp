@@ -153,32 +153,20 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, ggml_te
 // the unchunked result. Each frame of halo costs 2/64 more upsampling work.
 constexpr int64_t kHaloFrames = 2;
 
-} // namespace
-
-bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, const EncodecChunks &chunks,
-                    std::vector<float> &audio, std::string &error) {
+// EnCodec's frame stage over all `frames` (codes codebook-major) in chunks of `chunk` frames
+// (0 = one graph): features come out [channel][frame].
+bool decode_frame_stage(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, int64_t chunk,
+                        std::vector<float> &features, int64_t &channels, std::string &error) {
     const CodecHparams &hp = m.hp.codec;
-    if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * hp.quantizers) {
-        error = "EnCodec: expected " + std::to_string(hp.quantizers) + " codebooks x frames codes";
-        return false;
-    }
-    for (int32_t code : codes) {
-        if (code < 0 || code >= static_cast<int32_t>(hp.codebook_size)) {
-            error = "EnCodec: code " + std::to_string(code) + " is outside the codebook";
-            return false;
-        }
-    }
     // The frame stage in chunks, the LSTM's state carried from one to the next (the same result
     // as one graph), so the unrolled graph stays small however long the track; the first
     // convolution sees kernel / 2 frames of each neighbour.
     const int64_t conv_halo = m.get("codec.dec.0.weight")->ne[0] / 2;
-    const int64_t chunk_max = std::min(frames, chunks.frame_stage > 0 ? chunks.frame_stage : frames);
+    const int64_t chunk_max = std::min(frames, chunk > 0 ? chunk : frames);
     // The LSTM unrolls into ~20 nodes per frame and layer.
     GraphRunner frame_runner({m.cpu}, static_cast<size_t>(chunk_max) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
-    std::vector<float> features; // [channel][frame]
-    int64_t channels = 0;
     std::vector<std::vector<float>> carried_h, carried_cell; // per layer
-    OneThread one_thread(m.cpu, m.threads);                   // until the upsampling's governor takes over
+    OneThread one_thread(m.cpu, m.threads);
     for (int64_t start = 0; start < frames; start += chunk_max) {
         const int64_t end = std::min(frames, start + chunk_max);
         const int64_t lo = std::max<int64_t>(0, start - conv_halo), hi = std::min(frames, end + conv_halo), span = hi - lo;
@@ -234,6 +222,29 @@ bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, i
             carried_h.push_back(read(state_out.h[layer]));
             carried_cell.push_back(read(state_out.cell[layer]));
         }
+    }
+    return true;
+}
+
+} // namespace
+
+bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, const EncodecChunks &chunks,
+                    std::vector<float> &audio, std::string &error) {
+    const CodecHparams &hp = m.hp.codec;
+    if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * hp.quantizers) {
+        error = "EnCodec: expected " + std::to_string(hp.quantizers) + " codebooks x frames codes";
+        return false;
+    }
+    for (int32_t code : codes) {
+        if (code < 0 || code >= static_cast<int32_t>(hp.codebook_size)) {
+            error = "EnCodec: code " + std::to_string(code) + " is outside the codebook";
+            return false;
+        }
+    }
+    std::vector<float> features; // [channel][frame]
+    int64_t channels = 0;
+    if (!decode_frame_stage(m, codes, frames, chunks.frame_stage, features, channels, error)) {
+        return false;
     }
 
     // Upsampling in chunks of frames with a halo on each side: the im2col buffers of the
