@@ -63,6 +63,55 @@ impl GgmlBackend {
     }
 }
 
+impl GgmlBackend {
+    /// The track's codes (codebook-major), window by window (see [`plan_windows`]), and the
+    /// decoder steps they took.
+    fn codes_in_windows(
+        &self,
+        model: &mut Musicgen,
+        hidden: &[f32],
+        frames: usize,
+        seed: u64,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<i32>, usize), BackendError> {
+        let params = *model.params();
+        let windows = plan_windows(frames, &params);
+        // Each window is a decoder run over its frames plus the delay pattern's steps.
+        let delay = params.codebooks - 1;
+        let tokens_estimated: usize = windows.iter().map(|w| w.prompt + w.new + delay).sum();
+        let mut tokens_done = 0;
+        let mut codes: Vec<Vec<i32>> = vec![Vec::with_capacity(frames); params.codebooks]; // [codebook][frame]
+        for (index, window) in windows.iter().enumerate() {
+            let audio_prompt: Vec<i32> = codes
+                .iter()
+                .flat_map(|book| book[book.len() - window.prompt..].iter().copied())
+                .collect();
+            let sampling = Sampling {
+                seed: seed.wrapping_add(index as u64),
+                ..self.sampling
+            };
+            let window_frames = window.prompt + window.new;
+            let result = model.continue_codes(hidden, &audio_prompt, window_frames, &sampling, |step, _| {
+                progress(Progress {
+                    tokens_generated: (tokens_done + step) as u64,
+                    tokens_estimated: tokens_estimated as u64,
+                });
+                !cancel.load(Ordering::Relaxed)
+            });
+            let window_codes = match result {
+                Err(_) if cancel.load(Ordering::Relaxed) => return Err(BackendError::Cancelled),
+                other => other.map_err(|e| BackendError::Inference(e.0))?,
+            };
+            for (book, generated) in codes.iter_mut().zip(window_codes.chunks(window_frames)) {
+                book.extend_from_slice(&generated[window.prompt..]);
+            }
+            tokens_done += window_frames + delay;
+        }
+        Ok((codes.concat(), tokens_done))
+    }
+}
+
 impl Backend for GgmlBackend {
     fn info(&self) -> ModelInfo {
         self.info.clone()
@@ -77,43 +126,10 @@ impl Backend for GgmlBackend {
         let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
         let params = *model.params();
         let frames = (request.duration_sec * f64::from(params.frame_rate)).ceil() as usize;
-        let windows = plan_windows(frames, &params);
         let inference = |e: ggml_sys::GgmlError| BackendError::Inference(e.0);
         let ids = model.tokenize(&request.prompt).map_err(inference)?;
         let hidden = model.encode_text(&ids).map_err(inference)?;
-        // Each window is a decoder run over its frames plus the delay pattern's steps.
-        let delay = params.codebooks - 1;
-        let tokens_estimated: usize = windows.iter().map(|w| w.prompt + w.new + delay).sum();
-        let mut tokens_done = 0;
-        let mut codes: Vec<Vec<i32>> = vec![Vec::with_capacity(frames); params.codebooks]; // [codebook][frame]
-        for (index, window) in windows.iter().enumerate() {
-            let audio_prompt: Vec<i32> = codes
-                .iter()
-                .flat_map(|book| book[book.len() - window.prompt..].iter().copied())
-                .collect();
-            let sampling = Sampling {
-                seed: request.seed.wrapping_add(index as u64),
-                ..self.sampling
-            };
-            let window_frames = window.prompt + window.new;
-            let result = model.continue_codes(&hidden, &audio_prompt, window_frames, &sampling, |step, _| {
-                progress(Progress {
-                    tokens_generated: (tokens_done + step) as u64,
-                    tokens_estimated: tokens_estimated as u64,
-                });
-                !cancel.load(Ordering::Relaxed)
-            });
-            let window_codes = match result {
-                Err(_) if cancel.load(Ordering::Relaxed) => return Err(BackendError::Cancelled),
-                other => other.map_err(inference)?,
-            };
-            for (book, generated) in codes.iter_mut().zip(window_codes.chunks(window_frames)) {
-                book.extend_from_slice(&generated[window.prompt..]);
-            }
-            tokens_done += window_frames + delay;
-        }
-        let codes: Vec<i32> = codes.concat();
-        let steps_done = tokens_done;
+        let (codes, steps_done) = self.codes_in_windows(&mut model, &hidden, frames, request.seed, progress, cancel)?;
         let mut samples = model.decode_audio(&codes, frames).map_err(inference)?;
         samples.truncate(request.sample_count());
         // Same loudness as the procedural tracks, so crossfades between them stay level.
