@@ -12,8 +12,8 @@ bool observe_every_node(ggml_tensor *, bool, void *) { return true; }
 } // namespace
 
 GraphRunner::GraphRunner(std::vector<ggml_backend_t> backends, size_t max_nodes)
-    : backends_(std::move(backends)), max_nodes_(max_nodes),
-      scheduler_(ggml_backend_sched_new(backends_.data(), nullptr, static_cast<int>(backends_.size()), max_nodes, false,
+    : max_nodes_(max_nodes),
+      scheduler_(ggml_backend_sched_new(backends.data(), nullptr, static_cast<int>(backends.size()), max_nodes, false,
                                         /*op_offload =*/false)) {
     // LOFI_GGML_SYNC_NODES=1: one node at a time, each finished before the next starts. Slow;
     // for GPU drivers that fail on GGML's batched submissions (Mesa 22.3's lavapipe, the Vulkan

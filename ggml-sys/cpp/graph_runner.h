@@ -15,7 +15,7 @@ namespace lofi {
 
 class GraphRunner {
   public:
-    // `backends`: most preferred first, the CPU last.
+    // `backends`: most preferred first, the CPU last (the scheduler keeps its own copy).
     explicit GraphRunner(std::vector<ggml_backend_t> backends, size_t max_nodes = 8192);
     ~GraphRunner();
     GraphRunner(const GraphRunner &) = delete;
@@ -25,7 +25,6 @@ class GraphRunner {
     bool run(const std::function<void(ggml_context *, ggml_cgraph *)> &build, const std::function<void()> &set_inputs);
 
   private:
-    std::vector<ggml_backend_t> backends_;
     size_t max_nodes_;
     ggml_backend_sched_t scheduler_;
     ggml_context *ctx_ = nullptr;

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "compute_device.h"
 #include "ggml-cpu.h"
 #include "lofi_ggml.h"
 #include "musicgen_tensors.h"
