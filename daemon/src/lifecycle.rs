@@ -3,47 +3,136 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-/// `$XDG_RUNTIME_DIR/lofi-daemon-<parent pid>.pid` (one per editor), falling back to the
-/// temp dir when no runtime dir is set.
-pub fn default_pid_file() -> PathBuf {
-    let dir = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("lofi-daemon-{}.pid", std::os::unix::process::parent_id()))
+/// `$XDG_RUNTIME_DIR/lofi-daemon-<parent pid>.pid` (one per editor); without a runtime
+/// dir, the same name in a private directory of this user's under the temp dir (see
+/// [`private_temp_dir`]), never in the shared temp dir itself.
+pub fn default_pid_file() -> io::Result<PathBuf> {
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() && dir.is_dir() => dir,
+        _ => private_temp_dir()?,
+    };
+    Ok(dir.join(format!("lofi-daemon-{}.pid", std::os::unix::process::parent_id())))
 }
 
-/// A pid file that is removed again by [`PidFile::remove`] (called on every exit path).
+/// `<temp dir>/lofi-<uid>`, created with mode 0700. An existing one must be a real
+/// directory owned by this user that nobody else can enter, else it is refused: another
+/// user may have made it to plant links in it.
+fn private_temp_dir() -> io::Result<PathBuf> {
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("lofi-{uid}"));
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = fs::symlink_metadata(&dir)?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::other(format!(
+            "{} is not a private directory of this user's (mode 0700); set XDG_RUNTIME_DIR or --pid-file",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// A pid file this process created; [`PidFile::remove`] (called on every exit path)
+/// deletes it only if it is still the file we wrote.
 pub struct PidFile {
-    path: Mutex<Option<PathBuf>>,
+    created: Mutex<Option<(PathBuf, u64, u64)>>,
+}
+
+/// Whether `pid` names a live process (signal 0 checks without sending anything).
+fn is_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH))
 }
 
 impl PidFile {
-    /// Writes our pid with mode 0600.
-    pub fn create(path: &Path) -> io::Result<Arc<PidFile>> {
+    /// Writes our pid to a new file at `path` (mode 0600, never through a symlink). A file
+    /// already there is replaced only when it is a pid file of a process that is gone;
+    /// one of a live process is left alone: `shared_name` (the default path) then moves to
+    /// `<stem>-<our pid>.pid` beside it, an explicit path is an error.
+    pub fn create(path: &Path, shared_name: bool) -> io::Result<Arc<PidFile>> {
+        match Self::create_new(path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            other => return other,
+        }
+        match Self::owner(path)? {
+            Some(pid) if !is_alive(pid) => {
+                fs::remove_file(path)?;
+                Self::create_new(path)
+            }
+            Some(pid) if shared_name => {
+                tracing::debug!("pid file {} belongs to running process {pid}", path.display());
+                let own = path.with_extension(format!("{}.pid", std::process::id()));
+                Self::create_new(&own)
+            }
+            Some(pid) => Err(io::Error::other(format!("it belongs to running process {pid}"))),
+            None => Err(io::Error::other("a file that is not a pid file is in the way")),
+        }
+    }
+
+    fn create_new(path: &Path) -> io::Result<Arc<PidFile>> {
         let mut file = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
         writeln!(file, "{}", std::process::id())?;
+        let meta = file.metadata()?;
         Ok(Arc::new(PidFile {
-            path: Mutex::new(Some(path.to_owned())),
+            created: Mutex::new(Some((path.to_owned(), meta.dev(), meta.ino()))),
         }))
     }
 
+    /// The pid in an existing pid file; `None` when it is not one (not a regular file, or
+    /// not a number).
+    fn owner(path: &Path) -> io::Result<Option<i32>> {
+        let meta = fs::symlink_metadata(path)?;
+        if !meta.is_file() || meta.len() > 32 {
+            return Ok(None);
+        }
+        Ok(fs::read_to_string(path)?.trim().parse().ok())
+    }
+
+    pub fn path(&self) -> Option<PathBuf> {
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(p, _, _)| p.clone())
+    }
+
     pub fn remove(&self) {
-        if let Some(path) = self.path.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let Some((path, dev, ino)) = self.created.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let ours = fs::symlink_metadata(&path).is_ok_and(|m| m.dev() == dev && m.ino() == ino);
+        if ours {
             let _ = fs::remove_file(path);
         }
     }
+}
+
+/// Makes a panic in any thread end the daemon: logged, pid file removed, exit status 101,
+/// so the plugin's crash handling starts a fresh one. A thread that died alone would leave
+/// a half-alive daemon that answers requests but no longer plays or generates.
+pub fn exit_on_panic(pid_file: Arc<PidFile>) {
+    let print_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = thread::current().name().unwrap_or("unnamed").to_owned();
+        tracing::error!("thread {thread:?} panicked: {info}; exiting so that the client restarts the daemon");
+        print_panic(info);
+        pid_file.remove();
+        std::process::exit(101);
+    }));
 }
 
 /// Calls `on_signal` (from a dedicated thread) on SIGTERM, SIGINT or SIGHUP.

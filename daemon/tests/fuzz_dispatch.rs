@@ -42,14 +42,24 @@ fn server(dir: &std::path::Path) -> (Arc<Server>, Captured) {
     (Server::new(options, outbox), captured)
 }
 
+/// An output line as JSON; an id no f64 holds (echoed as the client spelled it) becomes its text.
+fn parse_output_line(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|_| {
+        let members: std::collections::BTreeMap<String, &serde_json::value::RawValue> =
+            serde_json::from_str(line).expect("every output line is JSON");
+        let mut value = json!({});
+        for (name, raw) in members {
+            value[&name] = serde_json::from_str(raw.get()).unwrap_or_else(|_| json!(raw.get()));
+        }
+        value
+    })
+}
+
 fn replies_until_sentinel(captured: &Captured) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).expect("output is UTF-8");
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("every output line is JSON"))
-            .collect();
+        let lines: Vec<Value> = text.lines().map(parse_output_line).collect();
         if lines.iter().any(|v| v["id"] == "sentinel") || Instant::now() > deadline {
             return lines.into_iter().filter(|v| v.get("method").is_none()).collect();
         }
@@ -166,4 +176,78 @@ proptest! {
         prop_assert_eq!(&answered, &expected_ids);
         server.queue().shutdown();
     }
+}
+
+/// A JSON number in any of its spellings: sign, leading zero, fraction, exponent of either
+/// case and sign, and more digits than u64 or f64 hold.
+fn arb_number_spelling() -> impl Strategy<Value = String> {
+    "-?(0|[1-9][0-9]{0,30})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    #[test]
+    fn numeric_ids_are_echoed_as_spelled(id in arb_number_spelling()) {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, captured) = server(dir.path());
+        server.handle_line(format!(r#"{{"jsonrpc":"2.0","method":"volume_get","id":{id}}}"#).as_bytes());
+        server.handle_line(br#"{"jsonrpc":"2.0","method":"volume_get","id":"sentinel"}"#);
+        replies_until_sentinel(&captured);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let suffix = format!(r#""id":{id}}}"#);
+        prop_assert!(text.lines().any(|l| l.ends_with(&suffix)), "{} not echoed in {}", id, text);
+        server.queue().shutdown();
+    }
+}
+
+/// Lines a hostile client sends, through the real line reader (1 MiB cap): each gets one
+/// reply or, for a notification, none, and the daemon answers the next request.
+#[test]
+fn hostile_lines_through_the_reader_are_answered_one_each() {
+    let deep = |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
+    let lines: Vec<Vec<u8>> = vec![
+        b"\xff\xfe\xfd".to_vec(),
+        b"{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":1\x00}".to_vec(),
+        b"{\"jsonrpc\":\"2.0\",\"method\":\"st\\u0000atus\",\"id\":2}".to_vec(),
+        b"\x00\x00\x00".to_vec(),
+        vec![b'x'; 2 << 20],
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"status","id":3,"params":{{"p":"{}"}}}}"#,
+            "a".repeat(2 << 20)
+        )
+        .into_bytes(),
+        deep("[", "]", 10_000).into_bytes(),
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"status","id":4,"params":{{"a":{}}}}}"#,
+            deep("{\"a\":", "}", 10_000)
+        )
+        .into_bytes(),
+        br#"{"jsonrpc":"2.0","method":"status","id":[1]}"#.to_vec(),
+        br#"{"jsonrpc":"2.0","method":"status","id":1e400}"#.to_vec(),
+        br#"{"jsonrpc":"2.0","method":"status","id":5,"id":6}"#.to_vec(),
+    ];
+    let mut input = Vec::new();
+    for line in &lines {
+        input.extend_from_slice(line);
+        input.push(b'\n');
+    }
+    input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":\"sentinel\"}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let (server, captured) = server(dir.path());
+    server.serve(std::io::Cursor::new(input)).unwrap();
+    let replies = replies_until_sentinel(&captured);
+    // Every hostile line is answered once (none of them is a valid notification), then the sentinel.
+    assert_eq!(replies.len(), lines.len() + 1, "{replies:#?}");
+    assert_eq!(replies.last().unwrap()["result"]["version"], env!("CARGO_PKG_VERSION"));
+    for reply in &replies[..lines.len()] {
+        assert!(reply.get("result").is_some() != reply.get("error").is_some(), "{reply}");
+    }
+    let errors = replies.iter().filter(|r| r["error"]["code"].is_i64()).count();
+    // All but the request with an id no f64 holds (echoed as sent) and the one whose id is
+    // repeated (the last counts, as for any member) are refused.
+    assert_eq!(errors, lines.len() - 2, "{replies:#?}");
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(text.lines().any(|l| l.ends_with(r#""id":1e400}"#)), "{text}");
+    server.queue().shutdown();
 }

@@ -333,7 +333,7 @@ fn prefetch_and_cache_config() {
     assert_eq!(err["data"]["field"], "presets");
 
     for seed in 0..3 {
-        d.generate(json!({ "prompt": "evict me", "seed": seed, "duration_sec": 1 }));
+        d.generate(json!({ "prompt": "evict me", "seed": seed, "duration_sec": 20 }));
         std::thread::sleep(Duration::from_millis(1100)); // distinct created_at seconds
     }
     let cfg = d.result("cache_config", json!({ "max_tracks": 2 }));
@@ -351,8 +351,10 @@ fn prefetch_and_cache_config() {
     assert_eq!(seeds, vec![2, 1], "the least recently used track goes first");
     let err = d.error("cache_config", json!({ "max_mb": -1 }));
     assert_eq!(err["data"]["field"], "max_mb");
-    // Size limit: 1 s of WAV is ~64 KB, so 0.1 MB keeps one track.
-    let cfg = d.result("cache_config", json!({ "max_mb": 0.1, "max_tracks": null }));
+    // Size limit: 20 s of WAV is ~1.25 MB, so 2 MB (the least is 1) keeps one track.
+    let err = d.error("cache_config", json!({ "max_mb": 0.1 }));
+    assert_eq!(err["data"]["field"], "max_mb");
+    let cfg = d.result("cache_config", json!({ "max_mb": 2, "max_tracks": null }));
     assert_eq!(cfg["evicted"], 1);
     assert_eq!(d.result("cache_stats", json!({}))["count"], 1);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{fixture_model, quantized_fixture, tempdir};
-use ggml_sys::{inspect_model, GgufFile};
+use ggml_sys::{inspect_model, GgufFile, Musicgen};
 use lofi_convert::FileType;
 
 fn verify(path: &Path) -> std::process::Output {
@@ -145,7 +145,13 @@ fn byte_flips_never_crash() {
         damaged[at] ^= 1 + next(255) as u8;
         std::fs::write(&path, &damaged).unwrap();
         match inspect_model(&path) {
-            Ok(_) => still_valid += 1,
+            Ok(_) => {
+                // What verification passes, loading must accept: one set of checks.
+                if let Err(e) = Musicgen::load(&path, 1, "cpu") {
+                    panic!("flip at {at} passes inspection but fails to load: {e:?}");
+                }
+                still_valid += 1
+            }
             Err(e) => {
                 assert!(!e.0.is_empty() && !e.0.contains('\n'), "flip at {at}: {e:?}");
                 clean_errors += 1;
@@ -154,4 +160,34 @@ fn byte_flips_never_crash() {
     }
     eprintln!("600 byte flips: {clean_errors} clean errors, {still_valid} still valid (value bytes)");
     assert!(clean_errors > 100, "most structural flips are caught");
+}
+
+/// The offset of the value of metadata key `key` (right after its name and its type tag).
+fn value_offset(bytes: &[u8], key: &str) -> usize {
+    let at = bytes.windows(key.len()).position(|w| w == key.as_bytes()).unwrap();
+    at + key.len() + 4
+}
+
+#[test]
+fn a_damaged_tokenizer_fails_verification_as_it_fails_loading() {
+    let dir = tempdir();
+    let bytes = std::fs::read(fixture_model()).unwrap();
+
+    // The charsmap is an array: element type (u32), count (u64), then its bytes, which start
+    // with the trie's size; a size past the end cannot be parsed.
+    let mut charsmap = bytes.clone();
+    let data = value_offset(&bytes, "tokenizer.ggml.precompiled_charsmap") + 4 + 8;
+    charsmap[data + 3] ^= 0x40;
+    let path = dir.path().join("charsmap.gguf");
+    std::fs::write(&path, &charsmap).unwrap();
+    assert!(Musicgen::load(&path, 1, "cpu").is_err(), "the damage is real");
+    assert_one_line_failure(&path, "is not a usable MusicGen model: tokenizer normalizer");
+
+    let mut unknown = bytes.clone();
+    let at = value_offset(&bytes, "tokenizer.ggml.unknown_token_id");
+    unknown[at + 2] ^= 0x10;
+    let path = dir.path().join("unknown.gguf");
+    std::fs::write(&path, &unknown).unwrap();
+    assert!(Musicgen::load(&path, 1, "cpu").is_err(), "the damage is real");
+    assert_one_line_failure(&path, "the model's tokenizer arrays disagree");
 }

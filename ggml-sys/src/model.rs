@@ -3,7 +3,9 @@ use std::ffi::CStr;
 use std::path::Path;
 
 use crate::error::{c_path, ErrorBuffer, GgmlError};
+use crate::gguf::GgufFile;
 use crate::raw;
+use crate::tokenizer::T5Tokenizer;
 use crate::types::GgmlType;
 
 /// What `inspect_model` found in a valid MusicGen GGUF.
@@ -43,8 +45,15 @@ impl ModelInfo {
 }
 
 /// Checks a GGUF against what the MusicGen engine loads (architecture, hyperparameters,
-/// tokenizer, tensor names, shapes and types) without reading the weights.
+/// tensor names, shapes and types) without reading the weights, and builds its tokenizer as
+/// [`crate::Musicgen::load`] does, so a file that passes here also loads.
 pub fn inspect_model(path: &Path) -> Result<ModelInfo, GgmlError> {
+    let info = inspect_header(path)?;
+    T5Tokenizer::from_gguf(&GgufFile::open(path)?)?;
+    Ok(info)
+}
+
+fn inspect_header(path: &Path) -> Result<ModelInfo, GgmlError> {
     let c_path = c_path(path)?;
     let mut info = std::mem::MaybeUninit::<raw::lofi_model_info>::zeroed();
     let mut err = ErrorBuffer::new();

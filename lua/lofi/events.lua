@@ -11,6 +11,7 @@ local M = {}
 ---| "playback_pause"      { track_id }
 ---| "playback_resume"     { track_id }
 ---| "playback_end"        { track_id, reason, message? } reason: finished|skipped|stopped|error
+---| "playlist_changed"    { tracks, removed, reason } reason: removed|not_in_cache|unplayable
 ---| "daemon_error"        { message, code }
 ---| "daemon_warning"      { message, code }
 ---| "daemon_exit"         { code, signal }
@@ -26,6 +27,7 @@ M.names = {
   "playback_pause",
   "playback_resume",
   "playback_end",
+  "playlist_changed",
   "daemon_error",
   "daemon_warning",
   "daemon_exit",

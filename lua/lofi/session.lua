@@ -22,6 +22,7 @@ local event_of = {
   playback_paused = "playback_pause",
   playback_resumed = "playback_resume",
   playback_ended = "playback_end",
+  playlist_changed = "playlist_changed",
   daemon_error = "daemon_error",
   daemon_warning = "daemon_warning",
   audio_device_restored = "audio_device_restored",

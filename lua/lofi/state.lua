@@ -177,6 +177,16 @@ function M.apply(event, data)
     s.playback.position_sec = M.position()
     s.playback.state = "paused"
     s.updated_at = uv.now()
+  elseif event == "playlist_changed" then
+    keep_playlist(data)
+    -- Tracks deleted from the cache (here, or by another Neovim's daemon) leave the list too.
+    local removed = {} ---@type table<string, boolean>
+    for _, id in ipairs(data.removed or {}) do
+      removed[id] = true
+    end
+    s.tracks = vim.tbl_filter(function(track)
+      return not removed[track.track_id] or data.reason ~= "not_in_cache"
+    end, s.tracks or {})
   end
 end
 

@@ -38,10 +38,17 @@ pub fn lame_available() -> bool {
     })
 }
 
-/// Encodes samples into a temp file in `dir`. MP3 goes through `lame` (128 kbit/s);
-/// without lame, or if lame fails, the track is stored as WAV instead.
-pub fn encode(dir: &Path, samples: &[f32], wanted: AudioFormat) -> io::Result<(NamedTempFile, AudioFormat)> {
-    let temp = || tempfile::Builder::new().prefix(super::TEMP_PREFIX).tempfile_in(dir);
+/// Encodes samples into a temp file in `dir`, created with `mode` less the umask (cache
+/// files stay private with 0o600; a file the user asked for gets the usual 0o666). MP3
+/// goes through `lame` (128 kbit/s); without lame, or if lame fails, the track is stored
+/// as WAV instead.
+pub fn encode(dir: &Path, samples: &[f32], wanted: AudioFormat, mode: u32) -> io::Result<(NamedTempFile, AudioFormat)> {
+    let temp = || {
+        tempfile::Builder::new()
+            .prefix(super::TEMP_PREFIX)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .tempfile_in(dir)
+    };
     let mut wav_file = temp()?;
     wav::write(wav_file.as_file_mut(), samples).map_err(io::Error::other)?;
     wav_file.as_file_mut().rewind()?;

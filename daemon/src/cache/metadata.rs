@@ -1,9 +1,13 @@
-use std::fs;
+use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::AudioFormat;
+
+/// A sidecar is ~400 bytes plus the prompt (at most 1000 characters, 4 bytes each when
+/// escaped): anything past this is not ours.
+pub const MAX_SIDECAR_BYTES: u64 = 64 * 1024;
 
 /// Everything the cache knows about one track (the `<id>.json` sidecar).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,8 +30,24 @@ pub struct TrackMeta {
 }
 
 impl TrackMeta {
+    /// The sidecar at `path`, if it is a regular file of at most [`MAX_SIDECAR_BYTES`] that
+    /// parses. Anything else (a FIFO, a device, a 200 MB file, bad JSON) reads as no track: a
+    /// damaged sidecar costs a warning, never a blocked thread or the memory to hold it.
     pub fn read(path: &Path) -> Option<TrackMeta> {
-        serde_json::from_slice(&fs::read(path).ok()?).ok()
+        let file = super::special_files::open_regular(path, false).ok()?;
+        let mut bytes = Vec::new();
+        file.take(MAX_SIDECAR_BYTES + 1).read_to_end(&mut bytes).ok()?;
+        if bytes.len() as u64 > MAX_SIDECAR_BYTES {
+            tracing::warn!("ignoring {}: larger than a track's metadata can be", path.display());
+            return None;
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(meta) => Some(meta),
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", path.display());
+                None
+            }
+        }
     }
 
     /// The LRU key: last play, or creation for a track never played.

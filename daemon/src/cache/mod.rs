@@ -8,6 +8,7 @@
 
 mod encode;
 mod metadata;
+mod special_files;
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use encode::{encode, lame_available, AudioFormat};
-pub use metadata::TrackMeta;
+pub use metadata::{TrackMeta, MAX_SIDECAR_BYTES};
 
 use crate::tags::{self, Provenance};
 use crate::track_id;
@@ -25,6 +26,32 @@ use crate::track_id;
 pub struct CacheLimits {
     pub max_mb: f64,
     pub max_tracks: Option<usize>,
+}
+
+/// The smallest size limit: below one MB a single 30 s track would not fit, and every store
+/// would empty the cache.
+pub const MIN_CACHE_MB: f64 = 1.0;
+
+impl CacheLimits {
+    /// The one check of a size limit, for the command line and `cache_config` alike.
+    pub fn checked_max_mb(max_mb: f64) -> Result<f64, String> {
+        if max_mb.is_finite() && max_mb >= MIN_CACHE_MB {
+            Ok(max_mb)
+        } else {
+            Err(format!(
+                "must be a number of at least {MIN_CACHE_MB} (MB), not {max_mb}"
+            ))
+        }
+    }
+
+    /// The one check of a track-count limit (no limit is `None`, not 0).
+    pub fn checked_max_tracks(max_tracks: usize) -> Result<usize, String> {
+        if max_tracks >= 1 {
+            Ok(max_tracks)
+        } else {
+            Err("must be at least 1 (or no limit)".into())
+        }
+    }
 }
 
 impl Default for CacheLimits {
@@ -90,14 +117,15 @@ impl Cache {
         &self.dir
     }
 
+    /// Recreates the directory if it was deleted while the daemon runs.
+    fn ensure_dir(&self) -> Result<(), CacheError> {
+        fs::create_dir_all(&self.dir).map_err(write_error(&self.dir))
+    }
+
     fn lock(&self) -> Result<File, CacheError> {
+        self.ensure_dir()?;
         let path = self.dir.join(".lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(write_error(&path))?;
+        let file = special_files::open_regular(&path, true).map_err(write_error(&path))?;
         file.lock().map_err(write_error(&path))?;
         Ok(file)
     }
@@ -154,13 +182,15 @@ impl Cache {
         protected: &[String],
     ) -> Result<TrackMeta, CacheError> {
         let id = self.checked_id(&meta.track_id)?.to_owned();
+        self.ensure_dir()?;
         let provenance = Provenance {
             prompt: meta.prompt.clone(),
             seed: meta.seed,
             backend: meta.backend.clone(),
             model_version: meta.model_version.clone(),
         };
-        let (audio_tmp, format) = encode::encode(&self.dir, samples, meta.format).map_err(write_error(&self.dir))?;
+        let (audio_tmp, format) =
+            encode::encode(&self.dir, samples, meta.format, 0o600).map_err(write_error(&self.dir))?;
         let final_audio = self.audio_path(&id, format);
         if let Err(e) = tags::write(audio_tmp.path(), format, &provenance) {
             tracing::warn!("could not tag {}: {e}", final_audio.display());
@@ -193,6 +223,7 @@ impl Cache {
     }
 
     fn temp_file(&self) -> Result<tempfile::NamedTempFile, CacheError> {
+        self.ensure_dir()?;
         tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(&self.dir)

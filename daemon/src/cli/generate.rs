@@ -93,8 +93,8 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     } else {
         cache::AudioFormat::Wav
     };
-    let (temp, _) =
-        cache::encode(dir, &generated.samples, format).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let (temp, _) = cache::encode(dir, &generated.samples, format, 0o666)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let provenance = Provenance {
         prompt: request.prompt.clone(),
         seed: request.seed,

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::backend::ggml::{GgmlBackend, SamplingOverrides};
 use crate::backend::procedural::{Kit, ProceduralBackend};
 use crate::backend::Backend;
-use crate::cache::AudioFormat;
+use crate::cache::{AudioFormat, CacheLimits};
 use crate::rpc::{ErrorReason, RpcError};
 
 #[derive(Parser, Debug)]
@@ -189,11 +189,11 @@ pub struct ServeArgs {
     /// Default: $XDG_CACHE_HOME/nvim/lofi
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Evict least recently used tracks past this size.
-    #[arg(long, default_value_t = 500.0, value_name = "MB")]
+    /// Evict least recently used tracks past this size (at least 1).
+    #[arg(long, default_value_t = 500.0, value_name = "MB", value_parser = parse_cache_max_mb, allow_negative_numbers = true)]
     pub cache_max_mb: f64,
-    /// Evict least recently used tracks past this count.
-    #[arg(long, value_name = "N")]
+    /// Evict least recently used tracks past this count (at least 1).
+    #[arg(long, value_name = "N", value_parser = parse_cache_max_tracks, allow_negative_numbers = true)]
     pub cache_max_tracks: Option<usize>,
     /// Output device name (see the audio_devices method); "none" plays on a silent
     /// clock for headless machines. Default: the system default device.
@@ -207,6 +207,18 @@ pub struct ServeArgs {
     pub format: Format,
     #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+fn parse_cache_max_mb(text: &str) -> Result<f64, String> {
+    let mb = text.parse::<f64>().map_err(|_| format!("{text:?} is not a number"))?;
+    CacheLimits::checked_max_mb(mb)
+}
+
+fn parse_cache_max_tracks(text: &str) -> Result<usize, String> {
+    let n = text
+        .parse::<usize>()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    CacheLimits::checked_max_tracks(n)
 }
 
 fn parse_volume(text: &str) -> Result<f32, String> {
@@ -273,6 +285,7 @@ pub fn run(cli: Cli) -> i32 {
         eprintln!("lofi-daemon: {message}");
         return 2;
     }
+    crate::playback::alsa_log::route_to_log();
     if cli.version {
         print!("{}", version_text(cli.verbose));
         return 0;

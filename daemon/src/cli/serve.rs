@@ -15,9 +15,14 @@ pub const DEFAULT_PROMPT: &str = "lofi hip hop, chill, mellow piano, vinyl crack
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let cache = Cache::open(&cache_dir).map_err(|e| e.to_string())?;
-    let pid_path = args.pid_file.clone().unwrap_or_else(lifecycle::default_pid_file);
-    let pid_file =
-        PidFile::create(&pid_path).map_err(|e| format!("cannot write pid file {}: {e}", pid_path.display()))?;
+    let pid_path = match &args.pid_file {
+        Some(path) => path.clone(),
+        None => lifecycle::default_pid_file().map_err(|e| format!("cannot place the pid file: {e}"))?,
+    };
+    let pid_file = PidFile::create(&pid_path, args.pid_file.is_none())
+        .map_err(|e| format!("cannot write pid file {}: {e}", pid_path.display()))?;
+    let pid_path = pid_file.path().unwrap_or(pid_path);
+    lifecycle::exit_on_panic(Arc::clone(&pid_file));
 
     let (backend, backend_fallback) = args.backend.build();
     let (outbox, _writer, client_gone) = server::spawn_writer(io::stdout());

@@ -44,6 +44,13 @@ pub enum PlaybackEvent {
     PrefetchWanted {
         track_id: String,
     },
+    /// Tracks left the playlist on their own: deleted from the cache (here, or evicted by
+    /// another daemon sharing it), or their audio could not be loaded.
+    PlaylistChanged {
+        tracks: Vec<String>,
+        removed: Vec<String>,
+        reason: &'static str,
+    },
 }
 
 impl PlaybackEvent {
@@ -65,11 +72,21 @@ impl PlaybackEvent {
             ),
             PlaybackEvent::DeviceRestored { device } => ("audio_device_restored", json!({ "device": device })),
             PlaybackEvent::PrefetchWanted { track_id } => ("prefetch_wanted", json!({ "track_id": track_id })),
+            PlaybackEvent::PlaylistChanged {
+                tracks,
+                removed,
+                reason,
+            } => (
+                "playlist_changed",
+                json!({ "tracks": tracks, "removed": removed, "reason": reason }),
+            ),
         }
     }
 }
 
 const MAX_RETRY: Duration = Duration::from_secs(8);
+/// How often the playlist is checked against the cache, which another daemon may change.
+const CACHE_CHECK: Duration = Duration::from_secs(1);
 
 pub struct Engine {
     mixer: Arc<Mutex<Mixer>>,
@@ -92,6 +109,7 @@ pub struct Engine {
     crossfade_sec: f64,
     prefetched_for: Option<String>,
     events: Vec<PlaybackEvent>,
+    cache_checked: Instant,
 }
 
 fn device_error(message: impl Into<String>) -> RpcError {
@@ -121,6 +139,7 @@ impl Engine {
             crossfade_sec: 2.0,
             prefetched_for: None,
             events: Vec::new(),
+            cache_checked: Instant::now(),
         };
         if let Err(e) = engine.reopen() {
             engine.lost_device(e.message);
@@ -144,14 +163,11 @@ impl Engine {
         self.mixer().state() == MixerState::Playing
     }
 
-    /// Track ids the cache must not evict.
+    /// Track ids the cache must not evict: the one heard and the one loaded after it.
     pub fn protected(&self) -> Vec<String> {
-        let mixer = self.mixer();
-        mixer
-            .now_playing()
-            .map(|(t, _)| t.track_id.clone())
-            .into_iter()
-            .collect()
+        let mut ids: Vec<String> = self.current_track().into_iter().collect();
+        ids.extend(self.queued_index.and_then(|i| self.playlist.get(i).cloned()));
+        ids
     }
 
     fn rate(&self) -> u32 {
@@ -254,22 +270,70 @@ impl Engine {
                 self.queued_index = Some(next);
             }
             Err(e) => {
-                // Reported and dropped from the playlist, so the track after it plays instead
-                // of playback stopping at a file that went missing or bad in the cache.
+                // Dropped from the playlist, so the track after it plays instead of playback
+                // stopping at a file that went missing or bad in the cache.
                 let track_id = self.playlist[next].clone();
-                tracing::warn!("cannot play {track_id}: {}", e.message);
-                self.events.push(PlaybackEvent::Unplayable {
-                    track_id: track_id.clone(),
-                    message: e.message,
-                });
-                self.playlist_remove(&track_id)
-                    .expect("the track was just found in the playlist");
+                self.drop_unplayable(&track_id, e.message);
             }
         }
     }
 
+    /// Reports a track whose audio cannot be loaded and takes it out of the playlist.
+    fn drop_unplayable(&mut self, track_id: &str, message: String) {
+        tracing::warn!("cannot play {track_id}: {message}");
+        self.events.push(PlaybackEvent::Unplayable {
+            track_id: track_id.to_owned(),
+            message,
+        });
+        self.drop_from_playlist(&[track_id.to_owned()], "unplayable");
+    }
+
+    /// Takes tracks out of the playlist and tells the client. The index of the track heard
+    /// is recomputed from the new order, so no index from before the change is used after it.
+    fn drop_from_playlist(&mut self, removed: &[String], reason: &'static str) {
+        let playing_at = self.index.filter(|&i| i < self.playlist.len());
+        let current = playing_at.map(|i| self.playlist[i].clone());
+        let removed_before =
+            playing_at.map_or(0, |i| self.playlist[..i].iter().filter(|t| removed.contains(t)).count());
+        self.playlist.retain(|t| !removed.contains(t));
+        self.index = match current {
+            Some(c) if !removed.contains(&c) => self.playlist.iter().position(|t| *t == c),
+            // The track heard left the playlist: what followed it follows it still.
+            Some(_) if !self.playlist.is_empty() => {
+                let next = playing_at.unwrap_or(0) - removed_before;
+                Some((next + self.playlist.len() - 1) % self.playlist.len())
+            }
+            _ => None,
+        };
+        self.queued_index = None;
+        self.events.push(PlaybackEvent::PlaylistChanged {
+            tracks: self.playlist.clone(),
+            removed: removed.to_vec(),
+            reason,
+        });
+        self.queue_following();
+    }
+
+    /// Drops every playlist entry that has left the cache: deleted here, or evicted or
+    /// deleted by another daemon sharing it.
+    pub fn forget_missing(&mut self) {
+        self.cache_checked = Instant::now();
+        let mut gone: Vec<String> = self
+            .playlist
+            .iter()
+            .filter(|id| self.cache.get(id).is_err())
+            .cloned()
+            .collect();
+        gone.dedup();
+        if !gone.is_empty() {
+            tracing::info!("{} playlist track(s) left the cache", gone.len());
+            self.drop_from_playlist(&gone, "not_in_cache");
+        }
+    }
+
     fn start(&mut self, index: usize) -> Result<(), RpcError> {
-        let track = prepare(&self.cache, &self.playlist[index], self.rate())?;
+        let track_id = self.playlist[index].clone();
+        let track = prepare(&self.cache, &track_id, self.rate())?;
         if let Some(previous) = self.current_track() {
             self.events.push(PlaybackEvent::Ended {
                 track_id: previous,
@@ -281,17 +345,45 @@ impl Engine {
         self.queued_index = None;
         self.prefetched_for = None;
         self.events.push(PlaybackEvent::Started {
-            track_id: self.playlist[index].clone(),
+            track_id: track_id.clone(),
         });
         // The next track is queued before the device runs, so even a short track on a
-        // fast device hands over to it.
+        // fast device hands over to it. (This may drop unplayable entries and so move
+        // `index`: only `track_id` is used below.)
         self.queue_following();
         self.output.run(true);
         // After the device runs: the LRU record is not worth a moment of silence.
-        if let Err(e) = self.cache.touch(&self.playlist[index]) {
+        if let Err(e) = self.cache.touch(&track_id) {
             tracing::warn!("cannot record last play: {e}");
         }
         Ok(())
+    }
+
+    /// Starts the playlist at its current place, dropping entries that cannot be played;
+    /// with nothing left, the most recent cached track that plays. `Ok(false)` when the
+    /// cache holds nothing playable.
+    fn start_playlist(&mut self) -> Result<bool, RpcError> {
+        self.forget_missing();
+        while !self.playlist.is_empty() {
+            let index = self.index.unwrap_or(0).min(self.playlist.len() - 1);
+            match self.start(index) {
+                Ok(()) => return Ok(true),
+                Err(e) => {
+                    let track_id = self.playlist[index].clone();
+                    self.drop_unplayable(&track_id, e.message);
+                }
+            }
+        }
+        let mut cached = self.cache.list();
+        cached.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+        for meta in cached {
+            self.playlist.push(meta.track_id.clone());
+            match self.start(self.playlist.len() - 1) {
+                Ok(()) => return Ok(true),
+                Err(e) => self.drop_unplayable(&meta.track_id, e.message),
+            }
+        }
+        Ok(false)
     }
 
     /// `play`: a given track (added to the playlist if needed), else resume, else the
@@ -312,14 +404,7 @@ impl Engine {
             }
             None if self.mixer().state() == MixerState::Paused => self.resume(),
             None if self.mixer().state() == MixerState::Playing => {}
-            None if !self.playlist.is_empty() => self.start(self.index.unwrap_or(0).min(self.playlist.len() - 1))?,
-            None => {
-                let Some(latest) = self.cache.list().into_iter().max_by_key(|t| t.created_at) else {
-                    return Ok(false);
-                };
-                self.playlist.push(latest.track_id);
-                self.start(self.playlist.len() - 1)?;
-            }
+            None => return self.start_playlist(),
         }
         Ok(true)
     }
@@ -384,6 +469,7 @@ impl Engine {
                 "nothing is playing to skip",
             ));
         };
+        self.forget_missing();
         self.queue_following();
         if self.mixer().skip() {
             self.events.push(PlaybackEvent::Ended {
@@ -432,15 +518,7 @@ impl Engine {
             )
             .with("track_id", track_id));
         }
-        let current = self.index.map(|i| self.playlist[i].clone());
-        self.playlist.retain(|t| t != track_id);
-        self.index = current.and_then(|c| self.playlist.iter().position(|t| *t == c));
-        if self.index.is_none() && self.current_track().is_some() {
-            // The removed track is playing: continue after it from the same place.
-            self.index = Some(0).filter(|_| !self.playlist.is_empty());
-        }
-        self.queued_index = None;
-        self.queue_following();
+        self.drop_from_playlist(&[track_id.to_owned()], "removed");
         Ok(())
     }
 
@@ -556,6 +634,9 @@ impl Engine {
             // The pause has faded out: release the device until resume (no CPU, and sinks
             // that ignore pause, like ALSA's file plugin, stop taking silence).
             self.output.run(false);
+        }
+        if self.cache_checked.elapsed() >= CACHE_CHECK {
+            self.forget_missing();
         }
         self.check_prefetch();
         let failure = self.errors.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -1,6 +1,7 @@
 //! Playback: a playlist played through a cpal device (or the `none` clock), with
 //! equal-power crossfades, smooth volume, device switching and recovery.
 
+pub mod alsa_log;
 mod engine;
 pub mod mixer;
 pub mod output;

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::params::{self, parse, NoParams, Priority, TrackRef};
 use super::Server;
 use crate::backend::{Backend, GenerationRequest};
-use crate::cache::{CacheError, TrackMeta};
+use crate::cache::{CacheError, CacheLimits, TrackMeta};
 use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
 use crate::track_id;
@@ -48,6 +48,7 @@ impl Server {
             "cache_clear" => no_params().and_then(|_| {
                 let protected = self.store_settings().protected;
                 let deleted = self.cache.clear(&protected).map_err(cache_error)?;
+                self.engine().forget_missing();
                 Ok(json!({ "deleted": deleted }))
             }),
             "cache_stats" => no_params().map(|_| json!(self.cache.stats(&self.store_settings().limits))),
@@ -56,6 +57,7 @@ impl Server {
             "play" | "pause" | "resume" | "stop" | "skip" | "playlist_add" | "playlist_remove" | "playlist_clear"
             | "playlist_get" | "volume_set" | "volume_get" | "crossfade_set" | "audio_devices" | "audio_device_set"
             | "playback_config" => self.playback(&request.method, p),
+            "debug_panic" if self.test_hooks => self.debug_panic(p),
             m => Err(RpcError::new(
                 ErrorReason::MethodNotFound,
                 format!("unknown method {m:?}"),
@@ -239,9 +241,10 @@ impl Server {
                 engine.playlist_clear();
                 json!({ "tracks": [] })
             }),
-            "playlist_get" => {
-                no_params().map(|_| json!({ "tracks": engine.playlist(), "current": engine.current_track() }))
-            }
+            "playlist_get" => no_params().map(|_| {
+                engine.forget_missing();
+                json!({ "tracks": engine.playlist(), "current": engine.current_track() })
+            }),
             "volume_set" => {
                 let level = parse::<params::Volume>(p)?.checked()?;
                 engine.set_volume(level);
@@ -267,6 +270,22 @@ impl Server {
                 Ok(engine.status())
             }
             _ => unreachable!("dispatch sends only playback methods here"),
+        }
+    }
+
+    /// Test hook (see `Server::test_hooks`): `{thread: "request"}` panics now,
+    /// `{thread: "pump"}` at the pump's next tick.
+    fn debug_panic(&self, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {
+        match p.get("thread").and_then(Value::as_str) {
+            Some("request") => panic!("debug_panic asked the request thread to panic"),
+            Some("pump") => {
+                self.panic_in_pump.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(json!({ "armed": "pump" }))
+            }
+            _ => Err(RpcError::invalid_params(
+                "thread",
+                "thread must be \"request\" or \"pump\"",
+            )),
         }
     }
 
@@ -330,6 +349,7 @@ impl Server {
             .with("track_id", id));
         }
         self.cache.delete(id).map_err(cache_error)?;
+        self.engine().forget_missing();
         Ok(json!({ "deleted": true, "track_id": id }))
     }
 
@@ -345,14 +365,12 @@ impl Server {
 
     fn cache_config(&self, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {
         let update = parse::<params::CacheConfig>(p)?;
-        if update.max_mb.is_some_and(|mb| !(mb.is_finite() && mb > 0.0)) {
-            return Err(RpcError::invalid_params("max_mb", "max_mb must be a positive number"));
+        if let Some(mb) = update.max_mb {
+            CacheLimits::checked_max_mb(mb).map_err(|e| RpcError::invalid_params("max_mb", format!("max_mb {e}")))?;
         }
-        if update.max_tracks == Some(Some(0)) {
-            return Err(RpcError::invalid_params(
-                "max_tracks",
-                "max_tracks must be at least 1 (or null for no limit)",
-            ));
+        if let Some(Some(n)) = update.max_tracks {
+            CacheLimits::checked_max_tracks(n)
+                .map_err(|e| RpcError::invalid_params("max_tracks", format!("max_tracks {e}")))?;
         }
         let settings = {
             let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
@@ -366,6 +384,7 @@ impl Server {
             .cache
             .enforce(&settings.limits, &settings.protected)
             .map_err(cache_error)?;
+        self.engine().forget_missing();
         Ok(json!({
             "max_mb": settings.limits.max_mb,
             "max_tracks": settings.limits.max_tracks,

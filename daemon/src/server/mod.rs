@@ -17,7 +17,7 @@ use crate::backend::Backend;
 use crate::cache::{lame_available, AudioFormat, Cache, CacheLimits};
 use crate::playback::Engine;
 use crate::queue::{Queue, QueueEvent, StoreSettings};
-use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RpcError, MAX_LINE_BYTES};
+use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RequestId, RpcError, MAX_LINE_BYTES};
 
 pub use params::PrefetchStrategy;
 
@@ -82,7 +82,7 @@ impl Outbox {
     }
 
     /// Replies to a request; notifications (no id) get no reply.
-    fn reply(&self, id: &Option<Value>, result: Result<Value, RpcError>) {
+    fn reply(&self, id: &Option<RequestId>, result: Result<Value, RpcError>) {
         if let Some(id) = id {
             let _ = self.0.send(Outgoing::Response(id.clone(), result));
         }
@@ -106,6 +106,10 @@ pub struct Server {
     started: Instant,
     /// Milliseconds since `started` of the last request (for the idle timeout).
     last_activity_ms: AtomicU64,
+    /// Tests of the panic policy only: `LOFI_DAEMON_TEST_HOOKS=1` enables the
+    /// `debug_panic` method, which panics in the request or the pump thread.
+    test_hooks: bool,
+    panic_in_pump: AtomicBool,
 }
 
 /// Runs until the server is gone: queue events as they come, playback every tick.
@@ -179,6 +183,8 @@ impl Server {
             lame_warned: AtomicBool::new(false),
             started: Instant::now(),
             last_activity_ms: AtomicU64::new(0),
+            test_hooks: std::env::var_os("LOFI_DAEMON_TEST_HOOKS").is_some_and(|v| v == "1"),
+            panic_in_pump: AtomicBool::new(false),
         });
         if let Some(error) = options.backend_fallback {
             server.warn(error);
@@ -215,12 +221,17 @@ impl Server {
             if let Err(e) = result {
                 tracing::warn!("cannot play {}: {}", meta.track_id, e.message);
             }
+            // Storing it may have evicted playlist tracks.
+            engine.forget_missing();
         }
     }
 
     /// Playback housekeeping: forwards its events, keeps the playing track safe from
     /// eviction, and queues a prefetch when asked.
     fn tick(&self) {
+        if self.panic_in_pump.load(Ordering::Relaxed) && thread::current().name() == Some("pump") {
+            panic!("debug_panic asked the pump thread to panic");
+        }
         let (events, protected) = {
             let mut engine = self.engine();
             engine.tick();
@@ -291,7 +302,7 @@ impl Server {
                         ErrorReason::InvalidRequest,
                         format!("request line is longer than {MAX_LINE_BYTES} bytes"),
                     );
-                    self.outbox.reply(&Some(Value::Null), Err(error));
+                    self.outbox.reply(&Some(RequestId::null()), Err(error));
                 }
                 ReadLine::Line(line) => self.handle_line(&line),
             }

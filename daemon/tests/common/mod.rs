@@ -80,6 +80,11 @@ impl Daemon {
         self.stdin = None;
     }
 
+    /// Next line from stdout as the daemon wrote it.
+    pub fn raw_line(&mut self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
     /// Next line from stdout as JSON (every line must be valid JSON-RPC).
     pub fn read(&mut self, timeout: Duration) -> Option<Value> {
         match self.lines.recv_timeout(timeout) {
@@ -176,6 +181,15 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls `done` every 10 ms until it holds (panics after [`TIMEOUT`]).
+pub fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "condition not met in {TIMEOUT:?}");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
