@@ -8,7 +8,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::backend::{Backend, BackendError, GenerationRequest, Progress};
 use crate::cache::{now_unix, AudioFormat, Cache, CacheLimits, TrackMeta};
@@ -60,64 +59,6 @@ pub enum QueueEvent {
         track_id: String,
         error: RpcError,
     },
-}
-
-impl QueueEvent {
-    pub fn to_notification(&self, cache_dir: &std::path::Path) -> (&'static str, serde_json::Value) {
-        match self {
-            QueueEvent::Started { track_id } => ("generation_started", json!({ "track_id": track_id })),
-            QueueEvent::Progress {
-                track_id,
-                percent,
-                progress,
-                eta_sec,
-            } => (
-                "generation_progress",
-                json!({
-                    "track_id": track_id,
-                    "percent": percent,
-                    "tokens_generated": progress.tokens_generated,
-                    "tokens_estimated": progress.tokens_estimated,
-                    "eta_sec": (eta_sec * 10.0).round() / 10.0,
-                }),
-            ),
-            QueueEvent::Complete {
-                meta, prefetch, cached, ..
-            } => {
-                let mut params = completion_params(meta, cache_dir);
-                params["prefetch"] = json!(prefetch);
-                if *cached {
-                    params["cached"] = json!(true);
-                }
-                ("generation_complete", params)
-            }
-            QueueEvent::Error { track_id, error } => (
-                "generation_error",
-                json!({
-                    "track_id": track_id,
-                    "message": error.message,
-                    "code": error.reason,
-                }),
-            ),
-        }
-    }
-}
-
-/// `generation_complete` params for a cached track (also sent on a cache hit).
-pub fn completion_params(meta: &TrackMeta, cache_dir: &std::path::Path) -> serde_json::Value {
-    json!({
-        "track_id": meta.track_id,
-        "path": cache_dir.join(format!("{}.{}", meta.track_id, meta.format.extension())),
-        "duration_sec": meta.duration_sec,
-        "sample_rate": meta.sample_rate,
-        "format": meta.format,
-        "prompt": meta.prompt,
-        "seed": meta.seed,
-        "backend": meta.backend,
-        "model_version": meta.model_version,
-        "tokens_actual": meta.tokens_actual,
-        "generation_time_sec": meta.generation_time_sec,
-    })
 }
 
 /// Storage settings the worker applies to each finished track.

@@ -119,7 +119,7 @@ fn queue_priority_cancel_and_clear() {
     assert_eq!(pending, vec![&c["track_id"], &a["track_id"], &b["track_id"]]);
     assert_eq!(q["prefetch_pending"], false);
 
-    // Cancelling the active generation is refused exactly as the spec shows.
+    // Cancelling the active generation is refused (README, Errors: GENERATION_IN_PROGRESS).
     let err = d.error("queue_cancel", json!({ "track_id": first["track_id"] }));
     assert_eq!(err["code"], -32001);
     assert_eq!(err["message"], "Cannot cancel active generation");

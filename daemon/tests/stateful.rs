@@ -13,6 +13,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{tempdir, Daemon};
+use lofi_daemon::server::protocol;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -62,20 +63,6 @@ fn arb_op() -> impl Strategy<Value = Op> {
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
-
-/// Notifications the daemon documents (README's protocol section).
-const NOTIFICATIONS: &[&str] = &[
-    "generation_started",
-    "generation_progress",
-    "generation_complete",
-    "generation_error",
-    "playback_started",
-    "playback_paused",
-    "playback_resumed",
-    "playback_ended",
-    "playlist_changed",
-    "daemon_warning",
-];
 
 struct World {
     daemons: Vec<Daemon>,
@@ -196,7 +183,7 @@ impl World {
             );
             for v in daemon.backlog.iter().filter(|v| v.get("method").is_some()) {
                 let method = v["method"].as_str().unwrap_or_default();
-                prop_assert!(NOTIFICATIONS.contains(&method), "daemon {d} sent {v}");
+                prop_assert!(protocol::NOTIFICATIONS.contains(&method), "daemon {d} sent {v}");
             }
             // Responses are consumed as they come; what is left is notifications already checked.
             daemon.backlog.clear();

@@ -36,7 +36,7 @@ local client = {
   bin = nil, ---@type string?
 }
 
---- Notification handler; set by lofi.router. Called on the main loop.
+--- Notification handler; set by lofi.session. Called on the main loop.
 ---@type fun(method: string, params: table)
 M.on_notification = function() end
 --- Called on the main loop after every (re)start with `restarted = true` after a crash.

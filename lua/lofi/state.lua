@@ -140,7 +140,6 @@ M.keep = {
   end,
   playlist_get = keep_playlist,
   playlist_add = keep_playlist,
-  playlist_remove = keep_playlist,
   playlist_clear = keep_playlist,
   audio_devices = function(result)
     M.current.devices = result

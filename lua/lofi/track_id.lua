@@ -31,10 +31,4 @@ function M.random_seed()
   return math.random(0, 2 ^ 31 - 1) * 2 ^ 22 + math.random(0, 2 ^ 22 - 1)
 end
 
----@param id any
----@return boolean
-function M.is_valid(id)
-  return type(id) == "string" and id:match("^%x%x%x%x%x%x%x%x$") ~= nil and id == id:lower()
-end
-
 return M

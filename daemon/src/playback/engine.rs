@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::mixer::{effective_crossfade, Mixer, MixerEvent, MixerState, PreparedTrack};
 use super::output::{self, ErrorSlot, OpenOutput, Output};
 use super::prepare::prepare;
+use super::PlaybackError;
 use crate::cache::Cache;
-use crate::rpc::{ErrorReason, RpcError};
 
 /// What the engine reports; the server turns these into notifications.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,37 +53,6 @@ pub enum PlaybackEvent {
     },
 }
 
-impl PlaybackEvent {
-    pub fn to_notification(&self) -> (&'static str, Value) {
-        match self {
-            PlaybackEvent::Started { track_id } => ("playback_started", json!({ "track_id": track_id })),
-            PlaybackEvent::Paused { track_id } => ("playback_paused", json!({ "track_id": track_id })),
-            PlaybackEvent::Resumed { track_id } => ("playback_resumed", json!({ "track_id": track_id })),
-            PlaybackEvent::Ended { track_id, reason } => {
-                ("playback_ended", json!({ "track_id": track_id, "reason": reason }))
-            }
-            PlaybackEvent::Unplayable { track_id, message } => (
-                "playback_ended",
-                json!({ "track_id": track_id, "reason": "error", "message": message }),
-            ),
-            PlaybackEvent::DeviceError { message } => (
-                "daemon_error",
-                json!({ "code": ErrorReason::AudioDeviceError, "message": message }),
-            ),
-            PlaybackEvent::DeviceRestored { device } => ("audio_device_restored", json!({ "device": device })),
-            PlaybackEvent::PrefetchWanted { track_id } => ("prefetch_wanted", json!({ "track_id": track_id })),
-            PlaybackEvent::PlaylistChanged {
-                tracks,
-                removed,
-                reason,
-            } => (
-                "playlist_changed",
-                json!({ "tracks": tracks, "removed": removed, "reason": reason }),
-            ),
-        }
-    }
-}
-
 const MAX_RETRY: Duration = Duration::from_secs(8);
 /// How often the playlist is checked against the cache, which another daemon may change.
 const CACHE_CHECK: Duration = Duration::from_secs(1);
@@ -112,10 +81,6 @@ pub struct Engine {
     cache_checked: Instant,
 }
 
-fn device_error(message: impl Into<String>) -> RpcError {
-    RpcError::new(ErrorReason::AudioDeviceError, message)
-}
-
 impl Engine {
     /// Starts the output thread and opens `device`. A device that cannot be opened is
     /// reported and retried; the engine works meanwhile (nothing is heard).
@@ -142,7 +107,7 @@ impl Engine {
             cache_checked: Instant::now(),
         };
         if let Err(e) = engine.reopen() {
-            engine.lost_device(e.message);
+            engine.lost_device(e.to_string());
         }
         engine
     }
@@ -176,13 +141,16 @@ impl Engine {
 
     /// (Re)opens the wanted device and re-prepares loaded tracks if its rate differs,
     /// keeping the current position.
-    fn reopen(&mut self) -> Result<OpenOutput, RpcError> {
+    fn reopen(&mut self) -> Result<OpenOutput, PlaybackError> {
         let old_rate = self.rate();
         let snapshot = {
             let m = self.mixer();
             m.now_playing().map(|(t, pos)| (t.track_id.clone(), pos, m.state()))
         };
-        let opened = self.output.open(self.wanted_device.as_deref()).map_err(device_error)?;
+        let opened = self
+            .output
+            .open(self.wanted_device.as_deref())
+            .map_err(PlaybackError::Device)?;
         if opened.sample_rate != old_rate {
             if let Some((id, pos, state)) = &snapshot {
                 let track = prepare(&self.cache, id, opened.sample_rate)?;
@@ -273,7 +241,7 @@ impl Engine {
                 // Dropped from the playlist, so the track after it plays instead of playback
                 // stopping at a file that went missing or bad in the cache.
                 let track_id = self.playlist[next].clone();
-                self.drop_unplayable(&track_id, e.message);
+                self.drop_unplayable(&track_id, e.to_string());
             }
         }
     }
@@ -331,7 +299,7 @@ impl Engine {
         }
     }
 
-    fn start(&mut self, index: usize) -> Result<(), RpcError> {
+    fn start(&mut self, index: usize) -> Result<(), PlaybackError> {
         let track_id = self.playlist[index].clone();
         let track = prepare(&self.cache, &track_id, self.rate())?;
         if let Some(previous) = self.current_track() {
@@ -362,7 +330,7 @@ impl Engine {
     /// Starts the playlist at its current place, dropping entries that cannot be played;
     /// with nothing left, the most recent cached track that plays. `Ok(false)` when the
     /// cache holds nothing playable.
-    fn start_playlist(&mut self) -> Result<bool, RpcError> {
+    fn start_playlist(&mut self) -> Result<bool, PlaybackError> {
         self.forget_missing();
         while !self.playlist.is_empty() {
             let index = self.index.unwrap_or(0).min(self.playlist.len() - 1);
@@ -370,7 +338,7 @@ impl Engine {
                 Ok(()) => return Ok(true),
                 Err(e) => {
                     let track_id = self.playlist[index].clone();
-                    self.drop_unplayable(&track_id, e.message);
+                    self.drop_unplayable(&track_id, e.to_string());
                 }
             }
         }
@@ -380,7 +348,7 @@ impl Engine {
             self.playlist.push(meta.track_id.clone());
             match self.start(self.playlist.len() - 1) {
                 Ok(()) => return Ok(true),
-                Err(e) => self.drop_unplayable(&meta.track_id, e.message),
+                Err(e) => self.drop_unplayable(&meta.track_id, e.to_string()),
             }
         }
         Ok(false)
@@ -389,10 +357,12 @@ impl Engine {
     /// `play`: a given track (added to the playlist if needed), else resume, else the
     /// playlist, else the most recent cached track. `Ok(false)` when there is nothing
     /// to play at all (the caller may generate one).
-    pub fn play(&mut self, track_id: Option<&str>) -> Result<bool, RpcError> {
+    pub fn play(&mut self, track_id: Option<&str>) -> Result<bool, PlaybackError> {
         match track_id {
             Some(id) => {
-                self.cache.get(id).map_err(|_| RpcError::unknown_track(id))?;
+                self.cache
+                    .get(id)
+                    .map_err(|_| PlaybackError::NotCached(id.to_owned()))?;
                 let index = match self.playlist.iter().position(|t| t == id) {
                     Some(i) => i,
                     None => {
@@ -411,10 +381,10 @@ impl Engine {
 
     /// Plays `track_id` next, crossfading into it now if something is playing (used when
     /// a requested track finishes generating while another one plays).
-    pub fn play_now(&mut self, track_id: &str) -> Result<(), RpcError> {
+    pub fn play_now(&mut self, track_id: &str) -> Result<(), PlaybackError> {
         self.cache
             .get(track_id)
-            .map_err(|_| RpcError::unknown_track(track_id))?;
+            .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
         match (self.index, self.current_track()) {
             (Some(index), Some(_)) if self.is_playing() => {
                 self.playlist.insert(index + 1, track_id.to_owned());
@@ -462,12 +432,9 @@ impl Engine {
     }
 
     /// Next track, crossfading; at the end of a non-looping playlist, stops.
-    pub fn skip(&mut self) -> Result<(), RpcError> {
+    pub fn skip(&mut self) -> Result<(), PlaybackError> {
         let Some(current) = self.current_track() else {
-            return Err(RpcError::new(
-                ErrorReason::AudioPlaybackError,
-                "nothing is playing to skip",
-            ));
+            return Err(PlaybackError::NothingPlaying);
         };
         self.forget_missing();
         self.queue_following();
@@ -500,23 +467,19 @@ impl Engine {
         &self.playlist
     }
 
-    pub fn playlist_add(&mut self, track_id: &str) -> Result<(), RpcError> {
+    pub fn playlist_add(&mut self, track_id: &str) -> Result<(), PlaybackError> {
         self.cache
             .get(track_id)
-            .map_err(|_| RpcError::unknown_track(track_id))?;
+            .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
         self.playlist.push(track_id.to_owned());
         self.queue_following();
         Ok(())
     }
 
     /// Removes every occurrence; the track playing keeps playing to its end.
-    pub fn playlist_remove(&mut self, track_id: &str) -> Result<(), RpcError> {
+    pub fn playlist_remove(&mut self, track_id: &str) -> Result<(), PlaybackError> {
         if !self.playlist.iter().any(|t| t == track_id) {
-            return Err(RpcError::new(
-                ErrorReason::InvalidTrackId,
-                format!("track {track_id} is not in the playlist"),
-            )
-            .with("track_id", track_id));
+            return Err(PlaybackError::NotInPlaylist(track_id.to_owned()));
         }
         self.drop_from_playlist(&[track_id.to_owned()], "removed");
         Ok(())
@@ -565,12 +528,12 @@ impl Engine {
 
     /// Switches the output live; the current track continues from its position. If the
     /// new device cannot be opened, the previous one is reopened.
-    pub fn set_device(&mut self, device: &str) -> Result<OpenOutput, RpcError> {
+    pub fn set_device(&mut self, device: &str) -> Result<OpenOutput, PlaybackError> {
         let previous = self.wanted_device.replace(device.to_owned());
         self.reopen().inspect_err(|_| {
             self.wanted_device = previous;
             if let Err(e) = self.reopen() {
-                self.lost_device(e.message);
+                self.lost_device(e.to_string());
             }
         })
     }
@@ -654,7 +617,7 @@ impl Engine {
                 match self.reopen() {
                     Ok(_) => self.outage = Some(true),
                     Err(e) => {
-                        tracing::debug!("audio device still unavailable: {}", e.message);
+                        tracing::debug!("audio device still unavailable: {e}");
                         let backoff = (backoff * 2).min(MAX_RETRY);
                         self.retry = Some((Instant::now() + backoff, backoff));
                     }

@@ -20,7 +20,7 @@ impl PreparedTrack {
     }
 }
 
-/// The crossfade rules of the spec: a track shorter than two crossfades fades over a
+/// The crossfade rules (README, Playback rules): a track shorter than two crossfades fades over a
 /// quarter of its length; one under 2 s never fades.
 pub fn effective_crossfade(crossfade_sec: f64, duration_sec: f64) -> f64 {
     if duration_sec < 2.0 || crossfade_sec <= 0.0 {
@@ -134,7 +134,7 @@ impl Mixer {
     }
 
     /// Queues the track that follows the current one, crossfading over `crossfade_sec`
-    /// (already reduced by the spec's rules).
+    /// (already reduced by [`effective_crossfade`]).
     pub fn queue_next(&mut self, track: Arc<PreparedTrack>, crossfade_sec: f64) {
         let len = (crossfade_sec * self.rate as f64) as usize;
         if let Some((old, _)) = self.queued.replace((track, len)) {

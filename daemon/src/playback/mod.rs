@@ -3,9 +3,11 @@
 
 pub mod alsa_log;
 mod engine;
+mod error;
 pub mod mixer;
 pub mod output;
 pub mod prepare;
 
 pub use engine::{Engine, PlaybackEvent};
+pub use error::PlaybackError;
 pub use output::NONE_DEVICE;

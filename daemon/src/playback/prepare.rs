@@ -8,13 +8,9 @@ use std::sync::Arc;
 use rubato::{FftFixedIn, Resampler};
 
 use super::mixer::PreparedTrack;
+use super::PlaybackError;
 use crate::cache::{AudioFormat, Cache};
-use crate::rpc::{ErrorReason, RpcError};
 use crate::wav;
-
-fn playback_error(message: String) -> RpcError {
-    RpcError::new(ErrorReason::AudioPlaybackError, message)
-}
 
 /// Resamples mono audio from `from` Hz to `to` Hz (FFT resampler, delay removed, length
 /// exactly `len * to / from`).
@@ -55,8 +51,8 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
     Ok(out)
 }
 
-fn decode_mp3(path: &Path) -> Result<wav::Audio, RpcError> {
-    let dir = tempfile::tempdir().map_err(|e| playback_error(format!("cannot decode {}: {e}", path.display())))?;
+fn decode_mp3(path: &Path) -> Result<wav::Audio, PlaybackError> {
+    let dir = tempfile::tempdir().map_err(|e| PlaybackError::Load(format!("cannot decode {}: {e}", path.display())))?;
     let out = dir.path().join("decoded.wav");
     let status = Command::new("lame")
         .args(["--quiet", "--decode"])
@@ -66,9 +62,9 @@ fn decode_mp3(path: &Path) -> Result<wav::Audio, RpcError> {
         .status();
     match status {
         Ok(s) if s.success() => {
-            wav::read(&out).map_err(|e| playback_error(format!("cannot read {}: {e}", path.display())))
+            wav::read(&out).map_err(|e| PlaybackError::Load(format!("cannot read {}: {e}", path.display())))
         }
-        _ => Err(playback_error(format!(
+        _ => Err(PlaybackError::Load(format!(
             "cannot decode {}: playing MP3 needs lame on PATH",
             path.display()
         ))),
@@ -76,21 +72,23 @@ fn decode_mp3(path: &Path) -> Result<wav::Audio, RpcError> {
 }
 
 /// Decodes a cached track at its own sample rate.
-pub fn decode(cache: &Cache, track_id: &str) -> Result<wav::Audio, RpcError> {
-    let meta = cache.get(track_id).map_err(|_| RpcError::unknown_track(track_id))?;
+pub fn decode(cache: &Cache, track_id: &str) -> Result<wav::Audio, PlaybackError> {
+    let meta = cache
+        .get(track_id)
+        .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
     let path = cache.audio_path(track_id, meta.format);
     match meta.format {
         AudioFormat::Wav => {
-            wav::read(&path).map_err(|e| playback_error(format!("cannot read {}: {e}", path.display())))
+            wav::read(&path).map_err(|e| PlaybackError::Load(format!("cannot read {}: {e}", path.display())))
         }
         AudioFormat::Mp3 => decode_mp3(&path),
     }
 }
 
 /// Loads a cached track at the device rate.
-pub fn prepare(cache: &Cache, track_id: &str, device_rate: u32) -> Result<Arc<PreparedTrack>, RpcError> {
+pub fn prepare(cache: &Cache, track_id: &str, device_rate: u32) -> Result<Arc<PreparedTrack>, PlaybackError> {
     let audio = decode(cache, track_id)?;
-    let samples = resample(&audio.samples, audio.sample_rate, device_rate).map_err(playback_error)?;
+    let samples = resample(&audio.samples, audio.sample_rate, device_rate).map_err(PlaybackError::Load)?;
     Ok(Arc::new(PreparedTrack {
         track_id: track_id.to_owned(),
         samples,

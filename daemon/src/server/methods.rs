@@ -6,22 +6,10 @@ use serde_json::{json, Value};
 use super::params::{self, parse, NoParams, Priority, TrackRef};
 use super::Server;
 use crate::backend::{Backend, GenerationRequest};
-use crate::cache::{CacheError, CacheLimits, TrackMeta};
+use crate::cache::{CacheLimits, TrackMeta};
 use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
 use crate::track_id;
-
-fn cache_error(e: CacheError) -> RpcError {
-    match e {
-        CacheError::NotFound(id) => RpcError::unknown_track(&id),
-        CacheError::InvalidId(id) => RpcError::new(
-            ErrorReason::InvalidTrackId,
-            format!("track_id {id:?} is not 8 lowercase hex digits"),
-        )
-        .with("field", "track_id"),
-        e @ CacheError::Write { .. } => RpcError::new(ErrorReason::CacheWriteError, e.to_string()),
-    }
-}
 
 fn track_json(server: &Server, meta: &TrackMeta) -> Value {
     let mut value = serde_json::to_value(meta).unwrap_or_default();
@@ -47,7 +35,7 @@ impl Server {
             "cache_delete" => self.cache_delete(p),
             "cache_clear" => no_params().and_then(|_| {
                 let protected = self.store_settings().protected;
-                let deleted = self.cache.clear(&protected).map_err(cache_error)?;
+                let deleted = self.cache.clear(&protected)?;
                 self.engine().forget_missing();
                 Ok(json!({ "deleted": deleted }))
             }),
@@ -226,7 +214,7 @@ impl Server {
                 engine.stop();
                 engine.status()
             }),
-            "skip" => no_params().and_then(|_| engine.skip()).map(|_| engine.status()),
+            "skip" => no_params().and_then(|_| Ok(engine.skip()?)).map(|_| engine.status()),
             "playlist_add" => {
                 let track = parse::<TrackRef>(p)?;
                 engine.playlist_add(track.checked()?)?;
@@ -348,7 +336,7 @@ impl Server {
             )
             .with("track_id", id));
         }
-        self.cache.delete(id).map_err(cache_error)?;
+        self.cache.delete(id)?;
         self.engine().forget_missing();
         Ok(json!({ "deleted": true, "track_id": id }))
     }
@@ -380,10 +368,7 @@ impl Server {
             settings.clone()
         };
         self.warn_if_lame_missing();
-        let evicted = self
-            .cache
-            .enforce(&settings.limits, &settings.protected)
-            .map_err(cache_error)?;
+        let evicted = self.cache.enforce(&settings.limits, &settings.protected)?;
         self.engine().forget_missing();
         Ok(json!({
             "max_mb": settings.limits.max_mb,

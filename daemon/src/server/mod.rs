@@ -3,6 +3,7 @@
 
 mod methods;
 pub mod params;
+pub mod protocol;
 
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -69,8 +70,9 @@ impl Default for Prefetch {
 pub struct Outbox(Sender<Outgoing>);
 
 impl Outbox {
-    pub fn notify(&self, method: &'static str, params: Value) {
-        let _ = self.0.send(Outgoing::Notification(method, params));
+    /// Sends a notification built by [`protocol`].
+    pub fn notify(&self, notification: Outgoing) {
+        let _ = self.0.send(notification);
     }
 
     /// Waits (up to `timeout`) until the writer has taken every queued line.
@@ -204,8 +206,7 @@ impl Server {
 
     /// Generation finished or failed: tell the client, then let playback react.
     fn on_queue_event(&self, event: QueueEvent) {
-        let (method, params) = event.to_notification(self.cache.dir());
-        self.outbox.notify(method, params);
+        self.outbox.notify(protocol::generation(&event, &self.cache));
         if let QueueEvent::Complete {
             meta, prefetch, play, ..
         } = event
@@ -219,7 +220,7 @@ impl Server {
                 Ok(())
             };
             if let Err(e) = result {
-                tracing::warn!("cannot play {}: {}", meta.track_id, e.message);
+                tracing::warn!("cannot play {}: {}", meta.track_id, e);
             }
             // Storing it may have evicted playlist tracks.
             engine.forget_missing();
@@ -243,18 +244,16 @@ impl Server {
                 self.prefetch_after(track_id);
                 continue;
             }
-            let (method, params) = event.to_notification();
-            self.outbox.notify(method, params);
+            if let Some(notification) = protocol::playback(&event) {
+                self.outbox.notify(notification);
+            }
         }
     }
 
     /// A `daemon_warning` notification: something degraded, the daemon carries on.
     fn warn(&self, error: RpcError) {
         tracing::warn!("{}", error.message);
-        self.outbox.notify(
-            "daemon_warning",
-            serde_json::json!({ "message": error.message, "code": error.reason }),
-        );
+        self.outbox.notify(protocol::warning(&error));
     }
 
     fn warn_if_lame_missing(&self) {

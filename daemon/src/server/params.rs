@@ -192,7 +192,7 @@ pub struct Device {
     pub device: String,
 }
 
-/// Extension: playback settings without a method of their own in the spec.
+/// Extension (README, Methods): playback settings without a method of their own.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybackConfig {

@@ -1,0 +1,151 @@
+//! The protocol's side of the domain: every notification's name and payload, built from the
+//! domain's events (generation queue, playback) and warnings, and the JSON-RPC error each
+//! domain error becomes. Requests' results are built by their handlers in `methods.rs`.
+
+use serde_json::{json, Value};
+
+use crate::cache::{Cache, CacheError, TrackMeta};
+use crate::playback::{PlaybackError, PlaybackEvent};
+use crate::queue::QueueEvent;
+use crate::rpc::{ErrorReason, Outgoing, RpcError};
+
+/// Every notification the daemon sends (README, Notifications).
+pub const NOTIFICATIONS: &[&str] = &[
+    "generation_started",
+    "generation_progress",
+    "generation_complete",
+    "generation_error",
+    "playback_started",
+    "playback_paused",
+    "playback_resumed",
+    "playback_ended",
+    "playlist_changed",
+    "audio_device_restored",
+    "daemon_error",
+    "daemon_warning",
+];
+
+fn notification(method: &'static str, params: Value) -> Outgoing {
+    debug_assert!(NOTIFICATIONS.contains(&method), "{method} is not in NOTIFICATIONS");
+    Outgoing::Notification(method, params)
+}
+
+/// `generation_complete`'s params: the track as the cache holds it.
+fn completion(meta: &TrackMeta, cache: &Cache) -> Value {
+    json!({
+        "track_id": meta.track_id,
+        "path": cache.audio_path(&meta.track_id, meta.format),
+        "duration_sec": meta.duration_sec,
+        "sample_rate": meta.sample_rate,
+        "format": meta.format,
+        "prompt": meta.prompt,
+        "seed": meta.seed,
+        "backend": meta.backend,
+        "model_version": meta.model_version,
+        "tokens_actual": meta.tokens_actual,
+        "generation_time_sec": meta.generation_time_sec,
+    })
+}
+
+pub fn generation(event: &QueueEvent, cache: &Cache) -> Outgoing {
+    match event {
+        QueueEvent::Started { track_id } => notification("generation_started", json!({ "track_id": track_id })),
+        QueueEvent::Progress {
+            track_id,
+            percent,
+            progress,
+            eta_sec,
+        } => notification(
+            "generation_progress",
+            json!({
+                "track_id": track_id,
+                "percent": percent,
+                "tokens_generated": progress.tokens_generated,
+                "tokens_estimated": progress.tokens_estimated,
+                "eta_sec": (eta_sec * 10.0).round() / 10.0,
+            }),
+        ),
+        QueueEvent::Complete {
+            meta, prefetch, cached, ..
+        } => {
+            let mut params = completion(meta, cache);
+            params["prefetch"] = json!(prefetch);
+            if *cached {
+                params["cached"] = json!(true);
+            }
+            notification("generation_complete", params)
+        }
+        QueueEvent::Error { track_id, error } => notification(
+            "generation_error",
+            json!({ "track_id": track_id, "message": error.message, "code": error.reason }),
+        ),
+    }
+}
+
+/// A playback event's notification; `None` for events the daemon handles itself.
+pub fn playback(event: &PlaybackEvent) -> Option<Outgoing> {
+    Some(match event {
+        PlaybackEvent::Started { track_id } => notification("playback_started", json!({ "track_id": track_id })),
+        PlaybackEvent::Paused { track_id } => notification("playback_paused", json!({ "track_id": track_id })),
+        PlaybackEvent::Resumed { track_id } => notification("playback_resumed", json!({ "track_id": track_id })),
+        PlaybackEvent::Ended { track_id, reason } => {
+            notification("playback_ended", json!({ "track_id": track_id, "reason": reason }))
+        }
+        PlaybackEvent::Unplayable { track_id, message } => notification(
+            "playback_ended",
+            json!({ "track_id": track_id, "reason": "error", "message": message }),
+        ),
+        PlaybackEvent::PlaylistChanged {
+            tracks,
+            removed,
+            reason,
+        } => notification(
+            "playlist_changed",
+            json!({ "tracks": tracks, "removed": removed, "reason": reason }),
+        ),
+        PlaybackEvent::DeviceError { message } => notification(
+            "daemon_error",
+            json!({ "code": ErrorReason::AudioDeviceError, "message": message }),
+        ),
+        PlaybackEvent::DeviceRestored { device } => notification("audio_device_restored", json!({ "device": device })),
+        PlaybackEvent::PrefetchWanted { .. } => return None,
+    })
+}
+
+/// `daemon_warning`: something degraded, the daemon carries on.
+pub fn warning(error: &RpcError) -> Outgoing {
+    notification(
+        "daemon_warning",
+        json!({ "message": error.message, "code": error.reason }),
+    )
+}
+
+impl From<CacheError> for RpcError {
+    fn from(e: CacheError) -> RpcError {
+        match e {
+            CacheError::NotFound(id) => RpcError::unknown_track(&id),
+            CacheError::InvalidId(id) => RpcError::new(
+                ErrorReason::InvalidTrackId,
+                format!("track_id {id:?} is not 8 lowercase hex digits"),
+            )
+            .with("field", "track_id"),
+            e @ CacheError::Write { .. } => RpcError::new(ErrorReason::CacheWriteError, e.to_string()),
+        }
+    }
+}
+
+impl From<PlaybackError> for RpcError {
+    fn from(e: PlaybackError) -> RpcError {
+        let message = e.to_string();
+        match e {
+            PlaybackError::NotCached(id) => RpcError::unknown_track(&id),
+            PlaybackError::NotInPlaylist(id) => {
+                RpcError::new(ErrorReason::InvalidTrackId, message).with("track_id", id)
+            }
+            PlaybackError::NothingPlaying | PlaybackError::Load(_) => {
+                RpcError::new(ErrorReason::AudioPlaybackError, message)
+            }
+            PlaybackError::Device(_) => RpcError::new(ErrorReason::AudioDeviceError, message),
+        }
+    }
+}
