@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod backend;
 pub mod cache;
 pub mod cli;
+pub mod defaults;
 pub mod lifecycle;
 pub mod playback;
 pub mod queue;

@@ -1,5 +1,7 @@
 ---@mod lofi.config Defaults, validation and merging of the user's configuration.
 
+local described = require("lofi.described")
+
 local M = {}
 
 ---@class lofi.Config
@@ -72,7 +74,7 @@ function M.defaults()
       auto_start = true,
       auto_stop = true,
       restart_on_crash = true,
-      idle_timeout_sec = 300,
+      idle_timeout_sec = described.defaults.idle_timeout_sec,
       log_level = "warn",
       log_file = nil,
       timeout_ms = 10000,
@@ -85,24 +87,19 @@ function M.defaults()
       threads = nil,
     },
     defaults = {
-      prompt = "lofi hip hop, chill, mellow piano, vinyl crackle",
-      duration_sec = 30,
+      prompt = described.defaults.prompt,
+      duration_sec = described.defaults.duration_sec,
       seed = nil,
     },
     prefetch = {
       enabled = true,
-      strategy = "same_prompt",
-      presets = {
-        "lofi hip hop, rainy day, mellow piano",
-        "chill beats, coffee shop, jazz chords",
-        "lofi, late night coding, ambient synth",
-        "lofi hip hop, vinyl crackle, nostalgic",
-      },
+      strategy = described.defaults.prefetch_strategy,
+      presets = vim.deepcopy(described.defaults.prefetch_presets),
     },
     playback = {
-      volume = 0.3,
+      volume = described.defaults.volume,
       loop = true,
-      crossfade_sec = 2.0,
+      crossfade_sec = described.defaults.crossfade_sec,
       auto_play = true,
     },
     audio = {
@@ -111,7 +108,7 @@ function M.defaults()
     },
     cache = {
       dir = vim.fn.stdpath("cache") .. "/lofi",
-      max_mb = 500,
+      max_mb = described.defaults.cache_max_mb,
       max_tracks = nil,
     },
     ui = {
@@ -155,9 +152,12 @@ local function number_in(lo, hi)
   end
 end
 
-local function whole_number(lo)
+---@param lo number
+---@param hi number?
+local function whole_number(lo, hi)
   return function(v)
-    return type(v) == "number" and v >= lo and v == math.floor(v), "a whole number ≥ " .. lo
+    return type(v) == "number" and v >= lo and (hi == nil or v <= hi) and v == math.floor(v),
+      hi and ("a whole number from %d to %d"):format(lo, hi) or ("a whole number ≥ %d"):format(lo)
   end
 end
 
@@ -200,36 +200,36 @@ local schema = {
     timeout_ms = whole_number(1),
   },
   model = {
-    backend = one_of({ "ggml", "procedural" }),
+    backend = one_of(described.choices.backend),
     weights_path = { "string", "nil" },
     quantization = one_of({ "Q4_K_M", "Q5_K_M", "Q8_0", "F16" }),
-    device = one_of({ "auto", "cpu", "cuda", "vulkan", "metal" }),
+    device = one_of(described.choices.device),
     threads = optional(whole_number(1)),
   },
   defaults = {
     prompt = "string",
-    duration_sec = number_in(1, 600),
-    seed = optional(whole_number(0)),
+    duration_sec = number_in(unpack(described.ranges.duration_sec)),
+    seed = optional(whole_number(unpack(described.ranges.seed))),
   },
   prefetch = {
     enabled = "boolean",
-    strategy = one_of({ "same_prompt", "preset_cycle", "random_preset" }),
+    strategy = one_of(described.choices.prefetch_strategy),
     presets = string_list,
   },
   playback = {
-    volume = number_in(0, 1),
+    volume = number_in(unpack(described.ranges.volume)),
     loop = "boolean",
-    crossfade_sec = number_in(0, 30),
+    crossfade_sec = number_in(unpack(described.ranges.crossfade_sec)),
     auto_play = "boolean",
   },
   audio = {
     device = { "string", "nil" },
-    format = one_of({ "wav", "mp3" }),
+    format = one_of(described.choices.format),
   },
   cache = {
     dir = "string",
-    max_mb = number_in(1),
-    max_tracks = optional(whole_number(1)),
+    max_mb = number_in(unpack(described.ranges.cache_max_mb)),
+    max_tracks = optional(whole_number(unpack(described.ranges.cache_max_tracks))),
   },
   ui = {
     notify = "boolean",

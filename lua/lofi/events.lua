@@ -18,22 +18,29 @@ local M = {}
 ---| "daemon_restart"      {}
 ---| "audio_device_restored" { device }
 
-M.names = {
-  "generation_start",
-  "generation_progress",
-  "generation_complete",
-  "generation_error",
-  "playback_start",
-  "playback_pause",
-  "playback_resume",
-  "playback_end",
-  "playlist_changed",
-  "daemon_error",
-  "daemon_warning",
-  "daemon_exit",
-  "daemon_restart",
-  "audio_device_restored",
+--- The one table between the daemon's notification names and the plugin's event names
+--- (the spec's API names differ for the playback events). A test checks it covers every
+--- notification in lofi.described.
+---@type table<string, lofi.Event>
+M.from_daemon = {
+  generation_started = "generation_start",
+  generation_progress = "generation_progress",
+  generation_complete = "generation_complete",
+  generation_error = "generation_error",
+  playback_started = "playback_start",
+  playback_paused = "playback_pause",
+  playback_resumed = "playback_resume",
+  playback_ended = "playback_end",
+  playlist_changed = "playlist_changed",
+  daemon_error = "daemon_error",
+  daemon_warning = "daemon_warning",
+  audio_device_restored = "audio_device_restored",
 }
+
+--- Every event: the daemon's, then the plugin's own about the daemon process.
+---@type lofi.Event[]
+M.names = vim.list_extend(vim.tbl_values(M.from_daemon), { "daemon_exit", "daemon_restart" })
+table.sort(M.names)
 
 ---@type table<string, fun(data: table)[]>
 local listeners = {}

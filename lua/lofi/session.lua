@@ -12,22 +12,6 @@ local ui = require("lofi.ui")
 
 local M = {}
 
--- Daemon notification → plugin event.
-local event_of = {
-  generation_started = "generation_start",
-  generation_progress = "generation_progress",
-  generation_complete = "generation_complete",
-  generation_error = "generation_error",
-  playback_started = "playback_start",
-  playback_paused = "playback_pause",
-  playback_resumed = "playback_resume",
-  playback_ended = "playback_end",
-  playlist_changed = "playlist_changed",
-  daemon_error = "daemon_error",
-  daemon_warning = "daemon_warning",
-  audio_device_restored = "audio_device_restored",
-}
-
 -- Tracks the user asked for; prefetches stay quiet (statusline only).
 local requested = {} ---@type table<string, boolean>
 
@@ -125,7 +109,7 @@ end
 ---@param method string
 ---@param params table
 function daemon.on_notification(method, params)
-  local event = event_of[method]
+  local event = events.from_daemon[method]
   if not event then
     return -- a newer daemon's notification: nothing here knows it
   end

@@ -122,3 +122,26 @@ describe("setup in Neovim", function()
     assert.are.equal(0.7, status.playback.volume)
   end)
 end)
+
+describe("lofi.described (generated from the daemon)", function()
+  local described = require("lofi.described")
+
+  it("gives the plugin the daemon's defaults and ranges", function()
+    local d = config.defaults()
+    assert.are.equal(described.defaults.volume, d.playback.volume)
+    assert.are.equal(described.defaults.prompt, d.defaults.prompt)
+    assert.are.same(described.defaults.prefetch_presets, d.prefetch.presets)
+    local r = config.resolve({ defaults = { duration_sec = described.ranges.duration_sec[2] + 1 } })
+    assert.matches("defaults.duration_sec: expected a number from 1 to 600", r.problems[1])
+    r = config.resolve({ defaults = { seed = described.ranges.seed[2] + 2 } })
+    assert.matches("expected a whole number from 0 to 9007199254740991", r.problems[1])
+  end)
+
+  it("has an event for every notification the daemon sends", function()
+    local events = require("lofi.events")
+    for _, name in ipairs(described.notifications) do
+      assert.is_string(events.from_daemon[name], name)
+      assert.is_true(vim.tbl_contains(events.names, events.from_daemon[name]), name)
+    end
+  end)
+end)

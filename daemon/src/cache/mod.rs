@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use encode::{encode, lame_available, AudioFormat};
 pub use metadata::{TrackMeta, MAX_SIDECAR_BYTES};
 
+use crate::defaults::{CACHE_MAX_MB, MIN_CACHE_MB};
 use crate::tags::{self, Provenance};
 use crate::track_id;
 
@@ -27,10 +28,6 @@ pub struct CacheLimits {
     pub max_mb: f64,
     pub max_tracks: Option<usize>,
 }
-
-/// The smallest size limit: below one MB a single 30 s track would not fit, and every store
-/// would empty the cache.
-pub const MIN_CACHE_MB: f64 = 1.0;
 
 impl CacheLimits {
     /// The one check of a size limit, for the command line and `cache_config` alike.
@@ -57,7 +54,7 @@ impl CacheLimits {
 impl Default for CacheLimits {
     fn default() -> Self {
         CacheLimits {
-            max_mb: 500.0,
+            max_mb: CACHE_MAX_MB,
             max_tracks: None,
         }
     }

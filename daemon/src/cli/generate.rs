@@ -6,12 +6,10 @@ use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::Rng;
 
-use super::serve::DEFAULT_PROMPT;
 use super::BackendArgs;
 use crate::backend::GenerationRequest;
-use crate::server::params::{MAX_DURATION_SEC, MAX_SEED, MIN_DURATION_SEC};
+use crate::defaults::{self, MAX_DURATION_SEC, MAX_SEED, MIN_DURATION_SEC};
 use crate::tags::{self, Provenance};
 use crate::{cache, track_id};
 
@@ -20,7 +18,7 @@ pub struct GenerateArgs {
     /// What to generate, e.g. "jazzy lofi, rain, 80 bpm, in F minor".
     pub prompt: Option<String>,
     /// Length in seconds.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = defaults::DURATION_SEC)]
     pub duration: f64,
     /// Seed for a reproducible track (random when left out).
     #[arg(long)]
@@ -53,10 +51,8 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     }
     let info = backend.info();
     let request = GenerationRequest {
-        prompt: args.prompt.unwrap_or_else(|| DEFAULT_PROMPT.to_owned()),
-        seed: args
-            .seed
-            .unwrap_or_else(|| rand::rng().random_range(0..u32::MAX as u64)),
+        prompt: args.prompt.unwrap_or_else(|| defaults::PROMPT.to_owned()),
+        seed: args.seed.unwrap_or_else(defaults::random_seed),
         duration_sec: args.duration,
     };
     let id = track_id::compute(&request.prompt, request.seed, request.duration_sec, &info.model_version);

@@ -2,6 +2,7 @@
 //! and rebuild the sample pack headlessly.
 
 mod analyze;
+mod describe;
 mod generate;
 mod serve;
 mod verify_model;
@@ -15,6 +16,7 @@ use crate::backend::ggml::{GgmlBackend, SamplingOverrides};
 use crate::backend::procedural::{Kit, ProceduralBackend};
 use crate::backend::Backend;
 use crate::cache::{AudioFormat, CacheLimits};
+use crate::defaults;
 use crate::rpc::{ErrorReason, RpcError};
 
 #[derive(Parser, Debug)]
@@ -181,7 +183,7 @@ pub fn default_model_path() -> PathBuf {
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Exit after this many seconds without requests while nothing is generating (0 = never).
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    #[arg(long, default_value_t = defaults::IDLE_TIMEOUT_SEC, value_name = "SECS")]
     pub idle_timeout: u64,
     /// Default: $XDG_RUNTIME_DIR/lofi-daemon-<parent pid>.pid
     #[arg(long, value_name = "PATH")]
@@ -190,7 +192,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Evict least recently used tracks past this size (at least 1).
-    #[arg(long, default_value_t = 500.0, value_name = "MB", value_parser = parse_cache_max_mb, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::CACHE_MAX_MB, value_name = "MB", value_parser = parse_cache_max_mb, allow_negative_numbers = true)]
     pub cache_max_mb: f64,
     /// Evict least recently used tracks past this count (at least 1).
     #[arg(long, value_name = "N", value_parser = parse_cache_max_tracks, allow_negative_numbers = true)]
@@ -200,7 +202,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME")]
     pub audio_device: Option<String>,
     /// Playback volume, 0.0–1.0.
-    #[arg(long, default_value_t = 0.3, value_parser = parse_volume)]
+    #[arg(long, default_value_t = defaults::VOLUME, value_parser = parse_volume)]
     pub volume: f32,
     /// Cache format; mp3 needs lame on PATH (falls back to wav with a warning).
     #[arg(long, value_enum, default_value = "wav")]
@@ -251,6 +253,12 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Rebuild the built-in sample pack into DIR (the repo keeps it in samples/default).
     RenderSamples { dir: PathBuf },
+    /// Print the defaults, ranges, choices, methods and notifications clients rely on (JSON,
+    /// or with --lua the plugin's lua/lofi/described.lua).
+    Describe {
+        #[arg(long)]
+        lua: bool,
+    },
 }
 
 /// `$XDG_CACHE_HOME/nvim/lofi`, else `~/.cache/nvim/lofi`.
@@ -297,6 +305,7 @@ pub fn run(cli: Cli) -> i32 {
         },
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),
+        Some(Command::Describe { lua }) => describe::run(lua),
         Some(Command::RenderSamples { dir }) => crate::backend::procedural::kit::write_pack(&dir)
             .map_err(|e| format!("cannot write the sample pack to {}: {e}", dir.display())),
     };

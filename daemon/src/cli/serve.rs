@@ -9,9 +9,6 @@ use crate::cache::{Cache, CacheLimits};
 use crate::lifecycle::{self, PidFile};
 use crate::server::{self, Server, ServerOptions};
 
-/// Default prompt when a request leaves it out.
-pub const DEFAULT_PROMPT: &str = "lofi hip hop, chill, mellow piano, vinyl crackle";
-
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let cache = Cache::open(&cache_dir).map_err(|e| e.to_string())?;
@@ -36,8 +33,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 max_tracks: args.cache_max_tracks,
             },
             format: args.format.into(),
-            default_prompt: DEFAULT_PROMPT.to_owned(),
-            default_duration_sec: 30.0,
+            default_prompt: crate::defaults::PROMPT.to_owned(),
+            default_duration_sec: crate::defaults::DURATION_SEC,
             backend_fallback,
             audio_device: args.audio_device.clone(),
             volume: args.volume,

@@ -101,7 +101,7 @@ impl Engine {
             index: None,
             queued_index: None,
             loop_playlist: true,
-            crossfade_sec: 2.0,
+            crossfade_sec: crate::defaults::CROSSFADE_SEC,
             prefetched_for: None,
             events: Vec::new(),
             cache_checked: Instant::now(),

@@ -7,9 +7,11 @@ use super::params::{self, parse, NoParams, Priority, TrackRef};
 use super::Server;
 use crate::backend::{Backend, GenerationRequest};
 use crate::cache::{CacheLimits, TrackMeta};
+use crate::playback::Engine;
 use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
 use crate::track_id;
+use std::sync::MutexGuard;
 
 fn track_json(server: &Server, meta: &TrackMeta) -> Value {
     let mut value = serde_json::to_value(meta).unwrap_or_default();
@@ -21,6 +23,9 @@ impl Server {
     /// Runs a request. `None` means the handler already replied (see `generate`).
     pub(super) fn dispatch(&self, request: &Request) -> Option<Result<Value, RpcError>> {
         let p = &request.params;
+        if let Some(result) = self.playback(&request.method, p) {
+            return Some(result);
+        }
         let no_params = || parse::<NoParams>(p).map(|_| ());
         Some(match request.method.as_str() {
             "generate" => return self.generate(request),
@@ -42,9 +47,6 @@ impl Server {
             "cache_stats" => no_params().map(|_| json!(self.cache.stats(&self.store_settings().limits))),
             "cache_config" => self.cache_config(p),
             "track_waveform" => self.track_waveform(p),
-            "play" | "pause" | "resume" | "stop" | "skip" | "playlist_add" | "playlist_remove" | "playlist_clear"
-            | "playlist_get" | "volume_set" | "volume_get" | "crossfade_set" | "audio_devices" | "audio_device_set"
-            | "playback_config" => self.playback(&request.method, p),
             "debug_panic" if self.test_hooks => self.debug_panic(p),
             m => Err(RpcError::new(
                 ErrorReason::MethodNotFound,
@@ -80,7 +82,7 @@ impl Server {
 
     /// A job with its track id; a missing seed is drawn at random.
     fn job(&self, prompt: String, seed: Option<u64>, duration_sec: f64) -> Job {
-        let seed = seed.unwrap_or_else(|| rand::rng().random_range(0..u32::MAX as u64));
+        let seed = seed.unwrap_or_else(crate::defaults::random_seed);
         self.job_for(self.backend.as_ref(), prompt, seed, duration_sec)
     }
 
@@ -179,29 +181,13 @@ impl Server {
         self.submit(job, false, |_| {});
     }
 
-    fn playback(&self, method: &str, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {
+    /// The playback methods; `None` for any other method.
+    fn playback(&self, method: &str, p: &serde_json::Map<String, Value>) -> Option<Result<Value, RpcError>> {
         let no_params = || parse::<NoParams>(p).map(|_| ());
+        let track = || parse::<TrackRef>(p).and_then(|t| Ok(t.checked()?.to_owned()));
         let mut engine = self.engine();
-        match method {
-            "play" => {
-                let play = parse::<params::Play>(p)?;
-                let id = match &play.track_id {
-                    Some(id) => Some(TrackRef { track_id: id.clone() }.checked()?.to_owned()),
-                    None => None,
-                };
-                if !engine.play(id.as_deref())? {
-                    // Nothing cached at all: generate one and play it when ready.
-                    drop(engine);
-                    let job = Job {
-                        play: true,
-                        ..self.job(self.default_prompt.clone(), None, self.default_duration_sec)
-                    };
-                    let mut reply = Value::Null;
-                    self.submit(job, true, |ack| reply = ack);
-                    return Ok(json!({ "state": "generating", "track_id": reply["track_id"] }));
-                }
-                Ok(engine.status())
-            }
+        Some(match method {
+            "play" => self.play(engine, p),
             "pause" => no_params().map(|_| {
                 engine.pause();
                 engine.status()
@@ -215,16 +201,12 @@ impl Server {
                 engine.status()
             }),
             "skip" => no_params().and_then(|_| Ok(engine.skip()?)).map(|_| engine.status()),
-            "playlist_add" => {
-                let track = parse::<TrackRef>(p)?;
-                engine.playlist_add(track.checked()?)?;
-                Ok(json!({ "tracks": engine.playlist() }))
-            }
-            "playlist_remove" => {
-                let track = parse::<TrackRef>(p)?;
-                engine.playlist_remove(track.checked()?)?;
-                Ok(json!({ "tracks": engine.playlist() }))
-            }
+            "playlist_add" => track()
+                .and_then(|id| Ok(engine.playlist_add(&id)?))
+                .map(|_| json!({ "tracks": engine.playlist() })),
+            "playlist_remove" => track()
+                .and_then(|id| Ok(engine.playlist_remove(&id)?))
+                .map(|_| json!({ "tracks": engine.playlist() })),
             "playlist_clear" => no_params().map(|_| {
                 engine.playlist_clear();
                 json!({ "tracks": [] })
@@ -233,32 +215,48 @@ impl Server {
                 engine.forget_missing();
                 json!({ "tracks": engine.playlist(), "current": engine.current_track() })
             }),
-            "volume_set" => {
-                let level = parse::<params::Volume>(p)?.checked()?;
+            "volume_set" => parse::<params::Volume>(p).and_then(|v| v.checked()).map(|level| {
                 engine.set_volume(level);
-                Ok(json!({ "level": engine.volume() }))
-            }
+                json!({ "level": engine.volume() })
+            }),
             "volume_get" => no_params().map(|_| json!({ "level": engine.volume() })),
-            "crossfade_set" => {
-                let seconds = parse::<params::Crossfade>(p)?.checked()?;
+            "crossfade_set" => parse::<params::Crossfade>(p).and_then(|c| c.checked()).map(|seconds| {
                 engine.set_crossfade(seconds);
-                Ok(json!({ "duration_sec": engine.crossfade() }))
-            }
+                json!({ "duration_sec": engine.crossfade() })
+            }),
             "audio_devices" => no_params().map(|_| engine.devices()),
-            "audio_device_set" => {
-                let device = parse::<params::Device>(p)?;
-                let opened = engine.set_device(&device.device)?;
-                Ok(json!({ "current": opened.name, "output": opened }))
-            }
-            "playback_config" => {
-                let config = parse::<params::PlaybackConfig>(p)?;
+            "audio_device_set" => parse::<params::Device>(p)
+                .and_then(|device| Ok(engine.set_device(&device.device)?))
+                .map(|opened| json!({ "current": opened.name, "output": opened })),
+            "playback_config" => parse::<params::PlaybackConfig>(p).map(|config| {
                 if let Some(enabled) = config.loop_playlist {
                     engine.set_loop(enabled);
                 }
-                Ok(engine.status())
-            }
-            _ => unreachable!("dispatch sends only playback methods here"),
+                engine.status()
+            }),
+            _ => return None,
+        })
+    }
+
+    /// `play`: see [`crate::playback::Engine::play`]; with nothing cached at all, generates a
+    /// track and plays it when ready.
+    fn play(&self, mut engine: MutexGuard<'_, Engine>, p: &serde_json::Map<String, Value>) -> Result<Value, RpcError> {
+        let play = parse::<params::Play>(p)?;
+        let id = match &play.track_id {
+            Some(id) => Some(TrackRef { track_id: id.clone() }.checked()?.to_owned()),
+            None => None,
+        };
+        if engine.play(id.as_deref())? {
+            return Ok(engine.status());
         }
+        drop(engine);
+        let job = Job {
+            play: true,
+            ..self.job(self.default_prompt.clone(), None, self.default_duration_sec)
+        };
+        let mut reply = Value::Null;
+        self.submit(job, true, |ack| reply = ack);
+        Ok(json!({ "state": "generating", "track_id": reply["track_id"] }))
     }
 
     /// Test hook (see `Server::test_hooks`): `{thread: "request"}` panics now,
@@ -303,7 +301,7 @@ impl Server {
         if let Some(presets) = &update.presets {
             if presets
                 .iter()
-                .any(|s| s.trim().is_empty() || s.chars().count() > params::MAX_PROMPT_CHARS)
+                .any(|s| s.trim().is_empty() || s.chars().count() > crate::defaults::MAX_PROMPT_CHARS)
             {
                 return Err(RpcError::invalid_params(
                     "presets",

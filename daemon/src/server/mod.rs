@@ -55,12 +55,10 @@ impl Default for Prefetch {
         Prefetch {
             enabled: true,
             strategy: PrefetchStrategy::SamePrompt,
-            presets: vec![
-                "lofi hip hop, rainy day, mellow piano".into(),
-                "chill beats, coffee shop, jazz chords".into(),
-                "lofi, late night coding, ambient synth".into(),
-                "lofi hip hop, vinyl crackle, nostalgic".into(),
-            ],
+            presets: crate::defaults::PREFETCH_PRESETS
+                .iter()
+                .map(|&p| p.to_owned())
+                .collect(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Typed method params: deserialised with the offending field named on error.
 
+use crate::defaults::{MAX_CROSSFADE_SEC, MAX_DURATION_SEC, MAX_PROMPT_CHARS, MAX_SEED, MIN_DURATION_SEC};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -35,13 +36,6 @@ pub enum Priority {
     Normal,
     High,
 }
-
-/// Longest prompt accepted, in characters.
-pub const MAX_PROMPT_CHARS: usize = 1000;
-pub const MIN_DURATION_SEC: f64 = 1.0;
-pub const MAX_DURATION_SEC: f64 = 600.0;
-/// Seeds must survive a round trip through Lua numbers (doubles).
-pub const MAX_SEED: u64 = (1 << 53) - 1;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,9 +154,6 @@ impl Volume {
         }
     }
 }
-
-/// Longest crossfade accepted, in seconds.
-pub const MAX_CROSSFADE_SEC: f64 = 30.0;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,6 +9,37 @@ use crate::playback::{PlaybackError, PlaybackEvent};
 use crate::queue::QueueEvent;
 use crate::rpc::{ErrorReason, Outgoing, RpcError};
 
+/// Every method the daemon answers (README, Methods); `dispatch` handles each (a test checks).
+pub const METHODS: &[&str] = &[
+    "generate",
+    "queue_status",
+    "queue_cancel",
+    "queue_clear",
+    "prefetch_config",
+    "status",
+    "cache_list",
+    "cache_delete",
+    "cache_clear",
+    "cache_stats",
+    "cache_config",
+    "track_waveform",
+    "play",
+    "pause",
+    "resume",
+    "stop",
+    "skip",
+    "playlist_add",
+    "playlist_remove",
+    "playlist_clear",
+    "playlist_get",
+    "volume_set",
+    "volume_get",
+    "crossfade_set",
+    "audio_devices",
+    "audio_device_set",
+    "playback_config",
+];
+
 /// Every notification the daemon sends (README, Notifications).
 pub const NOTIFICATIONS: &[&str] = &[
     "generation_started",
