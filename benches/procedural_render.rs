@@ -47,7 +47,7 @@ fn main() {
         (0..5)
             .map(|_| {
                 let start = Instant::now();
-                lofi_daemon::wav::write(std::io::Cursor::new(Vec::new()), &silence).unwrap();
+                lofi_daemon::audio_file::wav::write(std::io::Cursor::new(Vec::new()), &silence).unwrap();
                 start.elapsed()
             })
             .collect(),

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::audio_file::AudioFormat;
 use crate::backend::{Backend, BackendError, GenerationRequest, Progress};
-use crate::cache::{now_unix, AudioFormat, Cache, CacheLimits, TrackMeta};
+use crate::cache::{now_unix, Cache, CacheLimits, TrackMeta};
 use crate::rpc::{ErrorReason, RpcError};
 
 /// Minimum spacing of `generation_progress` events for one track.

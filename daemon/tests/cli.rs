@@ -30,7 +30,7 @@ fn generate_writes_a_tagged_wav_and_analyze_reads_it() {
     let spec = reader.spec();
     assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (32000, 1, 16));
     assert_eq!(reader.duration(), 20 * 32000);
-    let tags = lofi_daemon::tags::read(&out).expect("provenance tags");
+    let tags = lofi_daemon::audio_file::tags::read(&out).expect("provenance tags");
     assert_eq!(tags.prompt, "jazzy lofi, 84 bpm, rain");
     assert_eq!(tags.seed, 7);
     assert_eq!(
@@ -109,7 +109,7 @@ fn clear_one_line_errors() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(lofi_daemon::tags::read(&mp3).expect("ID3 tags").seed, 3);
+        assert_eq!(lofi_daemon::audio_file::tags::read(&mp3).expect("ID3 tags").seed, 3);
     }
     // MP3 without lame says what to do.
     let out = Command::new(common::bin())

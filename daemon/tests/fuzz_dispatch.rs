@@ -5,8 +5,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lofi_daemon::audio_file::AudioFormat;
 use lofi_daemon::backend::procedural::ProceduralBackend;
-use lofi_daemon::cache::{AudioFormat, Cache, CacheLimits};
+use lofi_daemon::cache::{Cache, CacheLimits};
 use lofi_daemon::server::{spawn_writer, Server, ServerOptions};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -67,23 +68,12 @@ fn replies_until_sentinel(captured: &Captured) -> Vec<Value> {
     }
 }
 
-const METHODS: &[&str] = &[
-    "generate",
-    "queue_status",
-    "queue_cancel",
-    "queue_clear",
-    "prefetch_config",
-    "status",
-    "cache_list",
-    "cache_delete",
-    "cache_clear",
-    "cache_stats",
-    "cache_config",
-    "play",
-    "volume_set",
-    "nope",
-    "",
-];
+/// Every method the daemon answers, and two it does not.
+fn methods() -> Vec<&'static str> {
+    let mut methods = lofi_daemon::server::protocol::METHODS.to_vec();
+    methods.extend(["nope", ""]);
+    methods
+}
 
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -105,7 +95,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
 
 fn arb_request() -> impl Strategy<Value = Vec<u8>> {
     let structured = (
-        prop::sample::select(METHODS),
+        prop::sample::select(methods()),
         prop::collection::btree_map(
             prop::sample::select(
                 &[

@@ -144,7 +144,7 @@ fn read_played(path: &Path) -> Vec<f32> {
 }
 
 fn at_device_rate(path: &Path) -> Vec<f32> {
-    let audio = lofi_daemon::wav::read(path).unwrap();
+    let audio = lofi_daemon::audio_file::wav::read(path).unwrap();
     resample(&audio.samples, audio.sample_rate, 48_000).unwrap()
 }
 

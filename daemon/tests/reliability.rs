@@ -24,6 +24,17 @@ fn remove_behind_its_back(cache: &Path, id: &str) {
     std::fs::remove_file(cache.join(format!("{id}.wav"))).unwrap();
 }
 
+/// A daemon with two fresh tracks A and B in its playlist, and A's files then removed
+/// behind its back.
+fn playlist_whose_first_entry_left(dir: &Path) -> (Daemon, String, String) {
+    let mut d = Daemon::start(dir, &[]);
+    let (a, b) = (track(&mut d, 1), track(&mut d, 2));
+    d.result("playlist_add", json!({ "track_id": a }));
+    d.result("playlist_add", json!({ "track_id": b }));
+    remove_behind_its_back(&d.cache_dir, &a);
+    (d, a, b)
+}
+
 fn playlist(d: &mut Daemon) -> Vec<String> {
     let list = d.result("playlist_get", json!({}));
     serde_json::from_value(list["tracks"].clone()).unwrap()
@@ -39,11 +50,7 @@ fn an_earlier_playlist_entry_leaving_the_cache_does_not_kill_the_daemon() {
     // Defect 1: [A, B], A evicted elsewhere, then `play B`: queuing what follows B (A, the
     // loop wraps) dropped A and shifted the indexes under `start`.
     let dir = tempdir();
-    let mut d = Daemon::start(dir.path(), &[]);
-    let (a, b) = (track(&mut d, 1), track(&mut d, 2));
-    d.result("playlist_add", json!({ "track_id": a }));
-    d.result("playlist_add", json!({ "track_id": b }));
-    remove_behind_its_back(&d.cache_dir, &a);
+    let (mut d, a, b) = playlist_whose_first_entry_left(dir.path());
     let playing = d.result("play", json!({ "track_id": b }));
     assert_eq!(
         (playing["state"].as_str(), playing["track_id"].as_str()),
@@ -102,11 +109,7 @@ fn play_after_the_cache_was_emptied_elsewhere_generates_instead_of_failing() {
 #[test]
 fn tracks_that_leave_the_cache_leave_the_playlist_within_a_second() {
     let dir = tempdir();
-    let mut d = Daemon::start(dir.path(), &[]);
-    let (a, b) = (track(&mut d, 1), track(&mut d, 2));
-    d.result("playlist_add", json!({ "track_id": a }));
-    d.result("playlist_add", json!({ "track_id": b }));
-    remove_behind_its_back(&d.cache_dir, &a);
+    let (mut d, a, b) = playlist_whose_first_entry_left(dir.path());
     // No request: the daemon notices on its own.
     let changed = d.notification("playlist_changed", |_| true);
     assert_eq!(

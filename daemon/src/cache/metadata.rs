@@ -3,7 +3,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::AudioFormat;
+use crate::audio_file::AudioFormat;
 
 /// A sidecar is ~400 bytes plus the prompt (at most 1000 characters, 4 bytes each when
 /// escaped): anything past this is not ours.

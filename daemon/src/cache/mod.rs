@@ -6,7 +6,6 @@
 //! crash never leaves a half track visible. Mutations (store, delete, evict) hold an
 //! exclusive lock on `.lock`, so two daemons can share one dir.
 
-mod encode;
 mod metadata;
 mod special_files;
 
@@ -15,11 +14,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use encode::{encode, lame_available, AudioFormat};
 pub use metadata::{TrackMeta, MAX_SIDECAR_BYTES};
 
+use crate::audio_file::{self, AudioFormat, Provenance};
 use crate::defaults::{CACHE_MAX_MB, MIN_CACHE_MB};
-use crate::tags::{self, Provenance};
 use crate::track_id;
 
 /// Limits applied after every store. `max_mb` counts audio and metadata bytes.
@@ -187,11 +185,9 @@ impl Cache {
             model_version: meta.model_version.clone(),
         };
         let (audio_tmp, format) =
-            encode::encode(&self.dir, samples, meta.format, 0o600).map_err(write_error(&self.dir))?;
+            audio_file::write_temp(&self.dir, TEMP_PREFIX, 0o600, samples, meta.format, &provenance)
+                .map_err(write_error(&self.dir))?;
         let final_audio = self.audio_path(&id, format);
-        if let Err(e) = tags::write(audio_tmp.path(), format, &provenance) {
-            tracing::warn!("could not tag {}: {e}", final_audio.display());
-        }
         let stored = TrackMeta {
             format,
             size_bytes: fs::metadata(audio_tmp.path()).map_or(0, |m| m.len()),

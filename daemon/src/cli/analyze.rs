@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::{analysis, tags, wav};
+use crate::analysis;
+use crate::audio_file::{tags, wav};
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {

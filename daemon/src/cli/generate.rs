@@ -8,10 +8,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::BackendArgs;
-use crate::backend::GenerationRequest;
-use crate::defaults::{self, MAX_DURATION_SEC, MAX_SEED, MIN_DURATION_SEC};
-use crate::tags::{self, Provenance};
-use crate::{cache, track_id};
+use crate::audio_file::mp3::lame_available;
+use crate::audio_file::{self, AudioFormat, Provenance};
+use crate::{defaults, generation};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -37,29 +36,31 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), String> {
-    if !(MIN_DURATION_SEC..=MAX_DURATION_SEC).contains(&args.duration) {
-        return Err(format!(
-            "--duration must be between {MIN_DURATION_SEC} and {MAX_DURATION_SEC} seconds"
-        ));
-    }
-    if args.seed.is_some_and(|s| s > MAX_SEED) {
-        return Err(format!("--seed must be at most {MAX_SEED}"));
-    }
+    let request = generation::request(
+        args.prompt.as_deref(),
+        args.seed,
+        Some(args.duration),
+        defaults::PROMPT,
+        defaults::DURATION_SEC,
+    )
+    .map_err(|e| {
+        let option = match e.field {
+            "duration_sec" => "--duration",
+            "seed" => "--seed",
+            _ => "the prompt",
+        };
+        format!("{option} {}", e.message)
+    })?;
     let (backend, fallback) = args.backend.build();
     if let Some(reason) = fallback {
         eprintln!("lofi-daemon: {}", reason.message);
     }
     let info = backend.info();
-    let request = GenerationRequest {
-        prompt: args.prompt.unwrap_or_else(|| defaults::PROMPT.to_owned()),
-        seed: args.seed.unwrap_or_else(defaults::random_seed),
-        duration_sec: args.duration,
-    };
-    let id = track_id::compute(&request.prompt, request.seed, request.duration_sec, &info.model_version);
+    let id = generation::track_id(backend.as_ref(), &request);
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("lofi-{id}.wav")));
-    let mp3 = match out.extension().and_then(|e| e.to_str()) {
-        Some("wav") => false,
-        Some("mp3") if cache::lame_available() => true,
+    let format = match out.extension().and_then(|e| e.to_str()) {
+        Some("wav") => AudioFormat::Wav,
+        Some("mp3") if lame_available() => AudioFormat::Mp3,
         Some("mp3") => return Err("MP3 output needs the lame encoder on PATH; install lame or write a .wav".into()),
         _ => return Err(format!("{}: the output must end in .wav or .mp3", out.display())),
     };
@@ -84,20 +85,15 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let format = if mp3 {
-        cache::AudioFormat::Mp3
-    } else {
-        cache::AudioFormat::Wav
-    };
-    let (temp, _) = cache::encode(dir, &generated.samples, format, 0o666)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let provenance = Provenance {
         prompt: request.prompt.clone(),
         seed: request.seed,
         backend: info.backend.to_owned(),
         model_version: info.model_version.clone(),
     };
-    tags::write(temp.path(), format, &provenance).map_err(|e| format!("cannot tag {}: {e}", out.display()))?;
+    // A file the user asked for: the usual mode (0666 less the umask), not a cache file's 0600.
+    let (temp, _) = audio_file::write_temp(dir, ".lofi-", 0o666, &generated.samples, format, &provenance)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     temp.persist(&out)
         .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
     eprintln!(

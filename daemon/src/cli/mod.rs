@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::audio_file::AudioFormat;
 use crate::backend::ggml::{GgmlBackend, SamplingOverrides};
 use crate::backend::procedural::{Kit, ProceduralBackend};
 use crate::backend::Backend;
-use crate::cache::{AudioFormat, CacheLimits};
+use crate::cache::CacheLimits;
 use crate::defaults;
 use crate::rpc::{ErrorReason, RpcError};
 

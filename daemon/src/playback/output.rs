@@ -281,7 +281,7 @@ fn build_stream(
                     let buf = &mut scratch[..data.len()];
                     render_into(&mixer, buf, channels);
                     for (d, s) in data.iter_mut().zip(buf.iter()) {
-                        *d = crate::wav::to_i16(*s);
+                        *d = crate::audio_file::wav::to_i16(*s);
                     }
                 },
                 on_error,

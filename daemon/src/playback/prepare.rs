@@ -1,16 +1,14 @@
 //! Turns a cached track into a [`PreparedTrack`]: decode (WAV, or MP3 through
 //! `lame --decode`) and resample once to the device rate with rubato, off the audio thread.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use rubato::{FftFixedIn, Resampler};
 
 use super::mixer::PreparedTrack;
 use super::PlaybackError;
-use crate::cache::{AudioFormat, Cache};
-use crate::wav;
+use crate::audio_file::{self, Audio};
+use crate::cache::Cache;
 
 /// Resamples mono audio from `from` Hz to `to` Hz (FFT resampler, delay removed, length
 /// exactly `len * to / from`).
@@ -51,38 +49,12 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
     Ok(out)
 }
 
-fn decode_mp3(path: &Path) -> Result<wav::Audio, PlaybackError> {
-    let dir = tempfile::tempdir().map_err(|e| PlaybackError::Load(format!("cannot decode {}: {e}", path.display())))?;
-    let out = dir.path().join("decoded.wav");
-    let status = Command::new("lame")
-        .args(["--quiet", "--decode"])
-        .arg(path)
-        .arg(&out)
-        .stdin(Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() => {
-            wav::read(&out).map_err(|e| PlaybackError::Load(format!("cannot read {}: {e}", path.display())))
-        }
-        _ => Err(PlaybackError::Load(format!(
-            "cannot decode {}: playing MP3 needs lame on PATH",
-            path.display()
-        ))),
-    }
-}
-
 /// Decodes a cached track at its own sample rate.
-pub fn decode(cache: &Cache, track_id: &str) -> Result<wav::Audio, PlaybackError> {
+pub fn decode(cache: &Cache, track_id: &str) -> Result<Audio, PlaybackError> {
     let meta = cache
         .get(track_id)
         .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
-    let path = cache.audio_path(track_id, meta.format);
-    match meta.format {
-        AudioFormat::Wav => {
-            wav::read(&path).map_err(|e| PlaybackError::Load(format!("cannot read {}: {e}", path.display())))
-        }
-        AudioFormat::Mp3 => decode_mp3(&path),
-    }
+    audio_file::read(&cache.audio_path(track_id, meta.format), meta.format).map_err(PlaybackError::Load)
 }
 
 /// Loads a cached track at the device rate.

@@ -7,10 +7,10 @@ use super::params::{self, parse, NoParams, Priority, TrackRef};
 use super::Server;
 use crate::backend::{Backend, GenerationRequest};
 use crate::cache::{CacheLimits, TrackMeta};
+use crate::generation;
 use crate::playback::Engine;
 use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
-use crate::track_id;
 use std::sync::MutexGuard;
 
 fn track_json(server: &Server, meta: &TrackMeta) -> Value {
@@ -56,23 +56,24 @@ impl Server {
     }
 
     fn generate(&self, request: &Request) -> Option<Result<Value, RpcError>> {
-        let parsed = match parse::<params::Generate>(&request.params).and_then(|g| g.validate().map(|_| g)) {
-            Ok(g) => g,
+        let planned = parse::<params::Generate>(&request.params).and_then(|g| {
+            let asked = generation::request(
+                g.prompt.as_deref(),
+                g.seed,
+                g.duration_sec,
+                &self.default_prompt,
+                self.default_duration_sec,
+            )
+            .map_err(|e| RpcError::invalid_params(e.field, e.to_string()))?;
+            Ok((g, asked))
+        });
+        let (parsed, asked) = match planned {
+            Ok(planned) => planned,
             Err(e) => return Some(Err(e)),
         };
-        let prompt = parsed
-            .prompt
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| self.default_prompt.clone());
-        let job = self.job(
-            prompt,
-            parsed.seed,
-            parsed.duration_sec.unwrap_or(self.default_duration_sec),
-        );
         let job = Job {
             play: parsed.play,
-            ..job
+            ..self.job_for(self.backend.as_ref(), asked)
         };
         self.submit(job, parsed.priority == Priority::High, |ack| {
             self.outbox.reply(&request.id, Ok(ack))
@@ -80,21 +81,20 @@ impl Server {
         None
     }
 
-    /// A job with its track id; a missing seed is drawn at random.
-    fn job(&self, prompt: String, seed: Option<u64>, duration_sec: f64) -> Job {
-        let seed = seed.unwrap_or_else(crate::defaults::random_seed);
-        self.job_for(self.backend.as_ref(), prompt, seed, duration_sec)
+    /// A job of the daemon's own (prefetch, `play` on an empty cache) with a random seed.
+    fn job(&self, prompt: String, duration_sec: f64) -> Job {
+        let request = GenerationRequest {
+            prompt,
+            seed: crate::defaults::random_seed(),
+            duration_sec,
+        };
+        self.job_for(self.backend.as_ref(), request)
     }
 
-    fn job_for(&self, backend: &dyn Backend, prompt: String, seed: u64, duration_sec: f64) -> Job {
-        let model_version = backend.info().model_version;
+    fn job_for(&self, backend: &dyn Backend, request: GenerationRequest) -> Job {
         Job {
-            track_id: track_id::compute(&prompt, seed, duration_sec, &model_version),
-            request: GenerationRequest {
-                prompt,
-                seed,
-                duration_sec,
-            },
+            track_id: generation::track_id(backend, &request),
+            request,
             prefetch: false,
             play: false,
             stand_in: false,
@@ -126,18 +126,10 @@ impl Server {
             self.finish_from_cache(&job, meta);
             return;
         }
-        let stand_in = (job.play && !job.stand_in && self.needs_stand_in()).then(|| {
-            let request = &job.request;
-            Job {
-                play: true,
-                stand_in: true,
-                ..self.job_for(
-                    self.stand_in.as_ref(),
-                    request.prompt.clone(),
-                    request.seed,
-                    request.duration_sec,
-                )
-            }
+        let stand_in = (job.play && !job.stand_in && self.needs_stand_in()).then(|| Job {
+            play: true,
+            stand_in: true,
+            ..self.job_for(self.stand_in.as_ref(), job.request.clone())
         });
         // First in line (the worker may pick a job up the moment it is queued): rendered in a
         // fraction of a second, it plays until the requested track is ready and crossfades in.
@@ -175,7 +167,7 @@ impl Server {
         };
         let job = Job {
             prefetch: true,
-            ..self.job(prompt, None, current.duration_sec)
+            ..self.job(prompt, current.duration_sec)
         };
         tracing::info!("prefetching {} after {track_id}", job.track_id);
         self.submit(job, false, |_| {});
@@ -252,7 +244,7 @@ impl Server {
         drop(engine);
         let job = Job {
             play: true,
-            ..self.job(self.default_prompt.clone(), None, self.default_duration_sec)
+            ..self.job(self.default_prompt.clone(), self.default_duration_sec)
         };
         let mut reply = Value::Null;
         self.submit(job, true, |ack| reply = ack);

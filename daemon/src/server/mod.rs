@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::Value;
 
+use crate::audio_file::mp3::lame_available;
+use crate::audio_file::AudioFormat;
 use crate::backend::Backend;
-use crate::cache::{lame_available, AudioFormat, Cache, CacheLimits};
+use crate::cache::{Cache, CacheLimits};
 use crate::playback::Engine;
 use crate::queue::{Queue, QueueEvent, StoreSettings};
 use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RequestId, RpcError, MAX_LINE_BYTES};

@@ -1,11 +1,11 @@
 //! Typed method params: deserialised with the offending field named on error.
 
-use crate::defaults::{MAX_CROSSFADE_SEC, MAX_DURATION_SEC, MAX_PROMPT_CHARS, MAX_SEED, MIN_DURATION_SEC};
+use crate::defaults::MAX_CROSSFADE_SEC;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::cache::AudioFormat;
+use crate::audio_file::AudioFormat;
 use crate::rpc::{ErrorReason, RpcError};
 use crate::track_id;
 
@@ -48,34 +48,6 @@ pub struct Generate {
     /// Extension: start playing the track when it is ready.
     #[serde(default)]
     pub play: bool,
-}
-
-impl Generate {
-    pub fn validate(&self) -> Result<(), RpcError> {
-        if let Some(prompt) = &self.prompt {
-            if prompt.chars().count() > MAX_PROMPT_CHARS {
-                return Err(RpcError::invalid_params(
-                    "prompt",
-                    format!("prompt is longer than {MAX_PROMPT_CHARS} characters"),
-                ));
-            }
-        }
-        if let Some(d) = self.duration_sec {
-            if !(MIN_DURATION_SEC..=MAX_DURATION_SEC).contains(&d) {
-                return Err(RpcError::invalid_params(
-                    "duration_sec",
-                    format!("duration_sec must be between {MIN_DURATION_SEC} and {MAX_DURATION_SEC} seconds, got {d}"),
-                ));
-            }
-        }
-        if self.seed.is_some_and(|s| s > MAX_SEED) {
-            return Err(RpcError::invalid_params(
-                "seed",
-                format!("seed must be at most {MAX_SEED}"),
-            ));
-        }
-        Ok(())
-    }
 }
 
 #[derive(Deserialize)]

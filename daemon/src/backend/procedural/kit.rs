@@ -8,7 +8,8 @@ use std::path::Path;
 
 use fundsp::prelude::*;
 
-use crate::{wav, SAMPLE_RATE};
+use crate::audio_file::wav;
+use crate::SAMPLE_RATE;
 
 /// Every sound a pack provides, by file stem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

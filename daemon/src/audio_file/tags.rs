@@ -6,7 +6,7 @@ use lofty::config::WriteOptions;
 use lofty::prelude::*;
 use lofty::tag::{Tag, TagType};
 
-use crate::cache::AudioFormat;
+use super::AudioFormat;
 
 /// What produced a track; written into the file so it can be reproduced later.
 #[derive(Debug, Clone, PartialEq)]
