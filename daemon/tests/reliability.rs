@@ -111,7 +111,7 @@ fn tracks_that_leave_the_cache_leave_the_playlist_within_a_second() {
     let dir = tempdir();
     let (mut d, a, b) = playlist_whose_first_entry_left(dir.path());
     // No request: the daemon notices on its own.
-    let changed = d.notification("playlist_changed", |_| true);
+    let changed = d.notification("playlist_changed", |p| p["reason"] == "not_in_cache");
     assert_eq!(
         (changed["removed"].clone(), changed["tracks"].clone()),
         (json!([a]), json!([b]))

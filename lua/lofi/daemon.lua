@@ -39,6 +39,9 @@ local client = {
 --- Notification handler; set by lofi.session. Called on the main loop.
 ---@type fun(method: string, params: table)
 M.on_notification = function() end
+--- Successful replies, before the request's callback runs; set by lofi.session.
+---@type fun(method: string, result: any)
+M.on_reply = function() end
 --- Called on the main loop after every (re)start with `restarted = true` after a crash.
 ---@type fun(restarted: boolean)
 M.on_start = function() end
@@ -175,9 +178,8 @@ local function handle_line(line)
       settle(message.id, errors.from_rpc(message.error))
     else
       local request = client.pending[message.id]
-      local keep = request and message.result ~= nil and require("lofi.state").keep[request.method]
-      if keep then
-        keep(message.result)
+      if request and message.result ~= nil then
+        M.on_reply(request.method, message.result)
       end
       settle(message.id, nil, message.result)
     end

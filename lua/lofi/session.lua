@@ -20,7 +20,7 @@ function M.expect(track_id)
   requested[track_id] = true
 end
 
--- What refresh() can ask for, and the method that answers it (state.keep stores it).
+-- What refresh() can ask for, and the method that answers it (state.reduce stores it).
 local method_of = { status = "status", tracks = "cache_list", playlist = "playlist_get", queue = "queue_status" }
 
 --- Asks the daemon for fresh state, if it is running (never starts it).
@@ -63,7 +63,9 @@ local reactions = {
         )
       )
     end
-    M.refresh({ "tracks", "status", "playlist" })
+    -- The track came with the event, the playlist comes with playlist_changed; the status
+    -- (queue length, cache size) is asked for.
+    M.refresh({ "status" })
   end,
   generation_error = function(data)
     progress.finish(data.track_id)
@@ -90,7 +92,7 @@ local reactions = {
 }
 
 local function on_playback_event()
-  M.refresh({ "status", "playlist" })
+  M.refresh({ "status" })
 end
 for _, name in ipairs({ "playback_start", "playback_pause", "playback_resume" }) do
   reactions[name] = on_playback_event
@@ -106,6 +108,13 @@ function reactions.playback_end(data)
   on_playback_event()
 end
 
+-- The state's one writer: every reply and every notification goes through state.reduce.
+---@param method string
+---@param result any
+function daemon.on_reply(method, result)
+  state.reduce(method, result)
+end
+
 ---@param method string
 ---@param params table
 function daemon.on_notification(method, params)
@@ -113,7 +122,7 @@ function daemon.on_notification(method, params)
   if not event then
     return -- a newer daemon's notification: nothing here knows it
   end
-  state.apply(event, params)
+  state.reduce(event, params)
   local react = reactions[event]
   if react then
     react(params)

@@ -127,10 +127,35 @@ local function keep_playlist(result)
   M.current.playlist = result.tracks or {}
 end
 
---- How each daemon method's result is kept, for every request that goes through
---- lofi.daemon: the state is written in one place, whoever asked.
----@type table<string, fun(result: any)>
-M.keep = {
+-- A generated track joins the list first (the most recently used), replacing its old entry.
+local function add_track(track)
+  local tracks = vim.tbl_filter(function(t)
+    return t.track_id ~= track.track_id
+  end, M.current.tracks or {})
+  table.insert(tracks, 1, track)
+  M.current.tracks = tracks
+end
+
+local function generation_over(data)
+  if M.current.generation.track_id == data.track_id then
+    M.current.generation = { active = false }
+  end
+end
+
+local function playing(data, started)
+  local p = M.current.playback
+  if started and p.track_id ~= data.track_id then
+    p.position_sec, p.duration_sec = 0, nil
+  end
+  p.state = "playing"
+  p.track_id = data.track_id
+  M.current.updated_at = uv.now()
+end
+
+--- How each reply (by method) and each event changes the state.
+---@type table<string, fun(data: any)>
+local reducers = {
+  -- Replies, whoever asked.
   status = M.set_status,
   cache_list = function(result)
     M.current.tracks = result
@@ -147,45 +172,57 @@ M.keep = {
   audio_device_set = function(result)
     M.current.audio_device = result.current
   end,
-}
-for _, method in ipairs({ "play", "pause", "resume", "stop", "skip" }) do
-  M.keep[method] = M.set_playback
-end
-
---- Applies a plugin event to the state.
----@param event string
----@param data table
-function M.apply(event, data)
-  local s = M.current
-  if event == "generation_start" then
-    s.generation = { active = true, track_id = data.track_id, percent = 0 }
-  elseif event == "generation_progress" then
-    s.generation = { active = true, track_id = data.track_id, percent = data.percent, eta_sec = data.eta_sec }
-  elseif event == "generation_complete" or event == "generation_error" then
-    if s.generation.track_id == data.track_id then
-      s.generation = { active = false }
-    end
-  elseif event == "playback_start" or event == "playback_resume" then
-    if event == "playback_start" and s.playback.track_id ~= data.track_id then
-      s.playback.position_sec, s.playback.duration_sec = 0, nil
-    end
-    s.playback.state = "playing"
-    s.playback.track_id = data.track_id
-    s.updated_at = uv.now()
-  elseif event == "playback_pause" then
-    s.playback.position_sec = M.position()
-    s.playback.state = "paused"
-    s.updated_at = uv.now()
-  elseif event == "playlist_changed" then
+  play = M.set_playback,
+  pause = M.set_playback,
+  resume = M.set_playback,
+  stop = M.set_playback,
+  skip = M.set_playback,
+  -- Events.
+  generation_start = function(data)
+    M.current.generation = { active = true, track_id = data.track_id, percent = 0 }
+  end,
+  generation_progress = function(data)
+    M.current.generation = { active = true, track_id = data.track_id, percent = data.percent, eta_sec = data.eta_sec }
+  end,
+  generation_complete = function(data)
+    generation_over(data)
+    add_track(data)
+  end,
+  generation_error = generation_over,
+  playback_start = function(data)
+    playing(data, true)
+  end,
+  playback_resume = function(data)
+    playing(data, false)
+  end,
+  playback_pause = function()
+    M.current.playback.position_sec = M.position()
+    M.current.playback.state = "paused"
+    M.current.updated_at = uv.now()
+  end,
+  playlist_changed = function(data)
     keep_playlist(data)
-    -- Tracks deleted from the cache (here, or by another Neovim's daemon) leave the list too.
-    local removed = {} ---@type table<string, boolean>
-    for _, id in ipairs(data.removed or {}) do
-      removed[id] = true
+    if data.reason == "not_in_cache" then
+      -- Deleted from the cache (here, or by another Neovim's daemon): gone from the list too.
+      local removed = {} ---@type table<string, boolean>
+      for _, id in ipairs(data.removed or {}) do
+        removed[id] = true
+      end
+      M.current.tracks = vim.tbl_filter(function(track)
+        return not removed[track.track_id]
+      end, M.current.tracks or {})
     end
-    s.tracks = vim.tbl_filter(function(track)
-      return not removed[track.track_id] or data.reason ~= "not_in_cache"
-    end, s.tracks or {})
+  end,
+}
+
+--- The state's one writer (called by lofi.session): the reply to the method `name`, or the
+--- plugin event `name`, with its data.
+---@param name string
+---@param data any
+function M.reduce(name, data)
+  local reduce = reducers[name]
+  if reduce then
+    reduce(data)
   end
 end
 

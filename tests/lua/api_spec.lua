@@ -27,7 +27,14 @@ describe("lofi API", function()
         order[#order + 1] = name
       end
     end
-    assert.are.same({ "generation_start", "generation_progress", "generation_complete", "playback_start" }, order)
+    assert.are.same(
+      { "generation_start", "generation_progress", "generation_complete", "playlist_changed", "playback_start" },
+      order
+    )
+    -- The track and the playlist came with the events: no cache_list or playlist_get needed.
+    local track = child:lua("return require('lofi.state').track(...)", first.track_id)
+    assert.are.equal("lofi, rain", track.prompt)
+    assert.are.same({ first.track_id }, child:lua("return require('lofi.state').current.playlist"))
     -- Now the id comes back at once, computed exactly as the daemon does.
     local id =
       child:lua([[return require("lofi").generate({ prompt = 'jazz / "night" ünï  ', seed = 9007199254740991 })]])

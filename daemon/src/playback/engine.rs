@@ -44,8 +44,9 @@ pub enum PlaybackEvent {
     PrefetchWanted {
         track_id: String,
     },
-    /// Tracks left the playlist on their own: deleted from the cache (here, or evicted by
-    /// another daemon sharing it), or their audio could not be loaded.
+    /// The playlist changed: `reason` is "added" or "cleared", or why `removed` left it:
+    /// "removed" (asked for), "not_in_cache" (deleted or evicted, here or by another daemon
+    /// sharing the cache), "unplayable" (its audio cannot be loaded).
     PlaylistChanged {
         tracks: Vec<String>,
         removed: Vec<String>,
@@ -274,12 +275,24 @@ impl Engine {
             _ => None,
         };
         self.queued_index = None;
+        self.playlist_changed(removed, reason);
+        self.queue_following();
+    }
+
+    /// Tells the client the playlist as it is now, and why.
+    fn playlist_changed(&mut self, removed: &[String], reason: &'static str) {
         self.events.push(PlaybackEvent::PlaylistChanged {
             tracks: self.playlist.clone(),
             removed: removed.to_vec(),
             reason,
         });
-        self.queue_following();
+    }
+
+    /// Appends `track_id` to the playlist; returns its index.
+    fn append(&mut self, track_id: &str) -> usize {
+        self.playlist.push(track_id.to_owned());
+        self.playlist_changed(&[], "added");
+        self.playlist.len() - 1
     }
 
     /// Drops every playlist entry that has left the cache: deleted here, or evicted or
@@ -345,8 +358,8 @@ impl Engine {
         let mut cached = self.cache.list();
         cached.sort_by_key(|t| std::cmp::Reverse(t.created_at));
         for meta in cached {
-            self.playlist.push(meta.track_id.clone());
-            match self.start(self.playlist.len() - 1) {
+            let index = self.append(&meta.track_id);
+            match self.start(index) {
                 Ok(()) => return Ok(true),
                 Err(e) => self.drop_unplayable(&meta.track_id, e.to_string()),
             }
@@ -365,10 +378,7 @@ impl Engine {
                     .map_err(|_| PlaybackError::NotCached(id.to_owned()))?;
                 let index = match self.playlist.iter().position(|t| t == id) {
                     Some(i) => i,
-                    None => {
-                        self.playlist.push(id.to_owned());
-                        self.playlist.len() - 1
-                    }
+                    None => self.append(id),
                 };
                 self.start(index)?;
             }
@@ -388,6 +398,7 @@ impl Engine {
         match (self.index, self.current_track()) {
             (Some(index), Some(_)) if self.is_playing() => {
                 self.playlist.insert(index + 1, track_id.to_owned());
+                self.playlist_changed(&[], "added");
                 self.queued_index = None;
                 self.skip()
             }
@@ -471,7 +482,7 @@ impl Engine {
         self.cache
             .get(track_id)
             .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
-        self.playlist.push(track_id.to_owned());
+        self.append(track_id);
         self.queue_following();
         Ok(())
     }
@@ -488,6 +499,7 @@ impl Engine {
     /// Empties the playlist; the track playing finishes, then playback stops.
     pub fn playlist_clear(&mut self) {
         self.playlist.clear();
+        self.playlist_changed(&[], "cleared");
         self.index = None;
         self.queued_index = None;
         self.mixer().clear_queued();

@@ -4,20 +4,14 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::params::{self, parse, NoParams, Priority, TrackRef};
-use super::Server;
+use super::{protocol, Server};
 use crate::backend::{Backend, GenerationRequest};
-use crate::cache::{CacheLimits, TrackMeta};
+use crate::cache::CacheLimits;
 use crate::generation;
 use crate::playback::Engine;
 use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
 use std::sync::MutexGuard;
-
-fn track_json(server: &Server, meta: &TrackMeta) -> Value {
-    let mut value = serde_json::to_value(meta).unwrap_or_default();
-    value["path"] = json!(server.cache.audio_path(&meta.track_id, meta.format));
-    value
-}
 
 impl Server {
     /// Runs a request. `None` means the handler already replied (see `generate`).
@@ -34,9 +28,15 @@ impl Server {
             "queue_clear" => no_params().map(|_| json!({ "cleared": self.queue.clear() })),
             "prefetch_config" => self.prefetch_config(p),
             "status" => no_params().map(|_| self.status()),
-            "cache_list" => {
-                no_params().map(|_| Value::Array(self.cache.list().iter().map(|m| track_json(self, m)).collect()))
-            }
+            "cache_list" => no_params().map(|_| {
+                Value::Array(
+                    self.cache
+                        .list()
+                        .iter()
+                        .map(|m| protocol::track(m, &self.cache))
+                        .collect(),
+                )
+            }),
             "cache_delete" => self.cache_delete(p),
             "cache_clear" => no_params().and_then(|_| {
                 let protected = self.store_settings().protected;

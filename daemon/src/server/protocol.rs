@@ -61,21 +61,12 @@ fn notification(method: &'static str, params: Value) -> Outgoing {
     Outgoing::Notification(method, params)
 }
 
-/// `generation_complete`'s params: the track as the cache holds it.
-fn completion(meta: &TrackMeta, cache: &Cache) -> Value {
-    json!({
-        "track_id": meta.track_id,
-        "path": cache.audio_path(&meta.track_id, meta.format),
-        "duration_sec": meta.duration_sec,
-        "sample_rate": meta.sample_rate,
-        "format": meta.format,
-        "prompt": meta.prompt,
-        "seed": meta.seed,
-        "backend": meta.backend,
-        "model_version": meta.model_version,
-        "tokens_actual": meta.tokens_actual,
-        "generation_time_sec": meta.generation_time_sec,
-    })
+/// A track as `cache_list` lists it and `generation_complete` announces it: its metadata
+/// and the path of its audio.
+pub fn track(meta: &TrackMeta, cache: &Cache) -> Value {
+    let mut value = serde_json::to_value(meta).unwrap_or_default();
+    value["path"] = json!(cache.audio_path(&meta.track_id, meta.format));
+    value
 }
 
 pub fn generation(event: &QueueEvent, cache: &Cache) -> Outgoing {
@@ -99,7 +90,7 @@ pub fn generation(event: &QueueEvent, cache: &Cache) -> Outgoing {
         QueueEvent::Complete {
             meta, prefetch, cached, ..
         } => {
-            let mut params = completion(meta, cache);
+            let mut params = track(meta, cache);
             params["prefetch"] = json!(prefetch);
             if *cached {
                 params["cached"] = json!(true);
