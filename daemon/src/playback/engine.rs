@@ -305,7 +305,8 @@ impl Engine {
             .filter(|id| self.cache.get(id).is_err())
             .cloned()
             .collect();
-        gone.dedup();
+        gone.sort();
+        gone.dedup(); // a track may be listed twice
         if !gone.is_empty() {
             tracing::info!("{} playlist track(s) left the cache", gone.len());
             self.drop_from_playlist(&gone, "not_in_cache");
