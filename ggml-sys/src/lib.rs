@@ -24,5 +24,5 @@ pub use build_info::{accelerators, cpu_features, mul_mat, version};
 pub use error::GgmlError;
 pub use gguf::{GgufFile, GgufWriter, TensorInfo};
 pub use model::{inspect_model, ModelInfo};
-pub use musicgen::{Musicgen, MusicgenParams, Sampling};
+pub use musicgen::{Musicgen, MusicgenParams, RunError, Sampling};
 pub use types::{quantize, to_f32, GgmlType};

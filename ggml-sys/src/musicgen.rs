@@ -36,6 +36,16 @@ pub struct Sampling {
     pub seed: u64,
 }
 
+/// Why a decoder run ended without codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The progress callback returned false.
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Failed(#[from] GgmlError),
+}
+
 /// A loaded MusicGen GGUF (weights memory-mapped). Not shareable between threads at once:
 /// every call takes `&mut self`.
 pub struct Musicgen {
@@ -46,6 +56,13 @@ pub struct Musicgen {
 
 // SAFETY: the engine keeps no thread-bound state; &mut self serialises calls.
 unsafe impl Send for Musicgen {}
+
+/// The trampoline for the closure `_progress` (which names its type, which cannot be written).
+fn progress_trampoline_for<F: FnMut(usize, usize) -> bool>(
+    _progress: &F,
+) -> unsafe extern "C" fn(*mut c_void, i64, i64) -> bool {
+    progress_trampoline::<F>
+}
 
 /// Calls the Rust progress closure from C; a panic inside cancels instead of unwinding into C.
 extern "C" fn progress_trampoline<F: FnMut(usize, usize) -> bool>(user: *mut c_void, step: i64, steps: i64) -> bool {
@@ -165,14 +182,14 @@ impl Musicgen {
     }
 
     /// Audio codes for `frames` frames, codebook-major. `progress(step, steps)` runs after each
-    /// decoder step; returning false cancels (Err "cancelled").
+    /// decoder step; returning false cancels ([`RunError::Cancelled`]).
     pub fn generate_codes<F: FnMut(usize, usize) -> bool>(
         &mut self,
         t5_hidden: &[f32],
         frames: usize,
         sampling: &Sampling,
         progress: F,
-    ) -> Result<Vec<i32>, GgmlError> {
+    ) -> Result<Vec<i32>, RunError> {
         self.continue_codes(t5_hidden, &[], frames, sampling, progress)
     }
 
@@ -186,13 +203,13 @@ impl Musicgen {
         frames: usize,
         sampling: &Sampling,
         mut progress: F,
-    ) -> Result<Vec<i32>, GgmlError> {
+    ) -> Result<Vec<i32>, RunError> {
         let tokens = self.tokens_of(t5_hidden)?;
         if frames == 0 || frames > self.params.max_frames {
-            return Err(GgmlError(format!("frames must be 1 to {}", self.params.max_frames)));
+            return Err(GgmlError(format!("frames must be 1 to {}", self.params.max_frames)).into());
         }
         if !audio_prompt.len().is_multiple_of(self.params.codebooks) {
-            return Err(GgmlError("the audio prompt must be whole frames".into()));
+            return Err(GgmlError("the audio prompt must be whole frames".into()).into());
         }
         let prompt_frames = audio_prompt.len() / self.params.codebooks;
         let mut codes = vec![0i32; self.params.codebooks * frames];
@@ -202,6 +219,12 @@ impl Musicgen {
             top_k: sampling.top_k,
             top_p: sampling.top_p,
             seed: sampling.seed,
+        };
+        let mut cancelled = false;
+        let mut progress = |step, steps| {
+            let go_on = progress(step, steps);
+            cancelled |= !go_on;
+            go_on
         };
         let mut err = ErrorBuffer::new();
         // SAFETY: codes holds codebooks × frames, audio_prompt codebooks × prompt_frames; the
@@ -215,14 +238,18 @@ impl Musicgen {
                 audio_prompt.as_ptr(),
                 prompt_frames as i64,
                 &sampling,
-                Some(progress_trampoline::<F>),
-                (&mut progress as *mut F).cast(),
+                Some(progress_trampoline_for(&progress)),
+                &mut progress as *mut _ as *mut c_void,
                 codes.as_mut_ptr(),
                 err.ptr(),
                 err.len(),
             )
         };
-        err.check(ok).map(|()| codes)
+        match err.check(ok) {
+            Ok(()) => Ok(codes),
+            Err(_) if cancelled => Err(RunError::Cancelled),
+            Err(e) => Err(RunError::Failed(e)),
+        }
     }
 
     /// EnCodec: codes (codebook-major, frames per codebook) to mono samples at `sample_rate`.

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use ggml_sys::{inspect_model, Musicgen, MusicgenParams, Sampling};
+use ggml_sys::{inspect_model, Musicgen, MusicgenParams, RunError, Sampling};
 
 use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress};
 
@@ -100,8 +100,9 @@ impl GgmlBackend {
                 !cancel.load(Ordering::Relaxed)
             });
             let window_codes = match result {
-                Err(_) if cancel.load(Ordering::Relaxed) => return Err(BackendError::Cancelled),
-                other => other.map_err(|e| BackendError::Inference(e.0))?,
+                Ok(codes) => codes,
+                Err(RunError::Cancelled) => return Err(BackendError::Cancelled),
+                Err(RunError::Failed(e)) => return Err(BackendError::Inference(e.0)),
             };
             for (book, generated) in codes.iter_mut().zip(window_codes.chunks(window_frames)) {
                 book.extend_from_slice(&generated[window.prompt..]);
