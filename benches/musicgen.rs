@@ -3,11 +3,11 @@
 //! own). benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
 //! Q8_0 and Q4_K_M next to the PyTorch baseline.
 //!
-//!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu] cargo bench -p ggml-sys --bench musicgen
+//!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu] cargo bench -p musicgen --bench musicgen
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ggml_sys::{Musicgen, Sampling};
+use musicgen::{Musicgen, Sampling};
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -20,7 +20,7 @@ done
 rm -f "$dir/f32.gguf"
 echo "== GGML"
 for type in f16 q8_0 q4_k_m; do
-  LOFI_BENCH_MODEL="$dir/musicgen-small-random-$type.gguf" cargo bench -q -p ggml-sys --bench musicgen
+  LOFI_BENCH_MODEL="$dir/musicgen-small-random-$type.gguf" cargo bench -q -p musicgen --bench musicgen
 done
 echo "== PyTorch baseline"
 "$python" benches/musicgen_torch.py "$dir/hf"

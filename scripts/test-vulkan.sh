@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the MusicGen engine's accelerator test (daemon/tests/musicgen_parity.rs,
+# Runs the MusicGen engine's accelerator test (musicgen/tests/parity.rs,
 # an_accelerator_matches_transformers) on GGML's Vulkan backend with Mesa's lavapipe, a Vulkan
 # device that computes on the CPU: the non-CPU path (weights uploaded to the device, graphs
 # split by GGML's scheduler, the frame stage on the CPU) checked on a machine without a GPU.
@@ -44,4 +44,4 @@ fi
 # submission (with only copies and attention on the device it passes; one node at a time too),
 # so the graphs are computed one node at a time here (LOFI_GGML_SYNC_NODES, graph_runner.cpp).
 GGML_VK_VISIBLE_DEVICES=0 LOFI_GGML_SYNC_NODES=1 CARGO_TARGET_DIR="$target" \
-  cargo test --locked -p lofi-daemon --features vulkan --test musicgen_parity -- --nocapture accelerator model_device
+  cargo test --locked -p musicgen --features vulkan --test parity -- --nocapture accelerator model_device

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ggml_sys::{inspect_model, to_f32, GgmlType, GgufFile};
+use ggml_sys::{to_f32, GgmlType, GgufFile};
 use lofi_convert::{quantize_file, FileType, QuantizeError};
+use musicgen::inspect_model;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny/model-f16.gguf")

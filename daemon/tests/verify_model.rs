@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{fixture_model, quantized_fixture, tempdir};
-use ggml_sys::{inspect_model, GgufFile, Musicgen};
+use ggml_sys::GgufFile;
 use lofi_convert::FileType;
+use musicgen::{inspect_model, Musicgen};
 
 fn verify(path: &Path) -> std::process::Output {
     Command::new(common::bin())

@@ -63,7 +63,7 @@ pub fn mul_mat(
             c.as_mut_ptr(),
             threads.max(1) as i32,
             err.ptr(),
-            err.len(),
+            err.capacity(),
         )
     };
     err.check(ok).map(|()| c)

@@ -7,20 +7,26 @@ use std::path::Path;
 pub struct GgmlError(pub String);
 
 /// A buffer the C API writes its one-line reason into.
-pub(crate) struct ErrorBuffer([c_char; 512]);
+pub struct ErrorBuffer([c_char; 512]);
+
+impl Default for ErrorBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl ErrorBuffer {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self([0; 512])
     }
-    pub(crate) fn ptr(&mut self) -> *mut c_char {
+    pub fn ptr(&mut self) -> *mut c_char {
         self.0.as_mut_ptr()
     }
-    pub(crate) fn len(&self) -> usize {
+    pub fn capacity(&self) -> usize {
         self.0.len()
     }
     /// Ok when the C call succeeded, else the reason it wrote.
-    pub(crate) fn check(self, ok: bool) -> Result<(), GgmlError> {
+    pub fn check(self, ok: bool) -> Result<(), GgmlError> {
         if ok {
             Ok(())
         } else {
@@ -28,18 +34,18 @@ impl ErrorBuffer {
         }
     }
 
-    pub(crate) fn into_error(self) -> GgmlError {
+    pub fn into_error(self) -> GgmlError {
         // SAFETY: the C side always NUL-terminates within the buffer (and it starts zeroed).
         let text = unsafe { CStr::from_ptr(self.0.as_ptr()) };
         GgmlError(text.to_string_lossy().into_owned())
     }
 }
 
-pub(crate) fn c_path(path: &Path) -> Result<CString, GgmlError> {
+pub fn c_path(path: &Path) -> Result<CString, GgmlError> {
     CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| GgmlError(format!("path {} contains a NUL byte", path.display())))
 }
 
-pub(crate) fn c_string(text: &str) -> Result<CString, GgmlError> {
+pub fn c_string(text: &str) -> Result<CString, GgmlError> {
     CString::new(text).map_err(|_| GgmlError(format!("{text:?} contains a NUL byte")))
 }

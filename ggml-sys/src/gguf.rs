@@ -41,7 +41,7 @@ impl GgufFile {
         let c_path = c_path(path)?;
         let mut err = ErrorBuffer::new();
         // SAFETY: valid C string and error buffer.
-        let ptr = unsafe { raw::lofi_gguf_open(c_path.as_ptr(), err.ptr(), err.len()) };
+        let ptr = unsafe { raw::lofi_gguf_open(c_path.as_ptr(), err.ptr(), err.capacity()) };
         if ptr.is_null() {
             return Err(err.into_error());
         }
@@ -80,7 +80,13 @@ impl GgufFile {
         let mut err = ErrorBuffer::new();
         // SAFETY: data holds nbytes.
         let ok = unsafe {
-            raw::lofi_gguf_read_tensor(self.ptr, index as i64, data.as_mut_ptr().cast(), err.ptr(), err.len())
+            raw::lofi_gguf_read_tensor(
+                self.ptr,
+                index as i64,
+                data.as_mut_ptr().cast(),
+                err.ptr(),
+                err.capacity(),
+            )
         };
         err.check(ok).map(|()| data)
     }
@@ -176,7 +182,7 @@ impl GgufWriter {
                 data.as_ptr().cast(),
                 data.len(),
                 err.ptr(),
-                err.len(),
+                err.capacity(),
             )
         };
         err.check(ok)
@@ -187,7 +193,7 @@ impl GgufWriter {
         let c_path = c_path(path)?;
         let mut err = ErrorBuffer::new();
         // SAFETY: valid handle, path and buffer.
-        let ok = unsafe { raw::lofi_gguf_writer_write(self.ptr, c_path.as_ptr(), err.ptr(), err.len()) };
+        let ok = unsafe { raw::lofi_gguf_writer_write(self.ptr, c_path.as_ptr(), err.ptr(), err.capacity()) };
         err.check(ok)
     }
 }

@@ -2,7 +2,7 @@
 //! one-screen summary, without loading the weights.
 use std::path::Path;
 
-use ggml_sys::{inspect_model, ModelInfo};
+use musicgen::{inspect_model, ModelInfo};
 
 /// Prints the summary and returns Ok, or the one-line reason the file cannot be used.
 pub fn run(path: &Path) -> Result<(), String> {

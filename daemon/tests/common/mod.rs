@@ -203,19 +203,7 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-/// The committed tiny random MusicGen (scripts/make_test_model.py).
-pub fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-tiny")
-}
-
-/// The fixture model as an F16 GGUF.
-pub fn fixture_model() -> PathBuf {
-    fixture_dir().join("model-f16.gguf")
-}
-
-/// The fixture model written as `file_type` into `dir` by lofi-quantize.
-pub fn quantized_fixture(dir: &Path, file_type: lofi_convert::FileType) -> PathBuf {
-    let path = dir.join(format!("tiny-{file_type}.gguf"));
-    lofi_convert::quantize_file(&fixture_model(), &path, file_type).unwrap();
-    path
-}
+#[path = "../../../musicgen/tests/fixture/mod.rs"]
+mod fixture;
+#[allow(unused_imports)] // each test file uses some
+pub use fixture::{fixture_dir, fixture_model, quantized_fixture};

@@ -8,8 +8,8 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::Tokenizer;
 
-use crate::error::GgmlError;
-use crate::gguf::GgufFile;
+use ggml_sys::GgmlError;
+use ggml_sys::GgufFile;
 
 pub struct T5Tokenizer {
     tokenizer: Tokenizer,

@@ -2,13 +2,13 @@
 //! (tests/fixtures/musicgen-tiny/reference.json, written by scripts/make_test_model.py).
 //! F32 is gated (T5 ≤ 1e-4, CFG logits ≤ 1e-3, EnCodec ≤ 1e-4; README "Parity with
 //! transformers"); F16 / Q8_0 / Q4_K_M errors are printed.
-mod common;
+mod fixture;
 
 use std::path::Path;
 
-use common::{fixture_dir, quantized_fixture};
-use ggml_sys::{Musicgen, Sampling};
+use fixture::{fixture_dir, quantized_fixture};
 use lofi_convert::FileType;
+use musicgen::{Musicgen, RunError, Sampling};
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -76,7 +76,7 @@ fn errors(m: &mut Musicgen, reference: &Value) -> (f32, f32, f32, usize) {
 
 #[test]
 fn f32_model_matches_transformers() {
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let reference = reference();
     let mut m = model(dir.path(), FileType::F32);
     let (t5, logits, audio, same_codes) = errors(&mut m, &reference);
@@ -89,7 +89,7 @@ fn f32_model_matches_transformers() {
 
 #[test]
 fn reduced_precision_errors_are_reported() {
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let reference = reference();
     for file_type in [FileType::F16, FileType::Q8_0, FileType::Q4KM] {
         let mut m = model(dir.path(), file_type);
@@ -101,7 +101,7 @@ fn reduced_precision_errors_are_reported() {
 
 #[test]
 fn sampling_is_seeded_and_cancel_stops_between_steps() {
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let mut m = model(dir.path(), FileType::Q8_0);
     let ids = m.tokenize("lofi hip hop, rainy night").unwrap();
     let hidden = m.encode_text(&ids).unwrap();
@@ -130,7 +130,7 @@ fn sampling_is_seeded_and_cancel_stops_between_steps() {
             step < 5
         })
         .unwrap_err();
-    assert_eq!(err, ggml_sys::RunError::Cancelled);
+    assert_eq!(err, RunError::Cancelled);
     assert_eq!(
         seen.last(),
         Some(&(5, 23)),
@@ -146,7 +146,7 @@ fn sampling_is_seeded_and_cancel_stops_between_steps() {
 
 #[test]
 fn an_audio_prompt_is_continued_as_if_the_model_had_sampled_it() {
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let mut m = model(dir.path(), FileType::Q8_0);
     let hidden = m.encode_text(&m.tokenize("vinyl, slow keys").unwrap()).unwrap();
     let whole = m.generate_codes(&hidden, 40, &GREEDY, |_, _| true).unwrap();
@@ -173,7 +173,7 @@ fn an_audio_prompt_is_continued_as_if_the_model_had_sampled_it() {
 
 #[test]
 fn chunked_encodec_equals_one_pass() {
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let mut m = model(dir.path(), FileType::F32);
     let frames = 100;
     let mut state: u32 = 7;
@@ -196,7 +196,7 @@ fn chunked_encodec_equals_one_pass() {
 fn the_thread_count_never_changes_tokens_or_audio() {
     // Two threads: the thread governor times one-thread steps among them (probes at steps 3
     // and 19 of 43) and may switch counts at any step; results must not depend on it.
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let mut one = model(dir.path(), FileType::Q8_0);
     let mut two = Musicgen::load(&dir.path().join("tiny-q8_0.gguf"), 2, "cpu").unwrap();
     let sampling = Sampling {
@@ -217,7 +217,7 @@ fn the_thread_count_never_changes_tokens_or_audio() {
 
 #[test]
 fn model_device_is_resolved_or_refused_in_one_sentence() {
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let path = quantized_fixture(dir.path(), FileType::Q8_0);
     let refusal = |device: &str| match Musicgen::load(&path, 1, device) {
         Ok(m) => panic!("device {device:?} loaded on {}", m.device()),
@@ -252,7 +252,7 @@ fn model_device_is_resolved_or_refused_in_one_sentence() {
 #[test]
 #[cfg(any(feature = "cuda", feature = "vulkan", feature = "metal"))]
 fn an_accelerator_matches_transformers() {
-    let dir = common::tempdir();
+    let dir = tempfile::tempdir().unwrap();
     let reference = reference();
     let mut m = Musicgen::load(&quantized_fixture(dir.path(), FileType::F32), 1, "auto").unwrap();
     assert_ne!(

@@ -3,9 +3,9 @@ use std::ffi::{c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::error::{c_path, ErrorBuffer, GgmlError};
-use crate::gguf::GgufFile;
-use crate::raw;
+use ggml_sys::{c_path, raw, ErrorBuffer, GgmlError};
+
+use crate::check::{check, ModelInfo};
 use crate::tokenizer::T5Tokenizer;
 
 /// What the loaded model is and how it samples by default.
@@ -51,6 +51,7 @@ pub enum RunError {
 pub struct Musicgen {
     ptr: *mut raw::lofi_musicgen,
     params: MusicgenParams,
+    info: ModelInfo,
     tokenizer: T5Tokenizer,
 }
 
@@ -72,11 +73,12 @@ extern "C" fn progress_trampoline<F: FnMut(usize, usize) -> bool>(user: *mut c_v
 }
 
 impl Musicgen {
-    /// Loads and checks `path` (as [`crate::inspect_model`]) and builds its tokenizer, to compute
-    /// with `threads` CPU threads on `device`: "auto" (the first GPU this build can use, else
-    /// the CPU), "cpu", "cuda", "vulkan" or "metal" (an error when the build or the machine has none).
+    /// Checks `path` (as [`crate::inspect_model`]: the same checks, run once) and loads it, to
+    /// compute with `threads` CPU threads on `device`: "auto" (the first GPU this build can use,
+    /// else the CPU), "cpu", "cuda", "vulkan" or "metal" (an error when the build or the
+    /// machine has none).
     pub fn load(path: &Path, threads: usize, device: &str) -> Result<Self, GgmlError> {
-        let tokenizer = T5Tokenizer::from_gguf(&GgufFile::open(path)?)?;
+        let (info, tokenizer) = check(path)?;
         let c_path = c_path(path)?;
         let c_device = CString::new(device).map_err(|_| GgmlError(format!("unknown device {device:?}")))?;
         let mut err = ErrorBuffer::new();
@@ -87,7 +89,7 @@ impl Musicgen {
                 threads.max(1) as i32,
                 c_device.as_ptr(),
                 err.ptr(),
-                err.len(),
+                err.capacity(),
             )
         };
         if ptr.is_null() {
@@ -115,11 +117,21 @@ impl Musicgen {
                 seed: 0,
             },
         };
-        Ok(Self { ptr, params, tokenizer })
+        Ok(Self {
+            ptr,
+            params,
+            info,
+            tokenizer,
+        })
     }
 
     pub fn params(&self) -> &MusicgenParams {
         &self.params
+    }
+
+    /// What the file is (as [`crate::inspect_model`] reports it).
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
     }
 
     /// The device that computes: "cpu", "cuda", "vulkan" or "metal".
@@ -147,7 +159,7 @@ impl Musicgen {
                 ids.len(),
                 out.as_mut_ptr(),
                 err.ptr(),
-                err.len(),
+                err.capacity(),
             )
         };
         err.check(ok).map(|()| out)
@@ -175,7 +187,7 @@ impl Musicgen {
                 guidance_scale,
                 out.as_mut_ptr(),
                 err.ptr(),
-                err.len(),
+                err.capacity(),
             )
         };
         err.check(ok).map(|()| out)
@@ -242,7 +254,7 @@ impl Musicgen {
                 &mut progress as *mut _ as *mut c_void,
                 codes.as_mut_ptr(),
                 err.ptr(),
-                err.len(),
+                err.capacity(),
             )
         };
         match err.check(ok) {
@@ -279,7 +291,7 @@ impl Musicgen {
                 chunk_frames as i64,
                 audio.as_mut_ptr(),
                 err.ptr(),
-                err.len(),
+                err.capacity(),
             )
         };
         err.check(ok).map(|()| audio)

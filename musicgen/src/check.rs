@@ -2,11 +2,9 @@ use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::path::Path;
 
-use crate::error::{c_path, ErrorBuffer, GgmlError};
-use crate::gguf::GgufFile;
-use crate::raw;
+use ggml_sys::{c_path, raw, ErrorBuffer, GgmlError, GgmlType, GgufFile};
+
 use crate::tokenizer::T5Tokenizer;
-use crate::types::GgmlType;
 
 /// What `inspect_model` found in a valid MusicGen GGUF.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +43,17 @@ impl ModelInfo {
 }
 
 /// Checks a GGUF against what the MusicGen engine loads (architecture, hyperparameters,
-/// tensor names, shapes and types) without reading the weights, and builds its tokenizer as
-/// [`crate::Musicgen::load`] does, so a file that passes here also loads.
+/// tensor names, shapes and types, the tokenizer) without reading the weights: the checks
+/// [`crate::Musicgen::load`] runs, so a file that passes here also loads.
 pub fn inspect_model(path: &Path) -> Result<ModelInfo, GgmlError> {
+    check(path).map(|(info, _)| info)
+}
+
+/// Every check loading runs, once: the summary, and the tokenizer built from the file.
+pub(crate) fn check(path: &Path) -> Result<(ModelInfo, T5Tokenizer), GgmlError> {
     let info = inspect_header(path)?;
-    T5Tokenizer::from_gguf(&GgufFile::open(path)?)?;
-    Ok(info)
+    let tokenizer = T5Tokenizer::from_gguf(&GgufFile::open(path)?)?;
+    Ok((info, tokenizer))
 }
 
 fn inspect_header(path: &Path) -> Result<ModelInfo, GgmlError> {
@@ -58,7 +61,7 @@ fn inspect_header(path: &Path) -> Result<ModelInfo, GgmlError> {
     let mut info = std::mem::MaybeUninit::<raw::lofi_model_info>::zeroed();
     let mut err = ErrorBuffer::new();
     // SAFETY: valid path, output struct and error buffer.
-    if !unsafe { raw::lofi_model_inspect(c_path.as_ptr(), info.as_mut_ptr(), err.ptr(), err.len()) } {
+    if !unsafe { raw::lofi_model_inspect(c_path.as_ptr(), info.as_mut_ptr(), err.ptr(), err.capacity()) } {
         return Err(err.into_error());
     }
     // SAFETY: filled on success.

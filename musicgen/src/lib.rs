@@ -1,0 +1,18 @@
+//! MusicGen (T5 text encoder → 4-codebook decoder LM with the delay pattern and
+//! classifier-free guidance → EnCodec 32 kHz decoder) on GGML, from a GGUF file: the safe API
+//! over the engine `ggml-sys` builds.
+//!
+//! - [`inspect_model`]: every check loading runs, without reading the weights.
+//! - [`Musicgen`]: load, then a whole track ([`Musicgen::generate_track`]: windows past the
+//!   model's context, progress over all of them, typed cancellation) or its stages (tokens,
+//!   T5 states, codes, audio) for tests and benchmarks.
+
+mod check;
+mod engine;
+mod tokenizer;
+mod track;
+
+pub use check::{inspect_model, ModelInfo};
+pub use engine::{Musicgen, MusicgenParams, RunError, Sampling};
+pub use ggml_sys::GgmlError;
+pub use track::Track;

@@ -1,0 +1,134 @@
+//! A whole track from a prompt: T5 once, the decoder window by window when the track is
+//! longer than its context (as audiocraft extends a track), EnCodec in bounded chunks.
+
+use crate::engine::{Musicgen, MusicgenParams, RunError, Sampling};
+
+/// How many seconds of the previous window a window continues: audiocraft extends a track with
+/// windows of 30 s that keep the last 10 s as the audio prompt.
+const WINDOW_SEC: usize = 30;
+const CONTEXT_SEC: usize = 10;
+
+/// One decoder run: `prompt` frames fed from the track so far, then `new` frames generated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Window {
+    prompt: usize,
+    new: usize,
+}
+
+/// Splits `frames` into decoder runs: one when the model's context holds the track, otherwise a
+/// first window and continuations that each keep the end of the track so far as their prompt
+/// (so the music goes on from it rather than starting again).
+fn plan_windows(frames: usize, params: &MusicgenParams) -> Vec<Window> {
+    if frames <= params.max_frames {
+        return vec![Window { prompt: 0, new: frames }];
+    }
+    let rate = params.frame_rate as usize;
+    let window = params.max_frames.min(WINDOW_SEC * rate);
+    let prompt = (CONTEXT_SEC * rate).min(window / 3);
+    let mut windows = vec![Window { prompt: 0, new: window }];
+    let mut done = window;
+    while done < frames {
+        let new = (window - prompt).min(frames - done);
+        windows.push(Window { prompt, new });
+        done += new;
+    }
+    windows
+}
+
+/// A generated track: mono samples at the model's rate, and the decoder steps it took.
+pub struct Track {
+    pub samples: Vec<f32>,
+    pub steps: usize,
+}
+
+impl Musicgen {
+    /// `frames` frames of music for `prompt` (`frames × hop_length` samples). Each window is
+    /// sampled with `sampling`'s seed plus its index. `progress(step, steps)` runs after every
+    /// decoder step, counted over all windows; returning false cancels.
+    pub fn generate_track(
+        &mut self,
+        prompt: &str,
+        frames: usize,
+        sampling: &Sampling,
+        mut progress: impl FnMut(usize, usize) -> bool,
+    ) -> Result<Track, RunError> {
+        let ids = self.tokenize(prompt)?;
+        let hidden = self.encode_text(&ids)?;
+        let params = *self.params();
+        let windows = plan_windows(frames, &params);
+        // Each window is a decoder run over its frames plus the delay pattern's steps.
+        let delay = params.codebooks - 1;
+        let steps: usize = windows.iter().map(|w| w.prompt + w.new + delay).sum();
+        let mut steps_done = 0;
+        let mut codes: Vec<Vec<i32>> = vec![Vec::with_capacity(frames); params.codebooks]; // [codebook][frame]
+        for (index, window) in windows.iter().enumerate() {
+            let audio_prompt: Vec<i32> = codes
+                .iter()
+                .flat_map(|book| book[book.len() - window.prompt..].iter().copied())
+                .collect();
+            let window_sampling = Sampling {
+                seed: sampling.seed.wrapping_add(index as u64),
+                ..*sampling
+            };
+            let window_frames = window.prompt + window.new;
+            let mut window_steps = 0;
+            let window_codes =
+                self.continue_codes(&hidden, &audio_prompt, window_frames, &window_sampling, |step, of| {
+                    window_steps = of;
+                    progress(steps_done + step, steps)
+                })?;
+            for (book, generated) in codes.iter_mut().zip(window_codes.chunks(window_frames)) {
+                book.extend_from_slice(&generated[window.prompt..]);
+            }
+            steps_done += window_steps;
+        }
+        let samples = self.decode_audio(&codes.concat(), frames)?;
+        Ok(Track {
+            samples,
+            steps: steps_done,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(max_frames: usize) -> MusicgenParams {
+        MusicgenParams {
+            t5_width: 768,
+            codebooks: 4,
+            codebook_size: 2048,
+            sample_rate: 32_000,
+            frame_rate: 50,
+            hop_length: 640,
+            max_frames,
+            default_sampling: Sampling {
+                guidance_scale: 3.0,
+                temperature: 1.0,
+                top_k: 250,
+                top_p: 0.0,
+                seed: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn tracks_past_the_context_continue_in_windows() {
+        let small = params(2044); // musicgen-small: 2048 positions
+        assert_eq!(plan_windows(1500, &small), vec![Window { prompt: 0, new: 1500 }]);
+        assert_eq!(plan_windows(2044, &small), vec![Window { prompt: 0, new: 2044 }]);
+        // 2 minutes: 30 s, then 20 s more at a time, each after the last 10 s.
+        let windows = plan_windows(6000, &small);
+        assert_eq!(windows[0], Window { prompt: 0, new: 1500 });
+        assert!(windows[1..].iter().all(|w| w.prompt == 500 && w.prompt + w.new <= 1500));
+        assert_eq!(windows.iter().map(|w| w.new).sum::<usize>(), 6000);
+        assert_eq!(windows.len(), 1 + 4500usize.div_ceil(1000));
+        // A small context: a third of it is the prompt.
+        let tiny = plan_windows(750, &params(508));
+        assert_eq!(
+            tiny,
+            vec![Window { prompt: 0, new: 508 }, Window { prompt: 169, new: 242 }]
+        );
+    }
+}
