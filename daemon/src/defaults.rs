@@ -20,6 +20,8 @@ pub const CACHE_MAX_MB: f64 = 500.0;
 /// The smallest size limit: below one MB a single 30 s track would not fit, and every store
 /// would empty the cache.
 pub const MIN_CACHE_MB: f64 = 1.0;
+/// The smallest track-count limit (no limit is `None`, never 0).
+pub const MIN_CACHE_TRACKS: usize = 1;
 pub const IDLE_TIMEOUT_SEC: u64 = 300;
 /// Prompts for the `preset_cycle` and `random_preset` prefetch strategies.
 pub const PREFETCH_PRESETS: &[&str] = &[

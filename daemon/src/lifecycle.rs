@@ -57,7 +57,7 @@ impl PidFile {
     /// Writes our pid to a new file at `path` (mode 0600, never through a symlink). A file
     /// already there is replaced only when it is a pid file of a process that is gone;
     /// one of a live process is left alone: `shared_name` (the default path) then moves to
-    /// `<stem>-<our pid>.pid` beside it, an explicit path is an error.
+    /// `<stem>.<our pid>.pid` beside it, an explicit path is an error.
     pub fn create(path: &Path, shared_name: bool) -> io::Result<Arc<PidFile>> {
         match Self::create_new(path) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

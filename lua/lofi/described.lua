@@ -98,7 +98,7 @@ return {
       600.0,
     },
     prompt_chars = {
-      1,
+      0,
       1000,
     },
     seed = {

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use metadata::{TrackMeta, MAX_SIDECAR_BYTES};
 
 use crate::audio_file::{self, AudioFormat, Provenance};
-use crate::defaults::{CACHE_MAX_MB, MIN_CACHE_MB};
+use crate::defaults::{CACHE_MAX_MB, MIN_CACHE_MB, MIN_CACHE_TRACKS};
 use crate::track_id;
 
 /// Limits applied after every store. `max_mb` counts audio and metadata bytes.
@@ -41,10 +41,10 @@ impl CacheLimits {
 
     /// The one check of a track-count limit (no limit is `None`, not 0).
     pub fn checked_max_tracks(max_tracks: usize) -> Result<usize, String> {
-        if max_tracks >= 1 {
+        if max_tracks >= MIN_CACHE_TRACKS {
             Ok(max_tracks)
         } else {
-            Err("must be at least 1 (or no limit)".into())
+            Err(format!("must be at least {MIN_CACHE_TRACKS} (or no limit)"))
         }
     }
 }

@@ -9,6 +9,7 @@ use super::{BackendKind, ComputeDevice, Format};
 use crate::defaults::*;
 use crate::server::params::PrefetchStrategy;
 use crate::server::protocol::{METHODS, NOTIFICATIONS};
+use crate::server::Prefetch;
 
 fn names<T: ValueEnum>() -> Value {
     T::value_variants()
@@ -23,6 +24,7 @@ fn decimal(value: f32) -> f64 {
 }
 
 pub fn described() -> Value {
+    let prefetch = Prefetch::default();
     let strategies = [
         PrefetchStrategy::SamePrompt,
         PrefetchStrategy::PresetCycle,
@@ -37,17 +39,18 @@ pub fn described() -> Value {
             "crossfade_sec": CROSSFADE_SEC,
             "cache_max_mb": CACHE_MAX_MB,
             "idle_timeout_sec": IDLE_TIMEOUT_SEC,
-            "prefetch_strategy": PrefetchStrategy::SamePrompt,
-            "prefetch_presets": PREFETCH_PRESETS,
+            "prefetch_strategy": prefetch.strategy,
+            "prefetch_presets": prefetch.presets,
         },
         "ranges": {
             "duration_sec": [MIN_DURATION_SEC, MAX_DURATION_SEC],
             "volume": [0.0, 1.0],
             "crossfade_sec": [0.0, MAX_CROSSFADE_SEC],
             "cache_max_mb": [MIN_CACHE_MB],
-            "cache_max_tracks": [1],
+            "cache_max_tracks": [MIN_CACHE_TRACKS],
             "seed": [0, MAX_SEED],
-            "prompt_chars": [1, MAX_PROMPT_CHARS],
+            // An empty prompt is allowed: it means the default one.
+            "prompt_chars": [0, MAX_PROMPT_CHARS],
         },
         "choices": {
             "prefetch_strategy": strategies,
