@@ -13,6 +13,8 @@ pub const MAX_DURATION_SEC: f64 = 600.0;
 /// from the whole range 0..=MAX_SEED.
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 pub const VOLUME: f32 = 0.3;
+/// Volumes accepted, by `volume_set` and `--volume` alike.
+pub const VOLUME_RANGE: std::ops::RangeInclusive<f64> = 0.0..=1.0;
 pub const CROSSFADE_SEC: f64 = 2.0;
 /// Longest crossfade accepted, in seconds.
 pub const MAX_CROSSFADE_SEC: f64 = 30.0;

@@ -44,7 +44,7 @@ pub fn described() -> Value {
         },
         "ranges": {
             "duration_sec": [MIN_DURATION_SEC, MAX_DURATION_SEC],
-            "volume": [0.0, 1.0],
+            "volume": [VOLUME_RANGE.start(), VOLUME_RANGE.end()],
             "crossfade_sec": [0.0, MAX_CROSSFADE_SEC],
             "cache_max_mb": [MIN_CACHE_MB],
             "cache_max_tracks": [MIN_CACHE_TRACKS],

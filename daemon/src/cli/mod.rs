@@ -226,7 +226,7 @@ fn parse_cache_max_tracks(text: &str) -> Result<usize, String> {
 
 fn parse_volume(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) if defaults::VOLUME_RANGE.contains(&f64::from(v)) => Ok(v),
         _ => Err("must be a number from 0.0 to 1.0".into()),
     }
 }

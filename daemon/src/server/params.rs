@@ -116,7 +116,7 @@ pub struct Volume {
 
 impl Volume {
     pub fn checked(&self) -> Result<f32, RpcError> {
-        if (0.0..=1.0).contains(&self.level) {
+        if crate::defaults::VOLUME_RANGE.contains(&self.level) {
             Ok(self.level as f32)
         } else {
             Err(RpcError::invalid_params(
