@@ -11,7 +11,7 @@ local M = {}
 ---| "playback_pause"      { track_id }
 ---| "playback_resume"     { track_id }
 ---| "playback_end"        { track_id, reason, message? } reason: finished|skipped|stopped|error
----| "playlist_changed"    { tracks, removed, reason } reason: removed|not_in_cache|unplayable
+---| "playlist_changed"    { tracks, removed, reason } reason: added|cleared|removed|not_in_cache|unplayable
 ---| "daemon_error"        { message, code }
 ---| "daemon_warning"      { message, code }
 ---| "daemon_exit"         { code, signal }
