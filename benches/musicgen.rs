@@ -44,20 +44,21 @@ fn main() {
         let ids = model
             .tokenize("lofi hip hop, rainy night, mellow piano, 80 bpm")
             .unwrap();
-        let hidden = model.encode_text(&ids).unwrap();
-        let t5 = t.elapsed().as_secs_f64();
-        let t = Instant::now();
         let sampling = Sampling {
             seed: 1,
-            ..params.default_sampling
+            ..model.default_sampling()
         };
-        let codes = model.generate_codes(&hidden, frames, &sampling, |_, _| true).unwrap();
+        let steps = model.run_steps(0, frames);
+        let mut run = model.run();
+        run.encode_text(&ids).unwrap();
+        let t5 = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        run.generate(0, frames, &sampling, |_, _| true).unwrap();
         let lm = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let audio = model.decode_audio(&codes, frames).unwrap();
+        let audio = run.decode_audio(0).unwrap();
         let codec = t.elapsed().as_secs_f64();
         let total = t5 + lm + codec;
-        let steps = frames + params.codebooks - 1;
         println!(
             "  {seconds:>2} s audio: total {total:6.1} s ({:.2}x real time) = T5 {t5:.3} s + LM {lm:6.1} s ({:.1} ms/step) + EnCodec {codec:5.1} s; {} samples",
             total / seconds as f64,

@@ -106,7 +106,10 @@ fn q4_k_m_keeps_codec_and_norms_in_f32_and_heads_in_q6_k() {
         GgmlType::Q5_0,
         "64-wide rows fall back"
     );
-    assert_eq!(file.get_string("general.architecture").as_deref(), Some("musicgen"));
+    assert_eq!(
+        file.metadata().get_string("general.architecture").as_deref(),
+        Some("musicgen")
+    );
 }
 
 #[test]

@@ -105,3 +105,31 @@ fn ggml_without_a_model_falls_back_to_procedural_with_a_warning() {
     assert!(warning["message"].as_str().unwrap().contains("/nope/model.gguf"));
     assert_eq!(d.result("status", json!({}))["model"]["backend"], "procedural");
 }
+
+#[test]
+fn auto_without_a_model_plays_procedural_quietly() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &["--backend", "auto", "--model", "/nope/model.gguf"]);
+    // The warning would be written before the first reply.
+    assert_eq!(d.result("status", json!({}))["model"]["backend"], "procedural");
+    assert!(
+        d.backlog
+            .iter()
+            .all(|v| v["method"] != "daemon_warning" || v["params"]["code"] != "MODEL_NOT_FOUND"),
+        "no model is the usual case, not a warning: {:?}",
+        d.backlog
+    );
+    let fixture = common::fixture_model();
+    let mut d = Daemon::start(
+        dir.path(),
+        &[
+            "--backend",
+            "auto",
+            "--model",
+            fixture.to_str().unwrap(),
+            "--threads",
+            "1",
+        ],
+    );
+    assert_eq!(d.result("status", json!({}))["model"]["backend"], "ggml");
+}

@@ -88,21 +88,23 @@ typedef struct lofi_model_info {
     int64_t tensors_by_type[48]; /* count per ggml_type */
 } lofi_model_info;
 
-/* Checks a GGUF against what the engine loads (architecture, keys, tensor names, shapes, types)
- * without reading the weights. */
-bool lofi_model_inspect(const char *path, lofi_model_info *out, char *err, size_t err_len);
+/* Checks an open GGUF against what the engine loads (architecture, keys, tensor names, shapes,
+ * types) without reading the weights. */
+bool lofi_model_inspect(const lofi_gguf *file, lofi_model_info *out, char *err, size_t err_len);
 
-/* ---- MusicGen inference ---- */
+/* ---- MusicGen inference ----
+ * Like whisper.cpp: a model (the weights, shared by runs) and a state per run (T5 states, the
+ * codes so far, the audio), driven by parameters in a struct whose defaults come from the model. */
 typedef struct lofi_musicgen lofi_musicgen;
+typedef struct lofi_musicgen_state lofi_musicgen_state;
+
+typedef enum lofi_status { LOFI_OK = 0, LOFI_FAILED = 1, LOFI_CANCELLED = 2 } lofi_status;
 
 typedef struct lofi_musicgen_params {
     uint32_t t5_width;
     uint32_t codebooks, codebook_size;
     uint32_t sample_rate, frame_rate, hop_length; /* hop_length samples per frame */
     uint32_t max_frames;                          /* what the decoder's context allows */
-    /* The file's default sampling. */
-    float guidance_scale, temperature, top_p;
-    uint32_t top_k;
 } lofi_musicgen_params;
 
 typedef struct lofi_sampling {
@@ -113,33 +115,64 @@ typedef struct lofi_sampling {
     uint64_t seed;
 } lofi_sampling;
 
-/* Called after each decoder step; return false to cancel. */
+/* Called after each decoder step of a run; return false to cancel. */
 typedef bool (*lofi_progress_fn)(void *user, int64_t step, int64_t steps);
 
-/* Loads a MusicGen GGUF (checked as lofi_model_inspect does; weights mapped, not copied, until
- * the first computation places them). device: "auto", "cpu", "cuda", "vulkan" or "metal". */
+/* One decoder run (lofi_musicgen_generate). */
+typedef struct lofi_run_params {
+    int64_t prompt_frames; /* how many of the state's last frames the run continues (0: none) */
+    int64_t new_frames;    /* frames to generate after them */
+    lofi_sampling sampling;
+    lofi_progress_fn progress; /* NULL: none */
+    void *progress_user;
+} lofi_run_params;
+
+/* Loads a MusicGen GGUF (opened once, checked as lofi_model_inspect does; weights mapped, not
+ * copied, until the first computation places them). device: "auto", "cpu", "cuda", "vulkan" or
+ * "metal". */
 lofi_musicgen *lofi_musicgen_load(const char *path, int threads, const char *device, char *err, size_t err_len);
 void lofi_musicgen_free(lofi_musicgen *model);
 void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *out);
+/* What lofi_model_inspect reports, for the loaded file. */
+void lofi_musicgen_get_info(const lofi_musicgen *model, lofi_model_info *out);
+/* The loaded file's metadata (the tokenizer's keys), valid while the model is. */
+const lofi_gguf *lofi_musicgen_file(const lofi_musicgen *model);
 /* The device that computes: "cpu", "cuda", "vulkan" or "metal" (valid while the model is). */
 const char *lofi_musicgen_device(const lofi_musicgen *model);
 
-/* T5 last hidden state for n token ids: out holds n * t5_width floats (token-major). */
-bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t n, float *out, char *err, size_t err_len);
+/* A run's parameters: the model file's sampling, one frame, no progress. */
+lofi_run_params lofi_musicgen_default_run_params(const lofi_musicgen *model);
+/* The decoder steps a run of prompt_frames + new_frames frames takes (the delay pattern adds some). */
+int64_t lofi_musicgen_run_steps(const lofi_musicgen *model, int64_t prompt_frames, int64_t new_frames);
+
+lofi_musicgen_state *lofi_musicgen_state_new(const lofi_musicgen *model);
+void lofi_musicgen_state_free(lofi_musicgen_state *state);
+
+/* T5's last hidden state for n token ids, kept in the state. */
+bool lofi_musicgen_encode_text(lofi_musicgen *model, lofi_musicgen_state *state, const int32_t *ids, size_t n, char *err,
+                               size_t err_len);
+/* The kept T5 states: *n_tokens * t5_width floats, token-major (valid until the state changes). */
+const float *lofi_musicgen_state_text(const lofi_musicgen_state *state, size_t *n_tokens);
 /* The first decoding step's guided logits (start tokens in): out holds codebooks * codebook_size. */
-bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, float guidance_scale,
-                                float *out, char *err, size_t err_len);
-/* Audio codes for `frames` frames: codes holds codebooks * frames, codebook-major. The first
- * prompt_frames frames are audio_prompt's (codebooks * prompt_frames, codebook-major; NULL and 0
- * for none), continued by the rest. */
-bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, int64_t frames,
-                                  const int32_t *audio_prompt, int64_t prompt_frames, const lofi_sampling *sampling,
-                                  lofi_progress_fn progress, void *user, int32_t *codes, char *err, size_t err_len);
-/* EnCodec: codes (codebook-major) -> frames * hop_length mono samples, both stages in chunks of
- * chunk_frames (0 = the defaults: 500 frames for the frame stage, 64 for the sample-rate stage;
- * the result does not depend on it). */
-bool lofi_musicgen_decode_audio(lofi_musicgen *model, const int32_t *codes, int64_t frames, int64_t chunk_frames,
-                                float *audio, char *err, size_t err_len);
+bool lofi_musicgen_first_logits(lofi_musicgen *model, lofi_musicgen_state *state, float guidance_scale, float *out,
+                                char *err, size_t err_len);
+/* Replaces the state's codes with `frames` frames (codebook-major), e.g. an audio prompt to continue. */
+bool lofi_musicgen_state_set_codes(lofi_musicgen_state *state, const int32_t *codes, int64_t frames, char *err,
+                                   size_t err_len);
+/* One decoder run on the kept T5 states: feeds the state's last params->prompt_frames frames,
+ * then appends params->new_frames sampled frames to the state's codes. */
+lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *state, const lofi_run_params *params,
+                                   char *err, size_t err_len);
+int64_t lofi_musicgen_state_frames(const lofi_musicgen_state *state);
+/* Copies the state's codes out: codebooks * frames, codebook-major. */
+void lofi_musicgen_state_codes(const lofi_musicgen_state *state, int32_t *out);
+/* EnCodec over the state's codes -> frames * hop_length mono samples kept in the state, both
+ * stages in chunks of chunk_frames (0 = the defaults: 500 frames for the frame stage, 64 for the
+ * sample-rate stage; the result does not depend on it). */
+bool lofi_musicgen_decode_audio(lofi_musicgen *model, lofi_musicgen_state *state, int64_t chunk_frames, char *err,
+                                size_t err_len);
+/* The decoded samples (valid until the state changes). */
+const float *lofi_musicgen_state_audio(const lofi_musicgen_state *state, size_t *n_samples);
 
 #ifdef __cplusplus
 }

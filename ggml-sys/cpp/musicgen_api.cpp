@@ -1,4 +1,6 @@
-// The C API over the MusicGen engine: load, text encoder, decoder LM, EnCodec.
+// The C API over the MusicGen engine: load, then per-run state through text encoder, decoder LM
+// runs and EnCodec.
+#include <algorithm>
 #include <cstring>
 
 #include "encodec_decoder.h"
@@ -7,11 +9,20 @@
 #include "lofi_ggml.h"
 #include "musicgen_decoder.h"
 #include "musicgen_generate.h"
+#include "musicgen_inspect.h"
 #include "musicgen_model.h"
 #include "t5_encoder.h"
 
 struct lofi_musicgen {
     std::unique_ptr<lofi::MusicgenModel> model;
+};
+
+struct lofi_musicgen_state {
+    int64_t codebooks = 0, codebook_size = 0;
+    std::vector<float> text; // T5 states, token-major
+    size_t tokens = 0;
+    std::vector<std::vector<int32_t>> codes; // [codebook][frame]
+    std::vector<float> audio;
 };
 
 namespace {
@@ -27,8 +38,21 @@ const lofi::MusicgenModel *ready(lofi_musicgen *model, char *err, size_t err_len
     return model->model.get();
 }
 
-std::vector<float> copy_states(const lofi::MusicgenModel &m, const float *t5_hidden, size_t n_tokens) {
-    return std::vector<float>(t5_hidden, t5_hidden + n_tokens * m.hp.t5.width);
+bool has_text(const lofi_musicgen_state *state, char *err, size_t err_len) {
+    if (state->tokens == 0) {
+        lofi::set_error(err, err_len, "no text states: encode the prompt first");
+        return false;
+    }
+    return true;
+}
+
+// The state's last `frames` frames, codebook-major.
+std::vector<int32_t> tail(const lofi_musicgen_state *state, int64_t frames) {
+    std::vector<int32_t> out;
+    for (const std::vector<int32_t> &book : state->codes) {
+        out.insert(out.end(), book.end() - frames, book.end());
+    }
+    return out;
 }
 
 } // namespace
@@ -58,14 +82,70 @@ void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *
             hp.sample_rate,
             hp.frame_rate,
             hp.codec.hop_length(),
-            hp.decoder.context_length > books ? hp.decoder.context_length - books : 0,
-            hp.generation.guidance_scale,
-            hp.generation.temperature,
-            hp.generation.top_p,
-            hp.generation.top_k};
+            hp.decoder.context_length > books ? hp.decoder.context_length - books : 0};
 }
 
-bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t n, float *out, char *err, size_t err_len) {
+void lofi_musicgen_get_info(const lofi_musicgen *model, lofi_model_info *out) {
+    lofi::fill_model_info(*model->model->file, model->model->hp, out);
+}
+
+const lofi_gguf *lofi_musicgen_file(const lofi_musicgen *model) { return model->model->file; }
+
+lofi_run_params lofi_musicgen_default_run_params(const lofi_musicgen *model) {
+    const lofi::GenerationDefaults &g = model->model->hp.generation;
+    return lofi_run_params{0, 1, lofi_sampling{g.guidance_scale, g.temperature, static_cast<int32_t>(g.top_k), g.top_p, 0}, nullptr, nullptr};
+}
+
+int64_t lofi_musicgen_run_steps(const lofi_musicgen *model, int64_t prompt_frames, int64_t new_frames) {
+    return lofi::run_steps(model->model->hp.decoder, prompt_frames + new_frames);
+}
+
+lofi_musicgen_state *lofi_musicgen_state_new(const lofi_musicgen *model) {
+    auto *state = new lofi_musicgen_state;
+    state->codebooks = model->model->hp.decoder.codebooks;
+    state->codebook_size = model->model->hp.decoder.codebook_size;
+    state->codes.resize(state->codebooks);
+    return state;
+}
+
+void lofi_musicgen_state_free(lofi_musicgen_state *state) { delete state; }
+
+const float *lofi_musicgen_state_text(const lofi_musicgen_state *state, size_t *n_tokens) {
+    *n_tokens = state->tokens;
+    return state->text.data();
+}
+
+int64_t lofi_musicgen_state_frames(const lofi_musicgen_state *state) {
+    return static_cast<int64_t>(state->codes.empty() ? 0 : state->codes[0].size());
+}
+
+void lofi_musicgen_state_codes(const lofi_musicgen_state *state, int32_t *out) {
+    for (const std::vector<int32_t> &book : state->codes) {
+        out = std::copy(book.begin(), book.end(), out);
+    }
+}
+
+bool lofi_musicgen_state_set_codes(lofi_musicgen_state *state, const int32_t *codes, int64_t frames, char *err,
+                                   size_t err_len) {
+    const size_t count = static_cast<size_t>(frames * state->codebooks);
+    if (frames < 0 || std::any_of(codes, codes + count, [&](int32_t code) { return code < 0 || code >= state->codebook_size; })) {
+        lofi::set_error(err, err_len, "the codes have a value outside the codebook");
+        return false;
+    }
+    for (int64_t q = 0; q < state->codebooks; q++) {
+        state->codes[q].assign(codes + q * frames, codes + (q + 1) * frames);
+    }
+    state->audio.clear();
+    return true;
+}
+
+const float *lofi_musicgen_state_audio(const lofi_musicgen_state *state, size_t *n_samples) {
+    *n_samples = state->audio.size();
+    return state->audio.data();
+}
+
+bool lofi_musicgen_encode_text(lofi_musicgen *model, lofi_musicgen_state *state, const int32_t *ids, size_t n, char *err,
+                               size_t err_len) {
     const lofi::MusicgenModel *placed = ready(model, err, err_len);
     if (placed == nullptr) {
         return false;
@@ -82,30 +162,30 @@ bool lofi_musicgen_encode_text(lofi_musicgen *model, const int32_t *ids, size_t 
         return false;
     }
     lofi::GraphRunner runner(m.backends());
-    std::vector<float> hidden;
-    const bool encoded = lofi::t5_encode(m, runner, std::vector<int32_t>(ids, ids + n), hidden);
+    state->tokens = 0;
+    const bool encoded = lofi::t5_encode(m, runner, std::vector<int32_t>(ids, ids + n), state->text);
     lofi::release_stage_pages(m, "t5.");
     if (!encoded) {
         lofi::set_error(err, err_len, "T5: GGML could not compute the encoder graph");
         return false;
     }
-    std::memcpy(out, hidden.data(), hidden.size() * sizeof(float));
+    state->tokens = n;
     return true;
 }
 
-bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, float guidance_scale,
-                                float *out, char *err, size_t err_len) {
+bool lofi_musicgen_first_logits(lofi_musicgen *model, lofi_musicgen_state *state, float guidance_scale, float *out,
+                                char *err, size_t err_len) {
     const lofi::MusicgenModel *placed = ready(model, err, err_len);
-    if (placed == nullptr) {
+    if (placed == nullptr || !has_text(state, err, err_len)) {
         return false;
     }
     const lofi::MusicgenModel &m = *placed;
     lofi::GraphRunner runner(m.backends());
-    lofi::DecoderState state;
+    lofi::DecoderState decoder;
     std::vector<float> logits;
     const std::vector<int32_t> start(m.hp.decoder.codebooks, static_cast<int32_t>(m.hp.decoder.start_token));
-    if (!lofi::decoder_start(m, runner, copy_states(m, t5_hidden, n_tokens), static_cast<int64_t>(n_tokens), 1, state) ||
-        !lofi::decoder_step(m, runner, state, start, logits)) {
+    if (!lofi::decoder_start(m, runner, state->text, static_cast<int64_t>(state->tokens), 1, decoder) ||
+        !lofi::decoder_step(m, runner, decoder, start, logits)) {
         lofi::set_error(err, err_len, "decoder: GGML could not compute the first step");
         return false;
     }
@@ -114,48 +194,69 @@ bool lofi_musicgen_first_logits(lofi_musicgen *model, const float *t5_hidden, si
     return true;
 }
 
-bool lofi_musicgen_generate_codes(lofi_musicgen *model, const float *t5_hidden, size_t n_tokens, int64_t frames,
-                                  const int32_t *audio_prompt, int64_t prompt_frames, const lofi_sampling *sampling,
-                                  lofi_progress_fn progress, void *user, int32_t *codes, char *err, size_t err_len) {
+lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *state, const lofi_run_params *params,
+                                   char *err, size_t err_len) {
     const lofi::MusicgenModel *placed = ready(model, err, err_len);
-    if (placed == nullptr) {
-        return false;
+    if (placed == nullptr || !has_text(state, err, err_len)) {
+        return LOFI_FAILED;
     }
     const lofi::MusicgenModel &m = *placed;
-    lofi::SamplingParams params{sampling->guidance_scale, sampling->temperature, sampling->top_k, sampling->top_p, sampling->seed};
+    if (params->prompt_frames < 0 || params->prompt_frames > lofi_musicgen_state_frames(state) || params->new_frames < 1) {
+        lofi::set_error(err, err_len, "a run continues at most the frames the state holds and adds at least one");
+        return LOFI_FAILED;
+    }
+    const lofi_sampling &s = params->sampling;
+    const lofi::SamplingParams sampling{s.guidance_scale, s.temperature, s.top_k, s.top_p, s.seed};
+    auto report = [&](int64_t step, int64_t steps) {
+        return params->progress == nullptr || params->progress(params->progress_user, step, steps);
+    };
+    const int64_t frames = params->prompt_frames + params->new_frames;
     std::vector<int32_t> out;
     std::string error;
-    auto report = [&](int64_t step, int64_t steps) { return progress == nullptr || progress(user, step, steps); };
-    const std::vector<int32_t> prompt(audio_prompt, audio_prompt + prompt_frames * m.hp.decoder.codebooks);
-    if (!lofi::generate_codes(m, copy_states(m, t5_hidden, n_tokens), static_cast<int64_t>(n_tokens), frames, prompt, params,
-                              report, out, error)) {
+    switch (lofi::generate_codes(m, state->text, static_cast<int64_t>(state->tokens), frames, tail(state, params->prompt_frames),
+                                 sampling, report, out, error)) {
+    case lofi::RunStatus::cancelled:
+        lofi::set_error(err, err_len, "cancelled");
+        return LOFI_CANCELLED;
+    case lofi::RunStatus::failed:
         lofi::set_error(err, err_len, error);
-        return false;
+        return LOFI_FAILED;
+    case lofi::RunStatus::ok:
+        break;
     }
-    std::memcpy(codes, out.data(), out.size() * sizeof(int32_t));
-    return true;
+    for (int64_t q = 0; q < state->codebooks; q++) {
+        const auto generated = out.begin() + q * frames;
+        state->codes[q].insert(state->codes[q].end(), generated + params->prompt_frames, generated + frames);
+    }
+    state->audio.clear();
+    return LOFI_OK;
 }
 
-bool lofi_musicgen_decode_audio(lofi_musicgen *model, const int32_t *codes, int64_t frames, int64_t chunk_frames,
-                                float *audio, char *err, size_t err_len) {
+bool lofi_musicgen_decode_audio(lofi_musicgen *model, lofi_musicgen_state *state, int64_t chunk_frames, char *err,
+                                size_t err_len) {
     const lofi::MusicgenModel *placed = ready(model, err, err_len);
     if (placed == nullptr) {
         return false;
     }
     const lofi::MusicgenModel &m = *placed;
-    std::vector<float> out;
+    const int64_t frames = lofi_musicgen_state_frames(state);
+    if (frames == 0) {
+        lofi::set_error(err, err_len, "no codes to decode");
+        return false;
+    }
+    std::vector<int32_t> codes(static_cast<size_t>(frames * state->codebooks));
+    lofi_musicgen_state_codes(state, codes.data());
     std::string error;
-    const size_t count = static_cast<size_t>(frames) * m.hp.codec.quantizers;
     // By default ~2 s per upsampling graph (im2col buffers of tens of MB) and 10 s per frame-stage
     // graph (~40k nodes: a 10-minute track in one graph would take ~1 GB of graph metadata).
     const lofi::EncodecChunks chunks = chunk_frames > 0 ? lofi::EncodecChunks{chunk_frames, chunk_frames} : lofi::EncodecChunks{500, 64};
-    const bool decoded = lofi::encodec_decode(m, std::vector<int32_t>(codes, codes + count), frames, chunks, out, error);
+    const bool decoded = lofi::encodec_decode(m, codes, frames, chunks, state->audio, error);
     lofi::release_stage_pages(m, "codec.");
     if (!decoded) {
+        state->audio.clear();
         lofi::set_error(err, err_len, error);
         return false;
     }
-    std::memcpy(audio, out.data(), out.size() * sizeof(float));
     return true;
 }
 

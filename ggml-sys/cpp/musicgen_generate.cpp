@@ -45,7 +45,9 @@ int32_t sample_token(std::vector<float> logits, const SamplingParams &params, st
     return order[pick(rng)];
 }
 
-bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden, int64_t tokens, int64_t frames,
+int64_t run_steps(const DecoderHparams &hp, int64_t frames) { return frames + hp.codebooks - 1; }
+
+RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden, int64_t tokens, int64_t frames,
                     const std::vector<int32_t> &audio_prompt, const SamplingParams &params,
                     const std::function<bool(int64_t, int64_t)> &progress, std::vector<int32_t> &codes, std::string &error) {
     const DecoderHparams &hp = m.hp.decoder;
@@ -53,23 +55,23 @@ bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden,
     const int64_t prompt_frames = static_cast<int64_t>(audio_prompt.size()) / books;
     if (prompt_frames * books != static_cast<int64_t>(audio_prompt.size()) || prompt_frames >= frames) {
         error = "the audio prompt must be whole frames, fewer than the frames asked for";
-        return false;
+        return RunStatus::failed;
     }
     if (std::any_of(audio_prompt.begin(), audio_prompt.end(), [&](int32_t code) { return code < 0 || code >= card; })) {
         error = "the audio prompt has a code outside the codebook";
-        return false;
+        return RunStatus::failed;
     }
     // Delay pattern: codebook q at step s holds frame s - 1 - q; the start token elsewhere.
-    const int64_t steps = frames + books - 1;
+    const int64_t steps = run_steps(hp, frames);
     if (steps + 1 > hp.context_length) {
         error = "asked for " + std::to_string(frames) + " frames; the model's context holds " + std::to_string(hp.context_length - books);
-        return false;
+        return RunStatus::failed;
     }
     GraphRunner runner(m.backends());
     DecoderState state;
     if (!decoder_start(m, runner, t5_hidden, tokens, steps, state)) {
         error = "could not start the decoder";
-        return false;
+        return RunStatus::failed;
     }
     ThreadGovernor governor(m.cpu, m.governed_threads());
     std::mt19937_64 rng(params.seed);
@@ -79,7 +81,7 @@ bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden,
     for (int64_t s = 1; s <= steps; s++) {
         if (!governor.run([&] { return decoder_step(m, runner, state, input, logits); })) {
             error = "decoder step " + std::to_string(s) + " failed";
-            return false;
+            return RunStatus::failed;
         }
         for (int64_t q = 0; q < books; q++) {
             const int64_t frame = s - 1 - q;
@@ -97,11 +99,10 @@ bool generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden,
             codes[q * frames + frame] = input[q];
         }
         if (progress && !progress(s, steps)) {
-            error = "cancelled";
-            return false;
+            return RunStatus::cancelled;
         }
     }
-    return true;
+    return RunStatus::ok;
 }
 
 } // namespace lofi

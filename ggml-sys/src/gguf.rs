@@ -1,4 +1,5 @@
 use std::ffi::CStr;
+use std::marker::PhantomData;
 use std::path::Path;
 
 use crate::error::{c_path, c_string, ErrorBuffer, GgmlError};
@@ -89,6 +90,40 @@ impl GgufFile {
             )
         };
         err.check(ok).map(|()| data)
+    }
+
+    /// The file's metadata keys.
+    pub fn metadata(&self) -> GgufMetadata<'_> {
+        GgufMetadata {
+            ptr: self.ptr,
+            _owner: PhantomData,
+        }
+    }
+
+    /// The C handle, for the C API's functions that read an open file.
+    pub fn as_raw(&self) -> *const raw::lofi_gguf {
+        self.ptr
+    }
+}
+
+/// Read access to an open GGUF's metadata keys, as long as its owner (a [`GgufFile`], or a
+/// loaded model that keeps its file open) lives.
+#[derive(Clone, Copy)]
+pub struct GgufMetadata<'a> {
+    ptr: *const raw::lofi_gguf,
+    _owner: PhantomData<&'a ()>,
+}
+
+impl GgufMetadata<'_> {
+    /// The metadata of a file the C side keeps open.
+    ///
+    /// # Safety
+    /// `ptr` is a valid `lofi_gguf` handle that stays open for the chosen lifetime.
+    pub unsafe fn from_raw(ptr: *const raw::lofi_gguf) -> Self {
+        Self {
+            ptr,
+            _owner: PhantomData,
+        }
     }
 
     /// A string array's elements, None if absent or of another type.

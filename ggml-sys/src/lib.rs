@@ -22,5 +22,5 @@ pub mod raw {
 
 pub use build_info::{accelerators, cpu_features, mul_mat, version};
 pub use error::{c_path, c_string, ErrorBuffer, GgmlError};
-pub use gguf::{GgufFile, GgufWriter, TensorInfo};
+pub use gguf::{GgufFile, GgufMetadata, GgufWriter, TensorInfo};
 pub use types::{quantize, to_f32, GgmlType};

@@ -95,7 +95,10 @@ fn gguf_written_and_read_back() {
     std::fs::write(&base, &header).unwrap();
 
     let source = GgufFile::open(&base).unwrap();
-    assert_eq!(source.get_string("general.architecture").as_deref(), Some("musicgen"));
+    assert_eq!(
+        source.metadata().get_string("general.architecture").as_deref(),
+        Some("musicgen")
+    );
     let weights = values(2 * 256, 6);
     let q8 = quantize(GgmlType::Q8_0, &weights, 256).unwrap();
     let mut writer = GgufWriter::new(&source);
@@ -120,7 +123,10 @@ fn gguf_written_and_read_back() {
         ("w", GgmlType::Q8_0, &[256i64, 2][..])
     );
     assert_eq!(read.read_tensor(0).unwrap(), q8);
-    assert_eq!(read.get_string("general.architecture").as_deref(), Some("musicgen"));
+    assert_eq!(
+        read.metadata().get_string("general.architecture").as_deref(),
+        Some("musicgen")
+    );
 }
 
 #[test]

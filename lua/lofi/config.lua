@@ -26,7 +26,7 @@ local M = {}
 ---@field timeout_ms integer       A request without an answer after this long fails with DAEMON_TIMEOUT
 
 ---@class lofi.ModelConfig
----@field backend "ggml"|"procedural"
+---@field backend "auto"|"ggml"|"procedural"  auto = ggml when the model file exists, else procedural
 ---@field weights_path string?     nil = stdpath("data")/lofi/models/musicgen-small-<quantization>.gguf
 ---@field quantization "Q4_K_M"|"Q5_K_M"|"Q8_0"|"F16"
 ---@field device "auto"|"cpu"|"cuda"|"vulkan"|"metal"  auto = the first GPU the daemon's build can use, else the CPU
@@ -80,7 +80,7 @@ function M.defaults()
       timeout_ms = 10000,
     },
     model = {
-      backend = "ggml",
+      backend = described.defaults.backend,
       weights_path = nil,
       quantization = "Q4_K_M",
       device = "auto",

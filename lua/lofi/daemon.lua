@@ -82,12 +82,8 @@ function M.find_bin()
     )
 end
 
---- Whether the configured model file exists: the daemon is only asked for ggml when it does.
----@return boolean
-function M.model_installed()
-  return config.current.model.backend == "ggml" and uv.fs_stat(config.weights_path()) ~= nil
-end
-
+--- The command line: only what a running daemon cannot change (the settings it can change are
+--- sent by request as soon as it starts; see lofi.session).
 ---@param bin string
 ---@return string[]
 function M.command(bin)
@@ -100,18 +96,11 @@ function M.command(bin)
     c.daemon.log_level,
     "--cache-dir",
     vim.fn.expand(c.cache.dir),
-    "--cache-max-mb",
-    tostring(c.cache.max_mb),
     "--format",
     c.audio.format,
-    "--volume",
-    tostring(c.playback.volume),
   }
   local function add(...)
     vim.list_extend(cmd, { ... })
-  end
-  if c.cache.max_tracks then
-    add("--cache-max-tracks", tostring(c.cache.max_tracks))
   end
   if c.daemon.log_file then
     add("--log-file", vim.fn.expand(c.daemon.log_file))
@@ -119,13 +108,13 @@ function M.command(bin)
   if c.audio.device then
     add("--audio-device", c.audio.device)
   end
-  if M.model_installed() then
-    add("--backend", "ggml", "--model", config.weights_path(), "--device", c.model.device)
+  -- The daemon decides what runs (auto: ggml when the model file exists) and says why.
+  add("--backend", c.model.backend)
+  if c.model.backend ~= "procedural" then
+    add("--model", config.weights_path(), "--device", c.model.device)
     if c.model.threads then
       add("--threads", tostring(c.model.threads))
     end
-  else
-    add("--backend", "procedural")
   end
   return cmd
 end

@@ -4,6 +4,7 @@
 return {
   choices = {
     backend = {
+      "auto",
       "procedural",
       "ggml",
     },
@@ -25,6 +26,7 @@ return {
     },
   },
   defaults = {
+    backend = "auto",
     cache_max_mb = 500.0,
     crossfade_sec = 2.0,
     duration_sec = 30.0,

@@ -123,7 +123,8 @@ local function check_model(status, bin)
   if c.model.backend == "procedural" then
     health.ok("backend: procedural (instant, needs no model)")
   elseif not stat then
-    health.info(
+    local report = c.model.backend == "ggml" and health.warn or health.info
+    report(
       ("no model at %s: the procedural backend plays instead"):format(path),
       { 'install weights with ./install.sh --model PATH, or set model.backend = "procedural" to silence this' }
     )
@@ -135,7 +136,7 @@ local function check_model(status, bin)
   end
   if status and status.model then
     local m = status.model
-    local wanted = c.model.backend == "ggml" and stat
+    local wanted = c.model.backend ~= "procedural" and stat
     local report = (wanted and m.backend ~= "ggml") and health.warn or health.ok
     report(("the daemon generates with: %s (%s, %s)"):format(m.backend, m.model_version, m.device))
   end

@@ -209,13 +209,14 @@ function M.skip(callback)
   call("skip", nil, callback)
 end
 
---- Sets the volume (0.0–1.0) when given a level; returns the volume as last known.
+--- Sets the volume (0.0–1.0) when given a level; returns the volume. The plugin owns the level
+--- (the daemon changes it only when asked), so it is read back from the configuration.
 ---@param level number?
 ---@param callback lofi.Callback?
 ---@return number
 function M.volume(level, callback)
   if level == nil then
-    return state.current.playback.volume or config.current.playback.volume
+    return config.current.playback.volume
   end
   if type(level) ~= "number" or level < 0 or level > 1 then
     local err = require("lofi.errors").new("INVALID_PARAMS", "volume must be a number from 0.0 to 1.0")
@@ -228,9 +229,7 @@ function M.volume(level, callback)
   end
   -- Kept as the configured volume so a restarted daemon comes back at this level.
   config.current.playback.volume = level
-  state.expect_volume(level)
   call("volume_set", { level = level }, function(err, result)
-    state.volume_answered(result and result.level)
     if callback then
       callback(err, result)
     elseif err then

@@ -156,8 +156,9 @@ end
 
 ---@param restarted boolean
 function daemon.on_start(restarted)
-  -- Volume and cache limits travel as command-line flags; the rest by request.
-  send({ "prefetch", "crossfade", "loop" })
+  -- Every setting a running daemon can change travels by request, these first: requests are
+  -- answered in order, so the daemon has them all before the request that started it.
+  send({ "volume", "cache", "prefetch", "crossfade", "loop" })
   daemon.request("status", nil, function(err)
     if not err and restarted then
       events.emit("daemon_restart", {})

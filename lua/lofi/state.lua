@@ -50,34 +50,10 @@ function M.reset()
   M.current.tracks = tracks
 end
 
--- Volume changes in flight: replies to requests sent before them carry the old level and
--- arrive first (the daemon answers in order), so until the last volume_set is answered the
--- level asked for is the one kept.
-local volume_requests, volume_asked = 0, nil
-
---- Records a volume_set about to be sent.
----@param level number
-function M.expect_volume(level)
-  volume_requests, volume_asked = volume_requests + 1, level
-  M.current.playback.volume = level
-end
-
---- Records the answer (or failure: nil) to a volume_set.
----@param level number?
-function M.volume_answered(level)
-  volume_requests = math.max(0, volume_requests - 1)
-  if volume_requests == 0 and level then
-    M.current.playback.volume = level
-  end
-end
-
 ---@param playback table the daemon's playback status
 function M.set_playback(playback)
   if type(playback) ~= "table" or playback.state == nil then
     return
-  end
-  if volume_requests > 0 then
-    playback.volume = volume_asked
   end
   M.current.playback = playback
   M.current.updated_at = uv.now()

@@ -77,7 +77,7 @@ function M.status_lines()
   if p.state ~= "stopped" then
     lines[#lines + 1] = ("Position:   %s / %s"):format(M.clock(state.position()), M.clock(p.duration_sec))
   end
-  lines[#lines + 1] = ("Volume:     %d%%"):format(math.floor((p.volume or config.current.playback.volume) * 100 + 0.5))
+  lines[#lines + 1] = ("Volume:     %d%%"):format(math.floor(config.current.playback.volume * 100 + 0.5))
   if s.generation.active then
     lines[#lines + 1] = ("Generating: %s %d%%%s"):format(
       s.generation.track_id or "",

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::path::Path;
 
-use ggml_sys::{c_path, raw, ErrorBuffer, GgmlError, GgmlType, GgufFile};
+use ggml_sys::{raw, ErrorBuffer, GgmlError, GgmlType, GgufFile};
 
 use crate::tokenizer::T5Tokenizer;
 
@@ -46,47 +46,43 @@ impl ModelInfo {
 /// tensor names, shapes and types, the tokenizer) without reading the weights: the checks
 /// [`crate::Musicgen::load`] runs, so a file that passes here also loads.
 pub fn inspect_model(path: &Path) -> Result<ModelInfo, GgmlError> {
-    check(path).map(|(info, _)| info)
-}
-
-/// Every check loading runs, once: the summary, and the tokenizer built from the file.
-pub(crate) fn check(path: &Path) -> Result<(ModelInfo, T5Tokenizer), GgmlError> {
-    let info = inspect_header(path)?;
-    let tokenizer = T5Tokenizer::from_gguf(&GgufFile::open(path)?)?;
-    Ok((info, tokenizer))
-}
-
-fn inspect_header(path: &Path) -> Result<ModelInfo, GgmlError> {
-    let c_path = c_path(path)?;
+    let file = GgufFile::open(path)?;
     let mut info = std::mem::MaybeUninit::<raw::lofi_model_info>::zeroed();
     let mut err = ErrorBuffer::new();
-    // SAFETY: valid path, output struct and error buffer.
-    if !unsafe { raw::lofi_model_inspect(c_path.as_ptr(), info.as_mut_ptr(), err.ptr(), err.capacity()) } {
+    // SAFETY: an open file, an output struct and an error buffer.
+    if !unsafe { raw::lofi_model_inspect(file.as_raw(), info.as_mut_ptr(), err.ptr(), err.capacity()) } {
         return Err(err.into_error());
     }
+    T5Tokenizer::from_gguf(file.metadata())?;
     // SAFETY: filled on success.
-    let info = unsafe { info.assume_init() };
-    Ok(ModelInfo {
-        name: unsafe { CStr::from_ptr(info.name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned(),
-        file_type: info.file_type,
-        file_size: info.file_size,
-        tensors: info.n_tensors,
-        params: info.n_params,
-        tokenizer_size: info.tokenizer_size,
-        t5_layers: info.t5_layers,
-        t5_width: info.t5_width,
-        decoder_layers: info.decoder_layers,
-        decoder_width: info.decoder_width,
-        decoder_heads: info.decoder_heads,
-        codebooks: info.codebooks,
-        codebook_size: info.codebook_size,
-        sample_rate: info.sample_rate,
-        frame_rate: info.frame_rate,
-        tensors_by_type: (0..info.tensors_by_type.len())
-            .filter(|&t| info.tensors_by_type[t] > 0)
-            .map(|t| (GgmlType(t as i32), info.tensors_by_type[t]))
-            .collect(),
-    })
+    Ok(ModelInfo::from_raw(&unsafe { info.assume_init() }))
+}
+
+impl ModelInfo {
+    pub(crate) fn from_raw(info: &raw::lofi_model_info) -> Self {
+        Self {
+            // SAFETY: the C side NUL-terminates the name within its array.
+            name: unsafe { CStr::from_ptr(info.name.as_ptr()) }
+                .to_string_lossy()
+                .into_owned(),
+            file_type: info.file_type,
+            file_size: info.file_size,
+            tensors: info.n_tensors,
+            params: info.n_params,
+            tokenizer_size: info.tokenizer_size,
+            t5_layers: info.t5_layers,
+            t5_width: info.t5_width,
+            decoder_layers: info.decoder_layers,
+            decoder_width: info.decoder_width,
+            decoder_heads: info.decoder_heads,
+            codebooks: info.codebooks,
+            codebook_size: info.codebook_size,
+            sample_rate: info.sample_rate,
+            frame_rate: info.frame_rate,
+            tensors_by_type: (0..info.tensors_by_type.len())
+                .filter(|&t| info.tensors_by_type[t] > 0)
+                .map(|t| (GgmlType(t as i32), info.tensors_by_type[t]))
+                .collect(),
+        }
+    }
 }

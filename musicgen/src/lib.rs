@@ -3,16 +3,20 @@
 //! over the engine `ggml-sys` builds.
 //!
 //! - [`inspect_model`]: every check loading runs, without reading the weights.
-//! - [`Musicgen`]: load, then a whole track ([`Musicgen::generate_track`]: windows past the
-//!   model's context, progress over all of them, typed cancellation) or its stages (tokens,
-//!   T5 states, codes, audio) for tests and benchmarks.
+//! - [`Musicgen`]: load (the file opened and checked once), then a whole track
+//!   ([`Musicgen::generate_track`]: windows past the model's context, progress over all of
+//!   them, typed cancellation).
+//! - [`Run`]: one generation's state, kept on the C side like whisper.cpp's `whisper_state`
+//!   (T5 states, codes, audio), stage by stage for tests and benchmarks.
 
 mod check;
 mod engine;
+mod run;
 mod tokenizer;
 mod track;
 
 pub use check::{inspect_model, ModelInfo};
-pub use engine::{Musicgen, MusicgenParams, RunError, Sampling};
+pub use engine::{Musicgen, MusicgenParams, Sampling};
 pub use ggml_sys::GgmlError;
+pub use run::{Run, RunError};
 pub use track::Track;

@@ -9,7 +9,7 @@ use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::Tokenizer;
 
 use ggml_sys::GgmlError;
-use ggml_sys::GgufFile;
+use ggml_sys::GgufMetadata;
 
 pub struct T5Tokenizer {
     tokenizer: Tokenizer,
@@ -21,7 +21,7 @@ fn missing(key: &str) -> GgmlError {
 }
 
 impl T5Tokenizer {
-    pub fn from_gguf(file: &GgufFile) -> Result<Self, GgmlError> {
+    pub fn from_gguf(file: GgufMetadata<'_>) -> Result<Self, GgmlError> {
         let tokens = file
             .string_array("tokenizer.ggml.tokens")
             .ok_or_else(|| missing("tokenizer.ggml.tokens"))?;

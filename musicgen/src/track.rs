@@ -1,7 +1,8 @@
 //! A whole track from a prompt: T5 once, the decoder window by window when the track is
 //! longer than its context (as audiocraft extends a track), EnCodec in bounded chunks.
 
-use crate::engine::{Musicgen, MusicgenParams, RunError, Sampling};
+use crate::engine::{Musicgen, MusicgenParams, Sampling};
+use crate::run::RunError;
 
 /// How many seconds of the previous window a window continues: audiocraft extends a track with
 /// windows of 30 s that keep the last 10 s as the audio prompt.
@@ -53,40 +54,23 @@ impl Musicgen {
         mut progress: impl FnMut(usize, usize) -> bool,
     ) -> Result<Track, RunError> {
         let ids = self.tokenize(prompt)?;
-        let hidden = self.encode_text(&ids)?;
-        let params = *self.params();
-        let windows = plan_windows(frames, &params);
-        // Each window is a decoder run over its frames plus the delay pattern's steps.
-        let delay = params.codebooks - 1;
-        let steps: usize = windows.iter().map(|w| w.prompt + w.new + delay).sum();
+        let windows = plan_windows(frames, self.params());
+        let steps: usize = windows.iter().map(|w| self.run_steps(w.prompt, w.new)).sum();
+        let mut run = self.run();
+        run.encode_text(&ids)?;
         let mut steps_done = 0;
-        let mut codes: Vec<Vec<i32>> = vec![Vec::with_capacity(frames); params.codebooks]; // [codebook][frame]
         for (index, window) in windows.iter().enumerate() {
-            let audio_prompt: Vec<i32> = codes
-                .iter()
-                .flat_map(|book| book[book.len() - window.prompt..].iter().copied())
-                .collect();
             let window_sampling = Sampling {
                 seed: sampling.seed.wrapping_add(index as u64),
                 ..*sampling
             };
-            let window_frames = window.prompt + window.new;
-            let mut window_steps = 0;
-            let window_codes =
-                self.continue_codes(&hidden, &audio_prompt, window_frames, &window_sampling, |step, of| {
-                    window_steps = of;
-                    progress(steps_done + step, steps)
-                })?;
-            for (book, generated) in codes.iter_mut().zip(window_codes.chunks(window_frames)) {
-                book.extend_from_slice(&generated[window.prompt..]);
-            }
-            steps_done += window_steps;
+            run.generate(window.prompt, window.new, &window_sampling, |step, _| {
+                progress(steps_done + step, steps)
+            })?;
+            steps_done += run.model().run_steps(window.prompt, window.new);
         }
-        let samples = self.decode_audio(&codes.concat(), frames)?;
-        Ok(Track {
-            samples,
-            steps: steps_done,
-        })
+        let samples = run.decode_audio(0)?.to_vec();
+        Ok(Track { samples, steps })
     }
 }
 
@@ -103,13 +87,6 @@ mod tests {
             frame_rate: 50,
             hop_length: 640,
             max_frames,
-            default_sampling: Sampling {
-                guidance_scale: 3.0,
-                temperature: 1.0,
-                top_k: 250,
-                top_p: 0.0,
-                seed: 0,
-            },
         }
     }
 

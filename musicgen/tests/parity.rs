@@ -54,9 +54,10 @@ fn errors(m: &mut Musicgen, reference: &Value) -> (f32, f32, f32, usize) {
     for prompt in reference["prompts"].as_array().unwrap() {
         let ids = m.tokenize(prompt["text"].as_str().unwrap()).unwrap();
         assert_eq!(ids, ints(&prompt["token_ids"]), "token ids for {}", prompt["text"]);
-        let hidden = m.encode_text(&ids).unwrap();
-        t5 = t5.max(max_abs_err(&hidden, &floats(&prompt["t5_hidden"])));
-        let guided = m.first_logits(&hidden, 3.0).unwrap();
+        let mut run = m.run();
+        run.encode_text(&ids).unwrap();
+        t5 = t5.max(max_abs_err(run.text_states(), &floats(&prompt["t5_hidden"])));
+        let guided = run.first_logits(3.0).unwrap();
         logits = logits.max(max_abs_err(&guided, &floats(&prompt["cfg_logits"])));
         let expected: Vec<i32> = prompt["greedy_codes"]
             .as_array()
@@ -64,14 +65,16 @@ fn errors(m: &mut Musicgen, reference: &Value) -> (f32, f32, f32, usize) {
             .iter()
             .flat_map(ints)
             .collect();
-        let frames = expected.len() / m.params().codebooks;
-        let codes = m.generate_codes(&hidden, frames, &GREEDY, |_, _| true).unwrap();
-        same_codes += usize::from(codes == expected);
+        let frames = expected.len() / run.model().params().codebooks;
+        run.generate(0, frames, &GREEDY, |_, _| true).unwrap();
+        same_codes += usize::from(run.codes() == expected);
     }
     let codec = &reference["encodec"];
     let codes: Vec<i32> = codec["codes"].as_array().unwrap().iter().flat_map(ints).collect();
-    let audio = m.decode_audio(&codes, codes.len() / m.params().codebooks).unwrap();
-    (t5, logits, max_abs_err(&audio, &floats(&codec["audio"])), same_codes)
+    let mut run = m.run();
+    run.set_codes(&codes).unwrap();
+    let audio = run.decode_audio(0).unwrap();
+    (t5, logits, max_abs_err(audio, &floats(&codec["audio"])), same_codes)
 }
 
 #[test]
@@ -104,28 +107,33 @@ fn sampling_is_seeded_and_cancel_stops_between_steps() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = model(dir.path(), FileType::Q8_0);
     let ids = m.tokenize("lofi hip hop, rainy night").unwrap();
-    let hidden = m.encode_text(&ids).unwrap();
     let sampling = Sampling {
         seed: 42,
-        ..m.params().default_sampling
+        ..m.default_sampling()
     };
     assert_eq!(
         (sampling.top_k, sampling.guidance_scale),
         (250, 3.0),
         "defaults from the GGUF"
     );
-    let a = m.generate_codes(&hidden, 20, &sampling, |_, _| true).unwrap();
-    let b = m.generate_codes(&hidden, 20, &sampling, |_, _| true).unwrap();
-    let c = m
-        .generate_codes(&hidden, 20, &Sampling { seed: 43, ..sampling }, |_, _| true)
-        .unwrap();
+    let mut codes = |sampling: &Sampling| {
+        let mut run = m.run();
+        run.encode_text(&ids).unwrap();
+        run.generate(0, 20, sampling, |_, _| true).unwrap();
+        run.codes()
+    };
+    let a = codes(&sampling);
+    let b = codes(&sampling);
+    let c = codes(&Sampling { seed: 43, ..sampling });
     assert_eq!(a, b, "same seed, same tokens");
     assert_ne!(a, c, "another seed, other tokens");
     assert!(a.iter().all(|&code| (0..64).contains(&code)));
 
+    let mut run = m.run();
+    run.encode_text(&ids).unwrap();
     let mut seen = Vec::new();
-    let err = m
-        .generate_codes(&hidden, 20, &sampling, |step, steps| {
+    let err = run
+        .generate(0, 20, &sampling, |step, steps| {
             seen.push((step, steps));
             step < 5
         })
@@ -136,11 +144,18 @@ fn sampling_is_seeded_and_cancel_stops_between_steps() {
         Some(&(5, 23)),
         "20 frames + 3 delay steps; stopped after step 5"
     );
-    let audio = m.decode_audio(&a, 20).unwrap();
-    assert_eq!(audio.len(), 20 * 640);
+    assert_eq!(run.model().run_steps(0, 20), 23);
+    assert_eq!(run.frames(), 0, "a cancelled run adds no codes");
+    run.set_codes(&a).unwrap();
+    assert_eq!(run.decode_audio(0).unwrap().len(), 20 * 640);
     assert!(
-        m.decode_audio(&[64; 80], 20).is_err(),
+        run.set_codes(&[64; 80]).is_err(),
         "codes outside the codebook are refused"
+    );
+    drop(run);
+    assert!(
+        m.run().generate(0, 20, &sampling, |_, _| true).is_err(),
+        "a run needs its text encoded first"
     );
 }
 
@@ -148,27 +163,40 @@ fn sampling_is_seeded_and_cancel_stops_between_steps() {
 fn an_audio_prompt_is_continued_as_if_the_model_had_sampled_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = model(dir.path(), FileType::Q8_0);
-    let hidden = m.encode_text(&m.tokenize("vinyl, slow keys").unwrap()).unwrap();
-    let whole = m.generate_codes(&hidden, 40, &GREEDY, |_, _| true).unwrap();
+    let ids = m.tokenize("vinyl, slow keys").unwrap();
+    let mut run = m.run();
+    run.encode_text(&ids).unwrap();
+    run.generate(0, 40, &GREEDY, |_, _| true).unwrap();
+    let whole = run.codes();
     // The first 15 frames of each codebook as the prompt: greedy decoding goes on exactly as
     // it did when it sampled them itself.
     let prompt: Vec<i32> = whole.chunks(40).flat_map(|book| book[..15].to_vec()).collect();
-    let continued = m.continue_codes(&hidden, &prompt, 40, &GREEDY, |_, _| true).unwrap();
-    assert_eq!(continued, whole);
+    run.set_codes(&prompt).unwrap();
+    run.generate(15, 25, &GREEDY, |_, _| true).unwrap();
+    assert_eq!(run.codes(), whole);
+    // Runs chain: each appends to what the state holds, the prompt kept as it was.
+    run.set_codes(&prompt).unwrap();
+    run.generate(15, 10, &GREEDY, |_, _| true).unwrap();
+    run.generate(10, 15, &GREEDY, |_, _| true).unwrap();
+    let chained = run.codes();
+    assert_eq!(run.frames(), 40);
+    assert!(chained
+        .chunks(40)
+        .zip(prompt.chunks(15))
+        .all(|(book, p)| &book[..15] == p));
+    assert!(run.set_codes(&prompt[..5]).is_err(), "not whole frames");
+    run.set_codes(&prompt).unwrap();
     assert!(
-        m.continue_codes(&hidden, &prompt[..5], 40, &GREEDY, |_, _| true)
-            .is_err(),
-        "not whole frames"
-    );
-    assert!(
-        m.continue_codes(&hidden, &prompt, 15, &GREEDY, |_, _| true).is_err(),
+        run.generate(15, 0, &GREEDY, |_, _| true).is_err(),
         "nothing left to generate"
     );
+    assert!(
+        run.generate(16, 10, &GREEDY, |_, _| true).is_err(),
+        "more prompt than the run holds"
+    );
     let outside = vec![64; prompt.len()];
-    let err = m
-        .continue_codes(&hidden, &outside, 40, &GREEDY, |_, _| true)
-        .unwrap_err();
-    assert_eq!(err.to_string(), "the audio prompt has a code outside the codebook");
+    let err = run.set_codes(&outside).unwrap_err();
+    assert_eq!(err.to_string(), "the codes have a value outside the codebook");
 }
 
 #[test]
@@ -183,11 +211,13 @@ fn chunked_encodec_equals_one_pass() {
             (state >> 26) as i32 // 0..64
         })
         .collect();
-    let whole = m.decode_audio_in_chunks(&codes, frames, frames).unwrap();
+    let mut run = m.run();
+    run.set_codes(&codes).unwrap();
+    let whole = run.decode_audio(frames).unwrap().to_vec();
     // Both stages in chunks: the frame stage's LSTM carries its state across them.
     for chunk in [64, 5] {
-        let chunked = m.decode_audio_in_chunks(&codes, frames, chunk).unwrap();
-        let err = max_abs_err(&whole, &chunked);
+        let chunked = run.decode_audio(chunk).unwrap();
+        let err = max_abs_err(&whole, chunked);
         assert!(err <= 1e-5, "chunks of {chunk} frames differ by {err}");
     }
 }
@@ -201,13 +231,14 @@ fn the_thread_count_never_changes_tokens_or_audio() {
     let mut two = Musicgen::load(&dir.path().join("tiny-q8_0.gguf"), 2, "cpu").unwrap();
     let sampling = Sampling {
         seed: 9,
-        ..one.params().default_sampling
+        ..one.default_sampling()
     };
     let run = |m: &mut Musicgen| {
-        let hidden = m.encode_text(&m.tokenize("dusty tape, soft keys").unwrap()).unwrap();
-        let codes = m.generate_codes(&hidden, 40, &sampling, |_, _| true).unwrap();
-        let audio = m.decode_audio(&codes, 40).unwrap();
-        (codes, audio)
+        let ids = m.tokenize("dusty tape, soft keys").unwrap();
+        let mut run = m.run();
+        run.encode_text(&ids).unwrap();
+        run.generate(0, 40, &sampling, |_, _| true).unwrap();
+        (run.codes(), run.decode_audio(0).unwrap().to_vec())
     };
     let (codes_one, audio_one) = run(&mut one);
     let (codes_two, audio_two) = run(&mut two);
@@ -280,10 +311,12 @@ fn an_accelerator_matches_transformers() {
         );
         let sampling = Sampling {
             seed: 5,
-            ..gpu.params().default_sampling
+            ..gpu.default_sampling()
         };
-        let hidden = gpu.encode_text(&gpu.tokenize("tape hiss, warm keys").unwrap()).unwrap();
-        let codes = gpu.generate_codes(&hidden, 30, &sampling, |_, _| true).unwrap();
-        assert_eq!(gpu.decode_audio(&codes, 30).unwrap().len(), 30 * 640);
+        let ids = gpu.tokenize("tape hiss, warm keys").unwrap();
+        let mut run = gpu.run();
+        run.encode_text(&ids).unwrap();
+        run.generate(0, 30, &sampling, |_, _| true).unwrap();
+        assert_eq!(run.decode_audio(0).unwrap().len(), 30 * 640);
     }
 }

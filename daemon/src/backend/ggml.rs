@@ -37,7 +37,7 @@ impl GgmlBackend {
                 crate::SAMPLE_RATE
             ));
         }
-        let defaults = model.params().default_sampling;
+        let defaults = model.default_sampling();
         let sampling = Sampling {
             temperature: overrides.temperature.unwrap_or(defaults.temperature),
             top_k: overrides.top_k.unwrap_or(defaults.top_k),

@@ -33,6 +33,7 @@ pub fn described() -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "defaults": {
+            "backend": "auto",
             "prompt": PROMPT,
             "duration_sec": DURATION_SEC,
             "volume": decimal(VOLUME),

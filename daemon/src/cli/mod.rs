@@ -77,6 +77,8 @@ impl LogLevel {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendKind {
+    /// ggml when the model file exists, else procedural (quietly: no model is the usual case).
+    Auto,
     Procedural,
     Ggml,
 }
@@ -94,8 +96,8 @@ pub enum ComputeDevice {
 
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
-    /// Generation backend; ggml falls back to procedural (with a warning) when the model is
-    /// missing or cannot be loaded.
+    /// Generation backend: auto picks ggml when the model file exists; ggml falls back to
+    /// procedural (with a warning) when the model is missing or cannot be loaded.
     #[arg(long, value_enum, default_value = "procedural")]
     pub backend: BackendKind,
     /// GGUF model file for the ggml backend.
@@ -143,6 +145,10 @@ impl BackendArgs {
         }
         let path = self.model.clone().unwrap_or_else(default_model_path);
         let fallback = "; using the procedural backend";
+        if !path.is_file() && self.backend == BackendKind::Auto {
+            tracing::info!("no model at {}: the procedural backend plays", path.display());
+            return (Arc::new(self.procedural()), None);
+        }
         if !path.is_file() {
             let message = format!("model file {} does not exist{fallback}", path.display());
             return (
