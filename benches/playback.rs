@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use lofi_daemon::backend::procedural::ProceduralBackend;
 use lofi_daemon::backend::GenerationRequest;
+use lofi_daemon::playback::spectrum::{Spectrum, WINDOW};
 
 fn spawn(dir: &std::path::Path, home: &std::path::Path, device: &str, tag: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lofi-daemon"))
@@ -112,6 +113,36 @@ fn main() {
         "CPU while playing (none clock, 48 kHz stereo): {:.2} % of a core (goal 1 %); idle: {:.2} %",
         playing * 100.0,
         idle * 100.0
+    );
+
+    // The visualizer at 30 fps on top of the same playback, and its analysis alone.
+    send(
+        &mut child,
+        r#"{"jsonrpc":"2.0","method":"visualizer_subscribe","params":{"fps":30},"id":4}"#,
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let watched_start = cpu_seconds(pid);
+    std::thread::sleep(window);
+    let watched = (cpu_seconds(pid) - watched_start) / window.as_secs_f64();
+    send(
+        &mut child,
+        r#"{"jsonrpc":"2.0","method":"visualizer_unsubscribe","id":5}"#,
+    );
+    let mut spectrum = Spectrum::new(48_000);
+    let samples: Vec<f32> = (0..WINDOW).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    let frames = 3_000;
+    let analysis_start = Instant::now();
+    for _ in 0..frames {
+        std::hint::black_box(spectrum.levels(std::hint::black_box(&samples)));
+    }
+    let per_frame = analysis_start.elapsed().as_secs_f64() / frames as f64;
+    println!(
+        "visualizer at 30 fps: {:.2} % of a core on top of playback ({:.2} % with it, {:.2} % without; goal 0.5 %); the analysis alone {:.1} us a frame = {:.3} % of a core at 30 fps",
+        (watched - playing) * 100.0,
+        watched * 100.0,
+        playing * 100.0,
+        per_frame * 1e6,
+        per_frame * 30.0 * 100.0
     );
 
     // Soak: keep playing (looping playlist, prefetch adding tracks) for LOFI_SOAK_SECS

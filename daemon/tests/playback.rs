@@ -413,3 +413,72 @@ fn a_track_that_cannot_be_loaded_is_reported_and_skipped() {
     assert_eq!(d.result("playlist_get", json!({}))["tracks"], json!([a, c]));
     d.notification("playback_started", |p| p["track_id"] == c.as_str());
 }
+
+/// Frames received in `window` (other lines stay in the backlog).
+fn frames_within(d: &mut Daemon, window: Duration) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + window;
+    let mut frames = Vec::new();
+    while let Some(v) = d.read(deadline.saturating_duration_since(std::time::Instant::now())) {
+        if v["method"] == "visualizer_frame" {
+            frames.push(v["params"].clone());
+        } else {
+            d.backlog.push(v);
+        }
+    }
+    frames
+}
+
+#[test]
+fn visualizer_frames_follow_playback_and_stop_when_paused_or_unsubscribed() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let (a, _, _, _) = two_tracks(&mut d, 4.0);
+    let subscribed = d.result("visualizer_subscribe", json!({ "fps": 20 }));
+    assert_eq!(subscribed["fps"], 20);
+    assert_eq!(subscribed["bands_hz"].as_array().unwrap().len(), 10);
+    assert!(
+        frames_within(&mut d, Duration::from_millis(300)).is_empty(),
+        "stopped: no frames"
+    );
+
+    d.result("play", json!({ "track_id": a }));
+    let frames = frames_within(&mut d, Duration::from_millis(1000));
+    assert!(
+        (12..=22).contains(&frames.len()),
+        "{} frames in 1 s at 20 fps",
+        frames.len()
+    );
+    for f in &frames {
+        let bands = f["bands"].as_array().unwrap();
+        assert_eq!(bands.len(), 10);
+        assert!(bands.iter().all(|b| (0.0..=1.0).contains(&b.as_f64().unwrap())));
+    }
+    let positions: Vec<f64> = frames.iter().map(|f| f["position_sec"].as_f64().unwrap()).collect();
+    assert!(positions.windows(2).all(|p| p[1] >= p[0]), "{positions:?}");
+    let loudest = frames
+        .iter()
+        .flat_map(|f| f["bands"].as_array().unwrap().iter().map(|b| b.as_f64().unwrap()))
+        .fold(0.0, f64::max);
+    assert!(loudest > 0.3, "music lights the bands: {loudest}");
+
+    d.result("pause", json!({}));
+    frames_within(&mut d, Duration::from_millis(150));
+    assert!(
+        frames_within(&mut d, Duration::from_millis(400)).is_empty(),
+        "paused: no frames"
+    );
+    d.result("resume", json!({}));
+    assert!(!frames_within(&mut d, Duration::from_millis(400)).is_empty(), "resumed");
+    assert_eq!(d.result("visualizer_unsubscribe", json!({}))["unsubscribed"], true);
+    frames_within(&mut d, Duration::from_millis(100));
+    assert!(
+        frames_within(&mut d, Duration::from_millis(400)).is_empty(),
+        "unsubscribed: no frames"
+    );
+    assert_eq!(d.result("visualizer_unsubscribe", json!({}))["unsubscribed"], false);
+    let err = d.error("visualizer_subscribe", json!({ "fps": 31 }));
+    assert!(
+        err["message"].as_str().unwrap().contains("fps must be 1 to 30"),
+        "{err}"
+    );
+}

@@ -190,6 +190,11 @@ M.subcommands = {
       require("lofi.picker").tracks()
     end,
   },
+  visualizer = {
+    run = function()
+      lofi().visualizer()
+    end,
+  },
   cache = {
     run = function(args)
       local sub = args[1]

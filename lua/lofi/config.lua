@@ -63,6 +63,16 @@ local M = {}
 ---@field progress "cmdline"|"fidget"|"mini"|"notify"|"none"
 ---@field statusline boolean
 ---@field icons { playing: string, paused: string, generating: string, music: string }
+---@field visualizer lofi.VisualizerConfig
+
+---@class lofi.VisualizerConfig
+---@field layout "float"|"split"
+---@field style "rings"|"bars"         rings: bass at the centre, treble at the edge
+---@field preset "calm"|"lively"|"minimal" how fast levels rise and fall, and the kick flare
+---@field theme "auto"|"mono"|"warm"|"none" colours linked to the colourscheme's groups; none: yours
+---@field fps integer                  frames a second while the window shows (1-30)
+---@field size number                  the window's share of the editor (0.1-1)
+---@field statusline boolean           a 10-cell spectrum in the statusline while playing
 
 ---@alias lofi.KeymapsConfig table<string, string|false>
 
@@ -121,6 +131,15 @@ function M.defaults()
         paused = "⏸",
         generating = "◌",
         music = "♪",
+      },
+      visualizer = {
+        layout = "float",
+        style = "rings",
+        preset = "calm",
+        theme = "auto",
+        fps = described.ranges.visualizer_fps[2],
+        size = 0.5,
+        statusline = false,
       },
     },
     keymaps = {
@@ -237,6 +256,15 @@ local schema = {
     progress = one_of({ "cmdline", "fidget", "mini", "notify", "none" }),
     statusline = "boolean",
     icons = { playing = "string", paused = "string", generating = "string", music = "string" },
+    visualizer = {
+      layout = one_of({ "float", "split" }),
+      style = one_of({ "rings", "bars" }),
+      preset = one_of({ "calm", "lively", "minimal" }),
+      theme = one_of({ "auto", "mono", "warm", "none" }),
+      fps = whole_number(unpack(described.ranges.visualizer_fps)),
+      size = number_in(0.1, 1),
+      statusline = "boolean",
+    },
   },
   keymaps = {
     toggle = lhs_or_false,

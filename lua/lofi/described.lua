@@ -69,6 +69,8 @@ return {
     "audio_devices",
     "audio_device_set",
     "playback_config",
+    "visualizer_subscribe",
+    "visualizer_unsubscribe",
   },
   notifications = {
     "generation_started",
@@ -83,6 +85,7 @@ return {
     "audio_device_restored",
     "daemon_error",
     "daemon_warning",
+    "visualizer_frame",
   },
   ranges = {
     cache_max_mb = {
@@ -106,6 +109,10 @@ return {
     seed = {
       0,
       9007199254740991,
+    },
+    visualizer_fps = {
+      1,
+      30,
     },
     volume = {
       0.0,

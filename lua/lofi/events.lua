@@ -17,6 +17,7 @@ local M = {}
 ---| "daemon_exit"         { code, signal }
 ---| "daemon_restart"      {}
 ---| "audio_device_restored" { device }
+---| "visualizer_frame"    { bands, position_sec } 10 levels 0-1, 32 Hz … 16 kHz; only while subscribed
 
 --- The one table between the daemon's notification names and the plugin's event names
 --- (the spec's API names differ for the playback events). A test checks it covers every
@@ -35,6 +36,7 @@ M.from_daemon = {
   daemon_error = "daemon_error",
   daemon_warning = "daemon_warning",
   audio_device_restored = "audio_device_restored",
+  visualizer_frame = "visualizer_frame",
 }
 
 --- Every event: the daemon's, then the plugin's own about the daemon process.

@@ -51,6 +51,9 @@ function M.setup(opts)
   require("lofi.keymaps").apply(config.current.keymaps)
   session.reconfigure(old, config.current)
   stop_on_leave()
+  if config.current.ui.visualizer.statusline or package.loaded["lofi.visualizer"] then
+    require("lofi.visualizer").sync() -- the statusline spectrum needs frames too
+  end
 end
 
 --- Sends a request after any settings a hot reload left to send (the daemon client keeps
@@ -312,6 +315,11 @@ end
 function M.waveform(id, size, callback)
   size = size or {}
   call("track_waveform", { track_id = id, width = size.width, rows = size.rows }, callback)
+end
+
+--- Opens or closes the visualizer window (see |lofi-visualizer|).
+function M.visualizer()
+  require("lofi.visualizer").toggle()
 end
 
 --- The statusline component (see |lofi-statusline|).

@@ -33,6 +33,7 @@ local function initial()
     playlist = {}, ---@type string[]
     tracks = {}, ---@type table[] cache_list, most recently used first
     devices = nil, ---@type table? audio_devices result
+    spectrum = nil, ---@type { bands: number[], position_sec: number, at: integer }? the latest visualizer_frame
     model = nil, ---@type table? status.model
     daemon_version = nil, ---@type string?
     audio_device = nil, ---@type string?
@@ -175,6 +176,9 @@ local reducers = {
     M.current.playback.position_sec = M.position()
     M.current.playback.state = "paused"
     M.current.updated_at = uv.now()
+  end,
+  visualizer_frame = function(data)
+    M.current.spectrum = { bands = data.bands or {}, position_sec = data.position_sec, at = uv.now() }
   end,
   playlist_changed = function(data)
     keep_playlist(data)

@@ -54,6 +54,10 @@ function M.statusline()
     if p.duration_sec then
       parts[#parts] = parts[#parts] .. "/" .. M.clock(p.duration_sec)
     end
+    if ui.visualizer.statusline then
+      local spark = require("lofi.visualizer").spark()
+      parts[#parts + 1] = spark ~= "" and spark or nil
+    end
   end
   if s.generation.active then
     parts[#parts + 1] = ("%s %d%%"):format(ui.icons.generating, s.generation.percent or 0)

@@ -141,6 +141,7 @@ describe(":Lofi", function()
       "skip",
       "status",
       "stop",
+      "visualizer",
       "volume",
     }, complete("Lofi "))
     assert.are.same({ "pause", "play", "prompt" }, complete("Lofi p"))

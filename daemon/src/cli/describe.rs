@@ -52,6 +52,7 @@ pub fn described() -> Value {
             "seed": [0, MAX_SEED],
             // An empty prompt is allowed: it means the default one.
             "prompt_chars": [0, MAX_PROMPT_CHARS],
+            "visualizer_fps": [1, crate::playback::visualizer::MAX_FPS],
         },
         "choices": {
             "prefetch_strategy": strategies,

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::mixer::{effective_crossfade, Mixer, MixerEvent, MixerState, PreparedTrack};
 use super::output::{self, ErrorSlot, OpenOutput, Output};
 use super::prepare::prepare;
+use super::visualizer::{Frame, Visualizer};
 use super::PlaybackError;
 use crate::cache::Cache;
 
@@ -111,6 +112,11 @@ impl Engine {
             engine.lost_device(e.to_string());
         }
         engine
+    }
+
+    /// Visualizer frames of what the mixer plays, until the returned handle is dropped.
+    pub fn visualize(&self, fps: u32, emit: impl Fn(Frame) + Send + 'static) -> Visualizer {
+        Visualizer::start(Arc::clone(&self.mixer), fps, emit)
     }
 
     fn mixer(&self) -> MutexGuard<'_, Mixer> {

@@ -91,6 +91,15 @@ pub struct Mixer {
     events: Vec<MixerEvent>,
     /// Tracks the audio thread let go of; dropped on the control thread.
     released: Vec<Arc<PreparedTrack>>,
+    /// The latest mixed samples, for the visualizer; there only while one watches.
+    tap: Option<Tap>,
+}
+
+/// A ring of the latest mixed samples (after pause fades and crossfades, before the volume,
+/// so the picture does not depend on the listening level).
+struct Tap {
+    samples: Vec<f32>,
+    next: usize,
 }
 
 impl Mixer {
@@ -107,7 +116,32 @@ impl Mixer {
             ramp_step: 1.0 / (RAMP_SEC * rate as f32),
             events: Vec::with_capacity(MAX_EVENTS),
             released: Vec::with_capacity(MAX_EVENTS),
+            tap: None,
         }
+    }
+
+    /// Keeps the latest `len` mixed samples from now on (0: stops keeping them). Called on
+    /// the control thread, which allocates the ring.
+    pub fn set_tap(&mut self, len: usize) {
+        self.tap = (len > 0).then(|| Tap {
+            samples: vec![0.0; len],
+            next: 0,
+        });
+    }
+
+    /// Copies the latest `out.len()` mixed samples, oldest first; false without a tap.
+    pub fn latest_mixed(&self, out: &mut [f32]) -> bool {
+        let Some(tap) = &self.tap else {
+            return false;
+        };
+        let len = tap.samples.len();
+        let count = out.len().min(len);
+        let start = (tap.next + len - count) % len;
+        let skip = out.len() - count;
+        for (i, o) in out[skip..].iter_mut().enumerate() {
+            *o = tap.samples[(start + i) % len];
+        }
+        true
     }
 
     pub fn rate(&self) -> u32 {
@@ -305,7 +339,12 @@ impl Mixer {
             self.state = MixerState::Stopped;
             self.pause_gain = 0.0;
         }
-        sample * self.volume * self.pause_gain
+        let mixed = sample * self.pause_gain;
+        if let Some(tap) = self.tap.as_mut() {
+            tap.samples[tap.next] = mixed;
+            tap.next = (tap.next + 1) % tap.samples.len();
+        }
+        mixed * self.volume
     }
 }
 
@@ -338,6 +377,24 @@ mod tests {
                 f[0]
             })
             .collect()
+    }
+
+    #[test]
+    fn the_tap_keeps_the_latest_mix_before_the_volume() {
+        let mut m = Mixer::new(1000, 0.5);
+        let mut latest = [9.0; 4];
+        assert!(!m.latest_mixed(&mut latest), "no tap until one is asked for");
+        m.set_tap(8);
+        m.play(track("a", 0.25, 1000), 0);
+        let heard = render(&mut m, 200);
+        assert!(m.latest_mixed(&mut latest));
+        assert_eq!(latest, [0.25; 4], "the mix at full scale, whatever the volume");
+        assert_eq!(*heard.last().unwrap(), 0.125);
+        let mut more = [9.0; 12];
+        m.latest_mixed(&mut more);
+        assert_eq!(&more[..4], &[9.0; 4], "no more than the ring holds");
+        m.set_tap(0);
+        assert!(!m.latest_mixed(&mut latest));
     }
 
     #[test]

@@ -7,7 +7,10 @@ mod error;
 pub mod mixer;
 pub mod output;
 pub mod prepare;
+pub mod spectrum;
+pub mod visualizer;
 
 pub use engine::{Engine, PlaybackEvent};
 pub use error::PlaybackError;
 pub use output::NONE_DEVICE;
+pub use visualizer::{Frame, Visualizer};

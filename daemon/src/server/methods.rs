@@ -8,6 +8,7 @@ use super::{protocol, Server};
 use crate::backend::{Backend, GenerationRequest};
 use crate::cache::CacheLimits;
 use crate::generation;
+use crate::playback::spectrum::BAND_CENTRES_HZ;
 use crate::playback::Engine;
 use crate::queue::{Job, Submitted};
 use crate::rpc::{ErrorReason, Request, RpcError};
@@ -220,6 +221,21 @@ impl Server {
             "audio_device_set" => parse::<params::Device>(p)
                 .and_then(|device| Ok(engine.set_device(&device.device)?))
                 .map(|opened| json!({ "current": opened.name, "output": opened })),
+            "visualizer_subscribe" => parse::<params::VisualizerSubscribe>(p)
+                .and_then(|v| v.checked())
+                .map(|fps| {
+                    let outbox = self.outbox.clone();
+                    let mut visualizer = self.visualizer.lock().unwrap_or_else(|e| e.into_inner());
+                    // One subscriber (the editor): a new subscription replaces the old one.
+                    drop(visualizer.take());
+                    *visualizer =
+                        Some(engine.visualize(fps, move |frame| outbox.notify(protocol::visualizer_frame(&frame))));
+                    json!({ "fps": fps, "bands_hz": BAND_CENTRES_HZ })
+                }),
+            "visualizer_unsubscribe" => no_params().map(|_| {
+                let stopped = self.visualizer.lock().unwrap_or_else(|e| e.into_inner()).take();
+                json!({ "unsubscribed": stopped.is_some() })
+            }),
             "playback_config" => parse::<params::PlaybackConfig>(p).map(|config| {
                 if let Some(enabled) = config.loop_playlist {
                     engine.set_loop(enabled);

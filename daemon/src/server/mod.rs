@@ -18,7 +18,7 @@ use crate::audio_file::mp3::lame_available;
 use crate::audio_file::AudioFormat;
 use crate::backend::Backend;
 use crate::cache::{Cache, CacheLimits};
-use crate::playback::Engine;
+use crate::playback::{Engine, Visualizer};
 use crate::queue::{Queue, QueueEvent, StoreSettings};
 use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RequestId, RpcError, MAX_LINE_BYTES};
 
@@ -112,6 +112,8 @@ pub struct Server {
     /// `debug_panic` method, which panics in the request or the pump thread.
     test_hooks: bool,
     panic_in_pump: AtomicBool,
+    /// The editor's visualizer subscription, if any.
+    visualizer: Mutex<Option<Visualizer>>,
 }
 
 /// Runs until the server is gone: queue events as they come, playback every tick.
@@ -187,6 +189,7 @@ impl Server {
             last_activity_ms: AtomicU64::new(0),
             test_hooks: std::env::var_os("LOFI_DAEMON_TEST_HOOKS").is_some_and(|v| v == "1"),
             panic_in_pump: AtomicBool::new(false),
+            visualizer: Mutex::new(None),
         });
         if let Some(error) = options.backend_fallback {
             server.warn(error);

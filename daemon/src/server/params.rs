@@ -129,6 +129,26 @@ impl Volume {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct VisualizerSubscribe {
+    pub fps: Option<u32>,
+}
+
+impl VisualizerSubscribe {
+    pub fn checked(&self) -> Result<u32, RpcError> {
+        let max = crate::playback::visualizer::MAX_FPS;
+        match self.fps {
+            None => Ok(max),
+            Some(fps) if (1..=max).contains(&fps) => Ok(fps),
+            Some(fps) => Err(RpcError::invalid_params(
+                "fps",
+                format!("fps must be 1 to {max}, got {fps}"),
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Crossfade {
     pub duration_sec: f64,
 }

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::cache::{Cache, CacheError, TrackMeta};
-use crate::playback::{PlaybackError, PlaybackEvent};
+use crate::playback::{Frame, PlaybackError, PlaybackEvent};
 use crate::queue::QueueEvent;
 use crate::rpc::{ErrorReason, Outgoing, RpcError};
 
@@ -38,6 +38,8 @@ pub const METHODS: &[&str] = &[
     "audio_devices",
     "audio_device_set",
     "playback_config",
+    "visualizer_subscribe",
+    "visualizer_unsubscribe",
 ];
 
 /// Every notification the daemon sends (README, Notifications).
@@ -54,6 +56,7 @@ pub const NOTIFICATIONS: &[&str] = &[
     "audio_device_restored",
     "daemon_error",
     "daemon_warning",
+    "visualizer_frame",
 ];
 
 fn notification(method: &'static str, params: Value) -> Outgoing {
@@ -132,6 +135,19 @@ pub fn playback(event: &PlaybackEvent) -> Option<Outgoing> {
         PlaybackEvent::DeviceRestored { device } => notification("audio_device_restored", json!({ "device": device })),
         PlaybackEvent::PrefetchWanted { .. } => return None,
     })
+}
+
+/// `visualizer_frame`: band levels to three decimals (what a terminal can show), position to ms.
+pub fn visualizer_frame(frame: &Frame) -> Outgoing {
+    let bands: Vec<f64> = frame
+        .bands
+        .iter()
+        .map(|&level| (f64::from(level) * 1000.0).round() / 1000.0)
+        .collect();
+    notification(
+        "visualizer_frame",
+        json!({ "bands": bands, "position_sec": (frame.position_sec * 1000.0).round() / 1000.0 }),
+    )
 }
 
 /// `daemon_warning`: something degraded, the daemon carries on.
