@@ -186,8 +186,14 @@ M.subcommands = {
     end,
   },
   list = {
-    run = function()
+    run = function(args)
+      if args[1] == "prompts" then
+        return require("lofi.picker").prompts()
+      end
       require("lofi.picker").tracks()
+    end,
+    complete = function()
+      return { "tracks", "prompts" }
     end,
   },
   visualizer = {

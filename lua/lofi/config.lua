@@ -61,6 +61,7 @@ local M = {}
 ---@field notify boolean
 ---@field notify_level integer
 ---@field progress "cmdline"|"fidget"|"mini"|"notify"|"none"
+---@field picker "auto"|"telescope"|"snacks"|"select" auto: Telescope, then snacks.nvim, then vim.ui.select
 ---@field statusline boolean
 ---@field icons { playing: string, paused: string, generating: string, music: string }
 ---@field visualizer lofi.VisualizerConfig
@@ -125,6 +126,7 @@ function M.defaults()
       notify = true,
       notify_level = vim.log.levels.INFO,
       progress = "cmdline",
+      picker = "auto",
       statusline = true,
       icons = {
         playing = "▶",
@@ -254,6 +256,7 @@ local schema = {
     notify = "boolean",
     notify_level = whole_number(0),
     progress = one_of({ "cmdline", "fidget", "mini", "notify", "none" }),
+    picker = one_of({ "auto", "telescope", "snacks", "select" }),
     statusline = "boolean",
     icons = { playing = "string", paused = "string", generating = "string", music = "string" },
     visualizer = {

@@ -236,7 +236,8 @@ local function check_integrations()
       health.info(("%s not installed (%s)"):format(name, gives))
     end
   end
-  optional("telescope", "telescope.nvim", ":Telescope lofi tracks / prompts; :Lofi list uses vim.ui.select meanwhile")
+  optional("telescope", "telescope.nvim", ":Telescope lofi tracks / prompts, and :Lofi list")
+  optional("snacks", "snacks.nvim", ":Lofi list in Snacks.picker when Telescope is absent (ui.picker)")
   optional("fidget", "fidget.nvim", 'ui.progress = "fidget"')
   optional("mini.notify", "mini.notify", 'ui.progress = "mini"')
   optional("notify", "nvim-notify", 'ui.progress = "notify"')
@@ -245,6 +246,13 @@ local function check_integrations()
   local needs = { fidget = "fidget", mini = "mini.notify" }
   if needs[mode] and not pcall(require, needs[mode]) then
     health.warn(("ui.progress = %q but %s is not installed: progress shows in the cmdline"):format(mode, needs[mode]))
+  end
+  local picker = config.current.ui.picker
+  local used = require("lofi.picker").backend()
+  if picker ~= "auto" and picker ~= used then
+    health.warn(("ui.picker = %q but %s is not installed: :Lofi list uses %s"):format(picker, picker, used))
+  else
+    health.ok(":Lofi list uses " .. (used == "select" and "vim.ui.select" or used))
   end
 end
 

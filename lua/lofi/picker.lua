@@ -1,6 +1,7 @@
----@mod lofi.picker Track and prompt pickers: Telescope when present, vim.ui.select otherwise.
+---@mod lofi.picker Track and prompt pickers: Telescope or snacks.nvim when present (ui.picker),
+--- vim.ui.select otherwise.
 ---
---- The entries, previews and actions live here; lofi.telescope only dresses them.
+--- The entries, previews and actions live here; lofi.telescope and lofi.snacks only dress them.
 
 local state = require("lofi.state")
 local ui = require("lofi.ui")
@@ -102,8 +103,25 @@ M.prompt_actions = {
   },
 }
 
-local function has_telescope()
-  return pcall(require, "telescope")
+--- The picker ui.picker asks for, or in "auto" the first installed: Telescope, snacks.nvim,
+--- then vim.ui.select.
+---@return "telescope"|"snacks"|"select"
+function M.backend()
+  local wanted = require("lofi.config").current.ui.picker
+  local available = {
+    telescope = function()
+      return (pcall(require, "telescope"))
+    end,
+    snacks = function()
+      return (pcall(require, "snacks")) and _G.Snacks ~= nil and Snacks.picker ~= nil
+    end,
+  }
+  for _, name in ipairs({ "telescope", "snacks" }) do
+    if (wanted == "auto" or wanted == name) and available[name]() then
+      return name
+    end
+  end
+  return "select"
 end
 
 ---@param items table[]
@@ -137,22 +155,23 @@ function M.prompt_label(entry)
   return ("%s  (%d×)"):format(entry.prompt, entry.count)
 end
 
---- Refreshes the track list, then shows the Telescope picker `name` when Telescope is
---- installed, else vim.ui.select over `items()`.
+--- Refreshes the track list, then shows the picker `name` in Telescope or snacks.nvim (see
+--- M.backend), else vim.ui.select over `items()`.
 local function pick(name, opts, items, label, actions)
   require("lofi").cache(function(err)
     if err then
       return ui.error(err)
     end
-    if has_telescope() then
-      return require("lofi.telescope")[name](opts)
+    local backend = M.backend()
+    if backend ~= "select" then
+      return require("lofi." .. backend)[name](opts)
     end
     select(items(), label, actions, "lofi " .. name)
   end)
 end
 
 --- Picks a cached track to play, add to the playlist or delete.
----@param opts table? Telescope picker options
+---@param opts table? Telescope or Snacks.picker options
 function M.tracks(opts)
   pick("tracks", opts, function()
     return state.current.tracks
@@ -160,7 +179,7 @@ function M.tracks(opts)
 end
 
 --- Picks a prompt from the history to generate again.
----@param opts table? Telescope picker options
+---@param opts table? Telescope or Snacks.picker options
 function M.prompts(opts)
   pick("prompts", opts, M.prompt_history, M.prompt_label, M.prompt_actions)
 end

@@ -40,6 +40,7 @@ function reporters.fidget(track_id)
       handle:report({ message = message, percentage = percent })
     end,
     finish = function()
+      handle:report({ message = "done", percentage = 100 }) -- not left at its last percentage
       handle:finish()
     end,
   }
@@ -68,7 +69,17 @@ function reporters.notify()
       -- nvim-notify replaces by record, snacks by id; other backends just show it.
       record = vim.notify(message, vim.log.levels.INFO, { title = "lofi", id = "lofi_progress", replace = record })
     end,
-    finish = function() end,
+    finish = function()
+      if record then
+        -- The progress entry ends rather than lingering at its last percentage.
+        vim.notify("lofi: generation ended", vim.log.levels.INFO, {
+          title = "lofi",
+          id = "lofi_progress",
+          replace = record,
+          timeout = 500,
+        })
+      end
+    end,
   }
 end
 

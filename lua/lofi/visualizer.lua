@@ -129,7 +129,8 @@ function M.draw(model, width, height, style)
       if style == "bars" then
         local bar_width = width / BANDS
         band = math.min(BANDS, math.floor(col / bar_width) + 1)
-        local gap = bar_width >= 2 and col == math.floor(band * bar_width) - 1
+        -- The last column of each bar stays dark between bars.
+        local gap = bar_width >= 2 and math.floor((col + 1) / bar_width) + 1 > band
         local level = math.min(1, levels[band] * (band <= 2 and 1 + model.flare * 0.5 or 1))
         local dots = level * height * 4 - (height - 1 - row) * 4
         bits = gap and 0 or FROM_BOTTOM[math.max(0, math.min(4, math.floor(dots + 0.5)))]

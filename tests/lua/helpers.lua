@@ -17,8 +17,9 @@ end
 local Child = {}
 Child.__index = Child
 
---- Starts `nvim --embed --headless` with the plugin on its runtimepath and its own XDG dirs.
----@param opts { home: string?, env: table? }?
+--- Starts `nvim --embed --headless` with the plugin on its runtimepath and its own XDG dirs
+--- (or with `init` as its init file instead), plus the plugin directories in `rtp`.
+---@param opts { home: string?, env: table?, init: string?, rtp: string[]? }?
 function M.child(opts)
   opts = opts or {}
   local home = opts.home or M.tempdir()
@@ -40,12 +41,20 @@ function M.child(opts)
     "NONE",
     "-n",
     "-u",
-    M.root .. "/tests/lua/minimal_init.lua",
+    opts.init or (M.root .. "/tests/lua/minimal_init.lua"),
   }, { rpc = true, env = env })
   assert(chan > 0, "cannot start a child Neovim")
   local child = setmetatable({ chan = chan, home = home }, Child)
   child:lua("return 1") -- wait until it is up
+  for _, dir in ipairs(opts.rtp or {}) do
+    child:lua("vim.opt.rtp:append(...)", dir)
+  end
   return child
+end
+
+--- Types keys into the child as a user would (nvim_input: mappings apply).
+function Child:input(keys)
+  vim.rpcrequest(self.chan, "nvim_input", keys)
 end
 
 --- Runs Lua in the child; `...` arrive as `...` there.
