@@ -35,7 +35,7 @@ fn generate_writes_a_tagged_wav_and_analyze_reads_it() {
     assert_eq!(tags.seed, 7);
     assert_eq!(
         (tags.backend.as_str(), tags.model_version.as_str()),
-        ("procedural", "procedural-v1")
+        ("procedural", lofi_daemon::backend::procedural::MODEL_VERSION)
     );
 
     let analysis = run(&["analyze", out_s]);

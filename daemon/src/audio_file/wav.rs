@@ -29,10 +29,11 @@ pub fn write<W: Write + Seek>(out: W, samples: &[f32]) -> Result<(), hound::Erro
     writer.finalize()
 }
 
-/// Decoded audio: mono mix in -1..1 plus its sample rate.
+/// Decoded audio: mono mix in -1..1 plus its sample rate, and how many channels the file had.
 pub struct Audio {
     pub samples: Vec<f32>,
     pub sample_rate: u32,
+    pub channels: u16,
 }
 
 /// Reads any PCM WAV (int or float, any channel count), mixing channels down to mono.
@@ -71,5 +72,6 @@ pub fn read(path: &Path) -> Result<Audio, hound::Error> {
     Ok(Audio {
         samples,
         sample_rate: spec.sample_rate,
+        channels: spec.channels,
     })
 }

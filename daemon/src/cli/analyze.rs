@@ -40,6 +40,37 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
         Some(bpm) => format!("tempo:       {bpm:.1} BPM (estimated)\n"),
         None => "tempo:       unknown (too short or no clear beat)\n".to_owned(),
     };
+    report += &match analysis::tonal::key_of(&audio.samples, audio.sample_rate) {
+        Some(key) => format!("key:         {key} (profile fit {:.2})\n", key.fit),
+        None => "key:         unknown (no pitched sound)\n".to_owned(),
+    };
+    report += &format!(
+        "stereo:      {}\n",
+        if audio.channels == 1 {
+            "mono"
+        } else {
+            "stereo (mixed to mono for these figures)"
+        }
+    );
+    report += &format!(
+        "clicks:      {:.1}/s above 12 kHz (vinyl crackle)\n",
+        analysis::clicks_per_second(&audio.samples, audio.sample_rate)
+    );
+    report += &format!(
+        "loop seam:   last second {:+.1} dB against the median second\n",
+        analysis::seam_level_db(&audio.samples, audio.sample_rate)
+    );
+    if let Some(bpm) = bpm {
+        let form = analysis::form::form(&analysis::form::bar_chroma(&audio.samples, audio.sample_rate, bpm));
+        report += &format!(
+            "form:        {} bars, {} distinct; an 8-bar span recurs at most {}× (repetition)\n",
+            form.bars, form.distinct_bars, form.max_span_recurrence
+        );
+        report += &format!(
+            "sections:    {} (a letter per 4 bars from the start, alike → same letter)\n",
+            form.sections
+        );
+    }
     if let Some(p) = tags::read(path) {
         report += &format!("prompt:      {}\n", p.prompt);
         report += &format!(

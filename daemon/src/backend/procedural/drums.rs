@@ -6,13 +6,17 @@ use rand_chacha::ChaCha8Rng;
 
 use super::kit::Sound;
 use super::score::{Grid, Hit};
-use super::style::Style;
+use super::style::{Groove, Style};
 
 /// Velocities per 16th step (0 = silent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrumPattern {
     kick: [f32; 16],
-    snare: [f32; 16],
+    /// The backbeat (snare, or rim for brushes and bossa), in even and odd bars.
+    backbeat: [[f32; 16]; 2],
+    backbeat_sound: Sound,
+    /// How far behind the grid the backbeat sits, in seconds.
+    backbeat_late: f64,
     hat: [f32; 16],
     open_hat: Option<usize>,
 }
@@ -27,11 +31,18 @@ pub enum BarRole {
     Fill,
     /// Last bar before a new section: the beat drops out on beat 4.
     Break,
-    /// Final bar: one kick, then the keys ring out.
-    Outro,
+    /// Drums out (a breakdown).
+    Tacet,
 }
 
 const KICKS: [&[usize]; 4] = [&[0, 10], &[0, 7, 10], &[0, 8, 10], &[0, 3, 10]];
+
+/// Steps with a value, as a 16-step velocity row.
+fn row(steps: &[(usize, f32)]) -> [f32; 16] {
+    let mut out = [0.0; 16];
+    steps.iter().for_each(|&(step, velocity)| out[step] = velocity);
+    out
+}
 
 impl DrumPattern {
     pub fn draw(style: &Style, rng: &mut ChaCha8Rng) -> DrumPattern {
@@ -39,31 +50,54 @@ impl DrumPattern {
         for (i, &step) in KICKS[rng.random_range(0..KICKS.len())].iter().enumerate() {
             kick[step] = if i == 0 { 1.0 } else { rng.random_range(0.7..0.9) };
         }
-        let mut snare = [0.0; 16];
-        snare[4] = 0.9;
-        snare[12] = 0.95;
-        let mut hat = [0.0; 16];
-        let sixteenths = !style.ambient && style.drum_energy > 0.7 && rng.random_bool(0.5);
-        for (step, v) in hat.iter_mut().enumerate() {
-            *v = match step {
-                _ if style.ambient && step % 4 != 2 => 0.0,
-                s if s % 4 == 0 => 0.65,
-                s if s % 2 == 0 => 0.5,
-                _ if sixteenths => 0.28,
-                _ => 0.0,
-            };
-        }
-        if style.ambient {
-            kick = [0.0; 16];
-            kick[0] = 0.9;
-            kick[10] = 0.6;
-        }
+        let two_and_four = row(&[(4, 0.9), (12, 0.95)]);
+        let sixteenths = style.drum_energy > 0.7 && rng.random_bool(0.5);
+        let eighths: [f32; 16] = std::array::from_fn(|step| match step {
+            s if s % 4 == 0 => 0.65,
+            s if s % 2 == 0 => 0.5,
+            _ if sixteenths => 0.28,
+            _ => 0.0,
+        });
         let open_hat = rng.random_bool(0.4).then_some(14);
-        DrumPattern {
+        let pattern = DrumPattern {
             kick,
-            snare,
-            hat,
+            backbeat: [two_and_four; 2],
+            backbeat_sound: Sound::Snare,
+            backbeat_late: 0.008,
+            hat: eighths,
             open_hat,
+        };
+        match style.groove {
+            Groove::BoomBap => pattern,
+            Groove::LaidBack => DrumPattern {
+                kick: row(&[(0, 1.0), (6, 0.7), (9, 0.6)]),
+                backbeat_late: 0.022,
+                hat: std::array::from_fn(|step| if step % 4 == 0 { 0.55 } else { 0.0 }),
+                open_hat: Some(14),
+                ..pattern
+            },
+            Groove::HalfTime => DrumPattern {
+                kick: row(&[(0, 1.0), (3, 0.6), (11, 0.75)]),
+                backbeat: [row(&[(8, 0.95)]); 2],
+                ..pattern
+            },
+            Groove::Brushes => DrumPattern {
+                kick: [0.0; 16],
+                backbeat: [row(&[(4, 0.45), (12, 0.5)]); 2],
+                backbeat_sound: Sound::Rim,
+                hat: std::array::from_fn(|step| if step % 2 == 0 { 0.3 } else { 0.18 }),
+                open_hat: None,
+                ..pattern
+            },
+            Groove::Bossa => DrumPattern {
+                kick: row(&[(0, 0.9), (6, 0.6), (8, 0.85), (14, 0.6)]),
+                // 3-2 son clave over two bars.
+                backbeat: [row(&[(0, 0.6), (6, 0.6), (12, 0.6)]), row(&[(4, 0.6), (8, 0.6)])],
+                backbeat_sound: Sound::Rim,
+                backbeat_late: 0.0,
+                hat: std::array::from_fn(|step| if step % 2 == 0 { 0.45 } else { 0.0 }),
+                open_hat: None,
+            },
         }
     }
 
@@ -83,7 +117,7 @@ impl DrumPattern {
         };
         let cut_after = match role {
             BarRole::Break => 12,
-            BarRole::Outro => 1,
+            BarRole::Tacet => 0,
             _ => 16,
         };
         for step in 0..16 {
@@ -92,7 +126,7 @@ impl DrumPattern {
                 if hat > 0.0 && step % 2 == 0 {
                     add(step, Sound::HatClosed, hat * 0.7, 0.0, rng);
                 }
-                if step == 12 {
+                if step == 12 && style.groove != Groove::Brushes {
                     add(step, Sound::Rim, 0.5, 0.0, rng);
                 }
                 continue;
@@ -108,11 +142,14 @@ impl DrumPattern {
             if self.kick[step] > 0.0 {
                 add(step, Sound::Kick, self.kick[step], 0.0, rng);
             }
-            if self.snare[step] > 0.0 {
-                // A laid-back backbeat: the snare sits a touch behind the grid.
-                let sound = if style.ambient { Sound::Rim } else { Sound::Snare };
-                add(step, sound, self.snare[step], 0.008, rng);
-            } else if (step == 7 || step == 9 || step == 15) && rng.random_bool(0.3 * energy as f64) {
+            let backbeat = self.backbeat[bar % 2][step];
+            if backbeat > 0.0 {
+                // A laid-back backbeat: it sits a touch behind the grid.
+                add(step, self.backbeat_sound, backbeat, self.backbeat_late, rng);
+            } else if self.backbeat_sound == Sound::Snare
+                && (step == 7 || step == 9 || step == 15)
+                && rng.random_bool(0.3 * energy as f64)
+            {
                 add(step, Sound::Snare, 0.18, 0.0, rng); // ghost note
             }
         }

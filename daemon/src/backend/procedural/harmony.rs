@@ -27,8 +27,10 @@ pub struct Chord {
 impl Chord {
     /// Chord tones above the root that define colour (3rd, 7th, extensions).
     pub fn colour_tones(&self) -> &'static [i32] {
-        // Rootless voicing for 5-note chords (the bass has the root); 4-note chords keep it.
-        if self.intervals.len() >= 5 {
+        // Rootless voicing for 5-note chords (the bass has the root); 4-note chords keep it,
+        // and so does the tonic chord, which states the mode (a rootless minor ninth is a
+        // major seventh chord a minor third up: the relative major).
+        if self.intervals.len() >= 5 && self.root != 0 {
             &self.intervals[1..]
         } else {
             self.intervals
@@ -61,21 +63,58 @@ const MINOR: &[(&[Chord; 4], f32)] = &[
     (&[c(0, MIN11), c(10, DOM13), c(8, MAJ9), c(7, MIN7)], 0.2), // Aeolian drift
 ];
 
-/// Draws two different progressions (A and B sections) for a key and a jazz amount.
-pub fn pick_progressions(minor: bool, jazz: f32, rng: &mut ChaCha8Rng) -> ([Chord; 4], [Chord; 4]) {
+/// The tonic chord of the mode.
+pub fn tonic(minor: bool) -> Chord {
+    if minor {
+        c(0, MIN9)
+    } else {
+        c(0, MAJ9)
+    }
+}
+
+/// A chord that can stand in for `chord` and shares part of it: the tritone substitute of a
+/// dominant, the relative major of a minor chord, the relative minor of a major one, a
+/// half-diminished chord's minor-seventh neighbour. Repeats of a section use these.
+pub fn substitute(chord: Chord) -> Chord {
+    let has = |interval: i32| chord.intervals.contains(&interval);
+    let (root, quality) = match () {
+        _ if has(4) && has(10) => (chord.root + 6, DOM9),
+        _ if has(6) => (chord.root + 3, MIN7),
+        _ if has(3) => (chord.root + 3, MAJ9),
+        _ => (chord.root + 9, MIN9),
+    };
+    c(root.rem_euclid(12), quality)
+}
+
+/// The same root in another colour, as a repeat borrows it: a major chord turns minor
+/// (modal interchange), a minor one dominant (a secondary dominant), a dominant minor, a
+/// half-diminished chord minor.
+pub fn recoloured(chord: Chord) -> Chord {
+    let has = |interval: i32| chord.intervals.contains(&interval);
+    let quality = match () {
+        _ if has(4) && has(10) => MIN9,
+        _ if has(6) => MIN7,
+        _ if has(3) => DOM9,
+        _ => MIN9,
+    };
+    c(chord.root, quality)
+}
+
+/// Draws three different progressions (A, B and bridge) for a key and a jazz amount.
+pub fn pick_progressions(minor: bool, jazz: f32, rng: &mut ChaCha8Rng) -> [[Chord; 4]; 3] {
     let pool = if minor { MINOR } else { MAJOR };
     // Weight each progression toward its jazz score when `jazz` is high, flat when low.
     let weights: Vec<f32> = pool.iter().map(|(_, j)| 1.0 - jazz + jazz * j + 0.05).collect();
-    let draw = |rng: &mut ChaCha8Rng, skip: Option<usize>| {
+    let draw = |rng: &mut ChaCha8Rng, skip: &[usize]| {
         let total: f32 = weights
             .iter()
             .enumerate()
-            .filter(|(i, _)| Some(*i) != skip)
+            .filter(|(i, _)| !skip.contains(i))
             .map(|(_, w)| w)
             .sum();
         let mut x = rng.random_range(0.0..total);
         for (i, w) in weights.iter().enumerate() {
-            if Some(i) == skip {
+            if skip.contains(&i) {
                 continue;
             }
             if x < *w {
@@ -83,11 +122,21 @@ pub fn pick_progressions(minor: bool, jazz: f32, rng: &mut ChaCha8Rng) -> ([Chor
             }
             x -= w;
         }
-        pool.len() - 1
+        (0..pool.len()).rev().find(|i| !skip.contains(i)).unwrap_or(0)
     };
-    let a = draw(rng, None);
-    let b = draw(rng, Some(a));
-    (*pool[a].0, *pool[b].0)
+    let a = draw(rng, &[]);
+    let b = draw(rng, &[a]);
+    let bridge = draw(rng, &[a, b]);
+    [a, b, bridge].map(|i| tonic_first(*pool[i].0))
+}
+
+/// The progression turned to start on its tonic chord, if it has one: each phrase then
+/// begins on the tonic, reached from the chord before it (a cadence on the strong bar).
+fn tonic_first(mut progression: [Chord; 4]) -> [Chord; 4] {
+    if let Some(at) = progression.iter().position(|chord| chord.root == 0) {
+        progression.rotate_left(at);
+    }
+    progression
 }
 
 /// MIDI notes for a chord, chosen among inversions to move least from `previous`
@@ -134,7 +183,7 @@ mod tests {
 
     #[test]
     fn voicings_lead_smoothly_and_keep_chord_tones() {
-        let (a, _) = pick_progressions(false, 1.0, &mut ChaCha8Rng::seed_from_u64(1));
+        let [a, ..] = pick_progressions(false, 1.0, &mut ChaCha8Rng::seed_from_u64(1));
         let mut prev: Option<Vec<i32>> = None;
         for chord in a.iter().cycle().take(8) {
             let notes = voice(chord, 60, prev.as_deref());
@@ -151,10 +200,22 @@ mod tests {
     }
 
     #[test]
-    fn a_and_b_differ() {
+    fn sections_differ_and_substitutes_share_some_notes() {
         for seed in 0..20 {
-            let (a, b) = pick_progressions(seed % 2 == 0, 0.5, &mut ChaCha8Rng::seed_from_u64(seed));
-            assert_ne!(a, b);
+            let [a, b, bridge] = pick_progressions(seed % 2 == 0, 0.5, &mut ChaCha8Rng::seed_from_u64(seed));
+            assert!(a != b && b != bridge && a != bridge);
+            for chord in a.iter().chain(&b) {
+                let pcs = |c: &Chord| {
+                    c.intervals
+                        .iter()
+                        .map(|i| (c.root + i).rem_euclid(12))
+                        .collect::<Vec<_>>()
+                };
+                for sub in [substitute(*chord), recoloured(*chord)] {
+                    let shared = pcs(&sub).iter().filter(|p| pcs(chord).contains(p)).count();
+                    assert!(sub != *chord && shared >= 1, "{chord:?} -> {sub:?}");
+                }
+            }
         }
     }
 }

@@ -5,10 +5,12 @@
 mod arrangement;
 mod drums;
 mod effects;
+mod form;
 mod harmony;
 pub mod kit;
 mod score;
 mod style;
+mod tuning;
 mod voices;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +29,7 @@ use score::Score;
 use voices::NoteCache;
 
 /// Bumped whenever the rendering changes what a (prompt, seed, duration) sounds like.
-pub const MODEL_VERSION: &str = "procedural-v1";
+pub const MODEL_VERSION: &str = "procedural-v2";
 
 /// Extra render time after the end, folded back onto the start so the loop is seamless.
 const TAIL_SEC: f64 = 2.0;
@@ -79,7 +81,7 @@ struct Buses {
     drums: Vec<f32>,
 }
 
-fn render_buses(score: &Score, kit: &Kit, len: usize) -> Buses {
+fn render_buses(score: &Score, kit: &Kit, tonic: i32, len: usize) -> Buses {
     let mut buses = Buses {
         keys: vec![0.0; len],
         bass: vec![0.0; len],
@@ -95,18 +97,18 @@ fn render_buses(score: &Score, kit: &Kit, len: usize) -> Buses {
         let (rendered, gain) = cache.note(spec(note));
         mix_into(bus, index(note.time), rendered, gain);
     }
+    let kick = tuning::tuned_to(kit.get(Sound::Kick), tonic);
     for hit in &score.hits {
+        let sound = match hit.sound {
+            Sound::Kick => &kick,
+            other => kit.get(other),
+        };
         let gain = match hit.sound {
             Sound::HatClosed | Sound::HatOpen => 0.35,
             Sound::Rim => 0.5,
             _ => 1.0,
         };
-        mix_into(
-            &mut buses.drums,
-            index(hit.time),
-            kit.get(hit.sound),
-            hit.velocity * gain,
-        );
+        mix_into(&mut buses.drums, index(hit.time), sound, hit.velocity * gain);
     }
     buses
 }
@@ -128,8 +130,7 @@ impl ProceduralBackend {
         };
         let mut rng = track_rng(request);
         let mut style = Style::from_prompt(&request.prompt, &mut rng);
-        let bpm_fixed = request.prompt.to_lowercase().contains("bpm");
-        style.bpm = arrangement::fit_tempo(style.bpm, request.duration_sec, bpm_fixed);
+        style.bpm = arrangement::fit_tempo(style.bpm, request.duration_sec, style.bpm_range);
         let score = arrangement::compose(&style, request.duration_sec, &mut rng);
         let len = request.sample_count();
         let total = len + index(TAIL_SEC);
@@ -139,7 +140,7 @@ impl ProceduralBackend {
             mut keys,
             mut bass,
             mut drums,
-        } = render_buses(&score, &self.kit, total);
+        } = render_buses(&score, &self.kit, style.tonic, total);
         check(0.5, progress)?;
 
         let mut kicks: Vec<usize> = score
@@ -176,7 +177,7 @@ impl ProceduralBackend {
         effects::lowpass(&mut mix, (style.cutoff_hz * 1.3).min(12000.0));
         effects::highpass(&mut mix, 32.0);
         effects::compress(&mut mix, 0.25, 3.0);
-        effects::add_looped(&mut mix, self.kit.get(Sound::Crackle), 0.02 + 0.03 * style.crackle);
+        effects::add_looped(&mut mix, self.kit.get(Sound::Crackle), 0.01 + 0.06 * style.crackle);
         effects::add_looped(&mut mix, self.kit.get(Sound::Rain), 0.12 * style.rain);
         effects::add_looped(&mut mix, &self.hiss, 0.006 * style.hiss);
 

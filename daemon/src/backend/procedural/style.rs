@@ -3,6 +3,21 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+/// Drum feels, chosen by the prompt's words or, failing those, by the seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Groove {
+    /// Syncopated kick, snare on 2 and 4, swung 16ths.
+    BoomBap,
+    /// Heavier swing, the snare well behind the beat.
+    LaidBack,
+    /// The snare on 3 only: the beat at half speed over the same tempo.
+    HalfTime,
+    /// No kick or snare: brushed 16ths and a soft rim (jazzy, ambient).
+    Brushes,
+    /// Straight 8ths, kick on 1, 2&, 3, 4&, a rim clave across two bars.
+    Bossa,
+}
+
 /// Musical choices for one track, drawn from the prompt first and the seed second.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Style {
@@ -29,6 +44,10 @@ pub struct Style {
     pub piano: bool,
     /// Probability of a melody note on each motif slot.
     pub melody: f32,
+    pub groove: Groove,
+    /// The tempos the prompt allows (fast: 92–100, slow: 60–70); the form fits the tempo
+    /// to whole bars inside them.
+    pub bpm_range: (f32, f32),
 }
 
 const NOTE_NAMES: [(&str, i32); 21] = [
@@ -122,14 +141,40 @@ impl Style {
             cutoff_hz: rng.random_range(5200.0..7000.0),
             drum_energy: rng.random_range(0.6..0.8),
             rain: 0.0,
-            crackle: rng.random_range(0.5..0.8),
+            // Light by default, so that "vinyl" and "tape" are heard when asked for.
+            crackle: rng.random_range(0.0..0.15),
             hiss: 0.5,
-            wobble: rng.random_range(0.4..0.7),
+            wobble: rng.random_range(0.1..0.3),
             ambient: false,
             piano: false,
             melody: rng.random_range(0.35..0.6),
+            bpm_range: (60.0, 100.0),
+            groove: [Groove::BoomBap, Groove::BoomBap, Groove::LaidBack, Groove::HalfTime][rng.random_range(0..4)],
         };
 
+        // Groove words first; moods below may still lean on it (jazz, ambient).
+        if has(&["swing", "swung", "laid-back", "laid back", "lazy"]) {
+            style.groove = Groove::LaidBack;
+        }
+        if has(&["half-time", "halftime", "half time", "heavy"]) {
+            style.groove = Groove::HalfTime;
+        }
+        if has(&["jazz", "jazzy", "bebop"]) && style.groove == Groove::BoomBap {
+            style.groove = if style.swing > 0.58 {
+                Groove::Brushes
+            } else {
+                Groove::LaidBack
+            };
+        }
+        if has(&["brushes", "brush"]) {
+            style.groove = Groove::Brushes;
+        }
+        if has(&["bossa", "bossa nova", "brazil", "brazilian", "latin"]) {
+            style.groove = Groove::Bossa;
+        }
+        if has(&["boom", "bap", "boombap", "boom-bap", "boom bap"]) {
+            style.groove = Groove::BoomBap;
+        }
         if has(&["rain", "rainy", "raining", "storm", "thunderstorm"]) {
             style.rain = 1.0;
         }
@@ -154,6 +199,7 @@ impl Style {
         }
         if has(&["ambient", "atmospheric", "dreamy", "spacey", "pad"]) {
             style.ambient = true;
+            style.groove = Groove::Brushes;
             style.drum_energy *= 0.6;
             style.melody *= 0.5;
         }
@@ -171,6 +217,7 @@ impl Style {
         }
         if has(&["vinyl", "crackle", "dusty", "old", "record"]) {
             style.crackle = 1.0;
+            style.cutoff_hz *= 0.85; // worn: the top end goes first
         }
         if has(&["tape", "cassette", "wobbly", "warped", "vhs"]) {
             style.wobble = 1.0;
@@ -185,14 +232,18 @@ impl Style {
             style.drum_energy = (style.drum_energy + 0.15).min(1.0);
         }
         if has(&["slow"]) {
-            style.bpm -= 6.0;
+            style.bpm_range = (60.0, 70.0);
         }
         if has(&["fast", "energetic"]) {
-            style.bpm += 6.0;
+            style.bpm_range = (92.0, 100.0);
         }
-        style.bpm = style.bpm.clamp(60.0, 100.0).round();
+        style.bpm = (style.bpm + if has(&["fast", "energetic"]) { 14.0 } else { 0.0 }
+            - if has(&["slow"]) { 14.0 } else { 0.0 })
+        .clamp(style.bpm_range.0, style.bpm_range.1)
+        .round();
         if let Some(bpm) = parse_bpm(&words) {
             style.bpm = bpm;
+            style.bpm_range = (bpm, bpm);
         }
         if let Some((tonic, minor)) = parse_key(&words) {
             style.tonic = tonic;
@@ -200,7 +251,11 @@ impl Style {
                 style.minor = minor;
             }
         }
-        style.swing = style.swing.clamp(0.5, 0.66);
+        style.swing = match style.groove {
+            Groove::Bossa => 0.5,
+            Groove::LaidBack => (style.swing + 0.04).clamp(0.5, 0.68),
+            _ => style.swing.clamp(0.5, 0.66),
+        };
         style.cutoff_hz = style.cutoff_hz.clamp(2500.0, 9500.0);
         style
     }

@@ -1,4 +1,8 @@
-//! Measuring audio: EBU R128 loudness and true peak, tempo, and a terminal waveform.
+//! Measuring audio: EBU R128 loudness and true peak, tempo, a terminal waveform; the key
+//! (`tonal`) and the form (`form`).
+
+pub mod form;
+pub mod tonal;
 
 use ebur128::{EbuR128, Mode};
 
@@ -63,12 +67,8 @@ fn onset_strength(samples: &[f32], hop: usize) -> Vec<f32> {
 /// preference for 70–110 BPM against double/half-tempo errors. `None` for audio too
 /// short or without a beat.
 pub fn estimate_bpm(samples: &[f32], sample_rate: u32) -> Option<f64> {
-    use fundsp::prelude::*;
     let hop = (sample_rate / 400) as usize; // 2.5 ms frames
-    let mut high_band = highpass_hz(2500.0, 0.7);
-    high_band.set_sample_rate(sample_rate as f64);
-    let high: Vec<f32> = samples.iter().map(|&s| high_band.filter_mono(s)).collect();
-    let onset = onset_strength(&high, hop);
+    let onset = onset_strength(&high_band(samples, sample_rate, 2500.0), hop);
     let frame_rate = sample_rate as f64 / hop as f64;
     let lag_for = |bpm: f64| frame_rate * 60.0 / bpm;
     let (min_lag, max_lag) = (lag_for(180.0) as usize, lag_for(60.0).ceil() as usize);
@@ -106,6 +106,79 @@ pub fn estimate_bpm(samples: &[f32], sample_rate: u32) -> Option<f64> {
         _ => best_lag as f64,
     };
     Some(frame_rate * 60.0 / refined)
+}
+
+/// The groove: mean onset strength (10 ms frames) at each 16th step of the bar, bars counted
+/// from the start of the file at `bpm`.
+pub fn groove_profile(samples: &[f32], sample_rate: u32, bpm: f64) -> [f32; 16] {
+    let hop = (sample_rate / 100) as usize;
+    let onset = onset_strength(samples, hop);
+    let step_sec = 60.0 / bpm / 4.0;
+    let (mut sum, mut count) = ([0f32; 16], [0u32; 16]);
+    for (i, o) in onset.iter().enumerate() {
+        let t = i as f64 * hop as f64 / sample_rate as f64;
+        let step = (t / step_sec).round() as usize % 16;
+        sum[step] += o.max(0.0);
+        count[step] += 1;
+    }
+    std::array::from_fn(|k| sum[k] / count[k].max(1) as f32)
+}
+
+/// How the last second's loudness compares with the median second's (dB): a track that
+/// loops should end at the level it plays at.
+pub fn seam_level_db(samples: &[f32], sample_rate: u32) -> f64 {
+    let mut seconds: Vec<f64> = samples
+        .chunks_exact(sample_rate as usize)
+        .map(|second| loudness_at(second, sample_rate).integrated_lufs)
+        .filter(|l| l.is_finite())
+        .collect();
+    let Some(&last) = seconds.last() else {
+        return 0.0;
+    };
+    let middle = seconds.len() / 2;
+    last - *seconds.select_nth_unstable_by(middle, f64::total_cmp).1
+}
+
+/// The signal above `hz` (a 2nd-order high-pass).
+fn high_band(samples: &[f32], sample_rate: u32, hz: f64) -> Vec<f32> {
+    use fundsp::prelude::*;
+    let mut filter = highpass_hz(hz as f32, 0.7);
+    filter.set_sample_rate(sample_rate as f64);
+    samples.iter().map(|&s| filter.filter_mono(s)).collect()
+}
+
+/// How percussive a piece is: the spread of onset strength (rise of log energy in 10 ms frames)
+/// above 2.5 kHz, where hats, snares and brushes are. About 0 for pads alone.
+pub fn percussiveness(samples: &[f32], sample_rate: u32) -> f64 {
+    let onset = onset_strength(&high_band(samples, sample_rate, 2500.0), (sample_rate / 100) as usize);
+    // onset_strength removes the mean; the spread is what drums add.
+    (onset.iter().map(|o| (o * o) as f64).sum::<f64>() / onset.len().max(1) as f64).sqrt()
+}
+
+/// Vinyl crackle: clicks per second, counted as spikes above 12 kHz (where a lofi mix has
+/// little music left, only noise and the clicks' broadband spikes) that reach ten times the
+/// band's median level (the noise floor, which sparse clicks do not move).
+pub fn clicks_per_second(samples: &[f32], sample_rate: u32) -> f64 {
+    let band = high_band(samples, sample_rate, 12_000.0);
+    let mut levels: Vec<f32> = band.iter().map(|s| s.abs()).collect();
+    if levels.is_empty() {
+        return 0.0;
+    }
+    let middle = levels.len() / 2;
+    let floor = *levels.select_nth_unstable_by(middle, f32::total_cmp).1;
+    let mut clicks = 0usize;
+    let mut quiet_for = usize::MAX;
+    for s in &band {
+        if s.abs() > 10.0 * floor {
+            if quiet_for > (sample_rate / 200) as usize {
+                clicks += 1; // one click, however many samples it spans (5 ms apart at least)
+            }
+            quiet_for = 0;
+        } else {
+            quiet_for = quiet_for.saturating_add(1);
+        }
+    }
+    clicks as f64 * sample_rate as f64 / samples.len() as f64
 }
 
 /// A `width`×`rows` waveform of peak levels in block characters, mirrored around the
