@@ -104,6 +104,25 @@ function M.status_lines()
   return lines
 end
 
+--- The window config of a float of `width` × `height` centred in the editor.
+---@param width integer
+---@param height integer
+---@param title string
+---@return vim.api.keyset.win_config
+function M.centred(width, height, title)
+  return {
+    relative = "editor",
+    width = width,
+    height = height,
+    row = math.floor((vim.o.lines - height) / 2) - 1,
+    col = math.floor((vim.o.columns - width) / 2),
+    style = "minimal",
+    border = "rounded",
+    title = " " .. title .. " ",
+    title_pos = "center",
+  }
+end
+
 --- Opens a scratch float with `lines`; q or <Esc> closes it.
 ---@param lines string[]
 ---@param title string
@@ -119,16 +138,7 @@ function M.float(lines, title)
   end
   width = math.min(width + 2, vim.o.columns - 4)
   local height = math.min(#lines, vim.o.lines - 4)
-  local win = vim.api.nvim_open_win(buf, true, {
-    relative = "editor",
-    width = width,
-    height = height,
-    row = math.floor((vim.o.lines - height) / 2) - 1,
-    col = math.floor((vim.o.columns - width) / 2),
-    style = "minimal",
-    border = "rounded",
-    title = " " .. title .. " ",
-  })
+  local win = vim.api.nvim_open_win(buf, true, M.centred(width, height, title))
   for _, key in ipairs({ "q", "<Esc>" }) do
     vim.keymap.set("n", key, "<Cmd>close<CR>", { buffer = buf, nowait = true })
   end

@@ -268,17 +268,7 @@ local function window_config()
   local size = config.current.ui.visualizer.size
   local width = math.max(10, math.floor(vim.o.columns * size))
   local height = math.max(4, math.floor((vim.o.lines - vim.o.cmdheight - 2) * size))
-  return {
-    relative = "editor",
-    width = width,
-    height = height,
-    row = math.floor((vim.o.lines - height) / 2) - 1,
-    col = math.floor((vim.o.columns - width) / 2),
-    style = "minimal",
-    border = "rounded",
-    title = " lofi ",
-    title_pos = "center",
-  }
+  return require("lofi.ui").centred(width, height, "lofi")
 end
 
 --- Opens the window (float or split, as ui.visualizer.layout says).
