@@ -3,12 +3,18 @@
 # built from source), installs a local model with --model, verifies, reports optional
 # dependencies. Safe to run again (lazy.nvim: build = "./install.sh").
 #
-#   ./install.sh                  install the daemon
-#   ./install.sh --from-source    skip the download, build with cargo
-#   ./install.sh --model FILE     also install a GGUF model file
+#   ./install.sh                       install the daemon
+#   ./install.sh --from-source         skip the download, build with cargo
+#   ./install.sh --model FILE          also install a GGUF model file
+#   ./install.sh --model musicgen-small   also install MusicGen from the official checkpoint
+#                                      (musicgen-small|-medium|-large, or a Hugging Face
+#                                      repository id): a prebuilt GGUF from LOFI_MODEL_URL
+#                                      when set, else downloaded, converted, quantized and
+#                                      verified here (Python venv under the data directory)
+#   --quantization Q4_K_M|Q5_K_M|Q8_0|F16   (default Q4_K_M)
 #
 # Environment: LOFI_VERSION (default latest), LOFI_RELEASE_URL (binary tarball URL),
-# LOFI_MODEL_URL (model URL), LOFI_QUANTIZATION (default Q4_K_M).
+# LOFI_MODEL_URL (prebuilt GGUF URL), LOFI_QUANTIZATION, HF_ENDPOINT / HF_HOME (Hugging Face).
 set -euo pipefail
 
 REPO="${LOFI_REPO:-lofi-nvim/lofi.nvim}"
@@ -27,7 +33,9 @@ while [ $# -gt 0 ]; do
     --from-source) from_source=1 ;;
     --model) model="${2:?--model needs a file}"; shift ;;
     --model=*) model="${1#--model=}" ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --quantization) QUANT="${2:?--quantization needs a type}"; shift ;;
+    --quantization=*) QUANT="${1#--quantization=}" ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -96,28 +104,96 @@ say "daemon: $DAEMON ($("$DAEMON" --version))"
 has_verify=0 has_ggml=0
 "$DAEMON" --help 2>/dev/null | grep -q -- '--verify-model' && has_verify=1
 "$DAEMON" --version --verbose 2>/dev/null | grep -q '^backends:.*ggml' && has_ggml=1
+case "$QUANT" in
+  Q4_K_M|Q5_K_M|Q8_0|F16) ;;
+  *) echo "install.sh: unknown quantization $QUANT (Q4_K_M, Q5_K_M, Q8_0 or F16)" >&2; exit 2 ;;
+esac
 model_path="$MODELS_DIR/musicgen-small-$QUANT.gguf"
-if [ -n "$model" ]; then
-  [ -f "$model" ] || { echo "install.sh: model file $model does not exist" >&2; exit 1; }
+default_path="$model_path"
+
+# The one line a failed conversion deserves, from the converter's last words.
+explain_failure() { # repo log
+  local repo="$1" log="$2"
+  if grep -qiE "no space left" "$log"; then
+    echo "install.sh: the disk is full; free some space under $DATA_DIR and run ./install.sh again (it resumes)"
+  elif grep -qiE "GatedRepo|401 Client Error|403 Client Error" "$log"; then
+    echo "install.sh: $repo is gated on Hugging Face: accept its licence there and log in (huggingface-cli login)"
+  elif grep -qiE "RepositoryNotFound|404 Client Error" "$log"; then
+    echo "install.sh: Hugging Face has no repository $repo (renamed or private?)"
+  elif grep -qiE "no spiece.model" "$log"; then
+    echo "install.sh: $repo has no spiece.model (the T5 tokenizer), so it cannot be converted"
+  elif grep -qiE "LocalEntryNotFound|ConnectionError|Max retries|Failed to resolve|Connection refused|offline" "$log"; then
+    echo "install.sh: cannot reach Hugging Face (${HF_ENDPOINT:-https://huggingface.co}): no network? $repo was not installed"
+  else
+    echo "install.sh: converting $repo failed: $(grep -v '^\s*$' "$log" | tail -n 1)"
+  fi
+}
+
+# An official name or a repository id: a prebuilt GGUF, else a local conversion.
+install_from_hub() {
+  local repo="$1" name="${1##*/}" started=$SECONDS
+  local out="$MODELS_DIR/$name-$QUANT.gguf" work="$DATA_DIR/convert-$name"
+  say "the official MusicGen weights are licensed CC-BY-NC 4.0 (non-commercial use only): https://huggingface.co/$repo"
+  if [ -n "${LOFI_MODEL_URL:-}" ]; then
+    say "downloading the prebuilt model from $LOFI_MODEL_URL"
+    # -C -: an interrupted download resumes; the file is only renamed into place when whole.
+    curl -fL -C - --connect-timeout 5 --progress-bar "$LOFI_MODEL_URL" -o "$out.part" && mv "$out.part" "$out" \
+      || { echo "install.sh: downloading $LOFI_MODEL_URL failed (run again to resume)" >&2; exit 1; }
+  else
+    local venv="$DATA_DIR/converter-venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import huggingface_hub, gguf, numpy, safetensors, sentencepiece" 2>/dev/null; then
+      say "preparing the converter (a Python venv at $venv, no torch)"
+      command -v python3 >/dev/null && python3 -m venv "$venv" >/dev/null 2>&1 \
+        || { echo "install.sh: converting a model needs Python 3 with venv (Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
+      "$venv/bin/pip" install -q --disable-pip-version-check \
+        -r "$SCRIPT_DIR/scripts/requirements-convert.txt" "huggingface_hub==0.36.0" \
+        || { echo "install.sh: cannot install the converter's packages into $venv (no network to PyPI?)" >&2; exit 1; }
+    fi
+    mkdir -p "$work"
+    say "downloading $repo (resumes if interrupted) and converting it"
+    if ! "$venv/bin/python" "$SCRIPT_DIR/scripts/convert_musicgen_to_gguf.py" --hf-id "$repo" --name "$name" \
+      --outtype f32 --out "$work/f32.gguf" >"$work/convert.log" 2>&1; then
+      explain_failure "$repo" "$work/convert.log" >&2
+      exit 1
+    fi
+    local qtype
+    qtype="$(echo "$QUANT" | tr '[:upper:]' '[:lower:]')"
+    say "quantizing to $QUANT"
+    "$DAEMON" quantize "$work/f32.gguf" "$work/model.gguf" "$qtype" >/dev/null \
+      || { echo "install.sh: quantizing $repo to $QUANT failed" >&2; exit 1; }
+    "$DAEMON" --verify-model "$work/model.gguf" >/dev/null \
+      || { echo "install.sh: the converted $repo does not pass --verify-model" >&2; exit 1; }
+    mv "$work/model.gguf" "$out"
+    rm -rf "$work"
+  fi
+  model_path="$out"
+  say "model installed: $out ($(du -h "$out" | cut -f1), $((SECONDS - started)) s)"
+}
+
+if [ -n "$model" ] && [ -f "$model" ]; then
   install -m 644 "$model" "$MODELS_DIR/$(basename "$model")"
   model_path="$MODELS_DIR/$(basename "$model")"
   say "model installed: $model_path"
-  default_path="$MODELS_DIR/musicgen-small-$QUANT.gguf"
-  [ "$model_path" = "$default_path" ] \
-    || say "the plugin loads $default_path by default: set model.weights_path = \"$model_path\" in setup() to use this one"
-elif [ "$has_ggml" = 1 ] && [ ! -f "$model_path" ]; then
-  url="${LOFI_MODEL_URL:-https://huggingface.co/lofi-nvim/musicgen-small-gguf/resolve/main/musicgen-small-$QUANT.gguf}"
-  say "downloading model weights (~200 MB) from $url"
-  curl -fL --connect-timeout 5 --progress-bar "$url" -o "$model_path.part" && mv "$model_path.part" "$model_path" \
-    || { rm -f "$model_path.part"; say "model download failed"; }
+elif [ -n "$model" ]; then
+  case "$model" in
+    */*) install_from_hub "$model" ;;
+    musicgen-small|musicgen-medium|musicgen-large|musicgen-stereo-small|musicgen-stereo-medium|musicgen-stereo-large)
+      install_from_hub "facebook/$model" ;;
+    musicgen-melody*) echo "install.sh: $model needs melody conditioning, which lofi.nvim does not support" >&2; exit 1 ;;
+    *) echo "install.sh: --model takes a GGUF file, an official name (musicgen-small, -medium, -large) or a Hugging Face repository id; $model is none" >&2; exit 1 ;;
+  esac
+elif [ "$has_ggml" = 1 ] && [ ! -f "$model_path" ] && [ -n "${LOFI_MODEL_URL:-}" ]; then
+  install_from_hub "facebook/musicgen-small"
 fi
+[ "$model_path" = "$default_path" ] || [ ! -f "$model_path" ] \
+  || say "the plugin loads $default_path by default: set model.weights_path = \"$model_path\" in setup() to use this one"
 if [ -f "$model_path" ] && [ "$has_verify" = 1 ]; then
   "$DAEMON" --verify-model "$model_path" || { echo "install.sh: model verification failed: $model_path" >&2; exit 1; }
   [ "$has_ggml" = 1 ] || say "this daemon cannot generate with a model yet (no ggml backend); the procedural backend will be used"
 elif [ -f "$model_path" ]; then
   say "this daemon cannot verify or use $model_path; the procedural backend will be used"
 else
-  say "no model installed: lofi.nvim uses the procedural backend (instant, offline, no weights needed)"
+  say "no model installed: lofi.nvim uses the procedural backend (instant, offline, no weights needed); ./install.sh --model musicgen-small installs MusicGen"
 fi
 
 echo

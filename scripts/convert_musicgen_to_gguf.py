@@ -349,7 +349,10 @@ def resolve_input(args):
         except ImportError as err:
             raise ConvertError("--hf-id needs huggingface_hub (pip install huggingface_hub)") from err
         patterns = ["*.json", "*.safetensors", "spiece.model", "tokenizer*"]
-        return Path(snapshot_download(args.hf_id, allow_patterns=patterns))
+        try:
+            return Path(snapshot_download(args.hf_id, allow_patterns=patterns))
+        except Exception as err:  # huggingface_hub's errors, named in one line (install.sh reads the name)
+            raise ConvertError(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else args.hf_id}") from err
     if args.model_dir is None:
         raise ConvertError("give a model directory or --hf-id")
     if not args.model_dir.is_dir():

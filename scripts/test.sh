@@ -20,5 +20,7 @@ echo "== the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scri
 scripts/test-vulkan.sh
 echo "== model converter tests (scripts/test_convert.py)"
 LOFI_QUANTIZE=target/debug/lofi-quantize .venv/bin/python scripts/test_convert.py
+echo "== install.sh --model from a Hugging Face cache, offline (scripts/test_install_model.sh)"
+scripts/test_install_model.sh
 echo "== plugin tests (busted in headless Neovim 0.11, against target/debug/lofi-daemon)"
 .venv/bin/nvim -l tests/lua/run.lua tests/lua

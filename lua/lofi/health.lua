@@ -126,7 +126,9 @@ local function check_model(status, bin)
     local report = c.model.backend == "ggml" and health.warn or health.info
     report(
       ("no model at %s: the procedural backend plays instead"):format(path),
-      { 'install weights with ./install.sh --model PATH, or set model.backend = "procedural" to silence this' }
+      {
+        'install MusicGen with ./install.sh --model musicgen-small (or --model FILE.gguf), or set model.backend = "procedural"',
+      }
     )
   else
     health.info(("model file: %s (%.0f MB)"):format(path, stat.size / 1e6))

@@ -260,6 +260,14 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Rebuild the built-in sample pack into DIR (the repo keeps it in samples/default).
     RenderSamples { dir: PathBuf },
+    /// Quantize an F32/F16 MusicGen GGUF (as lofi-quantize does; install.sh uses it, so a
+    /// release binary needs no Rust toolchain to install a model).
+    Quantize {
+        input: PathBuf,
+        output: PathBuf,
+        /// f32 | f16 | q8_0 | q5_k_m | q4_k_m
+        file_type: lofi_convert::FileType,
+    },
     /// Print the defaults, ranges, choices, methods and notifications clients rely on (JSON,
     /// or with --lua the plugin's lua/lofi/described.lua).
     Describe {
@@ -313,6 +321,21 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),
         Some(Command::Describe { lua }) => describe::run(lua),
+        Some(Command::Quantize {
+            input,
+            output,
+            file_type,
+        }) => lofi_convert::quantize_file(&input, &output, file_type)
+            .map(|report| {
+                println!(
+                    "quantized {} -> {} ({}, {:.1} MB)",
+                    input.display(),
+                    output.display(),
+                    report.file_type,
+                    report.output_bytes as f64 / 1e6
+                )
+            })
+            .map_err(|e| format!("cannot quantize {}: {e}", input.display())),
         Some(Command::RenderSamples { dir }) => crate::backend::procedural::kit::write_pack(&dir)
             .map_err(|e| format!("cannot write the sample pack to {}: {e}", dir.display())),
     };
