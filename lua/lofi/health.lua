@@ -124,12 +124,8 @@ local function check_model(status, bin)
     health.ok("backend: procedural (instant, needs no model)")
   elseif not stat then
     local report = c.model.backend == "ggml" and health.warn or health.info
-    report(
-      ("no model at %s: the procedural backend plays instead"):format(path),
-      {
-        'install MusicGen with ./install.sh --model musicgen-small (or --model FILE.gguf), or set model.backend = "procedural"',
-      }
-    )
+    local advice = "install MusicGen with ./install.sh --model musicgen-small (or --model FILE.gguf)"
+    report(("no model at %s: the procedural backend plays instead"):format(path), { advice })
   else
     health.info(("model file: %s (%.0f MB)"):format(path, stat.size / 1e6))
     if bin then
