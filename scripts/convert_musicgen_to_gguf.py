@@ -302,13 +302,36 @@ def required_tensors(config):
     return names
 
 
-def convert(model_dir, out_path, outtype, name):
+def card_license(model_dir):
+    """The `license:` of a Hugging Face model card's front matter (README.md), if any."""
+    card = model_dir / "README.md"
+    if not card.is_file():
+        return None
+    lines = card.read_text(errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        key, _, value = line.partition(":")
+        if key.strip() == "license" and value.strip():
+            return value.strip()
+    return None
+
+
+def convert(model_dir, out_path, outtype, name, source=None):
     import gguf
 
     config, generation = read_config(model_dir)
     writer = gguf.GGUFWriter(str(out_path), "musicgen")
     writer.add_file_type(gguf.LlamaFileType.ALL_F32 if outtype == "f32" else gguf.LlamaFileType.MOSTLY_F16)
     add_hparams(writer, config, generation, name)
+    # Provenance, so --verify-model and the plugin can say whose weights these are.
+    license = card_license(model_dir)
+    if license:
+        writer.add_string("general.license", license)
+    if source:
+        writer.add_string("general.source.huggingface.repository", source)
     codebooks = config["decoder"]["num_codebooks"]
     add_tokenizer(writer, model_dir)
 
@@ -348,7 +371,7 @@ def resolve_input(args):
             from huggingface_hub import snapshot_download
         except ImportError as err:
             raise ConvertError("--hf-id needs huggingface_hub (pip install huggingface_hub)") from err
-        patterns = ["*.json", "*.safetensors", "spiece.model", "tokenizer*"]
+        patterns = ["*.json", "*.safetensors", "spiece.model", "tokenizer*", "README.md"]
         try:
             return Path(snapshot_download(args.hf_id, allow_patterns=patterns))
         except Exception as err:  # huggingface_hub's errors, named in one line (install.sh reads the name)
@@ -377,7 +400,7 @@ def main():
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=".convert-") as tmp:
             base = Path(tmp) / "model.gguf"
             quantized = args.outtype not in ("f32", "f16")
-            convert(model_dir, base, "f32" if quantized else args.outtype, name)
+            convert(model_dir, base, "f32" if quantized else args.outtype, name, source=args.hf_id)
             if quantized:
                 final = Path(tmp) / "quantized.gguf"
                 subprocess.run([find_quantizer(), str(base), str(final), args.outtype], check=True)

@@ -25,6 +25,8 @@ cache_repo() { # repo-name source-dir [files to leave out]
   [ -z "${3:-}" ] || rm -f "$dir/snapshots/$commit/$3"
 }
 cache_repo musicgen-tiny tests/fixtures/musicgen-tiny/hf
+printf -- '---\nlicense: cc-by-nc-4.0\ntags:\n- musicgen\n---\n# a model card\n' \
+  >"$tmp/hf/hub/models--lofi-test--musicgen-tiny/snapshots/0123456789abcdef0123456789abcdef01234567/README.md"
 cache_repo no-tokenizer tests/fixtures/musicgen-tiny/hf spiece.model
 
 run_install() { # [VAR=value ...] -- install.sh arguments
@@ -40,7 +42,10 @@ echo "== install.sh --model lofi-test/musicgen-tiny --quantization Q8_0 (offline
 run_install HF_HUB_OFFLINE=1 -- --model lofi-test/musicgen-tiny --quantization Q8_0 | tee "$tmp/transcript" \
   || fail "the install failed"
 [ -f "$models/musicgen-tiny-Q8_0.gguf" ] || fail "no model at $models/musicgen-tiny-Q8_0.gguf"
-"$daemon" --verify-model "$models/musicgen-tiny-Q8_0.gguf" | grep -q "Q8_0" || fail "the installed model does not verify as Q8_0"
+"$daemon" --verify-model "$models/musicgen-tiny-Q8_0.gguf" >"$tmp/verify" || fail "the installed model does not verify"
+grep -q "Q8_0" "$tmp/verify" || fail "the installed model is not Q8_0"
+grep -q "licence       cc-by-nc-4.0 (from lofi-test/musicgen-tiny)" "$tmp/verify" \
+  || fail "the licence and source did not reach the GGUF: $(cat "$tmp/verify")"
 [ ! -e "$tmp/data/nvim/lofi/convert-musicgen-tiny" ] || fail "intermediate files were left behind"
 ls "$models" | grep -q '\.part$' && fail "a partial file was left where the plugin looks"
 grep -q "CC-BY-NC 4.0" "$tmp/transcript" || fail "the licence was not shown"

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::path::Path;
 
-use ggml_sys::{raw, ErrorBuffer, GgmlError, GgmlType, GgufFile};
+use ggml_sys::{raw, ErrorBuffer, GgmlError, GgmlType, GgufFile, GgufMetadata};
 
 use crate::tokenizer::T5Tokenizer;
 
@@ -26,6 +26,10 @@ pub struct ModelInfo {
     pub sample_rate: u32,
     pub frame_rate: u32,
     pub tensors_by_type: BTreeMap<GgmlType, i64>,
+    /// `general.license` and the Hugging Face repository the weights came from, when the
+    /// converter knew them.
+    pub license: Option<String>,
+    pub source: Option<String>,
 }
 
 impl ModelInfo {
@@ -55,11 +59,11 @@ pub fn inspect_model(path: &Path) -> Result<ModelInfo, GgmlError> {
     }
     T5Tokenizer::from_gguf(file.metadata())?;
     // SAFETY: filled on success.
-    Ok(ModelInfo::from_raw(&unsafe { info.assume_init() }))
+    Ok(ModelInfo::from_raw(&unsafe { info.assume_init() }, file.metadata()))
 }
 
 impl ModelInfo {
-    pub(crate) fn from_raw(info: &raw::lofi_model_info) -> Self {
+    pub(crate) fn from_raw(info: &raw::lofi_model_info, metadata: GgufMetadata<'_>) -> Self {
         Self {
             // SAFETY: the C side NUL-terminates the name within its array.
             name: unsafe { CStr::from_ptr(info.name.as_ptr()) }
@@ -83,6 +87,8 @@ impl ModelInfo {
                 .filter(|&t| info.tensors_by_type[t] > 0)
                 .map(|t| (GgmlType(t as i32), info.tensors_by_type[t]))
                 .collect(),
+            license: metadata.get_string("general.license"),
+            source: metadata.get_string("general.source.huggingface.repository"),
         }
     }
 }

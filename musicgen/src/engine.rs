@@ -92,7 +92,9 @@ impl Musicgen {
                 raw::lofi_musicgen_default_run_params(ptr).sampling,
             )
         };
-        let tokenizer = match T5Tokenizer::from_gguf(unsafe { GgufMetadata::from_raw(raw::lofi_musicgen_file(ptr)) }) {
+        // SAFETY: the loaded model keeps its file open until it is freed.
+        let metadata = unsafe { GgufMetadata::from_raw(raw::lofi_musicgen_file(ptr)) };
+        let tokenizer = match T5Tokenizer::from_gguf(metadata) {
             Ok(tokenizer) => tokenizer,
             Err(e) => {
                 // SAFETY: loaded above, freed once.
@@ -118,7 +120,7 @@ impl Musicgen {
                 top_p: defaults.top_p,
                 seed: 0,
             },
-            info: ModelInfo::from_raw(&info),
+            info: ModelInfo::from_raw(&info, metadata),
             tokenizer,
         })
     }
