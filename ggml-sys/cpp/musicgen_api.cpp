@@ -1,7 +1,6 @@
 // The C API over the MusicGen engine: load, then per-run state through text encoder, decoder LM
 // runs and EnCodec.
 #include <algorithm>
-#include <cstring>
 
 #include "encodec_decoder.h"
 #include "errors.h"

@@ -55,11 +55,12 @@ impl Musicgen {
     ) -> Result<Track, RunError> {
         let ids = self.tokenize(prompt)?;
         let windows = plan_windows(frames, self.params());
-        let steps: usize = windows.iter().map(|w| self.run_steps(w.prompt, w.new)).sum();
+        let window_steps: Vec<usize> = windows.iter().map(|w| self.run_steps(w.prompt, w.new)).collect();
+        let steps = window_steps.iter().sum();
         let mut run = self.run();
         run.encode_text(&ids)?;
         let mut steps_done = 0;
-        for (index, window) in windows.iter().enumerate() {
+        for ((index, window), window_steps) in windows.iter().enumerate().zip(window_steps) {
             let window_sampling = Sampling {
                 seed: sampling.seed.wrapping_add(index as u64),
                 ..*sampling
@@ -67,7 +68,7 @@ impl Musicgen {
             run.generate(window.prompt, window.new, &window_sampling, |step, _| {
                 progress(steps_done + step, steps)
             })?;
-            steps_done += run.model().run_steps(window.prompt, window.new);
+            steps_done += window_steps;
         }
         let samples = run.decode_audio(0)?.to_vec();
         Ok(Track { samples, steps })

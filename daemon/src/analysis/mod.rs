@@ -22,9 +22,9 @@ pub fn loudness(samples: &[f32]) -> Loudness {
 }
 
 /// Integrated loudness alone (LUFS), much cheaper than with true peak.
-pub fn integrated_lufs(samples: &[f32]) -> f64 {
+pub fn integrated_lufs(samples: &[f32], sample_rate: u32) -> f64 {
     let measure = || -> Result<f64, ebur128::Error> {
-        let mut meter = EbuR128::new(1, SAMPLE_RATE, Mode::I)?;
+        let mut meter = EbuR128::new(1, sample_rate, Mode::I)?;
         meter.add_frames_f32(samples)?;
         meter.loudness_global()
     };
@@ -129,7 +129,7 @@ pub fn groove_profile(samples: &[f32], sample_rate: u32, bpm: f64) -> [f32; 16] 
 pub fn seam_level_db(samples: &[f32], sample_rate: u32) -> f64 {
     let mut seconds: Vec<f64> = samples
         .chunks_exact(sample_rate as usize)
-        .map(|second| loudness_at(second, sample_rate).integrated_lufs)
+        .map(|second| integrated_lufs(second, sample_rate))
         .filter(|l| l.is_finite())
         .collect();
     let Some(&last) = seconds.last() else {
@@ -137,6 +137,13 @@ pub fn seam_level_db(samples: &[f32], sample_rate: u32) -> f64 {
     };
     let middle = seconds.len() / 2;
     last - *seconds.select_nth_unstable_by(middle, f64::total_cmp).1
+}
+
+/// A periodic Hann window of `len` samples (what every FFT analysis here multiplies by).
+pub fn hann(len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / len as f32).cos())
+        .collect()
 }
 
 /// The signal above `hz` (a 2nd-order high-pass).

@@ -21,9 +21,7 @@ const MINOR_PROFILE: [f32; 12] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75
 /// each frame sums the magnitudes of the spectral peaks that fall on each pitch class.
 pub fn chroma_frames(samples: &[f32], sample_rate: u32, hop: usize) -> Vec<[f32; 12]> {
     let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FRAME);
-    let window: Vec<f32> = (0..FRAME)
-        .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / FRAME as f32).cos())
-        .collect();
+    let window = super::hann(FRAME);
     let bin_hz = sample_rate as f32 / FRAME as f32;
     let (first, last) = (
         (LOWEST_HZ / bin_hz).ceil() as usize,

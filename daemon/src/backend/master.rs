@@ -32,7 +32,7 @@ fn limit(samples: &mut Vec<f32>, ceiling_db: f64) {
 pub fn master(samples: &mut Vec<f32>) -> Loudness {
     // Gain to target, limit, and once more to win back what the limiter took.
     for _ in 0..2 {
-        let lufs = analysis::integrated_lufs(samples);
+        let lufs = analysis::integrated_lufs(samples, SAMPLE_RATE);
         if !lufs.is_finite() {
             return analysis::loudness(samples); // silence: nothing to normalise
         }

@@ -34,9 +34,7 @@ pub struct Spectrum {
 impl Spectrum {
     pub fn new(rate: u32) -> Spectrum {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(WINDOW);
-        let window: Vec<f32> = (0..WINDOW)
-            .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / WINDOW as f32).cos())
-            .collect();
+        let window = crate::analysis::hann(WINDOW);
         let window_energy: f32 = window.iter().map(|w| w * w).sum();
         let bin_hz = rate as f32 / WINDOW as f32;
         let last_bin = WINDOW / 2;
