@@ -153,35 +153,94 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, ggml_te
 // the unchunked result. Each frame of halo costs 2/64 more upsampling work.
 constexpr int64_t kHaloFrames = 2;
 
-// EnCodec's frame stage over all `frames` (codes codebook-major) in chunks of `chunk` frames
-// (0 = one graph): features come out [channel][frame].
-bool decode_frame_stage(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, int64_t chunk,
-                        std::vector<float> &features, int64_t &channels, std::string &error) {
+// Upsampling chunk [start, end) of the stream's features, with `halo_*` frames of context.
+// features: [channel][frame - origin].
+bool upsample_chunk(const MusicgenModel &m, GraphRunner &runner, ThreadGovernor &governor,
+                    const std::vector<std::vector<float>> &features, int64_t origin, int64_t lo, int64_t start, int64_t end,
+                    int64_t hi, std::vector<float> &audio) {
+    const int64_t channels = static_cast<int64_t>(features.size()), n = hi - lo, hop = m.hp.codec.hop_length();
+    std::vector<float> slice(static_cast<size_t>(n * channels));
+    for (int64_t c = 0; c < channels; c++) {
+        std::copy_n(features[c].begin() + (lo - origin), n, slice.begin() + c * n);
+    }
+    ggml_tensor *x_in = nullptr, *out = nullptr;
+    auto build = [&](ggml_context *ctx, ggml_cgraph *graph) {
+        x_in = graph_input(ctx, GGML_TYPE_F32, n, channels);
+        out = build_upsampling(ctx, m, x_in);
+        ggml_set_output(out);
+        ggml_build_forward_expand(graph, out);
+    };
+    auto inputs = [&] { ggml_backend_tensor_set(x_in, slice.data(), 0, ggml_nbytes(x_in)); };
+    if (!governor.run([&] { return runner.run(build, inputs); })) {
+        return false;
+    }
+    std::vector<float> samples(ggml_nelements(out));
+    ggml_backend_tensor_get(out, samples.data(), 0, ggml_nbytes(out));
+    audio.insert(audio.end(), samples.begin() + (start - lo) * hop, samples.begin() + (end - lo) * hop);
+    return true;
+}
+
+// Drops the first `count` entries of each row.
+template <typename T> void drop_front(std::vector<std::vector<T>> &rows, int64_t count) {
+    for (std::vector<T> &row : rows) {
+        row.erase(row.begin(), row.begin() + count);
+    }
+}
+
+} // namespace
+
+EncodecStream::EncodecStream(const MusicgenModel &m, const EncodecChunks &chunks)
+    : chunks_(chunks), codes_(m.hp.codec.quantizers) {}
+
+bool EncodecStream::push(const MusicgenModel &m, const int32_t *codes, int64_t frames, bool last, std::vector<float> &audio,
+                         std::string &error) {
     const CodecHparams &hp = m.hp.codec;
-    // The frame stage in chunks, the LSTM's state carried from one to the next (the same result
-    // as one graph), so the unrolled graph stays small however long the track; the first
-    // convolution sees kernel / 2 frames of each neighbour.
+    for (int64_t i = 0; i < frames * static_cast<int64_t>(hp.quantizers); i++) {
+        if (codes[i] < 0 || codes[i] >= static_cast<int32_t>(hp.codebook_size)) {
+            error = "EnCodec: code " + std::to_string(codes[i]) + " is outside the codebook";
+            return false;
+        }
+    }
+    for (uint32_t q = 0; q < hp.quantizers; q++) {
+        codes_[q].insert(codes_[q].end(), codes + q * frames, codes + (q + 1) * frames);
+    }
+    received_ += frames;
+    if (received_ == 0) {
+        error = "EnCodec: no codes to decode";
+        return false;
+    }
+    return frame_stage(m, last, error) && upsampling(m, last, audio, error);
+}
+
+// The frame stage in chunks, the LSTM's state carried from one to the next (the same result as
+// one graph), so the unrolled graph stays small however long the stream; the first convolution
+// sees kernel / 2 frames of each neighbour, so a frame is final once that many follow it.
+bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &error) {
+    const CodecHparams &hp = m.hp.codec;
     const int64_t conv_halo = m.get("codec.dec.0.weight")->ne[0] / 2;
-    const int64_t chunk_max = std::min(frames, chunk > 0 ? chunk : frames);
+    const int64_t limit = last ? received_ : received_ - conv_halo;
+    if (limit <= framed_) {
+        return true;
+    }
+    const int64_t chunk_max = std::min(limit - framed_, chunks_.frame_stage > 0 ? chunks_.frame_stage : limit - framed_);
     // The LSTM unrolls into ~20 nodes per frame and layer.
     GraphRunner frame_runner({m.cpu}, static_cast<size_t>(chunk_max) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
-    std::vector<std::vector<float>> carried_h, carried_cell; // per layer
     OneThread one_thread(m.cpu, m.threads);
-    for (int64_t start = 0; start < frames; start += chunk_max) {
-        const int64_t end = std::min(frames, start + chunk_max);
-        const int64_t lo = std::max<int64_t>(0, start - conv_halo), hi = std::min(frames, end + conv_halo), span = hi - lo;
+    while (framed_ < limit) {
+        const int64_t start = framed_, end = std::min(limit, start + chunk_max);
+        const int64_t lo = std::max<int64_t>(0, start - conv_halo), hi = std::min(received_, end + conv_halo), span = hi - lo;
         std::vector<int32_t> slice(static_cast<size_t>(span * hp.quantizers));
         for (uint32_t q = 0; q < hp.quantizers; q++) {
-            std::copy_n(codes.begin() + q * frames + lo, span, slice.begin() + q * span);
+            std::copy_n(codes_[q].begin() + (lo - codes_origin_), span, slice.begin() + q * span);
         }
         ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
         LstmState state_in, state_out;
         auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
             codes_in = graph_input(ctx, GGML_TYPE_I32, span * hp.quantizers);
             state_in = LstmState{};
-            for (size_t layer = 0; layer < carried_h.size(); layer++) {
-                state_in.h.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_h[layer].size()), 1));
-                state_in.cell.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_cell[layer].size())));
+            for (size_t layer = 0; layer < carried_h_.size(); layer++) {
+                state_in.h.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_h_[layer].size()), 1));
+                state_in.cell.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_cell_[layer].size())));
             }
             frame_out = build_frame_stage(ctx, m, codes_in, end - start, start - lo, hi - end, state_in, state_out);
             ggml_set_output(frame_out);
@@ -196,88 +255,76 @@ bool decode_frame_stage(const MusicgenModel &m, const std::vector<int32_t> &code
         auto frame_inputs = [&] {
             ggml_backend_tensor_set(codes_in, slice.data(), 0, ggml_nbytes(codes_in));
             for (size_t layer = 0; layer < state_in.h.size(); layer++) {
-                ggml_backend_tensor_set(state_in.h[layer], carried_h[layer].data(), 0, ggml_nbytes(state_in.h[layer]));
-                ggml_backend_tensor_set(state_in.cell[layer], carried_cell[layer].data(), 0, ggml_nbytes(state_in.cell[layer]));
+                ggml_backend_tensor_set(state_in.h[layer], carried_h_[layer].data(), 0, ggml_nbytes(state_in.h[layer]));
+                ggml_backend_tensor_set(state_in.cell[layer], carried_cell_[layer].data(), 0, ggml_nbytes(state_in.cell[layer]));
             }
         };
         if (!frame_runner.run(build_frames, frame_inputs)) {
             error = "EnCodec: GGML could not compute the frame-rate stage";
             return false;
         }
-        channels = frame_out->ne[1];
-        features.resize(static_cast<size_t>(frames * channels));
+        const int64_t channels = frame_out->ne[1], n = end - start;
         std::vector<float> chunk_features(static_cast<size_t>(ggml_nelements(frame_out))); // [channel][chunk frame]
         ggml_backend_tensor_get(frame_out, chunk_features.data(), 0, ggml_nbytes(frame_out));
+        features_.resize(static_cast<size_t>(channels));
         for (int64_t c = 0; c < channels; c++) {
-            std::copy_n(chunk_features.begin() + c * (end - start), end - start, features.begin() + c * frames + start);
+            features_[c].insert(features_[c].end(), chunk_features.begin() + c * n, chunk_features.begin() + (c + 1) * n);
         }
         auto read = [](ggml_tensor *t) {
             std::vector<float> values(static_cast<size_t>(ggml_nelements(t)));
             ggml_backend_tensor_get(t, values.data(), 0, ggml_nbytes(t));
             return values;
         };
-        carried_h.clear();
-        carried_cell.clear();
+        carried_h_.clear();
+        carried_cell_.clear();
         for (size_t layer = 0; layer < state_out.h.size(); layer++) {
-            carried_h.push_back(read(state_out.h[layer]));
-            carried_cell.push_back(read(state_out.cell[layer]));
+            carried_h_.push_back(read(state_out.h[layer]));
+            carried_cell_.push_back(read(state_out.cell[layer]));
         }
+        framed_ = end;
     }
+    // Only the codes the next chunk's convolution still sees stay.
+    const int64_t keep_from = std::max<int64_t>(0, framed_ - conv_halo);
+    drop_front(codes_, keep_from - codes_origin_);
+    codes_origin_ = keep_from;
     return true;
 }
 
-} // namespace
-
-bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, const EncodecChunks &chunks,
-                    std::vector<float> &audio, std::string &error) {
-    const CodecHparams &hp = m.hp.codec;
-    if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * hp.quantizers) {
-        error = "EnCodec: expected " + std::to_string(hp.quantizers) + " codebooks x frames codes";
-        return false;
+// Upsampling in chunks of frames with a halo on each side: the im2col buffers of the
+// sample-rate convolutions stay small however long the stream; a frame's samples are final
+// once kHaloFrames frames of features follow it.
+bool EncodecStream::upsampling(const MusicgenModel &m, bool last, std::vector<float> &audio, std::string &error) {
+    const int64_t limit = last ? framed_ : framed_ - kHaloFrames;
+    if (limit <= upsampled_) {
+        return true;
     }
-    for (int32_t code : codes) {
-        if (code < 0 || code >= static_cast<int32_t>(hp.codebook_size)) {
-            error = "EnCodec: code " + std::to_string(code) + " is outside the codebook";
-            return false;
-        }
-    }
-    std::vector<float> features; // [channel][frame]
-    int64_t channels = 0;
-    if (!decode_frame_stage(m, codes, frames, chunks.frame_stage, features, channels, error)) {
-        return false;
-    }
-
-    // Upsampling in chunks of frames with a halo on each side: the im2col buffers of the
-    // sample-rate convolutions stay small however long the track.
-    const int64_t hop = hp.hop_length();
-    const int64_t chunk = chunks.sample_rate_stage > 0 ? chunks.sample_rate_stage : frames;
-    audio.assign(static_cast<size_t>(frames * hop), 0.0f);
+    const int64_t chunk = chunks_.sample_rate_stage > 0 ? chunks_.sample_rate_stage : limit - upsampled_;
     GraphRunner runner(m.backends());
     ThreadGovernor governor(m.cpu, m.governed_threads());
-    for (int64_t start = 0; start < frames; start += chunk) {
-        const int64_t end = std::min(frames, start + chunk);
-        const int64_t lo = std::max<int64_t>(0, start - kHaloFrames), hi = std::min(frames, end + kHaloFrames), n = hi - lo;
-        std::vector<float> slice(static_cast<size_t>(n * channels));
-        for (int64_t c = 0; c < channels; c++) {
-            std::copy_n(features.begin() + c * frames + lo, n, slice.begin() + c * n);
-        }
-        ggml_tensor *x_in = nullptr, *out = nullptr;
-        auto build = [&](ggml_context *ctx, ggml_cgraph *graph) {
-            x_in = graph_input(ctx, GGML_TYPE_F32, n, channels);
-            out = build_upsampling(ctx, m, x_in);
-            ggml_set_output(out);
-            ggml_build_forward_expand(graph, out);
-        };
-        auto inputs = [&] { ggml_backend_tensor_set(x_in, slice.data(), 0, ggml_nbytes(x_in)); };
-        if (!governor.run([&] { return runner.run(build, inputs); })) {
+    while (upsampled_ < limit) {
+        const int64_t start = upsampled_, end = std::min(limit, start + chunk);
+        const int64_t lo = std::max<int64_t>(0, start - kHaloFrames), hi = std::min(framed_, end + kHaloFrames);
+        if (!upsample_chunk(m, runner, governor, features_, features_origin_, lo, start, end, hi, audio)) {
             error = "EnCodec: GGML could not compute the upsampling stage";
             return false;
         }
-        std::vector<float> samples(ggml_nelements(out));
-        ggml_backend_tensor_get(out, samples.data(), 0, ggml_nbytes(out));
-        std::copy(samples.begin() + (start - lo) * hop, samples.begin() + (end - lo) * hop, audio.begin() + start * hop);
+        upsampled_ = end;
     }
+    const int64_t keep_from = std::max<int64_t>(0, upsampled_ - kHaloFrames);
+    drop_front(features_, keep_from - features_origin_);
+    features_origin_ = keep_from;
     return true;
+}
+
+bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, const EncodecChunks &chunks,
+                    std::vector<float> &audio, std::string &error) {
+    if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * m.hp.codec.quantizers) {
+        error = "EnCodec: expected " + std::to_string(m.hp.codec.quantizers) + " codebooks x frames codes";
+        return false;
+    }
+    EncodecStream stream(m, chunks);
+    audio.clear();
+    return stream.push(m, codes.data(), frames, true, audio, error);
 }
 
 } // namespace lofi

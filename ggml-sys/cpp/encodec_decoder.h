@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "musicgen_model.h"
@@ -12,6 +13,32 @@ namespace lofi {
 struct EncodecChunks {
     int64_t frame_stage = 0;       // the unrolled LSTM: ~40 nodes per frame
     int64_t sample_rate_stage = 0; // its im2col buffers: ~0.5 MB per frame
+};
+
+// EnCodec over codes that arrive a few frames at a time (as the decoder LM makes them): each
+// push decodes every sample no later frame can change, so the samples come out as a whole
+// decode of all the codes would give them, a few frames behind the codes. Bounded memory: only
+// the context the next chunk needs is kept.
+class EncodecStream {
+  public:
+    EncodecStream(const MusicgenModel &m, const EncodecChunks &chunks);
+    // Appends `frames` frames of codes (codebook-major) and appends the samples now final to
+    // `audio` (all of them when `last`; no push may follow a last one).
+    bool push(const MusicgenModel &m, const int32_t *codes, int64_t frames, bool last, std::vector<float> &audio,
+              std::string &error);
+    int64_t frames_received() const { return received_; }
+
+  private:
+    bool frame_stage(const MusicgenModel &m, bool last, std::string &error);
+    bool upsampling(const MusicgenModel &m, bool last, std::vector<float> &audio, std::string &error);
+
+    EncodecChunks chunks_;
+    int64_t received_ = 0, framed_ = 0, upsampled_ = 0; // frames pushed / through the frame stage / decoded
+    std::vector<std::vector<int32_t>> codes_;            // [codebook][frame - codes_origin_]
+    int64_t codes_origin_ = 0;
+    std::vector<std::vector<float>> features_; // the frame stage's output, [channel][frame - features_origin_]
+    int64_t features_origin_ = 0;
+    std::vector<std::vector<float>> carried_h_, carried_cell_; // the LSTM's state after framed_, per layer
 };
 
 // codes: codebook-major [codebook][frame]; audio gets frames x hop samples (mono).

@@ -117,6 +117,8 @@ typedef struct lofi_sampling {
 
 /* Called after each decoder step of a run; return false to cancel. */
 typedef bool (*lofi_progress_fn)(void *user, int64_t step, int64_t steps);
+/* Receives a run's audio as it is decoded: n mono samples that follow the ones before. */
+typedef void (*lofi_audio_fn)(void *user, const float *samples, int64_t n);
 
 /* One decoder run (lofi_musicgen_generate). */
 typedef struct lofi_run_params {
@@ -125,6 +127,12 @@ typedef struct lofi_run_params {
     lofi_sampling sampling;
     lofi_progress_fn progress; /* NULL: none */
     void *progress_user;
+    /* Streaming: the state's EnCodec stream decodes each stream_frames new frames as the run
+     * makes them and hands the samples that no later frame can change to audio (NULL: none).
+     * The stream goes on across runs; lofi_musicgen_stream_finish decodes its last frames. */
+    lofi_audio_fn audio;
+    void *audio_user;
+    int64_t stream_frames;
 } lofi_run_params;
 
 /* Loads a MusicGen GGUF (opened once, checked as lofi_model_inspect does; weights mapped, not
@@ -171,6 +179,13 @@ void lofi_musicgen_state_codes(const lofi_musicgen_state *state, int32_t *out);
  * sample-rate stage; the result does not depend on it). */
 bool lofi_musicgen_decode_audio(lofi_musicgen *model, lofi_musicgen_state *state, int64_t chunk_frames, char *err,
                                 size_t err_len);
+/* Ends the state's stream: decodes the frames it still holds back (the last few, which had no
+ * frames after them) and hands them to audio; a run after it starts a new stream. */
+bool lofi_musicgen_stream_finish(lofi_musicgen *model, lofi_musicgen_state *state, lofi_audio_fn audio, void *audio_user,
+                                 char *err, size_t err_len);
+/* Drops all but the state's last `frames` frames of codes (a radio keeps only what the next run
+ * continues); the stream is not affected. */
+void lofi_musicgen_state_keep_last(lofi_musicgen_state *state, int64_t frames);
 /* The decoded samples (valid until the state changes). */
 const float *lofi_musicgen_state_audio(const lofi_musicgen_state *state, size_t *n_samples);
 

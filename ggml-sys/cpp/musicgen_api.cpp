@@ -22,6 +22,9 @@ struct lofi_musicgen_state {
     size_t tokens = 0;
     std::vector<std::vector<int32_t>> codes; // [codebook][frame]
     std::vector<float> audio;
+    std::unique_ptr<lofi::EncodecStream> stream; // while the runs stream their audio
+    int64_t dropped = 0;                         // frames lofi_musicgen_state_keep_last let go
+    int64_t stream_origin = 0;                   // the frame (counting dropped ones) the stream started at
 };
 
 namespace {
@@ -52,6 +55,34 @@ std::vector<int32_t> tail(const lofi_musicgen_state *state, int64_t frames) {
         out.insert(out.end(), book.end() - frames, book.end());
     }
     return out;
+}
+
+// Streams decode a second of audio at a time by default: each push costs a frame-stage graph.
+constexpr int64_t kStreamFrames = 50;
+
+// Decode chunks: by default ~2 s per upsampling graph (im2col buffers of tens of MB) and 10 s
+// per frame-stage graph (~40k nodes: a 10-minute track in one graph would take ~1 GB of graph
+// metadata).
+lofi::EncodecChunks chunks_of(int64_t chunk_frames) {
+    return chunk_frames > 0 ? lofi::EncodecChunks{chunk_frames, chunk_frames} : lofi::EncodecChunks{500, 64};
+}
+
+// Pushes frames [from, to) of `codes` (codebook-major over `frames` frames) into the state's
+// stream and hands what it decodes to `audio`.
+bool stream_push(const lofi::MusicgenModel &m, lofi_musicgen_state *state, const std::vector<int32_t> &codes, int64_t frames,
+                 int64_t from, int64_t to, bool last, lofi_audio_fn audio, void *audio_user, std::string &error) {
+    std::vector<int32_t> slice;
+    for (int64_t q = 0; q < state->codebooks; q++) {
+        slice.insert(slice.end(), codes.begin() + q * frames + from, codes.begin() + q * frames + to);
+    }
+    std::vector<float> samples;
+    if (!state->stream->push(m, slice.data(), to - from, last, samples, error)) {
+        return false;
+    }
+    if (!samples.empty()) {
+        audio(audio_user, samples.data(), static_cast<int64_t>(samples.size()));
+    }
+    return true;
 }
 
 } // namespace
@@ -92,7 +123,9 @@ const lofi_gguf *lofi_musicgen_file(const lofi_musicgen *model) { return model->
 
 lofi_run_params lofi_musicgen_default_run_params(const lofi_musicgen *model) {
     const lofi::GenerationDefaults &g = model->model->hp.generation;
-    return lofi_run_params{0, 1, lofi_sampling{g.guidance_scale, g.temperature, static_cast<int32_t>(g.top_k), g.top_p, 0}, nullptr, nullptr};
+    return lofi_run_params{0,       1,       lofi_sampling{g.guidance_scale, g.temperature, static_cast<int32_t>(g.top_k), g.top_p, 0},
+                           nullptr, nullptr, nullptr,
+                           nullptr, kStreamFrames};
 }
 
 int64_t lofi_musicgen_run_steps(const lofi_musicgen *model, int64_t prompt_frames, int64_t new_frames) {
@@ -135,6 +168,8 @@ bool lofi_musicgen_state_set_codes(lofi_musicgen_state *state, const int32_t *co
         state->codes[q].assign(codes + q * frames, codes + (q + 1) * frames);
     }
     state->audio.clear();
+    state->stream.reset();
+    state->dropped = 0;
     return true;
 }
 
@@ -200,24 +235,62 @@ lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *st
         return LOFI_FAILED;
     }
     const lofi::MusicgenModel &m = *placed;
-    if (params->prompt_frames < 0 || params->prompt_frames > lofi_musicgen_state_frames(state) || params->new_frames < 1) {
+    const int64_t held = lofi_musicgen_state_frames(state);
+    if (params->prompt_frames < 0 || params->prompt_frames > held || params->new_frames < 1) {
         lofi::set_error(err, err_len, "a run continues at most the frames the state holds and adds at least one");
         return LOFI_FAILED;
     }
     const lofi_sampling &s = params->sampling;
     const lofi::SamplingParams sampling{s.guidance_scale, s.temperature, s.top_k, s.top_p, s.seed};
-    auto report = [&](int64_t step, int64_t steps) {
-        return params->progress == nullptr || params->progress(params->progress_user, step, steps);
-    };
     const int64_t frames = params->prompt_frames + params->new_frames;
     std::vector<int32_t> out;
     std::string error;
+    // Streaming: the stream has every frame the state held before the run (it is started, or
+    // caught up, here); the run's new frames follow as the decoder finishes them.
+    const bool streaming = params->audio != nullptr;
+    const int64_t stream_every = std::max<int64_t>(1, params->stream_frames);
+    int64_t streamed = params->prompt_frames; // run frames the stream has
+    if (streaming) {
+        if (!state->stream) {
+            state->stream = std::make_unique<lofi::EncodecStream>(m, chunks_of(0));
+            state->stream_origin = state->dropped;
+        }
+        std::vector<int32_t> held_codes(static_cast<size_t>(held * state->codebooks));
+        lofi_musicgen_state_codes(state, held_codes.data());
+        const int64_t missing = state->dropped + held - state->stream_origin - state->stream->frames_received();
+        if (missing > 0 && !stream_push(m, state, held_codes, held, held - missing, held, false, params->audio, params->audio_user, error)) {
+            lofi::set_error(err, err_len, error);
+            return LOFI_FAILED;
+        }
+    }
+    bool stream_failed = false;
+    auto report = [&](int64_t step, int64_t steps) {
+        if (streaming) {
+            // Frame f is final once its last codebook is sampled, codebooks - 1 steps after its first.
+            const int64_t complete = std::min(frames, std::max<int64_t>(0, step - state->codebooks + 1));
+            if (complete - streamed >= stream_every || (complete == frames && complete > streamed)) {
+                if (!stream_push(m, state, out, frames, streamed, complete, false, params->audio, params->audio_user, error)) {
+                    stream_failed = true;
+                    return false;
+                }
+                streamed = complete;
+            }
+        }
+        return params->progress == nullptr || params->progress(params->progress_user, step, steps);
+    };
     switch (lofi::generate_codes(m, state->text, static_cast<int64_t>(state->tokens), frames, tail(state, params->prompt_frames),
                                  sampling, report, out, error)) {
     case lofi::RunStatus::cancelled:
+        if (stream_failed) {
+            lofi::set_error(err, err_len, error);
+            return LOFI_FAILED;
+        }
+        // The stream holds frames the state will not: it cannot go on from here.
+        state->stream.reset();
         lofi::set_error(err, err_len, "cancelled");
         return LOFI_CANCELLED;
     case lofi::RunStatus::failed:
+        state->stream.reset();
         lofi::set_error(err, err_len, error);
         return LOFI_FAILED;
     case lofi::RunStatus::ok:
@@ -246,9 +319,7 @@ bool lofi_musicgen_decode_audio(lofi_musicgen *model, lofi_musicgen_state *state
     std::vector<int32_t> codes(static_cast<size_t>(frames * state->codebooks));
     lofi_musicgen_state_codes(state, codes.data());
     std::string error;
-    // By default ~2 s per upsampling graph (im2col buffers of tens of MB) and 10 s per frame-stage
-    // graph (~40k nodes: a 10-minute track in one graph would take ~1 GB of graph metadata).
-    const lofi::EncodecChunks chunks = chunk_frames > 0 ? lofi::EncodecChunks{chunk_frames, chunk_frames} : lofi::EncodecChunks{500, 64};
+    const lofi::EncodecChunks chunks = chunks_of(chunk_frames);
     const bool decoded = lofi::encodec_decode(m, codes, frames, chunks, state->audio, error);
     lofi::release_stage_pages(m, "codec.");
     if (!decoded) {
@@ -257,6 +328,36 @@ bool lofi_musicgen_decode_audio(lofi_musicgen *model, lofi_musicgen_state *state
         return false;
     }
     return true;
+}
+
+bool lofi_musicgen_stream_finish(lofi_musicgen *model, lofi_musicgen_state *state, lofi_audio_fn audio, void *audio_user,
+                                 char *err, size_t err_len) {
+    const lofi::MusicgenModel *placed = ready(model, err, err_len);
+    if (placed == nullptr) {
+        return false;
+    }
+    if (!state->stream) {
+        lofi::set_error(err, err_len, "no stream to finish: no run streamed its audio");
+        return false;
+    }
+    std::string error;
+    const bool ok = stream_push(*placed, state, {}, 0, 0, 0, true, audio, audio_user, error);
+    state->stream.reset();
+    lofi::release_stage_pages(*placed, "codec.");
+    if (!ok) {
+        lofi::set_error(err, err_len, error);
+    }
+    return ok;
+}
+
+void lofi_musicgen_state_keep_last(lofi_musicgen_state *state, int64_t frames) {
+    const int64_t drop = lofi_musicgen_state_frames(state) - std::max<int64_t>(frames, 0);
+    if (drop > 0) {
+        for (std::vector<int32_t> &book : state->codes) {
+            book.erase(book.begin(), book.begin() + drop);
+        }
+        state->dropped += drop;
+    }
 }
 
 } // extern "C"

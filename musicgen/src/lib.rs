@@ -18,5 +18,5 @@ mod track;
 pub use check::{inspect_model, ModelInfo};
 pub use engine::{Musicgen, MusicgenParams, Sampling};
 pub use ggml_sys::GgmlError;
-pub use run::{Run, RunError};
+pub use run::{Run, RunError, RunState};
 pub use track::Track;

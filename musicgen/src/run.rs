@@ -21,7 +21,34 @@ pub enum RunError {
 /// A generation in progress on a model.
 pub struct Run<'m> {
     model: &'m mut Musicgen,
-    state: *mut raw::lofi_musicgen_state,
+    state: RunState,
+}
+
+/// A run's state set aside while the model does other work (a radio between its windows):
+/// [`Musicgen::resume`] goes on with it.
+pub struct RunState {
+    ptr: *mut raw::lofi_musicgen_state,
+    /// The model the state was made for (its sizes); only that model may resume it.
+    model: *const raw::lofi_musicgen,
+}
+
+// SAFETY: the C state is plain data owned by this handle; nothing else points into it.
+unsafe impl Send for RunState {}
+
+impl Drop for RunState {
+    fn drop(&mut self) {
+        // SAFETY: created by lofi_musicgen_state_new, freed once.
+        unsafe { raw::lofi_musicgen_state_free(self.ptr) }
+    }
+}
+
+/// Hands streamed samples from C to the Rust closure; a panic there is caught (the samples are
+/// lost, the run goes on and its progress callback decides).
+extern "C" fn audio_trampoline<A: FnMut(&[f32])>(user: *mut c_void, samples: *const f32, n: i64) {
+    // SAFETY: user is the &mut A passed with this trampoline; samples holds n floats for the call.
+    let callback = unsafe { &mut *(user as *mut A) };
+    let samples = unsafe { slice(samples, n as usize) };
+    let _ = catch_unwind(AssertUnwindSafe(|| callback(samples)));
 }
 
 /// Calls the Rust progress closure from C; a panic inside cancels instead of unwinding into C.
@@ -35,7 +62,20 @@ impl Musicgen {
     /// A new, empty run.
     pub fn run(&mut self) -> Run<'_> {
         // SAFETY: a loaded model.
-        let state = unsafe { raw::lofi_musicgen_state_new(self.ptr) };
+        let ptr = unsafe { raw::lofi_musicgen_state_new(self.ptr) };
+        let state = RunState { ptr, model: self.ptr };
+        Run { model: self, state }
+    }
+
+    /// Goes on with a run set aside by [`Run::into_state`].
+    ///
+    /// # Panics
+    /// When the state was made by another model.
+    pub fn resume(&mut self, state: RunState) -> Run<'_> {
+        assert!(
+            std::ptr::eq(state.model, self.ptr),
+            "a run state goes on only on its own model"
+        );
         Run { model: self, state }
     }
 }
@@ -45,6 +85,11 @@ impl Run<'_> {
         self.model
     }
 
+    /// Sets the run aside, freeing the model for other work.
+    pub fn into_state(self) -> RunState {
+        self.state
+    }
+
     /// Encodes the prompt's token ids with T5; later stages read the states from the run.
     pub fn encode_text(&mut self, ids: &[i32]) -> Result<(), GgmlError> {
         let mut err = ErrorBuffer::new();
@@ -52,7 +97,7 @@ impl Run<'_> {
         let ok = unsafe {
             raw::lofi_musicgen_encode_text(
                 self.model.ptr,
-                self.state,
+                self.state.ptr,
                 ids.as_ptr(),
                 ids.len(),
                 err.ptr(),
@@ -67,7 +112,7 @@ impl Run<'_> {
         let mut tokens = 0;
         // SAFETY: the states live in the run until it changes, which takes &mut self.
         unsafe {
-            let data = raw::lofi_musicgen_state_text(self.state, &mut tokens);
+            let data = raw::lofi_musicgen_state_text(self.state.ptr, &mut tokens);
             slice(data, tokens * self.model.params().t5_width)
         }
     }
@@ -81,7 +126,7 @@ impl Run<'_> {
         let ok = unsafe {
             raw::lofi_musicgen_first_logits(
                 self.model.ptr,
-                self.state,
+                self.state.ptr,
                 guidance_scale,
                 out.as_mut_ptr(),
                 err.ptr(),
@@ -102,7 +147,7 @@ impl Run<'_> {
         // SAFETY: codes holds codebooks × frames.
         let ok = unsafe {
             raw::lofi_musicgen_state_set_codes(
-                self.state,
+                self.state.ptr,
                 codes.as_ptr(),
                 (codes.len() / books) as i64,
                 err.ptr(),
@@ -121,7 +166,34 @@ impl Run<'_> {
         prompt_frames: usize,
         new_frames: usize,
         sampling: &Sampling,
+        progress: F,
+    ) -> Result<(), RunError> {
+        self.decoder_run(prompt_frames, new_frames, sampling, progress, None::<fn(&[f32])>)
+    }
+
+    /// [`Run::generate`], streaming: EnCodec decodes the new frames about a second at a time
+    /// while the decoder goes on, and `audio` receives the samples that no later frame can
+    /// change, in order. The stream goes on across runs (each continuing the last), so its
+    /// samples join without a seam; [`Run::finish_stream`] decodes the last few frames. A
+    /// cancelled or failed run ends the stream.
+    pub fn generate_streaming<F: FnMut(usize, usize) -> bool, A: FnMut(&[f32])>(
+        &mut self,
+        prompt_frames: usize,
+        new_frames: usize,
+        sampling: &Sampling,
+        progress: F,
+        audio: A,
+    ) -> Result<(), RunError> {
+        self.decoder_run(prompt_frames, new_frames, sampling, progress, Some(audio))
+    }
+
+    fn decoder_run<F: FnMut(usize, usize) -> bool, A: FnMut(&[f32])>(
+        &mut self,
+        prompt_frames: usize,
+        new_frames: usize,
+        sampling: &Sampling,
         mut progress: F,
+        mut audio: Option<A>,
     ) -> Result<(), RunError> {
         // SAFETY: a loaded model.
         let mut params = unsafe { raw::lofi_musicgen_default_run_params(self.model.ptr) };
@@ -130,10 +202,14 @@ impl Run<'_> {
         params.sampling = (*sampling).into();
         params.progress = Some(progress_trampoline::<F>);
         params.progress_user = &mut progress as *mut F as *mut c_void;
+        if let Some(audio) = audio.as_mut() {
+            params.audio = Some(audio_trampoline::<A>);
+            params.audio_user = audio as *mut A as *mut c_void;
+        }
         let mut err = ErrorBuffer::new();
-        // SAFETY: the closure outlives the call.
+        // SAFETY: the closures outlive the call.
         let status =
-            unsafe { raw::lofi_musicgen_generate(self.model.ptr, self.state, &params, err.ptr(), err.capacity()) };
+            unsafe { raw::lofi_musicgen_generate(self.model.ptr, self.state.ptr, &params, err.ptr(), err.capacity()) };
         match status {
             raw::LOFI_OK => Ok(()),
             raw::LOFI_CANCELLED => Err(RunError::Cancelled),
@@ -141,17 +217,44 @@ impl Run<'_> {
         }
     }
 
+    /// Ends the stream: decodes the frames it held back (they had no frames after them yet).
+    pub fn finish_stream(&mut self, mut audio: impl FnMut(&[f32])) -> Result<(), GgmlError> {
+        fn finish<A: FnMut(&[f32])>(run: &mut Run<'_>, audio: &mut A) -> Result<(), GgmlError> {
+            let mut err = ErrorBuffer::new();
+            // SAFETY: the closure outlives the call.
+            let ok = unsafe {
+                raw::lofi_musicgen_stream_finish(
+                    run.model.ptr,
+                    run.state.ptr,
+                    Some(audio_trampoline::<A>),
+                    audio as *mut A as *mut c_void,
+                    err.ptr(),
+                    err.capacity(),
+                )
+            };
+            err.check(ok)
+        }
+        finish(self, &mut audio)
+    }
+
+    /// Keeps only the last `frames` frames of codes: what the next run continues (memory stays
+    /// bounded however long a stream goes on).
+    pub fn keep_last(&mut self, frames: usize) {
+        // SAFETY: a live state.
+        unsafe { raw::lofi_musicgen_state_keep_last(self.state.ptr, frames as i64) }
+    }
+
     /// Frames of codes the run holds.
     pub fn frames(&self) -> usize {
         // SAFETY: a live state.
-        unsafe { raw::lofi_musicgen_state_frames(self.state) as usize }
+        unsafe { raw::lofi_musicgen_state_frames(self.state.ptr) as usize }
     }
 
     /// The run's codes: codebooks × frames, codebook-major.
     pub fn codes(&self) -> Vec<i32> {
         let mut out = vec![0i32; self.frames() * self.model.params().codebooks];
         // SAFETY: out holds codebooks × frames.
-        unsafe { raw::lofi_musicgen_state_codes(self.state, out.as_mut_ptr()) };
+        unsafe { raw::lofi_musicgen_state_codes(self.state.ptr, out.as_mut_ptr()) };
         out
     }
 
@@ -164,7 +267,7 @@ impl Run<'_> {
         let ok = unsafe {
             raw::lofi_musicgen_decode_audio(
                 self.model.ptr,
-                self.state,
+                self.state.ptr,
                 chunk_frames as i64,
                 err.ptr(),
                 err.capacity(),
@@ -173,7 +276,7 @@ impl Run<'_> {
         err.check(ok)?;
         let mut samples = 0;
         // SAFETY: the audio lives in the run until it changes, which takes &mut self.
-        Ok(unsafe { slice(raw::lofi_musicgen_state_audio(self.state, &mut samples), samples) })
+        Ok(unsafe { slice(raw::lofi_musicgen_state_audio(self.state.ptr, &mut samples), samples) })
     }
 }
 
@@ -183,12 +286,5 @@ unsafe fn slice<'a, T>(data: *const T, len: usize) -> &'a [T] {
         &[]
     } else {
         std::slice::from_raw_parts(data, len)
-    }
-}
-
-impl Drop for Run<'_> {
-    fn drop(&mut self) {
-        // SAFETY: created by lofi_musicgen_state_new, freed once.
-        unsafe { raw::lofi_musicgen_state_free(self.state) }
     }
 }

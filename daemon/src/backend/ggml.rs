@@ -81,13 +81,19 @@ impl Backend for GgmlBackend {
             ..self.sampling
         };
         let track = model
-            .generate_track(&request.prompt, frames, &sampling, |step, steps| {
-                progress(Progress {
-                    tokens_generated: step as u64,
-                    tokens_estimated: steps as u64,
-                });
-                !cancel.load(Ordering::Relaxed)
-            })
+            .generate_track(
+                &request.prompt,
+                frames,
+                &sampling,
+                |step, steps| {
+                    progress(Progress {
+                        tokens_generated: step as u64,
+                        tokens_estimated: steps as u64,
+                    });
+                    !cancel.load(Ordering::Relaxed)
+                },
+                |_| {},
+            )
             .map_err(|e| match e {
                 RunError::Cancelled => BackendError::Cancelled,
                 RunError::Failed(e) => BackendError::Inference(e.0),

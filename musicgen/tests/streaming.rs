@@ -1,0 +1,124 @@
+//! Streaming: EnCodec decoding behind the decoder, across runs that continue each other, gives
+//! the samples a whole decode of the same codes gives, and gives them before the run ends.
+mod fixture;
+
+use fixture::quantized_fixture;
+use lofi_convert::FileType;
+use musicgen::{Musicgen, RunError, Sampling};
+
+fn model(dir: &std::path::Path) -> Musicgen {
+    Musicgen::load(&quantized_fixture(dir, FileType::Q8_0), 1, "cpu").unwrap()
+}
+
+fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn streamed_audio_equals_the_whole_decode_and_arrives_while_the_decoder_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model(dir.path());
+    let sampling = Sampling {
+        seed: 3,
+        ..m.default_sampling()
+    };
+    let hop = m.params().hop_length;
+    let ids = m.tokenize("rainy night, warm keys").unwrap();
+    let mut run = m.run();
+    run.encode_text(&ids).unwrap();
+    let mut streamed = Vec::new();
+    // (decoder step, samples so far) at each delivery.
+    let mut deliveries: Vec<(usize, usize)> = Vec::new();
+    let step_seen = std::cell::Cell::new(0);
+    run.generate_streaming(
+        0,
+        120,
+        &sampling,
+        |step, _| {
+            step_seen.set(step);
+            true
+        },
+        |chunk| {
+            streamed.extend_from_slice(chunk);
+            deliveries.push((step_seen.get(), streamed.len()));
+        },
+    )
+    .unwrap();
+    // A second run continues the last 30 frames: the stream goes on from where it was.
+    run.generate_streaming(
+        30,
+        70,
+        &sampling,
+        |_, _| true,
+        |chunk| streamed.extend_from_slice(chunk),
+    )
+    .unwrap();
+    run.finish_stream(|chunk| streamed.extend_from_slice(chunk)).unwrap();
+    assert_eq!(run.frames(), 190);
+    let whole = run.decode_audio(0).unwrap().to_vec();
+    assert_eq!(streamed.len(), 190 * hop);
+    let err = max_abs_err(&streamed, &whole);
+    assert!(err <= 1e-5, "streamed audio differs from the whole decode by {err}");
+    // The first second came out while the decoder still had most of its 123 steps to go.
+    let (first_step, first_len) = deliveries[0];
+    assert!(
+        first_len >= 40 * hop && first_step < 60,
+        "first audio at step {first_step} of 123"
+    );
+    assert!(deliveries.len() >= 2);
+}
+
+#[test]
+fn a_stream_set_aside_goes_on_and_keeps_only_what_it_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model(dir.path());
+    let sampling = Sampling {
+        seed: 4,
+        ..m.default_sampling()
+    };
+    let ids = m.tokenize("lofi").unwrap();
+    // Reference: one run of the same windows without setting anything aside.
+    let reference = {
+        let mut run = m.run();
+        run.encode_text(&ids).unwrap();
+        let mut audio = Vec::new();
+        run.generate_streaming(0, 60, &sampling, |_, _| true, |c| audio.extend_from_slice(c))
+            .unwrap();
+        run.generate_streaming(20, 40, &sampling, |_, _| true, |c| audio.extend_from_slice(c))
+            .unwrap();
+        run.finish_stream(|c| audio.extend_from_slice(c)).unwrap();
+        audio
+    };
+    let mut audio = Vec::new();
+    let mut run = m.run();
+    run.encode_text(&ids).unwrap();
+    run.generate_streaming(0, 60, &sampling, |_, _| true, |c| audio.extend_from_slice(c))
+        .unwrap();
+    run.keep_last(20);
+    assert_eq!(run.frames(), 20);
+    let state = run.into_state();
+    let mut run = m.resume(state);
+    run.generate_streaming(20, 40, &sampling, |_, _| true, |c| audio.extend_from_slice(c))
+        .unwrap();
+    run.finish_stream(|c| audio.extend_from_slice(c)).unwrap();
+    assert_eq!(audio.len(), reference.len());
+    assert!(max_abs_err(&audio, &reference) <= 1e-5);
+}
+
+#[test]
+fn a_cancelled_stream_ends_and_finishing_it_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model(dir.path());
+    let sampling = m.default_sampling();
+    let ids = m.tokenize("lofi").unwrap();
+    let mut run = m.run();
+    run.encode_text(&ids).unwrap();
+    let mut got = 0;
+    let result = run.generate_streaming(0, 200, &sampling, |step, _| step < 100, |c| got += c.len());
+    assert_eq!(result, Err(RunError::Cancelled));
+    assert!(got > 0, "audio streamed before the cancel");
+    assert_eq!(run.frames(), 0, "a cancelled run adds no codes");
+    let err = run.finish_stream(|_| {}).unwrap_err();
+    assert_eq!(err.to_string(), "no stream to finish: no run streamed its audio");
+}
