@@ -11,6 +11,7 @@ pub mod generation;
 pub mod lifecycle;
 pub mod playback;
 pub mod queue;
+pub mod radio;
 pub mod rpc;
 pub mod server;
 pub mod track_id;

@@ -300,6 +300,8 @@ impl Queue {
             size_bytes: 0,
             generation_time_sec: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             tokens_actual: generated.tokens_actual,
+            parent: None,
+            seamless: false,
         };
         Some(
             match cache.store(&meta, &generated.samples, &settings.limits, &settings.protected) {

@@ -71,6 +71,9 @@ return {
     "playback_config",
     "visualizer_subscribe",
     "visualizer_unsubscribe",
+    "radio_start",
+    "radio_stop",
+    "radio_prompt",
   },
   notifications = {
     "generation_started",
@@ -86,6 +89,8 @@ return {
     "daemon_error",
     "daemon_warning",
     "visualizer_frame",
+    "radio_segment",
+    "radio_stopped",
   },
   ranges = {
     cache_max_mb = {

@@ -5,12 +5,14 @@
 //! - [`inspect_model`]: every check loading runs, without reading the weights.
 //! - [`Musicgen`]: load (the file opened and checked once), then a whole track
 //!   ([`Musicgen::generate_track`]: windows past the model's context, progress over all of
-//!   them, typed cancellation).
+//!   them, typed cancellation, audio streamed as it is decoded).
+//! - [`Radio`]: an endless stream, window after window, steered by the prompt of the moment.
 //! - [`Run`]: one generation's state, kept on the C side like whisper.cpp's `whisper_state`
 //!   (T5 states, codes, audio), stage by stage for tests and benchmarks.
 
 mod check;
 mod engine;
+mod radio;
 mod run;
 mod tokenizer;
 mod track;
@@ -18,5 +20,6 @@ mod track;
 pub use check::{inspect_model, ModelInfo};
 pub use engine::{Musicgen, MusicgenParams, Sampling};
 pub use ggml_sys::GgmlError;
+pub use radio::Radio;
 pub use run::{Run, RunError, RunState};
 pub use track::Track;

@@ -122,3 +122,46 @@ fn a_cancelled_stream_ends_and_finishing_it_is_an_error() {
     let err = run.finish_stream(|_| {}).unwrap_err();
     assert_eq!(err.to_string(), "no stream to finish: no run streamed its audio");
 }
+
+#[test]
+fn a_radio_goes_on_window_after_window_and_a_new_prompt_steers_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model(dir.path());
+    let sampling = Sampling {
+        seed: 11,
+        ..m.default_sampling()
+    };
+    let hop = m.params().hop_length;
+    let window = m.params().max_frames.min(30 * 50);
+    let context = (10 * 50).min(window / 3);
+    let mut radio = musicgen::Radio::new();
+    let mut audio = Vec::new();
+    for prompt in ["rain", "rain", "sunny jazz"] {
+        radio
+            .next_window(&mut m, prompt, &sampling, |_, _| true, |c| audio.extend_from_slice(c))
+            .unwrap();
+    }
+    assert_eq!(radio.windows(), 3);
+    // Every window adds its new frames; the stream holds back the last few until it ends.
+    let frames = window + 2 * (window - context);
+    assert!(audio.len() <= frames * hop && audio.len() >= (frames - 5) * hop);
+    // The joins are inside one EnCodec stream: no jump larger than the audio's own.
+    let jumps: Vec<f32> = audio.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    let at_join = jumps[window * hop - 1];
+    let typical = jumps.iter().copied().fold(0.0f32, f32::max);
+    assert!(at_join <= typical, "join jump {at_join} vs the largest {typical}");
+
+    // The same windows with the prompt changed only for the third: the first two are equal, the
+    // third differs (the text conditions the continuation).
+    let mut again = musicgen::Radio::new();
+    let mut steady = Vec::new();
+    for prompt in ["rain", "rain", "rain"] {
+        again
+            .next_window(&mut m, prompt, &sampling, |_, _| true, |c| steady.extend_from_slice(c))
+            .unwrap();
+    }
+    let two = (window + (window - context) - 5) * hop;
+    assert_eq!(max_abs_err(&audio[..two], &steady[..two]), 0.0);
+    assert_eq!(audio.len(), steady.len());
+    assert!(max_abs_err(&audio[two..], &steady[two..]) > 0.0);
+}

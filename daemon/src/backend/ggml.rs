@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use musicgen::{Musicgen, RunError, Sampling};
+use musicgen::{Musicgen, Radio, RunError, Sampling};
 
-use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress};
+use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress, RadioSource};
 
 /// Sampling settings that override the model file's defaults (None = the file's).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -63,6 +63,44 @@ impl GgmlBackend {
     }
 }
 
+fn backend_error(e: RunError) -> BackendError {
+    match e {
+        RunError::Cancelled => BackendError::Cancelled,
+        RunError::Failed(e) => BackendError::Inference(e.0),
+    }
+}
+
+/// MusicGen's endless stream: one window (20–30 s) a stretch, each continuing the last.
+struct GgmlRadio<'a> {
+    backend: &'a GgmlBackend,
+    radio: Radio,
+    seed: u64,
+}
+
+impl RadioSource for GgmlRadio<'_> {
+    fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError> {
+        // The model is locked for one window: a generation asked for meanwhile waits for it.
+        let mut model = self.backend.model.lock().unwrap_or_else(|e| e.into_inner());
+        let sampling = Sampling {
+            seed: self.seed,
+            ..self.backend.sampling
+        };
+        self.radio
+            .next_window(
+                &mut model,
+                prompt,
+                &sampling,
+                |_, _| !cancel.load(Ordering::Relaxed),
+                audio,
+            )
+            .map_err(backend_error)
+    }
+
+    fn seamless(&self) -> bool {
+        true
+    }
+}
+
 impl Backend for GgmlBackend {
     fn info(&self) -> ModelInfo {
         self.info.clone()
@@ -94,10 +132,7 @@ impl Backend for GgmlBackend {
                 },
                 |_| {},
             )
-            .map_err(|e| match e {
-                RunError::Cancelled => BackendError::Cancelled,
-                RunError::Failed(e) => BackendError::Inference(e.0),
-            })?;
+            .map_err(backend_error)?;
         let mut samples = track.samples;
         samples.truncate(request.sample_count());
         // Same loudness as the procedural tracks, so crossfades between them stay level.
@@ -105,6 +140,14 @@ impl Backend for GgmlBackend {
         Ok(Generated {
             samples,
             tokens_actual: track.steps as u64,
+        })
+    }
+
+    fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_> {
+        Box::new(GgmlRadio {
+            backend: self,
+            radio: Radio::new(),
+            seed,
         })
     }
 }

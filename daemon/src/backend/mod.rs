@@ -2,7 +2,7 @@
 //! (MusicGen on GGML).
 
 pub mod ggml;
-mod master;
+pub mod master;
 pub mod procedural;
 
 use std::sync::atomic::AtomicBool;
@@ -60,6 +60,18 @@ pub struct ModelInfo {
     pub model_version: String,
 }
 
+/// An endless stream of music (README, Radio), made a stretch at a time.
+pub trait RadioSource {
+    /// Makes the next stretch on `prompt` (the prompt of the moment: a new one steers it) and
+    /// hands its 32 kHz mono samples, not yet mastered, to `audio` as they come. Stops with
+    /// [`BackendError::Cancelled`] once `cancel` is set.
+    fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError>;
+
+    /// Whether each stretch's first sample follows the last one's (one stream), or stretches
+    /// are separate pieces to crossfade.
+    fn seamless(&self) -> bool;
+}
+
 pub trait Backend: Send + Sync {
     fn info(&self) -> ModelInfo;
 
@@ -71,4 +83,7 @@ pub trait Backend: Send + Sync {
         progress: &mut dyn FnMut(Progress),
         cancel: &AtomicBool,
     ) -> Result<Generated, BackendError>;
+
+    /// A radio whose stretches are sampled from `seed` on.
+    fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_>;
 }

@@ -9,6 +9,10 @@ use crate::audio_file::AudioFormat;
 /// escaped): anything past this is not ours.
 pub const MAX_SIDECAR_BYTES: u64 = 64 * 1024;
 
+/// How much of its parent's end a seamless radio segment repeats at its start: the engine
+/// fades across it, so neither track's edge (where resampling sees nothing beyond it) is heard.
+pub const SEAMLESS_OVERLAP_SEC: f64 = 0.2;
+
 /// Everything the cache knows about one track (the `<id>.json` sidecar).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackMeta {
@@ -27,6 +31,13 @@ pub struct TrackMeta {
     pub size_bytes: u64,
     pub generation_time_sec: f64,
     pub tokens_actual: u64,
+    /// The radio segment this one continues (README, Radio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// It continues its parent's audio (one MusicGen stream), starting with the parent's last
+    /// [`SEAMLESS_OVERLAP_SEC`]: played after the parent, the two join without a seam.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seamless: bool,
 }
 
 impl TrackMeta {

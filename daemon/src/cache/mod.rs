@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use metadata::{TrackMeta, MAX_SIDECAR_BYTES};
+pub use metadata::{TrackMeta, MAX_SIDECAR_BYTES, SEAMLESS_OVERLAP_SEC};
 
 use crate::audio_file::{self, AudioFormat, Provenance};
 use crate::defaults::{CACHE_MAX_MB, MIN_CACHE_MB, MIN_CACHE_TRACKS};

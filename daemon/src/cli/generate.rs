@@ -139,6 +139,7 @@ fn play(samples: &[f32], device: Option<&str>, path: &std::path::Path) {
         track_id: "cli".into(),
         samples: resampled,
         rate: opened.sample_rate,
+        continues: None,
     });
     mixer.lock().unwrap_or_else(|e| e.into_inner()).play(track, 0);
     output.run(true);

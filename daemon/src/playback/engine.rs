@@ -195,6 +195,10 @@ impl Engine {
     }
 
     fn crossfade_between(&self, a: &PreparedTrack, b: &PreparedTrack) -> f64 {
+        if b.continues.as_deref() == Some(a.track_id.as_str()) {
+            // One stream cut in two, b starting with a's last moments: fade across them.
+            return crate::cache::SEAMLESS_OVERLAP_SEC.min(a.duration_sec() / 2.0);
+        }
         effective_crossfade(self.crossfade_sec, a.duration_sec())
             .min(effective_crossfade(self.crossfade_sec, b.duration_sec()))
     }
@@ -535,6 +539,24 @@ impl Engine {
         self.loop_playlist = enabled;
         self.queued_index = None;
         self.queue_following();
+    }
+
+    pub fn loops(&self) -> bool {
+        self.loop_playlist
+    }
+
+    /// Seconds of music queued from now, without wrapping: what is left of the track heard and
+    /// the playlist after it (`duration_of` knows the tracks not loaded yet).
+    pub fn seconds_ahead(&self, duration_of: impl Fn(&str) -> Option<f64>) -> f64 {
+        let left = self.mixer().now_playing().map_or(0.0, |(track, pos)| {
+            track.samples.len().saturating_sub(pos) as f64 / track.rate as f64
+        });
+        let after = self.index.map_or(0, |i| i + 1);
+        let queued: f64 = self.playlist[after.min(self.playlist.len())..]
+            .iter()
+            .filter_map(|id| duration_of(id))
+            .sum();
+        left + queued
     }
 
     pub fn devices(&self) -> Value {

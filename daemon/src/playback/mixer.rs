@@ -12,6 +12,8 @@ pub struct PreparedTrack {
     pub track_id: String,
     pub samples: Vec<f32>,
     pub rate: u32,
+    /// The track whose last sample this one's first follows (a radio segment after its parent).
+    pub continues: Option<String>,
 }
 
 impl PreparedTrack {
@@ -69,6 +71,10 @@ struct Fade {
     incoming: Voice,
     pos: usize,
     len: usize,
+    /// The incoming track starts with the same audio the current one ends with (a radio
+    /// segment and its parent overlap): a linear fade keeps their sum level where equal power
+    /// would swell by 3 dB.
+    linear: bool,
 }
 
 /// Pause/resume fade and volume ramps last this long, so nothing clicks or zippers.
@@ -266,10 +272,15 @@ impl Mixer {
             }
             self.current = Some(Voice { track: next, pos: 0 });
         } else {
+            let linear = self
+                .current
+                .as_ref()
+                .is_some_and(|v| next.continues.as_deref() == Some(v.track.track_id.as_str()));
             self.fade = Some(Fade {
                 incoming: Voice { track: next, pos: 0 },
                 pos: 0,
                 len,
+                linear,
             });
         }
     }
@@ -312,9 +323,14 @@ impl Mixer {
             None => 0.0,
         };
         if let Some(fade) = self.fade.as_mut() {
-            // Equal power: cos²+sin² = 1, so uncorrelated tracks keep their loudness.
-            let theta = fade.pos as f32 / fade.len as f32 * FRAC_PI_2;
-            sample = sample * theta.cos() + fade.incoming.next_sample() * theta.sin();
+            let t = fade.pos as f32 / fade.len as f32;
+            let (out_gain, in_gain) = if fade.linear {
+                (1.0 - t, t)
+            } else {
+                // Equal power: cos²+sin² = 1, so uncorrelated tracks keep their loudness.
+                ((t * FRAC_PI_2).cos(), (t * FRAC_PI_2).sin())
+            };
+            sample = sample * out_gain + fade.incoming.next_sample() * in_gain;
             fade.pos += 1;
             if fade.pos >= fade.len {
                 let fade = self.fade.take().expect("present");
@@ -365,6 +381,7 @@ mod tests {
             track_id: id.into(),
             samples: vec![value; frames],
             rate: 1000,
+            continues: None,
         })
     }
 

@@ -8,7 +8,7 @@ use rubato::{FftFixedIn, Resampler};
 use super::mixer::PreparedTrack;
 use super::PlaybackError;
 use crate::audio_file::{self, Audio};
-use crate::cache::Cache;
+use crate::cache::{Cache, TrackMeta};
 
 /// Resamples mono audio from `from` Hz to `to` Hz (FFT resampler, delay removed, length
 /// exactly `len * to / from`).
@@ -51,20 +51,26 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
 
 /// Decodes a cached track at its own sample rate.
 pub fn decode(cache: &Cache, track_id: &str) -> Result<Audio, PlaybackError> {
+    decode_with_meta(cache, track_id).map(|(_, audio)| audio)
+}
+
+fn decode_with_meta(cache: &Cache, track_id: &str) -> Result<(TrackMeta, Audio), PlaybackError> {
     let meta = cache
         .get(track_id)
         .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
-    audio_file::read(&cache.audio_path(track_id, meta.format), meta.format).map_err(PlaybackError::Load)
+    let audio = audio_file::read(&cache.audio_path(track_id, meta.format), meta.format).map_err(PlaybackError::Load)?;
+    Ok((meta, audio))
 }
 
 /// Loads a cached track at the device rate.
 pub fn prepare(cache: &Cache, track_id: &str, device_rate: u32) -> Result<Arc<PreparedTrack>, PlaybackError> {
-    let audio = decode(cache, track_id)?;
+    let (meta, audio) = decode_with_meta(cache, track_id)?;
     let samples = resample(&audio.samples, audio.sample_rate, device_rate).map_err(PlaybackError::Load)?;
     Ok(Arc::new(PreparedTrack {
         track_id: track_id.to_owned(),
         samples,
         rate: device_rate,
+        continues: meta.parent.filter(|_| meta.seamless),
     }))
 }
 

@@ -106,6 +106,7 @@ mod tests {
                 .map(|i| 0.5 * (std::f32::consts::TAU * hz * i as f32 / rate as f32).sin())
                 .collect(),
             rate,
+            continues: None,
         })
     }
 

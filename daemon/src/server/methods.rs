@@ -48,6 +48,9 @@ impl Server {
             "cache_stats" => no_params().map(|_| json!(self.cache.stats(&self.store_settings().limits))),
             "cache_config" => self.cache_config(p),
             "track_waveform" => self.track_waveform(p),
+            "radio_start" => self.radio_start(p),
+            "radio_stop" => no_params().map(|_| self.radio_stop()),
+            "radio_prompt" => self.radio_prompt(p),
             "debug_panic" if self.test_hooks => self.debug_panic(p),
             m => Err(RpcError::new(
                 ErrorReason::MethodNotFound,
@@ -152,7 +155,7 @@ impl Server {
     /// strategy; it joins the playlist when done.
     pub(super) fn prefetch_after(&self, track_id: &str) {
         let prefetch = self.prefetch.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if !prefetch.enabled || !self.queue.is_empty() {
+        if !prefetch.enabled || !self.queue.is_empty() || self.radio_on() {
             return;
         }
         let Ok(current) = self.cache.get(track_id) else { return };
@@ -403,6 +406,7 @@ impl Server {
             "cache_dir": self.cache.dir(),
             "audio_device": engine.device_name(),
             "model": info,
+            "radio": self.radio_status(),
         })
     }
 }

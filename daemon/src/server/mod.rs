@@ -4,6 +4,7 @@
 mod methods;
 pub mod params;
 pub mod protocol;
+mod radio;
 
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -20,6 +21,7 @@ use crate::backend::Backend;
 use crate::cache::{Cache, CacheLimits};
 use crate::playback::{Engine, Visualizer};
 use crate::queue::{Queue, QueueEvent, StoreSettings};
+use crate::radio::{Radio, RadioEvent};
 use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RequestId, RpcError, MAX_LINE_BYTES};
 
 pub use params::PrefetchStrategy;
@@ -114,17 +116,30 @@ pub struct Server {
     panic_in_pump: AtomicBool,
     /// The editor's visualizer subscription, if any.
     visualizer: Mutex<Option<Visualizer>>,
+    /// The radio, while one plays, and the playlist loop setting it set aside.
+    radio: Mutex<Option<(Radio, bool)>>,
+    radio_events: Sender<RadioEvent>,
 }
 
-/// Runs until the server is gone: queue events as they come, playback every tick.
-fn pump(server: Weak<Server>, events: Receiver<QueueEvent>) {
+/// Runs until the server is gone: queue and radio events as they come, playback every tick.
+fn pump(server: Weak<Server>, events: Receiver<QueueEvent>, radio_events: Receiver<RadioEvent>) {
     loop {
-        let event = events.recv_timeout(TICK);
+        let mut queue_event = None;
+        let mut radio_event = None;
+        crossbeam_channel::select! {
+            recv(events) -> event => match event {
+                Ok(event) => queue_event = Some(event),
+                Err(_) => return,
+            },
+            recv(radio_events) -> event => radio_event = event.ok(),
+            default(TICK) => {}
+        }
         let Some(server) = server.upgrade() else { return };
-        match event {
-            Ok(event) => server.on_queue_event(event),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        if let Some(event) = queue_event {
+            server.on_queue_event(event);
+        }
+        if let Some(event) = radio_event {
+            server.on_radio_event(event);
         }
         server.tick();
     }
@@ -162,6 +177,7 @@ impl Server {
             protected: Vec::new(),
         }));
         let (events_tx, events_rx) = unbounded::<QueueEvent>();
+        let (radio_tx, radio_rx) = unbounded::<RadioEvent>();
         let queue = Queue::start(
             Arc::clone(&options.backend),
             Arc::clone(&options.stand_in),
@@ -190,6 +206,8 @@ impl Server {
             test_hooks: std::env::var_os("LOFI_DAEMON_TEST_HOOKS").is_some_and(|v| v == "1"),
             panic_in_pump: AtomicBool::new(false),
             visualizer: Mutex::new(None),
+            radio: Mutex::new(None),
+            radio_events: radio_tx,
         });
         if let Some(error) = options.backend_fallback {
             server.warn(error);
@@ -198,7 +216,7 @@ impl Server {
         let weak = Arc::downgrade(&server);
         thread::Builder::new()
             .name("pump".into())
-            .spawn(move || pump(weak, events_rx))
+            .spawn(move || pump(weak, events_rx, radio_rx))
             .expect("spawn pump");
         server
     }
@@ -239,6 +257,9 @@ impl Server {
         let (events, protected) = {
             let mut engine = self.engine();
             engine.tick();
+            if let Some((radio, _)) = self.radio.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                radio.set_ahead(engine.seconds_ahead(|id| radio.duration_of(id)));
+            }
             (engine.take_events(), engine.protected())
         };
         self.settings.lock().unwrap_or_else(|e| e.into_inner()).protected = protected;

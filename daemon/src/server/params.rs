@@ -52,6 +52,19 @@ pub struct Generate {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RadioStart {
+    pub prompt: Option<String>,
+    pub seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadioPrompt {
+    pub prompt: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrackRef {
     pub track_id: String,
 }

@@ -40,6 +40,9 @@ pub const METHODS: &[&str] = &[
     "playback_config",
     "visualizer_subscribe",
     "visualizer_unsubscribe",
+    "radio_start",
+    "radio_stop",
+    "radio_prompt",
 ];
 
 /// Every notification the daemon sends (README, Notifications).
@@ -57,6 +60,8 @@ pub const NOTIFICATIONS: &[&str] = &[
     "daemon_error",
     "daemon_warning",
     "visualizer_frame",
+    "radio_segment",
+    "radio_stopped",
 ];
 
 fn notification(method: &'static str, params: Value) -> Outgoing {
@@ -185,5 +190,20 @@ impl From<PlaybackError> for RpcError {
             }
             PlaybackError::Device(_) => RpcError::new(ErrorReason::AudioDeviceError, message),
         }
+    }
+}
+
+/// `radio_segment`: a segment (or a bridge) joined the playlist; `radio_stopped`: the radio
+/// ended on an error.
+pub fn radio(event: &crate::radio::RadioEvent, cache: &Cache, status: Value) -> Outgoing {
+    match event {
+        crate::radio::RadioEvent::Segment { meta, bridge } => notification(
+            "radio_segment",
+            json!({ "track": track(meta, cache), "bridge": bridge, "radio": status }),
+        ),
+        crate::radio::RadioEvent::Failed(error) => notification(
+            "radio_stopped",
+            json!({ "reason": error.reason, "message": error.message }),
+        ),
     }
 }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 pub use kit::Kit;
 pub use style::Style;
 
-use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress};
+use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress, RadioSource};
 use crate::SAMPLE_RATE;
 use kit::Sound;
 use score::Score;
@@ -121,6 +121,20 @@ impl ProceduralBackend {
         progress: &mut dyn FnMut(f64),
         cancel: &AtomicBool,
     ) -> Result<Vec<f32>, BackendError> {
+        let mut rng = track_rng(request);
+        let style = Style::from_prompt(&request.prompt, &mut rng);
+        self.render_in_style(request, style, &mut rng, progress, cancel)
+    }
+
+    /// A track in `style` (key, tempo, groove, sound), composed with `rng`.
+    fn render_in_style(
+        &self,
+        request: &GenerationRequest,
+        mut style: Style,
+        rng: &mut ChaCha8Rng,
+        progress: &mut dyn FnMut(f64),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<f32>, BackendError> {
         let check = |done: f64, progress: &mut dyn FnMut(f64)| {
             if cancel.load(Ordering::Relaxed) {
                 return Err(BackendError::Cancelled);
@@ -128,10 +142,8 @@ impl ProceduralBackend {
             progress(done);
             Ok(())
         };
-        let mut rng = track_rng(request);
-        let mut style = Style::from_prompt(&request.prompt, &mut rng);
         style.bpm = arrangement::fit_tempo(style.bpm, request.duration_sec, style.bpm_range);
-        let score = arrangement::compose(&style, request.duration_sec, &mut rng);
+        let score = arrangement::compose(&style, request.duration_sec, rng);
         let len = request.sample_count();
         let total = len + index(TAIL_SEC);
         check(0.1, progress)?;
@@ -204,6 +216,50 @@ fn fade_edges(samples: &mut [f32]) {
     }
 }
 
+/// How long each stretch of the procedural radio is.
+const RADIO_STRETCH_SEC: f64 = 30.0;
+
+/// The procedural radio: stretch after stretch in one style (key, tempo, groove, sound) drawn
+/// once per prompt, each composed anew, so the music goes on in one mood and changes when the
+/// prompt does. Stretches are whole pieces: the engine crossfades them.
+struct ProceduralRadio<'a> {
+    backend: &'a ProceduralBackend,
+    seed: u64,
+    stretches: u64,
+    style: Option<(String, Style)>,
+}
+
+impl RadioSource for ProceduralRadio<'_> {
+    fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError> {
+        let seed = self.seed;
+        if self.style.as_ref().is_none_or(|(kept, _)| kept != prompt) {
+            let mut rng = track_rng(&GenerationRequest {
+                prompt: prompt.to_owned(),
+                seed,
+                duration_sec: RADIO_STRETCH_SEC,
+            });
+            self.style = Some((prompt.to_owned(), Style::from_prompt(prompt, &mut rng)));
+        }
+        let style = self.style.as_ref().map(|(_, style)| style.clone()).expect("set above");
+        let request = GenerationRequest {
+            prompt: prompt.to_owned(),
+            seed: seed.wrapping_add(self.stretches + 1),
+            duration_sec: RADIO_STRETCH_SEC,
+        };
+        let mut rng = track_rng(&request);
+        let samples = self
+            .backend
+            .render_in_style(&request, style, &mut rng, &mut |_| {}, cancel)?;
+        self.stretches += 1;
+        audio(&samples);
+        Ok(())
+    }
+
+    fn seamless(&self) -> bool {
+        false
+    }
+}
+
 impl Backend for ProceduralBackend {
     fn info(&self) -> ModelInfo {
         ModelInfo {
@@ -234,6 +290,15 @@ impl Backend for ProceduralBackend {
         Ok(Generated {
             samples,
             tokens_actual: tokens_estimated,
+        })
+    }
+
+    fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_> {
+        Box::new(ProceduralRadio {
+            backend: self,
+            seed,
+            stretches: 0,
+            style: None,
         })
     }
 }

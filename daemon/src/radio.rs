@@ -1,0 +1,407 @@
+//! The radio (README, Radio): music without end from the backend's [`RadioSource`], cut into
+//! segments that the cache keeps (each with its parent) and the playlist plays as they come.
+//! MusicGen's stream is cut every [`SEGMENT_SEC`] and its segments overlap by
+//! [`SEAMLESS_OVERLAP_SEC`], so they join without a seam; the procedural radio's stretches are
+//! whole pieces, crossfaded. When the listener is about to hear everything made so far (the
+//! generator is slower than real time), a procedural bridge in the radio's mood is queued, so
+//! the radio never goes silent.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::backend::master::StreamMaster;
+use crate::backend::{Backend, BackendError, GenerationRequest};
+use crate::cache::{now_unix, Cache, TrackMeta, SEAMLESS_OVERLAP_SEC};
+use crate::queue::StoreSettings;
+use crate::rpc::{ErrorReason, RpcError};
+use crate::{track_id, SAMPLE_RATE};
+
+/// Length of a MusicGen radio segment.
+pub const SEGMENT_SEC: f64 = 10.0;
+/// The generator rests while this much is queued ahead of the listener.
+const AHEAD_MAX_SEC: f64 = 60.0;
+/// A bridge is queued when less than this is left to hear.
+const BRIDGE_BELOW_SEC: f64 = 5.0;
+const BRIDGE_SEC: f64 = 30.0;
+/// A generator this much faster than real time keeps up: a bridge gives way to it at once.
+const KEEPS_UP_SPEED: f64 = 1.2;
+
+pub enum RadioEvent {
+    /// A segment is in the cache, ready to play; `bridge`: a procedural bridge.
+    Segment { meta: Box<TrackMeta>, bridge: bool },
+    /// The generator stopped on an error; the radio is over.
+    Failed(RpcError),
+}
+
+type Emit = Arc<dyn Fn(RadioEvent) + Send + Sync>;
+
+struct Shared {
+    prompt: Mutex<String>,
+    seed: u64,
+    stop: AtomicBool,
+    ahead_ms: AtomicU64,
+    /// Generation speed in thousandths of real time (0: not measured yet).
+    speed_milli: AtomicU64,
+    segments: AtomicU64,
+    bridges: AtomicU64,
+    bridging: AtomicBool,
+    /// The radio's tracks: id, duration (for the seconds-ahead count), and whether a bridge.
+    tracks: Mutex<Vec<(String, f64, bool)>>,
+}
+
+impl Shared {
+    fn prompt(&self) -> String {
+        lock(&self.prompt).clone()
+    }
+
+    /// Generation speed: `samples` made in `elapsed`, as a multiple of real time.
+    fn set_speed(&self, samples: usize, elapsed: Duration) {
+        if elapsed > Duration::ZERO {
+            let speed = samples as f64 / SAMPLE_RATE as f64 / elapsed.as_secs_f64();
+            self.speed_milli
+                .store((speed * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn speed(&self) -> Option<f64> {
+        let milli = self.speed_milli.load(Ordering::Relaxed);
+        (milli > 0).then(|| milli as f64 / 1000.0)
+    }
+
+    fn ahead_sec(&self) -> f64 {
+        self.ahead_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What storing a segment needs.
+#[derive(Clone)]
+struct Store {
+    cache: Arc<Cache>,
+    settings: Arc<Mutex<StoreSettings>>,
+    shared: Arc<Shared>,
+}
+
+impl Store {
+    /// Writes a segment to the cache (atomically, as every track) and records it; `index` is
+    /// its place in the radio (bridges count down from u64::MAX).
+    #[allow(clippy::too_many_arguments)]
+    fn segment(
+        &self,
+        backend: &dyn Backend,
+        prompt: &str,
+        samples: &[f32],
+        parent: Option<&str>,
+        seamless: bool,
+        index: u64,
+        generation_time: Duration,
+    ) -> Result<TrackMeta, RpcError> {
+        let info = backend.info();
+        let duration_sec = samples.len() as f64 / SAMPLE_RATE as f64;
+        let seed = self.shared.seed;
+        // One radio's segments differ by their place in it and their parent.
+        let place = format!("{}+radio:{}:{index}", info.model_version, parent.unwrap_or(""));
+        let settings = lock(&self.settings).clone();
+        let meta = TrackMeta {
+            track_id: track_id::compute(prompt, seed, duration_sec, &place),
+            prompt: prompt.to_owned(),
+            seed,
+            duration_sec,
+            sample_rate: SAMPLE_RATE,
+            backend: info.backend.to_owned(),
+            model_version: info.model_version,
+            format: settings.format,
+            created_at: now_unix(),
+            last_played: None,
+            size_bytes: 0,
+            generation_time_sec: (generation_time.as_secs_f64() * 1000.0).round() / 1000.0,
+            tokens_actual: (duration_sec * crate::backend::TOKENS_PER_SECOND).round() as u64,
+            parent: parent.map(str::to_owned),
+            seamless,
+        };
+        let stored = self
+            .cache
+            .store(&meta, samples, &settings.limits, &settings.protected)
+            .map_err(|e| RpcError::new(ErrorReason::CacheWriteError, e.to_string()))?;
+        let bridge = index > u64::MAX / 2;
+        lock(&self.shared.tracks).push((stored.track_id.clone(), duration_sec, bridge));
+        Ok(stored)
+    }
+}
+
+/// Cuts the stream into mastered segments and stores them.
+struct Segmenter<'a> {
+    backend: &'a dyn Backend,
+    store: &'a Store,
+    emit: &'a Emit,
+    master: StreamMaster,
+    /// The last segment: its id and its last SEAMLESS_OVERLAP_SEC of audio.
+    parent: Option<(String, Vec<f32>)>,
+    seamless: bool,
+    made_since: Instant,
+}
+
+impl Segmenter<'_> {
+    fn cut(&mut self, prompt: &str, mut samples: Vec<f32>) -> Result<(), RpcError> {
+        self.master.process(&mut samples);
+        let overlap = (SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize;
+        let tail = samples[samples.len().saturating_sub(overlap)..].to_vec();
+        let parent_id = self.parent.as_ref().map(|(id, _)| id.clone());
+        if let (true, Some((_, parent_tail))) = (self.seamless, &self.parent) {
+            samples.splice(0..0, parent_tail.iter().copied());
+        }
+        let index = self.store.shared.segments.load(Ordering::Relaxed);
+        let seamless = self.seamless && parent_id.is_some();
+        let meta = self.store.segment(
+            self.backend,
+            prompt,
+            &samples,
+            parent_id.as_deref(),
+            seamless,
+            index,
+            self.made_since.elapsed(),
+        )?;
+        self.made_since = Instant::now();
+        self.store.shared.segments.fetch_add(1, Ordering::Relaxed);
+        self.parent = Some((meta.track_id.clone(), tail));
+        (self.emit)(RadioEvent::Segment {
+            meta: Box::new(meta),
+            bridge: false,
+        });
+        Ok(())
+    }
+}
+
+fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
+    let shared = Arc::clone(&store.shared);
+    let mut source = backend.radio(shared.seed);
+    let mut segmenter = Segmenter {
+        backend,
+        store: &store,
+        emit: &emit,
+        master: StreamMaster::new(),
+        parent: None,
+        seamless: source.seamless(),
+        made_since: Instant::now(),
+    };
+    let segment_len = (SEGMENT_SEC * SAMPLE_RATE as f64) as usize;
+    let mut pending: Vec<f32> = Vec::new();
+    while !shared.stop.load(Ordering::Relaxed) {
+        if shared.ahead_sec() >= AHEAD_MAX_SEC {
+            thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let prompt = shared.prompt();
+        let started = Instant::now();
+        let mut made = 0usize;
+        let mut failed: Option<RpcError> = None;
+        let result = source.next(&prompt, &shared.stop, &mut |chunk| {
+            made += chunk.len();
+            shared.set_speed(made, started.elapsed());
+            pending.extend_from_slice(chunk);
+            while segmenter.seamless && pending.len() >= segment_len && failed.is_none() {
+                let segment: Vec<f32> = pending.drain(..segment_len).collect();
+                failed = segmenter.cut(&prompt, segment).err();
+            }
+        });
+        shared.set_speed(made, started.elapsed());
+        if !segmenter.seamless && failed.is_none() && !pending.is_empty() {
+            failed = segmenter.cut(&prompt, std::mem::take(&mut pending)).err();
+        }
+        let error = match result {
+            Err(BackendError::Cancelled) => return,
+            Err(BackendError::Inference(message)) => Some(RpcError::new(ErrorReason::ModelInferenceFailed, message)),
+            Ok(()) => failed,
+        };
+        if let Some(error) = error {
+            emit(RadioEvent::Failed(error));
+            return;
+        }
+    }
+}
+
+/// A running radio; dropping it stops the generator (within a decoder step) and waits for it.
+pub struct Radio {
+    shared: Arc<Shared>,
+    store: Store,
+    emit: Emit,
+    /// Makes the bridges; `None` when the radio's own source keeps up (procedural).
+    bridge_backend: Option<Arc<dyn Backend>>,
+    worker: Option<JoinHandle<()>>,
+    bridge: Mutex<Option<JoinHandle<()>>>,
+    /// The last bridge that gave way to the stream.
+    gave_way: Mutex<Option<String>>,
+}
+
+impl Radio {
+    /// Starts generating on `backend` from `prompt` and `seed`; `stand_in` makes bridges when
+    /// `backend` is not the procedural one. `emit` runs on the radio's threads.
+    pub fn start(
+        backend: Arc<dyn Backend>,
+        stand_in: Arc<dyn Backend>,
+        cache: Arc<Cache>,
+        settings: Arc<Mutex<StoreSettings>>,
+        prompt: &str,
+        seed: u64,
+        emit: impl Fn(RadioEvent) + Send + Sync + 'static,
+    ) -> Radio {
+        let shared = Arc::new(Shared {
+            prompt: Mutex::new(prompt.to_owned()),
+            seed,
+            stop: AtomicBool::new(false),
+            ahead_ms: AtomicU64::new(0),
+            speed_milli: AtomicU64::new(0),
+            segments: AtomicU64::new(0),
+            bridges: AtomicU64::new(0),
+            bridging: AtomicBool::new(false),
+            tracks: Mutex::new(Vec::new()),
+        });
+        let store = Store {
+            cache,
+            settings,
+            shared: Arc::clone(&shared),
+        };
+        let emit: Emit = Arc::new(emit);
+        let bridge_backend = (backend.info().backend != "procedural").then_some(stand_in);
+        let worker = {
+            let (store, emit) = (store.clone(), Arc::clone(&emit));
+            thread::Builder::new()
+                .name("radio".into())
+                .spawn(move || generate(backend.as_ref(), store, emit))
+                .expect("spawn radio")
+        };
+        Radio {
+            shared,
+            store,
+            emit,
+            bridge_backend,
+            worker: Some(worker),
+            bridge: Mutex::new(None),
+            gave_way: Mutex::new(None),
+        }
+    }
+
+    /// Steers the radio: the next stretch (MusicGen: the next window) follows `prompt`.
+    pub fn set_prompt(&self, prompt: &str) {
+        *lock(&self.shared.prompt) = prompt.to_owned();
+    }
+
+    /// How long a radio track lasts, if it is one of this radio's.
+    pub fn duration_of(&self, track_id: &str) -> Option<f64> {
+        self.track(track_id).map(|(duration, _)| duration)
+    }
+
+    /// Whether `track_id` is one of this radio's bridges.
+    pub fn is_bridge(&self, track_id: &str) -> bool {
+        self.track(track_id).is_some_and(|(_, bridge)| bridge)
+    }
+
+    fn track(&self, track_id: &str) -> Option<(f64, bool)> {
+        lock(&self.shared.tracks)
+            .iter()
+            .rev()
+            .find(|(id, _, _)| id == track_id)
+            .map(|(_, duration, bridge)| (*duration, *bridge))
+    }
+
+    /// Tells the radio how much is queued ahead of the listener: the generator rests when it
+    /// is far ahead, and a bridge is queued when it is about to run dry.
+    pub fn set_ahead(&self, seconds: f64) {
+        self.shared
+            .ahead_ms
+            .store((seconds.max(0.0) * 1000.0) as u64, Ordering::Relaxed);
+        let Some(backend) = &self.bridge_backend else {
+            return;
+        };
+        if seconds >= BRIDGE_BELOW_SEC || self.shared.bridging.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (backend, store, emit) = (Arc::clone(backend), self.store.clone(), Arc::clone(&self.emit));
+        let handle = thread::Builder::new()
+            .name("radio-bridge".into())
+            .spawn(move || bridge(backend.as_ref(), &store, &emit))
+            .expect("spawn radio bridge");
+        if let Some(done) = lock(&self.bridge).replace(handle) {
+            let _ = done.join();
+        }
+    }
+
+    /// Whether the bridge `playing` should give way to the stream now: the generator keeps up
+    /// with the listener, and this bridge has not given way already (its crossfade may still
+    /// be running).
+    pub fn bridge_gives_way(&self, playing: &str) -> bool {
+        let keeps_up = self.shared.speed().is_some_and(|speed| speed >= KEEPS_UP_SPEED);
+        let mut gave_way = lock(&self.gave_way);
+        if !keeps_up || !self.is_bridge(playing) || gave_way.as_deref() == Some(playing) {
+            return false;
+        }
+        *gave_way = Some(playing.to_owned());
+        true
+    }
+
+    pub fn status(&self) -> Value {
+        json!({
+            "prompt": self.shared.prompt(),
+            "seed": self.shared.seed,
+            "segments": self.shared.segments.load(Ordering::Relaxed),
+            "bridges": self.shared.bridges.load(Ordering::Relaxed),
+            "seconds_ahead": (self.shared.ahead_sec() * 10.0).round() / 10.0,
+            "speed": self.shared.speed(),
+        })
+    }
+}
+
+/// Renders and stores a procedural bridge in the radio's mood.
+fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
+    let shared = &store.shared;
+    let n = shared.bridges.fetch_add(1, Ordering::Relaxed);
+    let request = GenerationRequest {
+        prompt: shared.prompt(),
+        seed: shared.seed.wrapping_add(n + 1),
+        duration_sec: BRIDGE_SEC,
+    };
+    let started = Instant::now();
+    let result = backend
+        .generate(&request, &mut |_| {}, &shared.stop)
+        .map_err(|e| RpcError::new(ErrorReason::ModelInferenceFailed, e.to_string()))
+        .and_then(|generated| {
+            let index = u64::MAX - n; // bridges count down from the top (see Store::segment)
+            store.segment(
+                backend,
+                &request.prompt,
+                &generated.samples,
+                None,
+                false,
+                index,
+                started.elapsed(),
+            )
+        });
+    match result {
+        Ok(meta) => emit(RadioEvent::Segment {
+            meta: Box::new(meta),
+            bridge: true,
+        }),
+        Err(e) if !shared.stop.load(Ordering::Relaxed) => tracing::warn!("radio bridge: {}", e.message),
+        Err(_) => {}
+    }
+    // The pump adds the bridge to the playlist within a tick or two; until then the seconds
+    // ahead it reports do not count it yet.
+    thread::sleep(Duration::from_millis(200));
+    shared.bridging.store(false, Ordering::Release);
+}
+
+impl Drop for Radio {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for handle in [self.worker.take(), lock(&self.bridge).take()].into_iter().flatten() {
+            let _ = handle.join();
+        }
+    }
+}

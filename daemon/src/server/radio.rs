@@ -1,0 +1,125 @@
+//! The radio's methods (`radio_start`, `radio_stop`, `radio_prompt`) and its segments joining
+//! the playlist (README, Radio).
+
+use serde_json::{json, Map, Value};
+
+use super::params::{self, parse};
+use super::{protocol, Server};
+use crate::generation;
+use crate::radio::{Radio, RadioEvent};
+use crate::rpc::RpcError;
+
+impl Server {
+    fn radio_slot(&self) -> std::sync::MutexGuard<'_, Option<(Radio, bool)>> {
+        self.radio.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn radio_on(&self) -> bool {
+        self.radio_slot().is_some()
+    }
+
+    pub(super) fn radio_status(&self) -> Value {
+        self.radio_slot()
+            .as_ref()
+            .map_or(Value::Null, |(radio, _)| radio.status())
+    }
+
+    /// Starts the radio on the prompt (the default one when none) and seed (random when
+    /// none), replacing the playlist and any radio before it.
+    pub(super) fn radio_start(&self, p: &Map<String, Value>) -> Result<Value, RpcError> {
+        let asked = parse::<params::RadioStart>(p)?;
+        let request = generation::request(
+            asked.prompt.as_deref(),
+            asked.seed,
+            None,
+            &self.default_prompt,
+            self.default_duration_sec,
+        )
+        .map_err(|e| RpcError::invalid_params(e.field, e.to_string()))?;
+        let loop_before = self.radio_stop_quietly();
+        let loops = {
+            let mut engine = self.engine();
+            let loops = loop_before.unwrap_or_else(|| engine.loops());
+            engine.stop();
+            engine.playlist_clear();
+            // Looping would replay the first segment when the radio runs dry.
+            engine.set_loop(false);
+            loops
+        };
+        let events = self.radio_events.clone();
+        let radio = Radio::start(
+            self.backend.clone(),
+            self.stand_in.clone(),
+            self.cache.clone(),
+            self.settings.clone(),
+            &request.prompt,
+            request.seed,
+            move |event| {
+                let _ = events.send(event);
+            },
+        );
+        let status = radio.status();
+        *self.radio_slot() = Some((radio, loops));
+        Ok(status)
+    }
+
+    /// Stops the radio and what plays; the segments stay in the cache and the playlist.
+    pub(super) fn radio_stop(&self) -> Value {
+        let was_on = self.radio_stop_quietly().is_some();
+        if was_on {
+            self.engine().stop();
+        }
+        json!({ "stopped": was_on })
+    }
+
+    /// Ends the radio, if one plays, restoring the loop setting; returns that setting.
+    fn radio_stop_quietly(&self) -> Option<bool> {
+        let (radio, loop_before) = self.radio_slot().take()?;
+        drop(radio); // waits for the generator to stop (at most one decoder step)
+        self.engine().set_loop(loop_before);
+        Some(loop_before)
+    }
+
+    pub(super) fn radio_prompt(&self, p: &Map<String, Value>) -> Result<Value, RpcError> {
+        let asked = parse::<params::RadioPrompt>(p)?;
+        let request = generation::request(Some(&asked.prompt), Some(0), None, &self.default_prompt, 30.0)
+            .map_err(|e| RpcError::invalid_params(e.field, e.to_string()))?;
+        let slot = self.radio_slot();
+        let (radio, _) = slot
+            .as_ref()
+            .ok_or_else(|| RpcError::new(crate::rpc::ErrorReason::InvalidRequest, "the radio is not playing"))?;
+        radio.set_prompt(&request.prompt);
+        Ok(radio.status())
+    }
+
+    /// A segment joins the playlist (and plays, if nothing does); a failure ends the radio.
+    pub(super) fn on_radio_event(&self, event: RadioEvent) {
+        let Some(status) = self.radio_slot().as_ref().map(|(radio, _)| radio.status()) else {
+            return; // a stopped radio's last words
+        };
+        self.outbox.notify(protocol::radio(&event, &self.cache, status));
+        match event {
+            RadioEvent::Segment { meta, bridge } => {
+                let mut engine = self.engine();
+                let bridge_gives_way = !bridge
+                    && self
+                        .radio_slot()
+                        .as_ref()
+                        .is_some_and(|(radio, _)| engine.current_track().is_some_and(|id| radio.bridge_gives_way(&id)));
+                let result = match engine.current_track() {
+                    // A bridge gives way (crossfading) to a stream that keeps up.
+                    Some(_) if bridge_gives_way => engine.playlist_add(&meta.track_id).and_then(|()| engine.skip()),
+                    Some(_) => engine.playlist_add(&meta.track_id),
+                    None => engine.play_now(&meta.track_id),
+                };
+                if let Err(e) = result {
+                    tracing::warn!("radio: cannot play {}: {e}", meta.track_id);
+                }
+                engine.forget_missing();
+            }
+            RadioEvent::Failed(_) => {
+                self.radio_stop_quietly();
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The radio over JSON-RPC: segments without end, each cached with its parent; MusicGen's join
+//! without a seam; a new prompt steers the next stretch; a bridge covers a generator that has
+//! nothing yet; stop leaves the cache consistent.
+mod common;
+
+use std::path::Path;
+
+use common::{quantized_fixture, tempdir, Daemon};
+use lofi_convert::FileType;
+use lofi_daemon::audio_file::{self, AudioFormat};
+use serde_json::{json, Value};
+
+fn segment(d: &mut Daemon) -> Value {
+    d.notification("radio_segment", |_| true)
+}
+
+fn samples(track: &Value) -> Vec<f32> {
+    audio_file::read(Path::new(track["path"].as_str().unwrap()), AudioFormat::Wav)
+        .unwrap()
+        .samples
+}
+
+/// Every sidecar in the cache has its audio next to it, and nothing half-written is left.
+fn assert_cache_consistent(cache: &Path) {
+    for entry in std::fs::read_dir(cache).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(!name.starts_with(".tmp"), "left behind: {name}");
+        if name.ends_with(".json") {
+            assert!(path.with_extension("wav").exists(), "{name} has no audio");
+        }
+    }
+}
+
+#[test]
+fn the_procedural_radio_goes_on_is_steered_and_stops_cleanly() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &["--backend", "procedural"]);
+    let error = d.error("radio_prompt", json!({"prompt": "jazz"}));
+    assert_eq!(error["message"], "the radio is not playing");
+    let error = d.error("radio_start", json!({"seed": "x"}));
+    assert_eq!(error["data"]["field"], "seed");
+
+    let started = d.result("radio_start", json!({"prompt": "rainy night", "seed": 3}));
+    assert_eq!(started["prompt"], "rainy night");
+    let first = segment(&mut d);
+    assert_eq!(first["bridge"], false, "the procedural radio needs no bridge");
+    assert_eq!(first["track"]["duration_sec"], 30.0);
+    assert!(first["track"].get("parent").is_none());
+    d.notification("playback_started", |p| p["track_id"] == first["track"]["track_id"]);
+    let second = segment(&mut d);
+    assert_eq!(second["track"]["parent"], first["track"]["track_id"]);
+    assert!(
+        second["track"].get("seamless").is_none(),
+        "procedural stretches crossfade"
+    );
+
+    d.result("radio_prompt", json!({"prompt": "sunny jazz"}));
+    let steered = (0..4)
+        .map(|_| segment(&mut d))
+        .find(|s| s["track"]["prompt"] == "sunny jazz");
+    assert!(steered.is_some(), "a later segment follows the new prompt");
+    let status = d.result("status", json!({}));
+    assert_eq!(status["radio"]["prompt"], "sunny jazz");
+    assert!(status["radio"]["seconds_ahead"].as_f64().unwrap() > 20.0);
+    assert!(
+        status["playback"]["loop"] == false,
+        "the radio never wraps to its first segment"
+    );
+
+    assert_eq!(d.result("radio_stop", json!({}))["stopped"], true);
+    let status = d.result("status", json!({}));
+    assert!(status["radio"].is_null());
+    assert_eq!(status["playback"]["loop"], true, "the loop setting comes back");
+    assert_eq!(d.result("radio_stop", json!({}))["stopped"], false);
+    assert_cache_consistent(&d.cache_dir);
+}
+
+#[test]
+fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() {
+    let dir = tempdir();
+    let model = quantized_fixture(dir.path(), FileType::Q8_0);
+    let model = model.to_str().unwrap();
+    let mut d = Daemon::start(dir.path(), &["--backend", "ggml", "--model", model, "--threads", "1"]);
+    d.result("radio_start", json!({"prompt": "lofi", "seed": 1}));
+    // Nothing is generated yet: a procedural bridge plays at once.
+    let bridge = segment(&mut d);
+    assert_eq!(bridge["bridge"], true);
+    assert_eq!(bridge["track"]["backend"], "procedural");
+
+    let mut segments = Vec::new();
+    while segments.len() < 3 {
+        let s = segment(&mut d);
+        if s["bridge"] == false {
+            segments.push(s["track"].clone());
+        }
+    }
+    assert!(segments[0].get("parent").is_none());
+    let overlap = (0.2 * 32_000.0) as usize;
+    for pair in segments.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert_eq!(b["parent"], a["track_id"]);
+        assert_eq!(b["seamless"], true);
+        let (a, b) = (samples(a), samples(b));
+        // The child starts with its parent's last 0.2 s, then goes on from where it ended.
+        assert_eq!(&b[..overlap], &a[a.len() - overlap..]);
+        let joined: Vec<f32> = a.iter().chain(&b[overlap..]).copied().collect();
+        let jump = |w: &[f32]| (w[1] - w[0]).abs();
+        let at_join = jump(&joined[a.len() - 1..a.len() + 1]);
+        let largest = a.windows(2).chain(b.windows(2)).map(jump).fold(0.0f32, f32::max);
+        assert!(
+            at_join <= largest,
+            "join jumps by {at_join}; the segments by at most {largest}"
+        );
+    }
+    let status = d.result("status", json!({}));
+    assert!(status["radio"]["speed"].as_f64().unwrap() > 0.0);
+    d.result("radio_stop", json!({}));
+    assert_cache_consistent(&d.cache_dir);
+}
