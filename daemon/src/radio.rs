@@ -72,6 +72,15 @@ impl Shared {
         (milli > 0).then(|| milli as f64 / 1000.0)
     }
 
+    /// The radio's latest segment (not a bridge) still in it.
+    fn last_segment(&self) -> Option<String> {
+        lock(&self.tracks)
+            .iter()
+            .rev()
+            .find(|(_, _, bridge)| !bridge)
+            .map(|(id, _, _)| id.clone())
+    }
+
     fn ahead_sec(&self) -> f64 {
         self.ahead_ms.load(Ordering::Relaxed) as f64 / 1000.0
     }
@@ -142,8 +151,8 @@ struct Segmenter<'a> {
     store: &'a Store,
     emit: &'a Emit,
     master: StreamMaster,
-    /// The last segment: its id and its last SEAMLESS_OVERLAP_SEC of audio.
-    parent: Option<(String, Vec<f32>)>,
+    /// The last segment's last SEAMLESS_OVERLAP_SEC of audio, for the next to start with.
+    overlap: Option<Vec<f32>>,
     seamless: bool,
     made_since: Instant,
 }
@@ -153,12 +162,12 @@ impl Segmenter<'_> {
         self.master.process(&mut samples);
         let overlap = (SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize;
         let tail = samples[samples.len().saturating_sub(overlap)..].to_vec();
-        let parent_id = self.parent.as_ref().map(|(id, _)| id.clone());
-        if let (true, Some((_, parent_tail))) = (self.seamless, &self.parent) {
+        let parent_id = self.store.shared.last_segment();
+        let seamless = self.seamless && parent_id.is_some();
+        if let (true, Some(parent_tail)) = (seamless, &self.overlap) {
             samples.splice(0..0, parent_tail.iter().copied());
         }
         let index = self.store.shared.segments.load(Ordering::Relaxed);
-        let seamless = self.seamless && parent_id.is_some();
         let meta = self.store.segment(
             self.backend,
             prompt,
@@ -170,7 +179,7 @@ impl Segmenter<'_> {
         )?;
         self.made_since = Instant::now();
         self.store.shared.segments.fetch_add(1, Ordering::Relaxed);
-        self.parent = Some((meta.track_id.clone(), tail));
+        self.overlap = Some(tail);
         (self.emit)(RadioEvent::Segment {
             meta: Box::new(meta),
             bridge: false,
@@ -187,7 +196,7 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
         store: &store,
         emit: &emit,
         master: StreamMaster::new(),
-        parent: None,
+        overlap: None,
         seamless: source.seamless(),
         made_since: Instant::now(),
     };
@@ -212,6 +221,9 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
             }
         });
         shared.set_speed(made, started.elapsed());
+        if !segmenter.seamless && shared.prompt() != prompt {
+            pending.clear(); // made for a prompt replaced meanwhile: make the new one's instead
+        }
         if !segmenter.seamless && failed.is_none() && !pending.is_empty() {
             failed = segmenter.cut(&prompt, std::mem::take(&mut pending)).err();
         }
@@ -296,6 +308,17 @@ impl Radio {
     /// How long a radio track lasts, if it is one of this radio's.
     pub fn duration_of(&self, track_id: &str) -> Option<f64> {
         self.track(track_id).map(|(duration, _)| duration)
+    }
+
+    /// Whether the radio makes its segments faster than they play (procedural): queued ones
+    /// are cheap to make again, so a new prompt replaces them instead of waiting behind them.
+    pub fn remakes_cheaply(&self) -> bool {
+        self.bridge_backend.is_none()
+    }
+
+    /// Forgets tracks taken out of the radio (their seconds no longer count ahead).
+    pub fn forget(&self, track_ids: &[String]) {
+        lock(&self.shared.tracks).retain(|(id, _, _)| !track_ids.contains(id));
     }
 
     /// Whether `track_id` is one of this radio's bridges.

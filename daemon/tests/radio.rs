@@ -55,11 +55,24 @@ fn the_procedural_radio_goes_on_is_steered_and_stops_cleanly() {
         "procedural stretches crossfade"
     );
 
+    // A new prompt replaces what the procedural radio queued: it is heard next.
     d.result("radio_prompt", json!({"prompt": "sunny jazz"}));
     let steered = (0..4)
         .map(|_| segment(&mut d))
-        .find(|s| s["track"]["prompt"] == "sunny jazz");
-    assert!(steered.is_some(), "a later segment follows the new prompt");
+        .find(|s| s["track"]["prompt"] == "sunny jazz")
+        .expect("a later segment follows the new prompt");
+    let playing = d.result("status", json!({}))["playback"]["track_id"].clone();
+    let playlist = d.result("playlist_get", json!({}));
+    let tracks: Vec<&Value> = playlist["tracks"].as_array().unwrap().iter().collect();
+    let at = tracks.iter().position(|t| **t == playing).unwrap();
+    let next = tracks[at + 1].as_str().unwrap();
+    let meta = d.result("cache_list", json!({}));
+    let prompt_of = |id: &str| meta.as_array().unwrap().iter().find(|m| m["track_id"] == id).unwrap()["prompt"].clone();
+    assert_eq!(prompt_of(next), "sunny jazz", "{playlist}");
+    assert_eq!(
+        steered["track"]["parent"], playing,
+        "the new segment follows the one heard"
+    );
     let status = d.result("status", json!({}));
     assert_eq!(status["radio"]["prompt"], "sunny jazz");
     assert!(status["radio"]["seconds_ahead"].as_f64().unwrap() > 20.0);

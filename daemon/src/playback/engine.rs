@@ -545,17 +545,26 @@ impl Engine {
         self.loop_playlist
     }
 
+    /// The playlist after the track heard (all of it when none is).
+    pub fn upcoming(&self) -> &[String] {
+        let after = self.index.map_or(0, |i| i + 1);
+        &self.playlist[after.min(self.playlist.len())..]
+    }
+
+    /// Removes tracks from the playlist, as `playlist_remove` does each.
+    pub fn playlist_remove_all(&mut self, track_ids: &[String]) {
+        if !track_ids.is_empty() {
+            self.drop_from_playlist(track_ids, "removed");
+        }
+    }
+
     /// Seconds of music queued from now, without wrapping: what is left of the track heard and
     /// the playlist after it (`duration_of` knows the tracks not loaded yet).
     pub fn seconds_ahead(&self, duration_of: impl Fn(&str) -> Option<f64>) -> f64 {
         let left = self.mixer().now_playing().map_or(0.0, |(track, pos)| {
             track.samples.len().saturating_sub(pos) as f64 / track.rate as f64
         });
-        let after = self.index.map_or(0, |i| i + 1);
-        let queued: f64 = self.playlist[after.min(self.playlist.len())..]
-            .iter()
-            .filter_map(|id| duration_of(id))
-            .sum();
+        let queued: f64 = self.upcoming().iter().filter_map(|id| duration_of(id)).sum();
         left + queued
     }
 

@@ -75,6 +75,8 @@ struct Fade {
     /// segment and its parent overlap): a linear fade keeps their sum level where equal power
     /// would swell by 3 dB.
     linear: bool,
+    /// Started by a skip, which the control side has reported already: no event at its end.
+    announced: bool,
 }
 
 /// Pause/resume fade and volume ramps last this long, so nothing clicks or zippers.
@@ -195,7 +197,7 @@ impl Mixer {
             return false;
         };
         let remaining = self.current.as_ref().map_or(0, Voice::remaining);
-        self.start_fade(next, len.min(remaining));
+        self.start_fade(next, len.min(remaining), true);
         true
     }
 
@@ -259,14 +261,18 @@ impl Mixer {
         self.clear_queued();
     }
 
-    fn start_fade(&mut self, next: Arc<PreparedTrack>, len: usize) {
+    /// Hands over to `next` over `len` frames; `announced`: the control side reports the
+    /// change itself (a skip), so the mixer does not.
+    fn start_fade(&mut self, next: Arc<PreparedTrack>, len: usize, announced: bool) {
         if len == 0 || self.current.is_none() {
             let from = self.current.take();
             let from_id = from.as_ref().map(|v| v.track.track_id.clone()).unwrap_or_default();
-            self.push_event(MixerEvent::Advanced {
-                from: from_id,
-                to: next.track_id.clone(),
-            });
+            if !announced {
+                self.push_event(MixerEvent::Advanced {
+                    from: from_id,
+                    to: next.track_id.clone(),
+                });
+            }
             if let Some(v) = from {
                 self.released.push(v.track);
             }
@@ -281,6 +287,7 @@ impl Mixer {
                 pos: 0,
                 len,
                 linear,
+                announced,
             });
         }
     }
@@ -314,7 +321,7 @@ impl Mixer {
             if let (Some(remaining), Some((_, len))) = (remaining, &self.queued) {
                 if remaining <= *len {
                     let (next, _) = self.queued.take().expect("checked");
-                    self.start_fade(next, remaining);
+                    self.start_fade(next, remaining, false);
                 }
             }
         }
@@ -344,7 +351,9 @@ impl Mixer {
                     .as_ref()
                     .map(|v| v.track.track_id.clone())
                     .unwrap_or_default();
-                self.push_event(MixerEvent::Advanced { from: from_id, to });
+                if !fade.announced {
+                    self.push_event(MixerEvent::Advanced { from: from_id, to });
+                }
             }
         } else if self.current.as_ref().is_some_and(|v| v.remaining() == 0) {
             let done = self.current.take().expect("present");
@@ -495,5 +504,7 @@ mod tests {
         m.queue_next(track("c", 0.3, 100), 0.0);
         assert!(m.skip());
         assert!((render(&mut m, 1)[0] - 0.3).abs() < 1e-6);
+        // The control side reports a skip itself: the mixer's hand-overs add nothing.
+        assert!(m.take_events().0.is_empty());
     }
 }

@@ -89,6 +89,24 @@ impl Server {
             .as_ref()
             .ok_or_else(|| RpcError::new(crate::rpc::ErrorReason::InvalidRequest, "the radio is not playing"))?;
         radio.set_prompt(&request.prompt);
+        if radio.remakes_cheaply() {
+            // The new prompt is heard after the segment playing, not after the queue.
+            let mut engine = self.engine();
+            let queued: Vec<String> = engine
+                .upcoming()
+                .iter()
+                .filter(|id| radio.duration_of(id).is_some())
+                .cloned()
+                .collect();
+            engine.playlist_remove_all(&queued);
+            drop(engine);
+            for id in &queued {
+                if let Err(e) = self.cache.delete(id) {
+                    tracing::warn!("radio: cannot delete the replaced segment {id}: {e}");
+                }
+            }
+            radio.forget(&queued);
+        }
         Ok(radio.status())
     }
 
