@@ -110,34 +110,39 @@ impl Server {
         Ok(radio.status())
     }
 
-    /// A segment joins the playlist (and plays, if nothing does); a failure ends the radio.
+    /// A segment joins the playlist (and plays, if nothing does), then the editor hears of it;
+    /// a failure ends the radio.
     pub(super) fn on_radio_event(&self, event: RadioEvent) {
-        let Some(status) = self.radio_slot().as_ref().map(|(radio, _)| radio.status()) else {
+        if !self.radio_on() {
             return; // a stopped radio's last words
-        };
-        self.outbox.notify(protocol::radio(&event, &self.cache, status));
-        match event {
-            RadioEvent::Segment { meta, bridge } => {
-                let mut engine = self.engine();
-                let bridge_gives_way = !bridge
-                    && self
-                        .radio_slot()
-                        .as_ref()
-                        .is_some_and(|(radio, _)| engine.current_track().is_some_and(|id| radio.bridge_gives_way(&id)));
-                let result = match engine.current_track() {
-                    // A bridge gives way (crossfading) to a stream that keeps up.
-                    Some(_) if bridge_gives_way => engine.playlist_add(&meta.track_id).and_then(|()| engine.skip()),
-                    Some(_) => engine.playlist_add(&meta.track_id),
-                    None => engine.play_now(&meta.track_id),
-                };
-                if let Err(e) = result {
-                    tracing::warn!("radio: cannot play {}: {e}", meta.track_id);
-                }
-                engine.forget_missing();
-            }
-            RadioEvent::Failed(_) => {
-                self.radio_stop_quietly();
-            }
         }
+        match &event {
+            RadioEvent::Segment { meta, bridge } => self.play_segment(&meta.track_id, *bridge),
+            RadioEvent::Failed(_) => {}
+        }
+        let status = self.radio_status();
+        self.outbox.notify(protocol::radio(&event, &self.cache, status));
+        if let RadioEvent::Failed(_) = event {
+            self.radio_stop_quietly();
+        }
+    }
+
+    fn play_segment(&self, track_id: &str, bridge: bool) {
+        let mut engine = self.engine();
+        let bridge_gives_way = !bridge
+            && self
+                .radio_slot()
+                .as_ref()
+                .is_some_and(|(radio, _)| engine.current_track().is_some_and(|id| radio.bridge_gives_way(&id)));
+        let result = match engine.current_track() {
+            // A bridge gives way (crossfading) to a stream that keeps up.
+            Some(_) if bridge_gives_way => engine.playlist_add(track_id).and_then(|()| engine.skip()),
+            Some(_) => engine.playlist_add(track_id),
+            None => engine.play_now(track_id),
+        };
+        if let Err(e) = result {
+            tracing::warn!("radio: cannot play {track_id}: {e}");
+        }
+        engine.forget_missing();
     }
 }
