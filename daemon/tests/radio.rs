@@ -131,3 +131,90 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     d.result("radio_stop", json!({}));
     assert_cache_consistent(&d.cache_dir);
 }
+
+/// The listener's side of a generator slower than real time (a decoder step made 30 ms
+/// slower: the fixture then makes ~0.4 s of audio a second, as musicgen-small does on 2 cores),
+/// heard in real time through the `none` output's capture (ALSA's `file` plugin over `null`
+/// plays faster than real time): bridge, stream, bridge again, and never a silence longer than
+/// 50 ms nor a jump the tracks themselves do not have.
+#[test]
+fn a_radio_slower_than_real_time_never_goes_silent_and_never_cuts_hard() {
+    let dir = tempdir();
+    let out = dir.path().join("heard.f32");
+    let model = quantized_fixture(dir.path(), FileType::Q8_0);
+    let args = [
+        "--backend",
+        "ggml",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+    ];
+    let mut d = Daemon::start_with(dir.path(), &args, |cmd| {
+        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
+            .env("LOFI_TEST_CAPTURE", &out)
+            .env("LOFI_TEST_STEP_DELAY_MS", "30");
+    });
+    d.result("radio_start", json!({"prompt": "lofi", "seed": 2}));
+    // Play on until a second bridge has started: bridge → stream → bridge.
+    let mut tracks: Vec<Value> = Vec::new();
+    let mut bridges_heard = 0;
+    let mut stream_heard = false;
+    let mut earlier = std::mem::take(&mut d.backlog).into_iter();
+    while bridges_heard < 2 {
+        let v = earlier
+            .next()
+            .or_else(|| d.read(std::time::Duration::from_secs(60)))
+            .expect("the radio went quiet");
+        match v["method"].as_str() {
+            Some("radio_segment") => tracks.push(v["params"]["track"].clone()),
+            Some("playback_started") => {
+                let id = &v["params"]["track_id"];
+                let track = tracks.iter().find(|t| t["track_id"] == *id).expect("a radio track");
+                if track["backend"] == "procedural" {
+                    assert!(bridges_heard == 0 || stream_heard, "a bridge follows the stream");
+                    bridges_heard += 1;
+                } else {
+                    stream_heard = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3)); // into the second bridge's fade
+    d.result("radio_stop", json!({}));
+    let status = d.result("status", json!({}));
+    assert!(status["playback"]["dropouts"] == 0, "{status}");
+
+    let played: Vec<f32> = std::fs::read(&out)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let start = played.iter().position(|s| s.abs() > 1e-3).expect("something was heard");
+    // Up to the stop (its fade-out included), never 50 ms below -60 dBFS.
+    let end = played.iter().rposition(|s| s.abs() > 1e-3).unwrap();
+    let mut quiet_run = 0;
+    let mut longest = 0;
+    for s in &played[start..end] {
+        quiet_run = if s.abs() < 1e-3 { quiet_run + 1 } else { 0 };
+        longest = longest.max(quiet_run);
+    }
+    assert!(longest <= 2400, "{} ms below -60 dBFS", longest / 48);
+    assert!(played.len() > 48_000 * 35, "heard {} s", played.len() / 48_000);
+    let jump = |w: &[f32]| (w[1] - w[0]).abs();
+    let largest_in_tracks = tracks
+        .iter()
+        .flat_map(|t| samples(t).windows(2).map(jump).collect::<Vec<_>>())
+        .fold(0.0f32, f32::max);
+    let largest_played = played[start..end].windows(2).map(jump).fold(0.0f32, f32::max);
+    eprintln!(
+        "heard {:.1} s: longest run below -60 dBFS {:.1} ms; largest step {largest_played:.4} (tracks: {largest_in_tracks:.4})",
+        played.len() as f64 / 48_000.0,
+        longest as f64 / 48.0
+    );
+    assert!(
+        largest_played <= largest_in_tracks,
+        "a jump of {largest_played} played; the tracks' largest is {largest_in_tracks}"
+    );
+}

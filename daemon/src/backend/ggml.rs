@@ -21,6 +21,17 @@ pub struct GgmlBackend {
     model: Mutex<Musicgen>,
     sampling: Sampling,
     info: ModelInfo,
+    /// Tests of a generator slower than real time (`LOFI_DAEMON_TEST_HOOKS=1` and
+    /// `LOFI_TEST_STEP_DELAY_MS`): the radio waits this long after each decoder step.
+    step_delay: Option<std::time::Duration>,
+}
+
+fn test_step_delay() -> Option<std::time::Duration> {
+    if std::env::var_os("LOFI_DAEMON_TEST_HOOKS").is_none_or(|v| v != "1") {
+        return None;
+    }
+    let ms: u64 = std::env::var("LOFI_TEST_STEP_DELAY_MS").ok()?.parse().ok()?;
+    Some(std::time::Duration::from_millis(ms))
 }
 
 impl GgmlBackend {
@@ -59,6 +70,7 @@ impl GgmlBackend {
             model: Mutex::new(model),
             sampling,
             info,
+            step_delay: test_step_delay(),
         })
     }
 }
@@ -85,14 +97,15 @@ impl RadioSource for GgmlRadio<'_> {
             seed: self.seed,
             ..self.backend.sampling
         };
+        let step_delay = self.backend.step_delay;
+        let progress = |_, _| {
+            if let Some(delay) = step_delay {
+                std::thread::sleep(delay);
+            }
+            !cancel.load(Ordering::Relaxed)
+        };
         self.radio
-            .next_window(
-                &mut model,
-                prompt,
-                &sampling,
-                |_, _| !cancel.load(Ordering::Relaxed),
-                audio,
-            )
+            .next_window(&mut model, prompt, &sampling, progress, audio)
             .map_err(backend_error)
     }
 

@@ -326,6 +326,17 @@ fn render_into(mixer: &Mutex<Mixer>, out: &mut [f32], channels: usize) {
     }
 }
 
+/// Where the `none` output writes what it renders (mono f32, little-endian), for tests of what a
+/// listener hears in real time (`LOFI_DAEMON_TEST_HOOKS=1` and `LOFI_TEST_CAPTURE`; ALSA's
+/// `file` plugin over `null` plays faster than real time).
+fn test_capture() -> Option<std::fs::File> {
+    if std::env::var_os("LOFI_DAEMON_TEST_HOOKS").is_none_or(|v| v != "1") {
+        return None;
+    }
+    let path = std::env::var_os("LOFI_TEST_CAPTURE")?;
+    std::fs::OpenOptions::new().create(true).append(true).open(path).ok()
+}
+
 /// The `none` output: the same clock as a device, rendering and discarding 10 ms at a
 /// time, so positions, crossfades and events behave as with a sound card.
 fn open_clock(mixer: &Arc<Mutex<Mixer>>) -> (Active, OpenOutput) {
@@ -337,6 +348,7 @@ fn open_clock(mixer: &Arc<Mutex<Mixer>>) -> (Active, OpenOutput) {
         .name("null-clock".into())
         .spawn(move || {
             let mut buffer = vec![0.0f32; NONE_RATE as usize * 2 / 10];
+            let mut capture = test_capture();
             let mut rendered: u64 = 0;
             let mut started = Instant::now();
             let mut was_running = false;
@@ -355,6 +367,14 @@ fn open_clock(mixer: &Arc<Mutex<Mixer>>) -> (Active, OpenOutput) {
                 let frames = ((due - rendered) as usize).min(buffer.len() / 2);
                 render_into(&mixer, &mut buffer[..frames * 2], 2);
                 rendered += frames as u64;
+                if let Some(file) = capture.as_mut() {
+                    let bytes: Vec<u8> = buffer[..frames * 2]
+                        .iter()
+                        .step_by(2)
+                        .flat_map(|s| s.to_le_bytes())
+                        .collect();
+                    let _ = std::io::Write::write_all(file, &bytes);
+                }
             }
         })
         .expect("spawn null clock");
