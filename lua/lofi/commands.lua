@@ -196,6 +196,33 @@ M.subcommands = {
       return { "tracks", "prompts" }
     end,
   },
+  radio = {
+    run = function(args)
+      if args[1] == "stop" and #args == 1 then
+        return lofi().radio_stop(reply(function(result)
+          say(result.stopped and "lofi: radio stopped" or "lofi: the radio is not playing")
+        end))
+      end
+      local prompt = #args > 0 and table.concat(args, " ") or nil
+      if state().current.radio and prompt then
+        return lofi().radio_prompt(
+          prompt,
+          reply(function()
+            say("lofi: radio → " .. prompt)
+          end)
+        )
+      end
+      lofi().radio(
+        { prompt = prompt },
+        reply(function(result)
+          say(("lofi: radio on %q"):format(result.prompt))
+        end)
+      )
+    end,
+    complete = function()
+      return { "stop" }
+    end,
+  },
   visualizer = {
     run = function()
       lofi().visualizer()

@@ -63,7 +63,7 @@ local M = {}
 ---@field progress "cmdline"|"fidget"|"mini"|"notify"|"none"
 ---@field picker "auto"|"telescope"|"snacks"|"select" auto: Telescope, then snacks.nvim, then vim.ui.select
 ---@field statusline boolean
----@field icons { playing: string, paused: string, generating: string, music: string }
+---@field icons { playing: string, paused: string, generating: string, music: string, radio: string }
 ---@field visualizer lofi.VisualizerConfig
 
 ---@class lofi.VisualizerConfig
@@ -133,6 +133,7 @@ function M.defaults()
         paused = "⏸",
         generating = "◌",
         music = "♪",
+        radio = "📻",
       },
       visualizer = {
         layout = "float",
@@ -258,7 +259,7 @@ local schema = {
     progress = one_of({ "cmdline", "fidget", "mini", "notify", "none" }),
     picker = one_of({ "auto", "telescope", "snacks", "select" }),
     statusline = "boolean",
-    icons = { playing = "string", paused = "string", generating = "string", music = "string" },
+    icons = { playing = "string", paused = "string", generating = "string", music = "string", radio = "string" },
     visualizer = {
       layout = one_of({ "float", "split" }),
       style = one_of({ "rings", "bars" }),

@@ -18,6 +18,8 @@ local M = {}
 ---| "daemon_restart"      {}
 ---| "audio_device_restored" { device }
 ---| "visualizer_frame"    { bands, position_sec } 10 levels 0-1, 32 Hz … 16 kHz; only while subscribed
+---| "radio_segment"       { track, bridge, radio } a radio segment (or bridge) joined the playlist
+---| "radio_stopped"       { reason, message } the radio ended on an error
 
 --- The one table between the daemon's notification names and the plugin's event names
 --- (the spec's API names differ for the playback events). A test checks it covers every
@@ -37,6 +39,8 @@ M.from_daemon = {
   daemon_warning = "daemon_warning",
   audio_device_restored = "audio_device_restored",
   visualizer_frame = "visualizer_frame",
+  radio_segment = "radio_segment",
+  radio_stopped = "radio_stopped",
 }
 
 --- Every event: the daemon's, then the plugin's own about the daemon process.

@@ -258,6 +258,7 @@ function M.status(callback)
     cache_size_mb = s.cache_size_mb,
     audio_device = s.audio_device,
     model = s.model,
+    radio = s.radio,
     daemon_running = daemon.is_running(),
   }
 end
@@ -320,6 +321,35 @@ end
 --- Opens or closes the visualizer window (see |lofi-visualizer|).
 function M.visualizer()
   require("lofi.visualizer").toggle()
+end
+
+---@class lofi.RadioOpts
+---@field prompt string?  default: defaults.prompt
+---@field seed integer?   nil = random
+
+--- Starts the radio (see |lofi-radio|): music without end, steered by |lofi.radio_prompt()|.
+--- It replaces the playlist; the callback gets the radio's status.
+---@param opts lofi.RadioOpts?
+---@param callback lofi.Callback?
+function M.radio(opts, callback)
+  opts = opts or {}
+  vim.validate("opts.prompt", opts.prompt, "string", true)
+  vim.validate("opts.seed", opts.seed, "number", true)
+  call("radio_start", { prompt = opts.prompt, seed = opts.seed }, callback)
+end
+
+--- Steers the radio: its next stretch follows `prompt`.
+---@param prompt string
+---@param callback lofi.Callback?
+function M.radio_prompt(prompt, callback)
+  vim.validate("prompt", prompt, "string")
+  call("radio_prompt", { prompt = prompt }, callback)
+end
+
+--- Stops the radio and what plays (its segments stay in the cache and the playlist).
+---@param callback lofi.Callback?
+function M.radio_stop(callback)
+  call("radio_stop", nil, callback)
 end
 
 --- The statusline component (see |lofi-statusline|).

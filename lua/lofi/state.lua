@@ -22,6 +22,19 @@ local M = {}
 ---@field percent number?
 ---@field eta_sec number?
 
+---@class lofi.RadioState
+---@field prompt string
+---@field seed integer
+---@field segments integer    segments made so far
+---@field bridges integer     procedural bridges played while the generator caught up
+---@field seconds_ahead number music queued ahead of the listener
+---@field speed number?       generation speed, × real time (nil until measured)
+
+--- The daemon's radio status (vim.NIL or nothing: no radio).
+local function radio_of(value)
+  return type(value) == "table" and value or nil
+end
+
 local function initial()
   return {
     ---@type lofi.PlaybackState
@@ -38,6 +51,7 @@ local function initial()
     daemon_version = nil, ---@type string?
     audio_device = nil, ---@type string?
     cache_size_mb = nil, ---@type number?
+    radio = nil, ---@type lofi.RadioState? while the radio plays
     updated_at = uv.now(),
   }
 end
@@ -74,6 +88,7 @@ function M.set_status(status)
   s.daemon_version = status.version
   s.audio_device = status.audio_device
   s.cache_size_mb = status.cache_size_mb
+  s.radio = radio_of(status.radio)
 end
 
 --- Playback position now, moved on from the last report while playing.
@@ -176,6 +191,22 @@ local reducers = {
     M.current.playback.position_sec = M.position()
     M.current.playback.state = "paused"
     M.current.updated_at = uv.now()
+  end,
+  radio_start = function(result)
+    M.current.radio = radio_of(result)
+  end,
+  radio_prompt = function(result)
+    M.current.radio = radio_of(result)
+  end,
+  radio_stop = function()
+    M.current.radio = nil
+  end,
+  radio_segment = function(data)
+    M.current.radio = radio_of(data.radio)
+    add_track(data.track)
+  end,
+  radio_stopped = function()
+    M.current.radio = nil
   end,
   visualizer_frame = function(data)
     M.current.spectrum = { bands = data.bands or {}, position_sec = data.position_sec, at = uv.now() }

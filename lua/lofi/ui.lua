@@ -59,10 +59,20 @@ function M.statusline()
       parts[#parts + 1] = spark ~= "" and spark or nil
     end
   end
-  if s.generation.active then
+  if s.radio then
+    parts[#parts + 1] = M.radio_health(s.radio)
+  elseif s.generation.active then
     parts[#parts + 1] = ("%s %d%%"):format(ui.icons.generating, s.generation.percent or 0)
   end
   return table.concat(parts, " ")
+end
+
+--- The radio's buffer health: seconds queued ahead and generation speed ("📻 42s 0.4×").
+---@param radio lofi.RadioState
+---@return string
+function M.radio_health(radio)
+  local speed = radio.speed and (" %.1f×"):format(radio.speed) or ""
+  return ("%s %ds%s"):format(config.current.ui.icons.radio, math.floor(radio.seconds_ahead or 0), speed)
 end
 
 --- Lines of the status float.
@@ -93,6 +103,15 @@ function M.status_lines()
   end
   lines[#lines + 1] = ("Queue:      %d pending"):format(s.queue_length or 0)
   lines[#lines + 1] = ("Playlist:   %d tracks"):format(#s.playlist)
+  if s.radio then
+    lines[#lines + 1] = ("Radio:      %q, %d segments, %d s ahead, %s, %d bridges"):format(
+      s.radio.prompt,
+      s.radio.segments or 0,
+      math.floor(s.radio.seconds_ahead or 0),
+      s.radio.speed and ("%.2f× real time"):format(s.radio.speed) or "speed not measured yet",
+      s.radio.bridges or 0
+    )
+  end
   if s.model then
     lines[#lines + 1] = ("Backend:    %s (%s)"):format(s.model.backend, s.model.model_version or "")
   end

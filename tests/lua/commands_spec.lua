@@ -137,6 +137,7 @@ describe(":Lofi", function()
       "play",
       "prompt",
       "queue",
+      "radio",
       "resume",
       "skip",
       "status",
