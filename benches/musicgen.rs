@@ -1,5 +1,5 @@
 //! MusicGen on GGML: seconds per 10 s and 30 s of audio, split into T5 / decoder LM / EnCodec,
-//! and peak RSS, for the model in LOFI_BENCH_MODEL (one model per process, so the RSS is its
+//! the time to the first audio when the same track is streamed, and peak RSS, for the model in LOFI_BENCH_MODEL (one model per process, so the RSS is its
 //! own). benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
 //! Q8_0 and Q4_K_M next to the PyTorch baseline.
 //!
@@ -64,6 +64,32 @@ fn main() {
             total / seconds as f64,
             lm * 1000.0 / steps as f64,
             audio.len()
+        );
+        drop(run);
+        // The same track streamed: EnCodec decodes behind the decoder, so the first second of
+        // audio is out long before the track is done.
+        let t = Instant::now();
+        let mut first_audio = None;
+        let mut streamed = 0;
+        let mut run = model.run();
+        run.encode_text(&ids).unwrap();
+        run.generate_streaming(
+            0,
+            frames,
+            &sampling,
+            |_, _| true,
+            |chunk| {
+                first_audio.get_or_insert_with(|| t.elapsed().as_secs_f64());
+                streamed += chunk.len();
+            },
+        )
+        .unwrap();
+        run.finish_stream(|chunk| streamed += chunk.len()).unwrap();
+        let streamed_total = t.elapsed().as_secs_f64();
+        println!(
+            "  {seconds:>2} s streamed: first audio after {:.1} s (whole track: {total:.1} s, {:.0}x sooner); all of it {streamed_total:.1} s; {streamed} samples",
+            first_audio.unwrap_or(f64::NAN),
+            total / first_audio.unwrap_or(f64::NAN)
         );
     }
     println!("  peak RSS {:.0} MB", peak_rss_mb());

@@ -130,6 +130,45 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     assert!(status["radio"]["speed"].as_f64().unwrap() > 0.0);
     d.result("radio_stop", json!({}));
     assert_cache_consistent(&d.cache_dir);
+
+    // The session exported as one file: the segments joined where they overlap.
+    let out = dir.path().join("session.wav");
+    let last = segments[2]["track_id"].as_str().unwrap();
+    let exported = std::process::Command::new(common::bin())
+        .args(["export", last])
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(&d.cache_dir)
+        .output()
+        .unwrap();
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let joined: Vec<f32> = segments
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| samples(s).split_off(if i == 0 { 0 } else { overlap }))
+        .collect();
+    let file = audio_file::read(&out, AudioFormat::Wav).unwrap().samples;
+    assert_eq!(file.len(), joined.len());
+    assert!(
+        file.iter().zip(&joined).all(|(a, b)| (a - b).abs() < 1e-4),
+        "16-bit rounding at most"
+    );
+    let missing = std::process::Command::new(common::bin())
+        .args(["export", "0000beef"])
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(&d.cache_dir)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        "lofi-daemon: track 0000beef is not in the cache (evicted or deleted): the session ends before it"
+    );
 }
 
 /// The listener's side of a generator slower than real time (a decoder step made 30 ms

@@ -77,3 +77,28 @@ pub fn read(path: &Path, format: AudioFormat) -> Result<Audio, String> {
         AudioFormat::Mp3 => mp3::decode(path),
     }
 }
+
+/// Writes a file the user asked for at `out` (WAV, or MP3 through lame), with the usual mode
+/// (0666 less the umask, not a cache file's 0600), atomically: a temp file beside it renamed
+/// into place. The error is one line for the user.
+pub fn save(out: &Path, samples: &[f32], format: AudioFormat, provenance: &Provenance) -> Result<(), String> {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (temp, _) = write_temp(dir, ".lofi-", 0o666, samples, format, provenance)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    temp.persist(out)
+        .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
+    Ok(())
+}
+
+/// The format a file the user names should be written in, by its extension.
+pub fn format_for(out: &Path) -> Result<AudioFormat, String> {
+    match out.extension().and_then(|e| e.to_str()) {
+        Some("wav") => Ok(AudioFormat::Wav),
+        Some("mp3") if mp3::lame_available() => Ok(AudioFormat::Mp3),
+        Some("mp3") => Err("MP3 output needs the lame encoder on PATH; install lame or write a .wav".into()),
+        _ => Err(format!("{}: the output must end in .wav or .mp3", out.display())),
+    }
+}

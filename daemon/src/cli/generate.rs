@@ -8,8 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::BackendArgs;
-use crate::audio_file::mp3::lame_available;
-use crate::audio_file::{self, AudioFormat, Provenance};
+use crate::audio_file::{self, Provenance};
 use crate::{defaults, generation};
 
 #[derive(Args, Debug)]
@@ -58,12 +57,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     let info = backend.info();
     let id = generation::track_id(backend.as_ref(), &request);
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("lofi-{id}.wav")));
-    let format = match out.extension().and_then(|e| e.to_str()) {
-        Some("wav") => AudioFormat::Wav,
-        Some("mp3") if lame_available() => AudioFormat::Mp3,
-        Some("mp3") => return Err("MP3 output needs the lame encoder on PATH; install lame or write a .wav".into()),
-        _ => return Err(format!("{}: the output must end in .wav or .mp3", out.display())),
-    };
+    let format = audio_file::format_for(&out)?;
 
     let bar = ProgressBar::new(request.tokens_estimated()).with_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent:>3}% eta {eta}")
@@ -81,21 +75,13 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
 
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
     let provenance = Provenance {
         prompt: request.prompt.clone(),
         seed: request.seed,
         backend: info.backend.to_owned(),
         model_version: info.model_version.clone(),
     };
-    // A file the user asked for: the usual mode (0666 less the umask), not a cache file's 0600.
-    let (temp, _) = audio_file::write_temp(dir, ".lofi-", 0o666, &generated.samples, format, &provenance)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    temp.persist(&out)
-        .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
+    audio_file::save(&out, &generated.samples, format, &provenance)?;
     eprintln!(
         "wrote {} ({:.1} s, prompt {:?}, seed {}, {}) in {:.2} s",
         out.display(),

@@ -3,6 +3,7 @@
 
 mod analyze;
 mod describe;
+mod export;
 mod generate;
 mod serve;
 mod verify_model;
@@ -258,6 +259,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Print duration, loudness, true peak, tempo and a waveform of a WAV file.
     Analyze(analyze::AnalyzeArgs),
+    /// Write a radio session to one file: its segments from the first to TRACK_ID, joined.
+    Export(export::ExportArgs),
     /// Rebuild the built-in sample pack into DIR (the repo keeps it in samples/default).
     RenderSamples { dir: PathBuf },
     /// Quantize an F32/F16 MusicGen GGUF (as lofi-quantize does; install.sh uses it, so a
@@ -320,6 +323,7 @@ pub fn run(cli: Cli) -> i32 {
         },
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Analyze(args)) => analyze::run(args),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Describe { lua }) => describe::run(lua),
         Some(Command::Quantize {
             input,
