@@ -1,8 +1,9 @@
 //! Stateful random test: two real daemons on one cache, driven through random sequences
 //! of playlist, cache and transport operations, with invariants checked after every step:
 //! both daemons alive (a panic in any thread exits the daemon), every request answered with
-//! a result or a documented error, the playlist holds only cached tracks, and `play`
-//! succeeds whenever the cache holds a track.
+//! a result or a documented error, the playlist holds only cached tracks, `play` succeeds
+//! whenever the cache holds a track, and a radio (adding segments to the shared cache on its
+//! own) plays exactly while started and not stopped, never failing.
 //!
 //! proptest draws the sequences (seeded by `PROPTEST_RNG_SEED`, else random, failures kept in
 //! proptest-regressions/) and shrinks a failing one. The suite runs 4 × 500 operations;
@@ -37,6 +38,10 @@ enum Op {
     Pause,
     Resume,
     DeviceNone,
+    /// The radio on one of a few prompts (it then adds segments to the shared cache by itself).
+    RadioStart(u8),
+    RadioPrompt(u8),
+    RadioStop,
 }
 
 /// An operation and the daemon (0 or 1) it is sent to.
@@ -57,6 +62,9 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Pause),
         1 => Just(Op::Resume),
         1 => Just(Op::DeviceNone),
+        1 => any::<u8>().prop_map(Op::RadioStart),
+        1 => any::<u8>().prop_map(Op::RadioPrompt),
+        1 => Just(Op::RadioStop),
     ]
 }
 
@@ -68,6 +76,8 @@ struct World {
     daemons: Vec<Daemon>,
     /// Every track id a generation produced; ops pick from it by index.
     known: Vec<String>,
+    /// Whether each daemon's radio should be on.
+    radio_on: Vec<bool>,
     ops: usize,
 }
 
@@ -77,6 +87,7 @@ impl World {
         World {
             daemons,
             known: Vec::new(),
+            radio_on: vec![false; 2],
             ops: 0,
         }
     }
@@ -135,6 +146,13 @@ impl World {
             Op::Pause => ("pause", json!({}), &[]),
             Op::Resume => ("resume", json!({}), &[]),
             Op::DeviceNone => ("audio_device_set", json!({ "device": "none" }), &[]),
+            Op::RadioStart(v) => ("radio_start", json!({ "prompt": format!("radio {}", v % 3) }), &[]),
+            Op::RadioPrompt(v) => (
+                "radio_prompt",
+                json!({ "prompt": format!("radio {}", v % 3) }),
+                &[-32600],
+            ),
+            Op::RadioStop => ("radio_stop", json!({}), &[]),
         };
         let reply = self.daemons[d].call(method, params);
         self.ops += 1;
@@ -170,6 +188,13 @@ impl World {
             let id = result["track_id"].as_str().unwrap().to_owned();
             self.await_generation(d, &id);
         }
+        match op {
+            Op::RadioStart(_) => self.radio_on[d] = true,
+            Op::RadioStop => self.radio_on[d] = false,
+            // Refused exactly when no radio plays.
+            Op::RadioPrompt(_) => prop_assert_eq!(reply.get("error").is_some(), !self.radio_on[d]),
+            _ => {}
+        }
         self.check_invariants()
     }
 
@@ -184,11 +209,15 @@ impl World {
             for v in daemon.backlog.iter().filter(|v| v.get("method").is_some()) {
                 let method = v["method"].as_str().unwrap_or_default();
                 prop_assert!(protocol::NOTIFICATIONS.contains(&method), "daemon {d} sent {v}");
+                prop_assert_ne!(method, "radio_stopped", "daemon {}: the radio failed: {}", d, v);
             }
             // Responses are consumed as they come; what is left is notifications already checked.
             daemon.backlog.clear();
             // A track is in the playlist only while it is in the cache. The cache may change
             // between the calls (a prefetch stored elsewhere), so it is read on both sides.
+            // The radio plays exactly while it was started and not stopped.
+            let status = self.daemons[d].result("status", json!({}));
+            prop_assert_eq!(status["radio"].is_null(), !self.radio_on[d], "daemon {}: {}", d, status);
             let before = self.cached(d);
             let playlist = self.daemons[d].result("playlist_get", json!({}));
             let after = self.cached(d);
