@@ -2,7 +2,11 @@
 //! request with its defaults filled in and checked, the seed drawn when none is given (one
 //! range, 0..=MAX_SEED: [`defaults::random_seed`]), and the id of the track it makes.
 
-use crate::backend::{Backend, GenerationRequest};
+use std::time::Duration;
+
+use crate::audio_file::AudioFormat;
+use crate::backend::{Backend, GenerationRequest, ModelInfo};
+use crate::cache::{now_unix, TrackMeta};
 use crate::defaults::{self, MAX_DURATION_SEC, MAX_PROMPT_CHARS, MAX_SEED, MIN_DURATION_SEC};
 use crate::track_id;
 
@@ -63,6 +67,36 @@ pub fn track_id(backend: &dyn Backend, request: &GenerationRequest) -> String {
         request.duration_sec,
         &backend.info().model_version,
     )
+}
+
+/// The metadata of a track just made: `samples` samples at [`crate::SAMPLE_RATE`] for
+/// `request` by the backend `info` describes, in `elapsed`, to be stored as `format`.
+pub fn track_meta(
+    track_id: String,
+    request: &GenerationRequest,
+    info: ModelInfo,
+    format: AudioFormat,
+    samples: usize,
+    elapsed: Duration,
+    tokens_actual: u64,
+) -> TrackMeta {
+    TrackMeta {
+        track_id,
+        prompt: request.prompt.clone(),
+        seed: request.seed,
+        duration_sec: samples as f64 / crate::SAMPLE_RATE as f64,
+        sample_rate: crate::SAMPLE_RATE,
+        backend: info.backend.to_owned(),
+        model_version: info.model_version,
+        format,
+        created_at: now_unix(),
+        last_played: None,
+        size_bytes: 0,
+        generation_time_sec: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        tokens_actual,
+        parent: None,
+        seamless: false,
+    }
 }
 
 #[cfg(test)]

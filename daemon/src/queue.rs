@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::audio_file::AudioFormat;
 use crate::backend::{Backend, BackendError, GenerationRequest, Progress};
-use crate::cache::{now_unix, Cache, CacheLimits, TrackMeta};
+use crate::cache::{Cache, CacheLimits, TrackMeta};
 use crate::rpc::{ErrorReason, RpcError};
 
 /// Minimum spacing of `generation_progress` events for one track.
@@ -286,23 +286,15 @@ impl Queue {
         };
         let info = backend.info();
         let settings = settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let meta = TrackMeta {
-            track_id: track_id.clone(),
-            prompt: job.request.prompt.clone(),
-            seed: job.request.seed,
-            duration_sec: generated.samples.len() as f64 / crate::SAMPLE_RATE as f64,
-            sample_rate: crate::SAMPLE_RATE,
-            backend: info.backend.to_owned(),
-            model_version: info.model_version,
-            format: settings.format,
-            created_at: now_unix(),
-            last_played: None,
-            size_bytes: 0,
-            generation_time_sec: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            tokens_actual: generated.tokens_actual,
-            parent: None,
-            seamless: false,
-        };
+        let meta = crate::generation::track_meta(
+            track_id.clone(),
+            &job.request,
+            info,
+            settings.format,
+            generated.samples.len(),
+            started.elapsed(),
+            generated.tokens_actual,
+        );
         Some(
             match cache.store(&meta, &generated.samples, &settings.limits, &settings.protected) {
                 Ok(stored) => QueueEvent::Complete {

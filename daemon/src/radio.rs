@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 
 use crate::backend::master::StreamMaster;
 use crate::backend::{Backend, BackendError, GenerationRequest};
-use crate::cache::{now_unix, Cache, TrackMeta, SEAMLESS_OVERLAP_SEC};
+use crate::cache::{Cache, TrackMeta, SEAMLESS_OVERLAP_SEC};
 use crate::queue::StoreSettings;
 use crate::rpc::{ErrorReason, RpcError};
-use crate::{track_id, SAMPLE_RATE};
+use crate::{generation, track_id, SAMPLE_RATE};
 
 /// Length of a MusicGen radio segment.
 pub const SEGMENT_SEC: f64 = 10.0;
@@ -114,26 +114,28 @@ impl Store {
     ) -> Result<TrackMeta, RpcError> {
         let info = backend.info();
         let duration_sec = samples.len() as f64 / SAMPLE_RATE as f64;
-        let seed = self.shared.seed;
+        let request = GenerationRequest {
+            prompt: prompt.to_owned(),
+            seed: self.shared.seed,
+            duration_sec,
+        };
         // One radio's segments differ by their place in it and their parent.
         let place = format!("{}+radio:{}:{index}", info.model_version, parent.unwrap_or(""));
+        let track_id = track_id::compute(prompt, request.seed, duration_sec, &place);
         let settings = lock(&self.settings).clone();
+        let tokens = (duration_sec * crate::backend::TOKENS_PER_SECOND).round() as u64;
         let meta = TrackMeta {
-            track_id: track_id::compute(prompt, seed, duration_sec, &place),
-            prompt: prompt.to_owned(),
-            seed,
-            duration_sec,
-            sample_rate: SAMPLE_RATE,
-            backend: info.backend.to_owned(),
-            model_version: info.model_version,
-            format: settings.format,
-            created_at: now_unix(),
-            last_played: None,
-            size_bytes: 0,
-            generation_time_sec: (generation_time.as_secs_f64() * 1000.0).round() / 1000.0,
-            tokens_actual: (duration_sec * crate::backend::TOKENS_PER_SECOND).round() as u64,
             parent: parent.map(str::to_owned),
             seamless,
+            ..generation::track_meta(
+                track_id,
+                &request,
+                info,
+                settings.format,
+                samples.len(),
+                generation_time,
+                tokens,
+            )
         };
         let stored = self
             .cache
