@@ -5,7 +5,7 @@
 //! - [`inspect_model`]: every check loading runs, without reading the weights.
 //! - [`Musicgen`]: load (the file opened and checked once), then a whole track
 //!   ([`Musicgen::generate_track`]: windows past the model's context, progress over all of
-//!   them, typed cancellation, audio streamed as it is decoded).
+//!   them, typed cancellation).
 //! - [`Radio`]: an endless stream, window after window, steered by the prompt of the moment.
 //! - [`Run`]: one generation's state, kept on the C side like whisper.cpp's `whisper_state`
 //!   (T5 states, codes, audio), stage by stage for tests and benchmarks.

@@ -1,6 +1,7 @@
 //! A whole track from a prompt: T5 once, the decoder window by window when the track is
-//! longer than its context (as audiocraft extends a track), EnCodec streaming behind the
-//! decoder in bounded chunks.
+//! longer than its context (as audiocraft extends a track), then EnCodec in bounded chunks.
+//! (Not streamed: EnCodec running beside the decoder keeps its weights and buffers resident
+//! through the decoder loop, a higher peak than decoding after it; the radio streams.)
 
 use crate::engine::{Musicgen, MusicgenParams, Sampling};
 use crate::run::RunError;
@@ -46,43 +47,32 @@ pub struct Track {
 impl Musicgen {
     /// `frames` frames of music for `prompt` (`frames × hop_length` samples). Each window is
     /// sampled with `sampling`'s seed plus its index. `progress(step, steps)` runs after every
-    /// decoder step, counted over all windows; returning false cancels. `audio` receives the
-    /// samples as they are decoded (the track's in order, about a second behind the decoder).
+    /// decoder step, counted over all windows; returning false cancels.
     pub fn generate_track(
         &mut self,
         prompt: &str,
         frames: usize,
         sampling: &Sampling,
         mut progress: impl FnMut(usize, usize) -> bool,
-        mut audio: impl FnMut(&[f32]),
     ) -> Result<Track, RunError> {
         let ids = self.tokenize(prompt)?;
         let windows = plan_windows(frames, self.params());
         let window_steps: Vec<usize> = windows.iter().map(|w| self.run_steps(w.prompt, w.new)).collect();
         let steps = window_steps.iter().sum();
-        let mut samples = Vec::with_capacity(frames * self.params().hop_length);
         let mut run = self.run();
         run.encode_text(&ids)?;
         let mut steps_done = 0;
-        let mut keep = |chunk: &[f32]| {
-            samples.extend_from_slice(chunk);
-            audio(chunk);
-        };
         for ((index, window), window_steps) in windows.iter().enumerate().zip(window_steps) {
             let window_sampling = Sampling {
                 seed: sampling.seed.wrapping_add(index as u64),
                 ..*sampling
             };
-            run.generate_streaming(
-                window.prompt,
-                window.new,
-                &window_sampling,
-                |step, _| progress(steps_done + step, steps),
-                &mut keep,
-            )?;
+            run.generate(window.prompt, window.new, &window_sampling, |step, _| {
+                progress(steps_done + step, steps)
+            })?;
             steps_done += window_steps;
         }
-        run.finish_stream(&mut keep)?;
+        let samples = run.decode_audio(0)?.to_vec();
         Ok(Track { samples, steps })
     }
 }

@@ -132,19 +132,13 @@ impl Backend for GgmlBackend {
             ..self.sampling
         };
         let track = model
-            .generate_track(
-                &request.prompt,
-                frames,
-                &sampling,
-                |step, steps| {
-                    progress(Progress {
-                        tokens_generated: step as u64,
-                        tokens_estimated: steps as u64,
-                    });
-                    !cancel.load(Ordering::Relaxed)
-                },
-                |_| {},
-            )
+            .generate_track(&request.prompt, frames, &sampling, |step, steps| {
+                progress(Progress {
+                    tokens_generated: step as u64,
+                    tokens_estimated: steps as u64,
+                });
+                !cancel.load(Ordering::Relaxed)
+            })
             .map_err(backend_error)?;
         let mut samples = track.samples;
         samples.truncate(request.sample_count());
