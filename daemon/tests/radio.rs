@@ -81,6 +81,16 @@ fn the_procedural_radio_goes_on_is_steered_and_stops_cleanly() {
         "the radio never wraps to its first segment"
     );
 
+    // Stopping playback leaves the radio: nothing starts again on its own.
+    d.result("stop", json!({}));
+    let left = d.notification("radio_stopped", |_| true);
+    assert_eq!(left["reason"], "stop");
+    assert!(d.result("status", json!({}))["radio"].is_null());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(d.result("status", json!({}))["playback"]["state"], "stopped");
+    d.result("radio_start", json!({"prompt": "rainy night", "seed": 3}));
+    segment(&mut d);
+
     assert_eq!(d.result("radio_stop", json!({}))["stopped"], true);
     let status = d.result("status", json!({}));
     assert!(status["radio"].is_null());

@@ -19,7 +19,7 @@ local M = {}
 ---| "audio_device_restored" { device }
 ---| "visualizer_frame"    { bands, position_sec } 10 levels 0-1, 32 Hz … 16 kHz; only while subscribed
 ---| "radio_segment"       { track, bridge, radio } a radio segment (or bridge) joined the playlist
----| "radio_stopped"       { reason, message } the radio ended on an error
+---| "radio_stopped"       { reason, message } the radio ended: stop, play (another track), or an error
 
 --- The one table between the daemon's notification names and the plugin's event names
 --- (the spec's API names differ for the playback events). A test checks it covers every

@@ -89,6 +89,12 @@ local reactions = {
   audio_device_restored = function(data)
     ui.notify(("lofi: audio device %s is back"):format(data.device or ""))
   end,
+  radio_stopped = function(data)
+    -- Leaving the radio (stop, another track) is what was asked; a failure is worth saying.
+    if data.message and data.message ~= vim.NIL then
+      ui.notify(("lofi: the radio stopped: %s (%s)"):format(data.message, data.reason), vim.log.levels.ERROR)
+    end
+  end,
 }
 
 local function on_playback_event()

@@ -167,7 +167,10 @@ local reducers = {
   play = M.set_playback,
   pause = M.set_playback,
   resume = M.set_playback,
-  stop = M.set_playback,
+  stop = function(result)
+    M.set_playback(result)
+    M.current.radio = nil -- stopping leaves the radio
+  end,
   skip = M.set_playback,
   -- Events.
   generation_start = function(data)

@@ -19,6 +19,13 @@ impl Server {
     pub(super) fn dispatch(&self, request: &Request) -> Option<Result<Value, RpcError>> {
         let p = &request.params;
         if let Some(result) = self.playback(&request.method, p) {
+            // Stopping, or playing a track by its id, leaves the radio: it would otherwise play
+            // its next segment on its own.
+            match request.method.as_str() {
+                "stop" if result.is_ok() => self.end_radio("stop"),
+                "play" if result.is_ok() && p.contains_key("track_id") => self.end_radio("play"),
+                _ => {}
+            }
             return Some(result);
         }
         let no_params = || parse::<NoParams>(p).map(|_| ());

@@ -193,6 +193,11 @@ impl From<PlaybackError> for RpcError {
     }
 }
 
+/// `radio_stopped` when the listener left the radio (`reason`: "stop", "play").
+pub fn radio_left(reason: &str) -> Outgoing {
+    notification("radio_stopped", json!({ "reason": reason, "message": null }))
+}
+
 /// `radio_segment`: a segment (or a bridge) joined the playlist; `radio_stopped`: the radio
 /// ended on an error.
 pub fn radio(event: &crate::radio::RadioEvent, cache: &Cache, status: Value) -> Outgoing {

@@ -72,6 +72,18 @@ impl Server {
         json!({ "stopped": was_on })
     }
 
+    /// Ends the radio because the listener left it (`reason`: "stop", "play"), telling the
+    /// editor with `radio_stopped`; playback is left as the request made it.
+    pub(super) fn end_radio(&self, reason: &str) {
+        if self.radio_stop_quietly().is_some() {
+            self.outbox.notify(protocol::radio_left(reason));
+            if reason == "stop" {
+                // A segment may have started between the stop and the radio's end.
+                self.engine().stop();
+            }
+        }
+    }
+
     /// Ends the radio, if one plays, restoring the loop setting; returns that setting.
     fn radio_stop_quietly(&self) -> Option<bool> {
         let (radio, loop_before) = self.radio_slot().take()?;
