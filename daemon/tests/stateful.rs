@@ -3,7 +3,8 @@
 //! both daemons alive (a panic in any thread exits the daemon), every request answered with
 //! a result or a documented error, the playlist holds only cached tracks, `play` succeeds
 //! whenever the cache holds a track, and a radio (adding segments to the shared cache on its
-//! own) plays exactly while started and not stopped, never failing.
+//! own) plays exactly while started and not stopped, never failing; visualizer subscriptions
+//! come and go among them.
 //!
 //! proptest draws the sequences (seeded by `PROPTEST_RNG_SEED`, else random, failures kept in
 //! proptest-regressions/) and shrinks a failing one. The suite runs 4 × 500 operations;
@@ -42,6 +43,9 @@ enum Op {
     RadioStart(u8),
     RadioPrompt(u8),
     RadioStop,
+    /// The editor's visualizer (frames while audio plays), at a few rates.
+    VisualizerSubscribe(u8),
+    VisualizerUnsubscribe,
 }
 
 /// An operation and the daemon (0 or 1) it is sent to.
@@ -65,6 +69,8 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::RadioStart),
         1 => any::<u8>().prop_map(Op::RadioPrompt),
         1 => Just(Op::RadioStop),
+        1 => any::<u8>().prop_map(Op::VisualizerSubscribe),
+        1 => Just(Op::VisualizerUnsubscribe),
     ]
 }
 
@@ -153,6 +159,8 @@ impl World {
                 &[-32600],
             ),
             Op::RadioStop => ("radio_stop", json!({}), &[]),
+            Op::VisualizerSubscribe(fps) => ("visualizer_subscribe", json!({ "fps": 1 + fps % 30 }), &[]),
+            Op::VisualizerUnsubscribe => ("visualizer_unsubscribe", json!({}), &[]),
         };
         let reply = self.daemons[d].call(method, params);
         self.ops += 1;
