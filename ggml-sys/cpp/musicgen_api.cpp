@@ -255,12 +255,15 @@ lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *st
             state->stream = std::make_unique<lofi::EncodecStream>(m, chunks_of(0));
             state->stream_origin = state->dropped;
         }
-        std::vector<int32_t> held_codes(static_cast<size_t>(held * state->codebooks));
-        lofi_musicgen_state_codes(state, held_codes.data());
         const int64_t missing = state->dropped + held - state->stream_origin - state->stream->frames_received();
-        if (missing > 0 && !stream_push(m, state, held_codes, held, held - missing, held, false, params->audio, params->audio_user, error)) {
-            lofi::set_error(err, err_len, error);
-            return LOFI_FAILED;
+        if (missing > 0) {
+            std::vector<int32_t> held_codes(static_cast<size_t>(held * state->codebooks));
+            lofi_musicgen_state_codes(state, held_codes.data());
+            if (!stream_push(m, state, held_codes, held, held - missing, held, false, params->audio, params->audio_user, error)) {
+                state->stream.reset();
+                lofi::set_error(err, err_len, error);
+                return LOFI_FAILED;
+            }
         }
     }
     bool stream_failed = false;
@@ -281,14 +284,10 @@ lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *st
     switch (lofi::generate_codes(m, state->text, static_cast<int64_t>(state->tokens), frames, tail(state, params->prompt_frames),
                                  sampling, report, out, error)) {
     case lofi::RunStatus::cancelled:
-        if (stream_failed) {
-            lofi::set_error(err, err_len, error);
-            return LOFI_FAILED;
-        }
         // The stream holds frames the state will not: it cannot go on from here.
         state->stream.reset();
-        lofi::set_error(err, err_len, "cancelled");
-        return LOFI_CANCELLED;
+        lofi::set_error(err, err_len, stream_failed ? error : "cancelled");
+        return stream_failed ? LOFI_FAILED : LOFI_CANCELLED;
     case lofi::RunStatus::failed:
         state->stream.reset();
         lofi::set_error(err, err_len, error);
