@@ -116,7 +116,8 @@ pub struct Server {
     panic_in_pump: AtomicBool,
     /// The editor's visualizer subscription, if any.
     visualizer: Mutex<Option<Visualizer>>,
-    /// The radio, while one plays, and the playlist loop setting it set aside.
+    /// The radio, while one plays, and the playlist loop setting it set aside. Locked after
+    /// `engine` when both are held.
     radio: Mutex<Option<(Radio, bool)>>,
     radio_events: Sender<RadioEvent>,
 }

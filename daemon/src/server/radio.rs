@@ -94,32 +94,41 @@ impl Server {
 
     pub(super) fn radio_prompt(&self, p: &Map<String, Value>) -> Result<Value, RpcError> {
         let asked = parse::<params::RadioPrompt>(p)?;
-        let request = generation::request(Some(&asked.prompt), Some(0), None, &self.default_prompt, 30.0)
-            .map_err(|e| RpcError::invalid_params(e.field, e.to_string()))?;
+        let request = generation::request(
+            Some(&asked.prompt),
+            Some(0),
+            None,
+            &self.default_prompt,
+            self.default_duration_sec,
+        )
+        .map_err(|e| RpcError::invalid_params(e.field, e.to_string()))?;
+        // The engine before the radio, as the pump's tick takes them.
+        let mut engine = self.engine();
         let slot = self.radio_slot();
         let (radio, _) = slot
             .as_ref()
             .ok_or_else(|| RpcError::new(crate::rpc::ErrorReason::InvalidRequest, "the radio is not playing"))?;
         radio.set_prompt(&request.prompt);
+        let mut replaced = Vec::new();
         if radio.remakes_cheaply() {
             // The new prompt is heard after the segment playing, not after the queue.
-            let mut engine = self.engine();
-            let queued: Vec<String> = engine
+            replaced = engine
                 .upcoming()
                 .iter()
                 .filter(|id| radio.duration_of(id).is_some())
                 .cloned()
                 .collect();
-            engine.playlist_remove_all(&queued);
-            drop(engine);
-            for id in &queued {
-                if let Err(e) = self.cache.delete(id) {
-                    tracing::warn!("radio: cannot delete the replaced segment {id}: {e}");
-                }
-            }
-            radio.forget(&queued);
+            engine.playlist_remove_all(&replaced);
+            radio.forget(&replaced);
         }
-        Ok(radio.status())
+        let status = radio.status();
+        drop((slot, engine));
+        for id in &replaced {
+            if let Err(e) = self.cache.delete(id) {
+                tracing::warn!("radio: cannot delete the replaced segment {id}: {e}");
+            }
+        }
+        Ok(status)
     }
 
     /// A segment joins the playlist (and plays, if nothing does), then the editor hears of it;
