@@ -98,20 +98,37 @@ struct Store {
     shared: Arc<Shared>,
 }
 
+/// What a stored radio track is.
+enum Part<'a> {
+    /// The radio's `index`-th segment, after `parent` (continuing its audio when `seamless`).
+    Segment {
+        index: u64,
+        parent: Option<&'a str>,
+        seamless: bool,
+    },
+    /// The radio's `n`-th procedural bridge.
+    Bridge(u64),
+}
+
 impl Store {
-    /// Writes a segment to the cache (atomically, as every track) and records it; `index` is
-    /// its place in the radio (bridges count down from u64::MAX).
-    #[allow(clippy::too_many_arguments)]
+    /// Writes a radio track to the cache (atomically, as every track) and records it.
     fn segment(
         &self,
         backend: &dyn Backend,
         prompt: &str,
         samples: &[f32],
-        parent: Option<&str>,
-        seamless: bool,
-        index: u64,
+        part: Part<'_>,
         generation_time: Duration,
     ) -> Result<TrackMeta, RpcError> {
+        let (index, parent, seamless) = match part {
+            Part::Segment {
+                index,
+                parent,
+                seamless,
+            } => (index, parent, seamless),
+            // Bridges count down from the top, so no bridge takes a segment's place in the ids.
+            Part::Bridge(n) => (u64::MAX - n, None, false),
+        };
         let info = backend.info();
         let duration_sec = samples.len() as f64 / SAMPLE_RATE as f64;
         let request = GenerationRequest {
@@ -141,7 +158,7 @@ impl Store {
             .cache
             .store(&meta, samples, &settings.limits, &settings.protected)
             .map_err(|e| RpcError::new(ErrorReason::CacheWriteError, e.to_string()))?;
-        let bridge = index > u64::MAX / 2;
+        let bridge = matches!(part, Part::Bridge(_));
         lock(&self.shared.tracks).push((stored.track_id.clone(), duration_sec, bridge));
         Ok(stored)
     }
@@ -170,15 +187,14 @@ impl Segmenter<'_> {
             samples.splice(0..0, parent_tail.iter().copied());
         }
         let index = self.store.shared.segments.load(Ordering::Relaxed);
-        let meta = self.store.segment(
-            self.backend,
-            prompt,
-            &samples,
-            parent_id.as_deref(),
-            seamless,
+        let part = Part::Segment {
             index,
-            self.made_since.elapsed(),
-        )?;
+            parent: parent_id.as_deref(),
+            seamless,
+        };
+        let meta = self
+            .store
+            .segment(self.backend, prompt, &samples, part, self.made_since.elapsed())?;
         self.made_since = Instant::now();
         self.store.shared.segments.fetch_add(1, Ordering::Relaxed);
         self.overlap = Some(tail);
@@ -397,14 +413,11 @@ fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
         .generate(&request, &mut |_| {}, &shared.stop)
         .map_err(|e| RpcError::new(ErrorReason::ModelInferenceFailed, e.to_string()))
         .and_then(|generated| {
-            let index = u64::MAX - n; // bridges count down from the top (see Store::segment)
             store.segment(
                 backend,
                 &request.prompt,
                 &generated.samples,
-                None,
-                false,
-                index,
+                Part::Bridge(n),
                 started.elapsed(),
             )
         });
