@@ -1,13 +1,22 @@
 //! MusicGen on GGML: seconds per 10 s and 30 s of audio, split into T5 / decoder LM / EnCodec,
-//! the time to the first audio when the same track is streamed, and peak RSS, for the model in LOFI_BENCH_MODEL (one model per process, so the RSS is its
-//! own). benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
+//! the decoder's ms per step at cache positions 0, 500, 1000 and 1500 beside the floor the
+//! machine's memory bandwidth sets (the bytes a step must read ÷ the read bandwidth measured in
+//! the same run), the time to the first audio when the same track is streamed, and peak RSS, for
+//! the model in LOFI_BENCH_MODEL (one model per process, so the RSS is its own). benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
 //! Q8_0 and Q4_K_M next to the PyTorch baseline.
 //!
-//!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu] cargo bench -p musicgen --bench musicgen
-use std::path::PathBuf;
+//!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu]
+//!   [LOFI_BENCH_KV_CACHE=f16|int8] cargo bench -p musicgen --bench musicgen
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use ggml_sys::GgufFile;
 use musicgen::{Musicgen, Sampling};
+
+/// Cache positions at which the step time is reported: the mean of STEP_WINDOW steps from there
+/// (from the 5th step at 0: the first steps place the weights; up to the last step at 1500).
+const STEP_POSITIONS: [usize; 4] = [0, 500, 1000, 1500];
+const STEP_WINDOW: usize = 10;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -16,6 +25,39 @@ fn peak_rss_mb() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Bytes per second that `threads` threads read from a buffer far larger than the caches (the
+/// best of three passes over 1 GiB).
+fn read_bandwidth(threads: usize) -> f64 {
+    let words = vec![1u64; (1 << 30) / 8];
+    let chunk = words.len().div_ceil(threads);
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            let total: u64 = std::thread::scope(|scope| {
+                let parts: Vec<_> = words
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().fold(0u64, |a, &w| a.wrapping_add(w))))
+                    .collect();
+                parts.into_iter().map(|p| p.join().unwrap()).sum()
+            });
+            std::hint::black_box(total);
+            (words.len() * 8) as f64 / t.elapsed().as_secs_f64()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The decoder weights every step reads: every `dec.` tensor but the cross-attention K/V
+/// projections (applied once per run) and the token embeddings (one row read per step).
+fn decoder_step_weight_bytes(path: &Path) -> u64 {
+    let file = GgufFile::open(path).expect("model opens");
+    file.tensors()
+        .iter()
+        .filter(|t| t.name.starts_with("dec.") && !t.name.contains("cross_attn_k") && !t.name.contains("cross_attn_v"))
+        .filter(|t| !t.name.starts_with("dec.tok_embd"))
+        .map(|t| t.nbytes)
+        .sum()
 }
 
 fn main() {
@@ -30,10 +72,14 @@ fn main() {
     let device = std::env::var("LOFI_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
     let started = Instant::now();
     let mut model = Musicgen::load(&path, threads, &device).expect("model loads");
+    if let Ok(cache) = std::env::var("LOFI_BENCH_KV_CACHE") {
+        model.set_kv_cache(&cache).expect("a known cache type");
+    }
     let load = started.elapsed().as_secs_f64();
     let params = *model.params();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     println!("{name}: load {load:.2} s, {threads} threads, on {}", model.device());
+    let mut step_times = Vec::new(); // (seconds of audio, position, ms per step)
     let lengths: Vec<usize> = std::env::var("LOFI_BENCH_SECONDS")
         .ok()
         .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect())
@@ -53,7 +99,12 @@ fn main() {
         run.encode_text(&ids).unwrap();
         let t5 = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        run.generate(0, frames, &sampling, |_, _| true).unwrap();
+        let mut step_done = vec![t; steps + 1]; // when each step ended; [0]: the start
+        run.generate(0, frames, &sampling, |step, _| {
+            step_done[step] = Instant::now();
+            true
+        })
+        .unwrap();
         let lm = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let audio = run.decode_audio(0).unwrap();
@@ -65,6 +116,11 @@ fn main() {
             lm * 1000.0 / steps as f64,
             audio.len()
         );
+        for position in STEP_POSITIONS.into_iter().filter(|p| *p < steps) {
+            let from = position.max(5).min(steps - STEP_WINDOW);
+            let ms = (step_done[from + STEP_WINDOW] - step_done[from]).as_secs_f64() * 1000.0 / STEP_WINDOW as f64;
+            step_times.push((seconds, from + STEP_WINDOW / 2, ms));
+        }
         drop(run);
         // The same track streamed: EnCodec decodes behind the decoder, so the first second of
         // audio is out long before the track is done.
@@ -93,4 +149,23 @@ fn main() {
         );
     }
     println!("  peak RSS {:.0} MB", peak_rss_mb());
+    // After the RSS is read: the bandwidth test's buffer would be counted in it.
+    let bandwidth = read_bandwidth(threads);
+    let weight_bytes = decoder_step_weight_bytes(&path);
+    // Self-attention reads every cached position's keys and values, for both guidance branches.
+    let kv_bytes_per_position = model.kv_bytes_per_position() as f64;
+    println!(
+        "  decoder step against the memory floor: read bandwidth {:.1} GB/s ({threads} threads); a step reads {:.0} MB of weights + {:.1} kB of {} cache per position",
+        bandwidth / 1e9,
+        weight_bytes as f64 / 1e6,
+        kv_bytes_per_position / 1e3,
+        model.kv_cache()
+    );
+    for (seconds, position, ms) in step_times {
+        let floor = (weight_bytes as f64 + kv_bytes_per_position * position as f64) / bandwidth * 1000.0;
+        println!(
+            "    {seconds:>2} s track, position {position:>4}: {ms:5.1} ms/step, floor {floor:4.1} ms: {:.2}x the floor",
+            ms / floor
+        );
+    }
 }

@@ -18,9 +18,15 @@ for type in f16 q8_0 q4_k_m; do
   target/release/lofi-quantize "$dir/f32.gguf" "$dir/musicgen-small-random-$type.gguf" "$type" >/dev/null
 done
 rm -f "$dir/f32.gguf"
+echo "== this machine"
+lscpu | grep -E "^Model name|^Thread|^Core" || true
+target/release/lofi-daemon --version --verbose 2>/dev/null | grep -E "CPU features|attention kernels" ||
+  echo "(build lofi-daemon --release to print GGML's CPU features)"
 echo "== GGML"
 for type in f16 q8_0 q4_k_m; do
   LOFI_BENCH_MODEL="$dir/musicgen-small-random-$type.gguf" cargo bench -q -p musicgen --bench musicgen
 done
+echo "== the int8 attention cache's logit error against F16 (Q4_K_M)"
+LOFI_BENCH_MODEL="$dir/musicgen-small-random-q4_k_m.gguf" cargo bench -q -p musicgen --bench musicgen_kv_cache
 echo "== PyTorch baseline"
 "$python" benches/musicgen_torch.py "$dir/hf"

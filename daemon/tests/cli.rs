@@ -145,6 +145,13 @@ fn version_verbose_names_the_backends_and_the_ggml_build() {
     assert_eq!(lines[1], "backends: procedural ggml", "install.sh reads this line");
     assert_eq!(lines[2], "ggml 0.26.0");
     assert!(lines[3].starts_with("ggml CPU features: "), "{text}");
+    let kernels = lines[4]
+        .strip_prefix("attention kernels: ")
+        .expect("the attention kernels line");
+    assert!(
+        kernels.starts_with("avx2 ") || kernels.starts_with("portable "),
+        "{text}"
+    );
     let short = run(&["--version"]);
     assert_eq!(String::from_utf8_lossy(&short.stdout).lines().count(), 1);
 }

@@ -8,6 +8,7 @@
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "ggml.h"
+#include "kv_kernels.h"
 #include "lofi_ggml.h"
 
 namespace {
@@ -54,6 +55,8 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n) {
 }
 
 const char *lofi_ggml_version(void) { return ggml_version(); }
+
+const char *lofi_attention_kernels(void) { return lofi::kv_kernels_name(); }
 
 void lofi_ggml_cpu_features(char *buf, size_t len) {
     struct Feature {

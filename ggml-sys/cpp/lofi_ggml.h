@@ -23,6 +23,8 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n);
 
 /* ---- The build ---- */
 const char *lofi_ggml_version(void);
+/* Which attention kernels this CPU runs: "avx2" or "portable" (chosen at run time). */
+const char *lofi_attention_kernels(void);
 /* The CPU features ggml-cpu was compiled for, space separated ("AVX2 FMA F16C ..."). */
 void lofi_ggml_cpu_features(char *buf, size_t len);
 /* The accelerators model.device can pick on this machine with this build, "; " separated
@@ -147,6 +149,13 @@ void lofi_musicgen_get_info(const lofi_musicgen *model, lofi_model_info *out);
 const lofi_gguf *lofi_musicgen_file(const lofi_musicgen *model);
 /* The device that computes: "cpu", "cuda", "vulkan" or "metal" (valid while the model is). */
 const char *lofi_musicgen_device(const lofi_musicgen *model);
+/* The decoder's self-attention cache: "f32" (F32 weights), "f16" or "int8" (int8 with a scale
+ * per position and head). */
+const char *lofi_musicgen_kv_cache(const lofi_musicgen *model);
+/* Sets it for the runs that follow (int8: CPU only). */
+bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *element, char *err, size_t err_len);
+/* The bytes one position of that cache takes over all layers, with guidance's two branches. */
+size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model);
 
 /* A run's parameters: the model file's sampling, one frame, no progress. */
 lofi_run_params lofi_musicgen_default_run_params(const lofi_musicgen *model);
@@ -156,7 +165,8 @@ int64_t lofi_musicgen_run_steps(const lofi_musicgen *model, int64_t prompt_frame
 lofi_musicgen_state *lofi_musicgen_state_new(const lofi_musicgen *model);
 void lofi_musicgen_state_free(lofi_musicgen_state *state);
 
-/* T5's last hidden state for n token ids, kept in the state. */
+/* T5's last hidden state for n token ids, kept in the state. n = 0: no prompt, the null condition
+ * (as audiocraft treats an empty description): T5 is not run and the decoder computes one branch. */
 bool lofi_musicgen_encode_text(lofi_musicgen *model, lofi_musicgen_state *state, const int32_t *ids, size_t n, char *err,
                                size_t err_len);
 /* The kept T5 states: *n_tokens * t5_width floats, token-major (valid until the state changes). */
@@ -172,6 +182,8 @@ bool lofi_musicgen_state_set_codes(lofi_musicgen_state *state, const int32_t *co
 lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *state, const lofi_run_params *params,
                                    char *err, size_t err_len);
 int64_t lofi_musicgen_state_frames(const lofi_musicgen_state *state);
+/* The last run's last step's guided logits: *n = codebooks * codebook_size (0 before a run). */
+const float *lofi_musicgen_state_last_logits(const lofi_musicgen_state *state, size_t *n);
 /* Copies the state's codes out: codebooks * frames, codebook-major. */
 void lofi_musicgen_state_codes(const lofi_musicgen_state *state, int32_t *out);
 /* EnCodec over the state's codes -> frames * hop_length mono samples kept in the state, both

@@ -1,6 +1,7 @@
 // The C API over the MusicGen engine: load, then per-run state through text encoder, decoder LM
 // runs and EnCodec.
 #include <algorithm>
+#include <cstring>
 
 #include "encodec_decoder.h"
 #include "errors.h"
@@ -18,10 +19,12 @@ struct lofi_musicgen {
 
 struct lofi_musicgen_state {
     int64_t codebooks = 0, codebook_size = 0;
-    std::vector<float> text; // T5 states, token-major
+    bool text_encoded = false;
+    std::vector<float> text; // T5 states, token-major; none for no prompt
     size_t tokens = 0;
     std::vector<std::vector<int32_t>> codes; // [codebook][frame]
     std::vector<float> audio;
+    std::vector<float> last_logits; // the last run's last step, guided: [codebook][codebook_size]
     std::unique_ptr<lofi::EncodecStream> stream; // while the runs stream their audio
     int64_t dropped = 0;                         // frames lofi_musicgen_state_keep_last let go
     int64_t stream_origin = 0;                   // the frame (counting dropped ones) the stream started at
@@ -41,7 +44,7 @@ const lofi::MusicgenModel *ready(lofi_musicgen *model, char *err, size_t err_len
 }
 
 bool has_text(const lofi_musicgen_state *state, char *err, size_t err_len) {
-    if (state->tokens == 0) {
+    if (!state->text_encoded) {
         lofi::set_error(err, err_len, "no text states: encode the prompt first");
         return false;
     }
@@ -102,6 +105,30 @@ lofi_musicgen *lofi_musicgen_load(const char *path, int threads, const char *dev
 void lofi_musicgen_free(lofi_musicgen *model) { delete model; }
 
 const char *lofi_musicgen_device(const lofi_musicgen *model) { return model->model->device.c_str(); }
+
+const char *lofi_musicgen_kv_cache(const lofi_musicgen *model) { return lofi::kv_element_name(model->model->kv_element); }
+
+bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *element, char *err, size_t err_len) {
+    lofi::MusicgenModel &m = *model->model;
+    for (lofi::KvElement e : {lofi::KvElement::f32, lofi::KvElement::f16, lofi::KvElement::int8}) {
+        if (std::strcmp(element, lofi::kv_element_name(e)) != 0) {
+            continue;
+        }
+        if (e == lofi::KvElement::int8 && m.accelerator != nullptr) {
+            lofi::set_error(err, err_len, "an int8 attention cache needs the CPU; the model runs on " + m.device);
+            return false;
+        }
+        m.kv_element = e;
+        return true;
+    }
+    lofi::set_error(err, err_len, std::string("unknown attention cache type \"") + element + "\" (f32, f16 or int8)");
+    return false;
+}
+
+size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model) {
+    const lofi::DecoderHparams &hp = model->model->hp.decoder;
+    return hp.layers * lofi::kv_bytes_per_position(model->model->kv_element, hp.width / hp.heads, hp.heads, 2);
+}
 
 void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *out) {
     const lofi::MusicgenHparams &hp = model->model->hp;
@@ -191,12 +218,14 @@ bool lofi_musicgen_encode_text(lofi_musicgen *model, lofi_musicgen_state *state,
             return false;
         }
     }
-    if (n == 0) {
-        lofi::set_error(err, err_len, "no tokens to encode");
-        return false;
+    state->text_encoded = false;
+    state->tokens = 0;
+    state->text.clear();
+    if (n == 0) { // no prompt: the null condition, T5 not needed
+        state->text_encoded = true;
+        return true;
     }
     lofi::GraphRunner runner(m.backends());
-    state->tokens = 0;
     const bool encoded = lofi::t5_encode(m, runner, std::vector<int32_t>(ids, ids + n), state->text);
     lofi::release_stage_pages(m, "t5.");
     if (!encoded) {
@@ -204,6 +233,7 @@ bool lofi_musicgen_encode_text(lofi_musicgen *model, lofi_musicgen_state *state,
         return false;
     }
     state->tokens = n;
+    state->text_encoded = true;
     return true;
 }
 
@@ -218,13 +248,16 @@ bool lofi_musicgen_first_logits(lofi_musicgen *model, lofi_musicgen_state *state
     lofi::DecoderState decoder;
     std::vector<float> logits;
     const std::vector<int32_t> start(m.hp.decoder.codebooks, static_cast<int32_t>(m.hp.decoder.start_token));
-    if (!lofi::decoder_start(m, runner, state->text, static_cast<int64_t>(state->tokens), 1, decoder) ||
+    const int64_t tokens = static_cast<int64_t>(state->tokens);
+    if (!lofi::decoder_start(m, runner, state->text, tokens, 1, lofi::decoder_branches(tokens, guidance_scale), decoder) ||
         !lofi::decoder_step(m, runner, decoder, start, logits)) {
         lofi::set_error(err, err_len, "decoder: GGML could not compute the first step");
         return false;
     }
-    const size_t half = logits.size() / 2;
-    lofi::guide(logits.data(), logits.data() + half, half, guidance_scale, out);
+    const int64_t card = m.hp.decoder.codebook_size;
+    for (int64_t q = 0; q < m.hp.decoder.codebooks; q++) {
+        lofi::guided_logits(logits, decoder.branches, q, card, guidance_scale, out + q * card);
+    }
     return true;
 }
 
@@ -282,7 +315,7 @@ lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *st
         return params->progress == nullptr || params->progress(params->progress_user, step, steps);
     };
     switch (lofi::generate_codes(m, state->text, static_cast<int64_t>(state->tokens), frames, tail(state, params->prompt_frames),
-                                 sampling, report, out, error)) {
+                                 sampling, report, out, state->last_logits, error)) {
     case lofi::RunStatus::cancelled:
         // The stream holds frames the state will not: it cannot go on from here.
         state->stream.reset();
@@ -301,6 +334,11 @@ lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *st
     }
     state->audio.clear();
     return LOFI_OK;
+}
+
+const float *lofi_musicgen_state_last_logits(const lofi_musicgen_state *state, size_t *n) {
+    *n = state->last_logits.size();
+    return state->last_logits.data();
 }
 
 bool lofi_musicgen_decode_audio(lofi_musicgen *model, lofi_musicgen_state *state, int64_t chunk_frames, char *err,

@@ -1,11 +1,13 @@
 // MusicGen's decoder LM, one step at a time, with classifier-free guidance as a batch of two
-// (0: conditioned on the prompt, 1: the null condition) and a KV cache.
+// branches (0: conditioned on the prompt, 1: the null condition) or one branch where guidance
+// cannot change the result, and a KV cache.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "graph_runner.h"
+#include "kv_cache.h"
 #include "musicgen_model.h"
 
 namespace lofi {
@@ -13,10 +15,10 @@ namespace lofi {
 struct DecoderState {
     ggml_context *ctx = nullptr;
     ggml_backend_buffer_t buffer = nullptr;
-    // Per layer, keys and values alike [width, batch, positions]. The null half of the
-    // cross-attention cache stays 0.
-    std::vector<ggml_tensor *> k, v, cross_k, cross_v;
-    int64_t prompt_tokens = 0, max_steps = 0, n_past = 0;
+    // Per layer. The null branch of the cross-attention cache stays 0; with no prompt tokens
+    // there is no cross-attention cache. (Sized once: graphs point at the elements.)
+    std::vector<KvCache> self, cross;
+    int64_t max_steps = 0, branches = 2, n_past = 0;
 
     DecoderState() = default;
     DecoderState(const DecoderState &) = delete;
@@ -24,12 +26,14 @@ struct DecoderState {
     ~DecoderState();
 };
 
-// Projects the T5 states (tokens x t5 width) and fills the cross-attention cache; room for max_steps.
+// Projects the T5 states (tokens x t5 width) into the conditioned branch's cross-attention
+// cache; room for max_steps. branches: 2 for guidance (conditioned, null), 1 for the conditioned
+// branch alone, or, with 0 tokens (no prompt), for the null condition alone.
 bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vector<float> &t5_hidden, int64_t tokens,
-                   int64_t max_steps, DecoderState &state);
+                   int64_t max_steps, int64_t branches, DecoderState &state);
 
 // Feeds one token per codebook at position state.n_past; logits come out as
-// [batch (cond, null)][codebook][codebook_size].
+// [branch][codebook][codebook_size].
 bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &state, const std::vector<int32_t> &codes,
                   std::vector<float> &logits);
 

@@ -16,6 +16,18 @@ void guide(const float *cond, const float *null, size_t n, float scale, float *o
     }
 }
 
+int64_t decoder_branches(int64_t tokens, float guidance_scale) { return tokens > 0 && guidance_scale != 1.0f ? 2 : 1; }
+
+void guided_logits(const std::vector<float> &logits, int64_t branches, int64_t q, int64_t card, float scale, float *out) {
+    const int64_t books = static_cast<int64_t>(logits.size()) / (branches * card);
+    const float *cond = logits.data() + q * card;
+    if (branches == 1) {
+        std::copy_n(cond, card, out);
+    } else {
+        guide(cond, cond + books * card, static_cast<size_t>(card), scale, out);
+    }
+}
+
 int32_t sample_token(std::vector<float> logits, const SamplingParams &params, std::mt19937_64 &rng) {
     const int32_t n = static_cast<int32_t>(logits.size());
     if (params.temperature <= 0.0f || params.top_k == 1) {
@@ -49,7 +61,8 @@ int64_t run_steps(const DecoderHparams &hp, int64_t frames) { return frames + hp
 
 RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden, int64_t tokens, int64_t frames,
                     const std::vector<int32_t> &audio_prompt, const SamplingParams &params,
-                    const std::function<bool(int64_t, int64_t)> &progress, std::vector<int32_t> &codes, std::string &error) {
+                    const std::function<bool(int64_t, int64_t)> &progress, std::vector<int32_t> &codes,
+                    std::vector<float> &last_logits, std::string &error) {
     const DecoderHparams &hp = m.hp.decoder;
     const int64_t books = hp.codebooks, card = hp.codebook_size;
     const int64_t prompt_frames = static_cast<int64_t>(audio_prompt.size()) / books;
@@ -69,7 +82,7 @@ RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hi
     }
     GraphRunner runner(m.backends());
     DecoderState state;
-    if (!decoder_start(m, runner, t5_hidden, tokens, steps, state)) {
+    if (!decoder_start(m, runner, t5_hidden, tokens, steps, decoder_branches(tokens, params.guidance_scale), state)) {
         error = "could not start the decoder";
         return RunStatus::failed;
     }
@@ -93,7 +106,7 @@ RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hi
             if (frame < prompt_frames) {
                 input[q] = audio_prompt[q * prompt_frames + frame];
             } else {
-                guide(logits.data() + q * card, logits.data() + (books + q) * card, card, params.guidance_scale, guided.data());
+                guided_logits(logits, state.branches, q, card, params.guidance_scale, guided.data());
                 input[q] = sample_token(guided, params, rng);
             }
             codes[q * frames + frame] = input[q];
@@ -101,6 +114,10 @@ RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hi
         if (progress && !progress(s, steps)) {
             return RunStatus::cancelled;
         }
+    }
+    last_logits.resize(books * card);
+    for (int64_t q = 0; q < books; q++) {
+        guided_logits(logits, state.branches, q, card, params.guidance_scale, last_logits.data() + q * card);
     }
     return RunStatus::ok;
 }

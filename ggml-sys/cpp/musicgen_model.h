@@ -11,6 +11,7 @@
 #include "ggml-backend.h"
 #include "ggml.h"
 #include "gguf_file.h"
+#include "kv_cache.h"
 #include "musicgen_hparams.h"
 
 namespace lofi {
@@ -42,6 +43,8 @@ struct MusicgenModel {
     ggml_backend_t accelerator = nullptr; // where the weights live, when not the CPU
     std::string device = "cpu";           // model.device as resolved: "cpu", "cuda", "vulkan", "metal"
     int threads = 1;
+    // The decoder's self-attention cache (see load_model; int8 on the CPU only).
+    KvElement kv_element = KvElement::f16;
 
     void *mapping = nullptr;
     size_t mapping_size = 0;
@@ -77,5 +80,7 @@ bool place_weights(MusicgenModel &m, std::string &error);
 // resident through the decoder's loop. They are read again next time: from the page cache, or
 // from the disk once the kernel has reclaimed them (measured here: ~2 s for EnCodec's 119 MB).
 void release_stage_pages(const MusicgenModel &m, const std::string &prefix);
+// The same for the mapped ones among `weights`.
+void release_weight_pages(const MusicgenModel &m, const std::vector<ggml_tensor *> &weights);
 
 } // namespace lofi

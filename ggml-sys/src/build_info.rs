@@ -24,6 +24,15 @@ fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
     .into_owned()
 }
 
+/// Which attention kernels the MusicGen decoder runs on this CPU: "avx2" or "portable" (chosen at
+/// run time, whatever the build's baseline).
+pub fn attention_kernels() -> String {
+    // SAFETY: a static string.
+    unsafe { CStr::from_ptr(raw::lofi_attention_kernels()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// The CPU features ggml-cpu was compiled for ("SSE3 SSSE3 AVX AVX2 F16C FMA ...").
 pub fn cpu_features() -> String {
     filled_by(raw::lofi_ggml_cpu_features)

@@ -20,7 +20,7 @@ pub mod raw {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
-pub use build_info::{accelerators, cpu_features, mul_mat, version};
+pub use build_info::{accelerators, attention_kernels, cpu_features, mul_mat, version};
 pub use error::{c_path, c_string, ErrorBuffer, GgmlError};
 pub use gguf::{GgufFile, GgufMetadata, GgufWriter, TensorInfo};
 pub use types::{quantize, to_f32, GgmlType};

@@ -44,6 +44,7 @@ end
 ---@class lofi.health.Binary
 ---@field path string
 ---@field ggml_features string? CPU features GGML was compiled for
+---@field attention_kernels string? the decoder's attention kernels on this CPU ("avx2", "portable")
 ---@field accelerators string? GPUs the daemon's build can compute on ("none" when none)
 
 ---@return lofi.health.Binary? binary nil when missing or not runnable
@@ -66,6 +67,7 @@ local function check_binary()
   return {
     path = bin,
     ggml_features = out:match("ggml CPU features: ([^\n]*)"),
+    attention_kernels = out:match("attention kernels: ([^\n]*)"),
     accelerators = out:match("ggml accelerators: ([^\n]*)"),
   }
 end
@@ -184,9 +186,13 @@ local function cpu_flags()
 end
 
 ---@param ggml_features string? what the daemon's GGML was compiled for
-local function check_cpu(ggml_features)
+---@param attention_kernels string? what its attention kernels chose on this CPU
+local function check_cpu(ggml_features, attention_kernels)
   if ggml_features then
     health.info("GGML compiled for: " .. ggml_features)
+  end
+  if attention_kernels then
+    health.info("MusicGen attention kernels: " .. attention_kernels)
   end
   local flags = cpu_flags()
   local arch = uv.os_uname().machine
@@ -275,7 +281,7 @@ function M.check()
       check_audio()
     end
   end
-  check_cpu(binary and binary.ggml_features)
+  check_cpu(binary and binary.ggml_features, binary and binary.attention_kernels)
   check_tools()
   check_integrations()
 end

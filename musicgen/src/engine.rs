@@ -2,7 +2,7 @@
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
-use ggml_sys::{c_path, raw, ErrorBuffer, GgmlError, GgufMetadata};
+use ggml_sys::{c_path, c_string, raw, ErrorBuffer, GgmlError, GgufMetadata};
 
 use crate::check::ModelInfo;
 use crate::tokenizer::T5Tokenizer;
@@ -147,8 +147,36 @@ impl Musicgen {
             .into_owned()
     }
 
-    /// T5 token ids for a prompt (ending with `</s>`).
+    /// The decoder's self-attention cache: "f32" (for F32 weights), "f16" or "int8".
+    pub fn kv_cache(&self) -> String {
+        // SAFETY: a static string.
+        unsafe { CStr::from_ptr(raw::lofi_musicgen_kv_cache(self.ptr)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Sets the cache of the runs that follow: "f32", "f16" or "int8" (int8 on the CPU only).
+    pub fn set_kv_cache(&mut self, element: &str) -> Result<(), GgmlError> {
+        let element = c_string(element)?;
+        let mut err = ErrorBuffer::new();
+        // SAFETY: a NUL-terminated string; err holds its capacity.
+        let ok = unsafe { raw::lofi_musicgen_set_kv_cache(self.ptr, element.as_ptr(), err.ptr(), err.capacity()) };
+        err.check(ok)
+    }
+
+    /// The bytes one position of the decoder's cache takes (all layers, guidance's two branches).
+    pub fn kv_bytes_per_position(&self) -> usize {
+        // SAFETY: reads the loaded model.
+        unsafe { raw::lofi_musicgen_kv_bytes_per_position(self.ptr) }
+    }
+
+    /// T5 token ids for a prompt (ending with `</s>`). A blank prompt has none: it asks for the
+    /// null condition, as audiocraft treats an empty description (T5 is skipped and the decoder
+    /// computes one branch, since guidance between two equal conditions changes nothing).
     pub fn tokenize(&self, prompt: &str) -> Result<Vec<i32>, GgmlError> {
+        if prompt.trim().is_empty() {
+            return Ok(Vec::new());
+        }
         self.tokenizer.encode(prompt)
     }
 

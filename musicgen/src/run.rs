@@ -250,6 +250,18 @@ impl Run<'_> {
         unsafe { raw::lofi_musicgen_state_frames(self.state.ptr) as usize }
     }
 
+    /// The guided logits of the last run's last step: codebooks × codebook_size (empty before a
+    /// run). With an audio prompt they are the model's prediction after it, so two caches can be
+    /// compared at any position.
+    pub fn last_logits(&self) -> &[f32] {
+        let mut n = 0usize;
+        // SAFETY: n floats owned by the state, borrowed as long as self.
+        unsafe {
+            let data = raw::lofi_musicgen_state_last_logits(self.state.ptr, &mut n);
+            slice(data, n)
+        }
+    }
+
     /// The run's codes: codebooks × frames, codebook-major.
     pub fn codes(&self) -> Vec<i32> {
         let mut out = vec![0i32; self.frames() * self.model.params().codebooks];

@@ -91,6 +91,57 @@ fn f32_model_matches_transformers() {
 }
 
 #[test]
+fn an_int8_attention_cache_keeps_the_greedy_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference();
+    let mut m = model(dir.path(), FileType::F32);
+    for cache in ["f16", "int8"] {
+        m.set_kv_cache(cache).unwrap();
+        let (_, logits, _, same_codes) = errors(&mut m, &reference);
+        eprintln!("f32 weights, {cache} cache: CFG logits {logits:.2e}  greedy codes identical {same_codes}/3");
+        assert_eq!(
+            same_codes, 3,
+            "greedy codes with the {cache} cache differ from transformers'"
+        );
+    }
+    assert!(m
+        .set_kv_cache("q3")
+        .unwrap_err()
+        .to_string()
+        .contains("f32, f16 or int8"));
+}
+
+/// Guided logits are linear in the scale: g(s) = null + s (cond - null).
+fn guided_at(m: &mut Musicgen, prompt: &str, scale: f32) -> Vec<f32> {
+    let ids = m.tokenize(prompt).unwrap();
+    let mut run = m.run();
+    run.encode_text(&ids).unwrap();
+    run.first_logits(scale).unwrap()
+}
+
+#[test]
+fn one_branch_is_computed_where_guidance_cannot_change_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model(dir.path(), FileType::F32);
+    let prompt = "lofi hip hop with a mellow piano";
+    let (two, three) = (guided_at(&mut m, prompt, 2.0), guided_at(&mut m, prompt, 3.0));
+    // Scale 1: the conditioned branch alone, g(1) = 2 g(2) - g(3).
+    let conditioned: Vec<f32> = two.iter().zip(&three).map(|(a, b)| 2.0 * a - b).collect();
+    let err = max_abs_err(&guided_at(&mut m, prompt, 1.0), &conditioned);
+    assert!(err <= 1e-4, "scale 1 differs from the conditioned branch by {err}");
+    // No prompt: the null condition alone, g(0) = 3 g(2) - 2 g(3) of any prompt, whatever the scale.
+    assert!(m.tokenize("  ").unwrap().is_empty());
+    let null: Vec<f32> = two.iter().zip(&three).map(|(a, b)| 3.0 * a - 2.0 * b).collect();
+    let err = max_abs_err(&guided_at(&mut m, "", 3.0), &null);
+    assert!(err <= 1e-4, "no prompt differs from the null branch by {err}");
+    // And such runs generate.
+    let mut run = m.run();
+    run.encode_text(&[]).unwrap();
+    run.generate(0, 10, &GREEDY, |_, _| true).unwrap();
+    assert_eq!(run.codes().len(), 10 * run.model().params().codebooks);
+}
+
+#[test]
 fn reduced_precision_errors_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let reference = reference();

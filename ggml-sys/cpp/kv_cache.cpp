@@ -1,0 +1,136 @@
+#include "kv_cache.h"
+
+#include <cmath>
+
+#include "kv_kernels.h"
+
+namespace lofi {
+
+namespace {
+
+// CPU layout: keys [key tile bytes, tiles, heads * branches], values [value row bytes, capacity,
+// heads * branches], bytes of type I8 (the kernels read the elements); head h of branch b is
+// pair b * heads + h, so the first branches' pairs come first.
+char *pair_data(const ggml_tensor *cache, int64_t pair) { return static_cast<char *>(cache->data) + pair * cache->nb[2]; }
+
+// Custom ops. GGML calls one with every compute thread (ith of nth), whatever its task count:
+// each thread takes its share of the heads.
+
+// Writes x (dst->src[1]: [width, n, branches]) into the cache dst at positions [at, at + n), one
+// head's vector at a time.
+void write_op(ggml_tensor *dst, int ith, int nth, const KvCache &cache, void (*store)(KvElement, int64_t, const float *, char *, int64_t)) {
+    const ggml_tensor *x = dst->src[1];
+    const int64_t width = x->ne[0], n = x->ne[1], vectors = n * x->ne[2] * cache.heads;
+    for (int64_t index = ith; index < vectors; index += nth) {
+        const int64_t h = index % cache.heads, j = index / cache.heads % n, b = index / cache.heads / n;
+        const float *vector = static_cast<const float *>(x->data) + (b * n + j) * width + h * cache.head_size;
+        store(cache.element, cache.head_size, vector, pair_data(dst, b * cache.heads + h), cache.at + j);
+    }
+}
+
+void write_keys(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    write_op(dst, ith, nth, *static_cast<const KvCache *>(userdata), store_key);
+}
+
+void write_values(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    write_op(dst, ith, nth, *static_cast<const KvCache *>(userdata), store_value);
+}
+
+// dst [filled, 1, heads, branches] = each head's query against its keys; src: q, keys.
+void scores_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const KvCache &cache = *static_cast<const KvCache *>(userdata);
+    const ggml_tensor *q = dst->src[0], *keys = dst->src[1];
+    const int64_t n = dst->ne[0];
+    for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
+        key_scores(cache.element, cache.head_size, static_cast<const float *>(q->data) + pair * cache.head_size, pair_data(keys, pair), n,
+                   static_cast<float *>(dst->data) + pair * n);
+    }
+}
+
+// dst [head size * heads, branches] = each head's values weighted; src: weights, values.
+void weighted_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const KvCache &cache = *static_cast<const KvCache *>(userdata);
+    const ggml_tensor *weights = dst->src[0], *values = dst->src[1];
+    const int64_t n = weights->ne[0];
+    for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
+        weighted_values(cache.element, cache.head_size, static_cast<const float *>(weights->data) + pair * n, pair_data(values, pair), n,
+                        static_cast<float *>(dst->data) + pair * cache.head_size);
+    }
+}
+
+// Accelerator layout: [head size, positions, heads, branches], GGML types.
+ggml_tensor *positions_view(ggml_context *ctx, ggml_tensor *cache, int64_t from, int64_t n, int64_t branches) {
+    return ggml_view_4d(ctx, cache, cache->ne[0], n, cache->ne[2], branches, cache->nb[1], cache->nb[2], cache->nb[3], from * cache->nb[1]);
+}
+
+} // namespace
+
+const char *kv_element_name(KvElement element) {
+    switch (element) {
+    case KvElement::f32:
+        return "f32";
+    case KvElement::f16:
+        return "f16";
+    case KvElement::int8:
+        return "int8";
+    }
+    return "?";
+}
+
+void kv_cache_init(ggml_context *ctx, KvCache &cache, KvElement element, bool cpu_kernels, int64_t head_size, int64_t heads,
+                   int64_t branches, int64_t capacity) {
+    cache = KvCache{element, cpu_kernels, head_size, heads, branches, capacity};
+    if (cpu_kernels) {
+        const int64_t tiles = (capacity + kKeyTile - 1) / kKeyTile;
+        cache.k = ggml_new_tensor_3d(ctx, GGML_TYPE_I8, static_cast<int64_t>(key_tile_bytes(element, head_size)), tiles, heads * branches);
+        cache.v = ggml_new_tensor_3d(ctx, GGML_TYPE_I8, static_cast<int64_t>(value_row_bytes(element, head_size)), capacity, heads * branches);
+    } else {
+        const ggml_type type = element == KvElement::f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+        cache.k = ggml_new_tensor_4d(ctx, type, head_size, capacity, heads, branches);
+        cache.v = ggml_new_tensor_4d(ctx, type, head_size, capacity, heads, branches);
+    }
+}
+
+size_t kv_bytes_per_position(KvElement element, int64_t head_size, int64_t heads, int64_t branches) {
+    return static_cast<size_t>(branches * heads) * (key_tile_bytes(element, head_size) / kKeyTile + value_row_bytes(element, head_size));
+}
+
+KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at) {
+    const int64_t n = x_k->ne[1];
+    cache.at = at;
+    cache.filled = at + n;
+    if (cache.cpu_kernels) {
+        ggml_tensor *k = ggml_custom_inplace(ctx, cache.k, &x_k, 1, write_keys, GGML_N_TASKS_MAX, &cache);
+        ggml_tensor *v = ggml_custom_inplace(ctx, cache.v, &x_v, 1, write_values, GGML_N_TASKS_MAX, &cache);
+        ggml_build_forward_expand(graph, k);
+        ggml_build_forward_expand(graph, v);
+        return {k, v};
+    }
+    const int64_t dh = cache.head_size, heads = cache.heads, branches = x_k->ne[2];
+    // [dh, heads, n, branches] -> [dh, n, heads, branches]
+    auto by_head = [&](ggml_tensor *x) { return ggml_permute(ctx, ggml_reshape_4d(ctx, x, dh, heads, n, branches), 0, 2, 1, 3); };
+    ggml_build_forward_expand(graph, ggml_cpy(ctx, by_head(x_k), positions_view(ctx, cache.k, at, n, branches)));
+    ggml_build_forward_expand(graph, ggml_cpy(ctx, by_head(x_v), positions_view(ctx, cache.v, at, n, branches)));
+    return kv_as_is(cache);
+}
+
+KvWritten kv_as_is(const KvCache &cache) { return {cache.k, cache.v}; }
+
+ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten written, ggml_tensor *q) {
+    const int64_t dh = cache.head_size, heads = cache.heads, branches = cache.branches, n = cache.filled;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    if (cache.cpu_kernels) {
+        void *userdata = const_cast<KvCache *>(&cache);
+        ggml_tensor *scores_args[2] = {q, written.k};
+        ggml_tensor *scores = ggml_custom_4d(ctx, GGML_TYPE_F32, n, 1, heads, branches, scores_args, 2, scores_op, GGML_N_TASKS_MAX, userdata);
+        ggml_tensor *weighted_args[2] = {ggml_soft_max_ext(ctx, scores, nullptr, scale, 0.0f), written.v};
+        return ggml_custom_4d(ctx, GGML_TYPE_F32, dh * heads, branches, 1, 1, weighted_args, 2, weighted_op, GGML_N_TASKS_MAX, userdata);
+    }
+    ggml_tensor *queries = ggml_permute(ctx, ggml_reshape_4d(ctx, q, dh, heads, 1, branches), 0, 2, 1, 3); // [dh, 1, heads, branches]
+    ggml_tensor *out = ggml_flash_attn_ext(ctx, queries, positions_view(ctx, written.k, 0, n, branches),
+                                           positions_view(ctx, written.v, 0, n, branches), nullptr, scale, 0.0f, 0.0f);
+    ggml_prec_set_acc(out, GGML_PREC_F32);
+    return ggml_reshape_2d(ctx, out, dh * heads, branches); // out: [dh, heads, 1, branches]
+}
+
+} // namespace lofi

@@ -1,0 +1,62 @@
+// The decoder's attention caches and decode-time attention over them (one query per head and
+// branch against every cached position).
+//
+// On the CPU, with our own kernels (kv_kernels.h) over a layout made for a single query: a
+// head's keys in tiles of 64 positions, [head size][64] each, so the scores of 64 positions
+// accumulate in registers along the head dimension; a head's values one row per position, so
+// the weighted sum accumulates along positions. Both stream the cache once, at memory speed
+// (GGML's flash attention walked it a position at a time: 2.3x slower at 1500 positions).
+// Elements are F32 (for F32 weights: the parity reference), F16, or 8-bit (int8 with one scale
+// per position and head: half the bytes of F16).
+//
+// On an accelerator, GGML's flash attention over F16 caches [head size, positions, heads,
+// branches].
+#pragma once
+
+#include <cstdint>
+
+#include "ggml.h"
+
+namespace lofi {
+
+enum class KvElement { f32, f16, int8 };
+
+// "f32", "f16", "int8".
+const char *kv_element_name(KvElement element);
+
+struct KvCache {
+    KvElement element = KvElement::f16;
+    bool cpu_kernels = true; // false: GGML's flash attention on an accelerator
+    int64_t head_size = 0, heads = 0, branches = 0, capacity = 0;
+    ggml_tensor *k = nullptr, *v = nullptr;
+    // Set when a graph is built, read by the kernels when it computes: where the graph writes,
+    // and how many positions are then filled.
+    int64_t at = 0, filled = 0;
+};
+
+// Creates the cache tensors in ctx (no data: allocated with the context). The CPU layout
+// supports any element; an accelerator takes F32 or F16.
+void kv_cache_init(ggml_context *ctx, KvCache &cache, KvElement element, bool cpu_kernels, int64_t head_size, int64_t heads,
+                   int64_t branches, int64_t capacity);
+
+// The bytes one cached position takes on the CPU (keys and values, all heads and branches).
+size_t kv_bytes_per_position(KvElement element, int64_t head_size, int64_t heads, int64_t branches);
+
+// The cache as written by a graph: attention in the same graph reads these (so it follows the
+// writes).
+struct KvWritten {
+    ggml_tensor *k, *v;
+};
+
+// Adds the writes of keys and values x ([head size * heads, n, b]: n positions of the first b
+// branches) at positions [at, at + n).
+KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at);
+
+// What a graph that writes nothing reads.
+KvWritten kv_as_is(const KvCache &cache);
+
+// Attention of q ([head size * heads, branches]) over the first cache.filled positions:
+// softmax(q.k / sqrt(head size)) . v, [head size * heads, branches].
+ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten written, ggml_tensor *q);
+
+} // namespace lofi
