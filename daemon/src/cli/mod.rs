@@ -121,7 +121,8 @@ pub struct BackendArgs {
     /// Nucleus sampling threshold (ggml; default: off).
     #[arg(long, value_name = "P")]
     pub top_p: Option<f32>,
-    /// Classifier-free guidance scale (ggml; default: the model's, 3.0).
+    /// Classifier-free guidance scale (ggml; default: the model's, 3.0). 1 turns guidance off:
+    /// the decoder then computes one branch instead of two.
     #[arg(long, value_name = "SCALE")]
     pub cfg: Option<f32>,
     /// Sample pack directory whose WAVs override the built-in pack by name.
