@@ -109,7 +109,11 @@ local function check_device(accelerators)
         wanted,
         accelerators
       ),
-      { ('build the daemon with `cargo build --release --features %s`, or set model.device = "auto"'):format(wanted) }
+      {
+        ('build the daemon with `cargo build --release -p lofi-daemon --features %s`, or set model.device = "auto"'):format(
+          wanted
+        ),
+      }
     )
   else
     health.ok(("model.device = %s: %s"):format(wanted, accelerators))

@@ -47,7 +47,7 @@ describe(":checkhealth lofi", function()
     child:setup({ model = { backend = "ggml", weights_path = fixture, device = "vulkan" } })
     report = checkhealth(child)
     assert.matches('ERROR model.device = "vulkan" but the daemon finds no vulkan device %(it has: none%)', report)
-    assert.matches("cargo build %-%-release %-%-features vulkan", report)
+    assert.matches("cargo build %-%-release %-p lofi%-daemon %-%-features vulkan", report)
     child:stop()
 
     local damaged = helpers.tempdir() .. "/damaged.gguf"
