@@ -7,10 +7,9 @@
 //!
 //!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu]
 //!   [LOFI_BENCH_KV_CACHE=f16|int8] cargo bench -p musicgen --bench musicgen
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use ggml_sys::GgufFile;
 use musicgen::{Musicgen, Sampling};
 
 /// Cache positions at which the step time is reported: the mean of STEP_WINDOW steps from there
@@ -46,18 +45,6 @@ fn read_bandwidth(threads: usize) -> f64 {
             (words.len() * 8) as f64 / t.elapsed().as_secs_f64()
         })
         .fold(0.0, f64::max)
-}
-
-/// The decoder weights every step reads: every `dec.` tensor but the cross-attention K/V
-/// projections (applied once per run) and the token embeddings (one row read per step).
-fn decoder_step_weight_bytes(path: &Path) -> u64 {
-    let file = GgufFile::open(path).expect("model opens");
-    file.tensors()
-        .iter()
-        .filter(|t| t.name.starts_with("dec.") && !t.name.contains("cross_attn_k") && !t.name.contains("cross_attn_v"))
-        .filter(|t| !t.name.starts_with("dec.tok_embd"))
-        .map(|t| t.nbytes)
-        .sum()
 }
 
 fn main() {
@@ -151,7 +138,7 @@ fn main() {
     println!("  peak RSS {:.0} MB", peak_rss_mb());
     // After the RSS is read: the bandwidth test's buffer would be counted in it.
     let bandwidth = read_bandwidth(threads);
-    let weight_bytes = decoder_step_weight_bytes(&path);
+    let weight_bytes = model.step_weight_bytes();
     // Self-attention reads every cached position's keys and values, for both guidance branches.
     let kv_bytes_per_position = model.kv_bytes_per_position() as f64;
     println!(

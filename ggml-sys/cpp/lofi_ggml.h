@@ -154,6 +154,8 @@ const char *lofi_musicgen_device(const lofi_musicgen *model);
 const char *lofi_musicgen_kv_cache(const lofi_musicgen *model);
 /* Sets it for the runs that follow (int8: CPU only). */
 bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *element, char *err, size_t err_len);
+/* The bytes of the weights every decoder step multiplies by (a step's share of the memory it reads). */
+size_t lofi_musicgen_step_weight_bytes(const lofi_musicgen *model);
 /* The bytes one position of that cache takes over all layers, with guidance's two branches. */
 size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model);
 

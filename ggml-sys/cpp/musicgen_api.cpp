@@ -125,6 +125,14 @@ bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *element, char 
     return false;
 }
 
+size_t lofi_musicgen_step_weight_bytes(const lofi_musicgen *model) {
+    size_t bytes = 0;
+    for (const ggml_tensor *w : lofi::decoder_step_products(*model->model)) {
+        bytes += ggml_nbytes(w);
+    }
+    return bytes;
+}
+
 size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model) {
     const lofi::DecoderHparams &hp = model->model->hp.decoder;
     return hp.layers * lofi::kv_bytes_per_position(model->model->kv_element, hp.width / hp.heads, hp.heads, 2);
@@ -254,10 +262,7 @@ bool lofi_musicgen_first_logits(lofi_musicgen *model, lofi_musicgen_state *state
         lofi::set_error(err, err_len, "decoder: GGML could not compute the first step");
         return false;
     }
-    const int64_t card = m.hp.decoder.codebook_size;
-    for (int64_t q = 0; q < m.hp.decoder.codebooks; q++) {
-        lofi::guided_logits(logits, decoder.branches, q, card, guidance_scale, out + q * card);
-    }
+    lofi::all_guided_logits(logits, decoder.branches, m.hp.decoder.codebook_size, guidance_scale, out);
     return true;
 }
 

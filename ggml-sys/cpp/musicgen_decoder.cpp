@@ -74,12 +74,7 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     };
     auto inputs = [&] { ggml_backend_tensor_set(hidden_in, t5_hidden.data(), 0, ggml_nbytes(hidden_in)); };
     const bool done = runner.run(build, inputs);
-    // Used once per run: their pages go back until the next run's start.
-    std::vector<ggml_tensor *> once = {m.proj_w, m.proj_b};
-    for (const DecoderLayer &l : m.dec) {
-        once.insert(once.end(), {l.cross_k, l.cross_v});
-    }
-    release_weight_pages(m, once);
+    release_decoder_start_pages(m);
     return done;
 }
 

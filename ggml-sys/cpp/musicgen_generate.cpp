@@ -28,6 +28,13 @@ void guided_logits(const std::vector<float> &logits, int64_t branches, int64_t q
     }
 }
 
+void all_guided_logits(const std::vector<float> &logits, int64_t branches, int64_t card, float scale, float *out) {
+    const int64_t books = static_cast<int64_t>(logits.size()) / (branches * card);
+    for (int64_t q = 0; q < books; q++) {
+        guided_logits(logits, branches, q, card, scale, out + q * card);
+    }
+}
+
 int32_t sample_token(std::vector<float> logits, const SamplingParams &params, std::mt19937_64 &rng) {
     const int32_t n = static_cast<int32_t>(logits.size());
     if (params.temperature <= 0.0f || params.top_k == 1) {
@@ -116,9 +123,7 @@ RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hi
         }
     }
     last_logits.resize(books * card);
-    for (int64_t q = 0; q < books; q++) {
-        guided_logits(logits, state.branches, q, card, params.guidance_scale, last_logits.data() + q * card);
-    }
+    all_guided_logits(logits, state.branches, card, params.guidance_scale, last_logits.data());
     return RunStatus::ok;
 }
 

@@ -31,6 +31,9 @@ int64_t decoder_branches(int64_t tokens, float guidance_scale);
 // when there are two branches, the one branch's otherwise.
 void guided_logits(const std::vector<float> &logits, int64_t branches, int64_t q, int64_t card, float scale, float *out);
 
+// The same for every codebook: out holds codebooks * card.
+void all_guided_logits(const std::vector<float> &logits, int64_t branches, int64_t card, float scale, float *out);
+
 // Picks a token from guided logits: greedy when temperature is 0 or top_k is 1.
 int32_t sample_token(std::vector<float> logits, const SamplingParams &params, std::mt19937_64 &rng);
 

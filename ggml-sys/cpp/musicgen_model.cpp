@@ -89,18 +89,6 @@ bool place_mapped_weights(MusicgenModel &m, std::string &error) {
     return true;
 }
 
-// The weights every decoder step multiplies by: the ones worth a repacked copy. T5, the
-// projection of its states and the cross-attention keys and values run once per prompt: they
-// stay in the mapping, whose pages are handed back after use (~76 MB for musicgen-small Q4_K_M).
-std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m) {
-    std::vector<ggml_tensor *> out;
-    for (const DecoderLayer &l : m.dec) {
-        out.insert(out.end(), {l.q, l.k, l.v, l.o, l.cross_q, l.cross_o, l.up, l.down});
-    }
-    out.insert(out.end(), m.dec_heads.begin(), m.dec_heads.end());
-    return out;
-}
-
 // Hands back the pages of the mapping under those of `weights` that live in `buffer`: weights
 // copied elsewhere (repacked, uploaded) were read once; mapped weights of a stage that has run
 // are read again from the page cache when it next runs.
@@ -233,8 +221,21 @@ bool place_weights(MusicgenModel &m, std::string &error) {
     return error.empty();
 }
 
-void release_weight_pages(const MusicgenModel &m, const std::vector<ggml_tensor *> &weights) {
-    release_mapped_pages(m, weights, m.weights);
+std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m) {
+    std::vector<ggml_tensor *> out;
+    for (const DecoderLayer &l : m.dec) {
+        out.insert(out.end(), {l.q, l.k, l.v, l.o, l.cross_q, l.cross_o, l.up, l.down});
+    }
+    out.insert(out.end(), m.dec_heads.begin(), m.dec_heads.end());
+    return out;
+}
+
+void release_decoder_start_pages(const MusicgenModel &m) {
+    std::vector<ggml_tensor *> once = {m.proj_w, m.proj_b};
+    for (const DecoderLayer &l : m.dec) {
+        once.insert(once.end(), {l.cross_k, l.cross_v});
+    }
+    release_mapped_pages(m, once, m.weights);
 }
 
 void release_stage_pages(const MusicgenModel &m, const std::string &prefix) {

@@ -80,7 +80,13 @@ bool place_weights(MusicgenModel &m, std::string &error);
 // resident through the decoder's loop. They are read again next time: from the page cache, or
 // from the disk once the kernel has reclaimed them (measured here: ~2 s for EnCodec's 119 MB).
 void release_stage_pages(const MusicgenModel &m, const std::string &prefix);
-// The same for the mapped ones among `weights`.
-void release_weight_pages(const MusicgenModel &m, const std::vector<ggml_tensor *> &weights);
+// The weights every decoder step multiplies by: the ones worth a repacked copy. T5, the
+// projection of its states and the cross-attention keys and values run once per prompt: they
+// stay in the mapping, whose pages are handed back after use (~76 MB for musicgen-small Q4_K_M).
+std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);
+
+// Hands back the pages of the weights only a decoder run's start reads (the projection of T5's
+// states and the cross-attention keys and values) until the next run's start.
+void release_decoder_start_pages(const MusicgenModel &m);
 
 } // namespace lofi

@@ -4,12 +4,16 @@ use crate::error::{ErrorBuffer, GgmlError};
 use crate::raw;
 use crate::types::GgmlType;
 
+/// A static C string the engine returns, copied.
+fn static_text(text: *const c_char) -> String {
+    // SAFETY: the engine's functions used here return static NUL-terminated strings.
+    unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned()
+}
+
 /// The GGML version built in ("0.26.0").
 pub fn version() -> String {
-    // SAFETY: a static string.
-    unsafe { CStr::from_ptr(raw::lofi_ggml_version()) }
-        .to_string_lossy()
-        .into_owned()
+    // SAFETY: no arguments; returns a static string.
+    static_text(unsafe { raw::lofi_ggml_version() })
 }
 
 /// What a C function that fills a buffer (at most its length, NUL-terminated) writes.
@@ -27,10 +31,8 @@ fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
 /// Which attention kernels the MusicGen decoder runs on this CPU: "avx2" or "portable" (chosen at
 /// run time, whatever the build's baseline).
 pub fn attention_kernels() -> String {
-    // SAFETY: a static string.
-    unsafe { CStr::from_ptr(raw::lofi_attention_kernels()) }
-        .to_string_lossy()
-        .into_owned()
+    // SAFETY: no arguments; returns a static string.
+    static_text(unsafe { raw::lofi_attention_kernels() })
 }
 
 /// The CPU features ggml-cpu was compiled for ("SSE3 SSSE3 AVX AVX2 F16C FMA ...").

@@ -142,17 +142,13 @@ impl Musicgen {
     /// The device that computes: "cpu", "cuda", "vulkan" or "metal".
     pub fn device(&self) -> String {
         // SAFETY: a NUL-terminated string owned by the model, copied before it can go.
-        unsafe { CStr::from_ptr(raw::lofi_musicgen_device(self.ptr)) }
-            .to_string_lossy()
-            .into_owned()
+        unsafe { model_text(raw::lofi_musicgen_device(self.ptr)) }
     }
 
     /// The decoder's self-attention cache: "f32" (for F32 weights), "f16" or "int8".
     pub fn kv_cache(&self) -> String {
-        // SAFETY: a static string.
-        unsafe { CStr::from_ptr(raw::lofi_musicgen_kv_cache(self.ptr)) }
-            .to_string_lossy()
-            .into_owned()
+        // SAFETY: a static NUL-terminated string.
+        unsafe { model_text(raw::lofi_musicgen_kv_cache(self.ptr)) }
     }
 
     /// Sets the cache of the runs that follow: "f32", "f16" or "int8" (int8 on the CPU only).
@@ -162,6 +158,12 @@ impl Musicgen {
         // SAFETY: a NUL-terminated string; err holds its capacity.
         let ok = unsafe { raw::lofi_musicgen_set_kv_cache(self.ptr, element.as_ptr(), err.ptr(), err.capacity()) };
         err.check(ok)
+    }
+
+    /// The bytes of the weights every decoder step multiplies by.
+    pub fn step_weight_bytes(&self) -> usize {
+        // SAFETY: reads the loaded model.
+        unsafe { raw::lofi_musicgen_step_weight_bytes(self.ptr) }
     }
 
     /// The bytes one position of the decoder's cache takes (all layers, guidance's two branches).
@@ -192,4 +194,12 @@ impl Drop for Musicgen {
         // SAFETY: loaded by lofi_musicgen_load, freed once.
         unsafe { raw::lofi_musicgen_free(self.ptr) }
     }
+}
+
+/// A C string the model returned, copied.
+///
+/// # Safety
+/// `text` is NUL-terminated and valid for the call.
+unsafe fn model_text(text: *const std::ffi::c_char) -> String {
+    CStr::from_ptr(text).to_string_lossy().into_owned()
 }
