@@ -282,6 +282,7 @@ impl Radio {
         seed: u64,
         emit: impl Fn(RadioEvent) + Send + Sync + 'static,
     ) -> Radio {
+        let bridge_backend = (backend.info().backend != "procedural").then_some(stand_in);
         let shared = Arc::new(Shared {
             prompt: Mutex::new(prompt.to_owned()),
             seed,
@@ -290,7 +291,8 @@ impl Radio {
             speed_milli: AtomicU64::new(0),
             segments: AtomicU64::new(0),
             bridges: AtomicU64::new(0),
-            bridging: AtomicBool::new(false),
+            // The opening bridge (below) is on its way.
+            bridging: AtomicBool::new(bridge_backend.is_some()),
             tracks: Mutex::new(Vec::new()),
         });
         let store = Store {
@@ -299,12 +301,19 @@ impl Radio {
             shared: Arc::clone(&shared),
         };
         let emit: Emit = Arc::new(emit);
-        let bridge_backend = (backend.info().backend != "procedural").then_some(stand_in);
         let worker = {
             let (store, emit) = (store.clone(), Arc::clone(&emit));
+            let opening_bridge = bridge_backend.clone();
             thread::Builder::new()
                 .name("radio".into())
-                .spawn(move || generate(backend.as_ref(), store, emit))
+                .spawn(move || {
+                    // The radio opens on a bridge before the generator starts: a fast model
+                    // could otherwise finish its first segment before the bridge is rendered.
+                    if let Some(stand_in) = opening_bridge {
+                        bridge(stand_in.as_ref(), &store, &emit);
+                    }
+                    generate(backend.as_ref(), store, emit)
+                })
                 .expect("spawn radio")
         };
         Radio {
