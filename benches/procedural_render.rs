@@ -30,8 +30,8 @@ fn main() {
                     duration_sec: 30.0,
                 };
                 let start = Instant::now();
-                let samples = backend.render(&request, &mut |_| {}, &cancel).unwrap();
-                assert_eq!(samples.len(), 960_000);
+                let audio = backend.render(&request, &mut |_| {}, &cancel).unwrap();
+                assert_eq!(audio.frames(), 960_000);
                 start.elapsed()
             })
             .collect();
@@ -42,7 +42,7 @@ fn main() {
             m.as_secs_f64() * 1e3
         );
     }
-    let silence = vec![0.0f32; 960_000];
+    let silence = lofi_daemon::audio::Audio::stereo(vec![0.0f32; 2 * 960_000]);
     let floor = median(
         (0..5)
             .map(|_| {
@@ -54,7 +54,7 @@ fn main() {
     );
     let m = median(all);
     println!(
-        "procedural render, 30 s, all prompts: median {:.1} ms = {:.0}x faster than real time; goal 50 ms ({:.2}x of goal); WAV encode of 30 s alone: {:.1} ms ({:.0}x less than a render)",
+        "procedural render, 30 s, all prompts: median {:.1} ms = {:.0}x faster than real time; goal 50 ms ({:.2}x of goal); WAV encode of 30 s stereo alone: {:.1} ms ({:.0}x less than a render)",
         m.as_secs_f64() * 1e3,
         30.0 / m.as_secs_f64(),
         m.as_secs_f64() / 0.050,

@@ -76,7 +76,7 @@ pub fn track_meta(
     request: &GenerationRequest,
     info: ModelInfo,
     format: AudioFormat,
-    samples: usize,
+    frames: usize,
     elapsed: Duration,
     tokens_actual: u64,
 ) -> TrackMeta {
@@ -84,7 +84,7 @@ pub fn track_meta(
         track_id,
         prompt: request.prompt.clone(),
         seed: request.seed,
-        duration_sec: samples as f64 / crate::SAMPLE_RATE as f64,
+        duration_sec: frames as f64 / crate::SAMPLE_RATE as f64,
         sample_rate: crate::SAMPLE_RATE,
         backend: info.backend.to_owned(),
         model_version: info.model_version,

@@ -2,6 +2,7 @@
 //! lofi.nvim over newline-delimited JSON-RPC 2.0 on stdin/stdout.
 
 pub mod analysis;
+pub mod audio;
 pub mod audio_file;
 pub mod backend;
 pub mod cache;

@@ -291,12 +291,12 @@ impl Queue {
             &job.request,
             info,
             settings.format,
-            generated.samples.len(),
+            generated.audio.frames(),
             started.elapsed(),
             generated.tokens_actual,
         );
         Some(
-            match cache.store(&meta, &generated.samples, &settings.limits, &settings.protected) {
+            match cache.store(&meta, &generated.audio, &settings.limits, &settings.protected) {
                 Ok(stored) => QueueEvent::Complete {
                     meta: Box::new(stored),
                     prefetch: job.prefetch,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::audio::Audio;
 use crate::backend::master::StreamMaster;
 use crate::backend::{Backend, BackendError, GenerationRequest};
 use crate::cache::{Cache, TrackMeta, SEAMLESS_OVERLAP_SEC};
@@ -58,10 +59,10 @@ impl Shared {
         lock(&self.prompt).clone()
     }
 
-    /// Generation speed: `samples` made in `elapsed`, as a multiple of real time.
-    fn set_speed(&self, samples: usize, elapsed: Duration) {
+    /// Generation speed: `frames` made in `elapsed`, as a multiple of real time.
+    fn set_speed(&self, frames: usize, elapsed: Duration) {
         if elapsed > Duration::ZERO {
-            let speed = samples as f64 / SAMPLE_RATE as f64 / elapsed.as_secs_f64();
+            let speed = frames as f64 / SAMPLE_RATE as f64 / elapsed.as_secs_f64();
             self.speed_milli
                 .store((speed * 1000.0).round() as u64, Ordering::Relaxed);
         }
@@ -116,7 +117,7 @@ impl Store {
         &self,
         backend: &dyn Backend,
         prompt: &str,
-        samples: &[f32],
+        audio: &Audio,
         part: Part<'_>,
         generation_time: Duration,
     ) -> Result<TrackMeta, RpcError> {
@@ -130,7 +131,7 @@ impl Store {
             Part::Bridge(n) => (u64::MAX - n, None, false),
         };
         let info = backend.info();
-        let duration_sec = samples.len() as f64 / SAMPLE_RATE as f64;
+        let duration_sec = audio.duration_sec();
         let request = GenerationRequest {
             prompt: prompt.to_owned(),
             seed: self.shared.seed,
@@ -149,14 +150,14 @@ impl Store {
                 &request,
                 info,
                 settings.format,
-                samples.len(),
+                audio.frames(),
                 generation_time,
                 tokens,
             )
         };
         let stored = self
             .cache
-            .store(&meta, samples, &settings.limits, &settings.protected)
+            .store(&meta, audio, &settings.limits, &settings.protected)
             .map_err(|e| RpcError::new(ErrorReason::CacheWriteError, e.to_string()))?;
         let bridge = matches!(part, Part::Bridge(_));
         lock(&self.shared.tracks).push((stored.track_id.clone(), duration_sec, bridge));
@@ -173,13 +174,15 @@ struct Segmenter<'a> {
     /// The last segment's last SEAMLESS_OVERLAP_SEC of audio, for the next to start with.
     overlap: Option<Vec<f32>>,
     seamless: bool,
+    /// Of the stream: 1 or 2, interleaved.
+    channels: u16,
     made_since: Instant,
 }
 
 impl Segmenter<'_> {
     fn cut(&mut self, prompt: &str, mut samples: Vec<f32>) -> Result<(), RpcError> {
         self.master.process(&mut samples);
-        let overlap = (SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize;
+        let overlap = (SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize * usize::from(self.channels);
         let tail = samples[samples.len().saturating_sub(overlap)..].to_vec();
         let parent_id = self.store.shared.last_segment();
         let seamless = self.seamless && parent_id.is_some();
@@ -192,9 +195,14 @@ impl Segmenter<'_> {
             parent: parent_id.as_deref(),
             seamless,
         };
+        let audio = Audio {
+            samples,
+            sample_rate: SAMPLE_RATE,
+            channels: self.channels,
+        };
         let meta = self
             .store
-            .segment(self.backend, prompt, &samples, part, self.made_since.elapsed())?;
+            .segment(self.backend, prompt, &audio, part, self.made_since.elapsed())?;
         self.made_since = Instant::now();
         self.store.shared.segments.fetch_add(1, Ordering::Relaxed);
         self.overlap = Some(tail);
@@ -213,12 +221,14 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
         backend,
         store: &store,
         emit: &emit,
-        master: StreamMaster::new(),
+        master: StreamMaster::new(source.channels()),
         overlap: None,
         seamless: source.seamless(),
+        channels: source.channels(),
         made_since: Instant::now(),
     };
-    let segment_len = (SEGMENT_SEC * SAMPLE_RATE as f64) as usize;
+    let channels = usize::from(source.channels());
+    let segment_len = (SEGMENT_SEC * SAMPLE_RATE as f64) as usize * channels;
     let mut pending: Vec<f32> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         if shared.ahead_sec() >= AHEAD_MAX_SEC {
@@ -230,7 +240,7 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
         let mut made = 0usize;
         let mut failed: Option<RpcError> = None;
         let result = source.next(&prompt, &shared.stop, &mut |chunk| {
-            made += chunk.len();
+            made += chunk.len() / channels;
             shared.set_speed(made, started.elapsed());
             pending.extend_from_slice(chunk);
             while segmenter.seamless && pending.len() >= segment_len && failed.is_none() {
@@ -425,7 +435,7 @@ fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
             store.segment(
                 backend,
                 &request.prompt,
-                &generated.samples,
+                &generated.audio,
                 Part::Bridge(n),
                 started.elapsed(),
             )

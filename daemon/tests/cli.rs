@@ -28,7 +28,7 @@ fn generate_writes_a_tagged_wav_and_analyze_reads_it() {
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let reader = hound::WavReader::open(&out).unwrap();
     let spec = reader.spec();
-    assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (32000, 1, 16));
+    assert_eq!((spec.sample_rate, spec.channels, spec.bits_per_sample), (32000, 2, 16));
     assert_eq!(reader.duration(), 20 * 32000);
     let tags = lofi_daemon::audio_file::tags::read(&out).expect("provenance tags");
     assert_eq!(tags.prompt, "jazzy lofi, 84 bpm, rain");
@@ -61,6 +61,23 @@ fn generate_writes_a_tagged_wav_and_analyze_reads_it() {
     assert!((field("tempo:") - 84.0).abs() <= 2.0, "{text}");
     assert!(text.contains("seed:        7"), "{text}");
     assert!(text.contains('█'), "waveform drawn: {text}");
+    // The stereo line: "stereo:      width 0.06 (side/mid energy), correlation +0.89, mono sum -0.3 dB …".
+    let stereo = text.lines().find(|l| l.starts_with("stereo:")).expect("a stereo line");
+    let number_after = |word: &str| -> f64 {
+        let rest = stereo
+            .split_once(word)
+            .unwrap_or_else(|| panic!("{word} in {stereo}"))
+            .1;
+        rest.split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(',')
+            .parse()
+            .unwrap()
+    };
+    assert!(number_after("width ") > 0.02, "{stereo}");
+    assert!(number_after("correlation ") > 0.5, "{stereo}");
+    assert!(number_after("mono sum ") >= -1.0, "{stereo}");
 }
 
 #[test]

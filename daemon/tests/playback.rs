@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{tempdir, Daemon};
-use lofi_daemon::playback::prepare::resample;
+use lofi_daemon::audio::Audio;
+use lofi_daemon::playback::prepare::resample_channels;
 use serde_json::{json, Value};
 
 fn position(d: &mut Daemon) -> f64 {
@@ -127,25 +128,32 @@ fn alsa_home(dir: &Path) -> (PathBuf, PathBuf) {
     (home, out)
 }
 
-/// Interleaved s16 stereo → mono f32, checking both channels are equal.
-fn read_played(path: &Path) -> Vec<f32> {
+/// Interleaved s16 stereo → left and right in f32.
+fn read_played_channels(path: &Path) -> [Vec<f32>; 2] {
     let bytes = std::fs::read(path).unwrap();
-    let samples: Vec<i16> = bytes
+    let samples: Vec<f32> = bytes
         .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / i16::MAX as f32)
         .collect();
-    samples
-        .chunks_exact(2)
-        .map(|f| {
-            assert_eq!(f[0], f[1], "mono duplicated to stereo");
-            f[0] as f32 / i16::MAX as f32
-        })
-        .collect()
+    [0, 1].map(|c| samples.iter().skip(c).step_by(2).copied().collect())
+}
+
+/// The left channel played (the tests that follow a position need one).
+fn read_played(path: &Path) -> Vec<f32> {
+    let [left, _] = read_played_channels(path);
+    left
+}
+
+/// A cached track's left and right as the device should get them (mono centred at -3 dB).
+fn at_device_rate_channels(path: &Path) -> [Vec<f32>; 2] {
+    let audio = lofi_daemon::audio_file::wav::read(path).unwrap().into_stereo();
+    let resampled = Audio::stereo(resample_channels(&audio, 48_000).unwrap());
+    [resampled.channel(0), resampled.channel(1)]
 }
 
 fn at_device_rate(path: &Path) -> Vec<f32> {
-    let audio = lofi_daemon::audio_file::wav::read(path).unwrap();
-    resample(&audio.samples, audio.sample_rate, 48_000).unwrap()
+    let [left, _] = at_device_rate_channels(path);
+    left
 }
 
 /// Offset in `played` where `expected` (scaled by `gain`) starts, searched by matching a
@@ -183,33 +191,41 @@ fn bytes_through_the_alsa_file_plugin_show_volume_and_equal_power_crossfade() {
     d.notification("playback_ended", |p| p["track_id"] == b && p["reason"] == "finished");
     d.result("stop", json!({}));
 
-    let played = read_played(&out);
-    let (ea, eb) = (at_device_rate(&path_a), at_device_rate(&path_b));
-    let fade = 48_000; // 1 s crossfade at 48 kHz
-    let start = align(&played, &ea, 0.5, 24_000).expect("track a found at volume 0.5");
-    // Volume: the whole body of a (past the 50 ms start ramp) is exactly half.
-    for i in (4_800..ea.len() - fade).step_by(7) {
-        assert!((played[start + i] - 0.5 * ea[i]).abs() < 3e-4, "frame {i}");
-    }
-    // Crossfade: the last second of a overlaps the first of b with cos/sin gains.
-    for j in (0..fade).step_by(11) {
-        let theta = j as f32 / fade as f32 * std::f32::consts::FRAC_PI_2;
-        let expected = 0.5 * (ea[ea.len() - fade + j] * theta.cos() + eb[j] * theta.sin());
-        let got = played[start + ea.len() - fade + j];
+    let played_channels = read_played_channels(&out);
+    let [a_left, a_right] = at_device_rate_channels(&path_a);
+    let [b_left, b_right] = at_device_rate_channels(&path_b);
+    assert!(a_left != a_right, "the procedural tracks are stereo");
+    // Both channels as in the files: the left first, then the right at the same offset.
+    let start = align(&played_channels[0], &a_left, 0.5, 24_000).expect("track a found at volume 0.5");
+    for (played, ea, eb) in [
+        (&played_channels[0], &a_left, &b_left),
+        (&played_channels[1], &a_right, &b_right),
+    ] {
+        let fade = 48_000; // 1 s crossfade at 48 kHz
+                           // Volume: the whole body of a (past the 50 ms start ramp) is exactly half.
+        for i in (4_800..ea.len() - fade).step_by(7) {
+            assert!((played[start + i] - 0.5 * ea[i]).abs() < 3e-4, "frame {i}");
+        }
+        // Crossfade: the last second of a overlaps the first of b with cos/sin gains.
+        for j in (0..fade).step_by(11) {
+            let theta = j as f32 / fade as f32 * std::f32::consts::FRAC_PI_2;
+            let expected = 0.5 * (ea[ea.len() - fade + j] * theta.cos() + eb[j] * theta.sin());
+            let got = played[start + ea.len() - fade + j];
+            assert!(
+                (got - expected).abs() < 4e-4,
+                "crossfade frame {j}: {got} vs {expected}"
+            );
+        }
+        // Then b alone to its end; total length a + b - fade; silence after.
+        let b_start = start + ea.len() - fade;
+        for i in (fade..eb.len()).step_by(7) {
+            assert!((played[b_start + i] - 0.5 * eb[i]).abs() < 3e-4, "b frame {i}");
+        }
         assert!(
-            (got - expected).abs() < 4e-4,
-            "crossfade frame {j}: {got} vs {expected}"
+            played[b_start + eb.len()..].iter().all(|&s| s == 0.0),
+            "silence after the end"
         );
     }
-    // Then b alone to its end; total length a + b - fade; silence after.
-    let b_start = start + ea.len() - fade;
-    for i in (fade..eb.len()).step_by(7) {
-        assert!((played[b_start + i] - 0.5 * eb[i]).abs() < 3e-4, "b frame {i}");
-    }
-    assert!(
-        played[b_start + eb.len()..].iter().all(|&s| s == 0.0),
-        "silence after the end"
-    );
 }
 
 #[test]

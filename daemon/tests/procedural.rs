@@ -5,12 +5,13 @@
 
 use std::sync::atomic::AtomicBool;
 
-use lofi_daemon::analysis::{self, tonal};
+use lofi_daemon::analysis::{self, stereo, tonal};
+use lofi_daemon::audio::Audio;
 use lofi_daemon::backend::procedural::{Kit, ProceduralBackend};
 use lofi_daemon::backend::GenerationRequest;
 use rayon::prelude::*;
 
-fn render(backend: &ProceduralBackend, prompt: &str, seed: u64, duration_sec: f64) -> Vec<f32> {
+fn render_stereo(backend: &ProceduralBackend, prompt: &str, seed: u64, duration_sec: f64) -> Audio {
     let request = GenerationRequest {
         prompt: prompt.into(),
         seed,
@@ -19,8 +20,15 @@ fn render(backend: &ProceduralBackend, prompt: &str, seed: u64, duration_sec: f6
     backend.render(&request, &mut |_| {}, &AtomicBool::new(false)).unwrap()
 }
 
+/// The mono mix: what the estimators of tempo, key and form listen to.
+fn render(backend: &ProceduralBackend, prompt: &str, seed: u64, duration_sec: f64) -> Vec<f32> {
+    render_stereo(backend, prompt, seed, duration_sec)
+        .mono_mix()
+        .into_owned()
+}
+
 #[test]
-fn mastered_to_spec_for_many_seeds_and_prompts() {
+fn mastered_to_spec_in_stereo_that_sums_to_mono_for_many_seeds_and_prompts() {
     let backend = ProceduralBackend::default();
     for prompt in [
         "lofi hip hop, chill",
@@ -28,13 +36,37 @@ fn mastered_to_spec_for_many_seeds_and_prompts() {
         "ambient, mellow, coffee shop",
     ] {
         for seed in 0..3 {
-            let samples = render(&backend, prompt, seed, 30.0);
-            assert_eq!(samples.len(), 30 * 32000);
-            let l = analysis::loudness(&samples);
+            let audio = render_stereo(&backend, prompt, seed, 30.0);
+            assert_eq!((audio.channels, audio.frames()), (2, 30 * 32000));
+            let l = analysis::loudness(&audio);
             assert!((l.integrated_lufs + 14.0).abs() <= 2.0, "{prompt} #{seed}: {l:?}");
             assert!(l.true_peak_dbtp <= -1.0, "{prompt} #{seed}: {l:?}");
+            let image = stereo::image(&audio).unwrap();
+            // Audibly stereo, never phasey, and what a phone's mono speaker plays is as loud.
+            assert!(image.width >= 0.02, "{prompt} #{seed}: {image:?}");
+            assert!(image.correlation >= 0.6, "{prompt} #{seed}: {image:?}");
+            assert!(image.mono_sum_db >= -1.0, "{prompt} #{seed}: {image:?}");
         }
     }
+}
+
+#[test]
+fn keys_and_hats_are_placed_while_kick_and_bass_stay_in_the_centre() {
+    let backend = ProceduralBackend::default();
+    let audio = render_stereo(&backend, "lofi, 80 bpm, in C minor", 2, 20.0);
+    let (left, right) = (audio.channel(0), audio.channel(1));
+    let side: Vec<f32> = left.iter().zip(&right).map(|(l, r)| (l - r) / 2.0).collect();
+    let mid: Vec<f32> = left.iter().zip(&right).map(|(l, r)| (l + r) / 2.0).collect();
+    let band_energy = |s: &[f32], low: f32, high: f32| -> f32 {
+        let band = analysis::band_pass(s, 32_000, low, high);
+        band.iter().map(|x| x * x).sum()
+    };
+    // Below 150 Hz (kick, bass) the side is cut; in the keys' and hats' range it is not.
+    let low = band_energy(&side, 30.0, 100.0) / band_energy(&mid, 30.0, 100.0);
+    let high = band_energy(&side, 6000.0, 10_000.0) / band_energy(&mid, 6000.0, 10_000.0);
+    let keys = band_energy(&side, 400.0, 2000.0) / band_energy(&mid, 400.0, 2000.0);
+    assert!(low < 0.01, "side/mid below 100 Hz: {low}");
+    assert!(high > 0.05 && keys > 0.03, "hats {high}, keys {keys}");
 }
 
 #[test]
@@ -57,12 +89,15 @@ fn tempo_follows_the_prompt_and_stays_in_lofi_range() {
 #[test]
 fn loop_seam_has_no_click_and_bars_vary() {
     let backend = ProceduralBackend::default();
-    let samples = render(&backend, "lofi, 80 bpm", 11, 30.0);
-    let (first, last) = (samples[0], *samples.last().unwrap());
-    assert!(first.abs() < 1e-3 && last.abs() < 1e-3, "edges {first} {last}");
-    // The largest step across the seam is no bigger than typical steps inside the track.
-    let max_step_inside = samples.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f32, f32::max);
-    assert!((first - last).abs() <= max_step_inside);
+    let audio = render_stereo(&backend, "lofi, 80 bpm", 11, 30.0);
+    for channel in [audio.channel(0), audio.channel(1)] {
+        let (first, last) = (channel[0], *channel.last().unwrap());
+        assert!(first.abs() < 1e-3 && last.abs() < 1e-3, "edges {first} {last}");
+        // The largest step across the seam is no bigger than typical steps inside the track.
+        let max_step_inside = channel.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f32, f32::max);
+        assert!((first - last).abs() <= max_step_inside);
+    }
+    let samples = audio.mono_mix();
     // Form: bars are not copies of one another (3 s bars at 80 bpm).
     let bar = 3 * 32000;
     let bars: Vec<&[f32]> = samples.chunks(bar).collect();

@@ -351,10 +351,10 @@ fn prefetch_and_cache_config() {
     assert_eq!(seeds, vec![2, 1], "the least recently used track goes first");
     let err = d.error("cache_config", json!({ "max_mb": -1 }));
     assert_eq!(err["data"]["field"], "max_mb");
-    // Size limit: 20 s of WAV is ~1.25 MB, so 2 MB (the least is 1) keeps one track.
+    // Size limit: 20 s of stereo WAV is ~2.5 MB, so 3 MB (the least is 1) keeps one track.
     let err = d.error("cache_config", json!({ "max_mb": 0.1 }));
     assert_eq!(err["data"]["field"], "max_mb");
-    let cfg = d.result("cache_config", json!({ "max_mb": 2, "max_tracks": null }));
+    let cfg = d.result("cache_config", json!({ "max_mb": 3, "max_tracks": null }));
     assert_eq!(cfg["evicted"], 1);
     assert_eq!(d.result("cache_stats", json!({}))["count"], 1);
 }

@@ -2,11 +2,12 @@
 //! (`tonal`) and the form (`form`).
 
 pub mod form;
+pub mod stereo;
 pub mod tonal;
 
 use ebur128::{EbuR128, Mode};
 
-use crate::SAMPLE_RATE;
+use crate::audio::Audio;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Loudness {
@@ -16,28 +17,33 @@ pub struct Loudness {
     pub true_peak_dbtp: f64,
 }
 
-/// Loudness of 32 kHz mono audio.
-pub fn loudness(samples: &[f32]) -> Loudness {
-    loudness_at(samples, SAMPLE_RATE)
+/// Loudness of a track (BS.1770: the channels' power summed).
+pub fn loudness(audio: &Audio) -> Loudness {
+    loudness_at(&audio.samples, audio.channels, audio.sample_rate)
 }
 
-/// Integrated loudness alone (LUFS), much cheaper than with true peak.
-pub fn integrated_lufs(samples: &[f32], sample_rate: u32) -> f64 {
+/// Integrated loudness alone (LUFS) of interleaved `channels`, much cheaper than with true peak.
+pub fn integrated_lufs(samples: &[f32], channels: u16, sample_rate: u32) -> f64 {
     let measure = || -> Result<f64, ebur128::Error> {
-        let mut meter = EbuR128::new(1, sample_rate, Mode::I)?;
+        let mut meter = EbuR128::new(channels.into(), sample_rate, Mode::I)?;
         meter.add_frames_f32(samples)?;
         meter.loudness_global()
     };
     measure().unwrap_or(f64::NEG_INFINITY)
 }
 
-pub fn loudness_at(samples: &[f32], sample_rate: u32) -> Loudness {
+/// Integrated loudness and true peak (the louder channel's) of interleaved `channels`.
+pub fn loudness_at(samples: &[f32], channels: u16, sample_rate: u32) -> Loudness {
     let measure = || -> Result<Loudness, ebur128::Error> {
-        let mut meter = EbuR128::new(1, sample_rate, Mode::I | Mode::TRUE_PEAK)?;
+        let mut meter = EbuR128::new(channels.into(), sample_rate, Mode::I | Mode::TRUE_PEAK)?;
         meter.add_frames_f32(samples)?;
+        let mut peak = 0f64;
+        for channel in 0..channels.into() {
+            peak = peak.max(meter.true_peak(channel)?);
+        }
         Ok(Loudness {
             integrated_lufs: meter.loudness_global()?,
-            true_peak_dbtp: 20.0 * meter.true_peak(0)?.max(1e-12).log10(),
+            true_peak_dbtp: 20.0 * peak.max(1e-12).log10(),
         })
     };
     measure().unwrap_or(Loudness {
@@ -129,7 +135,7 @@ pub fn groove_profile(samples: &[f32], sample_rate: u32, bpm: f64) -> [f32; 16] 
 pub fn seam_level_db(samples: &[f32], sample_rate: u32) -> f64 {
     let mut seconds: Vec<f64> = samples
         .chunks_exact(sample_rate as usize)
-        .map(|second| integrated_lufs(second, sample_rate))
+        .map(|second| integrated_lufs(second, 1, sample_rate))
         .filter(|l| l.is_finite())
         .collect();
     let Some(&last) = seconds.last() else {
@@ -144,6 +150,14 @@ pub fn hann(len: usize) -> Vec<f32> {
     (0..len)
         .map(|i| 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / len as f32).cos())
         .collect()
+}
+
+/// The signal between `low` and `high` Hz (4th-order slopes on both sides).
+pub fn band_pass(samples: &[f32], sample_rate: u32, low: f32, high: f32) -> Vec<f32> {
+    use fundsp::prelude::*;
+    let mut filter = highpass_hz(low, 0.7) >> highpass_hz(low, 0.7) >> lowpass_hz(high, 0.7) >> lowpass_hz(high, 0.7);
+    filter.set_sample_rate(sample_rate as f64);
+    samples.iter().map(|&s| filter.filter_mono(s)).collect()
 }
 
 /// The signal above `hz` (a 2nd-order high-pass).

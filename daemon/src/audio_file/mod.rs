@@ -1,4 +1,4 @@
-//! Audio files: 32 kHz mono WAV (hound), MP3 (lame), and the provenance tags written into
+//! Audio files: 32 kHz mono or stereo WAV (hound), MP3 (lame), and the provenance tags written into
 //! both. The cache and `lofi-daemon generate --out` write through [`write_temp`]; playback
 //! and waveforms read through [`read`].
 
@@ -32,7 +32,7 @@ impl AudioFormat {
     }
 }
 
-/// Writes `samples` as `wanted` into a new temp file in `dir` named `<prefix>…`, created with
+/// Writes `audio` as `wanted` into a new temp file in `dir` named `<prefix>…`, created with
 /// `mode` less the umask (cache files stay private with 0o600; a file the user asked for
 /// gets the usual 0o666), tagged with `provenance` (a file that cannot be tagged is kept,
 /// with a warning: the tags are a record, not the music). The caller renames it into place.
@@ -41,7 +41,7 @@ pub fn write_temp(
     dir: &Path,
     prefix: &str,
     mode: u32,
-    samples: &[f32],
+    audio: &Audio,
     wanted: AudioFormat,
     provenance: &Provenance,
 ) -> io::Result<(NamedTempFile, AudioFormat)> {
@@ -52,7 +52,7 @@ pub fn write_temp(
             .tempfile_in(dir)
     };
     let mut wav_file = temp()?;
-    wav::write(wav_file.as_file_mut(), samples).map_err(io::Error::other)?;
+    wav::write(wav_file.as_file_mut(), audio).map_err(io::Error::other)?;
     wav_file.as_file_mut().rewind()?;
     let (file, format) = if wanted == AudioFormat::Mp3 && mp3::lame_available() {
         let mp3_file = temp()?;
@@ -81,12 +81,12 @@ pub fn read(path: &Path, format: AudioFormat) -> Result<Audio, String> {
 /// Writes a file the user asked for at `out` (WAV, or MP3 through lame), with the usual mode
 /// (0666 less the umask, not a cache file's 0600), atomically: a temp file beside it renamed
 /// into place. The error is one line for the user.
-pub fn save(out: &Path, samples: &[f32], format: AudioFormat, provenance: &Provenance) -> Result<(), String> {
+pub fn save(out: &Path, audio: &Audio, format: AudioFormat, provenance: &Provenance) -> Result<(), String> {
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (temp, _) = write_temp(dir, ".lofi-", 0o666, samples, format, provenance)
+    let (temp, _) = write_temp(dir, ".lofi-", 0o666, audio, format, provenance)
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     temp.persist(out)
         .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;

@@ -1,14 +1,14 @@
-//! 32 kHz mono 16-bit WAV reading and writing.
+//! 16-bit WAV writing (mono or stereo, as the audio is) and reading of any PCM WAV.
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
-use crate::SAMPLE_RATE;
+pub use crate::audio::Audio;
 
-fn spec() -> hound::WavSpec {
+fn spec(audio: &Audio) -> hound::WavSpec {
     hound::WavSpec {
-        channels: 1,
-        sample_rate: SAMPLE_RATE,
+        channels: audio.channels.max(1),
+        sample_rate: audio.sample_rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     }
@@ -19,24 +19,17 @@ pub fn to_i16(sample: f32) -> i16 {
     (sample.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16
 }
 
-pub fn write<W: Write + Seek>(out: W, samples: &[f32]) -> Result<(), hound::Error> {
-    let mut writer = hound::WavWriter::new(out, spec())?;
-    let mut pcm = writer.get_i16_writer(samples.len() as u32);
-    for &s in samples {
+pub fn write<W: Write + Seek>(out: W, audio: &Audio) -> Result<(), hound::Error> {
+    let mut writer = hound::WavWriter::new(out, spec(audio))?;
+    let mut pcm = writer.get_i16_writer(audio.samples.len() as u32);
+    for &s in &audio.samples {
         pcm.write_sample(to_i16(s));
     }
     pcm.flush()?;
     writer.finalize()
 }
 
-/// Decoded audio: mono mix in -1..1 plus its sample rate, and how many channels the file had.
-pub struct Audio {
-    pub samples: Vec<f32>,
-    pub sample_rate: u32,
-    pub channels: u16,
-}
-
-/// Reads any PCM WAV (int or float, any channel count), mixing channels down to mono.
+/// Reads any PCM WAV (int or float): one or two channels as they are, more mixed down to mono.
 pub fn read(path: &Path) -> Result<Audio, hound::Error> {
     let reader = hound::WavReader::open(path)?;
     let spec = reader.spec();
@@ -61,17 +54,17 @@ pub fn read(path: &Path) -> Result<Audio, hound::Error> {
                 .collect::<Result<_, _>>()?
         }
     };
-    let samples = if channels == 1 {
-        interleaved
-    } else {
-        interleaved
-            .chunks(channels)
-            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-            .collect()
-    };
-    Ok(Audio {
-        samples,
+    let audio = Audio {
+        samples: interleaved,
         sample_rate: spec.sample_rate,
-        channels: spec.channels,
+        channels: channels as u16,
+    };
+    if channels <= 2 {
+        return Ok(audio);
+    }
+    Ok(Audio {
+        samples: audio.mono_mix().into_owned(),
+        channels: 1,
+        ..audio
     })
 }

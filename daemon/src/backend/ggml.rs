@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use musicgen::{Musicgen, Radio, RunError, Sampling};
 
+use crate::audio::Audio;
+
 use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress, RadioSource};
 
 /// Sampling settings that override the model file's defaults (None = the file's).
@@ -112,6 +114,10 @@ impl RadioSource for GgmlRadio<'_> {
     fn seamless(&self) -> bool {
         true
     }
+
+    fn channels(&self) -> u16 {
+        1
+    }
 }
 
 impl Backend for GgmlBackend {
@@ -140,12 +146,12 @@ impl Backend for GgmlBackend {
                 !cancel.load(Ordering::Relaxed)
             })
             .map_err(backend_error)?;
-        let mut samples = track.samples;
-        samples.truncate(request.sample_count());
+        let mut audio = Audio::mono(track.samples);
+        audio.samples.truncate(request.sample_count());
         // Same loudness as the procedural tracks, so crossfades between them stay level.
-        super::master::master(&mut samples);
+        super::master::master(&mut audio);
         Ok(Generated {
-            samples,
+            audio,
             tokens_actual: track.steps as u64,
         })
     }

@@ -4,6 +4,7 @@
 use fundsp::prelude::*;
 
 use crate::analysis::{self, Loudness};
+use crate::audio::Audio;
 use crate::SAMPLE_RATE;
 
 pub const TARGET_LUFS: f64 = -14.0;
@@ -15,12 +16,30 @@ fn db_to_gain(db: f64) -> f32 {
 
 const LIMITER_ATTACK_SEC: f32 = 0.005;
 
-/// fundsp's look-ahead limiter, to `ceiling_db` sample peak (it works on ±1, so the signal is
+const LIMITER_RELEASE_SEC: f32 = 0.12;
+
+/// fundsp's look-ahead limiter for `channels` (stereo linked: both channels get one gain, so
+/// the image holds still), to `ceiling_db` sample peak (it works on ±1, so the signal is
 /// scaled around it).
-fn limiter_to(ceiling_db: f64) -> (impl AudioUnit, f32) {
-    let mut limiter = limiter(LIMITER_ATTACK_SEC, 0.12);
+fn limiter_to(channels: u16, ceiling_db: f64) -> (Box<dyn AudioUnit>, f32) {
+    let mut limiter: Box<dyn AudioUnit> = if channels == 2 {
+        Box::new(limiter_stereo(LIMITER_ATTACK_SEC, LIMITER_RELEASE_SEC))
+    } else {
+        Box::new(limiter(LIMITER_ATTACK_SEC, LIMITER_RELEASE_SEC))
+    };
     limiter.set_sample_rate(SAMPLE_RATE as f64);
     (limiter, db_to_gain(ceiling_db))
+}
+
+/// Runs one interleaved frame through the limiter, `gain` applied before it, in place.
+fn limit_frame(limiter: &mut dyn AudioUnit, ceiling: f32, gain: f32, frame: &mut [f32]) {
+    let mut input = [0f32; 2];
+    let channels = frame.len();
+    for (i, s) in frame.iter().enumerate() {
+        input[i] = *s * gain / ceiling;
+    }
+    limiter.tick(&input[..channels], frame);
+    frame.iter_mut().for_each(|s| *s *= ceiling);
 }
 
 /// Samples the limiter's look-ahead delays its output by.
@@ -29,15 +48,17 @@ fn limiter_latency() -> usize {
 }
 
 /// Limits a whole track, its look-ahead latency removed.
-fn limit(samples: &mut Vec<f32>, ceiling_db: f64) {
-    let (mut limiter, ceiling) = limiter_to(ceiling_db);
-    let latency = limiter_latency();
-    let input = samples.iter().copied().chain(std::iter::repeat_n(0.0, latency));
-    let limited: Vec<f32> = input
-        .map(|s| limiter.filter_mono(s / ceiling) * ceiling)
-        .skip(latency)
-        .collect();
-    *samples = limited;
+fn limit(audio: &mut Audio, ceiling_db: f64) {
+    let channels = Ord::max(usize::from(audio.channels), 1);
+    let (mut limiter, ceiling) = limiter_to(audio.channels, ceiling_db);
+    let latency = limiter_latency() * channels;
+    let mut padded = std::mem::take(&mut audio.samples);
+    padded.resize(padded.len() + latency, 0.0);
+    for frame in padded.chunks_exact_mut(channels) {
+        limit_frame(limiter.as_mut(), ceiling, 1.0, frame);
+    }
+    padded.drain(..latency);
+    audio.samples = padded;
 }
 
 /// How far a stream's gain may move per second of audio: slow enough to be heard as a mix
@@ -52,69 +73,72 @@ pub struct StreamMaster {
     gain_db: Option<f64>,
     limiter: Box<dyn AudioUnit>,
     ceiling: f32,
-}
-
-impl Default for StreamMaster {
-    fn default() -> Self {
-        Self::new()
-    }
+    channels: u16,
 }
 
 impl StreamMaster {
-    pub fn new() -> StreamMaster {
-        let (limiter, ceiling) = limiter_to(CEILING_DBTP - 0.5);
+    /// For a stream of `channels` interleaved.
+    pub fn new(channels: u16) -> StreamMaster {
+        let (limiter, ceiling) = limiter_to(channels, CEILING_DBTP - 0.5);
         StreamMaster {
             gain_db: None,
-            limiter: Box::new(limiter),
+            limiter,
             ceiling,
+            channels: Ord::max(channels, 1),
         }
     }
 
-    /// Masters the next piece in place.
+    /// Masters the next piece (32 kHz, interleaved frames) in place.
     pub fn process(&mut self, piece: &mut [f32]) {
-        let lufs = analysis::integrated_lufs(piece, SAMPLE_RATE);
+        let lufs = analysis::integrated_lufs(piece, self.channels, SAMPLE_RATE);
         let wanted = if lufs.is_finite() {
             (TARGET_LUFS - lufs).clamp(-24.0, 24.0)
         } else {
             0.0
         };
         let from = self.gain_db.unwrap_or(wanted);
-        let seconds = piece.len() as f64 / SAMPLE_RATE as f64;
+        let frames = piece.len() / self.channels as usize;
+        let seconds = frames as f64 / SAMPLE_RATE as f64;
         let to = from + (wanted - from).clamp(-STREAM_GAIN_DB_PER_SEC * seconds, STREAM_GAIN_DB_PER_SEC * seconds);
         self.gain_db = Some(to);
-        let n = piece.len() as f64;
-        for (i, s) in piece.iter_mut().enumerate() {
+        let n = frames as f64;
+        for (i, frame) in piece.chunks_exact_mut(self.channels as usize).enumerate() {
             let gain = db_to_gain(from + (to - from) * i as f64 / n);
-            *s = self.limiter.filter_mono(*s * gain / self.ceiling) * self.ceiling;
+            limit_frame(self.limiter.as_mut(), self.ceiling, gain, frame);
         }
     }
 }
 
 /// Brings the track to the loudness target and keeps its true peak under the ceiling.
-pub fn master(samples: &mut Vec<f32>) -> Loudness {
+pub fn master(audio: &mut Audio) -> Loudness {
     // Gain to target, limit, and once more to win back what the limiter took.
     for _ in 0..2 {
-        let lufs = analysis::integrated_lufs(samples, SAMPLE_RATE);
+        let lufs = analysis::integrated_lufs(&audio.samples, audio.channels, SAMPLE_RATE);
         if !lufs.is_finite() {
-            return analysis::loudness(samples); // silence: nothing to normalise
+            return analysis::loudness(audio); // silence: nothing to normalise
         }
-        if (lufs - TARGET_LUFS).abs() < 0.3 {
+        let on_target = (lufs - TARGET_LUFS).abs() < 0.3;
+        if !on_target {
+            let gain = db_to_gain(TARGET_LUFS - lufs);
+            audio.samples.iter_mut().for_each(|s| *s *= gain);
+        }
+        // Leave 0.5 dB for inter-sample peaks the sample-peak limiter cannot see. A mix that
+        // arrives on target is limited too: its peaks are its own.
+        let ceiling = CEILING_DBTP - 0.5;
+        let peak = audio.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        let over = peak > db_to_gain(ceiling);
+        if over {
+            limit(audio, ceiling);
+        }
+        if on_target && !over {
             break;
         }
-        let gain = db_to_gain(TARGET_LUFS - lufs);
-        samples.iter_mut().for_each(|s| *s *= gain);
-        // Leave 0.5 dB for inter-sample peaks the sample-peak limiter cannot see.
-        let ceiling = CEILING_DBTP - 0.5;
-        let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-        if peak > db_to_gain(ceiling) {
-            limit(samples, ceiling);
-        }
     }
-    let mut measured = analysis::loudness(samples);
+    let mut measured = analysis::loudness(audio);
     if measured.true_peak_dbtp > CEILING_DBTP {
         let gain = db_to_gain(CEILING_DBTP - 0.05 - measured.true_peak_dbtp);
-        samples.iter_mut().for_each(|s| *s *= gain);
-        measured = analysis::loudness(samples);
+        audio.samples.iter_mut().for_each(|s| *s *= gain);
+        measured = analysis::loudness(audio);
     }
     measured
 }

@@ -9,6 +9,8 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
+use crate::audio::Audio;
+
 /// MusicGen emits 50 frames per second of audio; progress is counted in those units for
 /// every backend so clients see one scale.
 pub const TOKENS_PER_SECOND: f64 = 50.0;
@@ -37,8 +39,8 @@ pub struct Progress {
 }
 
 pub struct Generated {
-    /// 32 kHz mono samples in -1..1.
-    pub samples: Vec<f32>,
+    /// 32 kHz, mono (MusicGen) or stereo (procedural).
+    pub audio: Audio,
     pub tokens_actual: u64,
 }
 
@@ -63,13 +65,17 @@ pub struct ModelInfo {
 /// An endless stream of music (README, Radio), made a stretch at a time.
 pub trait RadioSource {
     /// Makes the next stretch on `prompt` (the prompt of the moment: a new one steers it) and
-    /// hands its 32 kHz mono samples, not yet mastered, to `audio` as they come. Stops with
+    /// hands its 32 kHz samples (interleaved frames of [`RadioSource::channels`]), not yet
+    /// mastered, to `audio` as they come. Stops with
     /// [`BackendError::Cancelled`] once `cancel` is set.
     fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError>;
 
     /// Whether each stretch's first sample follows the last one's (one stream), or stretches
     /// are separate pieces to crossfade.
     fn seamless(&self) -> bool;
+
+    /// 1 (MusicGen) or 2 (procedural).
+    fn channels(&self) -> u16;
 }
 
 pub trait Backend: Send + Sync {

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use metadata::{TrackMeta, MAX_SIDECAR_BYTES, SEAMLESS_OVERLAP_SEC};
 
+use crate::audio::Audio;
 use crate::audio_file::{self, AudioFormat, Provenance};
 use crate::defaults::{CACHE_MAX_MB, MIN_CACHE_MB, MIN_CACHE_TRACKS};
 use crate::track_id;
@@ -172,7 +173,7 @@ impl Cache {
     pub fn store(
         &self,
         meta: &TrackMeta,
-        samples: &[f32],
+        audio: &Audio,
         limits: &CacheLimits,
         protected: &[String],
     ) -> Result<TrackMeta, CacheError> {
@@ -185,7 +186,7 @@ impl Cache {
             model_version: meta.model_version.clone(),
         };
         let (audio_tmp, format) =
-            audio_file::write_temp(&self.dir, TEMP_PREFIX, 0o600, samples, meta.format, &provenance)
+            audio_file::write_temp(&self.dir, TEMP_PREFIX, 0o600, audio, meta.format, &provenance)
                 .map_err(write_error(&self.dir))?;
         let final_audio = self.audio_path(&id, format);
         let stored = TrackMeta {

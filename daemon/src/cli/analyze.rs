@@ -26,9 +26,10 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
         ));
     }
     let audio = wav::read(path).map_err(|e| format!("{}: not a readable WAV file: {e}", path.display()))?;
-    let seconds = audio.samples.len() as f64 / audio.sample_rate as f64;
-    let loudness = analysis::loudness_at(&audio.samples, audio.sample_rate);
-    let bpm = analysis::estimate_bpm(&audio.samples, audio.sample_rate);
+    let seconds = audio.duration_sec();
+    let loudness = analysis::loudness(&audio);
+    let mono = audio.mono_mix();
+    let bpm = analysis::estimate_bpm(&mono, audio.sample_rate);
     let mut report = format!(
         "file:        {}\nduration:    {seconds:.2} s ({} Hz)\nloudness:    {:.1} LUFS integrated\ntrue peak:   {:.1} dBTP\n",
         path.display(),
@@ -40,28 +41,28 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
         Some(bpm) => format!("tempo:       {bpm:.1} BPM (estimated)\n"),
         None => "tempo:       unknown (too short or no clear beat)\n".to_owned(),
     };
-    report += &match analysis::tonal::key_of(&audio.samples, audio.sample_rate) {
+    report += &match analysis::tonal::key_of(&mono, audio.sample_rate) {
         Some(key) => format!("key:         {key} (profile fit {:.2})\n", key.fit),
         None => "key:         unknown (no pitched sound)\n".to_owned(),
     };
-    report += &format!(
-        "stereo:      {}\n",
-        if audio.channels == 1 {
-            "mono"
-        } else {
-            "stereo (mixed to mono for these figures)"
-        }
-    );
+    report += &match analysis::stereo::image(&audio) {
+        Some(image) => format!(
+            "stereo:      width {:.2} (side/mid energy), correlation {:+.2}, mono sum {:+.1} dB \
+             (the figures below are of the mono mix)\n",
+            image.width, image.correlation, image.mono_sum_db
+        ),
+        None => "stereo:      mono\n".to_owned(),
+    };
     report += &format!(
         "clicks:      {:.1}/s above 12 kHz (vinyl crackle)\n",
-        analysis::clicks_per_second(&audio.samples, audio.sample_rate)
+        analysis::clicks_per_second(&mono, audio.sample_rate)
     );
     report += &format!(
         "loop seam:   last second {:+.1} dB against the median second\n",
-        analysis::seam_level_db(&audio.samples, audio.sample_rate)
+        analysis::seam_level_db(&mono, audio.sample_rate)
     );
     if let Some(bpm) = bpm {
-        let form = analysis::form::form(&analysis::form::bar_chroma(&audio.samples, audio.sample_rate, bpm));
+        let form = analysis::form::form(&analysis::form::bar_chroma(&mono, audio.sample_rate, bpm));
         report += &format!(
             "form:        {} bars, {} distinct; an 8-bar span recurs at most {}× (repetition)\n",
             form.bars, form.distinct_bars, form.max_span_recurrence
@@ -78,7 +79,7 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
             p.seed, p.backend, p.model_version
         );
     }
-    report += &analysis::waveform(&audio.samples, args.width.clamp(8, 400), 6);
+    report += &analysis::waveform(&mono, args.width.clamp(8, 400), 6);
     // A closed pipe (`analyze x | head`) is not worth a panic.
     let _ = writeln!(std::io::stdout(), "{report}");
     Ok(())

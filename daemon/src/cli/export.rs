@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::audio::Audio;
 use crate::audio_file::{self, Provenance};
 use crate::cache::{Cache, TrackMeta, SEAMLESS_OVERLAP_SEC};
 use crate::playback::mixer::effective_crossfade;
@@ -42,23 +43,25 @@ fn session(cache: &Cache, last: &str) -> Result<Vec<TrackMeta>, String> {
     Ok(chain)
 }
 
-/// Appends `next` to `out`: after the overlap when it continues `out` seamlessly, else with an
-/// equal-power crossfade.
-fn join(out: &mut Vec<f32>, next: &[f32], seamless: bool) {
+/// Appends `next` to `out` (both of the same channels): after the overlap when it continues
+/// `out` seamlessly, else with an equal-power crossfade.
+fn join(out: &mut Audio, next: &Audio, seamless: bool) {
+    let channels = usize::from(out.channels);
     if seamless {
-        let overlap = ((SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize).min(next.len());
-        out.extend_from_slice(&next[overlap..]);
+        let overlap = ((SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize).min(next.frames());
+        out.samples.extend_from_slice(&next.samples[overlap * channels..]);
         return;
     }
-    let seconds = |n: usize| n as f64 / SAMPLE_RATE as f64;
-    let fade = effective_crossfade(defaults::CROSSFADE_SEC, seconds(out.len()).min(seconds(next.len())));
-    let n = ((fade * SAMPLE_RATE as f64) as usize).min(out.len()).min(next.len());
-    let start = out.len() - n;
-    for (i, (o, s)) in out[start..].iter_mut().zip(next).enumerate() {
-        let theta = i as f32 / n as f32 * std::f32::consts::FRAC_PI_2;
+    let fade = effective_crossfade(defaults::CROSSFADE_SEC, out.duration_sec().min(next.duration_sec()));
+    let n = ((fade * SAMPLE_RATE as f64) as usize)
+        .min(out.frames())
+        .min(next.frames());
+    let start = (out.frames() - n) * channels;
+    for (i, (o, s)) in out.samples[start..].iter_mut().zip(&next.samples).enumerate() {
+        let theta = (i / channels) as f32 / n as f32 * std::f32::consts::FRAC_PI_2;
         *o = *o * theta.cos() + s * theta.sin();
     }
-    out.extend_from_slice(&next[n..]);
+    out.samples.extend_from_slice(&next.samples[n * channels..]);
 }
 
 pub fn run(args: ExportArgs) -> Result<(), String> {
@@ -69,7 +72,7 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
     let dir = args.cache_dir.unwrap_or_else(super::default_cache_dir);
     let cache = Cache::open(&dir).map_err(|e| format!("cannot open the cache {}: {e}", dir.display()))?;
     let chain = session(&cache, &args.track_id)?;
-    let mut out: Vec<f32> = Vec::new();
+    let mut parts = Vec::with_capacity(chain.len());
     for meta in &chain {
         let audio = crate::playback::prepare::decode(&cache, &meta.track_id).map_err(|e| e.to_string())?;
         if audio.sample_rate != SAMPLE_RATE {
@@ -78,12 +81,20 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
                 meta.track_id, audio.sample_rate
             ));
         }
-        if out.is_empty() {
-            out = audio.samples;
-        } else {
-            join(&mut out, &audio.samples, meta.seamless);
+        parts.push((audio, meta.seamless));
+    }
+    // A session of mono AI segments and stereo bridges is written in stereo, mono centred as
+    // the player places it.
+    let stereo = parts.iter().any(|(audio, _)| audio.channels == 2);
+    let mut out: Option<Audio> = None;
+    for (audio, seamless) in parts {
+        let audio = if stereo { audio.into_stereo() } else { audio };
+        match out.as_mut() {
+            None => out = Some(audio),
+            Some(out) => join(out, &audio, seamless),
         }
     }
+    let out = out.expect("at least the track asked for");
     let last = chain.last().expect("at least the track asked for");
     let provenance = Provenance {
         prompt: last.prompt.clone(),
@@ -95,7 +106,7 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
     eprintln!(
         "wrote {} ({:.1} s: {} segments of the radio session ending at {})",
         args.out.display(),
-        out.len() as f64 / SAMPLE_RATE as f64,
+        out.duration_sec(),
         chain.len(),
         args.track_id
     );

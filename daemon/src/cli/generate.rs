@@ -81,7 +81,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         backend: info.backend.to_owned(),
         model_version: info.model_version.clone(),
     };
-    audio_file::save(&out, &generated.samples, format, &provenance)?;
+    audio_file::save(&out, &generated.audio, format, &provenance)?;
     eprintln!(
         "wrote {} ({:.1} s, prompt {:?}, seed {}, {}) in {:.2} s",
         out.display(),
@@ -92,14 +92,14 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     if args.play {
-        play(&generated.samples, args.audio_device.as_deref(), &out);
+        play(&generated.audio, args.audio_device.as_deref(), &out);
     }
     Ok(())
 }
 
 /// Plays the samples to the end. Without a usable device it says so and returns: the
 /// track is still on disk, so this is not an error.
-fn play(samples: &[f32], device: Option<&str>, path: &std::path::Path) {
+fn play(audio: &crate::audio::Audio, device: Option<&str>, path: &std::path::Path) {
     use crate::playback::mixer::{Mixer, MixerState, PreparedTrack};
     use crate::playback::output::{ErrorSlot, Output};
     use std::sync::{Arc, Mutex};
@@ -114,7 +114,7 @@ fn play(samples: &[f32], device: Option<&str>, path: &std::path::Path) {
             return;
         }
     };
-    let resampled = match crate::playback::prepare::resample(samples, crate::SAMPLE_RATE, opened.sample_rate) {
+    let resampled = match crate::playback::prepare::resample_channels(audio, opened.sample_rate) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", path.display());
@@ -124,6 +124,7 @@ fn play(samples: &[f32], device: Option<&str>, path: &std::path::Path) {
     let track = Arc::new(PreparedTrack {
         track_id: "cli".into(),
         samples: resampled,
+        channels: usize::from(audio.channels),
         rate: opened.sample_rate,
         continues: None,
     });

@@ -562,7 +562,7 @@ impl Engine {
     /// the playlist after it (`duration_of` knows the tracks not loaded yet).
     pub fn seconds_ahead(&self, duration_of: impl Fn(&str) -> Option<f64>) -> f64 {
         let left = self.mixer().now_playing().map_or(0.0, |(track, pos)| {
-            track.samples.len().saturating_sub(pos) as f64 / track.rate as f64
+            track.frames().saturating_sub(pos) as f64 / track.rate as f64
         });
         let queued: f64 = self.upcoming().iter().filter_map(|id| duration_of(id)).sum();
         left + queued
@@ -682,7 +682,7 @@ impl Engine {
         let (id, half_way) = {
             let m = self.mixer();
             match m.now_playing() {
-                Some((t, pos)) if m.state() == MixerState::Playing => (t.track_id.clone(), pos * 2 >= t.samples.len()),
+                Some((t, pos)) if m.state() == MixerState::Playing => (t.track_id.clone(), pos * 2 >= t.frames()),
                 _ => return,
             }
         };

@@ -3,22 +3,41 @@
 //! allocates or blocks: tracks arrive prepared (resampled) and leave as `Arc`s whose last
 //! owner is the control thread.
 
-use std::f32::consts::FRAC_PI_2;
+use std::f32::consts::{FRAC_1_SQRT_2, FRAC_PI_2};
 use std::sync::Arc;
 
-/// A track decoded and resampled to the device rate, mono.
+/// A track decoded and resampled to the device rate: mono, or stereo frames interleaved.
 #[derive(Debug, PartialEq)]
 pub struct PreparedTrack {
     pub track_id: String,
     pub samples: Vec<f32>,
+    /// 1 or 2.
+    pub channels: usize,
     pub rate: u32,
     /// The track whose last sample this one's first follows (a radio segment after its parent).
     pub continues: Option<String>,
 }
 
 impl PreparedTrack {
+    pub fn frames(&self) -> usize {
+        self.samples.len() / self.channels.max(1)
+    }
+
     pub fn duration_sec(&self) -> f64 {
-        self.samples.len() as f64 / self.rate as f64
+        self.frames() as f64 / self.rate as f64
+    }
+
+    /// Frame `i` as left and right; mono sits in the centre at -3 dB per side, as loud as a
+    /// stereo track of the same loudness (the mastering measures both by BS.1770).
+    fn frame(&self, i: usize) -> [f32; 2] {
+        if self.channels == 2 {
+            match self.samples.get(2 * i..2 * i + 2) {
+                Some(&[l, r]) => [l, r],
+                _ => [0.0; 2],
+            }
+        } else {
+            [self.samples.get(i).copied().unwrap_or(0.0) * FRAC_1_SQRT_2; 2]
+        }
     }
 }
 
@@ -57,13 +76,13 @@ struct Voice {
 
 impl Voice {
     fn remaining(&self) -> usize {
-        self.track.samples.len().saturating_sub(self.pos)
+        self.track.frames().saturating_sub(self.pos)
     }
 
-    fn next_sample(&mut self) -> f32 {
-        let s = self.track.samples.get(self.pos).copied().unwrap_or(0.0);
+    fn next_frame(&mut self) -> [f32; 2] {
+        let frame = self.track.frame(self.pos);
         self.pos += 1;
-        s
+        frame
     }
 }
 
@@ -104,7 +123,8 @@ pub struct Mixer {
 }
 
 /// A ring of the latest mixed samples (after pause fades and crossfades, before the volume,
-/// so the picture does not depend on the listening level).
+/// so the picture does not depend on the listening level), both channels summed back to the
+/// level of a mono track.
 struct Tap {
     samples: Vec<f32>,
     next: usize,
@@ -298,19 +318,26 @@ impl Mixer {
         }
     }
 
-    /// Fills an interleaved buffer of `channels` channels.
+    /// Fills an interleaved buffer of `channels` channels: left and right on the first two
+    /// (a one-channel device gets their average), silence on any others.
     pub fn render(&mut self, out: &mut [f32], channels: usize) {
         let channels = channels.max(1);
         for frame in out.chunks_mut(channels) {
-            let sample = self.next_frame();
-            frame.iter_mut().for_each(|s| *s = sample);
+            let [left, right] = self.next_frame();
+            if let [only] = frame {
+                *only = (left + right) * 0.5;
+                continue;
+            }
+            frame.iter_mut().for_each(|s| *s = 0.0);
+            frame[0] = left;
+            frame[1] = right;
         }
     }
 
-    fn next_frame(&mut self) -> f32 {
+    fn next_frame(&mut self) -> [f32; 2] {
         let target_pause = if self.state == MixerState::Playing { 1.0 } else { 0.0 };
         if self.pause_gain == 0.0 && target_pause == 0.0 {
-            return 0.0; // paused or stopped: hold position
+            return [0.0; 2]; // paused or stopped: hold position
         }
         self.pause_gain = step_toward(self.pause_gain, target_pause, self.ramp_step);
         self.volume = step_toward(self.volume, self.target_volume, self.ramp_step);
@@ -325,9 +352,9 @@ impl Mixer {
                 }
             }
         }
-        let mut sample = match self.current.as_mut() {
-            Some(v) => v.next_sample(),
-            None => 0.0,
+        let mut frame = match self.current.as_mut() {
+            Some(v) => v.next_frame(),
+            None => [0.0; 2],
         };
         if let Some(fade) = self.fade.as_mut() {
             let t = fade.pos as f32 / fade.len as f32;
@@ -337,7 +364,10 @@ impl Mixer {
                 // Equal power: cos²+sin² = 1, so uncorrelated tracks keep their loudness.
                 ((t * FRAC_PI_2).cos(), (t * FRAC_PI_2).sin())
             };
-            sample = sample * out_gain + fade.incoming.next_sample() * in_gain;
+            let incoming = fade.incoming.next_frame();
+            for (s, i) in frame.iter_mut().zip(incoming) {
+                *s = *s * out_gain + i * in_gain;
+            }
             fade.pos += 1;
             if fade.pos >= fade.len {
                 let fade = self.fade.take().expect("present");
@@ -364,12 +394,12 @@ impl Mixer {
             self.state = MixerState::Stopped;
             self.pause_gain = 0.0;
         }
-        let mixed = sample * self.pause_gain;
+        let mixed = frame.map(|s| s * self.pause_gain);
         if let Some(tap) = self.tap.as_mut() {
-            tap.samples[tap.next] = mixed;
+            tap.samples[tap.next] = (mixed[0] + mixed[1]) * FRAC_1_SQRT_2;
             tap.next = (tap.next + 1) % tap.samples.len();
         }
-        mixed * self.volume
+        mixed.map(|s| s * self.volume)
     }
 }
 
@@ -389,20 +419,57 @@ mod tests {
         Arc::new(PreparedTrack {
             track_id: id.into(),
             samples: vec![value; frames],
+            channels: 1,
             rate: 1000,
             continues: None,
         })
     }
 
+    /// The mono tracks' samples as heard: both channels equal, the centre pan's -3 dB undone.
     fn render(m: &mut Mixer, frames: usize) -> Vec<f32> {
         let mut out = vec![0.0; frames * 2];
         m.render(&mut out, 2);
         out.chunks(2)
             .map(|f| {
                 assert_eq!(f[0], f[1], "mono duplicated to both channels");
-                f[0]
+                f[0] * std::f32::consts::SQRT_2
             })
             .collect()
+    }
+
+    #[test]
+    fn stereo_stays_stereo_and_a_one_channel_device_gets_the_average() {
+        let stereo = Arc::new(PreparedTrack {
+            track_id: "s".into(),
+            samples: [0.5, -0.25].repeat(1000),
+            channels: 2,
+            rate: 1000,
+            continues: None,
+        });
+        let mut m = Mixer::new(1000, 1.0);
+        m.play(Arc::clone(&stereo), 0);
+        let mut out = vec![0.0; 400];
+        m.render(&mut out, 2);
+        assert_eq!(
+            &out[300..302],
+            &[0.5, -0.25],
+            "after the fade-in: left and right as they are"
+        );
+        let mut mono = vec![0.0; 100];
+        m.render(&mut mono, 1);
+        assert_eq!(mono[50], 0.125);
+        let mut surround = vec![1.0; 600];
+        m.render(&mut surround, 6);
+        assert_eq!(&surround[6..12], &[0.5, -0.25, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(stereo.frames(), 1000);
+
+        // A mono track in the centre measures as loud as its one channel did (BS.1770 sums
+        // the channels' power): -3 dB per side.
+        m.play(track("m", 0.5, 1000), 0);
+        let mut out = vec![0.0; 400];
+        m.render(&mut out, 2);
+        let power: f32 = out[300] * out[300] + out[301] * out[301];
+        assert!((power - 0.25).abs() < 1e-6);
     }
 
     #[test]
@@ -414,8 +481,11 @@ mod tests {
         m.play(track("a", 0.25, 1000), 0);
         let heard = render(&mut m, 200);
         assert!(m.latest_mixed(&mut latest));
-        assert_eq!(latest, [0.25; 4], "the mix at full scale, whatever the volume");
-        assert_eq!(*heard.last().unwrap(), 0.125);
+        assert!(
+            latest.iter().all(|s| (s - 0.25).abs() < 1e-6),
+            "the mix at full scale, whatever the volume: {latest:?}"
+        );
+        assert!((*heard.last().unwrap() - 0.125).abs() < 1e-6);
         let mut more = [9.0; 12];
         m.latest_mixed(&mut more);
         assert_eq!(&more[..4], &[9.0; 4], "no more than the ring holds");

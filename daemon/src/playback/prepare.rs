@@ -1,5 +1,6 @@
 //! Turns a cached track into a [`PreparedTrack`]: decode (WAV, or MP3 through
-//! `lame --decode`) and resample once to the device rate with rubato, off the audio thread.
+//! `lame --decode`) and resample once to the device rate with rubato (each channel), off the
+//! audio thread.
 
 use std::sync::Arc;
 
@@ -49,6 +50,18 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, String> {
     Ok(out)
 }
 
+/// Resamples every channel of `audio` to `to` Hz; interleaved as it came.
+pub fn resample_channels(audio: &Audio, to: u32) -> Result<Vec<f32>, String> {
+    if audio.channels <= 1 {
+        return resample(&audio.samples, audio.sample_rate, to);
+    }
+    let channels: Vec<Vec<f32>> = (0..usize::from(audio.channels))
+        .map(|c| resample(&audio.channel(c), audio.sample_rate, to))
+        .collect::<Result<_, _>>()?;
+    let frames = channels[0].len();
+    Ok((0..frames).flat_map(|i| channels.iter().map(move |c| c[i])).collect())
+}
+
 /// Decodes a cached track at its own sample rate.
 pub fn decode(cache: &Cache, track_id: &str) -> Result<Audio, PlaybackError> {
     decode_with_meta(cache, track_id).map(|(_, audio)| audio)
@@ -65,10 +78,11 @@ fn decode_with_meta(cache: &Cache, track_id: &str) -> Result<(TrackMeta, Audio),
 /// Loads a cached track at the device rate.
 pub fn prepare(cache: &Cache, track_id: &str, device_rate: u32) -> Result<Arc<PreparedTrack>, PlaybackError> {
     let (meta, audio) = decode_with_meta(cache, track_id)?;
-    let samples = resample(&audio.samples, audio.sample_rate, device_rate).map_err(PlaybackError::Load)?;
+    let samples = resample_channels(&audio, device_rate).map_err(PlaybackError::Load)?;
     Ok(Arc::new(PreparedTrack {
         track_id: track_id.to_owned(),
         samples,
+        channels: usize::from(audio.channels),
         rate: device_rate,
         continues: meta.parent.filter(|_| meta.seamless),
     }))

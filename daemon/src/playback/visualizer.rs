@@ -105,6 +105,7 @@ mod tests {
             samples: (0..frames)
                 .map(|i| 0.5 * (std::f32::consts::TAU * hz * i as f32 / rate as f32).sin())
                 .collect(),
+            channels: 1,
             rate,
             continues: None,
         })

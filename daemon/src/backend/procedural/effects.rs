@@ -67,12 +67,13 @@ pub fn crush(samples: &mut [f32], bits: u32, rate_hz: f32) {
 
 /// Bus compression: `ratio`:1 above `threshold` (linear), with a peak follower
 /// (30 ms attack lets transients through, 250 ms release). The gain is recomputed every
-/// 8 samples (0.25 ms), far below any audible rate.
-pub fn compress(samples: &mut [f32], threshold: f32, ratio: f32) {
+/// 8 samples (0.25 ms), far below any audible rate. `linked` (the side of a stereo mix)
+/// gets the same gain, so the image holds still while the mix is squeezed.
+pub fn compress(samples: &mut [f32], linked: &mut [f32], threshold: f32, ratio: f32) {
     let mut detector = afollow(0.03, 0.25);
     detector.set_sample_rate(SR);
     let exponent = 1.0 - 1.0 / ratio;
-    for block in samples.chunks_mut(8) {
+    for (block, linked_block) in samples.chunks_mut(8).zip(linked.chunks_mut(8)) {
         let mut level = 0.0;
         for s in block.iter() {
             level = detector.filter_mono(s.abs());
@@ -80,6 +81,7 @@ pub fn compress(samples: &mut [f32], threshold: f32, ratio: f32) {
         if level > threshold {
             let gain = (threshold / level).powf(exponent);
             block.iter_mut().for_each(|s| *s *= gain);
+            linked_block.iter_mut().for_each(|s| *s *= gain);
         }
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use fundsp::prelude::*;
 
+use crate::audio::Audio;
 use crate::audio_file::wav;
 use crate::SAMPLE_RATE;
 
@@ -93,7 +94,7 @@ impl Kit {
                 continue;
             }
             match wav::read(&path) {
-                Ok(audio) if audio.sample_rate == SAMPLE_RATE => *samples = audio.samples,
+                Ok(audio) if audio.sample_rate == SAMPLE_RATE => *samples = audio.mono_mix().into_owned(),
                 Ok(audio) => tracing::warn!(
                     "{} is {} Hz; the pack needs {SAMPLE_RATE} Hz, keeping the default",
                     path.display(),
@@ -266,7 +267,7 @@ pub fn write_pack(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for sound in Sound::ALL {
         let file = std::fs::File::create(dir.join(sound.file_name()))?;
-        wav::write(std::io::BufWriter::new(file), &synthesize(sound)).map_err(std::io::Error::other)?;
+        wav::write(std::io::BufWriter::new(file), &Audio::mono(synthesize(sound))).map_err(std::io::Error::other)?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod form;
 mod harmony;
 pub mod kit;
 mod score;
+mod stereo;
 mod style;
 mod tuning;
 mod voices;
@@ -23,13 +24,14 @@ pub use kit::Kit;
 pub use style::Style;
 
 use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress, RadioSource};
+use crate::audio::Audio;
 use crate::SAMPLE_RATE;
 use kit::Sound;
 use score::Score;
 use voices::NoteCache;
 
 /// Bumped whenever the rendering changes what a (prompt, seed, duration) sounds like.
-pub const MODEL_VERSION: &str = "procedural-v2";
+pub const MODEL_VERSION: &str = "procedural-v3";
 
 /// Extra render time after the end, folded back onto the start so the loop is seamless.
 const TAIL_SEC: f64 = 2.0;
@@ -79,6 +81,8 @@ struct Buses {
     keys: Vec<f32>,
     bass: Vec<f32>,
     drums: Vec<f32>,
+    /// The stereo side (see `stereo`): so far the hats' placement.
+    side: Vec<f32>,
 }
 
 fn render_buses(score: &Score, kit: &Kit, tonic: i32, len: usize) -> Buses {
@@ -86,6 +90,7 @@ fn render_buses(score: &Score, kit: &Kit, tonic: i32, len: usize) -> Buses {
         keys: vec![0.0; len],
         bass: vec![0.0; len],
         drums: vec![0.0; len],
+        side: vec![0.0; len],
     };
     let spec = |note: &score::Note| (note.instrument, note.midi, note.velocity, note.held);
     let cache = NoteCache::render(score.notes.iter().map(spec));
@@ -109,6 +114,15 @@ fn render_buses(score: &Score, kit: &Kit, tonic: i32, len: usize) -> Buses {
             _ => 1.0,
         };
         mix_into(&mut buses.drums, index(hit.time), sound, hit.velocity * gain);
+        if matches!(hit.sound, Sound::HatClosed | Sound::HatOpen) {
+            // In the drum bus's units: the drums enter the mix at 0.8.
+            mix_into(
+                &mut buses.side,
+                index(hit.time),
+                sound,
+                hit.velocity * gain * 0.8 * stereo::HATS_PAN,
+            );
+        }
     }
     buses
 }
@@ -120,7 +134,7 @@ impl ProceduralBackend {
         request: &GenerationRequest,
         progress: &mut dyn FnMut(f64),
         cancel: &AtomicBool,
-    ) -> Result<Vec<f32>, BackendError> {
+    ) -> Result<Audio, BackendError> {
         let mut rng = track_rng(request);
         let style = Style::from_prompt(&request.prompt, &mut rng);
         self.render_in_style(request, style, &mut rng, progress, cancel)
@@ -134,7 +148,7 @@ impl ProceduralBackend {
         rng: &mut ChaCha8Rng,
         progress: &mut dyn FnMut(f64),
         cancel: &AtomicBool,
-    ) -> Result<Vec<f32>, BackendError> {
+    ) -> Result<Audio, BackendError> {
         let check = |done: f64, progress: &mut dyn FnMut(f64)| {
             if cancel.load(Ordering::Relaxed) {
                 return Err(BackendError::Cancelled);
@@ -152,6 +166,7 @@ impl ProceduralBackend {
             mut keys,
             mut bass,
             mut drums,
+            mut side,
         } = render_buses(&score, &self.kit, style.tonic, total);
         check(0.5, progress)?;
 
@@ -177,42 +192,57 @@ impl ProceduralBackend {
                 effects::lowpass(&mut drums, (style.cutoff_hz * 1.5).min(11000.0));
             },
         );
+        const KEYS_LEVEL: f32 = 0.17;
         let mut mix: Vec<f32> = keys
             .iter()
             .zip(&bass)
             .zip(&drums)
-            .map(|((k, b), d)| k * 0.17 + b * 0.36 + d * 0.8)
+            .map(|((k, b), d)| k * KEYS_LEVEL + b * 0.36 + d * 0.8)
             .collect();
+        keys.iter_mut().for_each(|k| *k *= KEYS_LEVEL);
+        stereo::place_keys(&keys, &mut side);
         check(0.7, progress)?;
 
-        effects::crush(&mut mix, 12, 26_000.0);
-        effects::lowpass(&mut mix, (style.cutoff_hz * 1.3).min(12000.0));
-        effects::highpass(&mut mix, 32.0);
-        effects::compress(&mut mix, 0.25, 3.0);
+        let bus_cutoff_hz = (style.cutoff_hz * 1.3).min(12000.0);
+        rayon::join(
+            || {
+                effects::crush(&mut mix, 12, 26_000.0);
+                effects::lowpass(&mut mix, bus_cutoff_hz);
+                effects::highpass(&mut mix, 32.0);
+            },
+            || stereo::treat_side(&mut side, bus_cutoff_hz),
+        );
+        effects::compress(&mut mix, &mut side, 0.25, 3.0);
         effects::add_looped(&mut mix, self.kit.get(Sound::Crackle), 0.01 + 0.06 * style.crackle);
-        effects::add_looped(&mut mix, self.kit.get(Sound::Rain), 0.12 * style.rain);
-        effects::add_looped(&mut mix, &self.hiss, 0.006 * style.hiss);
+        stereo::add_texture(&mut mix, &mut side, self.kit.get(Sound::Rain), 0.12 * style.rain, 0.5);
+        stereo::add_texture(&mut mix, &mut side, &self.hiss, 0.006 * style.hiss, 0.7);
 
         // Fold the tail onto the start: the track loops back into its own release.
-        let tail = mix.split_off(len);
-        mix.iter_mut().zip(&tail).for_each(|(m, t)| *m += t);
+        for bus in [&mut mix, &mut side] {
+            let tail = bus.split_off(len);
+            bus.iter_mut().zip(&tail).for_each(|(m, t)| *m += t);
+        }
+        let mut audio = stereo::join(&mix, &side);
         check(0.85, progress)?;
 
-        super::master::master(&mut mix);
-        fade_edges(&mut mix);
+        super::master::master(&mut audio);
+        fade_edges(&mut audio);
         check(1.0, progress)?;
-        Ok(mix)
+        Ok(audio)
     }
 }
 
 /// 5 ms fades at both ends so the loop seam never clicks.
-fn fade_edges(samples: &mut [f32]) {
-    let n = (SAMPLE_RATE as usize / 200).min(samples.len() / 2);
-    let len = samples.len();
+fn fade_edges(audio: &mut Audio) {
+    let channels = audio.channels as usize;
+    let frames = audio.frames();
+    let n = (SAMPLE_RATE as usize / 200).min(frames / 2);
     for i in 0..n {
         let g = i as f32 / n as f32;
-        samples[i] *= g;
-        samples[len - 1 - i] *= g;
+        for c in 0..channels {
+            audio.samples[i * channels + c] *= g;
+            audio.samples[(frames - 1 - i) * channels + c] *= g;
+        }
     }
 }
 
@@ -247,16 +277,20 @@ impl RadioSource for ProceduralRadio<'_> {
             duration_sec: RADIO_STRETCH_SEC,
         };
         let mut rng = track_rng(&request);
-        let samples = self
+        let stretch = self
             .backend
             .render_in_style(&request, style, &mut rng, &mut |_| {}, cancel)?;
         self.stretches += 1;
-        audio(&samples);
+        audio(&stretch.samples);
         Ok(())
     }
 
     fn seamless(&self) -> bool {
         false
+    }
+
+    fn channels(&self) -> u16 {
+        2
     }
 }
 
@@ -277,7 +311,7 @@ impl Backend for ProceduralBackend {
         cancel: &AtomicBool,
     ) -> Result<Generated, BackendError> {
         let tokens_estimated = request.tokens_estimated();
-        let samples = self.render(
+        let audio = self.render(
             request,
             &mut |fraction| {
                 progress(Progress {
@@ -288,7 +322,7 @@ impl Backend for ProceduralBackend {
             cancel,
         )?;
         Ok(Generated {
-            samples,
+            audio,
             tokens_actual: tokens_estimated,
         })
     }
