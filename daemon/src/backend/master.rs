@@ -111,34 +111,32 @@ impl StreamMaster {
 
 /// Brings the track to the loudness target and keeps its true peak under the ceiling.
 pub fn master(audio: &mut Audio) -> Loudness {
-    // Gain to target, limit, and once more to win back what the limiter took.
-    for _ in 0..2 {
-        let lufs = analysis::integrated_lufs(&audio.samples, audio.channels, SAMPLE_RATE);
-        if !lufs.is_finite() {
-            return analysis::loudness(audio); // silence: nothing to normalise
-        }
-        let on_target = (lufs - TARGET_LUFS).abs() < 0.3;
-        if !on_target {
-            let gain = db_to_gain(TARGET_LUFS - lufs);
-            audio.samples.iter_mut().for_each(|s| *s *= gain);
-        }
-        // Leave 0.5 dB for inter-sample peaks the sample-peak limiter cannot see. A mix that
-        // arrives on target is limited too: its peaks are its own.
-        let ceiling = CEILING_DBTP - 0.5;
-        let peak = audio.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-        let over = peak > db_to_gain(ceiling);
-        if over {
-            limit(audio, ceiling);
-        }
-        if on_target && !over {
-            break;
-        }
+    let lufs = analysis::integrated_lufs(&audio.samples, audio.channels, SAMPLE_RATE);
+    if !lufs.is_finite() {
+        return analysis::loudness(audio); // silence: nothing to normalise
+    }
+    gain_db(audio, TARGET_LUFS - lufs);
+    // Leave 0.5 dB for inter-sample peaks the sample-peak limiter cannot see. A mix that
+    // arrives on target is limited too: its peaks are its own.
+    let ceiling = CEILING_DBTP - 0.5;
+    let peak = audio.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    if peak > db_to_gain(ceiling) {
+        limit(audio, ceiling);
     }
     let mut measured = analysis::loudness(audio);
-    if measured.true_peak_dbtp > CEILING_DBTP {
-        let gain = db_to_gain(CEILING_DBTP - 0.05 - measured.true_peak_dbtp);
-        audio.samples.iter_mut().for_each(|s| *s *= gain);
-        measured = analysis::loudness(audio);
+    // Win back what the limiter took (or trim an inter-sample peak over the ceiling), as far
+    // as the true peak allows. A gain moves loudness and true peak by the same decibels, so
+    // nothing is measured again.
+    let correction = (TARGET_LUFS - measured.integrated_lufs).min(CEILING_DBTP - 0.05 - measured.true_peak_dbtp);
+    if correction.abs() >= 0.01 {
+        gain_db(audio, correction);
+        measured.integrated_lufs += correction;
+        measured.true_peak_dbtp += correction;
     }
     measured
+}
+
+fn gain_db(audio: &mut Audio, db: f64) {
+    let gain = db_to_gain(db);
+    audio.samples.iter_mut().for_each(|s| *s *= gain);
 }

@@ -53,5 +53,10 @@ pub fn add_texture(mid: &mut [f32], side: &mut [f32], texture: &[f32], gain: f32
 
 /// Left = mid + side, right = mid - side.
 pub fn join(mid: &[f32], side: &[f32]) -> Audio {
-    Audio::stereo(mid.iter().zip(side).flat_map(|(&m, &s)| [m + s, m - s]).collect())
+    let mut interleaved = vec![0.0; 2 * mid.len().min(side.len())];
+    for ((frame, &m), &s) in interleaved.chunks_exact_mut(2).zip(mid).zip(side) {
+        frame[0] = m + s;
+        frame[1] = m - s;
+    }
+    Audio::stereo(interleaved)
 }
