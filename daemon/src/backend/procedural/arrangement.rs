@@ -32,11 +32,8 @@ pub fn fit_tempo(bpm: f32, duration_sec: f64, range: (f32, f32)) -> f32 {
 /// What a section plays, drawn when it starts.
 struct SectionParts {
     progression: [Chord; 4],
-    /// Semitones above the track's tonic (the bridge moves to the subdominant).
+    /// Semitones above the track's tonic (the bridge moves a minor sixth up).
     key_shift: i32,
-    /// Which of the four chords each half of a phrase replaces (not in a first hearing's
-    /// first four bars).
-    substituted: [[bool; 4]; 2],
     drums: DrumPattern,
     comping: usize,
     walking_bass: bool,
@@ -44,17 +41,18 @@ struct SectionParts {
 }
 
 /// The chord of bar `k` of a section. A first hearing keeps its first four bars; after
-/// them, and from the first bar of a repeat, some chords are replaced, by substitutes and
-/// borrowed colours in turn, so no two passes through a section sound alike.
+/// them, and from the first bar of a repeat, every chord is replaced, by borrowed colours
+/// (a minor tonic turns dominant: the i → I7 → iv of jazz), substitutes and both in turn,
+/// so no two passes through a section sound alike.
 fn chord_at(parts: &SectionParts, section: &Section, k: usize) -> Chord {
     let chord = parts.progression[k % 4];
     let variation = section.pass + k / 4;
-    if variation == 0 || !parts.substituted[(k / 4) % 2][k % 4] {
+    if variation == 0 {
         return chord;
     }
     match variation % 3 {
-        1 => harmony::substitute(chord),
-        2 => harmony::recoloured(chord),
+        1 => harmony::recoloured(chord),
+        2 => harmony::substitute(chord),
         _ => harmony::substitute(harmony::recoloured(chord)),
     }
 }
@@ -63,9 +61,10 @@ pub fn compose(style: &Style, duration_sec: f64, rng: &mut ChaCha8Rng) -> Score 
     let grid = Grid::new(style.bpm, style.swing);
     let bars = (duration_sec / grid.bar_sec()).ceil().max(1.0) as usize;
     let progressions = harmony::pick_progressions(style.minor, style.jazz, rng);
-    // After a breakdown, long tracks move to the relative key, with its own progressions.
-    let relative = harmony::pick_progressions(!style.minor, style.jazz, rng);
-    let relative_shift = if style.minor { 3 } else { 9 };
+    // After a breakdown, long tracks move to the parallel mode (same tonic, the other
+    // mode's progressions): a minor track lifts to major, a major one darkens. The relative
+    // key was tried first, but it shares every pitch with home, so nothing new was heard.
+    let parallel = harmony::pick_progressions(!style.minor, style.jazz, rng);
     let base_motif = Motif::draw(rng);
     let tonic_midi = 60 + style.tonic;
     let keys = if style.piano {
@@ -84,7 +83,7 @@ pub fn compose(style: &Style, duration_sec: f64, rng: &mut ChaCha8Rng) -> Score 
     let mut after_breakdown = false;
     for (index, section) in sections.iter().enumerate() {
         let moved = after_breakdown && matches!(section.part, Part::A | Part::B);
-        let home = if moved { &relative } else { &progressions };
+        let home = if moved { &parallel } else { &progressions };
         let parts = SectionParts {
             progression: match section.part {
                 Part::Intro | Part::Turnaround => [harmony::tonic(style.minor); 4],
@@ -94,11 +93,11 @@ pub fn compose(style: &Style, duration_sec: f64, rng: &mut ChaCha8Rng) -> Score 
                 Part::Bridge | Part::Breakdown => progressions[2],
             },
             key_shift: match section.part {
-                Part::Bridge => 5,
-                _ if moved => relative_shift,
+                // bVI: a chromatic-mediant lift that shares three pitches with home (the
+                // subdominant shares six, and its bars sounded like home's).
+                Part::Bridge => 8,
                 _ => 0,
             },
-            substituted: std::array::from_fn(|_| std::array::from_fn(|_| rng.random_bool(0.75))),
             drums: DrumPattern::draw(style, rng),
             comping: match section.part {
                 Part::Intro | Part::Breakdown => 0,

@@ -9,7 +9,7 @@ pub enum Part {
     Intro,
     A,
     B,
-    /// A third progression, a fourth up (the subdominant key centre).
+    /// A third progression, a minor sixth up (the bVI key centre).
     Bridge,
     /// Keys and pad alone: drums and bass drop out, then come back.
     Breakdown,
