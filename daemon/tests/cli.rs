@@ -78,6 +78,7 @@ fn generate_writes_a_tagged_wav_and_analyze_reads_it() {
     assert!(number_after("width ") > 0.02, "{stereo}");
     assert!(number_after("correlation ") > 0.5, "{stereo}");
     assert!(number_after("mono sum ") >= -1.0, "{stereo}");
+    assert!(text.contains(" cents RMS on held notes"), "{text}");
 }
 
 #[test]

@@ -260,20 +260,23 @@ fn every_mood_word_changes_the_music_measurably() {
             tonal::key_of(&samples, 32_000).map(|k| k.minor),
             analysis::percussiveness(&samples, 32_000),
             analysis::clicks_per_second(&samples, 32_000),
+            analysis::pitch::wobble_cents(&samples, 32_000).unwrap_or(f64::NAN),
         )
     };
     for seed in [1, 2] {
-        let (bpm, _, drums, clicks) = measure("", seed);
+        let (bpm, _, drums, clicks, wobble) = measure("", seed);
         let (fast, ..) = measure("fast", seed);
         let (slow, ..) = measure("slow", seed);
         let (_, happy, ..) = measure("happy", seed);
         let (_, sad, ..) = measure("sad", seed);
         let (_, dark, ..) = measure("dark", seed);
-        let (.., ambient_drums, _) = measure("ambient", seed);
-        let (.., vinyl) = measure("vinyl", seed);
+        let (.., ambient_drums, _, _) = measure("ambient", seed);
+        let (.., vinyl, _) = measure("vinyl", seed);
+        let (.., tape) = measure("tape", seed);
         eprintln!(
             "seed {seed}: empty {bpm:.1} BPM, drums {drums:.3}, {clicks:.1} clicks/s; fast {fast:.1}; slow {slow:.1}; \
-             happy minor={happy:?}; sad minor={sad:?}; dark minor={dark:?}; ambient drums {ambient_drums:.3}; vinyl {vinyl:.1} clicks/s"
+             happy minor={happy:?}; sad minor={sad:?}; dark minor={dark:?}; ambient drums {ambient_drums:.3}; vinyl {vinyl:.1} clicks/s; \
+             pitch wobble {wobble:.1} cents, tape {tape:.1}"
         );
         assert!(fast >= 91.0, "fast: {fast:.1} BPM");
         assert!(slow <= 71.0, "slow: {slow:.1} BPM");
@@ -283,6 +286,7 @@ fn every_mood_word_changes_the_music_measurably() {
             "ambient drums {ambient_drums:.3} vs {drums:.3}"
         );
         assert!(vinyl > 1.75 * clicks, "vinyl {vinyl:.1} vs {clicks:.1} clicks/s");
+        assert!(tape > 2.0 * wobble, "tape wobbles {tape:.1} cents vs {wobble:.1}");
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`tonal`) and the form (`form`).
 
 pub mod form;
+pub mod pitch;
 pub mod stereo;
 pub mod tonal;
 

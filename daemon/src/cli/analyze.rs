@@ -53,6 +53,10 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
         ),
         None => "stereo:      mono\n".to_owned(),
     };
+    report += &match analysis::pitch::wobble_cents(&mono, audio.sample_rate) {
+        Some(cents) => format!("wobble:      {cents:.1} cents RMS on held notes (tape wow and flutter)\n"),
+        None => "wobble:      unknown (no note held a second)\n".to_owned(),
+    };
     report += &format!(
         "clicks:      {:.1}/s above 12 kHz (vinyl crackle)\n",
         analysis::clicks_per_second(&mono, audio.sample_rate)
