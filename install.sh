@@ -12,9 +12,13 @@
 #                                      when set, else downloaded, converted, quantized and
 #                                      verified here (Python venv under the data directory)
 #   --quantization Q4_K_M|Q5_K_M|Q8_0|F16   (default Q4_K_M)
+#   --model-only                       install the model alone with the daemon already there
+#                                      (what :Lofi model install runs)
 #
 # Environment: LOFI_VERSION (default latest), LOFI_RELEASE_URL (binary tarball URL),
-# LOFI_MODEL_URL (prebuilt GGUF URL), LOFI_QUANTIZATION, HF_ENDPOINT / HF_HOME (Hugging Face).
+# LOFI_MODEL_URL (prebuilt GGUF URL), LOFI_QUANTIZATION, HF_ENDPOINT / HF_HOME (Hugging Face),
+# LOFI_DAEMON (the daemon to convert and verify with; default ./bin/lofi-daemon),
+# LOFI_DATA_DIR (default $XDG_DATA_HOME/nvim/lofi: models/ and the converter's venv).
 set -euo pipefail
 
 REPO="${LOFI_REPO:-lofi-nvim/lofi.nvim}"
@@ -22,20 +26,22 @@ VERSION="${LOFI_VERSION:-latest}"
 QUANT="${LOFI_QUANTIZATION:-Q4_K_M}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN_DIR="$SCRIPT_DIR/bin"
-DAEMON="$BIN_DIR/lofi-daemon"
-DATA_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/nvim/lofi"
+DAEMON="${LOFI_DAEMON:-$BIN_DIR/lofi-daemon}"
+DATA_DIR="${LOFI_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/nvim/lofi}"
 MODELS_DIR="$DATA_DIR/models"
 
 from_source=0
+model_only=0
 model=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --from-source) from_source=1 ;;
+    --model-only) model_only=1 ;;
     --model) model="${2:?--model needs a file}"; shift ;;
     --model=*) model="${1#--model=}" ;;
     --quantization) QUANT="${2:?--quantization needs a type}"; shift ;;
     --quantization=*) QUANT="${1#--quantization=}" ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -54,8 +60,9 @@ case "$OS" in
   linux|darwin) ;;
   *) echo "install.sh: unsupported OS $OS" >&2; exit 1 ;;
 esac
-say "installing for $OS-$ARCH"
-mkdir -p "$BIN_DIR" "$MODELS_DIR"
+[ "$model_only" = 0 ] || [ -n "$model" ] || { echo "install.sh: --model-only needs --model" >&2; exit 2; }
+[ "$model_only" = 1 ] || say "installing for $OS-$ARCH"
+mkdir -p "$MODELS_DIR"
 
 download_release() {
   command -v curl >/dev/null || return 1
@@ -92,12 +99,18 @@ build_from_source() {
   install -m 755 "$SCRIPT_DIR/target/release/lofi-daemon" "$DAEMON"
 }
 
-if [ "$from_source" = 1 ] || ! download_release; then
-  [ "$from_source" = 1 ] || say "no release binary available; building from source instead"
-  build_from_source
+if [ "$model_only" = 1 ]; then
+  "$DAEMON" --version >/dev/null 2>&1 \
+    || { echo "install.sh: $DAEMON does not run; run ./install.sh without --model-only first" >&2; exit 1; }
+else
+  mkdir -p "$BIN_DIR"
+  if [ "$from_source" = 1 ] || ! download_release; then
+    [ "$from_source" = 1 ] || say "no release binary available; building from source instead"
+    build_from_source
+  fi
+  "$DAEMON" --version >/dev/null || { echo "install.sh: $DAEMON does not run" >&2; exit 1; }
+  say "daemon: $DAEMON ($("$DAEMON" --version))"
 fi
-"$DAEMON" --version >/dev/null || { echo "install.sh: $DAEMON does not run" >&2; exit 1; }
-say "daemon: $DAEMON ($("$DAEMON" --version))"
 
 # Daemons that can check a GGUF understand --verify-model; only those whose backends include
 # ggml can generate with one, so only they get weights downloaded.
@@ -190,6 +203,7 @@ fi
 if [ -f "$model_path" ] && [ "$has_verify" = 1 ]; then
   "$DAEMON" --verify-model "$model_path" || { echo "install.sh: model verification failed: $model_path" >&2; exit 1; }
   [ "$has_ggml" = 1 ] || say "this daemon cannot generate with a model yet (no ggml backend); the procedural backend will be used"
+  [ "$model_only" = 0 ] || exit 0
 elif [ -f "$model_path" ]; then
   say "this daemon cannot verify or use $model_path; the procedural backend will be used"
 else

@@ -228,6 +228,53 @@ M.subcommands = {
       lofi().visualizer()
     end,
   },
+  model = {
+    run = function(args)
+      local model = require("lofi.model")
+      local sub = args[1]
+      if sub == "install" then
+        local name = args[2]
+        say(("lofi: installing %s in the background"):format(name or "musicgen-small"))
+        return model.install(
+          name,
+          reply(function(installed)
+            local notes = {}
+            if require("lofi.config").current.model.backend == "procedural" then
+              notes[#notes + 1] = 'model.backend = "procedural" keeps it unused: set it to "auto"'
+            end
+            if installed.session_only then
+              notes[#notes + 1] = ("set model.weights_path = %q in setup() to keep using it"):format(installed.path)
+            end
+            local suffix = #notes > 0 and (" (" .. table.concat(notes, "; ") .. ")") or ""
+            say(("lofi: model installed: %s%s"):format(installed.path, suffix))
+          end)
+        )
+      elseif sub == "remove" then
+        return model.remove(reply(function(removed)
+          say(
+            ("lofi: removed %s (%.0f MB); the procedural backend plays until a model is installed"):format(
+              removed.path,
+              removed.size_mb
+            )
+          )
+        end))
+      elseif sub == nil then
+        return model.info(reply(function(lines)
+          ui().float(lines, "lofi model")
+        end))
+      end
+      ui().error(require("lofi.errors").new("INVALID_PARAMS", "usage: :Lofi model [install [name]|remove]"))
+    end,
+    complete = function(_, args)
+      if #args == 0 then
+        return { "install", "remove" }
+      end
+      if args[1] == "install" and #args == 1 then
+        return require("lofi.model").names
+      end
+      return {}
+    end,
+  },
   cache = {
     run = function(args)
       local sub = args[1]

@@ -46,7 +46,9 @@ M.on_reply = function() end
 ---@type fun(restarted: boolean)
 M.on_start = function() end
 
-local function plugin_root()
+--- The plugin's directory (install.sh and bin/ are there).
+---@return string
+function M.plugin_root()
   local source = debug.getinfo(1, "S").source:sub(2)
   return vim.fn.fnamemodify(source, ":p:h:h:h")
 end
@@ -59,7 +61,7 @@ function M.candidates()
     return { vim.fn.expand(bin) }
   end
   local list = {
-    plugin_root() .. "/bin/lofi-daemon",
+    M.plugin_root() .. "/bin/lofi-daemon",
     vim.fn.stdpath("data") .. "/lofi/bin/lofi-daemon",
   }
   local on_path = vim.fn.exepath("lofi-daemon")

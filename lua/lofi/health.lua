@@ -83,7 +83,7 @@ local function verify_model(bin, path)
   else
     health.error(
       vim.trim(run.stderr ~= "" and run.stderr or "model verification did not finish"),
-      { "reinstall it with ./install.sh --model PATH" }
+      { "reinstall it with :Lofi model install (or ./install.sh --model PATH)" }
     )
   end
 end
@@ -130,7 +130,8 @@ local function check_model(status, bin)
     health.ok("backend: procedural (instant, needs no model)")
   elseif not stat then
     local report = c.model.backend == "ggml" and health.warn or health.info
-    local advice = "install MusicGen with ./install.sh --model musicgen-small (or --model FILE.gguf)"
+    local advice =
+      "install MusicGen with :Lofi model install (or ./install.sh --model musicgen-small, or --model FILE.gguf)"
     report(("no model at %s: the procedural backend plays instead"):format(path), { advice })
   else
     health.info(("model file: %s (%.0f MB)"):format(path, stat.size / 1e6))

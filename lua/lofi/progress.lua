@@ -1,4 +1,5 @@
----@mod lofi.progress Generation progress in the place the user chose (ui.progress).
+---@mod lofi.progress Progress (generations, the model installer) in the place the user chose
+--- (ui.progress).
 
 local config = require("lofi.config")
 
@@ -24,13 +25,13 @@ function reporters.cmdline()
   }
 end
 
-function reporters.fidget(track_id)
+function reporters.fidget(title)
   local ok, progress = pcall(require, "fidget.progress")
   if not ok then
     return nil
   end
   local handle = progress.handle.create({
-    title = "Generating " .. track_id,
+    title = title,
     message = "starting",
     percentage = 0,
     lsp_client = { name = "lofi" },
@@ -46,12 +47,12 @@ function reporters.fidget(track_id)
   }
 end
 
-function reporters.mini()
+function reporters.mini(title)
   local ok, notify = pcall(require, "mini.notify")
   if not ok then
     return nil
   end
-  local id = notify.add("lofi: generating…")
+  local id = notify.add("lofi: " .. title:lower() .. "…")
   return {
     update = function(_, message)
       notify.update(id, { msg = message })
@@ -62,7 +63,7 @@ function reporters.mini()
   }
 end
 
-function reporters.notify()
+function reporters.notify(_, ended)
   local record
   return {
     update = function(_, message)
@@ -72,7 +73,7 @@ function reporters.notify()
     finish = function()
       if record then
         -- The progress entry ends rather than lingering at its last percentage.
-        vim.notify("lofi: generation ended", vim.log.levels.INFO, {
+        vim.notify(ended, vim.log.levels.INFO, {
           title = "lofi",
           id = "lofi_progress",
           replace = record,
@@ -89,10 +90,11 @@ end
 
 local warned = {}
 
----@param track_id string
-local function reporter(track_id)
+---@param title string what is in progress ("Generating 1a2b3c4d")
+---@param ended string the message that replaces it in notification UIs
+local function reporter(title, ended)
   local mode = config.current.ui.progress
-  local made = reporters[mode](track_id)
+  local made = reporters[mode](title, ended)
   if made then
     return made
   end
@@ -126,7 +128,7 @@ function M.update(data)
   local entry = active[data.track_id]
   local now = uv.now()
   if not entry then
-    entry = { last = -math.huge, handle = reporter(data.track_id) }
+    entry = { last = -math.huge, handle = reporter("Generating " .. data.track_id, "lofi: generation ended") }
     active[data.track_id] = entry
   end
   if now - entry.last < THROTTLE_MS then
@@ -134,6 +136,14 @@ function M.update(data)
   end
   entry.last = now
   entry.handle.update(data.percent or 0, M.message(data.percent or 0, data.eta_sec))
+end
+
+--- A task's progress report other than a generation's (the model installer).
+---@param title string
+---@param ended string
+---@return { update: fun(percent: number?, message: string), finish: fun() }
+function M.task(title, ended)
+  return reporter(title, ended)
 end
 
 --- Ends the report for a track (completed or failed).

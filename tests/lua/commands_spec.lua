@@ -133,6 +133,7 @@ describe(":Lofi", function()
       "generate",
       "list",
       "log",
+      "model",
       "pause",
       "play",
       "prompt",

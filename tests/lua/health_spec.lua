@@ -60,7 +60,7 @@ describe(":checkhealth lofi", function()
     child:setup({ model = { backend = "ggml", weights_path = damaged } })
     report = checkhealth(child)
     assert.matches("ERROR lofi%-daemon: .*damaged%.gguf is not a usable MusicGen model: not a valid GGUF file", report)
-    assert.matches("reinstall it with ./install.sh %-%-model PATH", report)
+    assert.matches("reinstall it with :Lofi model install %(or ./install.sh %-%-model PATH%)", report)
   end)
 
   it("lists configuration problems and a missing binary", function()
