@@ -167,6 +167,7 @@ install_from_hub() {
     if ! "$venv/bin/python" "$SCRIPT_DIR/scripts/convert_musicgen_to_gguf.py" --hf-id "$repo" --name "$name" \
       --outtype f32 --out "$work/f32.gguf" >"$work/convert.log" 2>&1; then
       explain_failure "$repo" "$work/convert.log" >&2
+      rm -rf "$work" # the download stays in the Hugging Face cache: a rerun resumes from it
       exit 1
     fi
     local qtype
