@@ -3,6 +3,7 @@
 tokenizer, saves it in Hugging Face layout and dumps transformers' reference outputs.
 
     scripts/make_test_model.py                         # tests/fixtures/musicgen-tiny/{hf,reference.json}
+    scripts/make_test_model.py --shape medium-shaped   # tests/fixtures/musicgen-medium-shaped/{hf,reference.json}
     scripts/make_test_model.py --shape musicgen-small --out DIR   # real shapes, random weights (benchmarks)
 
 Runs inside its own venv (.venv-model: torch, transformers, sentencepiece, protobuf, safetensors),
@@ -74,6 +75,28 @@ TINY = dict(
     sp_vocab=300,
 )
 
+# Other proportions than the tiny model's (and than small's): musicgen-medium and -large change the
+# width, the head count and the depth, so this one does too — head size 32 instead of 64, a
+# feed-forward 3x the width instead of 4x, 3 layers, 6 heads, a wider T5 and EnCodec — and a
+# model whose sizes were taken from anywhere but the GGUF would fail its parity test.
+MEDIUM_SHAPED = dict(
+    text_encoder=dict(
+        d_model=96, d_kv=16, d_ff=160, num_layers=3, num_heads=6,
+        relative_attention_num_buckets=32, relative_attention_max_distance=128,
+        feed_forward_proj="relu", dropout_rate=0.0,
+    ),
+    decoder=dict(
+        vocab_size=64, max_position_embeddings=512, num_hidden_layers=3, ffn_dim=576,
+        num_attention_heads=6, hidden_size=192, num_codebooks=4, dropout=0.0,
+    ),
+    audio_encoder=dict(
+        sampling_rate=32000, num_filters=6, hidden_size=24, codebook_size=64,
+        upsampling_ratios=[8, 5, 4, 4], num_lstm_layers=2, use_causal_conv=False,
+        use_conv_shortcut=False, target_bandwidths=[2.2], normalize=False,
+    ),
+    sp_vocab=300,
+)
+
 MUSICGEN_SMALL = dict(
     text_encoder=dict(
         vocab_size=32128, d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12,
@@ -90,6 +113,9 @@ MUSICGEN_SMALL = dict(
     ),
     sp_vocab=300,
 )
+
+
+SHAPES = {"tiny": TINY, "medium-shaped": MEDIUM_SHAPED, "musicgen-small": MUSICGEN_SMALL}
 
 
 def train_tokenizer(vocab_size):
@@ -235,23 +261,24 @@ def references(model, tokenizer):
 def main():
     ensure_venv()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=["tiny", "musicgen-small"], default="tiny")
-    parser.add_argument("--out", type=Path, help="output directory (default: tests/fixtures/musicgen-tiny)")
+    parser.add_argument("--shape", choices=list(SHAPES), default="tiny")
+    parser.add_argument("--out", type=Path, help="output directory (default: tests/fixtures/musicgen-<shape>)")
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    shape = TINY if args.shape == "tiny" else MUSICGEN_SMALL
-    out = args.out or ROOT / "tests" / "fixtures" / "musicgen-tiny"
+    shape = SHAPES[args.shape]
+    fixture = args.shape != "musicgen-small"  # a test fixture: HF files under hf/, references
+    out = args.out or ROOT / "tests" / "fixtures" / f"musicgen-{args.shape}"
     spiece = train_tokenizer(shape["sp_vocab"])
-    hf_dir = out / "hf" if args.shape == "tiny" else out
+    hf_dir = out / "hf" if fixture else out
     # The text vocabulary is the SentencePiece vocabulary rounded up, as T5's 32128 is.
     text_vocab = (shape["sp_vocab"] + 127) // 128 * 128
     with torch.no_grad():
         model = build_model(shape, text_vocab)
         tokenizer = save_hf(model, spiece, hf_dir)
-        ref = references(model, tokenizer) if args.shape == "tiny" else None
+        ref = references(model, tokenizer) if fixture else None
     if ref is not None:
         (out / "reference.json").write_text(json.dumps(ref, separators=(",", ":")) + "\n")
     print(f"make_test_model: wrote {out}")

@@ -6,13 +6,17 @@ mod fixture;
 
 use std::path::Path;
 
-use fixture::{fixture_dir, quantized_fixture};
+use fixture::{fixture_dir, medium_shaped_dir, quantized_fixture};
 use lofi_convert::FileType;
 use musicgen::{Musicgen, RunError, Sampling};
 use serde_json::Value;
 
 fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("reference.json")).unwrap()).unwrap()
+    reference_in(&fixture_dir())
+}
+
+fn reference_in(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -84,6 +88,27 @@ fn f32_model_matches_transformers() {
     let mut m = model(dir.path(), FileType::F32);
     let (t5, logits, audio, same_codes) = errors(&mut m, &reference);
     eprintln!("f32: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3");
+    assert!(t5 <= 1e-4, "T5 hidden states differ by {t5}");
+    assert!(logits <= 1e-3, "first-step CFG logits differ by {logits}");
+    assert_eq!(same_codes, 3, "greedy codes differ from transformers'");
+    assert!(audio <= 1e-4, "EnCodec audio differs by {audio}");
+}
+
+/// musicgen-medium and -large differ from small in width, head count and depth: a model of
+/// other proportions than the tiny fixture's must match transformers as closely.
+#[test]
+fn a_model_of_other_proportions_matches_transformers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = medium_shaped_dir();
+    let path = dir.path().join("medium-shaped-f32.gguf");
+    lofi_convert::quantize_file(&fixture.join("model-f16.gguf"), &path, FileType::F32).unwrap();
+    let mut m = Musicgen::load(&path, 1, "cpu").unwrap();
+    let params = m.params();
+    assert_eq!((params.t5_width, params.codebooks, params.frame_rate), (96, 4, 50));
+    let (t5, logits, audio, same_codes) = errors(&mut m, &reference_in(&fixture));
+    eprintln!(
+        "medium-shaped f32: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3"
+    );
     assert!(t5 <= 1e-4, "T5 hidden states differ by {t5}");
     assert!(logits <= 1e-3, "first-step CFG logits differ by {logits}");
     assert_eq!(same_codes, 3, "greedy codes differ from transformers'");
