@@ -168,6 +168,15 @@ def read_config(model_dir):
     return config, generation
 
 
+def codebook_levels(dec):
+    """Codebooks per audio channel: a stereo model's 8 are 4 levels, each a left/right pair
+    (interleaved, left first), each channel decoded by the same mono EnCodec."""
+    channels = dec.get("audio_channels", 1)
+    if channels not in (1, 2) or dec["num_codebooks"] % channels:
+        raise ConvertError(f"{channels} audio channels over {dec['num_codebooks']} codebooks is not a MusicGen layout")
+    return dec["num_codebooks"] // channels
+
+
 def add_hparams(writer, config, generation, name):
     t5, dec, codec = config["text_encoder"], config["decoder"], config["audio_encoder"]
     if t5.get("model_type") != "t5":
@@ -176,8 +185,9 @@ def add_hparams(writer, config, generation, name):
     frame_rate = -(-codec["sampling_rate"] // hop)
     codebook_bits = int(np.ceil(np.log2(codec["codebook_size"])))
     num_quantizers = int(1000 * codec["target_bandwidths"][-1] // (frame_rate * codebook_bits))
-    if num_quantizers < dec["num_codebooks"]:
-        raise ConvertError(f"EnCodec has {num_quantizers} codebooks, the decoder needs {dec['num_codebooks']}")
+    levels = codebook_levels(dec)
+    if num_quantizers < levels:
+        raise ConvertError(f"EnCodec has {num_quantizers} codebooks, the decoder needs {levels} per channel")
     ffp = t5.get("feed_forward_proj", "relu")
 
     writer.add_name(name)
@@ -212,7 +222,7 @@ def add_hparams(writer, config, generation, name):
 
     u32("musicgen.codec.codebook_size", codec["codebook_size"])
     u32("musicgen.codec.codebook_dim", codec.get("codebook_dim") or codec["hidden_size"])
-    u32("musicgen.codec.quantizer_count", dec["num_codebooks"])
+    u32("musicgen.codec.quantizer_count", levels)
     u32("musicgen.codec.hidden_size", codec["hidden_size"])
     u32("musicgen.codec.num_filters", codec["num_filters"])
     writer.add_array("musicgen.codec.upsampling_ratios", [int(r) for r in codec["upsampling_ratios"]])
@@ -297,7 +307,7 @@ def required_tensors(config):
     names += ["dec.output_norm.weight", "dec.output_norm.bias"]
     for k in range(dec["num_codebooks"]):
         names += [f"dec.tok_embd.{k}.weight", f"dec.output.{k}.weight"]
-    names += [f"codec.vq.{q}.embd" for q in range(dec["num_codebooks"])]
+    names += [f"codec.vq.{q}.embd" for q in range(codebook_levels(dec))]
     names += ["codec.dec.0.weight", "codec.dec.0.bias"]
     return names
 
@@ -332,13 +342,13 @@ def convert(model_dir, out_path, outtype, name, source=None):
         writer.add_string("general.license", license)
     if source:
         writer.add_string("general.source.huggingface.repository", source)
-    codebooks = config["decoder"]["num_codebooks"]
+    levels = codebook_levels(config["decoder"])
     add_tokenizer(writer, model_dir)
 
     tensors = fold_weight_norm(load_checkpoint(model_dir))
     converted = {}
     for hf_name in sorted(tensors):
-        target = gguf_name(hf_name, codebooks)
+        target = gguf_name(hf_name, levels)
         if target is not None:
             converted[target] = tensors[hf_name]
     missing = [t for t in required_tensors(config) if t not in converted]

@@ -4,6 +4,7 @@ tokenizer, saves it in Hugging Face layout and dumps transformers' reference out
 
     scripts/make_test_model.py                         # tests/fixtures/musicgen-tiny/{hf,reference.json}
     scripts/make_test_model.py --shape medium-shaped   # tests/fixtures/musicgen-medium-shaped/{hf,reference.json}
+    scripts/make_test_model.py --shape stereo          # tests/fixtures/musicgen-stereo/{hf,reference.json}
     scripts/make_test_model.py --shape musicgen-small --out DIR   # real shapes, random weights (benchmarks)
 
 Runs inside its own venv (.venv-model: torch, transformers, sentencepiece, protobuf, safetensors),
@@ -115,7 +116,11 @@ MUSICGEN_SMALL = dict(
 )
 
 
-SHAPES = {"tiny": TINY, "medium-shaped": MEDIUM_SHAPED, "musicgen-small": MUSICGEN_SMALL}
+# musicgen-stereo-*: 8 codebooks, a left/right pair per level (interleaved: even codebooks left),
+# each channel decoded by the same mono EnCodec.
+STEREO = dict(TINY, decoder=dict(TINY["decoder"], num_codebooks=8, audio_channels=2))
+
+SHAPES = {"tiny": TINY, "medium-shaped": MEDIUM_SHAPED, "stereo": STEREO, "musicgen-small": MUSICGEN_SMALL}
 
 
 def train_tokenizer(vocab_size):
@@ -225,11 +230,11 @@ def references(model, tokenizer):
         cond, uncond = logits[:k, -1], logits[k:, -1]
         cfg = uncond + (cond - uncond) * out["guidance_scale"]
 
-        captured = {}
+        captured = []  # one call per channel: left, then right
         decode = model.audio_encoder.decode
 
         def capture(audio_codes, *args, **kwargs):
-            captured["codes"] = audio_codes
+            captured.append(audio_codes[0, 0])
             return decode(audio_codes, *args, **kwargs)
 
         model.audio_encoder.decode = capture
@@ -238,7 +243,7 @@ def references(model, tokenizer):
             max_new_tokens=out["greedy_steps"], top_k=250,
         )
         model.audio_encoder.decode = decode
-        codes = captured["codes"][0, 0]  # [codebooks, frames]
+        codes = interleave(captured)  # [codebooks, frames]
 
         out["prompts"].append({
             "text": prompt,
@@ -252,10 +257,21 @@ def references(model, tokenizer):
 
     generator = torch.Generator().manual_seed(99)
     frames = 20
+    channels = model.decoder.config.audio_channels
     codes = torch.randint(0, model.config.audio_encoder.codebook_size, (1, 1, k, frames), generator=generator)
-    audio = model.audio_encoder.decode(codes, [None]).audio_values
-    out["encodec"] = {"codes": codes[0, 0].tolist(), "audio": f32_list(audio[0, 0])}
+    # Each channel's codebooks through EnCodec; the samples interleaved (left, right, ...).
+    audio = torch.stack(
+        [model.audio_encoder.decode(codes[:, :, c::channels], [None]).audio_values[0, 0] for c in range(channels)], dim=-1
+    )
+    out["encodec"] = {"codes": codes[0, 0].tolist(), "audio": f32_list(audio), "channels": channels}
     return out
+
+
+def interleave(per_channel):
+    """[codebooks, frames] per channel -> [codebooks x channels, frames], channel c at c::channels."""
+    import torch
+
+    return torch.stack(per_channel, dim=1).reshape(-1, per_channel[0].shape[-1])
 
 
 def main():

@@ -228,6 +228,63 @@ fn bytes_through_the_alsa_file_plugin_show_volume_and_equal_power_crossfade() {
     }
 }
 
+/// A stereo MusicGen (the stereo fixture: 8 codebooks, each channel through EnCodec) plays
+/// through ALSA's `file` plugin with its left and right different, each as the engine made it.
+#[test]
+fn a_stereo_musicgen_track_plays_left_and_right_through_the_alsa_file_plugin() {
+    let dir = tempdir();
+    let (home, out) = alsa_home(dir.path());
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/musicgen-stereo/model-f16.gguf");
+    let model = model.to_str().unwrap();
+    let args = [
+        "--audio-device",
+        "default",
+        "--backend",
+        "ggml",
+        "--model",
+        model,
+        "--threads",
+        "1",
+    ];
+    let mut d = Daemon::start_with(dir.path(), &args, |cmd| {
+        cmd.env("HOME", &home);
+    });
+    let done = d.generate(json!({ "prompt": "stereo rain", "seed": 5, "duration_sec": 3 }));
+    assert_eq!(done["backend"], "ggml");
+    let path = PathBuf::from(done["path"].as_str().unwrap());
+    assert_eq!(
+        hound::WavReader::open(&path).unwrap().spec().channels,
+        2,
+        "cached as stereo"
+    );
+    d.result("playback_config", json!({ "loop": false }));
+    d.result("volume_set", json!({ "level": 0.5 }));
+    d.result("play", json!({ "track_id": done["track_id"] }));
+    d.notification("playback_ended", |p| {
+        p["track_id"] == done["track_id"] && p["reason"] == "finished"
+    });
+    d.result("stop", json!({}));
+
+    let played = read_played_channels(&out);
+    let [left, right] = at_device_rate_channels(&path);
+    let differ = left.iter().zip(&right).filter(|(l, r)| (*l - *r).abs() > 1e-3).count();
+    assert!(
+        differ > left.len() / 4,
+        "left and right differ in {differ} of {} frames",
+        left.len()
+    );
+    let start = align(&played[0], &left, 0.5, 48_000).expect("the left channel found at volume 0.5");
+    for (channel, expected) in [(0, &left), (1, &right)] {
+        for i in (4_800..expected.len()).step_by(5) {
+            let got = played[channel][start + i];
+            assert!(
+                (got - 0.5 * expected[i]).abs() < 3e-4,
+                "channel {channel} frame {i}: {got}"
+            );
+        }
+    }
+}
+
 #[test]
 fn switching_device_mid_track_continues_from_the_position() {
     let dir = tempdir();

@@ -316,13 +316,45 @@ bool EncodecStream::upsampling(const MusicgenModel &m, bool last, std::vector<fl
     return true;
 }
 
+ChannelStreams::ChannelStreams(const MusicgenModel &m, const EncodecChunks &chunks)
+    : streams_(m.hp.decoder.audio_channels, EncodecStream(m, chunks)) {}
+
+bool ChannelStreams::push(const MusicgenModel &m, const int32_t *codes, int64_t frames, bool last, std::vector<float> &audio,
+                          std::string &error) {
+    const size_t channels = streams_.size();
+    if (channels == 1) {
+        return streams_[0].push(m, codes, frames, last, audio, error);
+    }
+    std::vector<std::vector<float>> decoded(channels);
+    std::vector<int32_t> own(static_cast<size_t>(frames) * m.hp.codec.quantizers);
+    for (size_t c = 0; c < channels; c++) {
+        // Channel c's codebooks are c, c + channels, ...: one per level.
+        for (uint32_t level = 0; level < m.hp.codec.quantizers; level++) {
+            const int32_t *book = codes + (level * channels + c) * frames;
+            std::copy_n(book, frames, own.begin() + level * frames);
+        }
+        if (!streams_[c].push(m, own.data(), frames, last, decoded[c], error)) {
+            return false;
+        }
+    }
+    // Every channel got the same frames, so each has the same samples final.
+    const size_t n = decoded[0].size();
+    audio.reserve(audio.size() + n * channels);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t c = 0; c < channels; c++) {
+            audio.push_back(decoded[c][i]);
+        }
+    }
+    return true;
+}
+
 bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, const EncodecChunks &chunks,
                     std::vector<float> &audio, std::string &error) {
-    if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * m.hp.codec.quantizers) {
-        error = "EnCodec: expected " + std::to_string(m.hp.codec.quantizers) + " codebooks x frames codes";
+    if (frames <= 0 || codes.size() != static_cast<size_t>(frames) * m.hp.decoder.codebooks) {
+        error = "EnCodec: expected " + std::to_string(m.hp.decoder.codebooks) + " codebooks x frames codes";
         return false;
     }
-    EncodecStream stream(m, chunks);
+    ChannelStreams stream(m, chunks);
     audio.clear();
     return stream.push(m, codes.data(), frames, true, audio, error);
 }

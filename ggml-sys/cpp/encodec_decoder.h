@@ -41,7 +41,23 @@ class EncodecStream {
     std::vector<std::vector<float>> carried_h_, carried_cell_; // the LSTM's state after framed_, per layer
 };
 
-// codes: codebook-major [codebook][frame]; audio gets frames x hop samples (mono).
+// One EncodecStream per audio channel: a stereo model's codebooks alternate left and right
+// (audiocraft's stereo MusicGen) and each channel's are decoded by the mono EnCodec; the
+// samples come out interleaved. A mono model has one stream and its samples as they are.
+class ChannelStreams {
+  public:
+    ChannelStreams(const MusicgenModel &m, const EncodecChunks &chunks);
+    // codes: all the decoder's codebooks, codebook-major over `frames` frames.
+    bool push(const MusicgenModel &m, const int32_t *codes, int64_t frames, bool last, std::vector<float> &audio,
+              std::string &error);
+    int64_t frames_received() const { return streams_.front().frames_received(); }
+
+  private:
+    std::vector<EncodecStream> streams_;
+};
+
+// codes: the decoder's codebooks, codebook-major [codebook][frame]; audio gets frames x hop
+// samples per channel, interleaved.
 bool encodec_decode(const MusicgenModel &m, const std::vector<int32_t> &codes, int64_t frames, const EncodecChunks &chunks,
                     std::vector<float> &audio, std::string &error);
 

@@ -87,6 +87,7 @@ typedef struct lofi_model_info {
     uint32_t decoder_layers, decoder_width, decoder_heads;
     uint32_t codebooks, codebook_size;
     uint32_t sample_rate, frame_rate;
+    uint32_t audio_channels;     /* 1 mono, 2 stereo */
     int64_t tensors_by_type[48]; /* count per ggml_type */
 } lofi_model_info;
 
@@ -107,6 +108,7 @@ typedef struct lofi_musicgen_params {
     uint32_t codebooks, codebook_size;
     uint32_t sample_rate, frame_rate, hop_length; /* hop_length samples per frame */
     uint32_t max_frames;                          /* what the decoder's context allows */
+    uint32_t audio_channels;                      /* 2: codebooks alternate left/right, audio is interleaved */
 } lofi_musicgen_params;
 
 typedef struct lofi_sampling {

@@ -25,7 +25,7 @@ struct lofi_musicgen_state {
     std::vector<std::vector<int32_t>> codes; // [codebook][frame]
     std::vector<float> audio;
     std::vector<float> last_logits; // the last run's last step, guided: [codebook][codebook_size]
-    std::unique_ptr<lofi::EncodecStream> stream; // while the runs stream their audio
+    std::unique_ptr<lofi::ChannelStreams> stream; // while the runs stream their audio
     int64_t dropped = 0;                         // frames lofi_musicgen_state_keep_last let go
     int64_t stream_origin = 0;                   // the frame (counting dropped ones) the stream started at
 };
@@ -140,14 +140,15 @@ size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model) {
 
 void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *out) {
     const lofi::MusicgenHparams &hp = model->model->hp;
-    const uint32_t books = hp.decoder.codebooks;
+    const uint32_t levels = hp.decoder.levels();
     *out = {hp.t5.width,
-            books,
+            hp.decoder.codebooks,
             hp.decoder.codebook_size,
             hp.sample_rate,
             hp.frame_rate,
             hp.codec.hop_length(),
-            hp.decoder.context_length > books ? hp.decoder.context_length - books : 0};
+            hp.decoder.context_length > levels ? hp.decoder.context_length - levels : 0,
+            hp.decoder.audio_channels};
 }
 
 void lofi_musicgen_get_info(const lofi_musicgen *model, lofi_model_info *out) {
@@ -290,7 +291,7 @@ lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *st
     int64_t streamed = params->prompt_frames; // run frames the stream has
     if (streaming) {
         if (!state->stream) {
-            state->stream = std::make_unique<lofi::EncodecStream>(m, chunks_of(0));
+            state->stream = std::make_unique<lofi::ChannelStreams>(m, chunks_of(0));
             state->stream_origin = state->dropped;
         }
         const int64_t missing = state->dropped + held - state->stream_origin - state->stream->frames_received();
@@ -307,8 +308,9 @@ lofi_status lofi_musicgen_generate(lofi_musicgen *model, lofi_musicgen_state *st
     bool stream_failed = false;
     auto report = [&](int64_t step, int64_t steps) {
         if (streaming) {
-            // Frame f is final once its last codebook is sampled, codebooks - 1 steps after its first.
-            const int64_t complete = std::min(frames, std::max<int64_t>(0, step - state->codebooks + 1));
+            // Frame f is final once its last level is sampled, levels - 1 steps after its first.
+            const int64_t levels = m.hp.decoder.levels();
+            const int64_t complete = std::min(frames, std::max<int64_t>(0, step - levels + 1));
             if (complete - streamed >= stream_every || (complete == frames && complete > streamed)) {
                 if (!stream_push(m, state, out, frames, streamed, complete, false, params->audio, params->audio_user, error)) {
                     stream_failed = true;

@@ -64,7 +64,7 @@ int32_t sample_token(std::vector<float> logits, const SamplingParams &params, st
     return order[pick(rng)];
 }
 
-int64_t run_steps(const DecoderHparams &hp, int64_t frames) { return frames + hp.codebooks - 1; }
+int64_t run_steps(const DecoderHparams &hp, int64_t frames) { return frames + hp.levels() - 1; }
 
 RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hidden, int64_t tokens, int64_t frames,
                     const std::vector<int32_t> &audio_prompt, const SamplingParams &params,
@@ -81,10 +81,12 @@ RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hi
         error = "the audio prompt has a code outside the codebook";
         return RunStatus::failed;
     }
-    // Delay pattern: codebook q at step s holds frame s - 1 - q; the start token elsewhere.
+    // Delay pattern: codebook q at step s holds frame s - 1 - q / channels (a stereo model's
+    // left/right pair shares its level's delay); the start token elsewhere.
     const int64_t steps = run_steps(hp, frames);
     if (steps + 1 > hp.context_length) {
-        error = "asked for " + std::to_string(frames) + " frames; the model's context holds " + std::to_string(hp.context_length - books);
+        error = "asked for " + std::to_string(frames) + " frames; the model's context holds " +
+                std::to_string(hp.context_length - hp.levels());
         return RunStatus::failed;
     }
     GraphRunner runner(m.backends());
@@ -104,7 +106,7 @@ RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hi
             return RunStatus::failed;
         }
         for (int64_t q = 0; q < books; q++) {
-            const int64_t frame = s - 1 - q;
+            const int64_t frame = s - 1 - q / hp.audio_channels;
             if (frame < 0 || frame >= frames) {
                 // Forced back outside the codebook's window: the start token before it, padding after.
                 input[q] = static_cast<int32_t>(frame < 0 ? hp.start_token : hp.pad_token);

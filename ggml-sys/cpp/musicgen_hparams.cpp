@@ -174,8 +174,12 @@ bool read_hparams(const gguf_context *ctx, MusicgenHparams &hp, std::string &err
         read_t5(r, hp.t5);
         read_decoder(r, hp.decoder);
         read_codec(r, hp.codec);
-        if (hp.codec.quantizers != hp.decoder.codebooks) {
-            throw MissingKey("codec quantizer_count differs from the decoder's codebook_count");
+        if (hp.audio_channels > 2 || hp.decoder.codebooks % hp.audio_channels != 0) {
+            throw MissingKey("audio_channels must be 1 or 2 and divide the decoder's codebook_count");
+        }
+        hp.decoder.audio_channels = hp.audio_channels;
+        if (hp.codec.quantizers != hp.decoder.levels()) {
+            throw MissingKey("codec quantizer_count differs from the decoder's codebooks per channel");
         }
         const std::string g = "musicgen.generation.";
         hp.generation = {r.f32(g + "guidance_scale"), r.f32(g + "top_p"), r.f32(g + "temperature"), r.u32(g + "top_k"),

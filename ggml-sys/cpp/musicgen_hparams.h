@@ -19,6 +19,11 @@ struct DecoderHparams {
     uint32_t width, ffn_length, layers, heads, codebooks, codebook_size, context_length, pad_token, start_token;
     float norm_epsilon;
     bool scale_embedding;
+    // 1, or 2 for the stereo models: their codebooks alternate left and right (audiocraft's
+    // stereo delay pattern: a pair per level, both delayed by the level).
+    uint32_t audio_channels = 1;
+    // Codebooks per channel: the levels of the delay pattern.
+    uint32_t levels() const { return codebooks / audio_channels; }
 };
 
 struct CodecHparams {

@@ -65,7 +65,8 @@ void decoder_tensors(const DecoderHparams &dec, Builder &b) {
 }
 
 // EnCodec's SEANet decoder, numbered as transformers' EncodecDecoder.layers (ELUs hold no weights).
-void codec_tensors(const CodecHparams &c, uint32_t audio_channels, Builder &b) {
+// MusicGen's EnCodec is mono; a stereo model decodes each channel with it.
+void codec_tensors(const CodecHparams &c, Builder &b) {
     for (uint32_t q = 0; q < c.quantizers; q++) {
         b.floats("codec.vq." + std::to_string(q) + ".embd", {c.codebook_dim, c.codebook_size});
     }
@@ -98,7 +99,7 @@ void codec_tensors(const CodecHparams &c, uint32_t audio_channels, Builder &b) {
         }
     }
     index++; // ELU
-    b.conv(layer(index), c.last_kernel_size, c.num_filters, audio_channels);
+    b.conv(layer(index), c.last_kernel_size, c.num_filters, 1);
 }
 
 std::string shape_string(const int64_t *ne, size_t n) {
@@ -160,7 +161,7 @@ std::vector<ExpectedTensor> expected_tensors(const MusicgenHparams &hp) {
     b.matrix("proj.weight", {hp.t5.width, hp.decoder.width});
     b.floats("proj.bias", {hp.decoder.width});
     decoder_tensors(hp.decoder, b);
-    codec_tensors(hp.codec, hp.audio_channels, b);
+    codec_tensors(hp.codec, b);
     return b.out;
 }
 

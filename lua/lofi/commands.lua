@@ -234,7 +234,7 @@ M.subcommands = {
       local sub = args[1]
       if sub == "install" then
         local name = args[2]
-        say(("lofi: installing %s in the background"):format(name or "musicgen-small"))
+        say(("lofi: installing %s in the background"):format(name or require("lofi.config").current.model.name))
         return model.install(
           name,
           reply(function(installed)
@@ -270,7 +270,7 @@ M.subcommands = {
         return { "install", "remove" }
       end
       if args[1] == "install" and #args == 1 then
-        return require("lofi.model").names
+        return require("lofi.config").model_names
       end
       return {}
     end,

@@ -4,6 +4,16 @@ local described = require("lofi.described")
 
 local M = {}
 
+--- The official text-to-music checkpoints (model.name; :Lofi model install completes them).
+M.model_names = {
+  "musicgen-small",
+  "musicgen-medium",
+  "musicgen-large",
+  "musicgen-stereo-small",
+  "musicgen-stereo-medium",
+  "musicgen-stereo-large",
+}
+
 ---@class lofi.Config
 ---@field daemon lofi.DaemonConfig
 ---@field model lofi.ModelConfig
@@ -27,7 +37,8 @@ local M = {}
 
 ---@class lofi.ModelConfig
 ---@field backend "auto"|"ggml"|"procedural"  auto = ggml when the model file exists, else procedural
----@field weights_path string?     nil = stdpath("data")/lofi/models/musicgen-small-<quantization>.gguf
+---@field name "musicgen-small"|"musicgen-medium"|"musicgen-large"|"musicgen-stereo-small"|"musicgen-stereo-medium"|"musicgen-stereo-large"  which checkpoint (:Lofi model install's default; stereo-* make stereo tracks)
+---@field weights_path string?     nil = stdpath("data")/lofi/models/<name>-<quantization>.gguf
 ---@field quantization "Q4_K_M"|"Q5_K_M"|"Q8_0"|"F16"
 ---@field device "auto"|"cpu"|"cuda"|"vulkan"|"metal"  auto = the first GPU the daemon's build can use, else the CPU
 ---@field threads integer?
@@ -92,6 +103,7 @@ function M.defaults()
     },
     model = {
       backend = described.defaults.backend,
+      name = "musicgen-small",
       weights_path = nil,
       quantization = "Q4_K_M",
       device = "auto",
@@ -223,6 +235,7 @@ local schema = {
   },
   model = {
     backend = one_of(described.choices.backend),
+    name = one_of(M.model_names),
     weights_path = { "string", "nil" },
     quantization = one_of({ "Q4_K_M", "Q5_K_M", "Q8_0", "F16" }),
     device = one_of(described.choices.device),
@@ -388,7 +401,7 @@ M.problems = {}
 function M.weights_path(config)
   config = config or M.current
   return config.model.weights_path
-    or (vim.fn.stdpath("data") .. "/lofi/models/musicgen-small-" .. config.model.quantization .. ".gguf")
+    or (vim.fn.stdpath("data") .. "/lofi/models/" .. config.model.name .. "-" .. config.model.quantization .. ".gguf")
 end
 
 return M

@@ -6,9 +6,6 @@ local errors = require("lofi.errors")
 
 local M = {}
 
---- The official checkpoints `:Lofi model install` completes (any Hugging Face id works).
-M.names = { "musicgen-small", "musicgen-medium", "musicgen-large" }
-
 local installing = false
 
 --- Calls `on_line` with each whole line of a stream, as it arrives.
@@ -35,14 +32,14 @@ local function restart_daemon(callback)
 end
 
 --- Installs a model with install.sh (`name`: an official name or a Hugging Face repository id,
---- default musicgen-small; model.quantization), then restarts the daemon so `auto` picks it up.
+--- default model.name; model.quantization), then restarts the daemon so `auto` picks it up.
 ---@param name string?
 ---@param callback fun(err: lofi.Error?, installed: { path: string, session_only: boolean }?)?
 function M.install(name, callback)
   vim.validate("name", name, "string", true)
   vim.validate("callback", callback, "function", true)
   callback = callback or function() end
-  name = name or "musicgen-small"
+  name = name or config.current.model.name
   if installing then
     return callback(errors.new("INSTALL_RUNNING", "a model install is already running"))
   end

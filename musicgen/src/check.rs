@@ -25,6 +25,8 @@ pub struct ModelInfo {
     pub codebook_size: u32,
     pub sample_rate: u32,
     pub frame_rate: u32,
+    /// 1 mono, 2 stereo (the musicgen-stereo models).
+    pub audio_channels: u32,
     pub tensors_by_type: BTreeMap<GgmlType, i64>,
     /// `general.license` and the Hugging Face repository the weights came from, when the
     /// converter knew them.
@@ -83,6 +85,7 @@ impl ModelInfo {
             codebook_size: info.codebook_size,
             sample_rate: info.sample_rate,
             frame_rate: info.frame_rate,
+            audio_channels: info.audio_channels,
             tensors_by_type: (0..info.tensors_by_type.len())
                 .filter(|&t| info.tensors_by_type[t] > 0)
                 .map(|t| (GgmlType(t as i32), info.tensors_by_type[t]))

@@ -19,6 +19,8 @@ pub struct MusicgenParams {
     pub hop_length: usize,
     /// The most frames one decoder run can hold (its context).
     pub max_frames: usize,
+    /// 1, or 2 for the stereo models (codebooks alternate left/right; audio is interleaved).
+    pub channels: usize,
 }
 
 /// How tokens are drawn from the guided logits.
@@ -112,6 +114,7 @@ impl Musicgen {
                 frame_rate: p.frame_rate,
                 hop_length: p.hop_length as usize,
                 max_frames: p.max_frames as usize,
+                channels: p.audio_channels as usize,
             },
             default_sampling: Sampling {
                 guidance_scale: defaults.guidance_scale,

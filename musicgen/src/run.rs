@@ -270,7 +270,7 @@ impl Run<'_> {
         out
     }
 
-    /// EnCodec over the run's codes: `frames × hop_length` mono samples at `sample_rate`, both
+    /// EnCodec over the run's codes: `frames × hop_length` samples per channel (interleaved) at `sample_rate`, both
     /// stages in chunks of `chunk_frames` (0 = the defaults; the result does not depend on it,
     /// only the memory it takes).
     pub fn decode_audio(&mut self, chunk_frames: usize) -> Result<&[f32], GgmlError> {

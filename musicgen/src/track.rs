@@ -38,9 +38,11 @@ fn plan_windows(frames: usize, params: &MusicgenParams) -> Vec<Window> {
     windows
 }
 
-/// A generated track: mono samples at the model's rate, and the decoder steps it took.
+/// A generated track: samples at the model's rate (stereo models' interleaved, left first),
+/// its channel count, and the decoder steps it took.
 pub struct Track {
     pub samples: Vec<f32>,
+    pub channels: usize,
     pub steps: usize,
 }
 
@@ -73,7 +75,11 @@ impl Musicgen {
             steps_done += window_steps;
         }
         let samples = run.decode_audio(0)?.to_vec();
-        Ok(Track { samples, steps })
+        Ok(Track {
+            samples,
+            channels: self.params().channels,
+            steps,
+        })
     }
 }
 
@@ -90,6 +96,7 @@ mod tests {
             frame_rate: 50,
             hop_length: 640,
             max_frames,
+            channels: 1,
         }
     }
 

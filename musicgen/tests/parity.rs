@@ -6,7 +6,7 @@ mod fixture;
 
 use std::path::Path;
 
-use fixture::{fixture_dir, medium_shaped_dir, quantized_fixture};
+use fixture::{fixture_dir, medium_shaped_dir, quantized_fixture, stereo_dir};
 use lofi_convert::FileType;
 use musicgen::{Musicgen, RunError, Sampling};
 use serde_json::Value;
@@ -94,25 +94,40 @@ fn f32_model_matches_transformers() {
     assert!(audio <= 1e-4, "EnCodec audio differs by {audio}");
 }
 
-/// musicgen-medium and -large differ from small in width, head count and depth: a model of
-/// other proportions than the tiny fixture's must match transformers as closely.
-#[test]
-fn a_model_of_other_proportions_matches_transformers() {
+/// Another fixture's F16 GGUF at F32, against its references, at the tiny fixture's tolerances.
+fn assert_fixture_matches_transformers(fixture: &Path, name: &str, expect: impl Fn(&musicgen::MusicgenParams)) {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = medium_shaped_dir();
-    let path = dir.path().join("medium-shaped-f32.gguf");
+    let path = dir.path().join(format!("{name}-f32.gguf"));
     lofi_convert::quantize_file(&fixture.join("model-f16.gguf"), &path, FileType::F32).unwrap();
     let mut m = Musicgen::load(&path, 1, "cpu").unwrap();
-    let params = m.params();
-    assert_eq!((params.t5_width, params.codebooks, params.frame_rate), (96, 4, 50));
-    let (t5, logits, audio, same_codes) = errors(&mut m, &reference_in(&fixture));
+    expect(m.params());
+    let (t5, logits, audio, same_codes) = errors(&mut m, &reference_in(fixture));
     eprintln!(
-        "medium-shaped f32: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3"
+        "{name} f32: T5 {t5:.2e}  CFG logits {logits:.2e}  EnCodec {audio:.2e}  greedy codes identical {same_codes}/3"
     );
     assert!(t5 <= 1e-4, "T5 hidden states differ by {t5}");
     assert!(logits <= 1e-3, "first-step CFG logits differ by {logits}");
     assert_eq!(same_codes, 3, "greedy codes differ from transformers'");
     assert!(audio <= 1e-4, "EnCodec audio differs by {audio}");
+}
+
+/// musicgen-medium and -large differ from small in width, head count and depth: a model of
+/// other proportions than the tiny fixture's must match transformers as closely.
+#[test]
+fn a_model_of_other_proportions_matches_transformers() {
+    assert_fixture_matches_transformers(&medium_shaped_dir(), "medium-shaped", |params| {
+        assert_eq!((params.t5_width, params.codebooks, params.frame_rate), (96, 4, 50));
+    });
+}
+
+/// musicgen-stereo-*: 8 codebooks in left/right pairs sharing their level's delay, each
+/// channel through EnCodec; the logits of all 8, the greedy codes and both channels' audio
+/// (interleaved) match transformers.
+#[test]
+fn a_stereo_model_matches_transformers_channel_by_channel() {
+    assert_fixture_matches_transformers(&stereo_dir(), "stereo", |params| {
+        assert_eq!((params.codebooks, params.channels), (8, 2));
+    });
 }
 
 #[test]

@@ -18,12 +18,33 @@ fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn streamed_audio_equals_the_whole_decode_and_arrives_while_the_decoder_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = model(dir.path());
+    streamed_equals_whole_decode(model(dir.path()));
+}
+
+/// The stereo model streams both channels, interleaved, as its whole decode gives them.
+#[test]
+fn a_stereo_stream_carries_both_channels() {
+    let m = Musicgen::load(&fixture::stereo_dir().join("model-f16.gguf"), 1, "cpu").unwrap();
+    assert_eq!(m.params().channels, 2);
+    let samples = streamed_equals_whole_decode(m);
+    let left: Vec<f32> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<f32> = samples.iter().skip(1).step_by(2).copied().collect();
+    assert!(
+        max_abs_err(&left, &right) > 1e-3,
+        "left and right are two channels, not one twice"
+    );
+}
+
+/// Two runs streamed (the second continuing the first), checked against a whole decode of
+/// the same codes; returns the samples.
+fn streamed_equals_whole_decode(mut m: Musicgen) -> Vec<f32> {
     let sampling = Sampling {
         seed: 3,
         ..m.default_sampling()
     };
     let hop = m.params().hop_length;
+    let channels = m.params().channels;
+    let levels = m.params().codebooks / channels;
     let ids = m.tokenize("rainy night, warm keys").unwrap();
     let mut run = m.run();
     run.encode_text(&ids).unwrap();
@@ -57,16 +78,18 @@ fn streamed_audio_equals_the_whole_decode_and_arrives_while_the_decoder_runs() {
     run.finish_stream(|chunk| streamed.extend_from_slice(chunk)).unwrap();
     assert_eq!(run.frames(), 190);
     let whole = run.decode_audio(0).unwrap().to_vec();
-    assert_eq!(streamed.len(), 190 * hop);
+    assert_eq!(streamed.len(), 190 * hop * channels);
     let err = max_abs_err(&streamed, &whole);
     assert!(err <= 1e-5, "streamed audio differs from the whole decode by {err}");
-    // The first second came out while the decoder still had most of its 123 steps to go.
+    // The first second came out while the decoder still had most of its steps to go.
+    let steps = 120 + levels - 1;
     let (first_step, first_len) = deliveries[0];
     assert!(
-        first_len >= 40 * hop && first_step < 60,
-        "first audio at step {first_step} of 123"
+        first_len >= 40 * hop * channels && first_step < 60,
+        "first audio at step {first_step} of {steps}"
     );
     assert!(deliveries.len() >= 2);
+    streamed
 }
 
 #[test]

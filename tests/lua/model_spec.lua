@@ -25,7 +25,7 @@ describe(":Lofi model", function()
     assert.are.equal(child.home .. "/data/nvim/lofi/models/musicgen-small-F16.gguf", installed)
     assert.are.same({ "install", "remove" }, child:lua("return vim.fn.getcompletion('Lofi model ', 'cmdline')"))
     assert.are.same(
-      { "musicgen-small", "musicgen-medium", "musicgen-large" },
+      require("lofi.config").model_names,
       child:lua("return vim.fn.getcompletion('Lofi model install ', 'cmdline')")
     )
 

@@ -21,6 +21,8 @@ pub struct SamplingOverrides {
 
 pub struct GgmlBackend {
     model: Mutex<Musicgen>,
+    /// 1, or 2 for the stereo models.
+    channels: u16,
     sampling: Sampling,
     info: ModelInfo,
     /// Tests of a generator slower than real time (`LOFI_DAEMON_TEST_HOOKS=1` and
@@ -69,6 +71,7 @@ impl GgmlBackend {
             device: model.device(),
         };
         Ok(Self {
+            channels: model.params().channels as u16,
             model: Mutex::new(model),
             sampling,
             info,
@@ -116,7 +119,7 @@ impl RadioSource for GgmlRadio<'_> {
     }
 
     fn channels(&self) -> u16 {
-        1
+        self.backend.channels
     }
 }
 
@@ -146,8 +149,12 @@ impl Backend for GgmlBackend {
                 !cancel.load(Ordering::Relaxed)
             })
             .map_err(backend_error)?;
-        let mut audio = Audio::mono(track.samples);
-        audio.samples.truncate(request.sample_count());
+        let mut audio = Audio {
+            samples: track.samples,
+            sample_rate: crate::SAMPLE_RATE,
+            channels: track.channels as u16,
+        };
+        audio.samples.truncate(request.sample_count() * track.channels);
         // Same loudness as the procedural tracks, so crossfades between them stay level.
         super::master::master(&mut audio);
         Ok(Generated {

@@ -30,7 +30,7 @@ fn summary(path: &Path, info: &ModelInfo) -> String {
         "model OK: {path}\n  name          {name}\n  quantization  {quant} (tensors: {types})\n  parameters    {params:.1} M\n  \
          file size     {size:.1} MB\n  text encoder  T5, {t5_layers} layers, width {t5_width}, tokenizer {tokens} tokens\n  \
          decoder       {layers} layers, width {width}, {heads} heads, {codebooks} codebooks x {codebook_size}\n  \
-         audio         {rate} Hz, {frames} frames/s\n",
+         audio         {rate} Hz, {frames} frames/s, {channels}\n",
         path = path.display(),
         name = info.name,
         quant = info.quantization(),
@@ -47,5 +47,10 @@ fn summary(path: &Path, info: &ModelInfo) -> String {
         codebook_size = info.codebook_size,
         rate = info.sample_rate,
         frames = info.frame_rate,
+        channels = if info.audio_channels == 2 {
+            "stereo (left/right codebooks interleaved)"
+        } else {
+            "mono"
+        },
     )
 }
