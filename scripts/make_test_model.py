@@ -81,21 +81,10 @@ TINY = dict(
 # feed-forward 3x the width instead of 4x, 3 layers, 6 heads, a wider T5 and EnCodec — and a
 # model whose sizes were taken from anywhere but the GGUF would fail its parity test.
 MEDIUM_SHAPED = dict(
-    text_encoder=dict(
-        d_model=96, d_kv=16, d_ff=160, num_layers=3, num_heads=6,
-        relative_attention_num_buckets=32, relative_attention_max_distance=128,
-        feed_forward_proj="relu", dropout_rate=0.0,
-    ),
-    decoder=dict(
-        vocab_size=64, max_position_embeddings=512, num_hidden_layers=3, ffn_dim=576,
-        num_attention_heads=6, hidden_size=192, num_codebooks=4, dropout=0.0,
-    ),
-    audio_encoder=dict(
-        sampling_rate=32000, num_filters=6, hidden_size=24, codebook_size=64,
-        upsampling_ratios=[8, 5, 4, 4], num_lstm_layers=2, use_causal_conv=False,
-        use_conv_shortcut=False, target_bandwidths=[2.2], normalize=False,
-    ),
-    sp_vocab=300,
+    TINY,
+    text_encoder=dict(TINY["text_encoder"], d_model=96, d_ff=160, num_layers=3, num_heads=6),
+    decoder=dict(TINY["decoder"], num_hidden_layers=3, ffn_dim=576, num_attention_heads=6, hidden_size=192),
+    audio_encoder=dict(TINY["audio_encoder"], num_filters=6, hidden_size=24),
 )
 
 MUSICGEN_SMALL = dict(
