@@ -64,6 +64,40 @@ describe(":Lofi model", function()
     child:wait("require('lofi.state').current.model.backend == 'procedural'", 10000, "the procedural backend")
   end)
 
+  it("converts a checkpoint from the Hugging Face cache and plays a ggml track from it", function()
+    -- The layout huggingface_hub reads (HF_HUB_OFFLINE=1): the fixture checkpoint as a repository.
+    local hf = helpers.tempdir()
+    local repo = hf .. "/hub/models--lofi-test--musicgen-tiny"
+    local commit = "0123456789abcdef0123456789abcdef01234567"
+    vim.fn.mkdir(repo .. "/refs", "p")
+    vim.fn.mkdir(repo .. "/snapshots/" .. commit, "p")
+    vim.fn.writefile({ commit }, repo .. "/refs/main", "b")
+    for _, file in ipairs(vim.fn.glob(helpers.root .. "/tests/fixtures/musicgen-tiny/hf/*", true, true)) do
+      assert(vim.uv.fs_copyfile(file, repo .. "/snapshots/" .. commit .. "/" .. vim.fs.basename(file)))
+    end
+    child = helpers.child({ env = { HF_HOME = hf, HF_HUB_OFFLINE = "1" } })
+    child:setup({ model = { backend = "auto", quantization = "Q8_0", threads = 1 } })
+    child:cmd("Lofi model install lofi-test/musicgen-tiny")
+    -- A first install prepares the converter's venv (pinned packages from PyPI).
+    local said = child:wait("_G.said('^lofi: model installed')", 300000, "the conversion")
+    local installed = child.home .. "/data/nvim/lofi/models/musicgen-tiny-Q8_0.gguf"
+    assert.are.equal(
+      ("lofi: model installed: %s (set model.weights_path = %q in setup() to keep using it)"):format(
+        installed,
+        installed
+      ),
+      said
+    )
+    assert.are.equal(installed, child:lua("return require('lofi.config').weights_path()"))
+    assert.are.same({}, vim.fn.glob(child.home .. "/data/nvim/lofi/convert-*", true, true))
+    local err, ack = child:api("generate", { prompt = "lofi, rain", seed = 4, duration_sec = 2, play = true })
+    assert.is_nil(err)
+    local done = child:event("generation_complete", { track_id = ack.track_id }, 60000)
+    assert.are.equal("ggml", done.backend)
+    assert.matches("^musicgen%-tiny%-q8_0%-", done.model_version)
+    child:event("playback_start", { track_id = ack.track_id }, 20000)
+  end)
+
   it("says why an install failed in one line and installs nothing", function()
     child = helpers.child({ env = { LOFI_MODEL_URL = "file:///nonexistent/model.gguf" } })
     child:setup({ model = { backend = "auto", quantization = "F16" } })
