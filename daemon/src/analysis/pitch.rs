@@ -1,8 +1,8 @@
 //! Pitch wobble: how far held notes drift in pitch, in cents — what tape wow and flutter
-//! do, and what a steady synth does not. Measured on the strongest partial of the keys'
-//! range (200–1500 Hz) frame by frame, its frequency read from the phase advance between
-//! frames (a phase vocoder: far finer than the FFT's bins), over every stretch where one
-//! partial stays the strongest for at least half a second (a held note).
+//! do, and what a steady synth does not. Measured on the isolated partials of the keys'
+//! range (200–1500 Hz) frame by frame, each one's frequency read from the phase advance
+//! between frames (a phase vocoder: far finer than the FFT's bins), over every partial
+//! followed for at least a second (a held note).
 
 use realfft::RealFftPlanner;
 

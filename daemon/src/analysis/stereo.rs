@@ -28,10 +28,9 @@ pub fn image(audio: &Audio) -> Option<StereoImage> {
         right += r * r;
         cross += l * r;
     }
-    let stereo_lufs = super::loudness(audio).integrated_lufs;
-    let mono = Audio::mono(audio.mono_mix().into_owned());
+    let stereo_lufs = super::integrated_lufs(&audio.samples, 2, audio.sample_rate);
     // The sum on both speakers: 3 dB over the same signal measured as one channel.
-    let mono_lufs = super::integrated_lufs(&mono.samples, 1, audio.sample_rate) + 10.0 * 2f64.log10();
+    let mono_lufs = super::integrated_lufs(&audio.mono_mix(), 1, audio.sample_rate) + 10.0 * 2f64.log10();
     Some(StereoImage {
         width: side / mid.max(1e-12),
         correlation: cross / (left * right).sqrt().max(1e-12),
