@@ -170,14 +170,14 @@ bool read_hparams(const gguf_context *ctx, MusicgenHparams &hp, std::string &err
         hp.name = gguf_find_key(ctx, "general.name") >= 0 ? r.str("general.name") : "unnamed";
         hp.sample_rate = r.positive("musicgen.sample_rate");
         hp.frame_rate = r.positive("musicgen.frame_rate");
-        hp.audio_channels = r.positive("musicgen.audio_channels");
         read_t5(r, hp.t5);
         read_decoder(r, hp.decoder);
         read_codec(r, hp.codec);
-        if (hp.audio_channels > 2 || hp.decoder.codebooks % hp.audio_channels != 0) {
+        const uint32_t channels = r.positive("musicgen.audio_channels");
+        if (channels > 2 || hp.decoder.codebooks % channels != 0) {
             throw MissingKey("audio_channels must be 1 or 2 and divide the decoder's codebook_count");
         }
-        hp.decoder.audio_channels = hp.audio_channels;
+        hp.decoder.audio_channels = channels;
         if (hp.codec.quantizers != hp.decoder.levels()) {
             throw MissingKey("codec quantizer_count differs from the decoder's codebooks per channel");
         }

@@ -45,7 +45,7 @@ struct GenerationDefaults {
 
 struct MusicgenHparams {
     std::string name;
-    uint32_t sample_rate, frame_rate, audio_channels;
+    uint32_t sample_rate, frame_rate; // the channel count is the decoder's (DecoderHparams)
     T5Hparams t5;
     DecoderHparams decoder;
     CodecHparams codec;

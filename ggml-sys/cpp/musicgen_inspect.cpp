@@ -33,7 +33,7 @@ void fill_model_info(const lofi_gguf &file, const MusicgenHparams &hp, lofi_mode
     out->codebook_size = hp.decoder.codebook_size;
     out->sample_rate = hp.sample_rate;
     out->frame_rate = hp.frame_rate;
-    out->audio_channels = hp.audio_channels;
+    out->audio_channels = hp.decoder.audio_channels;
 }
 
 } // namespace lofi
