@@ -2,7 +2,7 @@
 //! cancellation of pending jobs, progress and completion events.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ use serde::Serialize;
 use crate::audio_file::AudioFormat;
 use crate::backend::{Backend, BackendError, GenerationRequest, Progress};
 use crate::cache::{Cache, CacheLimits, TrackMeta};
+use crate::playback::mixer::PreparedTrack;
+use crate::playback::stream::TrackStream;
 use crate::rpc::{ErrorReason, RpcError};
 
 /// Minimum spacing of `generation_progress` events for one track.
@@ -23,7 +25,7 @@ pub struct Job {
     pub request: GenerationRequest,
     /// Queued by prefetch rather than by the user: joins the playlist when done.
     pub prefetch: bool,
-    /// Starts playing when done.
+    /// Plays as it generates (a stand-in: when done).
     pub play: bool,
     /// Rendered by the stand-in (procedural) backend: plays at once while the requested,
     /// slower track generates, which then crossfades in.
@@ -38,10 +40,14 @@ pub struct ActiveJob {
 }
 
 /// Events the worker reports; the server turns them into notifications.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum QueueEvent {
     Started {
         track_id: String,
+    },
+    /// A track asked to play is generating into `track`, which can play as it grows.
+    Streaming {
+        track: Arc<PreparedTrack>,
     },
     Progress {
         track_id: String,
@@ -99,11 +105,13 @@ impl Queue {
     }
 
     /// Starts the worker. `emit` receives every event, in order, from the worker thread.
+    /// `device_rate`: the output's sample rate, at which tracks asked to play are streamed.
     pub fn start(
         backend: Arc<dyn Backend>,
         stand_in: Arc<dyn Backend>,
         cache: Arc<Cache>,
         settings: Arc<Mutex<StoreSettings>>,
+        device_rate: Arc<AtomicU32>,
         emit: impl Fn(QueueEvent) + Send + 'static,
     ) -> Arc<Queue> {
         let queue = Arc::new(Queue {
@@ -118,7 +126,8 @@ impl Queue {
                 // Threads this one starts (GGML's, rayon's) inherit the lower priority, so a
                 // generation never holds a core the audio and control threads need.
                 crate::lifecycle::lower_thread_priority();
-                worker.run([backend.as_ref(), stand_in.as_ref()], &cache, &settings, &emit)
+                let backends = [backend.as_ref(), stand_in.as_ref()];
+                worker.run(backends, &cache, &settings, &device_rate, &emit)
             })
             .expect("spawn generation worker");
         queue
@@ -226,11 +235,14 @@ impl Queue {
         backends: [&dyn Backend; 2],
         cache: &Cache,
         settings: &Mutex<StoreSettings>,
+        device_rate: &AtomicU32,
         emit: &dyn Fn(QueueEvent),
     ) {
         while let Some(job) = self.next_job() {
             let backend = backends[usize::from(job.stand_in)];
-            let event = self.generate(&job, backend, cache, settings, emit);
+            // A stand-in plays when done: it takes a fraction of a second.
+            let stream_at = (job.play && !job.stand_in).then(|| device_rate.load(Ordering::Relaxed));
+            let event = self.generate(&job, backend, cache, settings, stream_at, emit);
             self.lock().active = None;
             if let Some(event) = event {
                 emit(event);
@@ -238,12 +250,15 @@ impl Queue {
         }
     }
 
+    /// Generates `job`'s track and stores it; `stream_at`: also streams it at that rate, to
+    /// play as it grows.
     fn generate(
         &self,
         job: &Job,
         backend: &dyn Backend,
         cache: &Cache,
         settings: &Mutex<StoreSettings>,
+        stream_at: Option<u32>,
         emit: &dyn Fn(QueueEvent),
     ) -> Option<QueueEvent> {
         let track_id = job.track_id.clone();
@@ -276,7 +291,33 @@ impl Queue {
                 eta_sec,
             });
         };
-        let generated = match backend.generate(&job.request, &mut on_progress, &self.cancel_active) {
+        let stream = stream_at.and_then(|rate| {
+            let frames = job.request.sample_count();
+            TrackStream::new(&track_id, frames, backend.channels(), crate::SAMPLE_RATE, rate)
+                .inspect_err(|e| tracing::warn!("cannot stream {track_id}: {e}"))
+                .ok()
+        });
+        let result = match stream {
+            Some((mut stream, track)) => {
+                emit(QueueEvent::Streaming { track });
+                let mut push = |audio: &[f32]| {
+                    if let Err(e) = stream.push(audio) {
+                        tracing::warn!("cannot stream {track_id}: {e}");
+                    }
+                };
+                let generated =
+                    backend.generate_streaming(&job.request, &mut on_progress, &self.cancel_active, &mut push);
+                if generated.is_ok() {
+                    // Its end, before the cache write: the listener may be near it already.
+                    if let Err(e) = stream.finish() {
+                        tracing::warn!("cannot stream {track_id}: {e}");
+                    }
+                }
+                generated
+            }
+            None => backend.generate(&job.request, &mut on_progress, &self.cancel_active),
+        };
+        let generated = match result {
             Ok(generated) => generated,
             Err(BackendError::Cancelled) => return None,
             Err(BackendError::Inference(message)) => {

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{quantized_fixture, tempdir, Daemon};
+use common::{assert_cache_consistent, quantized_fixture, read_capture, tempdir, Daemon};
 use lofi_convert::FileType;
 use lofi_daemon::audio_file::{self, AudioFormat};
 use serde_json::{json, Value};
@@ -18,18 +18,6 @@ fn samples(track: &Value) -> Vec<f32> {
     audio_file::read(Path::new(track["path"].as_str().unwrap()), AudioFormat::Wav)
         .unwrap()
         .samples
-}
-
-/// Every sidecar in the cache has its audio next to it, and nothing half-written is left.
-fn assert_cache_consistent(cache: &Path) {
-    for entry in std::fs::read_dir(cache).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        assert!(!name.starts_with(".tmp"), "left behind: {name}");
-        if name.ends_with(".json") {
-            assert!(path.with_extension("wav").exists(), "{name} has no audio");
-        }
-    }
 }
 
 #[test]
@@ -235,11 +223,7 @@ fn a_radio_slower_than_real_time_never_goes_silent_and_never_cuts_hard() {
     let status = d.result("status", json!({}));
     assert!(status["playback"]["dropouts"] == 0, "{status}");
 
-    let played: Vec<f32> = std::fs::read(&out)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let played = read_capture(&out);
     let start = played.iter().position(|s| s.abs() > 1e-3).expect("something was heard");
     // Up to the stop (its fade-out included), never 50 ms below -60 dBFS.
     let end = played.iter().rposition(|s| s.abs() > 1e-3).unwrap();

@@ -22,4 +22,4 @@ pub use engine::{Musicgen, MusicgenParams, Sampling};
 pub use ggml_sys::GgmlError;
 pub use radio::Radio;
 pub use run::{Run, RunError, RunState};
-pub use track::Track;
+pub use track::{AudioSink, Track};

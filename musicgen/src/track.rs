@@ -1,7 +1,7 @@
 //! A whole track from a prompt: T5 once, the decoder window by window when the track is
-//! longer than its context (as audiocraft extends a track), then EnCodec in bounded chunks.
-//! (Not streamed: EnCodec running beside the decoder keeps its weights and buffers resident
-//! through the decoder loop, a higher peak than decoding after it; the radio streams.)
+//! longer than its context (as audiocraft extends a track), then EnCodec in bounded chunks —
+//! or streamed, EnCodec decoding beside the decoder so the audio can play as it comes (a
+//! higher peak: EnCodec's weights and buffers stay resident through the decoder loop).
 
 use crate::engine::{Musicgen, MusicgenParams, Sampling};
 use crate::run::RunError;
@@ -38,6 +38,9 @@ fn plan_windows(frames: usize, params: &MusicgenParams) -> Vec<Window> {
     windows
 }
 
+/// Where streamed audio goes, a piece at a time.
+pub type AudioSink<'a> = dyn FnMut(&[f32]) + 'a;
+
 /// A generated track: samples at the model's rate (stereo models' interleaved, left first),
 /// its channel count, and the decoder steps it took.
 pub struct Track {
@@ -49,13 +52,16 @@ pub struct Track {
 impl Musicgen {
     /// `frames` frames of music for `prompt` (`frames × hop_length` samples). Each window is
     /// sampled with `sampling`'s seed plus its index. `progress(step, steps)` runs after every
-    /// decoder step, counted over all windows; returning false cancels.
+    /// decoder step, counted over all windows; returning false cancels. With `stream`, the
+    /// samples also go to it as they are decoded, in order (the same samples, within float
+    /// rounding, as decoding after the decoder).
     pub fn generate_track(
         &mut self,
         prompt: &str,
         frames: usize,
         sampling: &Sampling,
         mut progress: impl FnMut(usize, usize) -> bool,
+        mut stream: Option<&mut AudioSink<'_>>,
     ) -> Result<Track, RunError> {
         let ids = self.tokenize(prompt)?;
         let windows = plan_windows(frames, self.params());
@@ -64,17 +70,33 @@ impl Musicgen {
         let mut run = self.run();
         run.encode_text(&ids)?;
         let mut steps_done = 0;
+        let streaming = stream.is_some();
+        let mut streamed = Vec::new();
+        let mut keep = |chunk: &[f32]| {
+            streamed.extend_from_slice(chunk);
+            if let Some(stream) = stream.as_mut() {
+                stream(chunk);
+            }
+        };
         for ((index, window), window_steps) in windows.iter().enumerate().zip(window_steps) {
             let window_sampling = Sampling {
                 seed: sampling.seed.wrapping_add(index as u64),
                 ..*sampling
             };
-            run.generate(window.prompt, window.new, &window_sampling, |step, _| {
-                progress(steps_done + step, steps)
-            })?;
+            let window_progress = |step, _| progress(steps_done + step, steps);
+            if streaming {
+                run.generate_streaming(window.prompt, window.new, &window_sampling, window_progress, &mut keep)?;
+            } else {
+                run.generate(window.prompt, window.new, &window_sampling, window_progress)?;
+            }
             steps_done += window_steps;
         }
-        let samples = run.decode_audio(0)?.to_vec();
+        let samples = if streaming {
+            run.finish_stream(&mut keep)?;
+            streamed
+        } else {
+            run.decode_audio(0)?.to_vec()
+        };
         Ok(Track {
             samples,
             channels: self.params().channels,

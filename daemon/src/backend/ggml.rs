@@ -4,9 +4,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use musicgen::{Musicgen, Radio, RunError, Sampling};
+use musicgen::{AudioSink, Musicgen, Radio, RunError, Sampling};
 
 use crate::audio::Audio;
+use crate::backend::master::StreamMaster;
 
 use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress, RadioSource};
 
@@ -26,7 +27,8 @@ pub struct GgmlBackend {
     sampling: Sampling,
     info: ModelInfo,
     /// Tests of a generator slower than real time (`LOFI_DAEMON_TEST_HOOKS=1` and
-    /// `LOFI_TEST_STEP_DELAY_MS`): the radio waits this long after each decoder step.
+    /// `LOFI_TEST_STEP_DELAY_MS`): the radio and every track wait this long after each
+    /// decoder step.
     step_delay: Option<std::time::Duration>,
 }
 
@@ -80,6 +82,83 @@ impl GgmlBackend {
     }
 }
 
+impl GgmlBackend {
+    fn delay_step(&self) {
+        if let Some(delay) = self.step_delay {
+            std::thread::sleep(delay);
+        }
+    }
+
+    /// One track, its audio also handed to `stream` as it is decoded (see
+    /// [`Backend::generate_streaming`]).
+    fn track(
+        &self,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+        stream: Option<&mut AudioSink<'_>>,
+    ) -> Result<Generated, BackendError> {
+        let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+        let frames = (request.duration_sec * f64::from(model.params().frame_rate)).ceil() as usize;
+        let sampling = Sampling {
+            seed: request.seed,
+            ..self.sampling
+        };
+        let on_step = |step, steps| {
+            progress(Progress {
+                tokens_generated: step as u64,
+                tokens_estimated: steps as u64,
+            });
+            self.delay_step();
+            !cancel.load(Ordering::Relaxed)
+        };
+        let channels = usize::from(self.channels);
+        let wanted = request.sample_count() * channels;
+        let track = match stream {
+            Some(stream) => {
+                // A safe running gain and the limiter, a second at a time; the track is
+                // mastered as a whole below, as the cache keeps it.
+                let mut master = StreamMaster::new(self.channels);
+                let mut piece = Vec::new();
+                let mut sent = 0;
+                let mut hand_over = |piece: &mut Vec<f32>, stream: &mut dyn FnMut(&[f32])| {
+                    master.process(piece);
+                    let take = piece.len().min(wanted - sent);
+                    stream(&piece[..take]);
+                    sent += take;
+                    piece.clear();
+                };
+                let second = crate::SAMPLE_RATE as usize * channels;
+                let mut gather = |chunk: &[f32]| {
+                    piece.extend_from_slice(chunk);
+                    if piece.len() >= second {
+                        hand_over(&mut piece, stream);
+                    }
+                };
+                let track = model.generate_track(&request.prompt, frames, &sampling, on_step, Some(&mut gather));
+                if !piece.is_empty() {
+                    hand_over(&mut piece, stream);
+                }
+                track
+            }
+            None => model.generate_track(&request.prompt, frames, &sampling, on_step, None),
+        }
+        .map_err(backend_error)?;
+        let mut audio = Audio {
+            samples: track.samples,
+            sample_rate: crate::SAMPLE_RATE,
+            channels: track.channels as u16,
+        };
+        audio.samples.truncate(wanted);
+        // Same loudness as the procedural tracks, so crossfades between them stay level.
+        super::master::master(&mut audio);
+        Ok(Generated {
+            audio,
+            tokens_actual: track.steps as u64,
+        })
+    }
+}
+
 fn backend_error(e: RunError) -> BackendError {
     match e {
         RunError::Cancelled => BackendError::Cancelled,
@@ -102,11 +181,8 @@ impl RadioSource for GgmlRadio<'_> {
             seed: self.seed,
             ..self.backend.sampling
         };
-        let step_delay = self.backend.step_delay;
         let progress = |_, _| {
-            if let Some(delay) = step_delay {
-                std::thread::sleep(delay);
-            }
+            self.backend.delay_step();
             !cancel.load(Ordering::Relaxed)
         };
         self.radio
@@ -119,7 +195,7 @@ impl RadioSource for GgmlRadio<'_> {
     }
 
     fn channels(&self) -> u16 {
-        self.backend.channels
+        self.backend.channels()
     }
 }
 
@@ -128,39 +204,27 @@ impl Backend for GgmlBackend {
         self.info.clone()
     }
 
+    fn channels(&self) -> u16 {
+        self.channels
+    }
+
     fn generate(
         &self,
         request: &GenerationRequest,
         progress: &mut dyn FnMut(Progress),
         cancel: &AtomicBool,
     ) -> Result<Generated, BackendError> {
-        let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
-        let frames = (request.duration_sec * f64::from(model.params().frame_rate)).ceil() as usize;
-        let sampling = Sampling {
-            seed: request.seed,
-            ..self.sampling
-        };
-        let track = model
-            .generate_track(&request.prompt, frames, &sampling, |step, steps| {
-                progress(Progress {
-                    tokens_generated: step as u64,
-                    tokens_estimated: steps as u64,
-                });
-                !cancel.load(Ordering::Relaxed)
-            })
-            .map_err(backend_error)?;
-        let mut audio = Audio {
-            samples: track.samples,
-            sample_rate: crate::SAMPLE_RATE,
-            channels: track.channels as u16,
-        };
-        audio.samples.truncate(request.sample_count() * track.channels);
-        // Same loudness as the procedural tracks, so crossfades between them stay level.
-        super::master::master(&mut audio);
-        Ok(Generated {
-            audio,
-            tokens_actual: track.steps as u64,
-        })
+        self.track(request, progress, cancel, None)
+    }
+
+    fn generate_streaming(
+        &self,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+        audio: &mut dyn FnMut(&[f32]),
+    ) -> Result<Generated, BackendError> {
+        self.track(request, progress, cancel, Some(audio))
     }
 
     fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_> {

@@ -81,6 +81,9 @@ pub trait RadioSource {
 pub trait Backend: Send + Sync {
     fn info(&self) -> ModelInfo;
 
+    /// Channels of the tracks it makes: 1 or 2.
+    fn channels(&self) -> u16;
+
     /// Renders one track. Calls `progress` between steps and stops with
     /// [`BackendError::Cancelled`] once `cancel` is set.
     fn generate(
@@ -89,6 +92,24 @@ pub trait Backend: Send + Sync {
         progress: &mut dyn FnMut(Progress),
         cancel: &AtomicBool,
     ) -> Result<Generated, BackendError>;
+
+    /// [`Backend::generate`], handing the track's audio to `audio` as it is made, ready to play
+    /// (32 kHz, interleaved frames of the track's channels, at a loudness safe from the start),
+    /// so it can play before it is complete. What returns is the track as [`Backend::generate`]
+    /// makes it, mastered as a whole. By default the track is rendered at once and handed over a
+    /// second at a time (the procedural backend: faster than any stream).
+    fn generate_streaming(
+        &self,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+        audio: &mut dyn FnMut(&[f32]),
+    ) -> Result<Generated, BackendError> {
+        let generated = self.generate(request, progress, cancel)?;
+        let second = crate::SAMPLE_RATE as usize * usize::from(generated.audio.channels);
+        generated.audio.samples.chunks(second).for_each(&mut *audio);
+        Ok(generated)
+    }
 
     /// A radio whose stretches are sampled from `seed` on.
     fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_>;

@@ -123,7 +123,7 @@ fn play(audio: &crate::audio::Audio, device: Option<&str>, path: &std::path::Pat
     };
     let track = Arc::new(PreparedTrack {
         track_id: "cli".into(),
-        samples: resampled,
+        samples: resampled.into(),
         channels: usize::from(audio.channels),
         rate: opened.sample_rate,
         continues: None,

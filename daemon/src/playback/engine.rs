@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::mixer::{effective_crossfade, Mixer, MixerEvent, MixerState, PreparedTrack};
 use super::output::{self, ErrorSlot, OpenOutput, Output};
 use super::prepare::prepare;
+use super::stream::can_start;
 use super::visualizer::{Frame, Visualizer};
 use super::PlaybackError;
 use crate::cache::Cache;
@@ -81,6 +82,11 @@ pub struct Engine {
     prefetched_for: Option<String>,
     events: Vec<PlaybackEvent>,
     cache_checked: Instant,
+    /// Tracks that play while they generate, and when each began: found here until the cache
+    /// holds them.
+    live: Vec<(Arc<PreparedTrack>, Instant)>,
+    /// The growing track asked to play, until enough of it has arrived (see [`can_start`]).
+    waiting: Option<String>,
 }
 
 impl Engine {
@@ -107,6 +113,8 @@ impl Engine {
             prefetched_for: None,
             events: Vec::new(),
             cache_checked: Instant::now(),
+            live: Vec::new(),
+            waiting: None,
         };
         if let Err(e) = engine.reopen() {
             engine.lost_device(e.to_string());
@@ -142,7 +150,8 @@ impl Engine {
         ids
     }
 
-    fn rate(&self) -> u32 {
+    /// The output's sample rate.
+    pub fn rate(&self) -> u32 {
         self.mixer().rate()
     }
 
@@ -160,7 +169,7 @@ impl Engine {
             .map_err(PlaybackError::Device)?;
         if opened.sample_rate != old_rate {
             if let Some((id, pos, state)) = &snapshot {
-                let track = prepare(&self.cache, id, opened.sample_rate)?;
+                let track = self.load_at(id, opened.sample_rate)?;
                 let pos = (*pos as u64 * opened.sample_rate as u64 / old_rate as u64) as usize;
                 let mut m = self.mixer();
                 m.play(track, pos);
@@ -192,6 +201,85 @@ impl Engine {
             .retry
             .map_or(Duration::from_millis(500), |(_, b)| (b * 2).min(MAX_RETRY));
         self.retry = Some((Instant::now() + backoff, backoff));
+    }
+
+    /// A track at the device rate: the growing one while it generates, else from the cache.
+    fn load(&self, track_id: &str) -> Result<Arc<PreparedTrack>, PlaybackError> {
+        self.load_at(track_id, self.rate())
+    }
+
+    fn load_at(&self, track_id: &str, rate: u32) -> Result<Arc<PreparedTrack>, PlaybackError> {
+        match self.live.iter().find(|(t, _)| t.track_id == track_id && t.rate == rate) {
+            Some((track, _)) => Ok(Arc::clone(track)),
+            None => prepare(&self.cache, track_id, rate),
+        }
+    }
+
+    fn is_live(&self, track_id: &str) -> bool {
+        self.live.iter().any(|(t, _)| t.track_id == track_id)
+    }
+
+    /// Whether `track_id` can be played: in the cache, or generating as it plays.
+    fn known(&self, track_id: &str) -> bool {
+        self.is_live(track_id) || self.cache.get(track_id).is_ok()
+    }
+
+    fn check_known(&self, track_id: &str) -> Result<(), PlaybackError> {
+        if self.known(track_id) {
+            Ok(())
+        } else {
+            Err(PlaybackError::NotCached(track_id.to_owned()))
+        }
+    }
+
+    /// A track asked to play that arrives as it generates: it starts (as [`Engine::play_now`]
+    /// does) once enough of it is buffered that the rest arrives before the listener gets there.
+    pub fn add_stream(&mut self, track: Arc<PreparedTrack>) {
+        self.waiting = Some(track.track_id.clone());
+        self.live.push((track, Instant::now()));
+    }
+
+    /// The growing track `track_id` is complete and in the cache: from now on it loads from
+    /// there. Returns whether it already plays (else it is the caller's to start).
+    pub fn stream_stored(&mut self, track_id: &str) -> bool {
+        let started = self.is_live(track_id) && self.waiting.as_deref() != Some(track_id);
+        self.forget_stream(track_id);
+        started
+    }
+
+    /// The generation of the growing track `track_id` failed: what arrived plays out, and the
+    /// track leaves the playlist.
+    pub fn stream_failed(&mut self, track_id: &str, message: &str) {
+        if !self.is_live(track_id) {
+            return;
+        }
+        self.forget_stream(track_id);
+        if self.playlist.iter().any(|t| t == track_id) {
+            self.drop_unplayable(track_id, message.to_owned());
+        }
+    }
+
+    fn forget_stream(&mut self, track_id: &str) {
+        self.live.retain(|(t, _)| t.track_id != track_id);
+        if self.waiting.as_deref() == Some(track_id) {
+            self.waiting = None;
+        }
+    }
+
+    /// Starts the growing track waiting to play once it can keep going.
+    fn start_stream_when_ready(&mut self) {
+        let Some(id) = self.waiting.clone() else { return };
+        let ready = self
+            .live
+            .iter()
+            .find(|(t, _)| t.track_id == id)
+            .is_some_and(|(track, began)| can_start(track, began.elapsed()));
+        if ready {
+            self.waiting = None;
+            if let Err(e) = self.play_now(&id) {
+                tracing::warn!("cannot play {id}: {e}");
+            }
+        }
     }
 
     fn crossfade_between(&self, a: &PreparedTrack, b: &PreparedTrack) -> f64 {
@@ -240,7 +328,7 @@ impl Engine {
         let following = if current.track_id == self.playlist[next] {
             Ok(Arc::clone(&current))
         } else {
-            prepare(&self.cache, &self.playlist[next], self.rate())
+            self.load(&self.playlist[next])
         };
         match following {
             Ok(track) => {
@@ -309,12 +397,7 @@ impl Engine {
     /// deleted by another daemon sharing it.
     pub fn forget_missing(&mut self) {
         self.cache_checked = Instant::now();
-        let mut gone: Vec<String> = self
-            .playlist
-            .iter()
-            .filter(|id| self.cache.get(id).is_err())
-            .cloned()
-            .collect();
+        let mut gone: Vec<String> = self.playlist.iter().filter(|id| !self.known(id)).cloned().collect();
         gone.sort();
         gone.dedup(); // a track may be listed twice
         if !gone.is_empty() {
@@ -325,7 +408,7 @@ impl Engine {
 
     fn start(&mut self, index: usize) -> Result<(), PlaybackError> {
         let track_id = self.playlist[index].clone();
-        let track = prepare(&self.cache, &track_id, self.rate())?;
+        let track = self.load(&track_id)?;
         if let Some(previous) = self.current_track() {
             self.events.push(PlaybackEvent::Ended {
                 track_id: previous,
@@ -344,9 +427,12 @@ impl Engine {
         // `index`: only `track_id` is used below.)
         self.queue_following();
         self.output.run(true);
-        // After the device runs: the LRU record is not worth a moment of silence.
-        if let Err(e) = self.cache.touch(&track_id) {
-            tracing::warn!("cannot record last play: {e}");
+        // After the device runs: the LRU record is not worth a moment of silence. (A growing
+        // track is not in the cache yet.)
+        if !self.is_live(&track_id) {
+            if let Err(e) = self.cache.touch(&track_id) {
+                tracing::warn!("cannot record last play: {e}");
+            }
         }
         Ok(())
     }
@@ -384,9 +470,7 @@ impl Engine {
     pub fn play(&mut self, track_id: Option<&str>) -> Result<bool, PlaybackError> {
         match track_id {
             Some(id) => {
-                self.cache
-                    .get(id)
-                    .map_err(|_| PlaybackError::NotCached(id.to_owned()))?;
+                self.check_known(id)?;
                 let index = match self.playlist.iter().position(|t| t == id) {
                     Some(i) => i,
                     None => self.append(id),
@@ -403,9 +487,7 @@ impl Engine {
     /// Plays `track_id` next, crossfading into it now if something is playing (used when
     /// a requested track finishes generating while another one plays).
     pub fn play_now(&mut self, track_id: &str) -> Result<(), PlaybackError> {
-        self.cache
-            .get(track_id)
-            .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
+        self.check_known(track_id)?;
         match (self.index, self.current_track()) {
             (Some(index), Some(_)) if self.is_playing() => {
                 self.playlist.insert(index + 1, track_id.to_owned());
@@ -490,9 +572,7 @@ impl Engine {
     }
 
     pub fn playlist_add(&mut self, track_id: &str) -> Result<(), PlaybackError> {
-        self.cache
-            .get(track_id)
-            .map_err(|_| PlaybackError::NotCached(track_id.to_owned()))?;
+        self.check_known(track_id)?;
         self.append(track_id);
         self.queue_following();
         Ok(())
@@ -651,6 +731,7 @@ impl Engine {
         if self.cache_checked.elapsed() >= CACHE_CHECK {
             self.forget_missing();
         }
+        self.start_stream_when_ready();
         self.check_prefetch();
         let failure = self.errors.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(message) = failure {
@@ -687,7 +768,8 @@ impl Engine {
             }
         };
         let last_in_playlist = index + 1 >= self.playlist.len();
-        if half_way && last_in_playlist && self.prefetched_for.as_deref() != Some(&id) {
+        // A track still generating waits: the generator is busy with it.
+        if half_way && last_in_playlist && !self.is_live(&id) && self.prefetched_for.as_deref() != Some(&id) {
             self.prefetched_for = Some(id.clone());
             self.events.push(PlaybackEvent::PrefetchWanted { track_id: id });
         }

@@ -6,16 +6,48 @@
 use std::f32::consts::{FRAC_1_SQRT_2, FRAC_PI_2};
 use std::sync::Arc;
 
-/// A track decoded and resampled to the device rate: mono, or stereo frames interleaved.
-#[derive(Debug, PartialEq)]
+use super::growing::GrowingSamples;
+
+/// A track at the device rate: mono, or stereo frames interleaved.
+#[derive(Debug)]
 pub struct PreparedTrack {
     pub track_id: String,
-    pub samples: Vec<f32>,
+    pub samples: Samples,
     /// 1 or 2.
     pub channels: usize,
     pub rate: u32,
     /// The track whose last sample this one's first follows (a radio segment after its parent).
     pub continues: Option<String>,
+}
+
+/// A track's samples: all of them (decoded from the cache), or arriving as it generates.
+#[derive(Debug)]
+pub enum Samples {
+    Whole(Vec<f32>),
+    Growing(GrowingSamples),
+}
+
+impl From<Vec<f32>> for Samples {
+    fn from(samples: Vec<f32>) -> Samples {
+        Samples::Whole(samples)
+    }
+}
+
+impl Samples {
+    fn len(&self) -> usize {
+        match self {
+            Samples::Whole(s) => s.len(),
+            Samples::Growing(g) => g.len(),
+        }
+    }
+
+    /// Sample `i`; `None` while a growing track has not reached it.
+    fn get(&self, i: usize) -> Option<f32> {
+        match self {
+            Samples::Whole(s) => Some(s.get(i).copied().unwrap_or(0.0)),
+            Samples::Growing(g) => g.get(i),
+        }
+    }
 }
 
 impl PreparedTrack {
@@ -27,16 +59,14 @@ impl PreparedTrack {
         self.frames() as f64 / self.rate as f64
     }
 
-    /// Frame `i` as left and right; mono sits in the centre at -3 dB per side, as loud as a
-    /// stereo track of the same loudness (the mastering measures both by BS.1770).
-    fn frame(&self, i: usize) -> [f32; 2] {
+    /// Frame `i` as left and right (`None`: a growing track has not reached it yet); mono sits
+    /// in the centre at -3 dB per side, as loud as a stereo track of the same loudness (the
+    /// mastering measures both by BS.1770).
+    fn frame(&self, i: usize) -> Option<[f32; 2]> {
         if self.channels == 2 {
-            match self.samples.get(2 * i..2 * i + 2) {
-                Some(&[l, r]) => [l, r],
-                _ => [0.0; 2],
-            }
+            Some([self.samples.get(2 * i)?, self.samples.get(2 * i + 1)?])
         } else {
-            [self.samples.get(i).copied().unwrap_or(0.0) * FRAC_1_SQRT_2; 2]
+            Some([self.samples.get(i)? * FRAC_1_SQRT_2; 2])
         }
     }
 }
@@ -79,10 +109,15 @@ impl Voice {
         self.track.frames().saturating_sub(self.pos)
     }
 
+    /// The next frame; a growing track that has not reached it holds its place in silence.
     fn next_frame(&mut self) -> [f32; 2] {
-        let frame = self.track.frame(self.pos);
-        self.pos += 1;
-        frame
+        match self.track.frame(self.pos) {
+            Some(frame) => {
+                self.pos += 1;
+                frame
+            }
+            None => [0.0; 2],
+        }
     }
 }
 
@@ -418,7 +453,7 @@ mod tests {
     fn track(id: &str, value: f32, frames: usize) -> Arc<PreparedTrack> {
         Arc::new(PreparedTrack {
             track_id: id.into(),
-            samples: vec![value; frames],
+            samples: vec![value; frames].into(),
             channels: 1,
             rate: 1000,
             continues: None,
@@ -441,7 +476,7 @@ mod tests {
     fn stereo_stays_stereo_and_a_one_channel_device_gets_the_average() {
         let stereo = Arc::new(PreparedTrack {
             track_id: "s".into(),
-            samples: [0.5, -0.25].repeat(1000),
+            samples: [0.5, -0.25].repeat(1000).into(),
             channels: 2,
             rate: 1000,
             continues: None,

@@ -4,10 +4,13 @@
 pub mod alsa_log;
 mod engine;
 mod error;
+pub mod growing;
 pub mod mixer;
 pub mod output;
 pub mod prepare;
+pub mod resample;
 pub mod spectrum;
+pub mod stream;
 pub mod visualizer;
 
 pub use engine::{Engine, PlaybackEvent};

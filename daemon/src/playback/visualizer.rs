@@ -104,7 +104,8 @@ mod tests {
             track_id: "0000beef".into(),
             samples: (0..frames)
                 .map(|i| 0.5 * (std::f32::consts::TAU * hz * i as f32 / rate as f32).sin())
-                .collect(),
+                .collect::<Vec<f32>>()
+                .into(),
             channels: 1,
             rate,
             continues: None,

@@ -7,7 +7,7 @@ pub mod protocol;
 mod radio;
 
 use std::io::{self, BufRead, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -100,6 +100,8 @@ pub struct Server {
     cache: Arc<Cache>,
     queue: Arc<Queue>,
     engine: Mutex<Engine>,
+    /// The output's sample rate, for the generation worker's streams.
+    device_rate: Arc<AtomicU32>,
     settings: Arc<Mutex<StoreSettings>>,
     /// Next preset for the `preset_cycle` prefetch strategy.
     preset_cursor: AtomicUsize,
@@ -179,16 +181,18 @@ impl Server {
         }));
         let (events_tx, events_rx) = unbounded::<QueueEvent>();
         let (radio_tx, radio_rx) = unbounded::<RadioEvent>();
+        let engine = Engine::new(Arc::clone(&options.cache), options.audio_device, options.volume);
+        let device_rate = Arc::new(AtomicU32::new(engine.rate()));
         let queue = Queue::start(
             Arc::clone(&options.backend),
             Arc::clone(&options.stand_in),
             Arc::clone(&options.cache),
             Arc::clone(&settings),
+            Arc::clone(&device_rate),
             move |event| {
                 let _ = events_tx.send(event);
             },
         );
-        let engine = Engine::new(Arc::clone(&options.cache), options.audio_device, options.volume);
         let server = Arc::new(Server {
             outbox,
             backend: options.backend,
@@ -196,6 +200,7 @@ impl Server {
             cache: options.cache,
             queue,
             engine: Mutex::new(engine),
+            device_rate,
             settings,
             preset_cursor: AtomicUsize::new(0),
             prefetch: Mutex::new(Prefetch::default()),
@@ -228,25 +233,36 @@ impl Server {
 
     /// Generation finished or failed: tell the client, then let playback react.
     fn on_queue_event(&self, event: QueueEvent) {
-        self.outbox.notify(protocol::generation(&event, &self.cache));
-        if let QueueEvent::Complete {
-            meta, prefetch, play, ..
-        } = event
-        {
-            let mut engine = self.engine();
-            let result = if play {
-                engine.play_now(&meta.track_id)
-            } else if prefetch {
-                engine.playlist_add(&meta.track_id)
-            } else {
-                Ok(())
-            };
-            if let Err(e) = result {
-                tracing::warn!("cannot play {}: {}", meta.track_id, e);
-            }
-            // Storing it may have evicted playlist tracks.
-            engine.forget_missing();
+        if let Some(notification) = protocol::generation(&event, &self.cache) {
+            self.outbox.notify(notification);
         }
+        match event {
+            QueueEvent::Streaming { track } => self.engine().add_stream(track),
+            QueueEvent::Error { track_id, error } => self.engine().stream_failed(&track_id, &error.message),
+            QueueEvent::Complete {
+                meta, prefetch, play, ..
+            } => self.on_complete(&meta.track_id, prefetch, play),
+            QueueEvent::Started { .. } | QueueEvent::Progress { .. } => {}
+        }
+    }
+
+    /// A track is in the cache: it plays if asked (unless it plays already, as it generated),
+    /// or joins the playlist if prefetched.
+    fn on_complete(&self, track_id: &str, prefetch: bool, play: bool) {
+        let mut engine = self.engine();
+        let streamed = engine.stream_stored(track_id);
+        let result = if play && !streamed {
+            engine.play_now(track_id)
+        } else if prefetch {
+            engine.playlist_add(track_id)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::warn!("cannot play {track_id}: {e}");
+        }
+        // Storing it may have evicted playlist tracks.
+        engine.forget_missing();
     }
 
     /// Playback housekeeping: forwards its events, keeps the playing track safe from
@@ -258,6 +274,7 @@ impl Server {
         let (events, protected) = {
             let mut engine = self.engine();
             engine.tick();
+            self.device_rate.store(engine.rate(), Ordering::Relaxed);
             if let Some((radio, _)) = self.radio.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 radio.set_ahead(engine.seconds_ahead(|id| radio.duration_of(id)));
             }

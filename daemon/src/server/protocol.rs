@@ -77,8 +77,9 @@ pub fn track(meta: &TrackMeta, cache: &Cache) -> Value {
     value
 }
 
-pub fn generation(event: &QueueEvent, cache: &Cache) -> Outgoing {
-    match event {
+pub fn generation(event: &QueueEvent, cache: &Cache) -> Option<Outgoing> {
+    Some(match event {
+        QueueEvent::Streaming { .. } => return None,
         QueueEvent::Started { track_id } => notification("generation_started", json!({ "track_id": track_id })),
         QueueEvent::Progress {
             track_id,
@@ -109,7 +110,7 @@ pub fn generation(event: &QueueEvent, cache: &Cache) -> Outgoing {
             "generation_error",
             json!({ "track_id": track_id, "message": error.message, "code": error.reason }),
         ),
-    }
+    })
 }
 
 /// A playback event's notification; `None` for events the daemon handles itself.

@@ -207,3 +207,24 @@ pub fn tempdir() -> tempfile::TempDir {
 mod fixture;
 #[allow(unused_imports)] // each test file uses some
 pub use fixture::{fixture_dir, fixture_model, quantized_fixture};
+
+/// Every sidecar in the cache has its audio next to it, and nothing half-written is left.
+pub fn assert_cache_consistent(cache: &Path) {
+    for entry in std::fs::read_dir(cache).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(!name.starts_with(".tmp"), "left behind: {name}");
+        if name.ends_with(".json") {
+            assert!(path.with_extension("wav").exists(), "{name} has no audio");
+        }
+    }
+}
+
+/// What the `none` output heard in real time (`LOFI_TEST_CAPTURE`: its left channel, f32).
+pub fn read_capture(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap_or_default()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

@@ -295,6 +295,10 @@ impl RadioSource for ProceduralRadio<'_> {
 }
 
 impl Backend for ProceduralBackend {
+    fn channels(&self) -> u16 {
+        2
+    }
+
     fn info(&self) -> ModelInfo {
         ModelInfo {
             backend: "procedural",
