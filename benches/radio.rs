@@ -1,8 +1,10 @@
-//! A long radio run on the tiny fixture model: the daemon's memory over time (goal: ≤ 5 MB of
-//! growth after the first minute), dropouts, what a listener hears (runs below -60 dBFS, from
-//! the `none` output's capture), and the CPU time of the playback side against the generator's.
+//! A long radio run on the tiny fixture model (or the procedural endless score): the daemon's
+//! memory over time (goal: ≤ 5 MB of growth after the first minute), dropouts, what a listener
+//! hears (runs below -60 dBFS, from the `none` output's capture), and the CPU time of the
+//! playback side against the generator's.
 //!
-//!   [LOFI_BENCH_RADIO_SEC=600] [LOFI_BENCH_RADIO_STEP_DELAY_MS=0] cargo bench -p lofi-daemon --bench radio
+//!   [LOFI_BENCH_RADIO_SEC=600] [LOFI_BENCH_RADIO_STEP_DELAY_MS=0] [LOFI_BENCH_RADIO_BACKEND=ggml|procedural]
+//!   cargo bench -p lofi-daemon --bench radio
 //!
 //! A step delay of 30 ms makes the fixture slower than real time (~0.4x, like musicgen-small on
 //! two cores), so the run is bridged.
@@ -55,6 +57,7 @@ fn main() {
     let delay = env_u64("LOFI_BENCH_RADIO_STEP_DELAY_MS", 0);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let model = root.join("tests/fixtures/musicgen-tiny/model-f16.gguf");
+    let backend = std::env::var("LOFI_BENCH_RADIO_BACKEND").unwrap_or_else(|_| "ggml".into());
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("heard.f32");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lofi-daemon"))
@@ -62,7 +65,7 @@ fn main() {
             "--audio-device",
             "none",
             "--backend",
-            "ggml",
+            &backend,
             "--threads",
             "1",
             "--model",
@@ -154,7 +157,7 @@ fn main() {
     };
     let total: f64 = cpu.iter().map(|(_, c)| c).sum();
     println!(
-        "radio on the fixture for {seconds} s (decoder step delay {delay} ms): {} segments, {} bridges",
+        "radio ({backend}) for {seconds} s (decoder step delay {delay} ms): {} segments, {} bridges",
         segments.load(Ordering::Relaxed),
         bridges.load(Ordering::Relaxed)
     );

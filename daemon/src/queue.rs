@@ -44,6 +44,7 @@ pub struct ActiveJob {
 pub enum QueueEvent {
     Started {
         track_id: String,
+        prompt: String,
     },
     /// A track asked to play is generating into `track`, which can play as it grows.
     Streaming {
@@ -264,6 +265,7 @@ impl Queue {
         let track_id = job.track_id.clone();
         emit(QueueEvent::Started {
             track_id: track_id.clone(),
+            prompt: job.request.prompt.clone(),
         });
         let started = Instant::now();
         let mut last_report: Option<Instant> = None;

@@ -1,10 +1,9 @@
 //! The radio (README, Radio): music without end from the backend's [`RadioSource`], cut into
 //! segments that the cache keeps (each with its parent) and the playlist plays as they come.
-//! MusicGen's stream is cut every [`SEGMENT_SEC`] and its segments overlap by
-//! [`SEAMLESS_OVERLAP_SEC`], so they join without a seam; the procedural radio's stretches are
-//! whole pieces, crossfaded. When the listener is about to hear everything made so far (the
-//! generator is slower than real time), a procedural bridge in the radio's mood is queued, so
-//! the radio never goes silent.
+//! The stream (MusicGen's, or the procedural endless score) is cut every [`SEGMENT_SEC`] and
+//! its segments overlap by [`SEAMLESS_OVERLAP_SEC`], so they join without a seam. When the
+//! listener is about to hear everything made so far (the generator is slower than real time),
+//! a procedural bridge in the radio's mood is queued, so the radio never goes silent.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,10 +20,12 @@ use crate::queue::StoreSettings;
 use crate::rpc::{ErrorReason, RpcError};
 use crate::{generation, track_id, SAMPLE_RATE};
 
-/// Length of a MusicGen radio segment.
+/// Length of a radio segment.
 pub const SEGMENT_SEC: f64 = 10.0;
-/// The generator rests while this much is queued ahead of the listener.
+/// The generator rests while this much is queued ahead of the listener: a slow one (MusicGen)
+/// builds a buffer; a fast one (procedural) stays close, so a new prompt is heard soon.
 const AHEAD_MAX_SEC: f64 = 60.0;
+const FAST_AHEAD_MAX_SEC: f64 = 12.0;
 /// A bridge is queued when less than this is left to hear.
 const BRIDGE_BELOW_SEC: f64 = 5.0;
 const BRIDGE_SEC: f64 = 30.0;
@@ -43,6 +44,8 @@ type Emit = Arc<dyn Fn(RadioEvent) + Send + Sync>;
 struct Shared {
     prompt: Mutex<String>,
     seed: u64,
+    /// The generator rests while this many seconds are queued.
+    ahead_max_sec: f64,
     stop: AtomicBool,
     ahead_ms: AtomicU64,
     /// Generation speed in thousandths of real time (0: not measured yet).
@@ -173,7 +176,6 @@ struct Segmenter<'a> {
     master: StreamMaster,
     /// The last segment's last SEAMLESS_OVERLAP_SEC of audio, for the next to start with.
     overlap: Option<Vec<f32>>,
-    seamless: bool,
     /// Of the stream: 1 or 2, interleaved.
     channels: u16,
     made_since: Instant,
@@ -185,7 +187,7 @@ impl Segmenter<'_> {
         let overlap = (SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize * usize::from(self.channels);
         let tail = samples[samples.len().saturating_sub(overlap)..].to_vec();
         let parent_id = self.store.shared.last_segment();
-        let seamless = self.seamless && parent_id.is_some();
+        let seamless = parent_id.is_some();
         if let (true, Some(parent_tail)) = (seamless, &self.overlap) {
             samples.splice(0..0, parent_tail.iter().copied());
         }
@@ -223,7 +225,6 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
         emit: &emit,
         master: StreamMaster::new(source.channels()),
         overlap: None,
-        seamless: source.seamless(),
         channels: source.channels(),
         made_since: Instant::now(),
     };
@@ -231,7 +232,7 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
     let segment_len = (SEGMENT_SEC * SAMPLE_RATE as f64) as usize * channels;
     let mut pending: Vec<f32> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        if shared.ahead_sec() >= AHEAD_MAX_SEC {
+        if shared.ahead_sec() >= shared.ahead_max_sec {
             thread::sleep(Duration::from_millis(100));
             continue;
         }
@@ -243,18 +244,12 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
             made += chunk.len() / channels;
             shared.set_speed(made, started.elapsed());
             pending.extend_from_slice(chunk);
-            while segmenter.seamless && pending.len() >= segment_len && failed.is_none() {
+            while pending.len() >= segment_len && failed.is_none() {
                 let segment: Vec<f32> = pending.drain(..segment_len).collect();
                 failed = segmenter.cut(&prompt, segment).err();
             }
         });
         shared.set_speed(made, started.elapsed());
-        if !segmenter.seamless && shared.prompt() != prompt {
-            pending.clear(); // made for a prompt replaced meanwhile: make the new one's instead
-        }
-        if !segmenter.seamless && failed.is_none() && !pending.is_empty() {
-            failed = segmenter.cut(&prompt, std::mem::take(&mut pending)).err();
-        }
         let error = match result {
             Err(BackendError::Cancelled) => return,
             Err(BackendError::Inference(message)) => Some(RpcError::new(ErrorReason::ModelInferenceFailed, message)),
@@ -296,6 +291,11 @@ impl Radio {
         let shared = Arc::new(Shared {
             prompt: Mutex::new(prompt.to_owned()),
             seed,
+            ahead_max_sec: if bridge_backend.is_some() {
+                AHEAD_MAX_SEC
+            } else {
+                FAST_AHEAD_MAX_SEC
+            },
             stop: AtomicBool::new(false),
             ahead_ms: AtomicU64::new(0),
             speed_milli: AtomicU64::new(0),
@@ -345,17 +345,6 @@ impl Radio {
     /// How long a radio track lasts, if it is one of this radio's.
     pub fn duration_of(&self, track_id: &str) -> Option<f64> {
         self.track(track_id).map(|(duration, _)| duration)
-    }
-
-    /// Whether the radio makes its segments faster than they play (procedural): queued ones
-    /// are cheap to make again, so a new prompt replaces them instead of waiting behind them.
-    pub fn remakes_cheaply(&self) -> bool {
-        self.bridge_backend.is_none()
-    }
-
-    /// Forgets tracks taken out of the radio (their seconds no longer count ahead).
-    pub fn forget(&self, track_ids: &[String]) {
-        lock(&self.shared.tracks).retain(|(id, _, _)| !track_ids.contains(id));
     }
 
     /// Whether `track_id` is one of this radio's bridges.

@@ -19,6 +19,7 @@ local M = {}
 ---@class lofi.GenerationState
 ---@field active boolean
 ---@field track_id string?
+---@field prompt string?
 ---@field percent number?
 ---@field eta_sec number?
 
@@ -105,6 +106,20 @@ function M.position()
   return position
 end
 
+--- What a track is called: its prompt (also while it plays as it generates), else its id.
+---@param track_id string?
+---@return string
+function M.title(track_id)
+  local track = M.track(track_id)
+  local g = M.current.generation
+  if track then
+    return track.prompt
+  elseif g.track_id == track_id and g.prompt then
+    return g.prompt
+  end
+  return track_id or ""
+end
+
 ---@param track_id string?
 ---@return table? the cached track's metadata
 function M.track(track_id)
@@ -174,10 +189,17 @@ local reducers = {
   skip = M.set_playback,
   -- Events.
   generation_start = function(data)
-    M.current.generation = { active = true, track_id = data.track_id, percent = 0 }
+    M.current.generation = { active = true, track_id = data.track_id, prompt = data.prompt, percent = 0 }
   end,
   generation_progress = function(data)
-    M.current.generation = { active = true, track_id = data.track_id, percent = data.percent, eta_sec = data.eta_sec }
+    local g = M.current.generation
+    M.current.generation = {
+      active = true,
+      track_id = data.track_id,
+      prompt = g.track_id == data.track_id and g.prompt or nil,
+      percent = data.percent,
+      eta_sec = data.eta_sec,
+    }
   end,
   generation_complete = function(data)
     generation_over(data)

@@ -48,8 +48,7 @@ function M.statusline()
   local p = s.playback
   if p.state == "playing" or p.state == "paused" then
     local icon = p.state == "playing" and ui.icons.playing or ui.icons.paused
-    local track = state.track(p.track_id)
-    local title = track and track.prompt or p.track_id or ""
+    local title = state.title(p.track_id)
     parts[#parts + 1] = ("%s %s %s %s"):format(ui.icons.music, icon, short(title, 24), M.clock(state.position()))
     if p.duration_sec then
       parts[#parts] = parts[#parts] .. "/" .. M.clock(p.duration_sec)

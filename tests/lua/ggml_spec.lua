@@ -28,6 +28,24 @@ describe("ggml backend", function()
     assert.are.equal(ack.track_id, id)
   end)
 
+  it("a track asked to play plays while it generates, named by its prompt", function()
+    local model = vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p")
+    -- Each decoder step 10 ms slower: ~7 s for 10 s of audio, so it plays long before it is done.
+    child = helpers.child({ env = { LOFI_DAEMON_TEST_HOOKS = "1", LOFI_TEST_STEP_DELAY_MS = "10" } })
+    child:setup({ model = { backend = "ggml", weights_path = model, threads = 1 } })
+    local err, ack = child:api("generate", { prompt = "night drive", seed = 4, duration_sec = 10, play = true })
+    assert.is_nil(err)
+    child:event("playback_start", { track_id = ack.track_id })
+    assert.is_nil(
+      child:lua("return require('lofi.state').track(...)", ack.track_id),
+      "not complete yet: no generation_complete"
+    )
+    local line = child:lua("return require('lofi').statusline()")
+    assert.is_truthy(line:find("night drive", 1, true), line)
+    assert.is_truthy(line:find("%d+%%"), "the generation goes on: " .. line)
+    child:event("generation_complete", { track_id = ack.track_id })
+  end)
+
   it("a model.device the daemon lacks is said in one line, and the procedural backend plays", function()
     local model = vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p")
     child = helpers.child()

@@ -33,9 +33,14 @@ describe("radio", function()
     -- With the radio on, a prompt steers it instead of starting another.
     child:cmd("Lofi radio sunny jazz")
     child:wait("_G.said('radio → sunny jazz')")
-    child:wait([[#vim.tbl_filter(function(e)
+    -- Heard within about two segments: the radio stays ~12 s ahead.
+    child:wait(
+      [[#vim.tbl_filter(function(e)
       return e.name == "radio_segment" and e.data.track.prompt == "sunny jazz"
-    end, _G.events) > 0]])
+    end, _G.events) > 0]],
+      30000,
+      "a segment on the new prompt"
+    )
     assert.are.equal("sunny jazz", child:lua("return require('lofi.state').current.radio.prompt"))
     assert.is_truthy(
       child

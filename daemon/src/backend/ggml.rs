@@ -190,10 +190,6 @@ impl RadioSource for GgmlRadio<'_> {
             .map_err(backend_error)
     }
 
-    fn seamless(&self) -> bool {
-        true
-    }
-
     fn channels(&self) -> u16 {
         self.backend.channels()
     }

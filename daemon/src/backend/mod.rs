@@ -62,17 +62,14 @@ pub struct ModelInfo {
     pub model_version: String,
 }
 
-/// An endless stream of music (README, Radio), made a stretch at a time.
+/// An endless stream of music (README, Radio), made a stretch at a time, each stretch's first
+/// sample following the last one's.
 pub trait RadioSource {
     /// Makes the next stretch on `prompt` (the prompt of the moment: a new one steers it) and
     /// hands its 32 kHz samples (interleaved frames of [`RadioSource::channels`]), not yet
     /// mastered, to `audio` as they come. Stops with
     /// [`BackendError::Cancelled`] once `cancel` is set.
     fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError>;
-
-    /// Whether each stretch's first sample follows the last one's (one stream), or stretches
-    /// are separate pieces to crossfade.
-    fn seamless(&self) -> bool;
 
     /// 1 (MusicGen) or 2 (procedural).
     fn channels(&self) -> u16;

@@ -631,13 +631,6 @@ impl Engine {
         &self.playlist[after.min(self.playlist.len())..]
     }
 
-    /// Removes tracks from the playlist, as `playlist_remove` does each.
-    pub fn playlist_remove_all(&mut self, track_ids: &[String]) {
-        if !track_ids.is_empty() {
-            self.drop_from_playlist(track_ids, "removed");
-        }
-    }
-
     /// Seconds of music queued from now, without wrapping: what is left of the track heard and
     /// the playlist after it (`duration_of` knows the tracks not loaded yet).
     pub fn seconds_ahead(&self, duration_of: impl Fn(&str) -> Option<f64>) -> f64 {
@@ -678,6 +671,10 @@ impl Engine {
             Some((t, pos)) => (Some(t.track_id.clone()), pos as f64 / t.rate as f64, t.duration_sec()),
             None => (None, 0.0, 0.0),
         };
+        let streaming = m.now_playing().and_then(|(t, pos)| {
+            let ahead = t.frames_arrived()?.saturating_sub(pos) as f64 / t.rate as f64;
+            Some(json!({ "buffered_sec": (ahead * 10.0).round() / 10.0 }))
+        });
         let state = match m.state() {
             MixerState::Playing => "playing",
             MixerState::Paused => "paused",
@@ -692,6 +689,7 @@ impl Engine {
             "loop": self.loop_playlist,
             "crossfade_sec": self.crossfade_sec,
             "dropouts": output::DROPOUTS.load(std::sync::atomic::Ordering::Relaxed),
+            "streaming": streaming,
         })
     }
 

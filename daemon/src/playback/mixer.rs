@@ -51,6 +51,14 @@ impl Samples {
 }
 
 impl PreparedTrack {
+    /// Frames arrived so far, while the track still generates; `None` once it is whole.
+    pub fn frames_arrived(&self) -> Option<usize> {
+        match &self.samples {
+            Samples::Growing(g) if !g.ended() => Some(g.written() / self.channels.max(1)),
+            _ => None,
+        }
+    }
+
     pub fn frames(&self) -> usize {
         self.samples.len() / self.channels.max(1)
     }

@@ -80,7 +80,9 @@ pub fn track(meta: &TrackMeta, cache: &Cache) -> Value {
 pub fn generation(event: &QueueEvent, cache: &Cache) -> Option<Outgoing> {
     Some(match event {
         QueueEvent::Streaming { .. } => return None,
-        QueueEvent::Started { track_id } => notification("generation_started", json!({ "track_id": track_id })),
+        QueueEvent::Started { track_id, prompt } => {
+            notification("generation_started", json!({ "track_id": track_id, "prompt": prompt }))
+        }
         QueueEvent::Progress {
             track_id,
             percent,

@@ -102,33 +102,12 @@ impl Server {
             self.default_duration_sec,
         )
         .map_err(|e| RpcError::invalid_params(e.field, e.to_string()))?;
-        // The engine before the radio, as the pump's tick takes them.
-        let mut engine = self.engine();
         let slot = self.radio_slot();
         let (radio, _) = slot
             .as_ref()
             .ok_or_else(|| RpcError::new(crate::rpc::ErrorReason::InvalidRequest, "the radio is not playing"))?;
         radio.set_prompt(&request.prompt);
-        let mut replaced = Vec::new();
-        if radio.remakes_cheaply() {
-            // The new prompt is heard after the segment playing, not after the queue.
-            replaced = engine
-                .upcoming()
-                .iter()
-                .filter(|id| radio.duration_of(id).is_some())
-                .cloned()
-                .collect();
-            engine.playlist_remove_all(&replaced);
-            radio.forget(&replaced);
-        }
-        let status = radio.status();
-        drop((slot, engine));
-        for id in &replaced {
-            if let Err(e) = self.cache.delete(id) {
-                tracing::warn!("radio: cannot delete the replaced segment {id}: {e}");
-            }
-        }
-        Ok(status)
+        Ok(radio.status())
     }
 
     /// A segment joins the playlist (and plays, if nothing does), then the editor hears of it;

@@ -57,7 +57,7 @@ fn chord_at(parts: &SectionParts, section: &Section, k: usize) -> Chord {
     }
 }
 
-pub fn compose(style: &Style, duration_sec: f64, rng: &mut ChaCha8Rng) -> Score {
+pub fn compose(style: &Style, duration_sec: f64, opening: bool, rng: &mut ChaCha8Rng) -> Score {
     let grid = Grid::new(style.bpm, style.swing);
     let bars = (duration_sec / grid.bar_sec()).ceil().max(1.0) as usize;
     let progressions = harmony::pick_progressions(style.minor, style.jazz, rng);
@@ -78,7 +78,7 @@ pub fn compose(style: &Style, duration_sec: f64, rng: &mut ChaCha8Rng) -> Score 
     };
     let mut voicing: Option<Vec<i32>> = None;
     let mut melody_note = tonic_midi + 12;
-    let sections = form::plan(bars);
+    let sections = form::plan(bars, opening);
     let mut bar = 0;
     let mut after_breakdown = false;
     for (index, section) in sections.iter().enumerate() {

@@ -110,12 +110,13 @@ pub fn duck(samples: &mut [f32], triggers: &[usize], depth: f32, release_sec: f3
     }
 }
 
-/// Adds `texture` looped end to end, scaled by `gain`.
-pub fn add_looped(samples: &mut [f32], texture: &[f32], gain: f32) {
+/// Adds `texture` looped end to end, scaled by `gain`, starting `offset` samples into it.
+pub fn add_looped(samples: &mut [f32], texture: &[f32], gain: f32, offset: usize) {
     if texture.is_empty() || gain == 0.0 {
         return;
     }
-    for (s, t) in samples.iter_mut().zip(texture.iter().cycle()) {
+    let looped = texture.iter().cycle().skip(offset % texture.len());
+    for (s, t) in samples.iter_mut().zip(looped) {
         *s += t * gain;
     }
 }

@@ -37,8 +37,10 @@ const CYCLE: [Part; 8] = [
     Part::B,
 ];
 
-/// The sections of a track of `bars` bars (their lengths add up to `bars`).
-pub fn plan(bars: usize) -> Vec<Section> {
+/// The sections of a track of `bars` bars (their lengths add up to `bars`). `opening`: it starts
+/// with an intro (a track, a new song on the radio); a chapter that goes on from the one before
+/// starts in the groove.
+pub fn plan(bars: usize, opening: bool) -> Vec<Section> {
     if bars <= 5 {
         return vec![Section {
             part: Part::A,
@@ -46,16 +48,23 @@ pub fn plan(bars: usize) -> Vec<Section> {
             pass: 0,
         }];
     }
-    let intro = if bars < 16 { 1 } else { 2 };
+    let intro = match (opening, bars < 16) {
+        (false, _) => 0,
+        (true, true) => 1,
+        (true, false) => 2,
+    };
     let body = bars - intro - 1;
     // 8-bar phrases (16- and 32-bar sections pairs) once there is room for them.
     let phrase = if body >= 40 { 8 } else { 4 };
     let phrases = body.div_ceil(phrase);
-    let mut sections = vec![Section {
-        part: Part::Intro,
-        bars: intro,
-        pass: 0,
-    }];
+    let mut sections: Vec<Section> = (intro > 0)
+        .then_some(Section {
+            part: Part::Intro,
+            bars: intro,
+            pass: 0,
+        })
+        .into_iter()
+        .collect();
     let cycle: Vec<Part> = CYCLE
         .into_iter()
         .filter(|part| match part {
@@ -99,14 +108,17 @@ mod tests {
     #[test]
     fn every_length_gets_a_whole_plan() {
         for bars in 1..=240 {
-            let sections = plan(bars);
-            assert_eq!(sections.iter().map(|s| s.bars).sum::<usize>(), bars, "{bars} bars");
-            assert!(sections.iter().all(|s| s.bars > 0));
+            for opening in [true, false] {
+                let sections = plan(bars, opening);
+                assert_eq!(sections.iter().map(|s| s.bars).sum::<usize>(), bars, "{bars} bars");
+                assert!(sections.iter().all(|s| s.bars > 0));
+            }
         }
-        let parts = |bars| plan(bars).iter().map(|s| s.part).collect::<Vec<_>>();
+        let parts = |bars| plan(bars, true).iter().map(|s| s.part).collect::<Vec<_>>();
         assert_eq!(parts(4), [Part::A]);
         assert_eq!(parts(10), [Part::Intro, Part::A, Part::B, Part::Turnaround]);
-        let long = plan(60);
+        assert_eq!(plan(32, false)[0].part, Part::A, "a chapter that goes on has no intro");
+        let long = plan(60, true);
         assert_eq!(
             long[0],
             Section {

@@ -8,6 +8,7 @@ mod effects;
 mod form;
 mod harmony;
 pub mod kit;
+mod radio;
 mod score;
 mod stereo;
 mod style;
@@ -135,40 +136,53 @@ impl ProceduralBackend {
         progress: &mut dyn FnMut(f64),
         cancel: &AtomicBool,
     ) -> Result<Audio, BackendError> {
-        let mut rng = track_rng(request);
-        let style = Style::from_prompt(&request.prompt, &mut rng);
-        self.render_in_style(request, style, &mut rng, progress, cancel)
-    }
-
-    /// A track in `style` (key, tempo, groove, sound), composed with `rng`.
-    fn render_in_style(
-        &self,
-        request: &GenerationRequest,
-        mut style: Style,
-        rng: &mut ChaCha8Rng,
-        progress: &mut dyn FnMut(f64),
-        cancel: &AtomicBool,
-    ) -> Result<Audio, BackendError> {
-        let check = |done: f64, progress: &mut dyn FnMut(f64)| {
+        let mut check = |done: f64| {
             if cancel.load(Ordering::Relaxed) {
                 return Err(BackendError::Cancelled);
             }
             progress(done);
             Ok(())
         };
+        let mut rng = track_rng(request);
+        let mut style = Style::from_prompt(&request.prompt, &mut rng);
         style.bpm = arrangement::fit_tempo(style.bpm, request.duration_sec, style.bpm_range);
-        let score = arrangement::compose(&style, request.duration_sec, rng);
+        let score = arrangement::compose(&style, request.duration_sec, true, &mut rng);
         let len = request.sample_count();
-        let total = len + index(TAIL_SEC);
-        check(0.1, progress)?;
+        check(0.1)?;
+        let (mut mix, mut side) = self.render_mix(&score, &style, request.seed, len + index(TAIL_SEC), &mut check)?;
+        self.add_textures(&mut mix, &mut side, &style, 0);
+        // Fold the tail onto the start: the track loops back into its own release.
+        for bus in [&mut mix, &mut side] {
+            let tail = bus.split_off(len);
+            bus.iter_mut().zip(&tail).for_each(|(m, t)| *m += t);
+        }
+        let mut audio = stereo::join(&mix, &side);
+        check(0.85)?;
 
+        super::master::master(&mut audio);
+        fade_edges(&mut audio);
+        check(1.0)?;
+        Ok(audio)
+    }
+
+    /// `score` in `style` over `len` samples through the lofi treatment up to the bus
+    /// compressor: the mid and the side (see `stereo`), without textures, not mastered. `seed`
+    /// sets the tape's wow; `check` reports progress and stops a cancelled render.
+    fn render_mix(
+        &self,
+        score: &Score,
+        style: &Style,
+        seed: u64,
+        len: usize,
+        check: &mut dyn FnMut(f64) -> Result<(), BackendError>,
+    ) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
         let Buses {
             mut keys,
             mut bass,
             mut drums,
             mut side,
-        } = render_buses(&score, &self.kit, style.tonic, total);
-        check(0.5, progress)?;
+        } = render_buses(score, &self.kit, style.tonic, len);
+        check(0.5)?;
 
         let mut kicks: Vec<usize> = score
             .hits
@@ -181,7 +195,7 @@ impl ProceduralBackend {
         rayon::join(
             || {
                 effects::duck(&mut keys, &kicks, 0.35, 0.22);
-                effects::wow_flutter(&mut keys, style.wobble, request.seed);
+                effects::wow_flutter(&mut keys, style.wobble, seed);
                 effects::lowpass(&mut keys, style.cutoff_hz);
                 effects::saturate(&mut keys, 1.5);
             },
@@ -201,7 +215,7 @@ impl ProceduralBackend {
             .collect();
         keys.iter_mut().for_each(|k| *k *= KEYS_LEVEL);
         stereo::place_keys(&keys, &mut side);
-        check(0.7, progress)?;
+        check(0.7)?;
 
         let bus_cutoff_hz = (style.cutoff_hz * 1.3).min(12000.0);
         rayon::join(
@@ -213,22 +227,15 @@ impl ProceduralBackend {
             || stereo::treat_side(&mut side, bus_cutoff_hz),
         );
         effects::compress(&mut mix, &mut side, 0.25, 3.0);
-        effects::add_looped(&mut mix, self.kit.get(Sound::Crackle), 0.01 + 0.06 * style.crackle);
-        stereo::add_texture(&mut mix, &mut side, self.kit.get(Sound::Rain), 0.12 * style.rain, 0.5);
-        stereo::add_texture(&mut mix, &mut side, &self.hiss, 0.006 * style.hiss, 0.7);
+        Ok((mix, side))
+    }
 
-        // Fold the tail onto the start: the track loops back into its own release.
-        for bus in [&mut mix, &mut side] {
-            let tail = bus.split_off(len);
-            bus.iter_mut().zip(&tail).for_each(|(m, t)| *m += t);
-        }
-        let mut audio = stereo::join(&mix, &side);
-        check(0.85, progress)?;
-
-        super::master::master(&mut audio);
-        fade_edges(&mut audio);
-        check(1.0, progress)?;
-        Ok(audio)
+    /// The style's crackle, rain and hiss under the mid and side, from `offset` samples into
+    /// their loops (a stream's next piece goes on where the last one stopped).
+    fn add_textures(&self, mix: &mut [f32], side: &mut [f32], style: &Style, offset: usize) {
+        effects::add_looped(mix, self.kit.get(Sound::Crackle), 0.01 + 0.06 * style.crackle, offset);
+        stereo::add_texture(mix, side, self.kit.get(Sound::Rain), 0.12 * style.rain, 0.5, offset);
+        stereo::add_texture(mix, side, &self.hiss, 0.006 * style.hiss, 0.7, offset);
     }
 }
 
@@ -243,54 +250,6 @@ fn fade_edges(audio: &mut Audio) {
             audio.samples[i * channels + c] *= g;
             audio.samples[(frames - 1 - i) * channels + c] *= g;
         }
-    }
-}
-
-/// How long each stretch of the procedural radio is.
-const RADIO_STRETCH_SEC: f64 = 30.0;
-
-/// The procedural radio: stretch after stretch in one style (key, tempo, groove, sound) drawn
-/// once per prompt, each composed anew, so the music goes on in one mood and changes when the
-/// prompt does. Stretches are whole pieces: the engine crossfades them.
-struct ProceduralRadio<'a> {
-    backend: &'a ProceduralBackend,
-    seed: u64,
-    stretches: u64,
-    style: Option<(String, Style)>,
-}
-
-impl RadioSource for ProceduralRadio<'_> {
-    fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError> {
-        let seed = self.seed;
-        if self.style.as_ref().is_none_or(|(kept, _)| kept != prompt) {
-            let mut rng = track_rng(&GenerationRequest {
-                prompt: prompt.to_owned(),
-                seed,
-                duration_sec: RADIO_STRETCH_SEC,
-            });
-            self.style = Some((prompt.to_owned(), Style::from_prompt(prompt, &mut rng)));
-        }
-        let style = self.style.as_ref().map(|(_, style)| style.clone()).expect("set above");
-        let request = GenerationRequest {
-            prompt: prompt.to_owned(),
-            seed: seed.wrapping_add(self.stretches + 1),
-            duration_sec: RADIO_STRETCH_SEC,
-        };
-        let mut rng = track_rng(&request);
-        let stretch = self
-            .backend
-            .render_in_style(&request, style, &mut rng, &mut |_| {}, cancel)?;
-        self.stretches += 1;
-        audio(&stretch.samples);
-        Ok(())
-    }
-
-    fn seamless(&self) -> bool {
-        false
-    }
-
-    fn channels(&self) -> u16 {
-        2
     }
 }
 
@@ -332,11 +291,6 @@ impl Backend for ProceduralBackend {
     }
 
     fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_> {
-        Box::new(ProceduralRadio {
-            backend: self,
-            seed,
-            stretches: 0,
-            style: None,
-        })
+        Box::new(radio::ProceduralRadio::new(self, seed))
     }
 }

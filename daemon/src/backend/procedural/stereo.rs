@@ -40,15 +40,16 @@ pub fn treat_side(side: &mut [f32], cutoff_hz: f32) {
 }
 
 /// Adds a looped texture (rain, hiss) to both: its own loop to the mid, the same loop half a
-/// period later to the side, so the speakers get different drops of the same rain.
-pub fn add_texture(mid: &mut [f32], side: &mut [f32], texture: &[f32], gain: f32, spread: f32) {
-    effects::add_looped(mid, texture, gain);
+/// period later to the side, so the speakers get different drops of the same rain; `offset`
+/// samples into the loop.
+pub fn add_texture(mid: &mut [f32], side: &mut [f32], texture: &[f32], gain: f32, spread: f32, offset: usize) {
+    effects::add_looped(mid, texture, gain, offset);
     if texture.is_empty() {
         return;
     }
     let offset = texture.len() / 2;
     let shifted: Vec<f32> = texture[offset..].iter().chain(&texture[..offset]).copied().collect();
-    effects::add_looped(side, &shifted, gain * spread);
+    effects::add_looped(side, &shifted, gain * spread, offset);
 }
 
 /// Left = mid + side, right = mid - side.
