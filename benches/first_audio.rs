@@ -9,6 +9,9 @@
 //!
 //! A relative LOFI_BENCH_MODEL is from the workspace root; the model defaults to the tiny test fixture (far faster than real time);
 //! benches/musicgen.sh builds musicgen-small-shaped ones in target/bench-musicgen.
+#[path = "listener.rs"]
+mod listener;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -99,18 +102,8 @@ fn main() {
     let _ = child.kill();
     let _ = child.wait();
 
-    let heard: Vec<f32> = std::fs::read(&capture)
-        .unwrap_or_default()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let start = heard.iter().position(|s| s.abs() > 1e-3).unwrap_or(heard.len());
-    let end = heard.iter().rposition(|s| s.abs() > 1e-3).unwrap_or(start);
-    let (mut run, mut longest) = (0usize, 0usize);
-    for s in &heard[start..end.max(start)] {
-        run = if s.abs() < 1e-3 { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
+    let heard = listener::read_capture(&capture);
+    let (longest, _) = listener::quiet_runs(&heard);
     let (first_audio, complete) = (first_audio.unwrap_or(f64::NAN), complete.unwrap_or(f64::NAN));
     println!(
         "first AI audio for a {seconds} s track, {} ({backend}) on {} thread(s), {}:",

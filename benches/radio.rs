@@ -8,6 +8,9 @@
 //!
 //! A step delay of 30 ms makes the fixture slower than real time (~0.4x, like musicgen-small on
 //! two cores), so the run is bridged.
+#[path = "listener.rs"]
+mod listener;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -128,24 +131,8 @@ fn main() {
     drop(stdin);
     let _ = child.wait();
 
-    let heard: Vec<f32> = std::fs::read(&capture)
-        .unwrap_or_default()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let start = heard.iter().position(|s| s.abs() > 1e-3).unwrap_or(heard.len());
-    let (mut run, mut longest, mut gaps) = (0usize, 0usize, 0usize);
-    for s in &heard[start..] {
-        if s.abs() < 1e-3 {
-            run += 1;
-            if run == 2400 {
-                gaps += 1; // a run reaching 50 ms
-            }
-        } else {
-            run = 0;
-        }
-        longest = longest.max(run);
-    }
+    let heard = listener::read_capture(&capture);
+    let (longest, gaps) = listener::quiet_runs(&heard);
     let after_minute = samples.iter().find(|(t, _)| *t >= 60.0).map_or(f64::NAN, |s| s.1);
     let end = samples.last().map_or(f64::NAN, |s| s.1);
     let peak = samples.iter().map(|s| s.1).fold(0.0, f64::max);

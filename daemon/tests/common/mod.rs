@@ -228,3 +228,39 @@ pub fn read_capture(path: &Path) -> Vec<f32> {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }
+
+/// Asserts that a listener heard (`played`: the capture) no run over 50 ms below -60 dBFS from
+/// the first sound to the last, and no sample-to-sample step larger than the largest in `tracks`
+/// (the tracks' samples, as the device got them).
+pub fn assert_heard_without_gap_or_jump(played: &[f32], tracks: impl IntoIterator<Item = Vec<f32>>) {
+    let start = played.iter().position(|s| s.abs() > 1e-3).expect("something was heard");
+    let end = played.iter().rposition(|s| s.abs() > 1e-3).unwrap();
+    let (mut quiet_run, mut longest, mut longest_end) = (0, 0, 0);
+    for (i, s) in played[start..end].iter().enumerate() {
+        quiet_run = if s.abs() < 1e-3 { quiet_run + 1 } else { 0 };
+        if quiet_run > longest {
+            (longest, longest_end) = (quiet_run, i);
+        }
+    }
+    assert!(
+        longest <= 2_400,
+        "{} ms below -60 dBFS, ending {:.2} s after the first sound",
+        longest / 48,
+        longest_end as f64 / 48_000.0
+    );
+    let jump = |w: &[f32]| (w[1] - w[0]).abs();
+    let largest_in_tracks = tracks
+        .into_iter()
+        .map(|t| t.windows(2).map(jump).fold(0.0f32, f32::max))
+        .fold(0.0f32, f32::max);
+    let largest_played = played[start..end].windows(2).map(jump).fold(0.0f32, f32::max);
+    eprintln!(
+        "heard {:.1} s: longest run below -60 dBFS {:.1} ms; largest step {largest_played:.4} (tracks: {largest_in_tracks:.4})",
+        played.len() as f64 / 48_000.0,
+        longest as f64 / 48.0
+    );
+    assert!(
+        largest_played <= largest_in_tracks,
+        "a jump of {largest_played} played; the tracks' largest is {largest_in_tracks}"
+    );
+}
