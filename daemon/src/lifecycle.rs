@@ -135,7 +135,20 @@ pub fn exit_on_panic(pid_file: Arc<PidFile>) {
     }));
 }
 
-/// Calls `on_signal` (from a dedicated thread) on SIGTERM, SIGINT or SIGHUP.
+/// Keeps a long-running daemon's memory from creeping up: glibc serves an allocation above
+/// its mmap threshold from a fresh mapping, returned to the system when freed, but raises that
+/// threshold each time such a block is freed (up to 32 MB), after which the multi-MB buffers of
+/// every render come from the heap and stay resident. A fixed threshold (128 KiB, glibc's
+/// starting value) stops the raising: a 10-minute procedural radio grew 64 → 156 MB without it,
+/// and stays at ~55 MB with it.
+pub fn bound_allocator_retention() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Lowers the calling thread's scheduling priority to nice 10, below the audio callback and
 /// the control thread (on Linux the nice value is per thread and inherited by the threads it
 /// creates). Best effort: a failure leaves the priority as it was.
@@ -148,6 +161,7 @@ pub fn lower_thread_priority() {
     }
 }
 
+/// Calls `on_signal` (from a dedicated thread) on SIGTERM, SIGINT or SIGHUP.
 pub fn on_termination(on_signal: impl Fn(i32) + Send + 'static) -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;

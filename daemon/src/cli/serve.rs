@@ -10,6 +10,7 @@ use crate::lifecycle::{self, PidFile};
 use crate::server::{self, Server, ServerOptions};
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
+    lifecycle::bound_allocator_retention();
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let cache = Cache::open(&cache_dir).map_err(|e| e.to_string())?;
     let pid_path = match &args.pid_file {
