@@ -14,7 +14,6 @@ mod listener;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 fn cpu_model() -> String {
@@ -38,25 +37,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(30.0);
     let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("heard.f32");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lofi-daemon"))
-        .args([
-            "--audio-device",
-            "none",
-            "--backend",
-            "ggml",
-            "--threads",
-            &threads,
-            "--model",
-        ])
+    let (mut command, capture) = listener::listened_daemon(dir.path());
+    let mut child = command
+        .args(["--backend", "ggml", "--threads", &threads, "--model"])
         .arg(&model)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .env("LOFI_DAEMON_TEST_HOOKS", "1")
-        .env("LOFI_TEST_CAPTURE", &capture)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .expect("run lofi-daemon");
     let mut stdin = child.stdin.take().unwrap();

@@ -1,7 +1,28 @@
-//! What the `none` output's real-time capture (`LOFI_TEST_CAPTURE`) says a listener heard.
+//! A daemon on the `none` output with its real-time capture (`LOFI_TEST_CAPTURE`), and what
+//! the capture says a listener heard.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// `lofi-daemon` (the one cargo built for the bench) on the `none` output with a cache in
+/// `dir`, talking over pipes, its capture at the path returned; the caller adds the backend's
+/// arguments and spawns it.
+pub fn listened_daemon(dir: &Path) -> (Command, PathBuf) {
+    let capture = dir.join("heard.f32");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lofi-daemon"));
+    command
+        .args(["--audio-device", "none", "--cache-dir"])
+        .arg(dir.join("cache"))
+        .env("LOFI_DAEMON_TEST_HOOKS", "1")
+        .env("LOFI_TEST_CAPTURE", &capture)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    (command, capture)
+}
 
 /// The capture's samples (its left channel, f32).
-pub fn read_capture(path: &std::path::Path) -> Vec<f32> {
+pub fn read_capture(path: &Path) -> Vec<f32> {
     std::fs::read(path)
         .unwrap_or_default()
         .chunks_exact(4)

@@ -13,7 +13,6 @@ mod listener;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,26 +61,11 @@ fn main() {
     let model = root.join("tests/fixtures/musicgen-tiny/model-f16.gguf");
     let backend = std::env::var("LOFI_BENCH_RADIO_BACKEND").unwrap_or_else(|_| "ggml".into());
     let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("heard.f32");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lofi-daemon"))
-        .args([
-            "--audio-device",
-            "none",
-            "--backend",
-            &backend,
-            "--threads",
-            "1",
-            "--model",
-        ])
+    let (mut command, capture) = listener::listened_daemon(dir.path());
+    let mut child = command
+        .args(["--backend", &backend, "--threads", "1", "--model"])
         .arg(&model)
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .env("LOFI_DAEMON_TEST_HOOKS", "1")
-        .env("LOFI_TEST_CAPTURE", &capture)
         .env("LOFI_TEST_STEP_DELAY_MS", delay.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .expect("run lofi-daemon");
     let pid = child.id();

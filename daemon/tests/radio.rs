@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    assert_cache_consistent, assert_heard_without_gap_or_jump, quantized_fixture, read_capture, tempdir, Daemon,
+    assert_cache_consistent, assert_heard_without_gap_or_jump, capture_path, listened_fixture_daemon,
+    quantized_fixture, read_capture, tempdir, Daemon,
 };
 use lofi_convert::FileType;
 use lofi_daemon::audio_file::{self, AudioFormat};
@@ -180,21 +181,8 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
 #[test]
 fn a_radio_slower_than_real_time_never_goes_silent_and_never_cuts_hard() {
     let dir = tempdir();
-    let out = dir.path().join("heard.f32");
-    let model = quantized_fixture(dir.path(), FileType::Q8_0);
-    let args = [
-        "--backend",
-        "ggml",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-    ];
-    let mut d = Daemon::start_with(dir.path(), &args, |cmd| {
-        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
-            .env("LOFI_TEST_CAPTURE", &out)
-            .env("LOFI_TEST_STEP_DELAY_MS", "30");
-    });
+    let out = capture_path(dir.path());
+    let mut d = listened_fixture_daemon(dir.path(), 30);
     d.result("radio_start", json!({"prompt": "lofi", "seed": 2}));
     // Play on until a second bridge has started: bridge → stream → bridge.
     let mut tracks: Vec<Value> = Vec::new();

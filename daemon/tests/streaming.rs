@@ -8,30 +8,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_cache_consistent, assert_heard_without_gap_or_jump, quantized_fixture, read_capture, tempdir, Daemon,
+    assert_cache_consistent, assert_heard_without_gap_or_jump, capture_path, listened_fixture_daemon, read_capture,
+    tempdir, Daemon,
 };
-use lofi_convert::FileType;
 use lofi_daemon::audio_file::{self, AudioFormat};
 use serde_json::{json, Value};
-
-/// A daemon on the tiny fixture, each decoder step `step_delay_ms` slower, heard through the
-/// `none` output's real-time capture in `dir/heard.f32`.
-fn daemon(dir: &Path, step_delay_ms: u32) -> Daemon {
-    let model = quantized_fixture(dir, FileType::Q8_0);
-    let args = [
-        "--backend",
-        "ggml",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-    ];
-    Daemon::start_with(dir, &args, |cmd| {
-        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
-            .env("LOFI_TEST_CAPTURE", dir.join("heard.f32"))
-            .env("LOFI_TEST_STEP_DELAY_MS", step_delay_ms.to_string());
-    })
-}
 
 /// Notifications until `done` says stop, with the moment each arrived.
 fn follow(d: &mut Daemon, mut done: impl FnMut(&Value) -> bool) -> Vec<(Instant, Value)> {
@@ -78,7 +59,7 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn a_track_asked_to_play_is_heard_before_its_generation_completes() {
     let dir = tempdir();
-    let mut d = daemon(dir.path(), 8);
+    let mut d = listened_fixture_daemon(dir.path(), 8);
     d.result("playback_config", json!({ "loop": false }));
     d.result("crossfade_set", json!({ "duration_sec": 0 }));
     let asked = Instant::now();
@@ -87,7 +68,7 @@ fn a_track_asked_to_play_is_heard_before_its_generation_completes() {
         json!({ "prompt": "rain", "seed": 3, "duration_sec": 10, "play": true }),
     );
     let id = ack["track_id"].as_str().unwrap().to_owned();
-    let capture = dir.path().join("heard.f32");
+    let capture = capture_path(dir.path());
     let mut heard_at_start = 0;
     let mut heard_at_complete = 0;
     let seen = follow(&mut d, |v| {
@@ -142,7 +123,7 @@ fn a_track_asked_to_play_is_heard_before_its_generation_completes() {
 #[test]
 fn a_stream_slower_than_real_time_starts_when_it_can_keep_going() {
     let dir = tempdir();
-    let mut d = daemon(dir.path(), 30);
+    let mut d = listened_fixture_daemon(dir.path(), 30);
     let asked = Instant::now();
     let ack = d.result(
         "generate",
@@ -184,7 +165,7 @@ fn a_stream_slower_than_real_time_starts_when_it_can_keep_going() {
     let status = d.result("status", json!({}));
     assert_eq!(status["playback"]["dropouts"], 0, "{status}");
 
-    let played = read_capture(&dir.path().join("heard.f32"));
+    let played = read_capture(&capture_path(dir.path()));
     // The capture runs only while something plays: as long as the wall clock, nothing stopped.
     let first_started = seen.iter().find(|(_, v)| v["method"] == "playback_started").unwrap().0;
     let playing_sec = (seen.last().unwrap().0 - first_started).as_secs_f64();
@@ -207,7 +188,7 @@ fn a_stream_slower_than_real_time_starts_when_it_can_keep_going() {
 #[test]
 fn a_stream_cut_short_leaves_the_cache_consistent() {
     let dir = tempdir();
-    let mut d = daemon(dir.path(), 30);
+    let mut d = listened_fixture_daemon(dir.path(), 30);
     let ack = d.result(
         "generate",
         json!({ "prompt": "rain", "seed": 5, "duration_sec": 6, "play": true }),
@@ -228,7 +209,7 @@ fn a_stream_cut_short_leaves_the_cache_consistent() {
     });
     assert_eq!(cached.count(), 0, "nothing of the cut stream is cached");
 
-    let mut again = daemon(dir.path(), 0);
+    let mut again = listened_fixture_daemon(dir.path(), 0);
     let ack = again.result("generate", json!({ "prompt": "rain", "seed": 5, "duration_sec": 6 }));
     assert_eq!(
         (ack["track_id"].as_str(), ack["status"].as_str()),

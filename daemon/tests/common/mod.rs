@@ -205,8 +205,13 @@ pub fn tempdir() -> tempfile::TempDir {
 
 #[path = "../../../musicgen/tests/fixture/mod.rs"]
 mod fixture;
+// The benches' capture reader: one definition of the capture's format.
+#[path = "../../../benches/listener.rs"]
+mod listener;
 #[allow(unused_imports)] // each test file uses some
 pub use fixture::{fixture_dir, fixture_model, quantized_fixture};
+#[allow(unused_imports)] // each test file uses a part of the harness
+pub use listener::read_capture;
 
 /// Every sidecar in the cache has its audio next to it, and nothing half-written is left.
 pub fn assert_cache_consistent(cache: &Path) {
@@ -218,15 +223,6 @@ pub fn assert_cache_consistent(cache: &Path) {
             assert!(path.with_extension("wav").exists(), "{name} has no audio");
         }
     }
-}
-
-/// What the `none` output heard in real time (`LOFI_TEST_CAPTURE`: its left channel, f32).
-pub fn read_capture(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap_or_default()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 /// Asserts that a listener heard (`played`: the capture) no run over 50 ms below -60 dBFS from
@@ -263,4 +259,28 @@ pub fn assert_heard_without_gap_or_jump(played: &[f32], tracks: impl IntoIterato
         largest_played <= largest_in_tracks,
         "a jump of {largest_played} played; the tracks' largest is {largest_in_tracks}"
     );
+}
+
+/// Where [`listened_fixture_daemon`] writes what the listener heard.
+pub fn capture_path(dir: &Path) -> PathBuf {
+    dir.join("heard.f32")
+}
+
+/// A daemon on the tiny fixture (Q8_0, one thread), each decoder step `step_delay_ms` slower,
+/// heard through the `none` output's real-time capture at [`capture_path`].
+pub fn listened_fixture_daemon(dir: &Path, step_delay_ms: u32) -> Daemon {
+    let model = quantized_fixture(dir, lofi_convert::FileType::Q8_0);
+    let args = [
+        "--backend",
+        "ggml",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+    ];
+    Daemon::start_with(dir, &args, |cmd| {
+        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
+            .env("LOFI_TEST_CAPTURE", capture_path(dir))
+            .env("LOFI_TEST_STEP_DELAY_MS", step_delay_ms.to_string());
+    })
 }
