@@ -56,11 +56,11 @@ impl GrowingSamples {
     /// Appends `samples` (by the one writer); what goes past the expected length is dropped.
     pub fn extend(&self, samples: &[f32]) {
         let at = self.written.load(Ordering::Relaxed);
-        let room = self.cells.len().saturating_sub(at);
-        for (cell, s) in self.cells[at..].iter().zip(&samples[..samples.len().min(room)]) {
+        let taken = samples.len().min(self.cells.len() - at);
+        for (cell, s) in self.cells[at..].iter().zip(&samples[..taken]) {
             cell.store(s.to_bits(), Ordering::Relaxed);
         }
-        self.written.store(at + samples.len().min(room), Ordering::Release);
+        self.written.store(at + taken, Ordering::Release);
     }
 
     /// The stream is over: its length is what was written (short of the expected one when the

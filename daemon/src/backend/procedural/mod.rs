@@ -137,9 +137,7 @@ impl ProceduralBackend {
         cancel: &AtomicBool,
     ) -> Result<Audio, BackendError> {
         let mut check = |done: f64| {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(BackendError::Cancelled);
-            }
+            go_on(cancel)?;
             progress(done);
             Ok(())
         };
@@ -236,6 +234,15 @@ impl ProceduralBackend {
         effects::add_looped(mix, self.kit.get(Sound::Crackle), 0.01 + 0.06 * style.crackle, offset);
         stereo::add_texture(mix, side, self.kit.get(Sound::Rain), 0.12 * style.rain, 0.5, offset);
         stereo::add_texture(mix, side, &self.hiss, 0.006 * style.hiss, 0.7, offset);
+    }
+}
+
+/// `Err(Cancelled)` once `cancel` is set: a render stops between its stages.
+fn go_on(cancel: &AtomicBool) -> Result<(), BackendError> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(BackendError::Cancelled)
+    } else {
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use rand_chacha::ChaCha8Rng;
 
 use super::score::{Grid, Score};
-use super::{arrangement, index, stereo, track_rng, ProceduralBackend, Style, TAIL_SEC};
+use super::{arrangement, go_on, index, stereo, track_rng, ProceduralBackend, Style, TAIL_SEC};
 use crate::backend::{BackendError, GenerationRequest, RadioSource};
 use crate::SAMPLE_RATE;
 
@@ -36,6 +36,14 @@ struct Chapter {
     /// Where in the textures' loops the chapter starts.
     texture_start: usize,
     bar_frames: f64,
+}
+
+/// A stretch of the score rendered: its mid and side (no textures yet) and what rings on after.
+struct Rendered {
+    mid: Vec<f32>,
+    side: Vec<f32>,
+    /// Interleaved stereo.
+    ring: Vec<f32>,
 }
 
 pub(super) struct ProceduralRadio<'a> {
@@ -78,8 +86,7 @@ impl<'a> ProceduralRadio<'a> {
         })
     }
 
-    /// The score rendered over `frames` frames and what rings on for [`TAIL_SEC`] after: both
-    /// interleaved stereo, the textures (from the stream's place in their loops) under the first.
+    /// The score rendered over `frames` frames, and what rings on for [`TAIL_SEC`] after.
     fn render(
         &self,
         score: &Score,
@@ -87,23 +94,12 @@ impl<'a> ProceduralRadio<'a> {
         seed: u64,
         frames: usize,
         cancel: &AtomicBool,
-    ) -> Result<(Vec<f32>, Vec<f32>), BackendError> {
-        let mut check = |_| {
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                Err(BackendError::Cancelled)
-            } else {
-                Ok(())
-            }
-        };
+    ) -> Result<Rendered, BackendError> {
         let (mut mid, mut side) = self
             .backend
-            .render_mix(score, style, seed, frames + index(TAIL_SEC), &mut check)?;
-        let (ring_mid, ring_side) = (mid.split_off(frames), side.split_off(frames));
-        self.backend.add_textures(&mut mid, &mut side, style, self.texture_at);
-        Ok((
-            stereo::join(&mid, &side).samples,
-            stereo::join(&ring_mid, &ring_side).samples,
-        ))
+            .render_mix(score, style, seed, frames + index(TAIL_SEC), &mut |_| go_on(cancel))?;
+        let ring = stereo::join(&mid.split_off(frames), &side.split_off(frames)).samples;
+        Ok(Rendered { mid, side, ring })
     }
 
     /// Composes and renders the next chapter on `prompt`, `ring` sounding under its start.
@@ -122,8 +118,15 @@ impl<'a> ProceduralRadio<'a> {
         let score = arrangement::compose(&style, CHAPTER_BARS as f64 * bar_sec, opening, &mut rng);
         let frames = index(CHAPTER_BARS as f64 * bar_sec);
         let texture_start = self.texture_at;
-        let (mut audio, ring_out) = self.render(&score, &style, seed, frames, cancel)?;
+        let Rendered {
+            mut mid,
+            mut side,
+            ring: ring_out,
+        } = self.render(&score, &style, seed, frames, cancel)?;
+        // The textures go on from the stream's place in their loops.
+        self.backend.add_textures(&mut mid, &mut side, &style, texture_start);
         self.texture_at += frames;
+        let mut audio = stereo::join(&mid, &side).samples;
         audio.iter_mut().zip(ring).for_each(|(a, r)| *a += r);
         Ok(Chapter {
             prompt: prompt.to_owned(),
@@ -142,15 +145,14 @@ impl<'a> ProceduralRadio<'a> {
     /// chapter rendered again without the notes after that. The drums on that downbeat stay
     /// (the old song's last hit): the kick ducks the keys a few ms ahead of itself, so without it
     /// the render before the cut would differ from what was heard.
-    fn ring_at_cut(&mut self, chapter: &Chapter, cancel: &AtomicBool) -> Result<Vec<f32>, BackendError> {
+    fn ring_at_cut(&self, chapter: &Chapter, cancel: &AtomicBool) -> Result<Vec<f32>, BackendError> {
         let cut_sec = chapter.handed as f64 / SAMPLE_RATE as f64;
         let mut score = chapter.score.clone();
         score.notes.retain(|n| n.time < cut_sec);
         score.hits.retain(|h| h.time < cut_sec + 0.01);
-        // The stream's textures go on from where it stopped.
-        self.texture_at = chapter.texture_start + chapter.handed;
-        let (_, ring) = self.render(&score, &chapter.style, chapter.seed, chapter.handed, cancel)?;
-        Ok(ring)
+        Ok(self
+            .render(&score, &chapter.style, chapter.seed, chapter.handed, cancel)?
+            .ring)
     }
 }
 
@@ -158,7 +160,11 @@ impl RadioSource for ProceduralRadio<'_> {
     fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError> {
         let frames_of = |c: &Chapter| c.audio.len() / 2;
         let (ring, opening) = match self.chapter.take() {
-            Some(chapter) if chapter.prompt != prompt => (self.ring_at_cut(&chapter, cancel)?, true),
+            Some(chapter) if chapter.prompt != prompt => {
+                // The stream's textures go on from where it stopped.
+                self.texture_at = chapter.texture_start + chapter.handed;
+                (self.ring_at_cut(&chapter, cancel)?, true)
+            }
             Some(chapter) if chapter.handed >= frames_of(&chapter) => (chapter.ring, false),
             Some(chapter) => {
                 self.chapter = Some(chapter);
