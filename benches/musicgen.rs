@@ -6,7 +6,10 @@
 //! Q8_0 and Q4_K_M next to the PyTorch baseline.
 //!
 //!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu]
-//!   [LOFI_BENCH_KV_CACHE=f16|int8] cargo bench -p musicgen --bench musicgen
+//!   [LOFI_BENCH_KV_CACHE=f16|int8] [LOFI_BENCH_ONLY=encodec] cargo bench -p musicgen --bench musicgen
+//!
+//! LOFI_BENCH_ONLY=encodec times EnCodec alone over codes of each length (their values do not
+//! change its speed), and its peak RSS.
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -47,6 +50,26 @@ fn read_bandwidth(threads: usize) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// EnCodec over `seconds` of codes spread over the codebooks, then the process's peak RSS.
+fn encodec_alone(model: &mut Musicgen, lengths: &[usize]) {
+    let params = *model.params();
+    for &seconds in lengths {
+        let frames = seconds * params.frame_rate as usize;
+        let codes: Vec<i32> = (0..frames * params.codebooks)
+            .map(|i| (i * 7919 % params.codebook_size) as i32)
+            .collect();
+        let mut run = model.run();
+        run.set_codes(&codes).unwrap();
+        let t = Instant::now();
+        let samples = run.decode_audio(0).unwrap().len();
+        println!(
+            "  {seconds:>2} s audio: EnCodec {:.2} s; {samples} samples",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    println!("  peak RSS {:.0} MB", peak_rss_mb());
+}
+
 fn main() {
     let Some(path) = std::env::var_os("LOFI_BENCH_MODEL").map(PathBuf::from) else {
         eprintln!("musicgen bench: set LOFI_BENCH_MODEL to a MusicGen GGUF (benches/musicgen.sh makes them)");
@@ -71,6 +94,10 @@ fn main() {
         .ok()
         .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10, 30]);
+    if std::env::var("LOFI_BENCH_ONLY").is_ok_and(|only| only == "encodec") {
+        encodec_alone(&mut model, &lengths);
+        return;
+    }
     for seconds in lengths {
         let frames = seconds * params.frame_rate as usize;
         let t = Instant::now();

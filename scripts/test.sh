@@ -16,8 +16,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 # lame is installed above, so the MP3 tests must run rather than skip.
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
-echo "== the MusicGen parity tests on the portable attention kernels (the above ran the AVX2 ones where the CPU has them)"
-LOFI_KV_KERNELS=portable cargo test --locked -p musicgen --test parity
+echo "== the MusicGen parity tests on the portable CPU kernels (attention, ELU; the above ran the AVX2 ones where the CPU has them)"
+LOFI_CPU_KERNELS=portable cargo test --locked -p musicgen --test parity
 echo "== the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scripts/test-vulkan.sh)"
 scripts/test-vulkan.sh
 echo "== model converter tests (scripts/test_convert.py)"

@@ -164,8 +164,8 @@ fn version_verbose_names_the_backends_and_the_ggml_build() {
     assert_eq!(lines[2], "ggml 0.26.0");
     assert!(lines[3].starts_with("ggml CPU features: "), "{text}");
     let kernels = lines[4]
-        .strip_prefix("attention kernels: ")
-        .expect("the attention kernels line");
+        .strip_prefix("lofi CPU kernels (attention, ELU): ")
+        .expect("the CPU kernels line");
     assert!(
         kernels.starts_with("avx2 ") || kernels.starts_with("portable "),
         "{text}"

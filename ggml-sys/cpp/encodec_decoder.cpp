@@ -1,5 +1,6 @@
 #include "encodec_decoder.h"
 
+#include "elu_kernel.h"
 #include "graph_runner.h"
 #include "thread_governor.h"
 
@@ -7,50 +8,70 @@ namespace lofi {
 
 namespace {
 
-// Reflect padding as transformers' EncodecConv1d._pad1d: zero-extends first when the input is
-// shorter than the padding.
-ggml_tensor *reflect_pad(ggml_context *ctx, ggml_tensor *x, int left, int right) {
-    const int64_t length = x->ne[0];
-    const int64_t max_pad = std::max(left, right);
-    if (length > max_pad) {
-        return ggml_pad_reflect_1d(ctx, x, left, right);
+// EnCodec's activations are [channels, time] (a time step's channels contiguous): the matrix
+// products of the convolutions then read them as they are, with no im2col copy.
+
+// Column `i` of x: [channels, time].
+ggml_tensor *column(ggml_context *ctx, ggml_tensor *x, int64_t i) { return ggml_view_2d(ctx, x, x->ne[0], 1, x->nb[1], i * x->nb[1]); }
+
+// Reflect padding in time as transformers' EncodecConv1d._pad1d, which zero-extends first when
+// the input is not longer than the padding.
+ggml_tensor *reflect_pad(ggml_context *ctx, ggml_tensor *x, int64_t left, int64_t right) {
+    const int64_t length = x->ne[1], extra = std::max<int64_t>(0, std::max(left, right) - length + 1);
+    ggml_tensor *source = extra > 0 ? ggml_pad_ext(ctx, x, 0, 0, 0, static_cast<int>(extra), 0, 0, 0, 0) : x;
+    const int64_t extended = length + extra;
+    ggml_tensor *before = nullptr, *after = nullptr; // source columns left, ..., 1 and extended - 2, ...
+    for (int64_t i = 1; i <= left; i++) {
+        before = before == nullptr ? column(ctx, source, i) : ggml_concat(ctx, column(ctx, source, i), before, 1);
     }
-    const int extra = static_cast<int>(max_pad - length + 1);
-    ggml_tensor *padded = ggml_pad_reflect_1d(ctx, ggml_pad(ctx, x, extra, 0, 0, 0), left, right);
-    return ggml_view_2d(ctx, padded, padded->ne[0] - extra, padded->ne[1], padded->nb[1], 0);
+    for (int64_t i = 1; i <= right; i++) {
+        after = after == nullptr ? column(ctx, source, extended - 1 - i) : ggml_concat(ctx, after, column(ctx, source, extended - 1 - i), 1);
+    }
+    ggml_tensor *padded = before == nullptr ? source : ggml_concat(ctx, before, source, 1);
+    padded = after == nullptr ? padded : ggml_concat(ctx, padded, after, 1);
+    return extra > 0 ? ggml_view_2d(ctx, padded, padded->ne[0], left + length + right, padded->nb[1], 0) : padded;
 }
 
-// Non-causal stride-1 convolution with F32 im2col (GGML's conv_1d goes through F16, which
-// costs parity). x: [time, in], weight: [kernel, in, out] -> [time, out].
-ggml_tensor *conv1d(ggml_context *ctx, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int dilation = 1) {
-    const int kernel = static_cast<int>(weight->ne[0]);
-    const int total = (kernel - 1) * dilation; // effective kernel - stride
-    const int right = total / 2;
-    ggml_tensor *padded = total > 0 ? reflect_pad(ctx, x, total - right, right) : x;
-    ggml_tensor *cols = ggml_im2col(ctx, weight, padded, 1, 0, 0, 0, dilation, 0, false, GGML_TYPE_F32); // [in*kernel, time]
-    ggml_tensor *y = ggml_mul_mat(ctx, cols, ggml_reshape_2d(ctx, weight, weight->ne[0] * weight->ne[1], weight->ne[2]));
-    y = ggml_reshape_2d(ctx, y, cols->ne[1], weight->ne[2]); // [time, out]
-    return ggml_add(ctx, y, ggml_reshape_2d(ctx, bias, 1, bias->ne[0]));
+// Adds the per-channel bias to y: [channels, time].
+ggml_tensor *add_bias(ggml_context *ctx, ggml_tensor *y, ggml_tensor *bias) {
+    return ggml_add(ctx, y, ggml_reshape_2d(ctx, bias, bias->ne[0], 1));
 }
 
-// ConvTranspose1d with stride r and kernel 2r (the shape checks guarantee it), trimmed as
-// EncodecConvTranspose1d (non-causal). One GEMM gives every input frame's 2r taps for every
-// output channel; the two halves of the taps overlap-add at a one-frame offset. (GGML's
-// conv_transpose_1d is a loop of dot products, several times slower here.)
-ggml_tensor *conv_transpose(ggml_context *ctx, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int stride) {
-    const int64_t s = stride, out = weight->ne[1], in = weight->ne[2], frames = x->ne[0];
-    ggml_tensor *w = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, weight, 1, 2, 0, 3)), in, 2 * s * out); // [in, taps*out]
-    ggml_tensor *taps = ggml_mul_mat(ctx, w, ggml_cont(ctx, ggml_transpose(ctx, x)));                              // [taps*out, frames]
-    taps = ggml_reshape_4d(ctx, taps, s, 2, out, frames);
-    auto half = [&](int h) { // [phase, frame, channel]
-        ggml_tensor *v = ggml_view_3d(ctx, taps, s, out, frames, taps->nb[2], taps->nb[3], h * taps->nb[1]);
-        return ggml_cont(ctx, ggml_permute(ctx, v, 0, 2, 1, 3));
-    };
-    ggml_tensor *y = ggml_add(ctx, ggml_pad_ext(ctx, half(0), 0, 0, 0, 1, 0, 0, 0, 0), ggml_pad_ext(ctx, half(1), 0, 0, 1, 0, 0, 0, 0, 0));
-    y = ggml_reshape_2d(ctx, y, s * (frames + 1), out); // [(frames - 1) * s + 2s, out]
+// Non-causal convolution (reflect-padded), x: [in, time], weight: [kernel, in, out] ->
+// [out, time]. One matrix product gives every tap's contribution at every padded step
+// ([out * kernel, time + padding]); each output step sums its taps at their offsets. (An im2col
+// copy is kernel x in x time: 73 MB for the last convolution of a 64-frame chunk.)
+ggml_tensor *conv1d(ggml_context *ctx, CodecWeights &weights, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int dilation = 1) {
+    const int64_t kernel = weight->ne[0], in = weight->ne[1], out = weight->ne[2];
+    if (kernel == 1) {
+        return add_bias(ctx, ggml_mul_mat(ctx, ggml_reshape_2d(ctx, weight, in, out), x), bias);
+    }
+    const int64_t total = (kernel - 1) * dilation, right = total / 2, length = x->ne[1];
+    ggml_tensor *taps = ggml_mul_mat(ctx, weights.conv_taps(ctx, weight), reflect_pad(ctx, x, total - right, right)); // [out * kernel, time + total]
+    ggml_tensor *y = nullptr;
+    for (int64_t k = 0; k < kernel; k++) {
+        const size_t offset = k * out * ggml_element_size(taps) + k * dilation * taps->nb[1];
+        ggml_tensor *tap = ggml_view_2d(ctx, taps, out, length, taps->nb[1], offset);
+        y = y == nullptr ? tap : ggml_add(ctx, y, tap);
+    }
+    return add_bias(ctx, y, bias);
+}
+
+// ConvTranspose1d with stride s and kernel 2s (the shape checks guarantee it), trimmed as
+// EncodecConvTranspose1d (non-causal), x: [in, frames] -> [out, (frames - 1) * s + s]. Output
+// step f * s + p sums tap p of frame f and tap s + p of frame f - 1, so one matrix product over
+// each frame stacked on the one before ([2 in, frames + 1]) gives every output step in order:
+// no overlap-add. (GGML's conv_transpose_1d is a loop of dot products, several times slower.)
+ggml_tensor *conv_transpose(ggml_context *ctx, CodecWeights &weights, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int stride) {
+    const int64_t s = stride, out = weight->ne[1], in = weight->ne[2];
+    ggml_tensor *framed = ggml_pad_ext(ctx, x, 0, 0, 1, 1, 0, 0, 0, 0); // a zero frame before and after
+    const int64_t columns = framed->ne[1] - 1;
+    ggml_tensor *current = ggml_view_2d(ctx, framed, in, columns, framed->nb[1], framed->nb[1]);
+    ggml_tensor *previous = ggml_view_2d(ctx, framed, in, columns, framed->nb[1], 0);
+    ggml_tensor *y = ggml_mul_mat(ctx, weights.transposed_taps(ctx, weight), ggml_concat(ctx, current, previous, 0)); // [out * s, frames + 1]
+    y = ggml_reshape_2d(ctx, y, out, s * columns);
     const int64_t total = s, right = total / 2, left = total - right;
-    y = ggml_view_2d(ctx, y, y->ne[0] - total, y->ne[1], y->nb[1], left * ggml_element_size(y));
-    return ggml_add(ctx, y, ggml_reshape_2d(ctx, bias, 1, bias->ne[0]));
+    return add_bias(ctx, ggml_view_2d(ctx, y, out, y->ne[1] - total, y->nb[1], left * y->nb[1]), bias);
 }
 
 // The LSTM's state between frame-stage chunks: per layer, h as [channels, 1] and the cell as
@@ -108,8 +129,8 @@ ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &
 // Frame rate for `frames` frames whose codes come with `halo` frames of context on each side
 // (codes_in: [codebook][halo + frames + halo]): residual VQ (the sum of each codebook's vectors),
 // first convolution (the halo makes it see the neighbouring chunks), LSTM from `start`.
-// Returns [frames, channels].
-ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *codes_in, int64_t frames, int64_t halo_before,
+// Returns [channels, frames].
+ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, CodecWeights &weights, ggml_tensor *codes_in, int64_t frames, int64_t halo_before,
                                int64_t halo_after, const LstmState &start, LstmState &end) {
     const CodecHparams &hp = m.hp.codec;
     const int64_t span = halo_before + frames + halo_after;
@@ -118,34 +139,33 @@ ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, ggml_t
         ggml_tensor *rows = ggml_get_rows(ctx, m.codebooks[q], ggml_view_1d(ctx, codes_in, span, q * span * sizeof(int32_t)));
         emb = emb == nullptr ? rows : ggml_add(ctx, emb, rows);
     }
-    ggml_tensor *x = ggml_cont(ctx, ggml_transpose(ctx, emb)); // [time, channels]
-    x = conv1d(ctx, x, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"));
-    x = ggml_view_2d(ctx, x, frames, x->ne[1], x->nb[1], halo_before * x->nb[0]); // the chunk's own frames
-    x = lstm(ctx, m, "codec.dec.1.lstm.", ggml_cont(ctx, ggml_transpose(ctx, x)), start, end);
-    return ggml_cont(ctx, ggml_transpose(ctx, x));
+    ggml_tensor *x = conv1d(ctx, weights, emb, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"));
+    x = ggml_view_2d(ctx, x, x->ne[0], frames, x->nb[1], halo_before * x->nb[1]); // the chunk's own frames
+    return lstm(ctx, m, "codec.dec.1.lstm.", x, start, end);
 }
 
 // Upsampling: [ELU, transposed conv, residual blocks] per ratio, ELU, last convolution.
-// x: [frames, channels] -> [samples, audio channels].
-ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *x) {
+// x: [channels, frames] -> [audio channels, samples].
+ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, CodecWeights &weights, ggml_tensor *x) {
     const CodecHparams &hp = m.hp.codec;
+    const bool cpu_kernels = m.accelerator == nullptr;
     auto layer = [&](int i, const std::string &part) { return m.get("codec.dec." + std::to_string(i) + part); };
     int index = 2; // after the first convolution and the LSTM
     for (uint32_t ratio : hp.upsampling_ratios) {
         index++; // ELU
-        x = conv_transpose(ctx, ggml_elu(ctx, x), layer(index, ".weight"), layer(index, ".bias"), static_cast<int>(ratio));
+        x = conv_transpose(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, ".weight"), layer(index, ".bias"), static_cast<int>(ratio));
         index++;
         for (uint32_t j = 0, dilation = 1; j < hp.residual_layers; j++, dilation *= hp.dilation_growth) {
             const std::string block = ".block.";
-            ggml_tensor *y = conv1d(ctx, ggml_elu(ctx, x), layer(index, block + "1.weight"), layer(index, block + "1.bias"), static_cast<int>(dilation));
-            y = conv1d(ctx, ggml_elu(ctx, y), layer(index, block + "3.weight"), layer(index, block + "3.bias"));
-            ggml_tensor *shortcut = hp.conv_shortcut ? conv1d(ctx, x, layer(index, ".shortcut.weight"), layer(index, ".shortcut.bias")) : x;
+            ggml_tensor *y = conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, block + "1.weight"), layer(index, block + "1.bias"), static_cast<int>(dilation));
+            y = conv1d(ctx, weights, elu(ctx, y, cpu_kernels), layer(index, block + "3.weight"), layer(index, block + "3.bias"));
+            ggml_tensor *shortcut = hp.conv_shortcut ? conv1d(ctx, weights, x, layer(index, ".shortcut.weight"), layer(index, ".shortcut.bias")) : x;
             x = ggml_add(ctx, shortcut, y);
             index++;
         }
     }
     index++; // ELU
-    return conv1d(ctx, ggml_elu(ctx, x), layer(index, ".weight"), layer(index, ".bias"));
+    return conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, ".weight"), layer(index, ".bias"));
 }
 
 // Frames of context on each side of an upsampling chunk: twice the stack's reach (one frame:
@@ -153,24 +173,20 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, ggml_te
 // the unchunked result. Each frame of halo costs 2/64 more upsampling work.
 constexpr int64_t kHaloFrames = 2;
 
-// Upsampling chunk [start, end) of the stream's features, with `halo_*` frames of context.
-// features: [channel][frame - origin].
-bool upsample_chunk(const MusicgenModel &m, GraphRunner &runner, ThreadGovernor &governor,
-                    const std::vector<std::vector<float>> &features, int64_t origin, int64_t lo, int64_t start, int64_t end,
-                    int64_t hi, std::vector<float> &audio) {
-    const int64_t channels = static_cast<int64_t>(features.size()), n = hi - lo, hop = m.hp.codec.hop_length();
-    std::vector<float> slice(static_cast<size_t>(n * channels));
-    for (int64_t c = 0; c < channels; c++) {
-        std::copy_n(features[c].begin() + (lo - origin), n, slice.begin() + c * n);
-    }
+// Upsampling chunk [start, end) of the stream's features ([frame - origin][channel]), with
+// frames [lo, start) and [end, hi) as context.
+bool upsample_chunk(const MusicgenModel &m, CodecWeights &weights, GraphRunner &runner, ThreadGovernor &governor, const std::vector<float> &features,
+                    int64_t channels, int64_t origin, int64_t lo, int64_t start, int64_t end, int64_t hi, std::vector<float> &audio) {
+    const int64_t n = hi - lo, hop = m.hp.codec.hop_length();
+    const float *slice = features.data() + (lo - origin) * channels;
     ggml_tensor *x_in = nullptr, *out = nullptr;
     auto build = [&](ggml_context *ctx, ggml_cgraph *graph) {
-        x_in = graph_input(ctx, GGML_TYPE_F32, n, channels);
-        out = build_upsampling(ctx, m, x_in);
+        x_in = graph_input(ctx, GGML_TYPE_F32, channels, n);
+        out = build_upsampling(ctx, m, weights, x_in);
         ggml_set_output(out);
         ggml_build_forward_expand(graph, out);
     };
-    auto inputs = [&] { ggml_backend_tensor_set(x_in, slice.data(), 0, ggml_nbytes(x_in)); };
+    auto inputs = [&] { ggml_backend_tensor_set(x_in, slice, 0, ggml_nbytes(x_in)); };
     if (!governor.run([&] { return runner.run(build, inputs); })) {
         return false;
     }
@@ -181,16 +197,16 @@ bool upsample_chunk(const MusicgenModel &m, GraphRunner &runner, ThreadGovernor 
 }
 
 // Drops the first `count` entries of each row.
-template <typename T> void drop_front(std::vector<std::vector<T>> &rows, int64_t count) {
-    for (std::vector<T> &row : rows) {
+void drop_front(std::vector<std::vector<int32_t>> &rows, int64_t count) {
+    for (std::vector<int32_t> &row : rows) {
         row.erase(row.begin(), row.begin() + count);
     }
 }
 
 } // namespace
 
-EncodecStream::EncodecStream(const MusicgenModel &m, const EncodecChunks &chunks)
-    : chunks_(chunks), codes_(m.hp.codec.quantizers) {}
+EncodecStream::EncodecStream(const MusicgenModel &m, const EncodecChunks &chunks, std::shared_ptr<CodecWeights> weights)
+    : chunks_(chunks), weights_(std::move(weights)), codes_(m.hp.codec.quantizers) {}
 
 bool EncodecStream::push(const MusicgenModel &m, const int32_t *codes, int64_t frames, bool last, std::vector<float> &audio,
                          std::string &error) {
@@ -242,7 +258,7 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
                 state_in.h.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_h_[layer].size()), 1));
                 state_in.cell.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_cell_[layer].size())));
             }
-            frame_out = build_frame_stage(ctx, m, codes_in, end - start, start - lo, hi - end, state_in, state_out);
+            frame_out = build_frame_stage(ctx, m, *weights_, codes_in, end - start, start - lo, hi - end, state_in, state_out);
             ggml_set_output(frame_out);
             ggml_build_forward_expand(graph, frame_out);
             for (size_t layer = 0; layer < state_out.h.size(); layer++) {
@@ -263,13 +279,10 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
             error = "EnCodec: GGML could not compute the frame-rate stage";
             return false;
         }
-        const int64_t channels = frame_out->ne[1], n = end - start;
-        std::vector<float> chunk_features(static_cast<size_t>(ggml_nelements(frame_out))); // [channel][chunk frame]
-        ggml_backend_tensor_get(frame_out, chunk_features.data(), 0, ggml_nbytes(frame_out));
-        features_.resize(static_cast<size_t>(channels));
-        for (int64_t c = 0; c < channels; c++) {
-            features_[c].insert(features_[c].end(), chunk_features.begin() + c * n, chunk_features.begin() + (c + 1) * n);
-        }
+        feature_channels_ = frame_out->ne[0];
+        const size_t before = features_.size();
+        features_.resize(before + static_cast<size_t>(ggml_nelements(frame_out)));
+        ggml_backend_tensor_get(frame_out, features_.data() + before, 0, ggml_nbytes(frame_out));
         auto read = [](ggml_tensor *t) {
             std::vector<float> values(static_cast<size_t>(ggml_nelements(t)));
             ggml_backend_tensor_get(t, values.data(), 0, ggml_nbytes(t));
@@ -290,7 +303,7 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
     return true;
 }
 
-// Upsampling in chunks of frames with a halo on each side: the im2col buffers of the
+// Upsampling in chunks of frames with a halo on each side: the intermediates of the
 // sample-rate convolutions stay small however long the stream; a frame's samples are final
 // once kHaloFrames frames of features follow it.
 bool EncodecStream::upsampling(const MusicgenModel &m, bool last, std::vector<float> &audio, std::string &error) {
@@ -304,20 +317,20 @@ bool EncodecStream::upsampling(const MusicgenModel &m, bool last, std::vector<fl
     while (upsampled_ < limit) {
         const int64_t start = upsampled_, end = std::min(limit, start + chunk);
         const int64_t lo = std::max<int64_t>(0, start - kHaloFrames), hi = std::min(framed_, end + kHaloFrames);
-        if (!upsample_chunk(m, runner, governor, features_, features_origin_, lo, start, end, hi, audio)) {
+        if (!upsample_chunk(m, *weights_, runner, governor, features_, feature_channels_, features_origin_, lo, start, end, hi, audio)) {
             error = "EnCodec: GGML could not compute the upsampling stage";
             return false;
         }
         upsampled_ = end;
     }
     const int64_t keep_from = std::max<int64_t>(0, upsampled_ - kHaloFrames);
-    drop_front(features_, keep_from - features_origin_);
+    features_.erase(features_.begin(), features_.begin() + (keep_from - features_origin_) * feature_channels_);
     features_origin_ = keep_from;
     return true;
 }
 
 ChannelStreams::ChannelStreams(const MusicgenModel &m, const EncodecChunks &chunks)
-    : streams_(m.hp.decoder.audio_channels, EncodecStream(m, chunks)) {}
+    : streams_(m.hp.decoder.audio_channels, EncodecStream(m, chunks, std::make_shared<CodecWeights>(m))) {}
 
 bool ChannelStreams::push(const MusicgenModel &m, const int32_t *codes, int64_t frames, bool last, std::vector<float> &audio,
                           std::string &error) {

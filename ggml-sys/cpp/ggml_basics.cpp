@@ -8,7 +8,8 @@
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "ggml.h"
-#include "kv_kernels.h"
+#include "cpu_features.h"
+#include "elu_kernel.h"
 #include "lofi_ggml.h"
 
 namespace {
@@ -56,7 +57,9 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n) {
 
 const char *lofi_ggml_version(void) { return ggml_version(); }
 
-const char *lofi_attention_kernels(void) { return lofi::kv_kernels_name(); }
+const char *lofi_cpu_kernels(void) { return lofi::cpu_kernels_name(); }
+
+void lofi_cpu_elu(const float *x, float *y, int64_t n) { lofi::elu_values(x, y, n); }
 
 void lofi_ggml_cpu_features(char *buf, size_t len) {
     struct Feature {

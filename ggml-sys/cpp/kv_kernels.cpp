@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
+
+#include "cpu_features.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -166,23 +167,18 @@ LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *
 #endif
 
 struct Kernels {
-    const char *name;
     void (*scores)(KvElement, int64_t, const float *, const char *, int64_t, float *);
     void (*weighted)(KvElement, int64_t, const float *, const char *, int64_t, float *);
 };
 
-// LOFI_KV_KERNELS=portable forces the portable kernels (the tests compare both).
 const Kernels &kernels() {
     static const Kernels chosen = [] {
-        const char *forced = std::getenv("LOFI_KV_KERNELS");
-        const bool portable = forced != nullptr && std::strcmp(forced, "portable") == 0;
 #ifdef LOFI_KV_X86
-        if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
-            return Kernels{"avx2", key_scores_avx2, weighted_values_avx2};
+        if (cpu_kernels_vectorised()) {
+            return Kernels{key_scores_avx2, weighted_values_avx2};
         }
 #endif
-        (void)portable;
-        return Kernels{"portable", key_scores_portable, weighted_values_portable};
+        return Kernels{key_scores_portable, weighted_values_portable};
     }();
     return chosen;
 }
@@ -229,7 +225,5 @@ void key_scores(KvElement element, int64_t dh, const float *q, const char *tiles
 void weighted_values(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
     (vectorizable(dh) ? kernels().weighted : weighted_values_portable)(element, dh, weights, rows, n, out);
 }
-
-const char *kv_kernels_name() { return kernels().name; }
 
 } // namespace lofi

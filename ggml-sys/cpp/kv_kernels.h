@@ -1,5 +1,4 @@
-// The CPU kernels of decode-time attention (kv_cache.h), chosen at run time: AVX2 + FMA + F16C
-// where the CPU has them (whatever the build's baseline), portable C++ otherwise.
+// The CPU kernels of decode-time attention (kv_cache.h), chosen at run time (cpu_features.h).
 #pragma once
 
 #include <cstdint>
@@ -25,8 +24,5 @@ void key_scores(KvElement element, int64_t head_size, const float *q, const char
 
 // out = sum over i < n of weights[i] * value i, of one head's value rows.
 void weighted_values(KvElement element, int64_t head_size, const float *weights, const char *rows, int64_t n, float *out);
-
-// Which kernels this CPU runs: "avx2" or "portable".
-const char *kv_kernels_name();
 
 } // namespace lofi

@@ -23,8 +23,12 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n);
 
 /* ---- The build ---- */
 const char *lofi_ggml_version(void);
-/* Which attention kernels this CPU runs: "avx2" or "portable" (chosen at run time). */
-const char *lofi_attention_kernels(void);
+/* Which versions of our CPU kernels (attention, EnCodec's ELU) this CPU runs: "avx2" or
+   "portable" (chosen at run time). */
+const char *lofi_cpu_kernels(void);
+
+/* y = ELU(x) over n values by EnCodec's CPU kernel (the version lofi_cpu_kernels names). */
+void lofi_cpu_elu(const float *x, float *y, int64_t n);
 /* The CPU features ggml-cpu was compiled for, space separated ("AVX2 FMA F16C ..."). */
 void lofi_ggml_cpu_features(char *buf, size_t len);
 /* The accelerators model.device can pick on this machine with this build, "; " separated

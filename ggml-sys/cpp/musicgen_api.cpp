@@ -63,7 +63,7 @@ std::vector<int32_t> tail(const lofi_musicgen_state *state, int64_t frames) {
 // Streams decode a second of audio at a time by default: each push costs a frame-stage graph.
 constexpr int64_t kStreamFrames = 50;
 
-// Decode chunks: by default ~2 s per upsampling graph (im2col buffers of tens of MB) and 10 s
+// Decode chunks: by default ~1.3 s per upsampling graph (intermediates of tens of MB) and 10 s
 // per frame-stage graph (~40k nodes: a 10-minute track in one graph would take ~1 GB of graph
 // metadata).
 lofi::EncodecChunks chunks_of(int64_t chunk_frames) {

@@ -238,6 +238,8 @@ void release_decoder_start_pages(const MusicgenModel &m) {
     release_mapped_pages(m, once, m.weights);
 }
 
+void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight) { release_mapped_pages(m, {weight}, m.weights); }
+
 void release_stage_pages(const MusicgenModel &m, const std::string &prefix) {
     std::vector<ggml_tensor *> stage;
     for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {

@@ -85,6 +85,10 @@ void release_stage_pages(const MusicgenModel &m, const std::string &prefix);
 // stay in the mapping, whose pages are handed back after use (~76 MB for musicgen-small Q4_K_M).
 std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);
 
+// Hands back the mapped pages of one weight read into a copy of its own (EnCodec's convolutions,
+// laid out per stream: codec_weights.h); nothing when the weight is not in the mapping.
+void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight);
+
 // Hands back the pages of the weights only a decoder run's start reads (the projection of T5's
 // states and the cross-attention keys and values) until the next run's start.
 void release_decoder_start_pages(const MusicgenModel &m);

@@ -28,11 +28,19 @@ fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
     .into_owned()
 }
 
-/// Which attention kernels the MusicGen decoder runs on this CPU: "avx2" or "portable" (chosen at
-/// run time, whatever the build's baseline).
-pub fn attention_kernels() -> String {
+/// Which versions of our own CPU kernels (the decoder's attention, EnCodec's ELU) run on this
+/// CPU: "avx2" or "portable" (chosen at run time, whatever the build's baseline).
+pub fn cpu_kernels() -> String {
     // SAFETY: no arguments; returns a static string.
-    static_text(unsafe { raw::lofi_attention_kernels() })
+    static_text(unsafe { raw::lofi_cpu_kernels() })
+}
+
+/// ELU (alpha 1) of each value by EnCodec's CPU kernel, the version [`cpu_kernels`] names.
+pub fn cpu_elu(x: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    // SAFETY: x and y hold x.len() floats each.
+    unsafe { raw::lofi_cpu_elu(x.as_ptr(), y.as_mut_ptr(), x.len() as i64) };
+    y
 }
 
 /// The CPU features ggml-cpu was compiled for ("SSE3 SSSE3 AVX AVX2 F16C FMA ...").

@@ -1,6 +1,8 @@
 //! The GGML build computes: matrix products against a naive Rust result, quantize round trips,
 //! and a GGUF written and read back through GGML's own writer and parser.
-use ggml_sys::{cpu_features, mul_mat, quantize, to_f32, version, GgmlType, GgufFile, GgufWriter};
+use ggml_sys::{
+    cpu_elu, cpu_features, cpu_kernels, mul_mat, quantize, to_f32, version, GgmlType, GgufFile, GgufWriter,
+};
 
 /// Deterministic values in [-1, 1) (a small LCG; the test needs no quality randomness).
 fn values(count: usize, seed: u64) -> Vec<f32> {
@@ -27,6 +29,38 @@ fn naive(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
 
 fn max_abs_diff(x: &[f32], y: &[f32]) -> f32 {
     x.iter().zip(y).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn the_cpu_elu_matches_exp_m1_over_its_whole_range() {
+    // Every length's tail (the vector loop leaves up to 7), zero and both signs of tiny values,
+    // the range where exp underflows, and infinities.
+    let mut x: Vec<f32> = (-12_000..=300).map(|i| i as f32 * 0.01).collect();
+    x.extend([
+        0.0,
+        -0.0,
+        1e-8,
+        -1e-8,
+        -1e-30,
+        -87.5,
+        -88.8,
+        -104.0,
+        -1e30,
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+    ]);
+    for n in [x.len(), 7, 1] {
+        let y = cpu_elu(&x[..n]);
+        for (&v, &e) in x.iter().zip(&y) {
+            let expected = if v > 0.0 { v } else { v.exp_m1() };
+            // Absolute: what follows ELU adds it to values of order 1.
+            assert!(
+                e == expected || (e - expected).abs() <= 2e-7,
+                "{} kernel: ELU({v}) = {e}, expected {expected}",
+                cpu_kernels()
+            );
+        }
+    }
 }
 
 #[test]

@@ -44,7 +44,7 @@ end
 ---@class lofi.health.Binary
 ---@field path string
 ---@field ggml_features string? CPU features GGML was compiled for
----@field attention_kernels string? the decoder's attention kernels on this CPU ("avx2", "portable")
+---@field cpu_kernels string? the versions of lofi's own CPU kernels on this CPU ("avx2", "portable")
 ---@field accelerators string? GPUs the daemon's build can compute on ("none" when none)
 
 ---@return lofi.health.Binary? binary nil when missing or not runnable
@@ -67,7 +67,7 @@ local function check_binary()
   return {
     path = bin,
     ggml_features = out:match("ggml CPU features: ([^\n]*)"),
-    attention_kernels = out:match("attention kernels: ([^\n]*)"),
+    cpu_kernels = out:match("lofi CPU kernels %(attention, ELU%): ([^\n]*)"),
     accelerators = out:match("ggml accelerators: ([^\n]*)"),
   }
 end
@@ -191,13 +191,13 @@ local function cpu_flags()
 end
 
 ---@param ggml_features string? what the daemon's GGML was compiled for
----@param attention_kernels string? what its attention kernels chose on this CPU
-local function check_cpu(ggml_features, attention_kernels)
+---@param cpu_kernels string? what lofi's own CPU kernels chose on this CPU
+local function check_cpu(ggml_features, cpu_kernels)
   if ggml_features then
     health.info("GGML compiled for: " .. ggml_features)
   end
-  if attention_kernels then
-    health.info("MusicGen attention kernels: " .. attention_kernels)
+  if cpu_kernels then
+    health.info("MusicGen CPU kernels (attention, ELU): " .. cpu_kernels)
   end
   local flags = cpu_flags()
   local arch = uv.os_uname().machine
@@ -286,7 +286,7 @@ function M.check()
       check_audio()
     end
   end
-  check_cpu(binary and binary.ggml_features, binary and binary.attention_kernels)
+  check_cpu(binary and binary.ggml_features, binary and binary.cpu_kernels)
   check_tools()
   check_integrations()
 end
