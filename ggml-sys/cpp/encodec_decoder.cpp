@@ -225,7 +225,13 @@ bool EncodecStream::push(const MusicgenModel &m, const int32_t *codes, int64_t f
         error = "EnCodec: no codes to decode";
         return false;
     }
-    return frame_stage(m, last, error) && upsampling(m, last, audio, error);
+    if (!frame_stage(m, last, error)) {
+        return false;
+    }
+    if (last) { // the LSTM's weights (64 MB in musicgen-small) are not read while the rest upsamples
+        release_stage_pages(m, "codec.dec.1.");
+    }
+    return upsampling(m, last, audio, error);
 }
 
 // The frame stage in chunks, the LSTM's state carried from one to the next (the same result as
