@@ -50,7 +50,7 @@ fn read_bandwidth(threads: usize) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// EnCodec over `seconds` of codes spread over the codebooks, then the process's peak RSS.
+/// EnCodec over codes of each length in `lengths` (seconds), then the process's peak RSS.
 fn encodec_alone(model: &mut Musicgen, lengths: &[usize]) {
     let params = *model.params();
     for &seconds in lengths {

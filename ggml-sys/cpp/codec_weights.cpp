@@ -1,7 +1,5 @@
 #include "codec_weights.h"
 
-#include <vector>
-
 namespace lofi {
 
 namespace {
@@ -17,7 +15,7 @@ CodecWeights::CodecWeights(const MusicgenModel &m) : model_(m) {
 }
 
 CodecWeights::~CodecWeights() {
-    for (auto &[weight, buffer] : buffers_) {
+    for (ggml_backend_buffer_t buffer : buffers_) {
         ggml_backend_buffer_free(buffer);
     }
     ggml_free(ctx_);
@@ -48,7 +46,7 @@ ggml_tensor *CodecWeights::made(ggml_context *ctx, ggml_tensor *weight, int64_t 
     }
     ggml_backend_tensor_alloc(buffer, laid_out, ggml_backend_buffer_get_base(buffer));
     ggml_backend_tensor_set(laid_out, moved.data(), 0, ggml_nbytes(laid_out));
-    buffers_[weight] = buffer;
+    buffers_.push_back(buffer);
     return made_[weight] = laid_out;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <unordered_map>
+#include <vector>
 
 #include "ggml-backend.h"
 #include "ggml.h"
@@ -36,8 +37,8 @@ class CodecWeights {
 
     const MusicgenModel &model_;
     ggml_context *ctx_;
-    std::unordered_map<const ggml_tensor *, ggml_tensor *> made_;
-    std::unordered_map<const ggml_tensor *, ggml_backend_buffer_t> buffers_;
+    std::unordered_map<const ggml_tensor *, ggml_tensor *> made_; // by original weight
+    std::vector<ggml_backend_buffer_t> buffers_;                  // one per made tensor
 };
 
 } // namespace lofi

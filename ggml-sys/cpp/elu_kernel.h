@@ -1,5 +1,5 @@
-// EnCodec's ELU on the CPU, vectorised: GGML's own computes a scalar expm1f per negative input
-// (a tenth of EnCodec's time). Chosen at run time like the attention kernels.
+// EnCodec's ELU on the CPU, vectorised: GGML's own computes a scalar expm1f per negative input.
+// Chosen at run time like the attention kernels (cpu_features.h).
 #pragma once
 
 #include "ggml.h"
