@@ -1,8 +1,8 @@
 //! MusicGen on GGML: seconds per 10 s and 30 s of audio, split into T5 / decoder LM / EnCodec,
 //! the decoder's ms per step at cache positions 0, 500, 1000 and 1500 beside the floor the
 //! machine's memory bandwidth sets (the bytes a step must read ÷ the read bandwidth measured in
-//! the same run), the time to the first audio when the same track is streamed, and peak RSS, for
-//! the model in LOFI_BENCH_MODEL (one model per process, so the RSS is its own). benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
+//! the same run), the time to the first audio when the same track is streamed, and the peak RSS
+//! of each (the peak started over before each), for the model in LOFI_BENCH_MODEL. benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
 //! Q8_0 and Q4_K_M next to the PyTorch baseline.
 //!
 //!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu]
@@ -27,6 +27,12 @@ fn peak_rss_mb() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Starts the peak RSS over from the current RSS (Linux: writing 5 to clear_refs), so that each
+/// phase's peak is its own.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Bytes per second that `threads` threads read from a buffer far larger than the caches (the
@@ -100,6 +106,7 @@ fn main() {
     }
     for seconds in lengths {
         let frames = seconds * params.frame_rate as usize;
+        reset_peak_rss();
         let t = Instant::now();
         let ids = model
             .tokenize("lofi hip hop, rainy night, mellow piano, 80 bpm")
@@ -124,6 +131,7 @@ fn main() {
         let audio = run.decode_audio(0).unwrap();
         let codec = t.elapsed().as_secs_f64();
         let total = t5 + lm + codec;
+        let whole_rss = peak_rss_mb();
         println!(
             "  {seconds:>2} s audio: total {total:6.1} s ({:.2}x real time) = T5 {t5:.3} s + LM {lm:6.1} s ({:.1} ms/step) + EnCodec {codec:5.1} s; {} samples",
             total / seconds as f64,
@@ -136,6 +144,7 @@ fn main() {
             step_times.push((seconds, from + STEP_WINDOW / 2, ms));
         }
         drop(run);
+        reset_peak_rss();
         // The same track streamed: EnCodec decodes behind the decoder, so the first second of
         // audio is out long before the track is done.
         let t = Instant::now();
@@ -161,8 +170,11 @@ fn main() {
             first_audio.unwrap_or(f64::NAN),
             total / first_audio.unwrap_or(f64::NAN)
         );
+        println!(
+            "  {seconds:>2} s peak RSS: {whole_rss:.0} MB generated then decoded (as `lofi-daemon generate`), {:.0} MB streamed (as a track asked to play)",
+            peak_rss_mb()
+        );
     }
-    println!("  peak RSS {:.0} MB", peak_rss_mb());
     // After the RSS is read: the bandwidth test's buffer would be counted in it.
     let bandwidth = read_bandwidth(threads);
     let weight_bytes = model.step_weight_bytes();

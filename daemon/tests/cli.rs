@@ -138,6 +138,42 @@ fn clear_one_line_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs the lame encoder"));
 }
 
+/// The daemon's options before a command would be ignored by it: refused, naming them; the
+/// logging options apply to every command.
+#[test]
+fn daemon_options_before_a_command_are_refused_not_ignored() {
+    let dir = tempdir();
+    let out = run(&[
+        "--backend",
+        "ggml",
+        "--model",
+        "/m.gguf",
+        "generate",
+        "x",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the daemon's options --backend, --model do not apply to `generate`: put them after `generate`"),
+        "{err}"
+    );
+    let wav = dir.path().join("x.wav");
+    let out = run(&[
+        "--log-level",
+        "info",
+        "generate",
+        "x",
+        "--duration",
+        "1",
+        "--out",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(wav.is_file());
+}
+
 #[test]
 fn render_samples_reproduces_the_committed_pack() {
     let dir = tempdir();

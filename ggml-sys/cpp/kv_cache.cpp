@@ -1,6 +1,7 @@
 #include "kv_cache.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "kv_kernels.h"
 
@@ -8,32 +9,35 @@ namespace lofi {
 
 namespace {
 
-// CPU layout: keys [key tile bytes, tiles, heads * branches], values [value row bytes, capacity,
-// heads * branches], bytes of type I8 (the kernels read the elements); head h of branch b is
-// pair b * heads + h, so the first branches' pairs come first.
-char *pair_data(const ggml_tensor *cache, int64_t pair) { return static_cast<char *>(cache->data) + pair * cache->nb[2]; }
+// CPU layout: keys [key tile bytes * tiles, heads * branches], values [values bytes, heads *
+// branches], bytes of type I8 (the kernels read the elements); head h of branch b is pair
+// b * heads + h, so the first branches' pairs come first.
+char *pair_data(const ggml_tensor *cache, int64_t pair) { return static_cast<char *>(cache->data) + pair * cache->nb[1]; }
 
 // Custom ops. GGML calls one with every compute thread (ith of nth), whatever its task count:
 // each thread takes its share of the heads.
 
 // Writes x (dst->src[1]: [width, n, branches]) into the cache dst at positions [at, at + n), one
 // head's vector at a time.
-void write_op(ggml_tensor *dst, int ith, int nth, const KvCache &cache, void (*store)(KvElement, int64_t, const float *, char *, int64_t)) {
+void write_op(ggml_tensor *dst, int ith, int nth, const KvCache &cache, KvElement element,
+              void (*store)(KvElement, int64_t, const float *, char *, int64_t)) {
     const ggml_tensor *x = dst->src[1];
     const int64_t width = x->ne[0], n = x->ne[1], vectors = n * x->ne[2] * cache.heads;
     for (int64_t index = ith; index < vectors; index += nth) {
         const int64_t h = index % cache.heads, j = index / cache.heads % n, b = index / cache.heads / n;
         const float *vector = static_cast<const float *>(x->data) + (b * n + j) * width + h * cache.head_size;
-        store(cache.element, cache.head_size, vector, pair_data(dst, b * cache.heads + h), cache.at + j);
+        store(element, cache.head_size, vector, pair_data(dst, b * cache.heads + h), cache.at + j);
     }
 }
 
 void write_keys(ggml_tensor *dst, int ith, int nth, void *userdata) {
-    write_op(dst, ith, nth, *static_cast<const KvCache *>(userdata), store_key);
+    const KvCache &cache = *static_cast<const KvCache *>(userdata);
+    write_op(dst, ith, nth, cache, cache.type.key, store_key);
 }
 
 void write_values(ggml_tensor *dst, int ith, int nth, void *userdata) {
-    write_op(dst, ith, nth, *static_cast<const KvCache *>(userdata), store_value);
+    const KvCache &cache = *static_cast<const KvCache *>(userdata);
+    write_op(dst, ith, nth, cache, cache.type.value, store_value);
 }
 
 // dst [filled, 1, heads, branches] = each head's query against its keys; src: q, keys.
@@ -42,7 +46,7 @@ void scores_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const ggml_tensor *q = dst->src[0], *keys = dst->src[1];
     const int64_t n = dst->ne[0];
     for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
-        key_scores(cache.element, cache.head_size, static_cast<const float *>(q->data) + pair * cache.head_size, pair_data(keys, pair), n,
+        key_scores(cache.type.key, cache.head_size, static_cast<const float *>(q->data) + pair * cache.head_size, pair_data(keys, pair), n,
                    static_cast<float *>(dst->data) + pair * n);
     }
 }
@@ -53,7 +57,7 @@ void weighted_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const ggml_tensor *weights = dst->src[0], *values = dst->src[1];
     const int64_t n = weights->ne[0];
     for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
-        weighted_values(cache.element, cache.head_size, static_cast<const float *>(weights->data) + pair * n, pair_data(values, pair), n,
+        weighted_values(cache.type.value, cache.head_size, static_cast<const float *>(weights->data) + pair * n, pair_data(values, pair), n,
                         static_cast<float *>(dst->data) + pair * cache.head_size);
     }
 }
@@ -63,36 +67,59 @@ ggml_tensor *positions_view(ggml_context *ctx, ggml_tensor *cache, int64_t from,
     return ggml_view_4d(ctx, cache, cache->ne[0], n, cache->ne[2], branches, cache->nb[1], cache->nb[2], cache->nb[3], from * cache->nb[1]);
 }
 
+struct NamedKvType {
+    const char *name;
+    KvType type;
+};
+
+constexpr NamedKvType kKvTypes[] = {
+    {"f32", {KvElement::f32, KvElement::f32}},
+    {"f16", {KvElement::f16, KvElement::f16}},
+    {"int8", {KvElement::int8, KvElement::int8}},
+    {"int8-int4", {KvElement::int8, KvElement::int4}},
+};
+
 } // namespace
 
-const char *kv_element_name(KvElement element) {
-    switch (element) {
-    case KvElement::f32:
-        return "f32";
-    case KvElement::f16:
-        return "f16";
-    case KvElement::int8:
-        return "int8";
+const char *kv_type_name(KvType type) {
+    for (const NamedKvType &named : kKvTypes) {
+        if (named.type.key == type.key && named.type.value == type.value) {
+            return named.name;
+        }
     }
     return "?";
 }
 
-void kv_cache_init(ggml_context *ctx, KvCache &cache, KvElement element, bool cpu_kernels, int64_t head_size, int64_t heads,
+bool kv_type_named(const char *name, KvType &type) {
+    for (const NamedKvType &named : kKvTypes) {
+        if (std::strcmp(named.name, name) == 0) {
+            type = named.type;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool kv_type_on_accelerators(KvType type) {
+    return type.key == type.value && (type.key == KvElement::f32 || type.key == KvElement::f16);
+}
+
+void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kernels, int64_t head_size, int64_t heads,
                    int64_t branches, int64_t capacity) {
-    cache = KvCache{element, cpu_kernels, head_size, heads, branches, capacity};
+    cache = KvCache{type, cpu_kernels, head_size, heads, branches, capacity};
     if (cpu_kernels) {
         const int64_t tiles = (capacity + kKeyTile - 1) / kKeyTile;
-        cache.k = ggml_new_tensor_3d(ctx, GGML_TYPE_I8, static_cast<int64_t>(key_tile_bytes(element, head_size)), tiles, heads * branches);
-        cache.v = ggml_new_tensor_3d(ctx, GGML_TYPE_I8, static_cast<int64_t>(value_row_bytes(element, head_size)), capacity, heads * branches);
+        cache.k = ggml_new_tensor_2d(ctx, GGML_TYPE_I8, static_cast<int64_t>(key_tile_bytes(type.key, head_size)) * tiles, heads * branches);
+        cache.v = ggml_new_tensor_2d(ctx, GGML_TYPE_I8, static_cast<int64_t>(values_bytes(type.value, head_size, capacity)), heads * branches);
     } else {
-        const ggml_type type = element == KvElement::f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
-        cache.k = ggml_new_tensor_4d(ctx, type, head_size, capacity, heads, branches);
-        cache.v = ggml_new_tensor_4d(ctx, type, head_size, capacity, heads, branches);
+        const ggml_type element = type.key == KvElement::f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+        cache.k = ggml_new_tensor_4d(ctx, element, head_size, capacity, heads, branches);
+        cache.v = ggml_new_tensor_4d(ctx, element, head_size, capacity, heads, branches);
     }
 }
 
-size_t kv_bytes_per_position(KvElement element, int64_t head_size, int64_t heads, int64_t branches) {
-    return static_cast<size_t>(branches * heads) * (key_tile_bytes(element, head_size) / kKeyTile + value_row_bytes(element, head_size));
+size_t kv_bytes_per_position(KvType type, int64_t head_size, int64_t heads, int64_t branches) {
+    return static_cast<size_t>(branches * heads) * (key_tile_bytes(type.key, head_size) / kKeyTile + value_row_bytes(type.value, head_size));
 }
 
 KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at) {

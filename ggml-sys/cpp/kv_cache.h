@@ -6,8 +6,10 @@
 // accumulate in registers along the head dimension; a head's values one row per position, so
 // the weighted sum accumulates along positions. Both stream the cache once, at memory speed
 // (GGML's flash attention walked it a position at a time: 2.3x slower at 1500 positions).
-// Elements are F32 (for F32 weights: the parity reference), F16, or 8-bit (int8 with one scale
-// per position and head: half the bytes of F16).
+// Elements are F32 (for F32 weights: the parity reference), F16, 8-bit (int8 with one scale per
+// position and head: half the bytes of F16) or, for values only, 4-bit (a quarter): the scores
+// go through a softmax that magnifies a key's error, while a value's error is averaged over the
+// positions attended to.
 //
 // On an accelerator, GGML's flash attention over F16 caches [head size, positions, heads,
 // branches].
@@ -19,13 +21,23 @@
 
 namespace lofi {
 
-enum class KvElement { f32, f16, int8 };
+enum class KvElement { f32, f16, int8, int4 };
 
-// "f32", "f16", "int8".
-const char *kv_element_name(KvElement element);
+// The elements of a cache's keys and of its values.
+struct KvType {
+    KvElement key = KvElement::f16, value = KvElement::f16;
+};
+
+// The types there are: "f32", "f16", "int8" (keys and values alike) and "int8-int4" (int8 keys,
+// 4-bit values). kv_type_named: false for any other name.
+const char *kv_type_name(KvType type);
+bool kv_type_named(const char *name, KvType &type);
+
+// Whether GGML's flash attention on an accelerator reads it (F32 or F16 throughout).
+bool kv_type_on_accelerators(KvType type);
 
 struct KvCache {
-    KvElement element = KvElement::f16;
+    KvType type;
     bool cpu_kernels = true; // false: GGML's flash attention on an accelerator
     int64_t head_size = 0, heads = 0, branches = 0, capacity = 0;
     ggml_tensor *k = nullptr, *v = nullptr;
@@ -35,12 +47,12 @@ struct KvCache {
 };
 
 // Creates the cache tensors in ctx (no data: allocated with the context). The CPU layout
-// supports any element; an accelerator takes F32 or F16.
-void kv_cache_init(ggml_context *ctx, KvCache &cache, KvElement element, bool cpu_kernels, int64_t head_size, int64_t heads,
+// supports any type; an accelerator those of kv_type_on_accelerators.
+void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kernels, int64_t head_size, int64_t heads,
                    int64_t branches, int64_t capacity);
 
 // The bytes one cached position takes on the CPU (keys and values, all heads and branches).
-size_t kv_bytes_per_position(KvElement element, int64_t head_size, int64_t heads, int64_t branches);
+size_t kv_bytes_per_position(KvType type, int64_t head_size, int64_t heads, int64_t branches);
 
 // The cache as written by a graph: attention in the same graph reads these (so it follows the
 // writes).

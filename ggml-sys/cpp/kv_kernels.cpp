@@ -15,28 +15,54 @@ namespace lofi {
 
 namespace {
 
-size_t element_size(KvElement element) {
+// Bytes of `n` elements. int4 packs 16 elements in 8 bytes: byte i holds element i in its low
+// nibble and element i + 8 in its high one, so a load of 8 bytes unpacks into two runs of 8.
+size_t elements_bytes(KvElement element, int64_t n) {
     switch (element) {
     case KvElement::f32:
-        return 4;
+        return 4 * n;
     case KvElement::f16:
-        return 2;
+        return 2 * n;
     case KvElement::int8:
-        return 1;
+        return n;
+    case KvElement::int4:
+        return (n + 15) / 16 * 8;
     }
     return 0;
 }
 
-// The int8 scale of a vector: its largest magnitude maps to 127.
-float int8_scale(const float *x, int64_t n) {
+bool has_scale(KvElement element) { return element == KvElement::int8 || element == KvElement::int4; }
+
+// The scale of a vector: int8 maps its largest magnitude to 127; int4 maps the element of
+// largest magnitude to -8 exactly (a signed scale; the other sign reaches 7), as GGML's Q4_0.
+float vector_scale(KvElement element, const float *x, int64_t n) {
     float top = 0.0f;
     for (int64_t i = 0; i < n; i++) {
-        top = std::max(top, std::fabs(x[i]));
+        if (std::fabs(x[i]) > std::fabs(top)) {
+            top = x[i];
+        }
     }
-    return top / 127.0f;
+    switch (element) {
+    case KvElement::int8:
+        return std::fabs(top) / 127.0f;
+    case KvElement::int4:
+        return top / -8.0f;
+    default:
+        return 1.0f;
+    }
 }
 
 int8_t to_int8(float x, float scale) { return scale == 0.0f ? 0 : static_cast<int8_t>(std::lrintf(x / scale)); }
+
+// The nibble of x: x / scale rounded, offset by 8 into [0, 15].
+uint8_t to_nibble(float x, float scale) {
+    const long q = scale == 0.0f ? 0 : std::lrintf(x / scale);
+    return static_cast<uint8_t>(std::clamp(q + 8, 0L, 15L));
+}
+
+// Where int4 element `index` lives: its byte, and 0 or 4 for the low or high nibble.
+int64_t nibble_byte(int64_t index) { return index / 16 * 8 + index % 8; }
+int nibble_shift(int64_t index) { return index % 16 < 8 ? 0 : 4; }
 
 void put(KvElement element, char *base, int64_t index, float x, float scale) {
     switch (element) {
@@ -49,6 +75,12 @@ void put(KvElement element, char *base, int64_t index, float x, float scale) {
     case KvElement::int8:
         reinterpret_cast<int8_t *>(base)[index] = to_int8(x, scale);
         break;
+    case KvElement::int4: {
+        auto &byte = reinterpret_cast<uint8_t *>(base)[nibble_byte(index)];
+        const int shift = nibble_shift(index);
+        byte = static_cast<uint8_t>((byte & ~(0x0F << shift)) | (to_nibble(x, scale) << shift));
+        break;
+    }
     }
 }
 
@@ -60,13 +92,15 @@ float get(KvElement element, const char *base, int64_t index) {
         return ggml_fp16_to_fp32(reinterpret_cast<const ggml_fp16_t *>(base)[index]);
     case KvElement::int8:
         return reinterpret_cast<const int8_t *>(base)[index];
+    case KvElement::int4:
+        return static_cast<float>((reinterpret_cast<const uint8_t *>(base)[nibble_byte(index)] >> nibble_shift(index) & 0x0F) - 8);
     }
     return 0.0f;
 }
 
-// A tile's or row's int8 scales follow its elements (1 for F32 and F16).
+// A tile's or row's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
-    return element == KvElement::int8 ? reinterpret_cast<const float *>(base + elements) : nullptr;
+    return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
 }
 
 void key_scores_portable(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
@@ -87,7 +121,6 @@ void key_scores_portable(KvElement element, int64_t dh, const float *q, const ch
 
 void weighted_values_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
     const size_t row_bytes = value_row_bytes(element, dh);
-    std::fill(out, out + dh, 0.0f);
     for (int64_t i = 0; i < n; i++) {
         const char *row = rows + i * row_bytes;
         const float *scale = scales_of(element, row, dh);
@@ -109,6 +142,8 @@ LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index
         return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(reinterpret_cast<const ggml_fp16_t *>(base) + index)));
     case KvElement::int8:
         return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(base + index))));
+    case KvElement::int4:
+        break; // weighted_values_int4_avx2
     }
     return _mm256_setzero_ps();
 }
@@ -142,14 +177,50 @@ LOFI_AVX2 void key_scores_avx2(KvElement element, int64_t dh, const float *q, co
     }
 }
 
-// Up to 64 output dimensions at a time accumulate in registers along the positions.
+// weighted_values_avx2 for 4-bit rows: the nibbles (offset by 8) accumulate as they are, the
+// offset is taken off once at the end.
+LOFI_AVX2 void weighted_values_int4_avx2(int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    const size_t row_bytes = value_row_bytes(KvElement::int4, dh);
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    for (int64_t d0 = 0; d0 < dh; d0 += 64) {
+        const int groups = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
+        __m256 acc[8];
+        for (int j = 0; j < 2 * groups; j++) {
+            acc[j] = _mm256_loadu_ps(out + d0 + 8 * j);
+        }
+        float offset = 0.0f; // sum of the scaled weights: 8 of each is taken off at the end
+        for (int64_t i = 0; i < n; i++) {
+            const char *row = rows + i * row_bytes;
+            const float scaled = weights[i] * *scales_of(KvElement::int4, row, dh);
+            offset += scaled;
+            const __m256 w = _mm256_set1_ps(scaled);
+            for (int g = 0; g < groups; g++) {
+                const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + nibble_byte(d0 + 16 * g)));
+                const __m128i low = _mm_and_si128(packed, nibble), high = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
+                acc[2 * g] = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(low)), acc[2 * g]);
+                acc[2 * g + 1] = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(high)), acc[2 * g + 1]);
+            }
+        }
+        const __m256 taken = _mm256_set1_ps(8.0f * offset);
+        for (int j = 0; j < 2 * groups; j++) {
+            _mm256_storeu_ps(out + d0 + 8 * j, _mm256_sub_ps(acc[j], taken));
+        }
+    }
+}
+
+// out += the weighted rows: up to 64 output dimensions at a time accumulate in registers along
+// the positions.
 LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    if (element == KvElement::int4) {
+        weighted_values_int4_avx2(dh, weights, rows, n, out);
+        return;
+    }
     const size_t row_bytes = value_row_bytes(element, dh);
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
         const int lanes = static_cast<int>(std::min<int64_t>(64, dh - d0) / 8);
         __m256 acc[8];
-        for (__m256 &a : acc) {
-            a = _mm256_setzero_ps();
+        for (int j = 0; j < lanes; j++) {
+            acc[j] = _mm256_loadu_ps(out + d0 + 8 * j);
         }
         for (int64_t i = 0; i < n; i++) {
             const char *row = rows + i * row_bytes;
@@ -183,47 +254,80 @@ const Kernels &kernels() {
     return chosen;
 }
 
-bool vectorizable(int64_t dh) { return dh % 8 == 0; }
+// The vector kernels take whole runs of 8 elements (of 16 for int4: a group of nibbles).
+bool vectorizable(KvElement element, int64_t dh) { return dh % (element == KvElement::int4 ? 16 : 8) == 0; }
+
+// out += the weighted rows.
+void add_weighted_rows(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    (vectorizable(element, dh) ? kernels().weighted : weighted_values_portable)(element, dh, weights, rows, n, out);
+}
+
+void store_row(KvElement element, int64_t dh, const float *value, char *row) {
+    const float scale = vector_scale(element, value, dh);
+    for (int64_t d = 0; d < dh; d++) {
+        put(element, row, d, value[d], scale);
+    }
+    if (has_scale(element)) {
+        std::memcpy(row + elements_bytes(element, dh), &scale, sizeof scale);
+    }
+}
+
+// int4 values: rows of the first kPreciseValues positions are int8, the 4-bit ones follow them.
+size_t precise_rows_bytes(int64_t dh) { return kPreciseValues * value_row_bytes(KvElement::int8, dh); }
 
 } // namespace
 
 size_t key_tile_bytes(KvElement element, int64_t head_size) {
-    return element_size(element) * head_size * kKeyTile + (element == KvElement::int8 ? kKeyTile * sizeof(float) : 0);
+    return elements_bytes(element, head_size * kKeyTile) + (has_scale(element) ? kKeyTile * sizeof(float) : 0);
 }
 
 size_t value_row_bytes(KvElement element, int64_t head_size) {
-    return element_size(element) * head_size + (element == KvElement::int8 ? sizeof(float) : 0);
+    return elements_bytes(element, head_size) + (has_scale(element) ? sizeof(float) : 0);
+}
+
+size_t values_bytes(KvElement element, int64_t head_size, int64_t capacity) {
+    if (element != KvElement::int4) {
+        return value_row_bytes(element, head_size) * capacity;
+    }
+    const int64_t precise = std::min(capacity, kPreciseValues);
+    return value_row_bytes(KvElement::int8, head_size) * precise + value_row_bytes(KvElement::int4, head_size) * (capacity - precise);
 }
 
 void store_key(KvElement element, int64_t dh, const float *key, char *tiles, int64_t position) {
     char *tile = tiles + (position / kKeyTile) * key_tile_bytes(element, dh);
     const int64_t column = position % kKeyTile;
-    const float scale = element == KvElement::int8 ? int8_scale(key, dh) : 1.0f;
+    const float scale = vector_scale(element, key, dh);
     for (int64_t d = 0; d < dh; d++) {
         put(element, tile, d * kKeyTile + column, key[d], scale);
     }
-    if (element == KvElement::int8) {
-        reinterpret_cast<float *>(tile + dh * kKeyTile)[column] = scale;
+    if (has_scale(element)) {
+        reinterpret_cast<float *>(tile + elements_bytes(element, dh * kKeyTile))[column] = scale;
     }
 }
 
 void store_value(KvElement element, int64_t dh, const float *value, char *rows, int64_t position) {
-    char *row = rows + position * value_row_bytes(element, dh);
-    const float scale = element == KvElement::int8 ? int8_scale(value, dh) : 1.0f;
-    for (int64_t d = 0; d < dh; d++) {
-        put(element, row, d, value[d], scale);
+    if (element == KvElement::int4 && position < kPreciseValues) {
+        element = KvElement::int8;
+    } else if (element == KvElement::int4) {
+        rows += precise_rows_bytes(dh);
+        position -= kPreciseValues;
     }
-    if (element == KvElement::int8) {
-        std::memcpy(row + dh, &scale, sizeof scale);
-    }
+    store_row(element, dh, value, rows + position * value_row_bytes(element, dh));
 }
 
 void key_scores(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
-    (vectorizable(dh) ? kernels().scores : key_scores_portable)(element, dh, q, tiles, n, scores);
+    (vectorizable(element, dh) ? kernels().scores : key_scores_portable)(element, dh, q, tiles, n, scores);
 }
 
 void weighted_values(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
-    (vectorizable(dh) ? kernels().weighted : weighted_values_portable)(element, dh, weights, rows, n, out);
+    std::fill(out, out + dh, 0.0f);
+    if (element != KvElement::int4) {
+        add_weighted_rows(element, dh, weights, rows, n, out);
+        return;
+    }
+    const int64_t precise = std::min(n, kPreciseValues);
+    add_weighted_rows(KvElement::int8, dh, weights, rows, precise, out);
+    add_weighted_rows(KvElement::int4, dh, weights + precise, rows + precise_rows_bytes(dh), n - precise, out);
 }
 
 } // namespace lofi

@@ -10,10 +10,19 @@ namespace lofi {
 // Positions per key tile.
 constexpr int64_t kKeyTile = 64;
 
+// int4 values keep the first positions' int8: early in a track they are all there is to attend
+// to, so no average over many positions hides a value's error, and a decoder keeps attending to
+// its first positions (an attention sink) all along.
+constexpr int64_t kPreciseValues = 64;
+
 // Bytes of one key tile ([head size][kKeyTile] elements, then for int8 kKeyTile f32 scales) and
-// of one value row (head size elements, then for int8 one f32 scale).
+// of one value row (head size elements, then for int8 and int4 one f32 scale). Keys are never
+// 4-bit (kv_cache.h).
 size_t key_tile_bytes(KvElement element, int64_t head_size);
 size_t value_row_bytes(KvElement element, int64_t head_size);
+
+// Bytes of one head's values for `capacity` positions (for int4: kPreciseValues int8 rows first).
+size_t values_bytes(KvElement element, int64_t head_size, int64_t capacity);
 
 // Writes one head's key and value vectors (head_size floats each) at `position`.
 void store_key(KvElement element, int64_t head_size, const float *key, char *tiles, int64_t position);

@@ -155,11 +155,11 @@ void lofi_musicgen_get_info(const lofi_musicgen *model, lofi_model_info *out);
 const lofi_gguf *lofi_musicgen_file(const lofi_musicgen *model);
 /* The device that computes: "cpu", "cuda", "vulkan" or "metal" (valid while the model is). */
 const char *lofi_musicgen_device(const lofi_musicgen *model);
-/* The decoder's self-attention cache: "f32" (F32 weights), "f16" or "int8" (int8 with a scale
- * per position and head). */
+/* The decoder's self-attention cache: "f32" (F32 weights), "f16", "int8" (int8 with a scale per
+ * position and head) or "int8-int4" (int8 keys, 4-bit values with a scale per position and head). */
 const char *lofi_musicgen_kv_cache(const lofi_musicgen *model);
-/* Sets it for the runs that follow (int8: CPU only). */
-bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *element, char *err, size_t err_len);
+/* Sets it for the runs that follow (int8 and int8-int4: CPU only). */
+bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *name, char *err, size_t err_len);
 /* The bytes of the weights every decoder step multiplies by (a step's share of the memory it reads). */
 size_t lofi_musicgen_step_weight_bytes(const lofi_musicgen *model);
 /* The bytes one position of that cache takes over all layers, with guidance's two branches. */

@@ -106,23 +106,21 @@ void lofi_musicgen_free(lofi_musicgen *model) { delete model; }
 
 const char *lofi_musicgen_device(const lofi_musicgen *model) { return model->model->device.c_str(); }
 
-const char *lofi_musicgen_kv_cache(const lofi_musicgen *model) { return lofi::kv_element_name(model->model->kv_element); }
+const char *lofi_musicgen_kv_cache(const lofi_musicgen *model) { return lofi::kv_type_name(model->model->kv_type); }
 
-bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *element, char *err, size_t err_len) {
+bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *name, char *err, size_t err_len) {
     lofi::MusicgenModel &m = *model->model;
-    for (lofi::KvElement e : {lofi::KvElement::f32, lofi::KvElement::f16, lofi::KvElement::int8}) {
-        if (std::strcmp(element, lofi::kv_element_name(e)) != 0) {
-            continue;
-        }
-        if (e == lofi::KvElement::int8 && m.accelerator != nullptr) {
-            lofi::set_error(err, err_len, "an int8 attention cache needs the CPU; the model runs on " + m.device);
-            return false;
-        }
-        m.kv_element = e;
-        return true;
+    lofi::KvType type;
+    if (!lofi::kv_type_named(name, type)) {
+        lofi::set_error(err, err_len, std::string("unknown attention cache type \"") + name + "\" (f32, f16, int8 or int8-int4)");
+        return false;
     }
-    lofi::set_error(err, err_len, std::string("unknown attention cache type \"") + element + "\" (f32, f16 or int8)");
-    return false;
+    if (m.accelerator != nullptr && !lofi::kv_type_on_accelerators(type)) {
+        lofi::set_error(err, err_len, std::string("an ") + name + " attention cache needs the CPU; the model runs on " + m.device);
+        return false;
+    }
+    m.kv_type = type;
+    return true;
 }
 
 size_t lofi_musicgen_step_weight_bytes(const lofi_musicgen *model) {
@@ -135,7 +133,7 @@ size_t lofi_musicgen_step_weight_bytes(const lofi_musicgen *model) {
 
 size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model) {
     const lofi::DecoderHparams &hp = model->model->hp.decoder;
-    return hp.layers * lofi::kv_bytes_per_position(model->model->kv_element, hp.width / hp.heads, hp.heads, 2);
+    return hp.layers * lofi::kv_bytes_per_position(model->model->kv_type, hp.width / hp.heads, hp.heads, 2);
 }
 
 void lofi_musicgen_get_params(const lofi_musicgen *model, lofi_musicgen_params *out) {

@@ -44,9 +44,9 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     state.self.resize(hp.layers);
     state.cross.resize(tokens > 0 ? hp.layers : 0);
     for (uint32_t i = 0; i < hp.layers; i++) {
-        kv_cache_init(state.ctx, state.self[i], m.kv_element, cpu, dh, hp.heads, branches, max_steps);
+        kv_cache_init(state.ctx, state.self[i], m.kv_type, cpu, dh, hp.heads, branches, max_steps);
         if (tokens > 0) { // a few positions, written once: F32
-            kv_cache_init(state.ctx, state.cross[i], KvElement::f32, cpu, dh, hp.heads, branches, tokens);
+            kv_cache_init(state.ctx, state.cross[i], KvType{KvElement::f32, KvElement::f32}, cpu, dh, hp.heads, branches, tokens);
         }
     }
     state.buffer = ggml_backend_alloc_ctx_tensors(state.ctx, m.main_backend());

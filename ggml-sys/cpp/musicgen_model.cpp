@@ -187,14 +187,13 @@ std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const s
             return nullptr;
         }
     }
-    // The attention cache: F32 for F32 weights (the parity reference); on the CPU int8, half
-    // F16's bytes, so steps late in a track are faster and a 30 s track's cache takes 157 MB
-    // instead of 295 MB (musicgen-small); on an accelerator F16.
-    if (model->dec[0].q->type == GGML_TYPE_F32) {
-        model->kv_element = KvElement::f32;
-    } else {
-        model->kv_element = model->accelerator == nullptr ? KvElement::int8 : KvElement::f16;
-    }
+    // The attention cache: F32 for F32 weights (the parity reference); on the CPU int8 keys and
+    // 4-bit values (past the first 64 positions), under half F16's bytes, so steps late in a
+    // track are faster and a 30 s track's cache takes 120 MB instead of 295 MB (musicgen-small;
+    // its logit error is the size of F16's own against F32, benches/musicgen_kv_cache.rs); on an
+    // accelerator F16.
+    const char *cache = model->dec[0].q->type == GGML_TYPE_F32 ? "f32" : model->accelerator == nullptr ? "int8-int4" : "f16";
+    kv_type_named(cache, model->kv_type);
     return model;
 }
 

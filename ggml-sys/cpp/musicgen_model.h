@@ -43,8 +43,8 @@ struct MusicgenModel {
     ggml_backend_t accelerator = nullptr; // where the weights live, when not the CPU
     std::string device = "cpu";           // model.device as resolved: "cpu", "cuda", "vulkan", "metal"
     int threads = 1;
-    // The decoder's self-attention cache (see load_model; int8 on the CPU only).
-    KvElement kv_element = KvElement::f16;
+    // The decoder's self-attention cache (see load_model; int8 and int4 on the CPU only).
+    KvType kv_type;
 
     void *mapping = nullptr;
     size_t mapping_size = 0;

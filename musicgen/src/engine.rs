@@ -148,18 +148,20 @@ impl Musicgen {
         unsafe { model_text(raw::lofi_musicgen_device(self.ptr)) }
     }
 
-    /// The decoder's self-attention cache: "f32" (for F32 weights), "f16" or "int8".
+    /// The decoder's self-attention cache: "f32" (for F32 weights), "f16", "int8" or "int8-int4"
+    /// (int8 keys, 4-bit values).
     pub fn kv_cache(&self) -> String {
         // SAFETY: a static NUL-terminated string.
         unsafe { model_text(raw::lofi_musicgen_kv_cache(self.ptr)) }
     }
 
-    /// Sets the cache of the runs that follow: "f32", "f16" or "int8" (int8 on the CPU only).
-    pub fn set_kv_cache(&mut self, element: &str) -> Result<(), GgmlError> {
-        let element = c_string(element)?;
+    /// Sets the cache of the runs that follow: "f32", "f16", "int8" or "int8-int4" (the last two
+    /// on the CPU only).
+    pub fn set_kv_cache(&mut self, name: &str) -> Result<(), GgmlError> {
+        let name = c_string(name)?;
         let mut err = ErrorBuffer::new();
         // SAFETY: a NUL-terminated string; err holds its capacity.
-        let ok = unsafe { raw::lofi_musicgen_set_kv_cache(self.ptr, element.as_ptr(), err.ptr(), err.capacity()) };
+        let ok = unsafe { raw::lofi_musicgen_set_kv_cache(self.ptr, name.as_ptr(), err.ptr(), err.capacity()) };
         err.check(ok)
     }
 

@@ -11,7 +11,9 @@ mod verify_model;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::audio_file::AudioFormat;
 use crate::backend::ggml::{GgmlBackend, SamplingOverrides};
@@ -44,6 +46,36 @@ pub struct Cli {
     pub serve: ServeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the command line, refusing the daemon's own options before a command:
+    /// `lofi-daemon --backend ggml generate` would set the daemon's backend and generate with
+    /// the default one, silently (the logging options apply to every command).
+    pub fn parse_checked() -> Cli {
+        let cli = Cli::command();
+        let matches = cli.clone().get_matches();
+        if let Some((command, _)) = matches.subcommand() {
+            let misplaced: Vec<String> = cli
+                .get_arguments()
+                .filter(|arg| !arg.is_global_set())
+                .filter(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+                .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+                .collect();
+            if !misplaced.is_empty() {
+                cli.clone()
+                    .error(
+                        ErrorKind::ArgumentConflict,
+                        format!(
+                            "the daemon's options {} do not apply to `{command}`: put them after `{command}` (see `lofi-daemon {command} --help`)",
+                            misplaced.join(", ")
+                        ),
+                    )
+                    .exit();
+            }
+        }
+        Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
 }
 
 #[derive(Args, Debug)]
