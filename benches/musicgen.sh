@@ -26,7 +26,7 @@ echo "== GGML"
 for type in f16 q8_0 q4_k_m; do
   LOFI_BENCH_MODEL="$dir/musicgen-small-random-$type.gguf" cargo bench -q -p musicgen --bench musicgen
 done
-echo "== the int8 attention cache's logit error against F16 (Q4_K_M)"
+echo "== the reduced attention caches' logit error against F16 (Q4_K_M)"
 LOFI_BENCH_MODEL="$dir/musicgen-small-random-q4_k_m.gguf" cargo bench -q -p musicgen --bench musicgen_kv_cache
 echo "== PyTorch baseline"
 "$python" benches/musicgen_torch.py "$dir/hf"
