@@ -6,7 +6,7 @@
 //!   [LOFI_BENCH_MODEL=model.gguf] [LOFI_BENCH_THREADS=2] cargo bench -p musicgen --bench musicgen_kv_cache
 use std::path::PathBuf;
 
-use musicgen::{Musicgen, Sampling};
+use musicgen::{leading_frames, Musicgen, Sampling};
 
 const PROMPT: &str = "lofi hip hop, rainy night, mellow piano, 80 bpm";
 const LATE_STEP: usize = 1500;
@@ -52,12 +52,7 @@ fn logits(
     run.encode_text(&ids).unwrap();
     let mut out = vec![run.first_logits(sampling.guidance_scale).unwrap()];
     for &frames in frames {
-        let prompt: Vec<i32> = history
-            .chunks(history_frames)
-            .flat_map(|book| &book[..frames])
-            .copied()
-            .collect();
-        run.set_codes(&prompt).unwrap();
+        run.set_codes(&leading_frames(history, history_frames, frames)).unwrap();
         run.generate(
             frames,
             1,

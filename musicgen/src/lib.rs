@@ -21,5 +21,5 @@ pub use check::{inspect_model, ModelInfo};
 pub use engine::{Musicgen, MusicgenParams, Sampling};
 pub use ggml_sys::GgmlError;
 pub use radio::Radio;
-pub use run::{Run, RunError, RunState};
+pub use run::{leading_frames, Run, RunError, RunState};
 pub use track::{AudioSink, Track};

@@ -136,8 +136,8 @@ impl Run<'_> {
         err.check(ok).map(|()| out)
     }
 
-    /// Replaces the run's codes (codebook-major, whole frames): an audio prompt to continue,
-    /// or codes to decode.
+    /// Replaces the run's codes (codebook-major, whole frames; see [`leading_frames`]): an audio
+    /// prompt to continue, or codes to decode.
     pub fn set_codes(&mut self, codes: &[i32]) -> Result<(), GgmlError> {
         let books = self.model.params().codebooks;
         if !codes.len().is_multiple_of(books) {
@@ -290,6 +290,12 @@ impl Run<'_> {
         // SAFETY: the audio lives in the run until it changes, which takes &mut self.
         Ok(unsafe { slice(raw::lofi_musicgen_state_audio(self.state.ptr, &mut samples), samples) })
     }
+}
+
+/// The first `keep` frames of codebook-major `codes` of `frames` frames, codebook-major: an
+/// audio prompt cut from codes a run made.
+pub fn leading_frames(codes: &[i32], frames: usize, keep: usize) -> Vec<i32> {
+    codes.chunks(frames).flat_map(|book| &book[..keep]).copied().collect()
 }
 
 /// A C array as a slice (empty for a null pointer).

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use fixture::{fixture_dir, medium_shaped_dir, quantized_fixture, stereo_dir};
 use lofi_convert::FileType;
-use musicgen::{Musicgen, RunError, Sampling};
+use musicgen::{leading_frames, Musicgen, RunError, Sampling};
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -158,12 +158,7 @@ fn logits_after(m: &mut Musicgen, cache: &str, history: &[i32], history_frames: 
     let ids = m.tokenize("lofi hip hop, rainy night").unwrap();
     let mut run = m.run();
     run.encode_text(&ids).unwrap();
-    let prompt: Vec<i32> = history
-        .chunks(history_frames)
-        .flat_map(|book| &book[..frames])
-        .copied()
-        .collect();
-    run.set_codes(&prompt).unwrap();
+    run.set_codes(&leading_frames(history, history_frames, frames)).unwrap();
     run.generate(frames, 1, &GREEDY, |_, _| true).unwrap();
     run.last_logits().to_vec()
 }
@@ -310,7 +305,7 @@ fn an_audio_prompt_is_continued_as_if_the_model_had_sampled_it() {
     let whole = run.codes();
     // The first 15 frames of each codebook as the prompt: greedy decoding goes on exactly as
     // it did when it sampled them itself.
-    let prompt: Vec<i32> = whole.chunks(40).flat_map(|book| book[..15].to_vec()).collect();
+    let prompt = leading_frames(&whole, 40, 15);
     run.set_codes(&prompt).unwrap();
     run.generate(15, 25, &GREEDY, |_, _| true).unwrap();
     assert_eq!(run.codes(), whole);
