@@ -30,8 +30,17 @@ fn peak_rss_mb() -> f64 {
 }
 
 /// Starts the peak RSS over from the current RSS (Linux: writing 5 to clear_refs), so that each
-/// phase's peak is its own.
+/// phase's peak is its own, once the heap the last phase freed is handed back (glibc keeps it,
+/// and it would count in the next phase's figure).
 fn reset_peak_rss() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim only returns free pages of the heap to the system.
+        unsafe { malloc_trim(0) };
+    }
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
