@@ -1,7 +1,8 @@
 //! The reduced attention caches' error against the F16 cache (int8, and int8 keys with 4-bit
 //! values): the guided logits of the first decoder step, of step 128 and of step 1500
-//! (teacher-forced through the same codes, so all caches see the same history), as the largest difference beside the logits' spread, and whether each
-//! codebook's greedy token agrees. For the model in LOFI_BENCH_MODEL, or the test fixture.
+//! (teacher-forced through the same codes, so all caches see the same history), as the largest
+//! difference beside the logits' spread, and whether each codebook's greedy token agrees. For
+//! the model in LOFI_BENCH_MODEL, or the test fixture.
 //!
 //!   [LOFI_BENCH_MODEL=model.gguf] [LOFI_BENCH_THREADS=2] cargo bench -p musicgen --bench musicgen_kv_cache
 use std::path::PathBuf;

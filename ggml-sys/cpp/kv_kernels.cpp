@@ -306,11 +306,13 @@ void store_key(KvElement element, int64_t dh, const float *key, char *tiles, int
 }
 
 void store_value(KvElement element, int64_t dh, const float *value, char *rows, int64_t position) {
-    if (element == KvElement::int4 && position < kPreciseValues) {
-        element = KvElement::int8;
-    } else if (element == KvElement::int4) {
-        rows += precise_rows_bytes(dh);
-        position -= kPreciseValues;
+    if (element == KvElement::int4) { // an int8 row of the first positions, or a 4-bit one after them
+        if (position < kPreciseValues) {
+            element = KvElement::int8;
+        } else {
+            rows += precise_rows_bytes(dh);
+            position -= kPreciseValues;
+        }
     }
     store_row(element, dh, value, rows + position * value_row_bytes(element, dh));
 }

@@ -192,8 +192,13 @@ std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const s
     // track are faster and a 30 s track's cache takes 120 MB instead of 295 MB (musicgen-small;
     // its logit error is the size of F16's own against F32, benches/musicgen_kv_cache.rs); on an
     // accelerator F16.
-    const char *cache = model->dec[0].q->type == GGML_TYPE_F32 ? "f32" : model->accelerator == nullptr ? "int8-int4" : "f16";
-    kv_type_named(cache, model->kv_type);
+    if (model->dec[0].q->type == GGML_TYPE_F32) {
+        model->kv_type = {KvElement::f32, KvElement::f32};
+    } else if (model->accelerator == nullptr) {
+        model->kv_type = {KvElement::int8, KvElement::int4};
+    } else {
+        model->kv_type = {KvElement::f16, KvElement::f16};
+    }
     return model;
 }
 
