@@ -1,5 +1,7 @@
 #include "codec_weights.h"
 
+#include <cstdint>
+
 namespace lofi {
 
 namespace {
@@ -27,22 +29,30 @@ ggml_tensor *CodecWeights::made(ggml_context *ctx, ggml_tensor *weight, int64_t 
     if (auto found = made_.find(weight); found != made_.end()) {
         return found->second;
     }
-    const size_t bytes = static_cast<size_t>(ne0 * ne1) * sizeof(float);
-    ggml_backend_buffer_t buffer = ggml_backend_buft_alloc_buffer(ggml_backend_buffer_get_type(weight->buffer), bytes);
+    // Elements are moved whole, so the layout keeps the weight's type (F32, or F16 in a quantized file).
+    const size_t element = ggml_element_size(weight);
+    ggml_backend_buffer_t buffer = ggml_backend_buft_alloc_buffer(ggml_backend_buffer_get_type(weight->buffer), ggml_nbytes(weight));
     if (buffer == nullptr) {
         return in_graph(ctx, weight);
     }
-    ggml_tensor *laid_out = ggml_new_tensor_2d(ctx_, GGML_TYPE_F32, ne0, ne1);
-    std::vector<float> original(static_cast<size_t>(ggml_nelements(weight))), moved(original.size());
-    ggml_backend_tensor_get(weight, original.data(), 0, ggml_nbytes(weight));
+    ggml_tensor *laid_out = ggml_new_tensor_2d(ctx_, weight->type, ne0, ne1);
+    std::vector<uint8_t> original(ggml_nbytes(weight)), moved(original.size());
+    ggml_backend_tensor_get(weight, original.data(), 0, original.size());
     release_mapped_weight(model_, weight);
     const int64_t n0 = weight->ne[0], n1 = weight->ne[1], n2 = weight->ne[2];
-    for (int64_t k2 = 0; k2 < n2; k2++) {
-        for (int64_t k1 = 0; k1 < n1; k1++) {
-            for (int64_t k0 = 0; k0 < n0; k0++) {
-                moved[index(k0, k1, k2)] = original[(k2 * n1 + k1) * n0 + k0];
+    auto move_all = [&](auto *to, const auto *from) {
+        for (int64_t k2 = 0; k2 < n2; k2++) {
+            for (int64_t k1 = 0; k1 < n1; k1++) {
+                for (int64_t k0 = 0; k0 < n0; k0++) {
+                    to[index(k0, k1, k2)] = from[(k2 * n1 + k1) * n0 + k0];
+                }
             }
         }
+    };
+    if (element == sizeof(uint16_t)) {
+        move_all(reinterpret_cast<uint16_t *>(moved.data()), reinterpret_cast<const uint16_t *>(original.data()));
+    } else {
+        move_all(reinterpret_cast<uint32_t *>(moved.data()), reinterpret_cast<const uint32_t *>(original.data()));
     }
     ggml_backend_tensor_alloc(buffer, laid_out, ggml_backend_buffer_get_base(buffer));
     ggml_backend_tensor_set(laid_out, moved.data(), 0, ggml_nbytes(laid_out));

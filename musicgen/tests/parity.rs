@@ -237,6 +237,32 @@ fn reduced_precision_errors_are_reported() {
     }
 }
 
+/// A quantized file stores EnCodec's weights in F16 (and its matrix products round their
+/// inputs to F16): the audio from the reference codes stays far below the signal.
+#[test]
+fn a_quantized_files_f16_encodec_stays_far_below_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let codec = &reference()["encodec"];
+    let codes: Vec<i32> = codec["codes"].as_array().unwrap().iter().flat_map(ints).collect();
+    let expected = floats(&codec["audio"]);
+    let mut m = model(dir.path(), FileType::Q4KM);
+    let mut run = m.run();
+    run.set_codes(&codes).unwrap();
+    let audio = run.decode_audio(0).unwrap();
+    let power = |samples: &mut dyn Iterator<Item = f32>| samples.map(|x| f64::from(x) * f64::from(x)).sum::<f64>();
+    let signal = power(&mut expected.iter().copied());
+    let noise = power(&mut audio.iter().zip(&expected).map(|(a, b)| a - b));
+    let snr_db = 10.0 * (signal / noise).log10();
+    eprintln!(
+        "q4_k_m EnCodec (F16 weights): {snr_db:.1} dB under the signal, max |err| {:.2e}",
+        max_abs_err(audio, &expected)
+    );
+    assert!(
+        snr_db >= 50.0,
+        "F16 EnCodec's error is only {snr_db:.1} dB under the signal"
+    );
+}
+
 #[test]
 fn sampling_is_seeded_and_cancel_stops_between_steps() {
     let dir = tempfile::tempdir().unwrap();
@@ -435,6 +461,16 @@ fn an_accelerator_matches_transformers() {
     assert!(logits <= 1e-2, "first-step CFG logits differ by {logits}");
     assert_eq!(same_codes, 3, "greedy codes differ from transformers'");
     assert!(audio <= 1e-2, "EnCodec audio differs by {audio}");
+    // The 8-bit and 4-bit caches have CPU kernels only: asked for on a GPU, one sentence.
+    let before = m.kv_cache();
+    for cache in ["int8", "int8-int4"] {
+        let message = m.set_kv_cache(cache).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("an {cache} attention cache needs the CPU")),
+            "{message}"
+        );
+        assert_eq!(m.kv_cache(), before, "a refused cache type leaves the cache as it was");
+    }
 
     for file_type in [FileType::F16, FileType::Q4KM] {
         let path = quantized_fixture(dir.path(), file_type);
