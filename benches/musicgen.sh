@@ -13,7 +13,8 @@ fi
 [ -x .venv/bin/python ] || scripts/install-deps.sh test # the converter's packages
 cargo build --release -q -p lofi-convert
 for type in f16 q8_0 q4_k_m; do
-  [ -f "$dir/musicgen-small-random-$type.gguf" ] && continue
+  # Made again when the quantizer was rebuilt since (its type choices may have changed).
+  [ "$dir/musicgen-small-random-$type.gguf" -nt target/release/lofi-quantize ] && continue
   [ -f "$dir/f32.gguf" ] || .venv/bin/python scripts/convert_musicgen_to_gguf.py "$dir/hf" --name musicgen-small-random --outtype f32 --out "$dir/f32.gguf"
   target/release/lofi-quantize "$dir/f32.gguf" "$dir/musicgen-small-random-$type.gguf" "$type" >/dev/null
 done
