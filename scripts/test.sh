@@ -6,10 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export PATH="$HOME/.cargo/bin:$PATH" # cargo-installed stylua
 if [ "${CI:-}" = true ]; then
-    # A fresh clone builds once: incremental state would only fill the disk (~7 of its ~6+7 GB).
+    # A fresh clone builds once: incremental state (~1 GB) would only fill the disk.
     export CARGO_INCREMENTAL=0
 fi
-# The build needs ~7 GB: say so up front rather than fail half-way with ENOSPC.
+# The builds need ~5-6 GB: say so up front rather than fail half-way with ENOSPC.
 free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
 if [ "$free_gb" -lt 8 ]; then
     echo "warning: only ${free_gb} GB free here; the build and tests need about 8 GB" >&2
