@@ -73,12 +73,17 @@ fn errors(m: &mut Musicgen, reference: &Value) -> (f32, f32, f32, usize) {
         run.generate(0, frames, &GREEDY, |_, _| true).unwrap();
         same_codes += usize::from(run.codes() == expected);
     }
+    let (audio, expected) = reference_codes_decoded(m, reference);
+    (t5, logits, max_abs_err(&audio, &expected), same_codes)
+}
+
+/// EnCodec over the reference's codes: (the model's audio, transformers' audio).
+fn reference_codes_decoded(m: &mut Musicgen, reference: &Value) -> (Vec<f32>, Vec<f32>) {
     let codec = &reference["encodec"];
     let codes: Vec<i32> = codec["codes"].as_array().unwrap().iter().flat_map(ints).collect();
     let mut run = m.run();
     run.set_codes(&codes).unwrap();
-    let audio = run.decode_audio(0).unwrap();
-    (t5, logits, max_abs_err(audio, &floats(&codec["audio"])), same_codes)
+    (run.decode_audio(0).unwrap().to_vec(), floats(&codec["audio"]))
 }
 
 #[test]
@@ -242,20 +247,14 @@ fn reduced_precision_errors_are_reported() {
 #[test]
 fn a_quantized_files_f16_encodec_stays_far_below_the_signal() {
     let dir = tempfile::tempdir().unwrap();
-    let codec = &reference()["encodec"];
-    let codes: Vec<i32> = codec["codes"].as_array().unwrap().iter().flat_map(ints).collect();
-    let expected = floats(&codec["audio"]);
     let mut m = model(dir.path(), FileType::Q4KM);
-    let mut run = m.run();
-    run.set_codes(&codes).unwrap();
-    let audio = run.decode_audio(0).unwrap();
-    let power = |samples: &mut dyn Iterator<Item = f32>| samples.map(|x| f64::from(x) * f64::from(x)).sum::<f64>();
-    let signal = power(&mut expected.iter().copied());
-    let noise = power(&mut audio.iter().zip(&expected).map(|(a, b)| a - b));
+    let (audio, expected) = reference_codes_decoded(&mut m, &reference());
+    let signal: f64 = expected.iter().map(|x| f64::from(*x).powi(2)).sum();
+    let noise: f64 = audio.iter().zip(&expected).map(|(a, b)| f64::from(a - b).powi(2)).sum();
     let snr_db = 10.0 * (signal / noise).log10();
     eprintln!(
         "q4_k_m EnCodec (F16 weights): {snr_db:.1} dB under the signal, max |err| {:.2e}",
-        max_abs_err(audio, &expected)
+        max_abs_err(&audio, &expected)
     );
     assert!(
         snr_db >= 50.0,
