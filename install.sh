@@ -81,6 +81,12 @@ download_release() {
     && tar -xzf "$tmp/daemon.tar.gz" -C "$tmp" \
     && [ -f "$tmp/lofi-daemon" ] && "$tmp/lofi-daemon" --version >/dev/null 2>&1; then
     install -m 755 "$tmp/lofi-daemon" "$DAEMON"
+    # x86-64 Linux releases carry GGML's libraries and a CPU module per instruction-set variant:
+    # beside the daemon, replacing an earlier release's (a stale module would be loaded).
+    rm -f "$(dirname "$DAEMON")"/libggml*.so*
+    for lib in "$tmp"/libggml*.so*; do
+      [ ! -e "$lib" ] || install -m 644 "$lib" "$(dirname "$DAEMON")/"
+    done
     rm -rf "$tmp"
     return 0
   fi

@@ -5,7 +5,11 @@
 //! Environment:
 //! - `LOFI_GGML_SRC`: a GGML source tree to use instead of the one in llama-cpp-sys-2.
 //! - `LOFI_GGML_NATIVE=0`: portable build (GGML's AVX2/FMA/F16C baseline) instead of this CPU's
-//!   full instruction set; release binaries for other machines are built that way.
+//!   full instruction set.
+//! - `LOFI_GGML_CPU_VARIANTS`: `all` or names from [`X86_CPU_VARIANTS`] ("x64 haswell zen4"):
+//!   GGML as shared libraries plus one ggml-cpu module per variant (`libggml-cpu-NAME.so`), of
+//!   which the engine loads the best for the CPU it runs on. Release binaries are built that way
+//!   (scripts/build-release.sh); CPU only.
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,7 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-env-changed=LOFI_GGML_SRC");
     println!("cargo:rerun-if-env-changed=LOFI_GGML_NATIVE");
+    println!("cargo:rerun-if-env-changed=LOFI_GGML_CPU_VARIANTS");
     println!("cargo:rerun-if-changed=cpp");
 
     let ggml_src = match env::var_os("LOFI_GGML_SRC") {
@@ -31,8 +36,11 @@ fn main() {
     );
     let include_dir = ggml_src.join("include");
 
-    build_ggml(&ggml_src, &out_dir);
-    build_engine(&manifest_dir.join("cpp"), &include_dir);
+    let engine = match cpu_variants_wanted() {
+        None => build_ggml(&ggml_src, &out_dir),
+        Some(variants) => build_ggml_with_cpu_variants(&ggml_src, &out_dir, &variants),
+    };
+    build_engine(&manifest_dir.join("cpp"), &include_dir, &engine);
     generate_bindings(&manifest_dir.join("cpp/lofi_ggml.h"), &out_dir);
     println!("cargo:include={}", include_dir.display());
 }
@@ -70,8 +78,94 @@ fn on(flag: bool) -> &'static str {
     }
 }
 
-fn build_ggml(ggml_src: &Path, out_dir: &Path) {
-    // Pointing cmake straight at ggml/ fails (it expects to be a subproject: ggml.pc.in).
+/// GGML's x86 CPU variants (ggml/src/CMakeLists.txt, `GGML_CPU_ALL_VARIANTS`): name and the
+/// instruction sets it is compiled for, as GGML's CMake lists them.
+const X86_CPU_VARIANTS: &[(&str, &str)] = &[
+    ("x64", ""),
+    ("sse42", "SSE42"),
+    ("sandybridge", "SSE42 AVX"),
+    ("ivybridge", "SSE42 AVX F16C"),
+    ("piledriver", "SSE42 AVX F16C FMA"),
+    ("haswell", "SSE42 AVX F16C FMA AVX2 BMI2"),
+    ("skylakex", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512"),
+    ("cannonlake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI"),
+    ("cascadelake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VNNI"),
+    ("icelake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI"),
+    (
+        "cooperlake",
+        "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VNNI AVX512_BF16",
+    ),
+    (
+        "zen4",
+        "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16",
+    ),
+    ("alderlake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX_VNNI"),
+    (
+        "sapphirerapids",
+        "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 AMX_TILE AMX_INT8",
+    ),
+];
+
+/// Every x86 instruction-set switch of GGML's CMake: each variant turns on its own, the rest off.
+const X86_FEATURE_SWITCHES: &str =
+    "SSE42 AVX AVX2 BMI2 AVX_VNNI FMA F16C AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 AMX_TILE AMX_INT8 AMX_BF16";
+
+/// How the engine is compiled against the GGML just built.
+struct EngineBuild {
+    /// Preprocessor definitions: what the build is (the C++ reads them as such).
+    defines: Vec<(&'static str, String)>,
+    /// `cargo:rustc-link-lib` values, printed after the engine's own library.
+    link_libs: Vec<&'static str>,
+}
+
+/// The variants `LOFI_GGML_CPU_VARIANTS` names, checked; None when unset.
+fn cpu_variants_wanted() -> Option<Vec<&'static str>> {
+    let wanted = env::var("LOFI_GGML_CPU_VARIANTS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())?;
+    assert!(
+        env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
+            && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux"),
+        "ggml-sys: LOFI_GGML_CPU_VARIANTS is for x86-64 Linux builds"
+    );
+    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
+    assert!(
+        !["CUDA", "VULKAN", "METAL"].into_iter().any(feature),
+        "ggml-sys: LOFI_GGML_CPU_VARIANTS builds the CPU backend only; build GPU backends without it"
+    );
+    if wanted.trim() == "all" {
+        return Some(X86_CPU_VARIANTS.iter().map(|(name, _)| *name).collect());
+    }
+    let names = wanted.split([' ', ',']).filter(|name| !name.is_empty());
+    Some(
+        names
+            .map(|name| {
+                X86_CPU_VARIANTS
+                    .iter()
+                    .map(|(known, _)| *known)
+                    .find(|known| *known == name)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "ggml-sys: LOFI_GGML_CPU_VARIANTS: no CPU variant '{name}' (known: all, or {})",
+                            variant_names()
+                        )
+                    })
+            })
+            .collect(),
+    )
+}
+
+fn variant_names() -> String {
+    X86_CPU_VARIANTS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Pointing cmake straight at ggml/ fails (it expects to be a subproject: ggml.pc.in), so a
+/// three-line project includes it.
+fn cmake_wrapper(out_dir: &Path) -> PathBuf {
     let wrapper = out_dir.join("ggml-wrapper");
     fs::create_dir_all(&wrapper).unwrap();
     fs::write(
@@ -79,65 +173,169 @@ fn build_ggml(ggml_src: &Path, out_dir: &Path) {
         "cmake_minimum_required(VERSION 3.14)\nproject(lofi_ggml C CXX)\nadd_subdirectory(${GGML_SRC} ggml)\n",
     )
     .unwrap();
+    wrapper
+}
 
-    let native = env::var("LOFI_GGML_NATIVE").map(|v| v != "0").unwrap_or(true);
-    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
-    let install = cmake::Config::new(&wrapper)
+/// GGML's options common to every build here.
+fn ggml_config(ggml_src: &Path, out_dir: &Path) -> cmake::Config {
+    let mut config = cmake::Config::new(cmake_wrapper(out_dir));
+    config
         .define("GGML_SRC", ggml_src)
         // GGML unoptimised is unusable, whatever the Rust profile.
         .profile("Release")
-        .define("BUILD_SHARED_LIBS", "OFF")
         .define("GGML_BUILD_TESTS", "OFF")
         .define("GGML_BUILD_EXAMPLES", "OFF")
-        .define("GGML_NATIVE", on(native))
         .define("GGML_OPENMP", "ON")
         // llamafile's tiled matrix kernels (F32, F16, Q8_0): GGML's own CMake leaves them off
         // unless llama.cpp's turns them on. EnCodec's convolutions and T5 run on them.
-        .define("GGML_LLAMAFILE", "ON")
-        .define("GGML_CUDA", on(feature("CUDA")))
-        .define("GGML_VULKAN", on(feature("VULKAN")))
-        .define("GGML_METAL", on(feature("METAL")))
-        .build();
+        .define("GGML_LLAMAFILE", "ON");
+    config
+}
 
+fn link_search(install: &Path) {
     for lib_dir in ["lib", "lib64"] {
         println!("cargo:rustc-link-search=native={}", install.join(lib_dir).display());
     }
 }
 
-fn build_engine(cpp_dir: &Path, include_dir: &Path) {
+/// Static GGML with one CPU backend, for this machine or GGML's portable baseline.
+fn build_ggml(ggml_src: &Path, out_dir: &Path) -> EngineBuild {
+    let native = env::var("LOFI_GGML_NATIVE").map(|v| v != "0").unwrap_or(true);
+    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
+    let install = ggml_config(ggml_src, out_dir)
+        .define("BUILD_SHARED_LIBS", "OFF")
+        .define("GGML_NATIVE", on(native))
+        .define("GGML_CUDA", on(feature("CUDA")))
+        .define("GGML_VULKAN", on(feature("VULKAN")))
+        .define("GGML_METAL", on(feature("METAL")))
+        .build();
+    link_search(&install);
+
+    // After our engine, in dependency order, so static linking resolves.
+    let mut link_libs = vec!["static=ggml"];
+    if feature("CUDA") {
+        link_libs.push("static=ggml-cuda");
+    }
+    if feature("VULKAN") {
+        link_libs.extend(["static=ggml-vulkan", "dylib=vulkan"]);
+    }
+    if feature("METAL") {
+        link_libs.push("static=ggml-metal");
+    }
+    link_libs.extend(["static=ggml-cpu", "static=ggml-base"]);
+    let macos = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("macos");
+    link_libs.push(if macos { "dylib=omp" } else { "dylib=gomp" });
+    let cpu_build = if native {
+        "this machine's instruction set"
+    } else {
+        "GGML's portable baseline"
+    };
+    EngineBuild {
+        defines: vec![("LOFI_GGML_CPU_BUILD", format!("{cpu_build:?}"))],
+        link_libs,
+    }
+}
+
+/// Shared GGML (libggml, libggml-base) and, built one by one, a ggml-cpu module per variant,
+/// all in `OUT_DIR/lib`; the engine loads the best module for the CPU at run time, from its
+/// executable's directory or, for binaries run in this build tree (tests), from that one.
+fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&str]) -> EngineBuild {
+    let install = ggml_config(ggml_src, out_dir)
+        .define("BUILD_SHARED_LIBS", "ON")
+        .define("GGML_BACKEND_DL", "ON")
+        .define("GGML_CPU", "OFF")
+        .define("GGML_NATIVE", "OFF")
+        .build();
+    link_search(&install);
+    let lib_dir = install.join("lib");
+    remove_cpu_modules(&lib_dir); // a previous build's variant list
+
+    for name in variants {
+        let (_, features) = X86_CPU_VARIANTS.iter().find(|(known, _)| known == name).unwrap();
+        let variant_dir = out_dir.join(format!("cpu-{name}"));
+        let module_dir = variant_dir.join("module");
+        let mut config = ggml_config(ggml_src, &variant_dir);
+        config
+            .out_dir(&variant_dir)
+            .define("BUILD_SHARED_LIBS", "ON")
+            .define("GGML_BACKEND_DL", "ON")
+            .define("GGML_CPU", "ON")
+            .define("GGML_NATIVE", "OFF")
+            .define("CMAKE_RUNTIME_OUTPUT_DIRECTORY", &module_dir)
+            .build_target("ggml-cpu");
+        for switch in X86_FEATURE_SWITCHES.split_whitespace() {
+            config.define(
+                format!("GGML_{switch}"),
+                on(features.split_whitespace().any(|f| f == switch)),
+            );
+        }
+        config.build();
+        fs::copy(
+            module_dir.join("libggml-cpu.so"),
+            lib_dir.join(format!("libggml-cpu-{name}.so")),
+        )
+        .unwrap_or_else(|e| panic!("ggml-sys: the {name} CPU module was not built ({e})"));
+    }
+
+    copy_beside_binaries(&lib_dir, out_dir);
+    EngineBuild {
+        defines: vec![(
+            "LOFI_GGML_BUILD_MODULE_DIR",
+            format!("{:?}", lib_dir.display().to_string()),
+        )],
+        link_libs: vec!["dylib=ggml", "dylib=ggml-base", "dylib=dl"],
+    }
+}
+
+/// Copies the shared libraries (under their sonames, `libggml.so.0`) and the CPU modules into
+/// the profile's directory (`OUT_DIR/../../..`, target/PROFILE), where the binaries are: that
+/// directory then looks as a release does, and binaries linked with rpath `$ORIGIN`
+/// (scripts/build-release.sh) run from it.
+fn copy_beside_binaries(lib_dir: &Path, out_dir: &Path) {
+    let profile_dir = out_dir.ancestors().nth(3).unwrap();
+    remove_cpu_modules(profile_dir);
+    for entry in fs::read_dir(lib_dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let soname = ["libggml.so.", "libggml-base.so."].iter().any(|stem| {
+            name.strip_prefix(stem)
+                .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if soname || (name.starts_with("libggml-cpu-") && name.ends_with(".so")) {
+            fs::copy(lib_dir.join(&name), profile_dir.join(&name)).unwrap();
+        }
+    }
+}
+
+fn remove_cpu_modules(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy();
+        if name.starts_with("libggml-cpu-") && name.ends_with(".so") {
+            fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
+fn build_engine(cpp_dir: &Path, include_dir: &Path, engine: &EngineBuild) {
     let sources: Vec<PathBuf> = fs::read_dir(cpp_dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "cpp"))
         .collect();
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .std("c++17")
         .opt_level(3)
         .warnings(true)
         .include(include_dir)
-        .files(&sources)
-        .compile("lofi_engine");
-
-    // After our engine, in dependency order, so static linking resolves.
-    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
-    println!("cargo:rustc-link-lib=static=ggml");
-    if feature("CUDA") {
-        println!("cargo:rustc-link-lib=static=ggml-cuda");
+        .files(&sources);
+    for (name, value) in &engine.defines {
+        build.define(name, value.as_str());
     }
-    if feature("VULKAN") {
-        println!("cargo:rustc-link-lib=static=ggml-vulkan");
-        println!("cargo:rustc-link-lib=dylib=vulkan");
-    }
-    if feature("METAL") {
-        println!("cargo:rustc-link-lib=static=ggml-metal");
-    }
-    println!("cargo:rustc-link-lib=static=ggml-cpu");
-    println!("cargo:rustc-link-lib=static=ggml-base");
-    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("macos") {
-        println!("cargo:rustc-link-lib=dylib=omp");
-    } else {
-        println!("cargo:rustc-link-lib=dylib=gomp");
+    build.compile("lofi_engine");
+    for lib in &engine.link_libs {
+        println!("cargo:rustc-link-lib={lib}");
     }
 }
 

@@ -27,6 +27,8 @@ echo "== cargo test"
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
 echo "== the MusicGen parity tests on the portable CPU kernels (attention, ELU; the above ran the AVX2 ones where the CPU has them)"
 LOFI_CPU_KERNELS=portable cargo test --locked -p musicgen --test parity
+echo "== GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"
+scripts/test-cpu-variants.sh
 echo "== the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scripts/test-vulkan.sh)"
 scripts/test-vulkan.sh
 echo "== model converter tests (scripts/test_convert.py)"

@@ -198,8 +198,15 @@ fn version_verbose_names_the_backends_and_the_ggml_build() {
     assert!(lines[0].starts_with("lofi-daemon "), "{text}");
     assert_eq!(lines[1], "backends: procedural ggml", "install.sh reads this line");
     assert_eq!(lines[2], "ggml 0.26.0");
-    assert!(lines[3].starts_with("ggml CPU features: "), "{text}");
-    let kernels = lines[4]
+    let variant = lines[3]
+        .strip_prefix("ggml CPU variant: ")
+        .expect("the CPU variant line");
+    assert!(
+        variant.starts_with("built in, for ") || variant.contains(", chosen at run time among "),
+        "{text}"
+    );
+    assert!(lines[4].starts_with("ggml CPU features: "), "{text}");
+    let kernels = lines[5]
         .strip_prefix("lofi CPU kernels (attention, ELU): ")
         .expect("the CPU kernels line");
     assert!(

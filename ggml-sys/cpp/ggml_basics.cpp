@@ -3,10 +3,10 @@
 #include <string>
 
 #include "compute_device.h"
+#include "cpu_backend.h"
 #include "errors.h"
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
-#include "ggml-cpu.h"
 #include "ggml.h"
 #include "cpu_features.h"
 #include "elu_kernel.h"
@@ -61,28 +61,9 @@ const char *lofi_cpu_kernels(void) { return lofi::cpu_kernels_name(); }
 
 void lofi_cpu_elu(const float *x, float *y, int64_t n) { lofi::elu_values(x, y, n); }
 
-void lofi_ggml_cpu_features(char *buf, size_t len) {
-    struct Feature {
-        const char *name;
-        int (*has)();
-    };
-    static const Feature features[] = {
-        {"SSE3", ggml_cpu_has_sse3},         {"SSSE3", ggml_cpu_has_ssse3},   {"AVX", ggml_cpu_has_avx},
-        {"AVX2", ggml_cpu_has_avx2},         {"F16C", ggml_cpu_has_f16c},     {"FMA", ggml_cpu_has_fma},
-        {"BMI2", ggml_cpu_has_bmi2},         {"AVX_VNNI", ggml_cpu_has_avx_vnni}, {"AVX512", ggml_cpu_has_avx512},
-        {"AVX512_VNNI", ggml_cpu_has_avx512_vnni}, {"AVX512_BF16", ggml_cpu_has_avx512_bf16},
-        {"NEON", ggml_cpu_has_neon},         {"ARM_FMA", ggml_cpu_has_arm_fma}, {"DOTPROD", ggml_cpu_has_dotprod},
-        {"SVE", ggml_cpu_has_sve},           {"LLAMAFILE", ggml_cpu_has_llamafile},
-    };
-    std::string out;
-    for (const Feature &feature : features) {
-        if (feature.has()) {
-            out += out.empty() ? "" : " ";
-            out += feature.name;
-        }
-    }
-    lofi::set_error(buf, len, out.empty() ? "none" : out);
-}
+void lofi_ggml_cpu_features(char *buf, size_t len) { lofi::set_error(buf, len, lofi::cpu_backend_features()); }
+
+void lofi_ggml_cpu_variant(char *buf, size_t len) { lofi::set_error(buf, len, lofi::describe_cpu_variant()); }
 
 void lofi_ggml_accelerators(char *buf, size_t len) {
     const std::string found = lofi::describe_accelerators();
@@ -97,6 +78,12 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
     }
     ggml_init_params params = {/*mem_size =*/4 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr,
                                /*no_alloc =*/true};
+    std::string error;
+    ggml_backend_t backend = lofi::start_cpu_backend(threads, error);
+    if (backend == nullptr) {
+        lofi::set_error(err, err_len, error);
+        return false;
+    }
     ggml_context *ctx = ggml_init(params);
     ggml_tensor *ta = ggml_new_tensor_2d(ctx, static_cast<ggml_type>(type_a), k, m);
     ggml_tensor *tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
@@ -104,8 +91,6 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
     ggml_cgraph *graph = ggml_new_graph(ctx);
     ggml_build_forward_expand(graph, tc);
 
-    ggml_backend_t backend = ggml_backend_cpu_init();
-    ggml_backend_cpu_set_n_threads(backend, threads);
     ggml_backend_buffer_t buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
     bool ok = buffer != nullptr;
     if (ok) {

@@ -31,6 +31,10 @@ const char *lofi_cpu_kernels(void);
 void lofi_cpu_elu(const float *x, float *y, int64_t n);
 /* The CPU features ggml-cpu was compiled for, space separated ("AVX2 FMA F16C ..."). */
 void lofi_ggml_cpu_features(char *buf, size_t len);
+/* Which ggml-cpu computes: "zen4, chosen at run time among x64 haswell zen4" where the build
+ * has CPU variants, "built in, for this machine's instruction set" otherwise; or "none: " and
+ * why none loads. */
+void lofi_ggml_cpu_variant(char *buf, size_t len);
 /* The accelerators model.device can pick on this machine with this build, "; " separated
  * ("vulkan: NVIDIA GeForce RTX 3060"), or "none". Starts each compiled GPU backend. */
 void lofi_ggml_accelerators(char *buf, size_t len);

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "compute_device.h"
-#include "ggml-cpu.h"
+#include "cpu_backend.h"
 #include "lofi_ggml.h"
 #include "musicgen_tensors.h"
 #include "weight_copies.h"
@@ -74,7 +74,7 @@ bool map_file(MusicgenModel &m, std::string &error) {
 
 // Points every weight that was not copied elsewhere at its bytes in the mapping: no copy.
 bool place_mapped_weights(MusicgenModel &m, std::string &error) {
-    m.weights = ggml_backend_cpu_buffer_from_ptr(m.mapping, m.mapping_size);
+    m.weights = ggml_backend_dev_buffer_from_host_ptr(ggml_backend_get_device(m.cpu), m.mapping, m.mapping_size, m.mapping_size);
     ggml_backend_buffer_set_usage(m.weights, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
     for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
         ggml_tensor *tensor = m.get(gguf_get_tensor_name(m.file->ctx, i));
@@ -177,8 +177,10 @@ std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const s
     }
     bind_tensors(*model);
     model->threads = threads > 0 ? threads : 1;
-    model->cpu = ggml_backend_cpu_init();
-    ggml_backend_cpu_set_n_threads(model->cpu, model->threads);
+    model->cpu = start_cpu_backend(model->threads, error);
+    if (model->cpu == nullptr) {
+        return nullptr;
+    }
     model->device = picked.kind;
     if (picked.accelerator != nullptr) {
         model->accelerator = ggml_backend_dev_init(picked.accelerator, nullptr);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "ggml-cpu.h"
+#include "cpu_backend.h"
 
 namespace lofi {
 
@@ -20,7 +20,7 @@ ThreadGovernor::ThreadGovernor(ggml_backend_t backend, int threads)
 
 ThreadGovernor::~ThreadGovernor() { use(true); }
 
-void ThreadGovernor::use(bool all_threads) { ggml_backend_cpu_set_n_threads(backend_, all_threads ? threads_ : 1); }
+void ThreadGovernor::use(bool all_threads) { set_cpu_threads(backend_, all_threads ? threads_ : 1); }
 
 bool ThreadGovernor::run(const std::function<bool()> &step) {
     if (threads_ == 1) {
@@ -45,9 +45,9 @@ bool ThreadGovernor::run(const std::function<bool()> &step) {
 }
 
 OneThread::OneThread(ggml_backend_t backend, int threads) : backend_(backend), threads_(threads) {
-    ggml_backend_cpu_set_n_threads(backend_, 1);
+    set_cpu_threads(backend_, 1);
 }
 
-OneThread::~OneThread() { ggml_backend_cpu_set_n_threads(backend_, threads_); }
+OneThread::~OneThread() { set_cpu_threads(backend_, threads_); }
 
 } // namespace lofi

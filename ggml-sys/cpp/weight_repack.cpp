@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-#include "ggml-cpu.h"
 #include "weight_copies.h"
 
 namespace lofi {
@@ -11,7 +10,7 @@ namespace {
 
 ggml_backend_buffer_type_t find_repack_type(ggml_backend_dev_t cpu) {
     auto get_extra = reinterpret_cast<ggml_backend_dev_get_extra_bufts_t>(
-        ggml_backend_reg_get_proc_address(ggml_backend_cpu_reg(), "ggml_backend_dev_get_extra_bufts"));
+        ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(cpu), "ggml_backend_dev_get_extra_bufts"));
     if (get_extra == nullptr) {
         return nullptr;
     }

@@ -48,6 +48,13 @@ pub fn cpu_features() -> String {
     filled_by(raw::lofi_ggml_cpu_features)
 }
 
+/// Which ggml-cpu computes: "zen4, chosen at run time among x64 haswell zen4" in a build with
+/// CPU variants (`LOFI_GGML_CPU_VARIANTS`), "built in, for this machine's instruction set" in
+/// a static one, or "none: " and why no CPU module loads.
+pub fn cpu_variant() -> String {
+    filled_by(raw::lofi_ggml_cpu_variant)
+}
+
 /// The accelerators `model.device` can pick with this build on this machine, "; " separated
 /// ("vulkan: NVIDIA GeForce RTX 3060"), or "none". Starts every compiled GPU backend.
 pub fn accelerators() -> String {

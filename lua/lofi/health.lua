@@ -43,6 +43,7 @@ end
 
 ---@class lofi.health.Binary
 ---@field path string
+---@field ggml_variant string? which ggml-cpu runs ("zen4, chosen at run time among ...", "built in, for ...")
 ---@field ggml_features string? CPU features GGML was compiled for
 ---@field cpu_kernels string? the versions of lofi's own CPU kernels on this CPU ("avx2", "portable")
 ---@field accelerators string? GPUs the daemon's build can compute on ("none" when none)
@@ -66,6 +67,7 @@ local function check_binary()
   health.ok(("lofi-daemon binary found: %s (%s)"):format(bin, vim.trim(out:match("^[^\n]*"))))
   return {
     path = bin,
+    ggml_variant = out:match("ggml CPU variant: ([^\n]*)"),
     ggml_features = out:match("ggml CPU features: ([^\n]*)"),
     cpu_kernels = out:match("lofi CPU kernels %(attention, ELU%): ([^\n]*)"),
     accelerators = out:match("ggml accelerators: ([^\n]*)"),
@@ -190,9 +192,18 @@ local function cpu_flags()
   return " " .. (sysctl.stdout or ""):lower() .. " "
 end
 
+---@param ggml_variant string? which ggml-cpu the daemon runs
 ---@param ggml_features string? what the daemon's GGML was compiled for
 ---@param cpu_kernels string? what lofi's own CPU kernels chose on this CPU
-local function check_cpu(ggml_features, cpu_kernels)
+local function check_cpu(ggml_variant, ggml_features, cpu_kernels)
+  if ggml_variant and ggml_variant:match("^none") then
+    health.error("GGML CPU variant " .. ggml_variant, {
+      "AI generation (the ggml backend) cannot run; run ./install.sh again",
+      "the procedural backend is unaffected",
+    })
+  elseif ggml_variant then
+    health.info("GGML CPU variant: " .. ggml_variant)
+  end
   if ggml_features then
     health.info("GGML compiled for: " .. ggml_features)
   end
@@ -286,7 +297,7 @@ function M.check()
       check_audio()
     end
   end
-  check_cpu(binary and binary.ggml_features, binary and binary.cpu_kernels)
+  check_cpu(binary and binary.ggml_variant, binary and binary.ggml_features, binary and binary.cpu_kernels)
   check_tools()
   check_integrations()
 end

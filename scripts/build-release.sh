@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds lofi-daemon as a release is built and packs it into OUT/lofi-daemon-OS-ARCH.tar.gz, the
+# tarball install.sh downloads (its files at the top: lofi-daemon, and on x86-64 Linux the GGML
+# libraries beside it).
+#
+# On x86-64 Linux GGML is built as shared libraries plus one ggml-cpu module per CPU variant
+# (LOFI_GGML_CPU_VARIANTS, default all of GGML's: x64 ... zen4, sapphirerapids); the daemon
+# finds them beside itself (rpath $ORIGIN) and loads the best for the CPU it runs on, so one
+# binary runs on any x86-64 CPU and uses AVX-512/VNNI where present. Elsewhere GGML's portable
+# baseline is linked in.
+#
+#   scripts/build-release.sh [--debug] [--variants "x64 haswell zen4"] [--out DIR]
+#
+# Builds in $CARGO_TARGET_DIR (default target/release-build): its own settings, so a normal
+# build elsewhere in target/ is not rebuilt.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+profile=release
+variants="${LOFI_GGML_CPU_VARIANTS:-all}"
+out=dist
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --debug) profile=debug ;;
+    --variants) variants="${2:?--variants needs names}"; shift ;;
+    --out) out="${2:?--out needs a directory}"; shift ;;
+    *) echo "build-release.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+os="$(uname -s | tr '[:upper:]' '[:lower:]')"
+arch="$(uname -m | sed 's/^arm64$/aarch64/; s/^amd64$/x86_64/')" # install.sh's names
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/release-build}"
+if [ "$os-$arch" = linux-x86_64 ]; then
+  export LOFI_GGML_CPU_VARIANTS="$variants"
+  export RUSTFLAGS='-C link-arg=-Wl,-rpath,$ORIGIN'
+else
+  export LOFI_GGML_NATIVE=0
+fi
+build=(cargo build --locked -p lofi-daemon --bin lofi-daemon)
+[ "$profile" = debug ] || build+=(--release)
+"${build[@]}"
+
+built="$CARGO_TARGET_DIR/$profile"
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+cp "$built/lofi-daemon" "$stage/"
+if [ -n "${LOFI_GGML_CPU_VARIANTS:-}" ]; then
+  # ggml-sys's build put them there under the names the daemon and the modules ask for.
+  cp "$built"/libggml*.so* "$stage/"
+fi
+strip "$stage"/* 2>/dev/null || true
+"$stage/lofi-daemon" --version --verbose
+mkdir -p "$out"
+tarball="$out/lofi-daemon-$os-$arch.tar.gz"
+tar -czf "$tarball" -C "$stage" .
+echo "build-release.sh: $tarball ($(du -h "$tarball" | cut -f1))"
