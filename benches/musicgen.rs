@@ -104,6 +104,7 @@ fn main() {
     let params = *model.params();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     println!("{name}: load {load:.2} s, {threads} threads, on {}", model.device());
+    println!("  ggml CPU variant: {}", ggml_sys::cpu_variant());
     let mut step_times = Vec::new(); // (seconds of audio, position, ms per step)
     let lengths: Vec<usize> = std::env::var("LOFI_BENCH_SECONDS")
         .ok()

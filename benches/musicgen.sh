@@ -21,7 +21,7 @@ done
 rm -f "$dir/f32.gguf"
 echo "== this machine"
 lscpu | grep -E "^Model name|^Thread|^Core" || true
-target/release/lofi-daemon --version --verbose 2>/dev/null | grep -E "CPU features|CPU kernels" ||
+target/release/lofi-daemon --version --verbose 2>/dev/null | grep -E "CPU variant|CPU features|CPU kernels" ||
   echo "(build lofi-daemon --release to print GGML's CPU features)"
 echo "== GGML"
 for type in f16 q8_0 q4_k_m; do

@@ -11,12 +11,12 @@
 #
 #   scripts/build-release.sh [--debug] [--variants "x64 haswell zen4"] [--out DIR]
 #
-# Builds in $CARGO_TARGET_DIR (default target/release-build): its own settings, so a normal
-# build elsewhere in target/ is not rebuilt.
+# Builds in $CARGO_TARGET_DIR (default target/release-build; settings in scripts/release-env.sh):
+# its own settings, so a normal build elsewhere in target/ is not rebuilt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 profile=release
-variants="${LOFI_GGML_CPU_VARIANTS:-all}"
+variants=""
 out=dist
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,12 +30,10 @@ done
 
 os="$(uname -s | tr '[:upper:]' '[:lower:]')"
 arch="$(uname -m | sed 's/^arm64$/aarch64/; s/^amd64$/x86_64/')" # install.sh's names
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/release-build}"
 if [ "$os-$arch" = linux-x86_64 ]; then
-  export LOFI_GGML_CPU_VARIANTS="$variants"
-  export RUSTFLAGS='-C link-arg=-Wl,-rpath,$ORIGIN'
+  . scripts/release-env.sh "$variants"
 else
-  export LOFI_GGML_NATIVE=0
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/release-build}" LOFI_GGML_NATIVE=0
 fi
 build=(cargo build --locked -p lofi-daemon --bin lofi-daemon)
 [ "$profile" = debug ] || build+=(--release)

@@ -13,9 +13,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "test-cpu-variants: $*" >&2; exit 1; }
 
-# The same settings as build-release.sh's, so the parity tests below reuse its GGML build.
-export CARGO_TARGET_DIR=target/release-build LOFI_GGML_CPU_VARIANTS="$variants"
-export RUSTFLAGS='-C link-arg=-Wl,-rpath,$ORIGIN'
+# build-release.sh's settings, so the parity tests below reuse its build.
+. scripts/release-env.sh "$variants"
 scripts/build-release.sh --debug --variants "$variants" --out "$tmp/dist" >/dev/null
 
 mkdir -p "$tmp/plugin"
