@@ -83,9 +83,11 @@ download_release() {
     install -m 755 "$tmp/lofi-daemon" "$DAEMON"
     # x86-64 Linux releases carry GGML's libraries and a CPU module per instruction-set variant:
     # beside the daemon, replacing an earlier release's (a stale module would be loaded).
-    rm -f "$(dirname "$DAEMON")"/libggml*.so*
+    local daemon_dir
+    daemon_dir="$(dirname "$DAEMON")"
+    rm -f "$daemon_dir"/libggml*.so*
     for lib in "$tmp"/libggml*.so*; do
-      [ ! -e "$lib" ] || install -m 644 "$lib" "$(dirname "$DAEMON")/"
+      [ ! -e "$lib" ] || install -m 644 "$lib" "$daemon_dir/"
     done
     rm -rf "$tmp"
     return 0

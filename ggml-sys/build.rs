@@ -118,8 +118,8 @@ struct EngineBuild {
     link_libs: Vec<&'static str>,
 }
 
-/// The variants `LOFI_GGML_CPU_VARIANTS` names, checked; None when unset.
-fn cpu_variants_wanted() -> Option<Vec<&'static str>> {
+/// The variants `LOFI_GGML_CPU_VARIANTS` names, as rows of [`X86_CPU_VARIANTS`]; None when unset.
+fn cpu_variants_wanted() -> Option<Vec<&'static (&'static str, &'static str)>> {
     let wanted = env::var("LOFI_GGML_CPU_VARIANTS")
         .ok()
         .filter(|v| !v.trim().is_empty())?;
@@ -134,7 +134,7 @@ fn cpu_variants_wanted() -> Option<Vec<&'static str>> {
         "ggml-sys: LOFI_GGML_CPU_VARIANTS builds the CPU backend only; build GPU backends without it"
     );
     if wanted.trim() == "all" {
-        return Some(X86_CPU_VARIANTS.iter().map(|(name, _)| *name).collect());
+        return Some(X86_CPU_VARIANTS.iter().collect());
     }
     let names = wanted.split([' ', ',']).filter(|name| !name.is_empty());
     Some(
@@ -142,8 +142,7 @@ fn cpu_variants_wanted() -> Option<Vec<&'static str>> {
             .map(|name| {
                 X86_CPU_VARIANTS
                     .iter()
-                    .map(|(known, _)| *known)
-                    .find(|known| *known == name)
+                    .find(|(known, _)| *known == name)
                     .unwrap_or_else(|| {
                         panic!(
                             "ggml-sys: LOFI_GGML_CPU_VARIANTS: no CPU variant '{name}' (known: all, or {})",
@@ -239,7 +238,7 @@ fn build_ggml(ggml_src: &Path, out_dir: &Path) -> EngineBuild {
 /// Shared GGML (libggml, libggml-base) and, built one by one, a ggml-cpu module per variant,
 /// all in `OUT_DIR/lib`; the engine loads the best module for the CPU at run time, from its
 /// executable's directory or, for binaries run in this build tree (tests), from that one.
-fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&str]) -> EngineBuild {
+fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&(&str, &str)]) -> EngineBuild {
     let install = ggml_config(ggml_src, out_dir)
         .define("BUILD_SHARED_LIBS", "ON")
         .define("GGML_BACKEND_DL", "ON")
@@ -250,8 +249,7 @@ fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&st
     let lib_dir = install.join("lib");
     remove_cpu_modules(&lib_dir); // a previous build's variant list
 
-    for name in variants {
-        let (_, features) = X86_CPU_VARIANTS.iter().find(|(known, _)| known == name).unwrap();
+    for (name, features) in variants {
         let variant_dir = out_dir.join(format!("cpu-{name}"));
         let module_dir = variant_dir.join("module");
         let mut config = ggml_config(ggml_src, &variant_dir);
@@ -300,17 +298,21 @@ fn copy_beside_binaries(lib_dir: &Path, out_dir: &Path) {
             name.strip_prefix(stem)
                 .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))
         });
-        if soname || (name.starts_with("libggml-cpu-") && name.ends_with(".so")) {
+        if soname || is_cpu_module(&name) {
             fs::copy(lib_dir.join(&name), profile_dir.join(&name)).unwrap();
         }
     }
 }
 
+/// `libggml-cpu-NAME.so`: a CPU variant's module.
+fn is_cpu_module(file_name: &str) -> bool {
+    file_name.starts_with("libggml-cpu-") && file_name.ends_with(".so")
+}
+
 fn remove_cpu_modules(dir: &Path) {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy();
-        if name.starts_with("libggml-cpu-") && name.ends_with(".so") {
+        if is_cpu_module(&path.file_name().unwrap().to_string_lossy()) {
             fs::remove_file(&path).unwrap();
         }
     }

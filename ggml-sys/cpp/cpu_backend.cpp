@@ -43,13 +43,13 @@ std::vector<Module> find_modules(std::string &searched) {
         dirs.push_back(exe.parent_path());
     }
     dirs.emplace_back(LOFI_GGML_BUILD_MODULE_DIR);
+    const size_t prefix = std::char_traits<char>::length(kModulePrefix);
+    const size_t suffix = std::char_traits<char>::length(kModuleSuffix);
     for (const fs::path &dir : dirs) {
         searched += (searched.empty() ? "" : " or ") + dir.string();
         std::vector<Module> modules;
         for (const fs::directory_entry &entry : fs::directory_iterator(dir, ec)) {
             const std::string file = entry.path().filename().string();
-            const size_t prefix = std::char_traits<char>::length(kModulePrefix);
-            const size_t suffix = std::char_traits<char>::length(kModuleSuffix);
             if (file.size() > prefix + suffix && file.compare(0, prefix, kModulePrefix) == 0 &&
                 file.compare(file.size() - suffix, suffix, kModuleSuffix) == 0) {
                 modules.push_back({file.substr(prefix, file.size() - prefix - suffix), entry.path()});
@@ -132,16 +132,10 @@ const CpuBackend &cpu_backend() {
 
 } // namespace
 
-ggml_backend_reg_t cpu_backend_reg(std::string &error) {
-    if (cpu_backend().reg == nullptr) {
-        error = cpu_backend().error;
-    }
-    return cpu_backend().reg;
-}
-
 ggml_backend_t start_cpu_backend(int threads, std::string &error) {
-    ggml_backend_reg_t reg = cpu_backend_reg(error);
+    ggml_backend_reg_t reg = cpu_backend().reg;
     if (reg == nullptr) {
+        error = cpu_backend().error;
         return nullptr;
     }
     ggml_backend_t backend = ggml_backend_dev_init(ggml_backend_reg_dev_get(reg, 0), nullptr);

@@ -10,9 +10,6 @@
 
 namespace lofi {
 
-// The CPU backend's registration; nullptr, with `error` saying why, when no module loads.
-ggml_backend_reg_t cpu_backend_reg(std::string &error);
-
 // A CPU backend computing on `threads` threads; nullptr, with `error` saying why, when none.
 ggml_backend_t start_cpu_backend(int threads, std::string &error);
 
