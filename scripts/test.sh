@@ -26,7 +26,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 # lame is installed above, so the MP3 tests must run rather than skip.
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
-echo "== the MusicGen parity tests on the portable CPU kernels (attention, ELU; the above ran the AVX2 ones where the CPU has them)"
+echo "== the MusicGen parity tests on the portable CPU kernels (attention, ELU, Q4_K products; the above ran the CPU's best level)"
 LOFI_CPU_KERNELS=portable cargo test --locked -p musicgen --test parity
 echo "== GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"
 scripts/test-cpu-variants.sh

@@ -1,25 +1,66 @@
 #include "cpu_features.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
 namespace lofi {
 
-bool cpu_kernels_vectorised() {
-    static const bool vectorised = [] {
-        const char *forced = std::getenv("LOFI_CPU_KERNELS");
-        if (forced != nullptr && std::strcmp(forced, "portable") == 0) {
-            return false;
-        }
+namespace {
+
+CpuKernels supported() {
 #if defined(__x86_64__) || defined(__i386__)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) {
+        return CpuKernels::portable;
+    }
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
+        return CpuKernels::avx512_vnni;
+    }
+    return CpuKernels::avx2;
 #else
-        return false;
+    return CpuKernels::portable;
 #endif
-    }();
-    return vectorised;
 }
 
-const char *cpu_kernels_name() { return cpu_kernels_vectorised() ? "avx2" : "portable"; }
+// LOFI_CPU_KERNELS's level; the highest when unset or unknown.
+CpuKernels cap() {
+    CpuKernels level = CpuKernels::avx512_vnni;
+    const char *forced = std::getenv("LOFI_CPU_KERNELS");
+    if (forced != nullptr) {
+        cpu_kernels_named(forced, level);
+    }
+    return level;
+}
+
+} // namespace
+
+CpuKernels cpu_kernels() {
+    static const CpuKernels level = std::min(supported(), cap());
+    return level;
+}
+
+bool cpu_kernels_vectorised() { return cpu_kernels() != CpuKernels::portable; }
+
+const char *cpu_kernels_name(CpuKernels level) {
+    switch (level) {
+    case CpuKernels::avx512_vnni:
+        return "avx512-vnni";
+    case CpuKernels::avx2:
+        return "avx2";
+    case CpuKernels::portable:
+        break;
+    }
+    return "portable";
+}
+
+bool cpu_kernels_named(const char *name, CpuKernels &level) {
+    for (CpuKernels candidate : kCpuKernelLevels) {
+        if (std::strcmp(name, cpu_kernels_name(candidate)) == 0) {
+            level = candidate;
+            return true;
+        }
+    }
+    return false;
+}
 
 } // namespace lofi

@@ -1,13 +1,27 @@
-// Which versions of our own CPU kernels (decode-time attention, EnCodec's ELU) this CPU runs.
+// Which versions of our own CPU kernels (decode-time attention, EnCodec's ELU, the products
+// with weights in strips) this CPU runs.
 #pragma once
 
 namespace lofi {
 
-// True where the CPU has AVX2, FMA and F16C (whatever the build's baseline) and
-// LOFI_CPU_KERNELS=portable does not force the portable C++ ones (the tests compare both).
+// Each level runs the ones below it: the strip products have an AVX512-VNNI version, the other
+// kernels stop at AVX2.
+enum class CpuKernels { portable, avx2, avx512_vnni };
+
+// Every level, lowest first (indexed by the enum's value).
+inline constexpr CpuKernels kCpuKernelLevels[] = {CpuKernels::portable, CpuKernels::avx2, CpuKernels::avx512_vnni};
+
+// The highest level this CPU runs (whatever the build's baseline), capped by LOFI_CPU_KERNELS
+// ("portable" or "avx2": the tests compare the levels).
+CpuKernels cpu_kernels();
+
+// At least AVX2 (with FMA and F16C).
 bool cpu_kernels_vectorised();
 
-// "avx2" or "portable".
-const char *cpu_kernels_name();
+// "avx512-vnni", "avx2" or "portable".
+const char *cpu_kernels_name(CpuKernels level = cpu_kernels());
+
+// The level of that name; false for any other name.
+bool cpu_kernels_named(const char *name, CpuKernels &level);
 
 } // namespace lofi

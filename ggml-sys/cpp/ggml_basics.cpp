@@ -1,5 +1,7 @@
 // Tensor types, quantization and build information: thin C wrappers over GGML.
 #include <algorithm>
+#include <functional>
+#include <vector>
 #include <string>
 
 #include "compute_device.h"
@@ -11,11 +13,47 @@
 #include "cpu_features.h"
 #include "elu_kernel.h"
 #include "lofi_ggml.h"
+#include "strip_layout.h"
+#include "strip_product.h"
 
 namespace {
 
 bool known_type(int type) {
     return type >= 0 && type < GGML_TYPE_COUNT && ggml_get_type_traits(static_cast<ggml_type>(type))->blck_size != 0;
+}
+
+// Builds a graph of one product (build creates its operands in ctx and returns the product),
+// allocates it on the CPU backend, has fill() set the operands, computes, and copies the
+// product to c.
+bool compute_on_cpu(int threads, const std::function<ggml_tensor *(ggml_context *)> &build, const std::function<void()> &fill,
+                    float *c, char *err, size_t err_len) {
+    std::string error;
+    ggml_backend_t backend = lofi::start_cpu_backend(threads, error);
+    if (backend == nullptr) {
+        lofi::set_error(err, err_len, error);
+        return false;
+    }
+    ggml_init_params params = {/*mem_size =*/8 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, /*no_alloc =*/true};
+    ggml_context *ctx = ggml_init(params);
+    ggml_tensor *product = build(ctx);
+    ggml_cgraph *graph = ggml_new_graph(ctx);
+    ggml_build_forward_expand(graph, product);
+    ggml_backend_buffer_t buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
+    bool ok = buffer != nullptr;
+    if (ok) {
+        fill();
+        ok = ggml_backend_graph_compute(backend, graph) == GGML_STATUS_SUCCESS;
+        if (ok) {
+            ggml_backend_tensor_get(product, c, 0, ggml_nbytes(product));
+        }
+    }
+    if (!ok) {
+        lofi::set_error(err, err_len, "GGML could not allocate or compute the graph");
+    }
+    ggml_backend_buffer_free(buffer);
+    ggml_backend_free(backend);
+    ggml_free(ctx);
+    return ok;
 }
 
 } // namespace
@@ -76,38 +114,47 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
         lofi::set_error(err, err_len, "unsupported type or row length for mul_mat");
         return false;
     }
-    ggml_init_params params = {/*mem_size =*/4 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr,
-                               /*no_alloc =*/true};
-    std::string error;
-    ggml_backend_t backend = lofi::start_cpu_backend(threads, error);
-    if (backend == nullptr) {
-        lofi::set_error(err, err_len, error);
-        return false;
-    }
-    ggml_context *ctx = ggml_init(params);
-    ggml_tensor *ta = ggml_new_tensor_2d(ctx, static_cast<ggml_type>(type_a), k, m);
-    ggml_tensor *tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
-    ggml_tensor *tc = ggml_mul_mat(ctx, ta, tb); // [m, n]: tc[j][i] = a_i . b_j
-    ggml_cgraph *graph = ggml_new_graph(ctx);
-    ggml_build_forward_expand(graph, tc);
-
-    ggml_backend_buffer_t buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
-    bool ok = buffer != nullptr;
-    if (ok) {
+    ggml_tensor *ta = nullptr, *tb = nullptr;
+    auto build = [&](ggml_context *ctx) {
+        ta = ggml_new_tensor_2d(ctx, static_cast<ggml_type>(type_a), k, m);
+        tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
+        return ggml_mul_mat(ctx, ta, tb); // [m, n]: c[j][i] = a_i . b_j
+    };
+    auto fill = [&] {
         ggml_backend_tensor_set(ta, a, 0, ggml_nbytes(ta));
         ggml_backend_tensor_set(tb, b, 0, ggml_nbytes(tb));
-        ok = ggml_backend_graph_compute(backend, graph) == GGML_STATUS_SUCCESS;
-        if (ok) {
-            ggml_backend_tensor_get(tc, c, 0, ggml_nbytes(tc));
-        }
+    };
+    return compute_on_cpu(threads, build, fill, c, err, err_len);
+}
+
+bool lofi_strip_mul_mat(const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
+                        int threads, char *err, size_t err_len) {
+    lofi::CpuKernels level = lofi::cpu_kernels();
+    if (kernels != nullptr && !lofi::cpu_kernels_named(kernels, level)) {
+        lofi::set_error(err, err_len, std::string("no CPU kernels are named '") + kernels + "'");
+        return false;
     }
-    if (!ok) {
-        lofi::set_error(err, err_len, "GGML could not allocate or compute the graph");
+    if (level > lofi::cpu_kernels()) {
+        lofi::set_error(err, err_len, std::string("the ") + kernels + " kernels do not run here (this CPU: " + lofi::cpu_kernels_name() + ")");
+        return false;
     }
-    ggml_backend_buffer_free(buffer);
-    ggml_backend_free(backend);
-    ggml_free(ctx);
-    return ok;
+    ggml_tensor *strips = nullptr, *tb = nullptr;
+    if (!lofi::strip_layout_fits(GGML_TYPE_Q4_K, k, m)) {
+        lofi::set_error(err, err_len, "a Q4_K weight in strips needs rows of 256 values and a multiple of 16 of them");
+        return false;
+    }
+    auto build = [&](ggml_context *ctx) {
+        strips = lofi::new_strip_tensor(ctx, k, m);
+        tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
+        return lofi::strip_product(ctx, strips, lofi::strip_input(ctx, tb), level);
+    };
+    auto fill = [&] {
+        std::vector<char> laid_out(ggml_nbytes(strips));
+        lofi::lay_out_strips(k, m, a, laid_out.data());
+        ggml_backend_tensor_set(strips, laid_out.data(), 0, laid_out.size());
+        ggml_backend_tensor_set(tb, b, 0, ggml_nbytes(tb));
+    };
+    return compute_on_cpu(threads, build, fill, c, err, err_len);
 }
 
 } // extern "C"

@@ -23,8 +23,9 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n);
 
 /* ---- The build ---- */
 const char *lofi_ggml_version(void);
-/* Which versions of our CPU kernels (attention, EnCodec's ELU) this CPU runs: "avx2" or
-   "portable" (chosen at run time). */
+/* Which level of our CPU kernels (attention, EnCodec's ELU, Q4_K products in strips) this CPU
+   runs: "avx512-vnni" (the products; the others AVX2), "avx2" or "portable" (chosen at run
+   time, LOFI_CPU_KERNELS caps it). */
 const char *lofi_cpu_kernels(void);
 
 /* y = ELU(x) over n values by EnCodec's CPU kernel (the version lofi_cpu_kernels names). */
@@ -42,6 +43,11 @@ void lofi_ggml_accelerators(char *buf, size_t len);
  * (raw bytes as lofi_ggml_quantize writes them), b is n x k f32. Checks the build end to end. */
 bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,
                        int threads, char *err, size_t err_len);
+/* The same product for a Q4_K `a` (m a multiple of 16) through the decoder's strip layout and
+ * kernels: `kernels` names a level ("portable", "avx2", "avx512-vnni"; NULL: this CPU's best),
+ * refused where this CPU does not run it. */
+bool lofi_strip_mul_mat(const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
+                        int threads, char *err, size_t err_len);
 
 /* ---- GGUF files ---- */
 typedef struct lofi_gguf lofi_gguf;

@@ -32,6 +32,11 @@ std::vector<float> sinusoid(int64_t position, int64_t width) {
     return out;
 }
 
+// weight . x, through the weight's strips when it has them.
+ggml_tensor *product(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *weight, ggml_tensor *x) {
+    return InputProducts(ctx, m.strips, x).times(weight);
+}
+
 } // namespace
 
 bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vector<float> &t5_hidden, int64_t tokens,
@@ -101,25 +106,24 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
         }
         for (uint32_t i = 0; i < hp.layers; i++) {
             const DecoderLayer &l = m.dec[i];
-            ggml_tensor *h = layer_norm(ctx, x, l.attn_norm_w, l.attn_norm_b, hp.norm_epsilon);
-            auto this_position = [&](ggml_tensor *w) { return ggml_reshape_3d(ctx, ggml_mul_mat(ctx, w, h), hp.width, 1, branches); };
+            InputProducts h(ctx, m.strips, layer_norm(ctx, x, l.attn_norm_w, l.attn_norm_b, hp.norm_epsilon));
+            auto this_position = [&](ggml_tensor *w) { return ggml_reshape_3d(ctx, h.times(w), hp.width, 1, branches); };
             const KvWritten written = kv_write(ctx, graph, state.self[i], this_position(l.k), this_position(l.v), pos);
-            x = ggml_add(ctx, x, ggml_mul_mat(ctx, l.o, kv_attend(ctx, state.self[i], written, ggml_mul_mat(ctx, l.q, h))));
+            x = ggml_add(ctx, x, product(ctx, m, l.o, kv_attend(ctx, state.self[i], written, h.times(l.q))));
 
             // With no prompt the condition is null: zero keys and values, an attention output of 0.
             if (!state.cross.empty()) {
-                h = layer_norm(ctx, x, l.cross_norm_w, l.cross_norm_b, hp.norm_epsilon);
-                ggml_tensor *attn = kv_attend(ctx, state.cross[i], kv_as_is(state.cross[i]), ggml_mul_mat(ctx, l.cross_q, h));
-                x = ggml_add(ctx, x, ggml_mul_mat(ctx, l.cross_o, attn));
+                ggml_tensor *query = product(ctx, m, l.cross_q, layer_norm(ctx, x, l.cross_norm_w, l.cross_norm_b, hp.norm_epsilon));
+                x = ggml_add(ctx, x, product(ctx, m, l.cross_o, kv_attend(ctx, state.cross[i], kv_as_is(state.cross[i]), query)));
             }
 
-            h = layer_norm(ctx, x, l.ffn_norm_w, l.ffn_norm_b, hp.norm_epsilon);
-            x = ggml_add(ctx, x, ggml_mul_mat(ctx, l.down, ggml_gelu_erf(ctx, ggml_mul_mat(ctx, l.up, h))));
+            ggml_tensor *ffn_in = layer_norm(ctx, x, l.ffn_norm_w, l.ffn_norm_b, hp.norm_epsilon);
+            x = ggml_add(ctx, x, product(ctx, m, l.down, ggml_gelu_erf(ctx, product(ctx, m, l.up, ffn_in))));
         }
-        x = layer_norm(ctx, x, m.dec_norm_w, m.dec_norm_b, hp.norm_epsilon);
+        InputProducts output(ctx, m.strips, layer_norm(ctx, x, m.dec_norm_w, m.dec_norm_b, hp.norm_epsilon));
         heads.clear();
         for (uint32_t k = 0; k < hp.codebooks; k++) {
-            heads.push_back(ggml_mul_mat(ctx, m.dec_heads[k], x)); // [codebook_size, branches]
+            heads.push_back(output.times(m.dec_heads[k])); // [codebook_size, branches]
             ggml_set_output(heads.back());
             ggml_build_forward_expand(graph, heads.back());
         }

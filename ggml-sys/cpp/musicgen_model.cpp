@@ -1,6 +1,8 @@
 #include "musicgen_model.h"
 
 #include <fcntl.h>
+#include <algorithm>
+#include <iterator>
 #include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -109,6 +111,17 @@ void release_mapped_pages(const MusicgenModel &m, const std::vector<ggml_tensor 
     }
 }
 
+// The mapped pages of the weights laid out in strips: read once, by the layout.
+void release_laid_out_pages(const MusicgenModel &m) {
+    std::vector<ggml_tensor *> laid_out;
+    for (ggml_tensor *w : decoder_step_products(m)) {
+        if (m.strips.of(w) != nullptr) {
+            laid_out.push_back(w);
+        }
+    }
+    release_mapped_pages(m, laid_out, m.weights);
+}
+
 // EnCodec's frame stage (codebooks, first convolution, LSTM) computes on the CPU: the LSTM is
 // thousands of tiny nodes, each a kernel launch on an accelerator.
 bool in_frame_stage(const std::string &name) {
@@ -215,12 +228,18 @@ bool place_weights(MusicgenModel &m, std::string &error) {
             }
             release_mapped_pages(m, uploaded, m.uploaded);
         } else {
+            auto source = [&](const ggml_tensor *w) { return mapped_data(m, w); };
             const std::vector<ggml_tensor *> products = decoder_step_products(m);
-            m.repacked = repack_weights(products, [&](const ggml_tensor *w) { return mapped_data(m, w); });
-            release_mapped_pages(m, products, m.repacked);
+            if (!m.strips.lay_out(products, source, ggml_backend_get_default_buffer_type(m.cpu))) {
+                m.placement_error = "not enough memory for the decoder's weights";
+            }
+            std::vector<ggml_tensor *> others;
+            std::copy_if(products.begin(), products.end(), std::back_inserter(others), [&](ggml_tensor *w) { return m.strips.of(w) == nullptr; });
+            m.repacked = repack_weights(others, source);
+            release_mapped_pages(m, others, m.repacked);
         }
-        if (m.placement_error.empty()) {
-            place_mapped_weights(m, m.placement_error);
+        if (m.placement_error.empty() && place_mapped_weights(m, m.placement_error)) {
+            release_laid_out_pages(m);
         }
     }
     error = m.placement_error;

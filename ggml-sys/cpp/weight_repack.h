@@ -1,6 +1,8 @@
 // GGML's CPU backend has faster matrix-vector kernels for some weight types when their rows are
-// interleaved in its own layout (the CPU_REPACK buffer type: Q4_K in blocks of 8 rows on AVX2).
-// Those weights are copied into that layout once at load; all others stay mapped from the file.
+// interleaved in its own layout (the CPU_REPACK buffer type: Q4_0 and IQ4_NL in blocks of 8 rows
+// on AVX2, among others). The decoder step's weights of those types are copied into that layout
+// once at load (its Q4_K ones go to strips instead: strip_weights.h); all others stay mapped
+// from the file.
 #pragma once
 
 #include <functional>

@@ -1,6 +1,6 @@
 use std::ffi::{c_char, CStr};
 
-use crate::error::{ErrorBuffer, GgmlError};
+use crate::error::{c_string, ErrorBuffer, GgmlError};
 use crate::raw;
 use crate::types::GgmlType;
 
@@ -28,8 +28,10 @@ fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
     .into_owned()
 }
 
-/// Which versions of our own CPU kernels (the decoder's attention, EnCodec's ELU) run on this
-/// CPU: "avx2" or "portable" (chosen at run time, whatever the build's baseline).
+/// Which level of our own CPU kernels (the decoder's attention, EnCodec's ELU, the decoder's Q4_K
+/// products in strips) runs on this CPU: "avx512-vnni" (the products; the others stop at AVX2),
+/// "avx2" or "portable" (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS`
+/// caps it).
 pub fn cpu_kernels() -> String {
     // SAFETY: no arguments; returns a static string.
     static_text(unsafe { raw::lofi_cpu_kernels() })
@@ -86,6 +88,40 @@ pub fn mul_mat(
             m as i64,
             n as i64,
             k as i64,
+            c.as_mut_ptr(),
+            threads.max(1) as i32,
+            err.ptr(),
+            err.capacity(),
+        )
+    };
+    err.check(ok).map(|()| c)
+}
+
+/// The same product as [`mul_mat`] for a Q4_K `a` (`m` a multiple of 16) through the decoder's
+/// strip layout and kernels: `kernels` names a level ("portable", "avx2", "avx512-vnni"; `None`:
+/// this CPU's, as [`cpu_kernels`] names it), refused where this CPU does not run it.
+pub fn strip_mul_mat(
+    a: &[u8],
+    b: &[f32],
+    (m, n, k): (usize, usize, usize),
+    kernels: Option<&str>,
+    threads: usize,
+) -> Result<Vec<f32>, GgmlError> {
+    if a.len() != GgmlType::Q4_K.row_size(k as i64) * m || b.len() != n * k {
+        return Err(GgmlError("strip_mul_mat: operand sizes do not match m, n, k".into()));
+    }
+    let kernels = kernels.map(c_string).transpose()?;
+    let mut c = vec![0f32; m * n];
+    let mut err = ErrorBuffer::new();
+    // SAFETY: sizes checked above; c holds m × n floats; kernels is NUL-terminated or null.
+    let ok = unsafe {
+        raw::lofi_strip_mul_mat(
+            a.as_ptr().cast(),
+            b.as_ptr(),
+            m as i64,
+            n as i64,
+            k as i64,
+            kernels.as_ref().map_or(std::ptr::null(), |name| name.as_ptr()),
             c.as_mut_ptr(),
             threads.max(1) as i32,
             err.ptr(),

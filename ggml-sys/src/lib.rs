@@ -7,7 +7,8 @@
 //!   [`c_string`] pass their strings.
 //! - [`GgmlType`], [`quantize`], [`to_f32`]: GGML's tensor types and its own quantizers.
 //! - [`GgufFile`], [`GgufWriter`]: GGUF files through GGML's parser, with data ranges checked.
-//! - [`version`], [`cpu_features`], [`cpu_variant`], [`accelerators`], [`cpu_kernels`], [`mul_mat`], [`cpu_elu`]:
+//! - [`version`], [`cpu_features`], [`cpu_variant`], [`accelerators`], [`cpu_kernels`], [`mul_mat`],
+//!   [`strip_mul_mat`], [`cpu_elu`]:
 //!   what was built, and checks that it computes.
 
 mod build_info;
@@ -21,7 +22,7 @@ pub mod raw {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
-pub use build_info::{accelerators, cpu_elu, cpu_features, cpu_kernels, cpu_variant, mul_mat, version};
+pub use build_info::{accelerators, cpu_elu, cpu_features, cpu_kernels, cpu_variant, mul_mat, strip_mul_mat, version};
 pub use error::{c_path, c_string, ErrorBuffer, GgmlError};
 pub use gguf::{GgufFile, GgufMetadata, GgufWriter, TensorInfo};
 pub use types::{quantize, to_f32, GgmlType};

@@ -45,7 +45,7 @@ end
 ---@field path string
 ---@field ggml_variant string? which ggml-cpu runs ("zen4, chosen at run time among ...", "built in, for ...")
 ---@field ggml_features string? CPU features GGML was compiled for
----@field cpu_kernels string? the versions of lofi's own CPU kernels on this CPU ("avx2", "portable")
+---@field cpu_kernels string? the level of lofi's own CPU kernels on this CPU ("avx512-vnni", "avx2", "portable")
 ---@field accelerators string? GPUs the daemon's build can compute on ("none" when none)
 
 ---@return lofi.health.Binary? binary nil when missing or not runnable
@@ -69,7 +69,7 @@ local function check_binary()
     path = bin,
     ggml_variant = out:match("ggml CPU variant: ([^\n]*)"),
     ggml_features = out:match("ggml CPU features: ([^\n]*)"),
-    cpu_kernels = out:match("lofi CPU kernels %(attention, ELU%): ([^\n]*)"),
+    cpu_kernels = out:match("lofi CPU kernels %(attention, ELU, Q4_K products%): ([^\n]*)"),
     accelerators = out:match("ggml accelerators: ([^\n]*)"),
   }
 end
@@ -208,7 +208,7 @@ local function check_cpu(ggml_variant, ggml_features, cpu_kernels)
     health.info("GGML compiled for: " .. ggml_features)
   end
   if cpu_kernels then
-    health.info("MusicGen CPU kernels (attention, ELU): " .. cpu_kernels)
+    health.info("MusicGen CPU kernels (attention, ELU, Q4_K products): " .. cpu_kernels)
   end
   local flags = cpu_flags()
   local arch = uv.os_uname().machine

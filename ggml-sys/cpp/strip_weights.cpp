@@ -1,0 +1,61 @@
+#include "strip_weights.h"
+
+#include "strip_layout.h"
+#include "strip_product.h"
+
+namespace lofi {
+
+StripWeights::~StripWeights() {
+    if (buffer_ != nullptr) {
+        ggml_backend_buffer_free(buffer_);
+    }
+    if (ctx_ != nullptr) {
+        ggml_free(ctx_);
+    }
+}
+
+bool StripWeights::lay_out(const std::vector<ggml_tensor *> &weights,
+                           const std::function<const void *(const ggml_tensor *)> &source, ggml_backend_buffer_type_t buft) {
+    std::vector<ggml_tensor *> fitting;
+    for (ggml_tensor *weight : weights) {
+        if (weight != nullptr && ggml_n_dims(weight) == 2 && strip_layout_fits(weight->type, weight->ne[0], weight->ne[1])) {
+            fitting.push_back(weight);
+        }
+    }
+    if (fitting.empty()) {
+        return true;
+    }
+    ggml_init_params params = {ggml_tensor_overhead() * fitting.size(), nullptr, true};
+    ctx_ = ggml_init(params);
+    for (ggml_tensor *weight : fitting) {
+        strips_[weight] = new_strip_tensor(ctx_, weight->ne[0], weight->ne[1]);
+    }
+    buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, buft);
+    if (buffer_ == nullptr) {
+        strips_.clear();
+        return false;
+    }
+    ggml_backend_buffer_set_usage(buffer_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    for (ggml_tensor *weight : fitting) {
+        lay_out_strips(weight->ne[0], weight->ne[1], source(weight), strips_[weight]->data);
+    }
+    return true;
+}
+
+ggml_tensor *StripWeights::of(const ggml_tensor *weight) const {
+    const auto found = strips_.find(weight);
+    return found == strips_.end() ? nullptr : found->second;
+}
+
+ggml_tensor *InputProducts::times(ggml_tensor *weight) {
+    ggml_tensor *strips = strips_.of(weight);
+    if (strips == nullptr) {
+        return ggml_mul_mat(ctx_, weight, x_);
+    }
+    if (quantized_ == nullptr) {
+        quantized_ = strip_input(ctx_, x_);
+    }
+    return strip_product(ctx_, strips, quantized_);
+}
+
+} // namespace lofi

@@ -1,0 +1,50 @@
+// The decoder-step weights that fit the strip layout (strip_layout.h), laid out once at load in
+// one CPU buffer, and the products of a decode step's inputs with them.
+#pragma once
+
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+
+namespace lofi {
+
+class StripWeights {
+  public:
+    StripWeights() = default;
+    StripWeights(const StripWeights &) = delete;
+    StripWeights &operator=(const StripWeights &) = delete;
+    ~StripWeights();
+
+    // Lays out those of `weights` that fit, read from source(weight), in a buffer of `buft`; the
+    // others are left to the caller. False when that buffer cannot be allocated.
+    bool lay_out(const std::vector<ggml_tensor *> &weights, const std::function<const void *(const ggml_tensor *)> &source,
+                 ggml_backend_buffer_type_t buft);
+
+    // The strips of `weight`, or nullptr when it was not laid out.
+    ggml_tensor *of(const ggml_tensor *weight) const;
+
+  private:
+    ggml_context *ctx_ = nullptr;
+    ggml_backend_buffer_t buffer_ = nullptr;
+    std::unordered_map<const ggml_tensor *, ggml_tensor *> strips_;
+};
+
+// The products of one input x ([inputs, n]) with weights: ggml_mul_mat, or for a weight laid
+// out in strips the strip product of x quantized once for all of them.
+class InputProducts {
+  public:
+    InputProducts(ggml_context *ctx, const StripWeights &strips, ggml_tensor *x) : ctx_(ctx), strips_(strips), x_(x) {}
+
+    // weight . x, [rows, n].
+    ggml_tensor *times(ggml_tensor *weight);
+
+  private:
+    ggml_context *ctx_;
+    const StripWeights &strips_;
+    ggml_tensor *x_, *quantized_ = nullptr;
+};
+
+} // namespace lofi
