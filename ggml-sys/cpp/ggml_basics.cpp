@@ -127,7 +127,7 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
     return compute_on_cpu(threads, build, fill, c, err, err_len);
 }
 
-bool lofi_strip_mul_mat(const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
+bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
                         int threads, char *err, size_t err_len) {
     lofi::CpuKernels level = lofi::cpu_kernels();
     if (kernels != nullptr && !lofi::cpu_kernels_named(kernels, level)) {
@@ -139,18 +139,19 @@ bool lofi_strip_mul_mat(const void *a, const float *b, int64_t m, int64_t n, int
         return false;
     }
     ggml_tensor *strips = nullptr, *tb = nullptr;
-    if (!lofi::strip_layout_fits(GGML_TYPE_Q4_K, k, m)) {
-        lofi::set_error(err, err_len, "a Q4_K weight in strips needs rows of 256 values and a multiple of 16 of them");
+    lofi::StripFormat format;
+    if (!known_type(type_a) || !lofi::strip_format_for(static_cast<ggml_type>(type_a), k, m, format)) {
+        lofi::set_error(err, err_len, "a weight in strips is Q4_K or Q6_K, in rows of a multiple of 256 values, a multiple of 16 of them");
         return false;
     }
     auto build = [&](ggml_context *ctx) {
-        strips = lofi::new_strip_tensor(ctx, k, m);
+        strips = lofi::new_strip_tensor(ctx, format, k, m);
         tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
         return lofi::strip_product(ctx, strips, lofi::strip_input(ctx, tb), level);
     };
     auto fill = [&] {
         std::vector<char> laid_out(ggml_nbytes(strips));
-        lofi::lay_out_strips(k, m, a, laid_out.data());
+        lofi::lay_out_strips(format, k, m, a, laid_out.data());
         ggml_backend_tensor_set(strips, laid_out.data(), 0, laid_out.size());
         ggml_backend_tensor_set(tb, b, 0, ggml_nbytes(tb));
     };

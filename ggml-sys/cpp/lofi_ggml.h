@@ -43,10 +43,10 @@ void lofi_ggml_accelerators(char *buf, size_t len);
  * (raw bytes as lofi_ggml_quantize writes them), b is n x k f32. Checks the build end to end. */
 bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,
                        int threads, char *err, size_t err_len);
-/* The same product for a Q4_K `a` (m a multiple of 16) through the decoder's strip layout and
- * kernels: `kernels` names a level ("portable", "avx2", "avx512-vnni"; NULL: this CPU's best),
- * refused where this CPU does not run it. */
-bool lofi_strip_mul_mat(const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
+/* The same product for a Q4_K or Q6_K `a` (m a multiple of 16) through the decoder's strip
+ * layout and kernels: `kernels` names a level ("portable", "avx2", "avx512-vnni"; NULL: this
+ * CPU's best), refused where this CPU does not run it. */
+bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
                         int threads, char *err, size_t err_len);
 
 /* ---- GGUF files ---- */

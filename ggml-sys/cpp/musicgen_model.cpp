@@ -91,6 +91,16 @@ bool place_mapped_weights(MusicgenModel &m, std::string &error) {
     return true;
 }
 
+// Hands back the mapped pages wholly under one weight's bytes.
+void release_pages_of(const MusicgenModel &m, const ggml_tensor *w) {
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto start = reinterpret_cast<uintptr_t>(mapped_data(m, w));
+    const uintptr_t first = (start + page - 1) / page * page, end = (start + ggml_nbytes(w)) / page * page;
+    if (end > first) {
+        madvise(reinterpret_cast<void *>(first), end - first, MADV_DONTNEED);
+    }
+}
+
 // Hands back the pages of the mapping under those of `weights` that live in `buffer`: weights
 // copied elsewhere (repacked, uploaded) were read once; mapped weights of a stage that has run
 // are read again from the page cache when it next runs.
@@ -98,28 +108,11 @@ void release_mapped_pages(const MusicgenModel &m, const std::vector<ggml_tensor 
     if (buffer == nullptr) {
         return; // nothing was copied (and unplaced weights have no buffer either)
     }
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     for (const ggml_tensor *w : weights) {
-        if (w == nullptr || w->buffer != buffer) {
-            continue;
-        }
-        const auto start = reinterpret_cast<uintptr_t>(mapped_data(m, w));
-        const uintptr_t first = (start + page - 1) / page * page, end = (start + ggml_nbytes(w)) / page * page;
-        if (end > first) {
-            madvise(reinterpret_cast<void *>(first), end - first, MADV_DONTNEED);
+        if (w != nullptr && w->buffer == buffer) {
+            release_pages_of(m, w);
         }
     }
-}
-
-// The mapped pages of the weights laid out in strips: read once, by the layout.
-void release_laid_out_pages(const MusicgenModel &m) {
-    std::vector<ggml_tensor *> laid_out;
-    for (ggml_tensor *w : decoder_step_products(m)) {
-        if (m.strips.of(w) != nullptr) {
-            laid_out.push_back(w);
-        }
-    }
-    release_mapped_pages(m, laid_out, m.weights);
 }
 
 // EnCodec's frame stage (codebooks, first convolution, LSTM) computes on the CPU: the LSTM is
@@ -230,7 +223,8 @@ bool place_weights(MusicgenModel &m, std::string &error) {
         } else {
             auto source = [&](const ggml_tensor *w) { return mapped_data(m, w); };
             const std::vector<ggml_tensor *> products = decoder_step_products(m);
-            if (!m.strips.lay_out(products, source, ggml_backend_get_default_buffer_type(m.cpu))) {
+            auto read = [&](const ggml_tensor *w) { release_pages_of(m, w); };
+            if (!m.strips.lay_out(products, source, read, ggml_backend_get_default_buffer_type(m.cpu))) {
                 m.placement_error = "not enough memory for the decoder's weights";
             }
             std::vector<ggml_tensor *> others;
@@ -238,8 +232,8 @@ bool place_weights(MusicgenModel &m, std::string &error) {
             m.repacked = repack_weights(others, source);
             release_mapped_pages(m, others, m.repacked);
         }
-        if (m.placement_error.empty() && place_mapped_weights(m, m.placement_error)) {
-            release_laid_out_pages(m);
+        if (m.placement_error.empty()) {
+            place_mapped_weights(m, m.placement_error);
         }
     }
     error = m.placement_error;

@@ -6,15 +6,19 @@ namespace lofi {
 
 namespace {
 
-// A Q4_K block as GGUF stores it (GGML's block_q4_K): 256 weights, each
-// d * scale[j] * q - dmin * min[j] in sub-block j of 32.
+// The blocks as GGUF stores them (GGML's block_q4_K and block_q6_K).
 struct Q4KBlock {
     ggml_fp16_t d, dmin;
     uint8_t scales[12]; // 8 scales and 8 mins of 6 bits
     uint8_t qs[128];    // bytes 32c..32c+31: sub-block 2c in the low nibbles, 2c+1 in the high ones
 };
 
-constexpr int64_t kSuperblock = 256;
+struct Q6KBlock {
+    uint8_t ql[128]; // per half of 128 inputs: 64 bytes, low 4 bits of its four quarters
+    uint8_t qh[64];  // per half: 32 bytes, high 2 bits of its four quarters
+    int8_t scales[16];
+    ggml_fp16_t d;
+};
 
 // Sub-block j's 6-bit scale and min (GGML's get_scale_min_k4).
 void scale_and_min(const uint8_t *packed, int j, uint8_t &scale, uint8_t &min) {
@@ -27,36 +31,96 @@ void scale_and_min(const uint8_t *packed, int j, uint8_t &scale, uint8_t &min) {
     }
 }
 
-uint8_t nibble(const Q4KBlock &block, int j, int k) { return (block.qs[32 * (j / 2) + k] >> (4 * (j % 2))) & 0x0F; }
+// Four bytes at a time: a layout in four-input groups moves 32-bit words.
+uint32_t word_at(const uint8_t *bytes) {
+    uint32_t word;
+    std::memcpy(&word, bytes, sizeof(word));
+    return word;
+}
+
+void put_word(uint8_t *bytes, uint32_t word) { std::memcpy(bytes, &word, sizeof(word)); }
+
+constexpr uint32_t kLowNibbles = 0x0F0F0F0F;
+
+// The 4-bit values at nibbles `shift` (0 or 4) of the bytes at `nibbles` (32 values of a
+// sub-block) into row r's place in `low` (as StripTileQ4::qs), sub-block j.
+void pack_nibbles(uint8_t (&low)[8][4][4 * kStripRows], int64_t r, int j, const uint8_t *nibbles, int shift) {
+    for (int g = 0; g < 4; g++) {
+        const uint32_t first = word_at(nibbles + 8 * g) >> shift & kLowNibbles, second = word_at(nibbles + 8 * g + 4) >> shift & kLowNibbles;
+        put_word(low[j][g] + 4 * r, first | second << 4);
+    }
+}
+
+// Q4_K's qs: bytes 32c..32c+31 hold sub-block 2c in their low nibbles, 2c+1 in the high ones.
+void fill_q4_row(StripTileQ4 &tile, int64_t r, const Q4KBlock &block) {
+    tile.d[r] = block.d;
+    tile.dmin[r] = block.dmin;
+    for (int j = 0; j < 8; j++) {
+        scale_and_min(block.scales, j, tile.scales[j][r], tile.mins[j][r]);
+        pack_nibbles(tile.qs, r, j, block.qs + 32 * (j / 2), 4 * (j % 2));
+    }
+}
+
+// Q6_K: each half (128 inputs) has 64 bytes of ql, quarters 0 and 1 in the low nibbles of its
+// two 32-byte runs, 2 and 3 in the high ones, and 32 bytes of qh, quarter q's top 2 bits at bit
+// 2q of each.
+void fill_q6_row(StripTileQ6 &tile, int64_t r, const Q6KBlock &block) {
+    tile.d[r] = block.d;
+    for (int s = 0; s < 16; s++) {
+        tile.scales[s][r] = block.scales[s];
+    }
+    for (int j = 0; j < 8; j++) {
+        const int half = j / 4, quarter = j % 4;
+        pack_nibbles(tile.low, r, j, block.ql + 64 * half + 32 * (quarter % 2), 4 * (quarter / 2));
+        const uint8_t *tops = block.qh + 32 * half;
+        for (int g = 0; g < 4; g++) {
+            const uint32_t first = word_at(tops + 8 * g) >> (2 * quarter) & 0x03030303;
+            const uint32_t second = word_at(tops + 8 * g + 4) >> (2 * quarter) & 0x03030303;
+            uint8_t *high = tile.high[j][g / 2] + 4 * r;
+            put_word(high, word_at(high) | (first | second << 2) << (4 * (g % 2)));
+        }
+    }
+}
+
+template <typename Tile, typename Block, typename Fill>
+void lay_out(int64_t inputs, int64_t rows, const void *blocks, void *strips, Fill fill) {
+    const int64_t superblocks = inputs / kStripSuperblock;
+    const auto *source = static_cast<const Block *>(blocks);
+    auto *tile = static_cast<Tile *>(strips);
+    for (int64_t strip = 0; strip < rows / kStripRows; strip++) {
+        for (int64_t b = 0; b < superblocks; b++, tile++) {
+            *tile = Tile{};
+            for (int64_t r = 0; r < kStripRows; r++) {
+                fill(*tile, r, source[(strip * kStripRows + r) * superblocks + b]);
+            }
+        }
+    }
+}
 
 } // namespace
 
-bool strip_layout_fits(ggml_type type, int64_t inputs, int64_t rows) {
-    return type == GGML_TYPE_Q4_K && ggml_type_size(GGML_TYPE_Q4_K) == sizeof(Q4KBlock) &&
-           ggml_blck_size(GGML_TYPE_Q4_K) == kSuperblock && inputs % kSuperblock == 0 && rows % kStripRows == 0;
+size_t strip_tile_bytes(StripFormat format) { return format == StripFormat::q4_k ? sizeof(StripTileQ4) : sizeof(StripTileQ6); }
+
+bool strip_format_for(ggml_type type, int64_t inputs, int64_t rows, StripFormat &format) {
+    if (inputs % kStripSuperblock != 0 || rows % kStripRows != 0 || ggml_blck_size(type) != kStripSuperblock) {
+        return false;
+    }
+    if (type == GGML_TYPE_Q4_K && ggml_type_size(type) == sizeof(Q4KBlock)) {
+        format = StripFormat::q4_k;
+        return true;
+    }
+    if (type == GGML_TYPE_Q6_K && ggml_type_size(type) == sizeof(Q6KBlock)) {
+        format = StripFormat::q6_k;
+        return true;
+    }
+    return false;
 }
 
-void lay_out_strips(int64_t inputs, int64_t rows, const void *q4k, void *strips) {
-    const int64_t superblocks = inputs / kSuperblock;
-    const auto *blocks = static_cast<const Q4KBlock *>(q4k);
-    auto *tile = static_cast<StripTile *>(strips);
-    for (int64_t strip = 0; strip < rows / kStripRows; strip++) {
-        for (int64_t b = 0; b < superblocks; b++, tile++) {
-            for (int64_t r = 0; r < kStripRows; r++) {
-                const Q4KBlock &block = blocks[(strip * kStripRows + r) * superblocks + b];
-                tile->d[r] = block.d;
-                tile->dmin[r] = block.dmin;
-                for (int j = 0; j < 8; j++) {
-                    scale_and_min(block.scales, j, tile->scales[j][r], tile->mins[j][r]);
-                    for (int g = 0; g < 4; g++) {
-                        for (int i = 0; i < 4; i++) {
-                            const int k = 8 * g + i;
-                            tile->qs[j][g][4 * r + i] = static_cast<uint8_t>(nibble(block, j, k) | nibble(block, j, k + 4) << 4);
-                        }
-                    }
-                }
-            }
-        }
+void lay_out_strips(StripFormat format, int64_t inputs, int64_t rows, const void *blocks, void *strips) {
+    if (format == StripFormat::q4_k) {
+        lay_out<StripTileQ4, Q4KBlock>(inputs, rows, blocks, strips, fill_q4_row);
+    } else {
+        lay_out<StripTileQ6, Q6KBlock>(inputs, rows, blocks, strips, fill_q6_row);
     }
 }
 

@@ -1,14 +1,14 @@
-// The decoder's 4-bit weights laid out for products with one or two rows (a decode step: the
+// The decoder's K-quant weights laid out for products with one or two rows (a decode step: the
 // conditioned and the unconditioned branch), read by strip_product.h.
 //
-// GGML's repacked Q4_K product unpacks every weight once per row of the input, so the two
+// GGML's Q4_K and Q6_K products unpack every weight once per row of the input, so the two
 // branches of a guided step cost twice the unpacking of one, and on two threads that unpacking,
-// not memory, bounds a step. A strip holds 16 output rows of a Q4_K weight, its superblocks of
-// 256 inputs one after the other; in a superblock the 4-bit values of the 16 rows are
+// not memory, bounds a step. A strip holds 16 output rows of a weight, its superblocks of 256
+// inputs one after the other; in a superblock the low 4 bits of the 16 rows' values are
 // interleaved four inputs at a time, so one 64-byte load unpacks into the products of 8 inputs
-// with all 16 rows, and each unpacked register meets the inputs of both branches (an int8 dot
-// product per 32-bit lane: AVX512-VNNI, AVX-VNNI, or AVX2's maddubs). The values and scales are
-// Q4_K's own, moved: the product is GGML's, to the order of the sums.
+// with all 16 rows (an int8 dot product per 32-bit lane: AVX512-VNNI, or AVX2's maddubs), and
+// each unpacked register meets the inputs of both branches. The values and scales are the
+// K-quant's own, moved: the product is GGML's, to the order of the sums.
 #pragma once
 
 #include <cstddef>
@@ -18,24 +18,40 @@
 
 namespace lofi {
 
-// Output rows per strip.
-constexpr int64_t kStripRows = 16;
+// Output rows per strip, inputs per superblock.
+constexpr int64_t kStripRows = 16, kStripSuperblock = 256;
 
-// One strip's superblock: 16 rows x 256 inputs. Input k of sub-block j (32 inputs) of row r is
-// in qs[j][g][4 * r + i] with k = 8 * g + i (low nibble) or 8 * g + 4 + i (high nibble).
-struct StripTile {
+enum class StripFormat { q4_k, q6_k };
+
+// Q4_K: 16 rows x 256 inputs. Input k of sub-block j (32 inputs) of row r is in
+// qs[j][g][4 * r + i] with k = 8 * g + i (low nibble) or 8 * g + 4 + i (high nibble); its value
+// is d * scales[j] * q - dmin * mins[j].
+struct StripTileQ4 {
     uint8_t qs[8][4][4 * kStripRows];
-    uint8_t scales[8][kStripRows]; // Q4_K's 6-bit sub-block scales
-    uint8_t mins[8][kStripRows];   // and mins
+    uint8_t scales[8][kStripRows]; // 6 bits
+    uint8_t mins[8][kStripRows];   // 6 bits
     ggml_fp16_t d[kStripRows], dmin[kStripRows];
 };
 
-// Whether a weight of `type` with `rows` rows of `inputs` can be laid out in strips: Q4_K, rows a
-// multiple of kStripRows.
-bool strip_layout_fits(ggml_type type, int64_t inputs, int64_t rows);
+// Q6_K: 16 rows x 256 inputs. The low 4 bits of input k of sub-block j as Q4's qs (in `low`);
+// its high 2 bits in high[j][g / 2][4 * r + i], at bit 4 * (g % 2) for k = 8 * g + i and
+// 4 * (g % 2) + 2 for k = 8 * g + 4 + i; its value is d * scales[k / 16] * (q - 32).
+struct StripTileQ6 {
+    uint8_t low[8][4][4 * kStripRows];
+    uint8_t high[8][2][4 * kStripRows];
+    int8_t scales[16][kStripRows];
+    ggml_fp16_t d[kStripRows];
+};
 
-// Lays out a fitting weight's rows (Q4_K blocks at `q4k`) in strips at `strips`
+// Bytes of one tile of the format.
+size_t strip_tile_bytes(StripFormat format);
+
+// Whether a weight of `type` with `rows` rows of `inputs` can be laid out in strips (Q4_K or
+// Q6_K, rows a multiple of kStripRows), and in which format.
+bool strip_format_for(ggml_type type, int64_t inputs, int64_t rows, StripFormat &format);
+
+// Lays out a fitting weight's rows (GGML blocks at `blocks`) in strips at `strips`
 // (rows / kStripRows * inputs / 256 tiles).
-void lay_out_strips(int64_t inputs, int64_t rows, const void *q4k, void *strips);
+void lay_out_strips(StripFormat format, int64_t inputs, int64_t rows, const void *blocks, void *strips);
 
 } // namespace lofi

@@ -1,19 +1,20 @@
-// Products with weights laid out in strips (strip_layout.h): a GGML node that quantizes the
-// input rows as Q4_K products take them (int8 with one scale per 256 and the sums of each 32,
-// GGML's Q8_K), and a node that multiplies them by the strips, on our own CPU kernels (AVX2 or
-// portable, cpu_features.h). One quantized input serves every product of that input.
+// Products with weights laid out in strips (strip_layout.h) as GGML nodes: one quantizes the
+// input rows as K-quant products take them (int8 with one scale per 256 and the sums of each 16,
+// GGML's Q8_K), one multiplies them by a weight's strips on our own CPU kernels
+// (strip_kernels.h). One quantized input serves every product of that input.
 #pragma once
 
 #include <cstdint>
 
 #include "cpu_features.h"
 #include "ggml.h"
+#include "strip_layout.h"
 
 namespace lofi {
 
-// The strips of a weight with `rows` output rows and `inputs` inputs as a GGML tensor (bytes, in
-// the layout of strip_layout.h), created in ctx without data.
-ggml_tensor *new_strip_tensor(ggml_context *ctx, int64_t inputs, int64_t rows);
+// The strips of a weight of that format with `rows` output rows and `inputs` inputs as a GGML
+// tensor ([tile bytes, superblocks, strips] bytes), created in ctx without data.
+ggml_tensor *new_strip_tensor(ggml_context *ctx, StripFormat format, int64_t inputs, int64_t rows);
 
 // x [inputs, n] F32 (inputs a multiple of 256) quantized for strip_product.
 ggml_tensor *strip_input(ggml_context *ctx, ggml_tensor *x);

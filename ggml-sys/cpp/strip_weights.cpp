@@ -15,11 +15,13 @@ StripWeights::~StripWeights() {
 }
 
 bool StripWeights::lay_out(const std::vector<ggml_tensor *> &weights,
-                           const std::function<const void *(const ggml_tensor *)> &source, ggml_backend_buffer_type_t buft) {
-    std::vector<ggml_tensor *> fitting;
+                           const std::function<const void *(const ggml_tensor *)> &source,
+                           const std::function<void(const ggml_tensor *)> &read, ggml_backend_buffer_type_t buft) {
+    std::vector<std::pair<ggml_tensor *, StripFormat>> fitting;
     for (ggml_tensor *weight : weights) {
-        if (weight != nullptr && ggml_n_dims(weight) == 2 && strip_layout_fits(weight->type, weight->ne[0], weight->ne[1])) {
-            fitting.push_back(weight);
+        StripFormat format;
+        if (weight != nullptr && ggml_n_dims(weight) == 2 && strip_format_for(weight->type, weight->ne[0], weight->ne[1], format)) {
+            fitting.emplace_back(weight, format);
         }
     }
     if (fitting.empty()) {
@@ -27,8 +29,8 @@ bool StripWeights::lay_out(const std::vector<ggml_tensor *> &weights,
     }
     ggml_init_params params = {ggml_tensor_overhead() * fitting.size(), nullptr, true};
     ctx_ = ggml_init(params);
-    for (ggml_tensor *weight : fitting) {
-        strips_[weight] = new_strip_tensor(ctx_, weight->ne[0], weight->ne[1]);
+    for (const auto &[weight, format] : fitting) {
+        strips_[weight] = new_strip_tensor(ctx_, format, weight->ne[0], weight->ne[1]);
     }
     buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, buft);
     if (buffer_ == nullptr) {
@@ -36,8 +38,9 @@ bool StripWeights::lay_out(const std::vector<ggml_tensor *> &weights,
         return false;
     }
     ggml_backend_buffer_set_usage(buffer_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
-    for (ggml_tensor *weight : fitting) {
-        lay_out_strips(weight->ne[0], weight->ne[1], source(weight), strips_[weight]->data);
+    for (const auto &[weight, format] : fitting) {
+        lay_out_strips(format, weight->ne[0], weight->ne[1], source(weight), strips_[weight]->data);
+        read(weight);
     }
     return true;
 }

@@ -18,10 +18,12 @@ class StripWeights {
     StripWeights &operator=(const StripWeights &) = delete;
     ~StripWeights();
 
-    // Lays out those of `weights` that fit, read from source(weight), in a buffer of `buft`; the
-    // others are left to the caller. False when that buffer cannot be allocated.
+    // Lays out those of `weights` that fit, read from source(weight), in a buffer of `buft`,
+    // calling read(weight) after each (the source's memory can go: the peak stays one weight
+    // above the strips); the others are left to the caller. False when that buffer cannot be
+    // allocated.
     bool lay_out(const std::vector<ggml_tensor *> &weights, const std::function<const void *(const ggml_tensor *)> &source,
-                 ggml_backend_buffer_type_t buft);
+                 const std::function<void(const ggml_tensor *)> &read, ggml_backend_buffer_type_t buft);
 
     // The strips of `weight`, or nullptr when it was not laid out.
     ggml_tensor *of(const ggml_tensor *weight) const;

@@ -97,17 +97,19 @@ pub fn mul_mat(
     err.check(ok).map(|()| c)
 }
 
-/// The same product as [`mul_mat`] for a Q4_K `a` (`m` a multiple of 16) through the decoder's
-/// strip layout and kernels: `kernels` names a level ("portable", "avx2", "avx512-vnni"; `None`:
-/// this CPU's, as [`cpu_kernels`] names it), refused where this CPU does not run it.
+/// The same product as [`mul_mat`] for a Q4_K or Q6_K `a` (`m` a multiple of 16) through the
+/// decoder's strip layout and kernels: `kernels` names a level ("portable", "avx2",
+/// "avx512-vnni"; `None`: this CPU's, as [`cpu_kernels`] names it), refused where this CPU does
+/// not run it.
 pub fn strip_mul_mat(
+    a_type: GgmlType,
     a: &[u8],
     b: &[f32],
     (m, n, k): (usize, usize, usize),
     kernels: Option<&str>,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
-    if a.len() != GgmlType::Q4_K.row_size(k as i64) * m || b.len() != n * k {
+    if a.len() != a_type.row_size(k as i64) * m || b.len() != n * k {
         return Err(GgmlError("strip_mul_mat: operand sizes do not match m, n, k".into()));
     }
     let kernels = kernels.map(c_string).transpose()?;
@@ -116,6 +118,7 @@ pub fn strip_mul_mat(
     // SAFETY: sizes checked above; c holds m × n floats; kernels is NUL-terminated or null.
     let ok = unsafe {
         raw::lofi_strip_mul_mat(
+            a_type.0,
             a.as_ptr().cast(),
             b.as_ptr(),
             m as i64,

@@ -101,26 +101,29 @@ fn q4_k_mul_mat_matches_naive_on_dequantized_weights() {
     assert!(weight_diff < 0.15, "Q4_K round trip differs by {weight_diff}");
 }
 
-/// The decoder's Q4_K products through its strip layout give GGML's Q4_K product (which
-/// quantizes the inputs the same way) on every kernel level this CPU runs: one, two and three
+/// The decoder's Q4_K and Q6_K products through its strip layout give GGML's products (which
+/// quantize the inputs the same way) on every kernel level this CPU runs: one, two and three
 /// input rows (kernels take rows in pairs), one strip and several, split among threads unevenly.
 #[test]
-fn strip_products_match_ggml_q4_k_products_on_every_kernel_level() {
+fn strip_products_match_ggml_products_on_every_kernel_level() {
     let levels = ["portable", "avx2", "avx512-vnni"];
     let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
-    for (m, k) in [(16, 256), (48, 768), (64, 1024)] {
-        let a = quantize(GgmlType::Q4_K, &values(m * k, 7), k).unwrap();
-        for n in [1, 2, 3] {
-            let b: Vec<f32> = values(n * k, 8).iter().map(|v| v * 4.0).collect();
-            let expected = mul_mat(GgmlType::Q4_K, &a, &b, m, n, k, 1).unwrap();
-            let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
-            for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
-                let c = strip_mul_mat(&a, &b, (m, n, k), Some(level), threads).unwrap();
-                let diff = max_abs_diff(&c, &expected);
-                assert!(
-                    diff <= 1e-5 * scale,
-                    "{level} strips, {m}x{k} by {n} rows, {threads} threads: differ by {diff} (values up to {scale})"
-                );
+    for a_type in [GgmlType::Q4_K, GgmlType::Q6_K] {
+        for (m, k) in [(16, 256), (48, 768), (64, 1024)] {
+            let a = quantize(a_type, &values(m * k, 7), k).unwrap();
+            for n in [1, 2, 3] {
+                let b: Vec<f32> = values(n * k, 8).iter().map(|v| v * 4.0).collect();
+                let expected = mul_mat(a_type, &a, &b, m, n, k, 1).unwrap();
+                let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
+                for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
+                    let c = strip_mul_mat(a_type, &a, &b, (m, n, k), Some(level), threads).unwrap();
+                    let diff = max_abs_diff(&c, &expected);
+                    assert!(
+                        diff <= 1e-5 * scale,
+                        "{level} {:?} strips, {m}x{k} by {n} rows, {threads} threads: differ by {diff} (values up to {scale})",
+                        a_type.name()
+                    );
+                }
             }
         }
     }
@@ -128,15 +131,18 @@ fn strip_products_match_ggml_q4_k_products_on_every_kernel_level() {
 
 #[test]
 fn strip_products_refuse_what_they_cannot_compute() {
-    let a = quantize(GgmlType::Q4_K, &values(8 * 256, 9), 256).unwrap();
     let b = values(256, 10);
-    let refused = strip_mul_mat(&a, &b, (8, 1, 256), None, 1).unwrap_err();
-    assert!(refused.0.contains("multiple of 16"), "{refused}");
+    let few_rows = quantize(GgmlType::Q4_K, &values(8 * 256, 9), 256).unwrap();
+    let refused = strip_mul_mat(GgmlType::Q4_K, &few_rows, &b, (8, 1, 256), None, 1).unwrap_err();
+    assert!(refused.0.contains("a multiple of 16"), "{refused}");
+    let q8 = quantize(GgmlType::Q8_0, &values(16 * 256, 9), 256).unwrap();
+    let refused = strip_mul_mat(GgmlType::Q8_0, &q8, &b, (16, 1, 256), None, 1).unwrap_err();
+    assert!(refused.0.contains("Q4_K or Q6_K"), "{refused}");
     let a = quantize(GgmlType::Q4_K, &values(16 * 256, 9), 256).unwrap();
-    let unknown = strip_mul_mat(&a, &b, (16, 1, 256), Some("sse9"), 1).unwrap_err();
+    let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), 1).unwrap_err();
     assert_eq!(unknown.0, "no CPU kernels are named 'sse9'");
     if cpu_kernels() != "avx512-vnni" {
-        let beyond = strip_mul_mat(&a, &b, (16, 1, 256), Some("avx512-vnni"), 1).unwrap_err();
+        let beyond = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("avx512-vnni"), 1).unwrap_err();
         assert!(beyond.0.contains("do not run here"), "{beyond}");
     }
 }

@@ -1,0 +1,351 @@
+#include "strip_kernels.h"
+
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LOFI_STRIP_X86 1
+#endif
+
+namespace lofi {
+
+namespace {
+
+// Q4_K's mins cover 32 inputs: sub-block j's sum.
+int32_t sum32(const QuantizedRow &row, int64_t b, int j) { return row.sums[b * 16 + 2 * j] + row.sums[b * 16 + 2 * j + 1]; }
+
+// The inputs of sub-block j, group g (8 inputs) of superblock b.
+const int8_t *group_inputs(const QuantizedRow &row, int64_t b, int j, int g) { return row.q + b * kStripSuperblock + 32 * j + 8 * g; }
+
+// ---- portable ----
+
+// Output o of one tile times one row's superblock b.
+float superblock_portable(const StripTileQ4 &t, const QuantizedRow &row, int64_t b, int o) {
+    int32_t scaled = 0, mins = 0;
+    for (int j = 0; j < 8; j++) {
+        int32_t dot = 0;
+        for (int g = 0; g < 4; g++) {
+            const int8_t *a = group_inputs(row, b, j, g);
+            for (int i = 0; i < 4; i++) {
+                const uint8_t packed = t.qs[j][g][4 * o + i];
+                dot += (packed & 0x0F) * a[i] + (packed >> 4) * a[i + 4];
+            }
+        }
+        scaled += dot * t.scales[j][o];
+        mins += t.mins[j][o] * sum32(row, b, j);
+    }
+    return row.d[b] * (ggml_fp16_to_fp32(t.d[o]) * static_cast<float>(scaled) - ggml_fp16_to_fp32(t.dmin[o]) * static_cast<float>(mins));
+}
+
+float superblock_portable(const StripTileQ6 &t, const QuantizedRow &row, int64_t b, int o) {
+    int32_t scaled = 0;
+    for (int j = 0; j < 8; j++) {
+        for (int half = 0; half < 2; half++) { // 16 inputs, one scale
+            int32_t dot = 0;
+            for (int g = 2 * half; g < 2 * half + 2; g++) {
+                const int8_t *a = group_inputs(row, b, j, g);
+                for (int i = 0; i < 4; i++) {
+                    const uint8_t low = t.low[j][g][4 * o + i], high = t.high[j][half][4 * o + i] >> (4 * (g % 2));
+                    dot += ((low & 0x0F) | (high & 3) << 4) * a[i] + ((low >> 4) | (high >> 2 & 3) << 4) * a[i + 4];
+                }
+            }
+            const int s = 2 * j + half;
+            scaled += (dot - 32 * row.sums[b * 16 + s]) * t.scales[s][o];
+        }
+    }
+    return row.d[b] * ggml_fp16_to_fp32(t.d[o]) * static_cast<float>(scaled);
+}
+
+template <typename Tile>
+void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows, int n_rows,
+                     float *const *out) {
+    const auto *strip_tiles = static_cast<const Tile *>(tiles);
+    for (int64_t s = begin; s < end; s++) {
+        for (int r = 0; r < n_rows; r++) {
+            for (int o = 0; o < kStripRows; o++) {
+                float acc = 0.0f;
+                for (int64_t b = 0; b < superblocks; b++) {
+                    acc += superblock_portable(strip_tiles[s * superblocks + b], rows[r], b, o);
+                }
+                out[r][s * kStripRows + o] = acc;
+            }
+        }
+    }
+}
+
+#ifdef LOFI_STRIP_X86
+// The next tile, a superblock's work ahead: without it the loads stall (1.5x slower).
+template <typename Tile> inline void prefetch_next(const Tile &tile) {
+    const char *next = reinterpret_cast<const char *>(&tile + 1);
+    for (size_t line = 0; line < sizeof(Tile); line += 64) {
+        _mm_prefetch(next + line, _MM_HINT_T0);
+    }
+}
+
+// ---- AVX2: each half of a tile (rows 8h..8h+7, 32 bytes of every 64) in turn ----
+#define LOFI_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
+    int32_t word;
+    std::memcpy(&word, bytes, sizeof(word));
+    return _mm256_set1_epi32(word);
+}
+
+// maddubs multiplies the unsigned values by the int8 inputs, pairs summed in int16: eight of
+// Q4's (at most 8 * 2 * 15 * 127 = 30480) add up in int16 before madd sums the pairs into one
+// int32 per row; Q6's (up to 63) go to int32 two at a time.
+template <int R>
+LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256i scaled[R], mins[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = mins[r] = _mm256_setzero_si256();
+    }
+    for (int j = 0; j < 8; j++) {
+        __m256i pairs[R];
+        for (int r = 0; r < R; r++) {
+            pairs[r] = _mm256_setzero_si256();
+        }
+        for (int g = 0; g < 4; g++) {
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.qs[j][g] + 32 * h));
+            const __m256i low = _mm256_and_si256(w, nibble), high = _mm256_and_si256(_mm256_srli_epi16(w, 4), nibble);
+            for (int r = 0; r < R; r++) {
+                const int8_t *a = group_inputs(rows[r], b, j, g);
+                pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(low, broadcast4(a)));
+                pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(high, broadcast4(a + 4)));
+            }
+        }
+        const __m256i scale = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[j] + 8 * h)));
+        const __m256i min = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.mins[j] + 8 * h)));
+        for (int r = 0; r < R; r++) {
+            scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(_mm256_madd_epi16(pairs[r], ones), scale));
+            mins[r] = _mm256_add_epi32(mins[r], _mm256_mullo_epi32(min, _mm256_set1_epi32(sum32(rows[r], b, j))));
+        }
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.dmin + 8 * h)));
+    for (int r = 0; r < R; r++) {
+        const __m256 da = _mm256_set1_ps(rows[r].d[b]);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), _mm256_mul_ps(d, da), acc[r]);
+        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[r]), _mm256_mul_ps(dmin, da), acc[r]);
+    }
+}
+
+template <int R>
+LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30), ones = _mm256_set1_epi16(1);
+    __m256i scaled[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = _mm256_setzero_si256();
+    }
+    for (int j = 0; j < 8; j++) {
+        for (int half = 0; half < 2; half++) { // 16 inputs, one scale
+            __m256i dot[R];
+            for (int r = 0; r < R; r++) {
+                dot[r] = _mm256_setzero_si256();
+            }
+            const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.high[j][half] + 32 * h));
+            for (int g = 2 * half; g < 2 * half + 2; g++) {
+                const bool even = g % 2 == 0; // the high bits' place: bits 0-3 or 4-7
+                const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.low[j][g] + 32 * h));
+                const __m256i low_top = even ? _mm256_slli_epi16(bits, 4) : bits;
+                const __m256i high_top = even ? _mm256_slli_epi16(bits, 2) : _mm256_srli_epi16(bits, 2);
+                const __m256i low = _mm256_or_si256(_mm256_and_si256(w, nibble), _mm256_and_si256(low_top, top));
+                const __m256i high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), nibble), _mm256_and_si256(high_top, top));
+                for (int r = 0; r < R; r++) {
+                    const int8_t *a = group_inputs(rows[r], b, j, g);
+                    const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(low, broadcast4(a)), _mm256_maddubs_epi16(high, broadcast4(a + 4)));
+                    dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+            const int s = 2 * j + half;
+            const __m256i scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s] + 8 * h)));
+            for (int r = 0; r < R; r++) { // the values' offset of 32 taken off
+                const __m256i centred = _mm256_sub_epi32(dot[r], _mm256_set1_epi32(32 * rows[r].sums[b * 16 + s]));
+                scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(centred, scale));
+            }
+        }
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), _mm256_mul_ps(d, _mm256_set1_ps(rows[r].d[b])), acc[r]);
+    }
+}
+
+template <typename Tile, int R>
+LOFI_AVX2 void strips_avx2_rows(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows,
+                                float *const *out) {
+    for (int64_t s = begin; s < end; s++) {
+        __m256 acc[2][R];
+        for (int h = 0; h < 2; h++) {
+            for (int r = 0; r < R; r++) {
+                acc[h][r] = _mm256_setzero_ps();
+            }
+        }
+        for (int64_t b = 0; b < superblocks; b++) {
+            const Tile &t = tiles[s * superblocks + b];
+            prefetch_next(t);
+            superblock_avx2<R>(t, rows, b, 0, acc[0]);
+            superblock_avx2<R>(t, rows, b, 1, acc[1]);
+        }
+        for (int r = 0; r < R; r++) {
+            _mm256_storeu_ps(out[r] + s * kStripRows, acc[0][r]);
+            _mm256_storeu_ps(out[r] + s * kStripRows + 8, acc[1][r]);
+        }
+    }
+}
+
+template <typename Tile>
+LOFI_AVX2 void strips_avx2(const void *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows,
+                           int n_rows, float *const *out) {
+    const auto *strip_tiles = static_cast<const Tile *>(tiles);
+    if (n_rows == 2) {
+        strips_avx2_rows<Tile, 2>(strip_tiles, superblocks, begin, end, rows, out);
+    } else {
+        strips_avx2_rows<Tile, 1>(strip_tiles, superblocks, begin, end, rows, out);
+    }
+}
+
+// ---- AVX512-VNNI: a whole tile's 16 rows in one register, four products summed per lane ----
+#define LOFI_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma")))
+// GCC 12's AVX-512 conversions start from an "undefined" register it then calls uninitialised
+// (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+LOFI_AVX512_VNNI inline __m512i broadcast4_512(const int8_t *bytes) {
+    int32_t word;
+    std::memcpy(&word, bytes, sizeof(word));
+    return _mm512_set1_epi32(word);
+}
+
+template <int R> LOFI_AVX512_VNNI void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    __m512i scaled[R], mins[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = mins[r] = _mm512_setzero_si512();
+    }
+    for (int j = 0; j < 8; j++) {
+        __m512i dot[R];
+        for (int r = 0; r < R; r++) {
+            dot[r] = _mm512_setzero_si512();
+        }
+        for (int g = 0; g < 4; g++) {
+            const __m512i w = _mm512_loadu_si512(t.qs[j][g]);
+            const __m512i low = _mm512_and_si512(w, nibble), high = _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble);
+            for (int r = 0; r < R; r++) {
+                const int8_t *a = group_inputs(rows[r], b, j, g);
+                dot[r] = _mm512_dpbusd_epi32(dot[r], low, broadcast4_512(a));
+                dot[r] = _mm512_dpbusd_epi32(dot[r], high, broadcast4_512(a + 4));
+            }
+        }
+        const __m512i scale = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[j])));
+        const __m512i min = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.mins[j])));
+        for (int r = 0; r < R; r++) {
+            scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(dot[r], scale));
+            mins[r] = _mm512_add_epi32(mins[r], _mm512_mullo_epi32(min, _mm512_set1_epi32(sum32(rows[r], b, j))));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.d)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.dmin)));
+    for (int r = 0; r < R; r++) {
+        const __m512 da = _mm512_set1_ps(rows[r].d[b]);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(d, da), acc[r]);
+        acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins[r]), _mm512_mul_ps(dmin, da), acc[r]);
+    }
+}
+
+template <int R> LOFI_AVX512_VNNI void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
+    const __m512i nibble = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
+    __m512i scaled[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = _mm512_setzero_si512();
+    }
+    for (int j = 0; j < 8; j++) {
+        for (int half = 0; half < 2; half++) { // 16 inputs, one scale
+            __m512i dot[R];
+            for (int r = 0; r < R; r++) {
+                dot[r] = _mm512_setzero_si512();
+            }
+            const __m512i bits = _mm512_loadu_si512(t.high[j][half]);
+            for (int g = 2 * half; g < 2 * half + 2; g++) {
+                const bool even = g % 2 == 0; // the high bits' place: bits 0-3 or 4-7
+                const __m512i w = _mm512_loadu_si512(t.low[j][g]);
+                const __m512i low_top = even ? _mm512_slli_epi16(bits, 4) : bits;
+                const __m512i high_top = even ? _mm512_slli_epi16(bits, 2) : _mm512_srli_epi16(bits, 2);
+                const __m512i low = _mm512_or_si512(_mm512_and_si512(w, nibble), _mm512_and_si512(low_top, top));
+                const __m512i high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(w, 4), nibble), _mm512_and_si512(high_top, top));
+                for (int r = 0; r < R; r++) {
+                    const int8_t *a = group_inputs(rows[r], b, j, g);
+                    dot[r] = _mm512_dpbusd_epi32(dot[r], low, broadcast4_512(a));
+                    dot[r] = _mm512_dpbusd_epi32(dot[r], high, broadcast4_512(a + 4));
+                }
+            }
+            const int s = 2 * j + half;
+            const __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[s])));
+            for (int r = 0; r < R; r++) { // the values' offset of 32 taken off
+                const __m512i centred = _mm512_sub_epi32(dot[r], _mm512_set1_epi32(32 * rows[r].sums[b * 16 + s]));
+                scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(centred, scale));
+            }
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.d)));
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(d, _mm512_set1_ps(rows[r].d[b])), acc[r]);
+    }
+}
+
+template <typename Tile, int R>
+LOFI_AVX512_VNNI void strips_avx512_vnni_rows(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end,
+                                              const QuantizedRow *rows, float *const *out) {
+    for (int64_t s = begin; s < end; s++) {
+        __m512 acc[R];
+        for (int r = 0; r < R; r++) {
+            acc[r] = _mm512_setzero_ps();
+        }
+        for (int64_t b = 0; b < superblocks; b++) {
+            const Tile &t = tiles[s * superblocks + b];
+            prefetch_next(t);
+            superblock_avx512_vnni<R>(t, rows, b, acc);
+        }
+        for (int r = 0; r < R; r++) {
+            _mm512_storeu_ps(out[r] + s * kStripRows, acc[r]);
+        }
+    }
+}
+
+template <typename Tile>
+LOFI_AVX512_VNNI void strips_avx512_vnni(const void *tiles, int64_t superblocks, int64_t begin, int64_t end,
+                                         const QuantizedRow *rows, int n_rows, float *const *out) {
+    const auto *strip_tiles = static_cast<const Tile *>(tiles);
+    if (n_rows == 2) {
+        strips_avx512_vnni_rows<Tile, 2>(strip_tiles, superblocks, begin, end, rows, out);
+    } else {
+        strips_avx512_vnni_rows<Tile, 1>(strip_tiles, superblocks, begin, end, rows, out);
+    }
+}
+#pragma GCC diagnostic pop
+#endif
+
+template <typename Tile> StripKernel kernel_of(CpuKernels level) {
+#ifdef LOFI_STRIP_X86
+    switch (level) {
+    case CpuKernels::avx512_vnni:
+        return strips_avx512_vnni<Tile>;
+    case CpuKernels::avx2:
+        return strips_avx2<Tile>;
+    case CpuKernels::portable:
+        break;
+    }
+#endif
+    (void)level;
+    return strips_portable<Tile>;
+}
+
+} // namespace
+
+StripKernel strip_kernel(StripFormat format, CpuKernels level) {
+    return format == StripFormat::q4_k ? kernel_of<StripTileQ4>(level) : kernel_of<StripTileQ6>(level);
+}
+
+} // namespace lofi
