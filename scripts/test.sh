@@ -26,7 +26,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 # lame is installed above, so the MP3 tests must run rather than skip.
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
-echo "== the MusicGen parity tests on the portable CPU kernels (attention, ELU, Q4_K products; the above ran the CPU's best level)"
+echo "== the MusicGen parity tests on the lower levels of our CPU kernels (attention, ELU, K-quant products; the above ran the CPU's best)"
+LOFI_CPU_KERNELS=avx2 cargo test --locked -p musicgen --test parity
 LOFI_CPU_KERNELS=portable cargo test --locked -p musicgen --test parity
 echo "== GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"
 scripts/test-cpu-variants.sh

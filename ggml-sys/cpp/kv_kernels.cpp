@@ -235,6 +235,114 @@ LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *
         }
     }
 }
+
+// ---- AVX-512: 16 lanes, and two accumulator sets so that 8 FMA chains keep both units busy ----
+#define LOFI_AVX512 __attribute__((target("avx512f,avx512bw,fma,f16c")))
+// GCC 12's AVX-512 conversions start from an "undefined" register it then calls uninitialised
+// (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+LOFI_AVX512 inline __m512 load16(KvElement element, const char *base, int64_t index) {
+    switch (element) {
+    case KvElement::f32:
+        return _mm512_loadu_ps(reinterpret_cast<const float *>(base) + index);
+    case KvElement::f16:
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(reinterpret_cast<const ggml_fp16_t *>(base) + index)));
+    case KvElement::int8:
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(base + index))));
+    case KvElement::int4:
+        break; // weighted_values_int4_avx512
+    }
+    return _mm512_setzero_ps();
+}
+
+// key_scores_avx2 in 4 registers of 16 scores, even and odd dimensions apart.
+LOFI_AVX512 void key_scores_avx512(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
+    static_assert(kKeyTile == 64, "4 registers of 16 scores");
+    const size_t tile_bytes = key_tile_bytes(element, dh);
+    for (int64_t t = 0; t * kKeyTile < n; t++) {
+        const char *tile = tiles + t * tile_bytes;
+        __m512 acc[2][4];
+        for (auto &set : acc) {
+            for (__m512 &a : set) {
+                a = _mm512_setzero_ps();
+            }
+        }
+        for (int64_t d = 0; d < dh; d++) {
+            const __m512 qd = _mm512_set1_ps(q[d]);
+            for (int j = 0; j < 4; j++) {
+                acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * kKeyTile + 16 * j), acc[d % 2][j]);
+            }
+        }
+        const float *scales = scales_of(element, tile, dh * kKeyTile);
+        alignas(64) float tile_scores[kKeyTile];
+        for (int j = 0; j < 4; j++) {
+            const __m512 sum = _mm512_add_ps(acc[0][j], acc[1][j]);
+            _mm512_store_ps(tile_scores + 16 * j, scales != nullptr ? _mm512_mul_ps(sum, _mm512_loadu_ps(scales + 16 * j)) : sum);
+        }
+        std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
+    }
+}
+
+// weighted_values_int4_avx2 a row of 64 nibbles (32 bytes) at a time, positions in pairs.
+LOFI_AVX512 void weighted_values_int4_avx512(int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    const size_t row_bytes = value_row_bytes(KvElement::int4, dh);
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    for (int64_t d0 = 0; d0 < dh; d0 += 64) {
+        const int groups = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
+        __m512 acc[2][4];
+        for (int g = 0; g < groups; g++) {
+            acc[0][g] = _mm512_loadu_ps(out + d0 + 16 * g);
+            acc[1][g] = _mm512_setzero_ps();
+        }
+        float offset = 0.0f; // sum of the scaled weights: 8 of each is taken off at the end
+        for (int64_t i = 0; i < n; i++) {
+            const char *row = rows + i * row_bytes;
+            const float scaled = weights[i] * *scales_of(KvElement::int4, row, dh);
+            offset += scaled;
+            const __m512 w = _mm512_set1_ps(scaled);
+            for (int g = 0; g < groups; g++) { // group g: 8 bytes, elements 16g..16g+7 low, +8.. high
+                const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + nibble_byte(d0 + 16 * g)));
+                const __m128i both = _mm_unpacklo_epi64(_mm_and_si128(packed, nibble), _mm_and_si128(_mm_srli_epi16(packed, 4), nibble));
+                acc[i % 2][g] = _mm512_fmadd_ps(w, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(both)), acc[i % 2][g]);
+            }
+        }
+        const __m512 taken = _mm512_set1_ps(8.0f * offset);
+        for (int g = 0; g < groups; g++) {
+            _mm512_storeu_ps(out + d0 + 16 * g, _mm512_sub_ps(_mm512_add_ps(acc[0][g], acc[1][g]), taken));
+        }
+    }
+}
+
+// weighted_values_avx2 16 dimensions to a register, positions in pairs.
+LOFI_AVX512 void weighted_values_avx512(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    if (element == KvElement::int4) {
+        weighted_values_int4_avx512(dh, weights, rows, n, out);
+        return;
+    }
+    const size_t row_bytes = value_row_bytes(element, dh);
+    for (int64_t d0 = 0; d0 < dh; d0 += 64) {
+        const int lanes = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
+        __m512 acc[2][4];
+        for (int j = 0; j < lanes; j++) {
+            acc[0][j] = _mm512_loadu_ps(out + d0 + 16 * j);
+            acc[1][j] = _mm512_setzero_ps();
+        }
+        for (int64_t i = 0; i < n; i++) {
+            const char *row = rows + i * row_bytes;
+            const float *scale = scales_of(element, row, dh);
+            const __m512 w = _mm512_set1_ps(scale != nullptr ? weights[i] * *scale : weights[i]);
+            for (int j = 0; j < lanes; j++) {
+                acc[i % 2][j] = _mm512_fmadd_ps(w, load16(element, row, d0 + 16 * j), acc[i % 2][j]);
+            }
+        }
+        for (int j = 0; j < lanes; j++) {
+            _mm512_storeu_ps(out + d0 + 16 * j, _mm512_add_ps(acc[0][j], acc[1][j]));
+        }
+    }
+}
+#pragma GCC diagnostic pop
 #endif
 
 struct Kernels {
@@ -245,8 +353,13 @@ struct Kernels {
 const Kernels &kernels() {
     static const Kernels chosen = [] {
 #ifdef LOFI_KV_X86
-        if (cpu_kernels_vectorised()) {
+        switch (cpu_kernels()) {
+        case CpuKernels::avx512_vnni:
+            return Kernels{key_scores_avx512, weighted_values_avx512};
+        case CpuKernels::avx2:
             return Kernels{key_scores_avx2, weighted_values_avx2};
+        case CpuKernels::portable:
+            break;
         }
 #endif
         return Kernels{key_scores_portable, weighted_values_portable};
@@ -254,8 +367,11 @@ const Kernels &kernels() {
     return chosen;
 }
 
-// The vector kernels take whole runs of 8 elements (of 16 for int4: a group of nibbles).
-bool vectorizable(KvElement element, int64_t dh) { return dh % (element == KvElement::int4 ? 16 : 8) == 0; }
+// The vector kernels take whole runs of 8 elements (of 16 for int4, a group of nibbles, and for
+// AVX-512, a register).
+bool vectorizable(KvElement element, int64_t dh) {
+    return dh % (element == KvElement::int4 || cpu_kernels() == CpuKernels::avx512_vnni ? 16 : 8) == 0;
+}
 
 // out += the weighted rows.
 void add_weighted_rows(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
