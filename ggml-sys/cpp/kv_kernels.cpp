@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cpu_features.h"
 
@@ -98,6 +99,41 @@ float get(KvElement element, const char *base, int64_t index) {
     return 0.0f;
 }
 
+// Where element (d, column) of a key tile lives: [head size][kKeyTile] for floats; for int8,
+// [head size / 4][kKeyTile][4], so each position's dimensions come four to a 32-bit lane for the
+// integer dot products of the vector kernels.
+int64_t key_index(KvElement element, int64_t d, int64_t column) {
+    return element == KvElement::int8 ? (d / 4 * kKeyTile + column) * 4 + d % 4 : d * kKeyTile + column;
+}
+
+// Elements of a key tile: int8 rounds the head size up to whole groups of 4.
+int64_t key_tile_elements(KvElement element, int64_t dh) { return (element == KvElement::int8 ? (dh + 3) / 4 * 4 : dh) * kKeyTile; }
+
+// The query of one head in two int8 parts for the int8 keys' integer dot products:
+// q ~ scale * (high + low / 256), high with its largest magnitude at 127, low the rest (one int8
+// part alone moved a greedy token of the fixture: its error adds to the keys'). In buffers of
+// the calling thread; `sums` are each part's sum.
+struct QuantizedQuery {
+    const int8_t *high, *low;
+    float scale;
+    int32_t high_sum, low_sum;
+};
+
+QuantizedQuery quantize_query(const float *q, int64_t dh) {
+    thread_local std::vector<int8_t> high, low;
+    high.resize(dh);
+    low.resize(dh);
+    QuantizedQuery out{high.data(), low.data(), vector_scale(KvElement::int8, q, dh), 0, 0};
+    for (int64_t d = 0; d < dh; d++) {
+        high[d] = to_int8(q[d], out.scale);
+        const long rest = out.scale == 0.0f ? 0 : std::lrintf((q[d] - high[d] * out.scale) * 256.0f / out.scale);
+        low[d] = static_cast<int8_t>(std::clamp(rest, -127L, 127L));
+        out.high_sum += high[d];
+        out.low_sum += low[d];
+    }
+    return out;
+}
+
 // A tile's or row's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
     return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
@@ -107,12 +143,12 @@ void key_scores_portable(KvElement element, int64_t dh, const float *q, const ch
     const size_t tile_bytes = key_tile_bytes(element, dh);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
-        const float *scales = scales_of(element, tile, dh * kKeyTile);
+        const float *scales = scales_of(element, tile, key_tile_elements(element, dh));
         const int64_t m = std::min(kKeyTile, n - t * kKeyTile);
         for (int64_t i = 0; i < m; i++) {
             float sum = 0.0f;
             for (int64_t d = 0; d < dh; d++) {
-                sum += q[d] * get(element, tile, d * kKeyTile + i);
+                sum += q[d] * get(element, tile, key_index(element, d, i));
             }
             scores[t * kKeyTile + i] = scales != nullptr ? sum * scales[i] : sum;
         }
@@ -134,6 +170,12 @@ void weighted_values_portable(KvElement element, int64_t dh, const float *weight
 #ifdef LOFI_KV_X86
 #define LOFI_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
+    int32_t word;
+    std::memcpy(&word, bytes, sizeof(word));
+    return _mm256_set1_epi32(word);
+}
+
 LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index) {
     switch (element) {
     case KvElement::f32:
@@ -148,9 +190,46 @@ LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index
     return _mm256_setzero_ps();
 }
 
+// key_scores_avx2 for int8 keys: the query in its two int8 parts, four dimensions of 8 positions
+// per 32-byte load, multiplied by maddubs (|key| times the query with the key's sign, so its
+// unsigned operand stays within 127 and a pair's sum within int16) and summed to int32 by madd.
+LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
+    const size_t tile_bytes = key_tile_bytes(KvElement::int8, dh);
+    const QuantizedQuery query = quantize_query(q, dh);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t t = 0; t * kKeyTile < n; t++) {
+        const char *tile = tiles + t * tile_bytes;
+        __m256i high[8], low[8];
+        for (int j = 0; j < 8; j++) {
+            high[j] = low[j] = _mm256_setzero_si256();
+        }
+        for (int64_t d = 0; d < dh; d += 4) {
+            const __m256i q_high = broadcast4(query.high + d), q_low = broadcast4(query.low + d);
+            for (int j = 0; j < 8; j++) {
+                const __m256i k = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(tile + key_index(KvElement::int8, d, 8 * j)));
+                const __m256i magnitude = _mm256_sign_epi8(k, k);
+                high[j] = _mm256_add_epi32(high[j], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(q_high, k)), ones));
+                low[j] = _mm256_add_epi32(low[j], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(q_low, k)), ones));
+            }
+        }
+        const float *scales = scales_of(KvElement::int8, tile, key_tile_elements(KvElement::int8, dh));
+        alignas(32) float tile_scores[kKeyTile];
+        for (int j = 0; j < 8; j++) {
+            const __m256 dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[j]), _mm256_set1_ps(1.0f / 256.0f), _mm256_cvtepi32_ps(high[j]));
+            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(scales + 8 * j), _mm256_set1_ps(query.scale));
+            _mm256_store_ps(tile_scores + 8 * j, _mm256_mul_ps(dot, scale));
+        }
+        std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
+    }
+}
+
 // 64 positions' scores accumulate in 8 registers along the head dimension: no horizontal sums.
 LOFI_AVX2 void key_scores_avx2(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
     static_assert(kKeyTile == 64, "8 registers of 8 scores");
+    if (element == KvElement::int8) {
+        key_scores_int8_avx2(dh, q, tiles, n, scores);
+        return;
+    }
     const size_t tile_bytes = key_tile_bytes(element, dh);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
@@ -164,7 +243,7 @@ LOFI_AVX2 void key_scores_avx2(KvElement element, int64_t dh, const float *q, co
                 acc[j] = _mm256_fmadd_ps(qd, load8(element, tile, d * kKeyTile + 8 * j), acc[j]);
             }
         }
-        if (const float *scales = scales_of(element, tile, dh * kKeyTile)) {
+        if (const float *scales = scales_of(element, tile, key_tile_elements(element, dh))) {
             for (int j = 0; j < 8; j++) {
                 acc[j] = _mm256_mul_ps(acc[j], _mm256_loadu_ps(scales + 8 * j));
             }
@@ -237,11 +316,17 @@ LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *
 }
 
 // ---- AVX-512: 16 lanes, and two accumulator sets so that 8 FMA chains keep both units busy ----
-#define LOFI_AVX512 __attribute__((target("avx512f,avx512bw,fma,f16c")))
+#define LOFI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni,fma,f16c")))
 // GCC 12's AVX-512 conversions start from an "undefined" register it then calls uninitialised
 // (GCC bug 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+LOFI_AVX512 inline __m512i broadcast4_512(const int8_t *bytes) {
+    int32_t word;
+    std::memcpy(&word, bytes, sizeof(word));
+    return _mm512_set1_epi32(word);
+}
 
 LOFI_AVX512 inline __m512 load16(KvElement element, const char *base, int64_t index) {
     switch (element) {
@@ -257,9 +342,46 @@ LOFI_AVX512 inline __m512 load16(KvElement element, const char *base, int64_t in
     return _mm512_setzero_ps();
 }
 
+// key_scores_int8_avx2 with VNNI: the keys offset by 128 into unsigned bytes (dpbusd's first
+// operand), 128 times each query part's sum taken off after.
+LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
+    const size_t tile_bytes = key_tile_bytes(KvElement::int8, dh);
+    const QuantizedQuery query = quantize_query(q, dh);
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+    const __m512i high_taken = _mm512_set1_epi32(128 * query.high_sum), low_taken = _mm512_set1_epi32(128 * query.low_sum);
+    for (int64_t t = 0; t * kKeyTile < n; t++) {
+        const char *tile = tiles + t * tile_bytes;
+        __m512i high[4], low[4];
+        for (int j = 0; j < 4; j++) {
+            high[j] = low[j] = _mm512_setzero_si512();
+        }
+        for (int64_t d = 0; d < dh; d += 4) {
+            const __m512i q_high = broadcast4_512(query.high + d), q_low = broadcast4_512(query.low + d);
+            for (int j = 0; j < 4; j++) {
+                const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(tile + key_index(KvElement::int8, d, 16 * j)), offset);
+                high[j] = _mm512_dpbusd_epi32(high[j], k, q_high);
+                low[j] = _mm512_dpbusd_epi32(low[j], k, q_low);
+            }
+        }
+        const float *scales = scales_of(KvElement::int8, tile, key_tile_elements(KvElement::int8, dh));
+        alignas(64) float tile_scores[kKeyTile];
+        for (int j = 0; j < 4; j++) {
+            const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[j], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
+                                               _mm512_cvtepi32_ps(_mm512_sub_epi32(high[j], high_taken)));
+            const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(scales + 16 * j), _mm512_set1_ps(query.scale));
+            _mm512_store_ps(tile_scores + 16 * j, _mm512_mul_ps(dot, scale));
+        }
+        std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
+    }
+}
+
 // key_scores_avx2 in 4 registers of 16 scores, even and odd dimensions apart.
 LOFI_AVX512 void key_scores_avx512(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
     static_assert(kKeyTile == 64, "4 registers of 16 scores");
+    if (element == KvElement::int8) {
+        key_scores_int8_avx512_vnni(dh, q, tiles, n, scores);
+        return;
+    }
     const size_t tile_bytes = key_tile_bytes(element, dh);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
@@ -275,7 +397,7 @@ LOFI_AVX512 void key_scores_avx512(KvElement element, int64_t dh, const float *q
                 acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * kKeyTile + 16 * j), acc[d % 2][j]);
             }
         }
-        const float *scales = scales_of(element, tile, dh * kKeyTile);
+        const float *scales = scales_of(element, tile, key_tile_elements(element, dh));
         alignas(64) float tile_scores[kKeyTile];
         for (int j = 0; j < 4; j++) {
             const __m512 sum = _mm512_add_ps(acc[0][j], acc[1][j]);
@@ -394,7 +516,7 @@ size_t precise_rows_bytes(int64_t dh) { return kPreciseValues * value_row_bytes(
 } // namespace
 
 size_t key_tile_bytes(KvElement element, int64_t head_size) {
-    return elements_bytes(element, head_size * kKeyTile) + (has_scale(element) ? kKeyTile * sizeof(float) : 0);
+    return elements_bytes(element, key_tile_elements(element, head_size)) + (has_scale(element) ? kKeyTile * sizeof(float) : 0);
 }
 
 size_t value_row_bytes(KvElement element, int64_t head_size) {
@@ -414,10 +536,10 @@ void store_key(KvElement element, int64_t dh, const float *key, char *tiles, int
     const int64_t column = position % kKeyTile;
     const float scale = vector_scale(element, key, dh);
     for (int64_t d = 0; d < dh; d++) {
-        put(element, tile, d * kKeyTile + column, key[d], scale);
+        put(element, tile, key_index(element, d, column), key[d], scale);
     }
     if (has_scale(element)) {
-        reinterpret_cast<float *>(tile + elements_bytes(element, dh * kKeyTile))[column] = scale;
+        reinterpret_cast<float *>(tile + elements_bytes(element, key_tile_elements(element, dh)))[column] = scale;
     }
 }
 
