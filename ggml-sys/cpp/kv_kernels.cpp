@@ -134,6 +134,22 @@ QuantizedQuery quantize_query(const float *q, int64_t dh) {
     return out;
 }
 
+// How far ahead the value kernels ask for rows.
+constexpr int64_t kRowsAhead = 16;
+
+// Asks for the `bytes` at `next` ahead of their use: the caches' streams stall without it, as
+// the strips' do (strip_kernels.cpp).
+void prefetch(const char *next, size_t bytes) {
+#ifdef LOFI_KV_X86
+    for (size_t line = 0; line < bytes; line += 64) {
+        _mm_prefetch(next + line, _MM_HINT_T0);
+    }
+#else
+    (void)next;
+    (void)bytes;
+#endif
+}
+
 // A tile's or row's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
     return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
@@ -199,6 +215,7 @@ LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tile
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
+        prefetch(tile + tile_bytes, tile_bytes);
         __m256i high[8], low[8];
         for (int j = 0; j < 8; j++) {
             high[j] = low[j] = _mm256_setzero_si256();
@@ -270,6 +287,7 @@ LOFI_AVX2 void weighted_values_int4_avx2(int64_t dh, const float *weights, const
         float offset = 0.0f; // sum of the scaled weights: 8 of each is taken off at the end
         for (int64_t i = 0; i < n; i++) {
             const char *row = rows + i * row_bytes;
+            prefetch(row + kRowsAhead * row_bytes, row_bytes);
             const float scaled = weights[i] * *scales_of(KvElement::int4, row, dh);
             offset += scaled;
             const __m256 w = _mm256_set1_ps(scaled);
@@ -351,6 +369,7 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
     const __m512i high_taken = _mm512_set1_epi32(128 * query.high_sum), low_taken = _mm512_set1_epi32(128 * query.low_sum);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
+        prefetch(tile + tile_bytes, tile_bytes);
         __m512i high[4], low[4];
         for (int j = 0; j < 4; j++) {
             high[j] = low[j] = _mm512_setzero_si512();
@@ -421,6 +440,7 @@ LOFI_AVX512 void weighted_values_int4_avx512(int64_t dh, const float *weights, c
         float offset = 0.0f; // sum of the scaled weights: 8 of each is taken off at the end
         for (int64_t i = 0; i < n; i++) {
             const char *row = rows + i * row_bytes;
+            prefetch(row + kRowsAhead * row_bytes, row_bytes);
             const float scaled = weights[i] * *scales_of(KvElement::int4, row, dh);
             offset += scaled;
             const __m512 w = _mm512_set1_ps(scaled);
