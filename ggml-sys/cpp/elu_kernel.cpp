@@ -4,10 +4,7 @@
 
 #include "cpu_features.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define LOFI_ELU_X86 1
-#endif
+#include "cpu_simd.h"
 
 namespace lofi {
 
@@ -19,8 +16,7 @@ void elu_portable(const float *x, float *y, int64_t n) {
     }
 }
 
-#ifdef LOFI_ELU_X86
-#define LOFI_AVX2 __attribute__((target("avx2,fma")))
+#ifdef LOFI_X86
 
 // exp(x) - 1 for x <= 0, Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2, a degree-7 polynomial
 // in r, scaled by 2^n. Absolute error ~1e-7 (expm1's relative precision near 0 is not needed:
@@ -55,7 +51,7 @@ LOFI_AVX2 void elu_avx2(const float *x, float *y, int64_t n) {
 using EluRow = void (*)(const float *, float *, int64_t);
 
 EluRow elu_row() {
-#ifdef LOFI_ELU_X86
+#ifdef LOFI_X86
     if (cpu_kernels_vectorised()) {
         return elu_avx2;
     }

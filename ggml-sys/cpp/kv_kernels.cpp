@@ -7,10 +7,7 @@
 
 #include "cpu_features.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define LOFI_KV_X86 1
-#endif
+#include "cpu_simd.h"
 
 namespace lofi {
 
@@ -140,7 +137,7 @@ constexpr int64_t kRowsAhead = 16;
 // Asks for the `bytes` at `next` ahead of their use: the caches' streams stall without it, as
 // the strips' do (strip_kernels.cpp).
 void prefetch(const char *next, size_t bytes) {
-#ifdef LOFI_KV_X86
+#ifdef LOFI_X86
     for (size_t line = 0; line < bytes; line += 64) {
         _mm_prefetch(next + line, _MM_HINT_T0);
     }
@@ -183,14 +180,7 @@ void weighted_values_portable(KvElement element, int64_t dh, const float *weight
     }
 }
 
-#ifdef LOFI_KV_X86
-#define LOFI_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
-    int32_t word;
-    std::memcpy(&word, bytes, sizeof(word));
-    return _mm256_set1_epi32(word);
-}
+#ifdef LOFI_X86
 
 LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index) {
     switch (element) {
@@ -334,17 +324,7 @@ LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *
 }
 
 // ---- AVX-512: 16 lanes, and two accumulator sets so that 8 FMA chains keep both units busy ----
-#define LOFI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni,fma,f16c")))
-// GCC 12's AVX-512 conversions start from an "undefined" register it then calls uninitialised
-// (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-LOFI_AVX512 inline __m512i broadcast4_512(const int8_t *bytes) {
-    int32_t word;
-    std::memcpy(&word, bytes, sizeof(word));
-    return _mm512_set1_epi32(word);
-}
+LOFI_AVX512_BEGIN
 
 LOFI_AVX512 inline __m512 load16(KvElement element, const char *base, int64_t index) {
     switch (element) {
@@ -484,7 +464,7 @@ LOFI_AVX512 void weighted_values_avx512(KvElement element, int64_t dh, const flo
         }
     }
 }
-#pragma GCC diagnostic pop
+LOFI_AVX512_END
 #endif
 
 struct Kernels {
@@ -494,7 +474,7 @@ struct Kernels {
 
 const Kernels &kernels() {
     static const Kernels chosen = [] {
-#ifdef LOFI_KV_X86
+#ifdef LOFI_X86
         switch (cpu_kernels()) {
         case CpuKernels::avx512_vnni:
             return Kernels{key_scores_avx512, weighted_values_avx512};

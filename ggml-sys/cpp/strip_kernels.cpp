@@ -2,10 +2,7 @@
 
 #include <cstring>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define LOFI_STRIP_X86 1
-#endif
+#include "cpu_simd.h"
 
 namespace lofi {
 
@@ -73,7 +70,7 @@ void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int6
     }
 }
 
-#ifdef LOFI_STRIP_X86
+#ifdef LOFI_X86
 // The next tile, a superblock's work ahead: without it the loads stall (1.5x slower).
 template <typename Tile> inline void prefetch_next(const Tile &tile) {
     const char *next = reinterpret_cast<const char *>(&tile + 1);
@@ -83,13 +80,6 @@ template <typename Tile> inline void prefetch_next(const Tile &tile) {
 }
 
 // ---- AVX2: each half of a tile (rows 8h..8h+7, 32 bytes of every 64) in turn ----
-#define LOFI_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
-    int32_t word;
-    std::memcpy(&word, bytes, sizeof(word));
-    return _mm256_set1_epi32(word);
-}
 
 // maddubs multiplies the unsigned values by the int8 inputs, pairs summed in int16: eight of
 // Q4's (at most 8 * 2 * 15 * 127 = 30480) add up in int16 before madd sums the pairs into one
@@ -207,19 +197,9 @@ LOFI_AVX2 void strips_avx2(const void *tiles, int64_t superblocks, int64_t begin
 }
 
 // ---- AVX512-VNNI: a whole tile's 16 rows in one register, four products summed per lane ----
-#define LOFI_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni,f16c,fma")))
-// GCC 12's AVX-512 conversions start from an "undefined" register it then calls uninitialised
-// (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+LOFI_AVX512_BEGIN
 
-LOFI_AVX512_VNNI inline __m512i broadcast4_512(const int8_t *bytes) {
-    int32_t word;
-    std::memcpy(&word, bytes, sizeof(word));
-    return _mm512_set1_epi32(word);
-}
-
-template <int R> LOFI_AVX512_VNNI void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
+template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     __m512i scaled[R], mins[R];
     for (int r = 0; r < R; r++) {
@@ -255,7 +235,7 @@ template <int R> LOFI_AVX512_VNNI void superblock_avx512_vnni(const StripTileQ4 
     }
 }
 
-template <int R> LOFI_AVX512_VNNI void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
+template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
     const __m512i nibble = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
     __m512i scaled[R];
     for (int r = 0; r < R; r++) {
@@ -296,7 +276,7 @@ template <int R> LOFI_AVX512_VNNI void superblock_avx512_vnni(const StripTileQ6 
 }
 
 template <typename Tile, int R>
-LOFI_AVX512_VNNI void strips_avx512_vnni_rows(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end,
+LOFI_AVX512 void strips_avx512_vnni_rows(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end,
                                               const QuantizedRow *rows, float *const *out) {
     for (int64_t s = begin; s < end; s++) {
         __m512 acc[R];
@@ -315,7 +295,7 @@ LOFI_AVX512_VNNI void strips_avx512_vnni_rows(const Tile *tiles, int64_t superbl
 }
 
 template <typename Tile>
-LOFI_AVX512_VNNI void strips_avx512_vnni(const void *tiles, int64_t superblocks, int64_t begin, int64_t end,
+LOFI_AVX512 void strips_avx512_vnni(const void *tiles, int64_t superblocks, int64_t begin, int64_t end,
                                          const QuantizedRow *rows, int n_rows, float *const *out) {
     const auto *strip_tiles = static_cast<const Tile *>(tiles);
     if (n_rows == 2) {
@@ -324,11 +304,11 @@ LOFI_AVX512_VNNI void strips_avx512_vnni(const void *tiles, int64_t superblocks,
         strips_avx512_vnni_rows<Tile, 1>(strip_tiles, superblocks, begin, end, rows, out);
     }
 }
-#pragma GCC diagnostic pop
+LOFI_AVX512_END
 #endif
 
 template <typename Tile> StripKernel kernel_of(CpuKernels level) {
-#ifdef LOFI_STRIP_X86
+#ifdef LOFI_X86
     switch (level) {
     case CpuKernels::avx512_vnni:
         return strips_avx512_vnni<Tile>;

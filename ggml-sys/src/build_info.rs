@@ -63,6 +63,23 @@ pub fn accelerators() -> String {
     filled_by(raw::lofi_ggml_accelerators)
 }
 
+/// Checks the operands of `c[j][i] = dot(a row i, b row j)` (`a`: `m` rows of `k` values stored
+/// as `a_type`, `b`: `n` rows of `k` floats), then has `compute` fill the `m × n` result.
+fn checked_product(
+    what: &str,
+    (a_type, a, b): (GgmlType, &[u8], &[f32]),
+    (m, n, k): (usize, usize, usize),
+    compute: impl FnOnce(&mut [f32], &mut ErrorBuffer) -> bool,
+) -> Result<Vec<f32>, GgmlError> {
+    if a.len() != a_type.row_size(k as i64) * m || b.len() != n * k {
+        return Err(GgmlError(format!("{what}: operand sizes do not match m, n, k")));
+    }
+    let mut c = vec![0f32; m * n];
+    let mut err = ErrorBuffer::new();
+    let ok = compute(&mut c, &mut err);
+    err.check(ok).map(|()| c)
+}
+
 /// `c[j][i] = dot(a row i, b row j)` on GGML's CPU backend: `a` is `m` rows of `k` values stored
 /// as `a_type` (as [`crate::quantize`] writes them), `b` is `n` rows of `k` floats.
 pub fn mul_mat(
@@ -74,27 +91,23 @@ pub fn mul_mat(
     k: usize,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
-    if a.len() != a_type.row_size(k as i64) * m || b.len() != n * k {
-        return Err(GgmlError("mul_mat: operand sizes do not match m, n, k".into()));
-    }
-    let mut c = vec![0f32; m * n];
-    let mut err = ErrorBuffer::new();
-    // SAFETY: sizes checked above; c holds m × n floats.
-    let ok = unsafe {
-        raw::lofi_ggml_mul_mat(
-            a_type.0,
-            a.as_ptr().cast(),
-            b.as_ptr(),
-            m as i64,
-            n as i64,
-            k as i64,
-            c.as_mut_ptr(),
-            threads.max(1) as i32,
-            err.ptr(),
-            err.capacity(),
-        )
-    };
-    err.check(ok).map(|()| c)
+    checked_product("mul_mat", (a_type, a, b), (m, n, k), |c, err| {
+        // SAFETY: checked_product checked the sizes; c holds m × n floats.
+        unsafe {
+            raw::lofi_ggml_mul_mat(
+                a_type.0,
+                a.as_ptr().cast(),
+                b.as_ptr(),
+                m as i64,
+                n as i64,
+                k as i64,
+                c.as_mut_ptr(),
+                threads.max(1) as i32,
+                err.ptr(),
+                err.capacity(),
+            )
+        }
+    })
 }
 
 /// The same product as [`mul_mat`] for a Q4_K or Q6_K `a` (`m` a multiple of 16) through the
@@ -109,27 +122,24 @@ pub fn strip_mul_mat(
     kernels: Option<&str>,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
-    if a.len() != a_type.row_size(k as i64) * m || b.len() != n * k {
-        return Err(GgmlError("strip_mul_mat: operand sizes do not match m, n, k".into()));
-    }
     let kernels = kernels.map(c_string).transpose()?;
-    let mut c = vec![0f32; m * n];
-    let mut err = ErrorBuffer::new();
-    // SAFETY: sizes checked above; c holds m × n floats; kernels is NUL-terminated or null.
-    let ok = unsafe {
-        raw::lofi_strip_mul_mat(
-            a_type.0,
-            a.as_ptr().cast(),
-            b.as_ptr(),
-            m as i64,
-            n as i64,
-            k as i64,
-            kernels.as_ref().map_or(std::ptr::null(), |name| name.as_ptr()),
-            c.as_mut_ptr(),
-            threads.max(1) as i32,
-            err.ptr(),
-            err.capacity(),
-        )
-    };
-    err.check(ok).map(|()| c)
+    checked_product("strip_mul_mat", (a_type, a, b), (m, n, k), |c, err| {
+        // SAFETY: checked_product checked the sizes; c holds m × n floats; kernels is
+        // NUL-terminated or null.
+        unsafe {
+            raw::lofi_strip_mul_mat(
+                a_type.0,
+                a.as_ptr().cast(),
+                b.as_ptr(),
+                m as i64,
+                n as i64,
+                k as i64,
+                kernels.as_ref().map_or(std::ptr::null(), |name| name.as_ptr()),
+                c.as_mut_ptr(),
+                threads.max(1) as i32,
+                err.ptr(),
+                err.capacity(),
+            )
+        }
+    })
 }
