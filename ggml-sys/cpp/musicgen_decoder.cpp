@@ -58,7 +58,19 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     if (state.buffer == nullptr) {
         return false;
     }
-    ggml_backend_buffer_clear(state.buffer, 0); // the null branch's cross-attention K/V are zero
+    // The null branch's cross-attention K/V are zero. On the CPU the self-attention cache is
+    // written before our kernels read it, position by position: left as it is, its pages are
+    // touched only as a track fills them (zeroing it touched all 120 MB of a 30 s track at the
+    // start, a peak beside the weights the start's projections read). An accelerator's is zeroed
+    // whole: its memory is not the process's, and GGML's kernels there are not ours to audit.
+    if (cpu) {
+        for (const KvCache &cross : state.cross) {
+            ggml_backend_tensor_memset(cross.k, 0, 0, ggml_nbytes(cross.k));
+            ggml_backend_tensor_memset(cross.v, 0, 0, ggml_nbytes(cross.v));
+        }
+    } else {
+        ggml_backend_buffer_clear(state.buffer, 0);
+    }
     state.max_steps = max_steps;
     state.branches = branches;
     state.n_past = 0;
