@@ -4,8 +4,8 @@
 
 namespace lofi {
 
-// Each level runs the ones below it: the strip products have an AVX512-VNNI version, the other
-// kernels stop at AVX2.
+// Each level runs the ones below it: the strip products and attention have AVX-512 versions
+// (avx512_vnni: AVX-512 F, BW and VNNI), EnCodec's ELU stops at AVX2.
 enum class CpuKernels { portable, avx2, avx512_vnni };
 
 // Every level, lowest first (indexed by the enum's value).

@@ -1,6 +1,6 @@
 // What our x86 CPU kernels (kv_kernels, strip_kernels, elu_kernel) share: each level's target
-// attributes (cpu_features.h chooses the level at run time, whatever the build's baseline) and
-// a broadcast of four int8 values for the int8 dot products.
+// attributes (cpu_features.h chooses the level at run time, whatever the build's baseline), a
+// broadcast of four int8 values for the int8 dot products, and asking for memory ahead of use.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -19,6 +19,14 @@
 #define LOFI_AVX512_END _Pragma("GCC diagnostic pop")
 
 namespace lofi {
+
+// Asks for the `bytes` at `next` ahead of their use: the weights' and caches' streams stall
+// without it (the strips' product ran 1.5x slower).
+inline void prefetch(const void *next, size_t bytes) {
+    for (size_t line = 0; line < bytes; line += 64) {
+        _mm_prefetch(static_cast<const char *>(next) + line, _MM_HINT_T0);
+    }
+}
 
 LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
     int32_t word;

@@ -1,8 +1,8 @@
 // Tensor types, quantization and build information: thin C wrappers over GGML.
 #include <algorithm>
 #include <functional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "compute_device.h"
 #include "cpu_backend.h"

@@ -131,32 +131,22 @@ QuantizedQuery quantize_query(const float *q, int64_t dh) {
     return out;
 }
 
-// How far ahead the value kernels ask for rows.
+// How far ahead the value kernels ask for rows (cpu_simd.h's prefetch).
 constexpr int64_t kRowsAhead = 16;
-
-// Asks for the `bytes` at `next` ahead of their use: the caches' streams stall without it, as
-// the strips' do (strip_kernels.cpp).
-void prefetch(const char *next, size_t bytes) {
-#ifdef LOFI_X86
-    for (size_t line = 0; line < bytes; line += 64) {
-        _mm_prefetch(next + line, _MM_HINT_T0);
-    }
-#else
-    (void)next;
-    (void)bytes;
-#endif
-}
 
 // A tile's or row's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
     return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
 }
 
+// A key tile's scales (one per position), nullptr for F32 and F16.
+const float *key_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, key_tile_elements(element, dh)); }
+
 void key_scores_portable(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
     const size_t tile_bytes = key_tile_bytes(element, dh);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
-        const float *scales = scales_of(element, tile, key_tile_elements(element, dh));
+        const float *scales = key_scales(element, tile, dh);
         const int64_t m = std::min(kKeyTile, n - t * kKeyTile);
         for (int64_t i = 0; i < m; i++) {
             float sum = 0.0f;
@@ -219,7 +209,7 @@ LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tile
                 low[j] = _mm256_add_epi32(low[j], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(q_low, k)), ones));
             }
         }
-        const float *scales = scales_of(KvElement::int8, tile, key_tile_elements(KvElement::int8, dh));
+        const float *scales = key_scales(KvElement::int8, tile, dh);
         alignas(32) float tile_scores[kKeyTile];
         for (int j = 0; j < 8; j++) {
             const __m256 dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[j]), _mm256_set1_ps(1.0f / 256.0f), _mm256_cvtepi32_ps(high[j]));
@@ -250,7 +240,7 @@ LOFI_AVX2 void key_scores_avx2(KvElement element, int64_t dh, const float *q, co
                 acc[j] = _mm256_fmadd_ps(qd, load8(element, tile, d * kKeyTile + 8 * j), acc[j]);
             }
         }
-        if (const float *scales = scales_of(element, tile, key_tile_elements(element, dh))) {
+        if (const float *scales = key_scales(element, tile, dh)) {
             for (int j = 0; j < 8; j++) {
                 acc[j] = _mm256_mul_ps(acc[j], _mm256_loadu_ps(scales + 8 * j));
             }
@@ -362,7 +352,7 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
                 low[j] = _mm512_dpbusd_epi32(low[j], k, q_low);
             }
         }
-        const float *scales = scales_of(KvElement::int8, tile, key_tile_elements(KvElement::int8, dh));
+        const float *scales = key_scales(KvElement::int8, tile, dh);
         alignas(64) float tile_scores[kKeyTile];
         for (int j = 0; j < 4; j++) {
             const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[j], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
@@ -396,7 +386,7 @@ LOFI_AVX512 void key_scores_avx512(KvElement element, int64_t dh, const float *q
                 acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * kKeyTile + 16 * j), acc[d % 2][j]);
             }
         }
-        const float *scales = scales_of(element, tile, key_tile_elements(element, dh));
+        const float *scales = key_scales(element, tile, dh);
         alignas(64) float tile_scores[kKeyTile];
         for (int j = 0; j < 4; j++) {
             const __m512 sum = _mm512_add_ps(acc[0][j], acc[1][j]);

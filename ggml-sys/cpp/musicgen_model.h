@@ -50,7 +50,7 @@ struct MusicgenModel {
     void *mapping = nullptr;
     size_t mapping_size = 0;
     ggml_backend_buffer_t weights = nullptr;  // the mapped file
-    StripWeights strips;                      // the decoder step's Q4_K weights in our CPU layout
+    StripWeights strips;                      // the decoder step's Q4_K and Q6_K weights, our layout
     ggml_backend_buffer_t repacked = nullptr; // other weights copied into GGML's faster CPU layout
     ggml_backend_buffer_t uploaded = nullptr; // weights copied to the accelerator
     bool placement_tried = false;
@@ -71,11 +71,10 @@ struct MusicgenModel {
 // `device` is model.device (see pick_device).
 std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const std::string &device, std::string &error);
 
-// Puts the weights where computation reads them (on the CPU: strips and repacked copies of the
-// decoder step's, the rest in the
-// mapping; on an accelerator: copies in its memory);
-// every computation calls it first, and only the first call does the work (~0.6 s for
-// musicgen-small Q4_K_M on the CPU).
+// Puts the weights where computation reads them (on the CPU: the decoder step's in strips or
+// repacked copies, the rest in the mapping; on an accelerator: copies in its memory); every
+// computation calls it first, and only the first call does the work (~0.1 s for musicgen-small
+// Q4_K_M on the CPU).
 bool place_weights(MusicgenModel &m, std::string &error);
 
 // Hands back the memory of the mapped weights whose names start with `prefix`, after that stage
@@ -84,7 +83,7 @@ bool place_weights(MusicgenModel &m, std::string &error);
 // from the disk once the kernel has reclaimed them (measured here: ~2 s for EnCodec's 119 MB).
 void release_stage_pages(const MusicgenModel &m, const std::string &prefix);
 // The weights every decoder step multiplies by: the ones worth a copy in a faster layout (strips
-// for Q4_K, GGML's repacked layout for the types it has one for). T5, the
+// for Q4_K and Q6_K, GGML's repacked layout for the types it has one for). T5, the
 // projection of its states and the cross-attention keys and values run once per prompt: they
 // stay in the mapping, whose pages are handed back after use (~76 MB for musicgen-small Q4_K_M).
 std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);

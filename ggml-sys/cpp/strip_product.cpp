@@ -10,29 +10,28 @@ namespace lofi {
 
 namespace {
 
-// A quantized row's bytes: `inputs` int8 values, one f32 scale per superblock, one int32 sum per
-// kStripSumInputs values.
-size_t quantized_row_bytes(int64_t inputs) {
-    return static_cast<size_t>(inputs) + inputs / kStripSuperblock * sizeof(float) + inputs / kStripSumInputs * sizeof(int32_t);
-}
+// A quantized row's bytes: `inputs` int8 values, one f32 scale per superblock from
+// scales_at(inputs), one int32 sum per kStripSumInputs values from sums_at(inputs).
+size_t scales_at(int64_t inputs) { return static_cast<size_t>(inputs); }
+size_t sums_at(int64_t inputs) { return scales_at(inputs) + inputs / kStripSuperblock * sizeof(float); }
+size_t quantized_row_bytes(int64_t inputs) { return sums_at(inputs) + inputs / kStripSumInputs * sizeof(int32_t); }
 
 QuantizedRow quantized_row(const char *row, int64_t inputs) {
-    return {reinterpret_cast<const int8_t *>(row), reinterpret_cast<const float *>(row + inputs),
-            reinterpret_cast<const int32_t *>(row + inputs + inputs / kStripSuperblock * sizeof(float))};
+    return {reinterpret_cast<const int8_t *>(row), reinterpret_cast<const float *>(row + scales_at(inputs)),
+            reinterpret_cast<const int32_t *>(row + sums_at(inputs))};
 }
 
 // Superblock b of an input row, as GGML's quantize_row_q8_K: the element of largest magnitude
 // maps to -127 or 127.
 void quantize_superblock(const float *x, char *row, int64_t inputs, int64_t b) {
-    const QuantizedRow out = quantized_row(row, inputs);
-    auto *q = const_cast<int8_t *>(out.q) + b * kStripSuperblock;
-    auto *sums = const_cast<int32_t *>(out.sums) + b * (kStripSuperblock / kStripSumInputs);
+    auto *q = reinterpret_cast<int8_t *>(row) + b * kStripSuperblock;
+    auto *sums = reinterpret_cast<int32_t *>(row + sums_at(inputs)) + b * (kStripSuperblock / kStripSumInputs);
     x += b * kStripSuperblock;
     float top = 0.0f;
     for (int64_t i = 0; i < kStripSuperblock; i++) {
         top = std::max(top, std::fabs(x[i]));
     }
-    const_cast<float *>(out.d)[b] = top / 127.0f;
+    reinterpret_cast<float *>(row + scales_at(inputs))[b] = top / 127.0f;
     const float inverse = top == 0.0f ? 0.0f : 127.0f / top;
     for (int64_t s = 0; s < kStripSuperblock / kStripSumInputs; s++) {
         int32_t sum = 0;
