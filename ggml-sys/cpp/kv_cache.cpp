@@ -17,16 +17,18 @@ char *pair_data(const ggml_tensor *cache, int64_t pair) { return static_cast<cha
 // Custom ops. GGML calls one with every compute thread (ith of nth), whatever its task count:
 // each thread takes its share of the heads.
 
-// Writes x (dst->src[1]: [width, n, branches]) into the cache dst at positions [at, at + n), one
-// head's vector at a time.
+// Writes x (dst->src[1]: [width, n, branches]) into the cache dst at positions [at, at + n), a
+// head's vectors by one thread (a byte of 4-bit values holds two positions).
 void write_op(ggml_tensor *dst, int ith, int nth, const KvCache &cache, KvElement element,
               void (*store)(KvElement, int64_t, const float *, char *, int64_t)) {
     const ggml_tensor *x = dst->src[1];
-    const int64_t width = x->ne[0], n = x->ne[1], vectors = n * x->ne[2] * cache.heads;
-    for (int64_t index = ith; index < vectors; index += nth) {
-        const int64_t h = index % cache.heads, j = index / cache.heads % n, b = index / cache.heads / n;
-        const float *vector = static_cast<const float *>(x->data) + (b * n + j) * width + h * cache.head_size;
-        store(element, cache.head_size, vector, pair_data(dst, b * cache.heads + h), cache.at + j);
+    const int64_t width = x->ne[0], n = x->ne[1];
+    for (int64_t pair = ith; pair < x->ne[2] * cache.heads; pair += nth) {
+        const int64_t h = pair % cache.heads, b = pair / cache.heads;
+        for (int64_t j = 0; j < n; j++) {
+            const float *vector = static_cast<const float *>(x->data) + (b * n + j) * width + h * cache.head_size;
+            store(element, cache.head_size, vector, pair_data(dst, pair), cache.at + j);
+        }
     }
 }
 
@@ -119,7 +121,7 @@ void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kern
 }
 
 size_t kv_bytes_per_position(KvType type, int64_t head_size, int64_t heads, int64_t branches) {
-    return static_cast<size_t>(branches * heads) * (key_tile_bytes(type.key, head_size) / kKeyTile + value_row_bytes(type.value, head_size));
+    return static_cast<size_t>(branches * heads) * (key_tile_bytes(type.key, head_size) / kKeyTile + value_bytes_per_position(type.value, head_size));
 }
 
 KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at) {

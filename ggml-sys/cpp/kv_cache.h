@@ -3,8 +3,10 @@
 //
 // On the CPU, with our own kernels (kv_kernels.h) over a layout made for a single query: a
 // head's keys in tiles of 64 positions, [head size][64] each, so the scores of 64 positions
-// accumulate in registers along the head dimension; a head's values one row per position, so
-// the weighted sum accumulates along positions. Both stream the cache once, at memory speed
+// accumulate in registers along the head dimension; a head's F32 and F16 values one row per
+// position, its int8 and int4 values in tiles of 64 positions with a dimension's positions side
+// by side, so the weighted sum accumulates along positions (for 8-bit and 4-bit values in
+// integer dot products with the weights). Both stream the cache once, at memory speed
 // (GGML's flash attention walked it a position at a time: 2.3x slower at 1500 positions).
 // Elements are F32 (for F32 weights: the parity reference), F16, 8-bit (int8 with one scale per
 // position and head: half the bytes of F16) or, for values only, 4-bit (a quarter): the scores

@@ -13,8 +13,7 @@ namespace lofi {
 
 namespace {
 
-// Bytes of `n` elements. int4 packs 16 elements in 8 bytes: byte i holds element i in its low
-// nibble and element i + 8 in its high one, so a load of 8 bytes unpacks into two runs of 8.
+// Bytes of `n` elements (int4: two to a byte).
 size_t elements_bytes(KvElement element, int64_t n) {
     switch (element) {
     case KvElement::f32:
@@ -24,7 +23,7 @@ size_t elements_bytes(KvElement element, int64_t n) {
     case KvElement::int8:
         return n;
     case KvElement::int4:
-        return (n + 15) / 16 * 8;
+        return (n + 1) / 2;
     }
     return 0;
 }
@@ -58,10 +57,7 @@ uint8_t to_nibble(float x, float scale) {
     return static_cast<uint8_t>(std::clamp(q + 8, 0L, 15L));
 }
 
-// Where int4 element `index` lives: its byte, and 0 or 4 for the low or high nibble.
-int64_t nibble_byte(int64_t index) { return index / 16 * 8 + index % 8; }
-int nibble_shift(int64_t index) { return index % 16 < 8 ? 0 : 4; }
-
+// An element of a row or key tile (F32, F16 or int8; 4-bit values have their own, value_at).
 void put(KvElement element, char *base, int64_t index, float x, float scale) {
     switch (element) {
     case KvElement::f32:
@@ -73,12 +69,8 @@ void put(KvElement element, char *base, int64_t index, float x, float scale) {
     case KvElement::int8:
         reinterpret_cast<int8_t *>(base)[index] = to_int8(x, scale);
         break;
-    case KvElement::int4: {
-        auto &byte = reinterpret_cast<uint8_t *>(base)[nibble_byte(index)];
-        const int shift = nibble_shift(index);
-        byte = static_cast<uint8_t>((byte & ~(0x0F << shift)) | (to_nibble(x, scale) << shift));
-        break;
-    }
+    case KvElement::int4:
+        break; // value tiles only (put_value)
     }
 }
 
@@ -91,7 +83,7 @@ float get(KvElement element, const char *base, int64_t index) {
     case KvElement::int8:
         return reinterpret_cast<const int8_t *>(base)[index];
     case KvElement::int4:
-        return static_cast<float>((reinterpret_cast<const uint8_t *>(base)[nibble_byte(index)] >> nibble_shift(index) & 0x0F) - 8);
+        break; // value tiles only (value_at)
     }
     return 0.0f;
 }
@@ -106,35 +98,44 @@ int64_t key_index(KvElement element, int64_t d, int64_t column) {
 // Elements of a key tile: int8 rounds the head size up to whole groups of 4.
 int64_t key_tile_elements(KvElement element, int64_t dh) { return (element == KvElement::int8 ? (dh + 3) / 4 * 4 : dh) * kKeyTile; }
 
-// The query of one head in two int8 parts for the int8 keys' integer dot products:
-// q ~ scale * (high + low / 256), high with its largest magnitude at 127, low the rest (one int8
-// part alone moved a greedy token of the fixture: its error adds to the keys'). In buffers of
-// the calling thread; `sums` are each part's sum.
-struct QuantizedQuery {
-    const int8_t *high, *low;
+// x ~ scale * (high + low / 256) in two int8 parts: high with its largest magnitude at 127,
+// low the rest; `sums` are each part's sum (the unsigned operands' offsets are taken off with
+// them).
+struct Int8Parts {
     float scale;
     int32_t high_sum, low_sum;
+};
+
+Int8Parts split_int8(const float *x, int64_t n, int8_t *high, int8_t *low) {
+    Int8Parts out{vector_scale(KvElement::int8, x, n), 0, 0};
+    for (int64_t i = 0; i < n; i++) {
+        high[i] = to_int8(x[i], out.scale);
+        const long rest = out.scale == 0.0f ? 0 : std::lrintf((x[i] - high[i] * out.scale) * 256.0f / out.scale);
+        low[i] = static_cast<int8_t>(std::clamp(rest, -127L, 127L));
+        out.high_sum += high[i];
+        out.low_sum += low[i];
+    }
+    return out;
+}
+
+// The query of one head for the int8 keys' integer dot products, in buffers of the calling
+// thread (one int8 part alone moved a greedy token of the fixture: its error adds to the keys').
+struct QuantizedQuery {
+    const int8_t *high, *low;
+    Int8Parts parts;
 };
 
 QuantizedQuery quantize_query(const float *q, int64_t dh) {
     thread_local std::vector<int8_t> high, low;
     high.resize(dh);
     low.resize(dh);
-    QuantizedQuery out{high.data(), low.data(), vector_scale(KvElement::int8, q, dh), 0, 0};
-    for (int64_t d = 0; d < dh; d++) {
-        high[d] = to_int8(q[d], out.scale);
-        const long rest = out.scale == 0.0f ? 0 : std::lrintf((q[d] - high[d] * out.scale) * 256.0f / out.scale);
-        low[d] = static_cast<int8_t>(std::clamp(rest, -127L, 127L));
-        out.high_sum += high[d];
-        out.low_sum += low[d];
-    }
-    return out;
+    return {high.data(), low.data(), split_int8(q, dh, high.data(), low.data())};
 }
 
-// How far ahead the value kernels ask for rows (cpu_simd.h's prefetch).
+// How far ahead the F32 and F16 value kernels ask for rows (cpu_simd.h's prefetch).
 constexpr int64_t kRowsAhead = 16;
 
-// A tile's or row's scales follow its `elements` elements (none for F32 and F16).
+// A key or value tile's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
     return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
 }
@@ -158,32 +159,97 @@ void key_scores_portable(KvElement element, int64_t dh, const float *q, const ch
     }
 }
 
-void weighted_values_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
-    const size_t row_bytes = value_row_bytes(element, dh);
+// Value tiles (int8 and int4 values): kValueTile positions of one head, then their f32 scales. A
+// dimension's positions sit side by side, four to a 32-bit lane, so one 64-byte load holds 16
+// dimensions of 4 positions for integer dot products along the positions (the weighted sum):
+// int8 as [kValueTile / 4][head size][4]; int4 as [kValueTile / 8][head size][4] bytes whose low
+// nibbles are positions 8p..8p+3 and high nibbles 8p+4..8p+7, offset by 8 into [0, 15].
+size_t value_tile_bytes(KvElement element, int64_t dh) { return elements_bytes(element, kValueTile * dh) + kValueTile * sizeof(float); }
+
+int64_t value_byte(KvElement element, int64_t dh, int64_t d, int64_t column) {
+    const int64_t group = element == KvElement::int4 ? 8 : 4;
+    return (column / group * dh + d) * 4 + column % 4;
+}
+
+int value_shift(int64_t column) { return column % 8 < 4 ? 0 : 4; } // int4
+
+float *value_scales(KvElement element, char *tile, int64_t dh) {
+    return reinterpret_cast<float *>(tile + elements_bytes(element, kValueTile * dh));
+}
+const float *value_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, kValueTile * dh); }
+
+// Tile t of a head's values: its elements (int4's first tile is int8) and where it starts.
+KvElement value_tile_element(KvElement element, int64_t t) { return element == KvElement::int4 && t == 0 ? KvElement::int8 : element; }
+
+size_t value_tile_offset(KvElement element, int64_t dh, int64_t t) {
+    if (element != KvElement::int4 || t == 0) {
+        return t * value_tile_bytes(element, dh);
+    }
+    return value_tile_bytes(KvElement::int8, dh) + (t - 1) * value_tile_bytes(KvElement::int4, dh);
+}
+
+void put_value(KvElement element, char *tile, int64_t dh, int64_t d, int64_t column, float x, float scale) {
+    char &byte = tile[value_byte(element, dh, d, column)];
+    if (element == KvElement::int8) {
+        byte = static_cast<char>(to_int8(x, scale));
+        return;
+    }
+    const int shift = value_shift(column);
+    byte = static_cast<char>((static_cast<uint8_t>(byte) & ~(0x0F << shift)) | (to_nibble(x, scale) << shift));
+}
+
+float value_at(KvElement element, const char *tile, int64_t dh, int64_t d, int64_t column) {
+    const char byte = tile[value_byte(element, dh, d, column)];
+    if (element == KvElement::int8) {
+        return static_cast<int8_t>(byte);
+    }
+    return static_cast<float>((static_cast<uint8_t>(byte) >> value_shift(column) & 0x0F) - 8);
+}
+
+// A value tile's weights times its positions' scales in two int8 parts (as the query's: one
+// part alone loses the small weights beside a large one), zero past the m positions filled.
+struct TileWeights {
+    int8_t high[kValueTile], low[kValueTile];
+    Int8Parts parts;
+};
+
+// False when the weights are all zero (the tile adds nothing).
+bool weigh_tile(const float *weights, const float *scales, int64_t m, TileWeights &out) {
+    float scaled[kValueTile] = {};
+    for (int64_t i = 0; i < m; i++) {
+        scaled[i] = weights[i] * scales[i];
+    }
+    out.parts = split_int8(scaled, kValueTile, out.high, out.low);
+    return out.parts.scale != 0.0f;
+}
+
+void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    const size_t row_bytes = elements_bytes(element, dh);
     for (int64_t i = 0; i < n; i++) {
-        const char *row = rows + i * row_bytes;
-        const float *scale = scales_of(element, row, dh);
-        const float w = scale != nullptr ? weights[i] * *scale : weights[i];
         for (int64_t d = 0; d < dh; d++) {
-            out[d] += w * get(element, row, d);
+            out[d] += weights[i] * get(element, rows + i * row_bytes, d);
+        }
+    }
+}
+
+void weighted_tile_portable(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+    const float *scales = value_scales(element, tile, dh);
+    for (int64_t i = 0; i < m; i++) {
+        const float w = weights[i] * scales[i];
+        for (int64_t d = 0; d < dh; d++) {
+            out[d] += w * value_at(element, tile, dh, d, i);
         }
     }
 }
 
 #ifdef LOFI_X86
 
+// 8 F32 or F16 elements as floats (int8 and int4 elements have integer kernels).
 LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index) {
-    switch (element) {
-    case KvElement::f32:
-        return _mm256_loadu_ps(reinterpret_cast<const float *>(base) + index);
-    case KvElement::f16:
+    if (element == KvElement::f16) {
         return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(reinterpret_cast<const ggml_fp16_t *>(base) + index)));
-    case KvElement::int8:
-        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(base + index))));
-    case KvElement::int4:
-        break; // weighted_values_int4_avx2
     }
-    return _mm256_setzero_ps();
+    return _mm256_loadu_ps(reinterpret_cast<const float *>(base) + index);
 }
 
 // key_scores_avx2 for int8 keys: the query in its two int8 parts, four dimensions of 8 positions
@@ -213,7 +279,7 @@ LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tile
         alignas(32) float tile_scores[kKeyTile];
         for (int j = 0; j < 8; j++) {
             const __m256 dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[j]), _mm256_set1_ps(1.0f / 256.0f), _mm256_cvtepi32_ps(high[j]));
-            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(scales + 8 * j), _mm256_set1_ps(query.scale));
+            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(scales + 8 * j), _mm256_set1_ps(query.parts.scale));
             _mm256_store_ps(tile_scores + 8 * j, _mm256_mul_ps(dot, scale));
         }
         std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
@@ -253,46 +319,10 @@ LOFI_AVX2 void key_scores_avx2(KvElement element, int64_t dh, const float *q, co
     }
 }
 
-// weighted_values_avx2 for 4-bit rows: the nibbles (offset by 8) accumulate as they are, the
-// offset is taken off once at the end.
-LOFI_AVX2 void weighted_values_int4_avx2(int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
-    const size_t row_bytes = value_row_bytes(KvElement::int4, dh);
-    const __m128i nibble = _mm_set1_epi8(0x0F);
-    for (int64_t d0 = 0; d0 < dh; d0 += 64) {
-        const int groups = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
-        __m256 acc[8];
-        for (int j = 0; j < 2 * groups; j++) {
-            acc[j] = _mm256_loadu_ps(out + d0 + 8 * j);
-        }
-        float offset = 0.0f; // sum of the scaled weights: 8 of each is taken off at the end
-        for (int64_t i = 0; i < n; i++) {
-            const char *row = rows + i * row_bytes;
-            prefetch(row + kRowsAhead * row_bytes, row_bytes);
-            const float scaled = weights[i] * *scales_of(KvElement::int4, row, dh);
-            offset += scaled;
-            const __m256 w = _mm256_set1_ps(scaled);
-            for (int g = 0; g < groups; g++) {
-                const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + nibble_byte(d0 + 16 * g)));
-                const __m128i low = _mm_and_si128(packed, nibble), high = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
-                acc[2 * g] = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(low)), acc[2 * g]);
-                acc[2 * g + 1] = _mm256_fmadd_ps(w, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(high)), acc[2 * g + 1]);
-            }
-        }
-        const __m256 taken = _mm256_set1_ps(8.0f * offset);
-        for (int j = 0; j < 2 * groups; j++) {
-            _mm256_storeu_ps(out + d0 + 8 * j, _mm256_sub_ps(acc[j], taken));
-        }
-    }
-}
-
-// out += the weighted rows: up to 64 output dimensions at a time accumulate in registers along
-// the positions.
-LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
-    if (element == KvElement::int4) {
-        weighted_values_int4_avx2(dh, weights, rows, n, out);
-        return;
-    }
-    const size_t row_bytes = value_row_bytes(element, dh);
+// out += the weighted F32 or F16 rows: up to 64 output dimensions at a time accumulate in
+// registers along the positions.
+LOFI_AVX2 void weighted_rows_avx2(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    const size_t row_bytes = elements_bytes(element, dh);
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
         const int lanes = static_cast<int>(std::min<int64_t>(64, dh - d0) / 8);
         __m256 acc[8];
@@ -301,8 +331,8 @@ LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *
         }
         for (int64_t i = 0; i < n; i++) {
             const char *row = rows + i * row_bytes;
-            const float *scale = scales_of(element, row, dh);
-            const __m256 w = _mm256_set1_ps(scale != nullptr ? weights[i] * *scale : weights[i]);
+            prefetch(row + kRowsAhead * row_bytes, row_bytes);
+            const __m256 w = _mm256_set1_ps(weights[i]);
             for (int j = 0; j < lanes; j++) {
                 acc[j] = _mm256_fmadd_ps(w, load8(element, row, d0 + 8 * j), acc[j]);
             }
@@ -313,21 +343,74 @@ LOFI_AVX2 void weighted_values_avx2(KvElement element, int64_t dh, const float *
     }
 }
 
+// acc + the products of 32 unsigned and signed bytes, each four's summed (maddubs' pairs stay
+// within int16 for the operands weighted_tile_avx2 gives it).
+LOFI_AVX2 inline __m256i add_products(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+
+// out += scale * ((high - offset * high_sum) + (low - offset * low_sum) / 256), 8 dimensions.
+LOFI_AVX2 inline void add_weighted_dot(float *out, __m256i high, __m256i low, const Int8Parts &parts, int32_t offset) {
+    const __m256 dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(low, _mm256_set1_epi32(offset * parts.low_sum))),
+                                       _mm256_set1_ps(1.0f / 256.0f),
+                                       _mm256_cvtepi32_ps(_mm256_sub_epi32(high, _mm256_set1_epi32(offset * parts.high_sum))));
+    _mm256_storeu_ps(out, _mm256_fmadd_ps(dot, _mm256_set1_ps(parts.scale), _mm256_loadu_ps(out)));
+}
+
+// out += one value tile weighted, in integer dot products with the weights' int8 parts: 8
+// dimensions of 4 positions per 32-byte load; int8 values as |value| times the weight with the
+// value's sign (a pair's sum within int16), int4 nibbles unsigned as they are (offset by 8,
+// taken off after with the weights' sums).
+LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+    const size_t tile_bytes = value_tile_bytes(element, dh);
+    prefetch(tile + tile_bytes, tile_bytes);
+    TileWeights w;
+    if (!weigh_tile(weights, value_scales(element, tile, dh), m, w)) {
+        return;
+    }
+    const bool four_bit = element == KvElement::int4;
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    for (int64_t d0 = 0; d0 < dh; d0 += 32) {
+        const int lanes = static_cast<int>(std::min<int64_t>(32, dh - d0) / 8);
+        __m256i high[4], low[4];
+        for (int j = 0; j < lanes; j++) {
+            high[j] = low[j] = _mm256_setzero_si256();
+        }
+        for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
+            const char *at = tile + value_byte(element, dh, d0, p);
+            const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
+            if (four_bit) {
+                const __m256i h1 = broadcast4(w.high + p + 4), l1 = broadcast4(w.low + p + 4);
+                for (int j = 0; j < lanes; j++) {
+                    const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j));
+                    const __m256i first = _mm256_and_si256(packed, nibble), second = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
+                    high[j] = add_products(add_products(high[j], first, h0), second, h1);
+                    low[j] = add_products(add_products(low[j], first, l0), second, l1);
+                }
+            } else {
+                for (int j = 0; j < lanes; j++) {
+                    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j));
+                    const __m256i magnitude = _mm256_sign_epi8(v, v);
+                    high[j] = add_products(high[j], magnitude, _mm256_sign_epi8(h0, v));
+                    low[j] = add_products(low[j], magnitude, _mm256_sign_epi8(l0, v));
+                }
+            }
+        }
+        for (int j = 0; j < lanes; j++) {
+            add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 8 : 0);
+        }
+    }
+}
+
 // ---- AVX-512: 16 lanes, and two accumulator sets so that 8 FMA chains keep both units busy ----
 LOFI_AVX512_BEGIN
 
+// 16 F32 or F16 elements as floats.
 LOFI_AVX512 inline __m512 load16(KvElement element, const char *base, int64_t index) {
-    switch (element) {
-    case KvElement::f32:
-        return _mm512_loadu_ps(reinterpret_cast<const float *>(base) + index);
-    case KvElement::f16:
+    if (element == KvElement::f16) {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(reinterpret_cast<const ggml_fp16_t *>(base) + index)));
-    case KvElement::int8:
-        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(base + index))));
-    case KvElement::int4:
-        break; // weighted_values_int4_avx512
     }
-    return _mm512_setzero_ps();
+    return _mm512_loadu_ps(reinterpret_cast<const float *>(base) + index);
 }
 
 // key_scores_int8_avx2 with VNNI: the keys offset by 128 into unsigned bytes (dpbusd's first
@@ -336,7 +419,7 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
     const size_t tile_bytes = key_tile_bytes(KvElement::int8, dh);
     const QuantizedQuery query = quantize_query(q, dh);
     const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
-    const __m512i high_taken = _mm512_set1_epi32(128 * query.high_sum), low_taken = _mm512_set1_epi32(128 * query.low_sum);
+    const __m512i high_taken = _mm512_set1_epi32(128 * query.parts.high_sum), low_taken = _mm512_set1_epi32(128 * query.parts.low_sum);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
         prefetch(tile + tile_bytes, tile_bytes);
@@ -357,7 +440,7 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
         for (int j = 0; j < 4; j++) {
             const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[j], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
                                                _mm512_cvtepi32_ps(_mm512_sub_epi32(high[j], high_taken)));
-            const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(scales + 16 * j), _mm512_set1_ps(query.scale));
+            const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(scales + 16 * j), _mm512_set1_ps(query.parts.scale));
             _mm512_store_ps(tile_scores + 16 * j, _mm512_mul_ps(dot, scale));
         }
         std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
@@ -396,44 +479,9 @@ LOFI_AVX512 void key_scores_avx512(KvElement element, int64_t dh, const float *q
     }
 }
 
-// weighted_values_int4_avx2 a row of 64 nibbles (32 bytes) at a time, positions in pairs.
-LOFI_AVX512 void weighted_values_int4_avx512(int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
-    const size_t row_bytes = value_row_bytes(KvElement::int4, dh);
-    const __m128i nibble = _mm_set1_epi8(0x0F);
-    for (int64_t d0 = 0; d0 < dh; d0 += 64) {
-        const int groups = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
-        __m512 acc[2][4];
-        for (int g = 0; g < groups; g++) {
-            acc[0][g] = _mm512_loadu_ps(out + d0 + 16 * g);
-            acc[1][g] = _mm512_setzero_ps();
-        }
-        float offset = 0.0f; // sum of the scaled weights: 8 of each is taken off at the end
-        for (int64_t i = 0; i < n; i++) {
-            const char *row = rows + i * row_bytes;
-            prefetch(row + kRowsAhead * row_bytes, row_bytes);
-            const float scaled = weights[i] * *scales_of(KvElement::int4, row, dh);
-            offset += scaled;
-            const __m512 w = _mm512_set1_ps(scaled);
-            for (int g = 0; g < groups; g++) { // group g: 8 bytes, elements 16g..16g+7 low, +8.. high
-                const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + nibble_byte(d0 + 16 * g)));
-                const __m128i both = _mm_unpacklo_epi64(_mm_and_si128(packed, nibble), _mm_and_si128(_mm_srli_epi16(packed, 4), nibble));
-                acc[i % 2][g] = _mm512_fmadd_ps(w, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(both)), acc[i % 2][g]);
-            }
-        }
-        const __m512 taken = _mm512_set1_ps(8.0f * offset);
-        for (int g = 0; g < groups; g++) {
-            _mm512_storeu_ps(out + d0 + 16 * g, _mm512_sub_ps(_mm512_add_ps(acc[0][g], acc[1][g]), taken));
-        }
-    }
-}
-
-// weighted_values_avx2 16 dimensions to a register, positions in pairs.
-LOFI_AVX512 void weighted_values_avx512(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
-    if (element == KvElement::int4) {
-        weighted_values_int4_avx512(dh, weights, rows, n, out);
-        return;
-    }
-    const size_t row_bytes = value_row_bytes(element, dh);
+// weighted_rows_avx2 16 dimensions to a register, positions in pairs.
+LOFI_AVX512 void weighted_rows_avx512(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+    const size_t row_bytes = elements_bytes(element, dh);
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
         const int lanes = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
         __m512 acc[2][4];
@@ -443,8 +491,8 @@ LOFI_AVX512 void weighted_values_avx512(KvElement element, int64_t dh, const flo
         }
         for (int64_t i = 0; i < n; i++) {
             const char *row = rows + i * row_bytes;
-            const float *scale = scales_of(element, row, dh);
-            const __m512 w = _mm512_set1_ps(scale != nullptr ? weights[i] * *scale : weights[i]);
+            prefetch(row + kRowsAhead * row_bytes, row_bytes);
+            const __m512 w = _mm512_set1_ps(weights[i]);
             for (int j = 0; j < lanes; j++) {
                 acc[i % 2][j] = _mm512_fmadd_ps(w, load16(element, row, d0 + 16 * j), acc[i % 2][j]);
             }
@@ -454,12 +502,60 @@ LOFI_AVX512 void weighted_values_avx512(KvElement element, int64_t dh, const flo
         }
     }
 }
+
+// weighted_tile_avx2 with VNNI: 16 dimensions of 4 positions per 64-byte load into dpbusd, the
+// values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
+LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+    const size_t tile_bytes = value_tile_bytes(element, dh);
+    prefetch(tile + tile_bytes, tile_bytes);
+    TileWeights w;
+    if (!weigh_tile(weights, value_scales(element, tile, dh), m, w)) {
+        return;
+    }
+    const bool four_bit = element == KvElement::int4;
+    const __m512i nibble = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const int32_t offset = four_bit ? 8 : 128;
+    for (int64_t d0 = 0; d0 < dh; d0 += 64) {
+        const int groups = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
+        __m512i high[4], low[4];
+        for (int g = 0; g < groups; g++) {
+            high[g] = low[g] = _mm512_setzero_si512();
+        }
+        for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
+            const char *at = tile + value_byte(element, dh, d0, p);
+            const __m512i h0 = broadcast4_512(w.high + p), l0 = broadcast4_512(w.low + p);
+            if (four_bit) {
+                const __m512i h1 = broadcast4_512(w.high + p + 4), l1 = broadcast4_512(w.low + p + 4);
+                for (int g = 0; g < groups; g++) {
+                    const __m512i packed = _mm512_loadu_si512(at + 64 * g);
+                    const __m512i first = _mm512_and_si512(packed, nibble), second = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
+                    high[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(high[g], first, h0), second, h1);
+                    low[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(low[g], first, l0), second, l1);
+                }
+            } else {
+                for (int g = 0; g < groups; g++) {
+                    const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(at + 64 * g), flip);
+                    high[g] = _mm512_dpbusd_epi32(high[g], v, h0);
+                    low[g] = _mm512_dpbusd_epi32(low[g], v, l0);
+                }
+            }
+        }
+        const __m512i high_taken = _mm512_set1_epi32(offset * w.parts.high_sum), low_taken = _mm512_set1_epi32(offset * w.parts.low_sum);
+        for (int g = 0; g < groups; g++) {
+            const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[g], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
+                                               _mm512_cvtepi32_ps(_mm512_sub_epi32(high[g], high_taken)));
+            float *at = out + d0 + 16 * g;
+            _mm512_storeu_ps(at, _mm512_fmadd_ps(dot, _mm512_set1_ps(w.parts.scale), _mm512_loadu_ps(at)));
+        }
+    }
+}
 LOFI_AVX512_END
 #endif
 
 struct Kernels {
     void (*scores)(KvElement, int64_t, const float *, const char *, int64_t, float *);
-    void (*weighted)(KvElement, int64_t, const float *, const char *, int64_t, float *);
+    void (*weighted_rows)(KvElement, int64_t, const float *, const char *, int64_t, float *);
+    void (*weighted_tile)(KvElement, int64_t, const float *, const char *, int64_t, float *);
 };
 
 const Kernels &kernels() {
@@ -467,41 +563,23 @@ const Kernels &kernels() {
 #ifdef LOFI_X86
         switch (cpu_kernels()) {
         case CpuKernels::avx512_vnni:
-            return Kernels{key_scores_avx512, weighted_values_avx512};
+            return Kernels{key_scores_avx512, weighted_rows_avx512, weighted_tile_avx512_vnni};
         case CpuKernels::avx2:
-            return Kernels{key_scores_avx2, weighted_values_avx2};
+            return Kernels{key_scores_avx2, weighted_rows_avx2, weighted_tile_avx2};
         case CpuKernels::portable:
             break;
         }
 #endif
-        return Kernels{key_scores_portable, weighted_values_portable};
+        return Kernels{key_scores_portable, weighted_rows_portable, weighted_tile_portable};
     }();
     return chosen;
 }
 
-// The vector kernels take whole runs of 8 elements (of 16 for int4, a group of nibbles, and for
-// AVX-512, a register).
+// The vector kernels take whole runs of 8 dimensions (of 16 for int4, and for AVX-512, a
+// register).
 bool vectorizable(KvElement element, int64_t dh) {
     return dh % (element == KvElement::int4 || cpu_kernels() == CpuKernels::avx512_vnni ? 16 : 8) == 0;
 }
-
-// out += the weighted rows.
-void add_weighted_rows(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
-    (vectorizable(element, dh) ? kernels().weighted : weighted_values_portable)(element, dh, weights, rows, n, out);
-}
-
-void store_row(KvElement element, int64_t dh, const float *value, char *row) {
-    const float scale = vector_scale(element, value, dh);
-    for (int64_t d = 0; d < dh; d++) {
-        put(element, row, d, value[d], scale);
-    }
-    if (has_scale(element)) {
-        std::memcpy(row + elements_bytes(element, dh), &scale, sizeof scale);
-    }
-}
-
-// int4 values: rows of the first kPreciseValues positions are int8, the 4-bit ones follow them.
-size_t precise_rows_bytes(int64_t dh) { return kPreciseValues * value_row_bytes(KvElement::int8, dh); }
 
 } // namespace
 
@@ -509,16 +587,15 @@ size_t key_tile_bytes(KvElement element, int64_t head_size) {
     return elements_bytes(element, key_tile_elements(element, head_size)) + (has_scale(element) ? kKeyTile * sizeof(float) : 0);
 }
 
-size_t value_row_bytes(KvElement element, int64_t head_size) {
-    return elements_bytes(element, head_size) + (has_scale(element) ? sizeof(float) : 0);
+size_t value_bytes_per_position(KvElement element, int64_t head_size) {
+    return has_scale(element) ? value_tile_bytes(element, head_size) / kValueTile : elements_bytes(element, head_size);
 }
 
 size_t values_bytes(KvElement element, int64_t head_size, int64_t capacity) {
-    if (element != KvElement::int4) {
-        return value_row_bytes(element, head_size) * capacity;
+    if (!has_scale(element)) {
+        return elements_bytes(element, head_size) * capacity;
     }
-    const int64_t precise = std::min(capacity, kPreciseValues);
-    return value_row_bytes(KvElement::int8, head_size) * precise + value_row_bytes(KvElement::int4, head_size) * (capacity - precise);
+    return value_tile_offset(element, head_size, (capacity + kValueTile - 1) / kValueTile);
 }
 
 void store_key(KvElement element, int64_t dh, const float *key, char *tiles, int64_t position) {
@@ -533,31 +610,39 @@ void store_key(KvElement element, int64_t dh, const float *key, char *tiles, int
     }
 }
 
-void store_value(KvElement element, int64_t dh, const float *value, char *rows, int64_t position) {
-    if (element == KvElement::int4) { // an int8 row of the first positions, or a 4-bit one after them
-        if (position < kPreciseValues) {
-            element = KvElement::int8;
-        } else {
-            rows += precise_rows_bytes(dh);
-            position -= kPreciseValues;
+void store_value(KvElement element, int64_t dh, const float *value, char *values, int64_t position) {
+    if (!has_scale(element)) {
+        for (int64_t d = 0; d < dh; d++) {
+            put(element, values + position * elements_bytes(element, dh), d, value[d], 1.0f);
         }
+        return;
     }
-    store_row(element, dh, value, rows + position * value_row_bytes(element, dh));
+    const int64_t t = position / kValueTile, column = position % kValueTile;
+    const KvElement tile_element = value_tile_element(element, t);
+    char *tile = values + value_tile_offset(element, dh, t);
+    const float scale = vector_scale(tile_element, value, dh);
+    for (int64_t d = 0; d < dh; d++) {
+        put_value(tile_element, tile, dh, d, column, value[d], scale);
+    }
+    value_scales(tile_element, tile, dh)[column] = scale;
 }
 
 void key_scores(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
     (vectorizable(element, dh) ? kernels().scores : key_scores_portable)(element, dh, q, tiles, n, scores);
 }
 
-void weighted_values(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+void weighted_values(KvElement element, int64_t dh, const float *weights, const char *values, int64_t n, float *out) {
     std::fill(out, out + dh, 0.0f);
-    if (element != KvElement::int4) {
-        add_weighted_rows(element, dh, weights, rows, n, out);
+    const bool vector = vectorizable(element, dh);
+    if (!has_scale(element)) {
+        (vector ? kernels().weighted_rows : weighted_rows_portable)(element, dh, weights, values, n, out);
         return;
     }
-    const int64_t precise = std::min(n, kPreciseValues);
-    add_weighted_rows(KvElement::int8, dh, weights, rows, precise, out);
-    add_weighted_rows(KvElement::int4, dh, weights + precise, rows + precise_rows_bytes(dh), n - precise, out);
+    for (int64_t t = 0; t * kValueTile < n; t++) {
+        (vector ? kernels().weighted_tile : weighted_tile_portable)(value_tile_element(element, t), dh, weights + t * kValueTile,
+                                                                    values + value_tile_offset(element, dh, t),
+                                                                    std::min(kValueTile, n - t * kValueTile), out);
+    }
 }
 
 } // namespace lofi
