@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "nearest_int.h"
 
 #include "cpu_simd.h"
 
@@ -49,12 +50,12 @@ float vector_scale(KvElement element, const float *x, int64_t n) {
     }
 }
 
-int8_t to_int8(float x, float scale) { return scale == 0.0f ? 0 : static_cast<int8_t>(std::lrintf(x / scale)); }
+int8_t to_int8(float x, float scale) { return scale == 0.0f ? 0 : static_cast<int8_t>(nearest_int(x / scale)); }
 
 // The nibble of x: x / scale rounded, offset by 8 into [0, 15].
 uint8_t to_nibble(float x, float scale) {
-    const long q = scale == 0.0f ? 0 : std::lrintf(x / scale);
-    return static_cast<uint8_t>(std::clamp(q + 8, 0L, 15L));
+    const int32_t q = scale == 0.0f ? 0 : nearest_int(x / scale);
+    return static_cast<uint8_t>(std::clamp(q + 8, 0, 15));
 }
 
 // An element of a row or key tile (F32, F16 or int8; 4-bit values have their own, value_at).
@@ -108,10 +109,12 @@ struct Int8Parts {
 
 Int8Parts split_int8(const float *x, int64_t n, int8_t *high, int8_t *low) {
     Int8Parts out{vector_scale(KvElement::int8, x, n), 0, 0};
+    const float inverse = out.scale == 0.0f ? 0.0f : 1.0f / out.scale;
     for (int64_t i = 0; i < n; i++) {
-        high[i] = to_int8(x[i], out.scale);
-        const long rest = out.scale == 0.0f ? 0 : std::lrintf((x[i] - high[i] * out.scale) * 256.0f / out.scale);
-        low[i] = static_cast<int8_t>(std::clamp(rest, -127L, 127L));
+        const float units = x[i] * inverse;
+        const int32_t whole = nearest_int(units);
+        high[i] = static_cast<int8_t>(whole);
+        low[i] = static_cast<int8_t>(std::clamp(nearest_int((units - static_cast<float>(whole)) * 256.0f), -127, 127));
         out.high_sum += high[i];
         out.low_sum += low[i];
     }
@@ -357,6 +360,57 @@ LOFI_AVX2 inline void add_weighted_dot(float *out, __m256i high, __m256i low, co
     _mm256_storeu_ps(out, _mm256_fmadd_ps(dot, _mm256_set1_ps(parts.scale), _mm256_loadu_ps(out)));
 }
 
+// 32 int32 (within int8) as 32 int8 in order: the packs interleave 4-lane groups, the permutation
+// puts them back.
+LOFI_AVX2 inline __m256i packed_int8(const __m256i *x) {
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(x[0], x[1]), _mm256_packs_epi32(x[2], x[3]));
+    return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// weigh_tile 8 lanes at a time (the portable split rounds a value at a time): the same parts.
+LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_t m, TileWeights &out) {
+    alignas(32) float scaled[kValueTile] = {};
+    for (int64_t i = 0; i < m; i++) {
+        scaled[i] = weights[i] * scales[i];
+    }
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 top = _mm256_setzero_ps();
+    for (int64_t i = 0; i < kValueTile; i += 8) {
+        top = _mm256_max_ps(top, _mm256_and_ps(_mm256_load_ps(scaled + i), magnitude));
+    }
+    __m128 half = _mm_max_ps(_mm256_castps256_ps128(top), _mm256_extractf128_ps(top, 1));
+    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
+    const float largest = _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
+    if (largest == 0.0f) {
+        return false;
+    }
+    out.parts = {largest / 127.0f, 0, 0};
+    const __m256 inverse = _mm256_set1_ps(1.0f / out.parts.scale);
+    const __m256i most = _mm256_set1_epi32(127), least = _mm256_set1_epi32(-127);
+    __m256i high_sum = _mm256_setzero_si256(), low_sum = _mm256_setzero_si256();
+    for (int64_t i = 0; i < kValueTile; i += 32) {
+        __m256i whole[4], rest[4];
+        for (int j = 0; j < 4; j++) {
+            const __m256 units = _mm256_mul_ps(_mm256_load_ps(scaled + i + 8 * j), inverse);
+            whole[j] = _mm256_cvtps_epi32(units);
+            rest[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(units, _mm256_cvtepi32_ps(whole[j])), _mm256_set1_ps(256.0f)));
+            rest[j] = _mm256_max_epi32(_mm256_min_epi32(rest[j], most), least);
+            high_sum = _mm256_add_epi32(high_sum, whole[j]);
+            low_sum = _mm256_add_epi32(low_sum, rest[j]);
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.high + i), packed_int8(whole));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.low + i), packed_int8(rest));
+    }
+    alignas(32) int32_t sums[16];
+    _mm256_store_si256(reinterpret_cast<__m256i *>(sums), high_sum);
+    _mm256_store_si256(reinterpret_cast<__m256i *>(sums + 8), low_sum);
+    for (int j = 0; j < 8; j++) {
+        out.parts.high_sum += sums[j];
+        out.parts.low_sum += sums[8 + j];
+    }
+    return true;
+}
+
 // out += one value tile weighted, in integer dot products with the weights' int8 parts: 8
 // dimensions of 4 positions per 32-byte load; int8 values as |value| times the weight with the
 // value's sign (a pair's sum within int16), int4 nibbles unsigned as they are (offset by 8,
@@ -365,7 +419,7 @@ LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *we
     const size_t tile_bytes = value_tile_bytes(element, dh);
     prefetch(tile + tile_bytes, tile_bytes);
     TileWeights w;
-    if (!weigh_tile(weights, value_scales(element, tile, dh), m, w)) {
+    if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, w)) {
         return;
     }
     const bool four_bit = element == KvElement::int4;
@@ -503,13 +557,44 @@ LOFI_AVX512 void weighted_rows_avx512(KvElement element, int64_t dh, const float
     }
 }
 
+// weigh_tile on 16-lane registers (masked loads: nothing past the m positions filled is read).
+LOFI_AVX512 bool weigh_tile_avx512(const float *weights, const float *scales, int64_t m, TileWeights &out) {
+    __m512 scaled[4];
+    __m512 top = _mm512_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        const auto filled = static_cast<__mmask16>((1u << std::clamp<int64_t>(m - 16 * j, 0, 16)) - 1);
+        scaled[j] = _mm512_mul_ps(_mm512_maskz_loadu_ps(filled, weights + 16 * j), _mm512_maskz_loadu_ps(filled, scales + 16 * j));
+        top = _mm512_max_ps(top, _mm512_abs_ps(scaled[j]));
+    }
+    const float largest = _mm512_reduce_max_ps(top);
+    if (largest == 0.0f) {
+        return false;
+    }
+    out.parts = {largest / 127.0f, 0, 0};
+    const __m512 inverse = _mm512_set1_ps(1.0f / out.parts.scale);
+    __m512i high_sum = _mm512_setzero_si512(), low_sum = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        const __m512 units = _mm512_mul_ps(scaled[j], inverse);
+        const __m512i whole = _mm512_cvtps_epi32(units);
+        __m512i rest = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(units, _mm512_cvtepi32_ps(whole)), _mm512_set1_ps(256.0f)));
+        rest = _mm512_max_epi32(_mm512_min_epi32(rest, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out.high + 16 * j), _mm512_cvtepi32_epi8(whole));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out.low + 16 * j), _mm512_cvtepi32_epi8(rest));
+        high_sum = _mm512_add_epi32(high_sum, whole);
+        low_sum = _mm512_add_epi32(low_sum, rest);
+    }
+    out.parts.high_sum = _mm512_reduce_add_epi32(high_sum);
+    out.parts.low_sum = _mm512_reduce_add_epi32(low_sum);
+    return true;
+}
+
 // weighted_tile_avx2 with VNNI: 16 dimensions of 4 positions per 64-byte load into dpbusd, the
 // values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
 LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
     const size_t tile_bytes = value_tile_bytes(element, dh);
     prefetch(tile + tile_bytes, tile_bytes);
     TileWeights w;
-    if (!weigh_tile(weights, value_scales(element, tile, dh), m, w)) {
+    if (!weigh_tile_avx512(weights, value_scales(element, tile, dh), m, w)) {
         return;
     }
     const bool four_bit = element == KvElement::int4;

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 
+#include "nearest_int.h"
 #include "strip_kernels.h"
 
 namespace lofi {
@@ -36,7 +37,7 @@ void quantize_superblock(const float *x, char *row, int64_t inputs, int64_t b) {
     for (int64_t s = 0; s < kStripSuperblock / kStripSumInputs; s++) {
         int32_t sum = 0;
         for (int64_t i = s * kStripSumInputs; i < (s + 1) * kStripSumInputs; i++) {
-            q[i] = static_cast<int8_t>(std::clamp(std::lrintf(x[i] * inverse), -127L, 127L));
+            q[i] = static_cast<int8_t>(std::clamp(nearest_int(x[i] * inverse), -127, 127));
             sum += q[i];
         }
         sums[s] = sum;
