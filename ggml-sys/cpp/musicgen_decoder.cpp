@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "huge_pages.h"
+
 namespace lofi {
 
 DecoderState::~DecoderState() {
@@ -58,6 +60,7 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     if (state.buffer == nullptr) {
         return false;
     }
+    ask_for_huge_pages(state.buffer); // the attention caches, read whole every step
     // The null branch's cross-attention K/V are zero. On the CPU the self-attention cache is
     // written before our kernels read it, position by position: left as it is, its pages are
     // touched only as a track fills them (zeroing it touched all 120 MB of a 30 s track at the

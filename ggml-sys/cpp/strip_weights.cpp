@@ -1,5 +1,6 @@
 #include "strip_weights.h"
 
+#include "huge_pages.h"
 #include "strip_layout.h"
 #include "strip_product.h"
 
@@ -38,6 +39,7 @@ bool StripWeights::lay_out(const std::vector<ggml_tensor *> &weights,
         return false;
     }
     ggml_backend_buffer_set_usage(buffer_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    ask_for_huge_pages(buffer_);
     for (const auto &[weight, format] : fitting) {
         lay_out_strips(format, weight->ne[0], weight->ne[1], source(weight), strips_[weight]->data);
         read(weight);
