@@ -127,8 +127,9 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
     return compute_on_cpu(threads, build, fill, c, err, err_len);
 }
 
-bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
-                        int threads, char *err, size_t err_len) {
+bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels,
+                        const float *norm_w, const float *norm_b, float norm_epsilon, float *c, int threads, char *err,
+                        size_t err_len) {
     lofi::CpuKernels level = lofi::cpu_kernels();
     if (kernels != nullptr && !lofi::cpu_kernels_named(kernels, level)) {
         lofi::set_error(err, err_len, std::string("no CPU kernels are named '") + kernels + "'");
@@ -138,7 +139,8 @@ bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, in
         lofi::set_error(err, err_len, std::string("the ") + kernels + " kernels do not run here (this CPU: " + lofi::cpu_kernels_name() + ")");
         return false;
     }
-    ggml_tensor *strips = nullptr, *tb = nullptr;
+    ggml_tensor *strips = nullptr, *tb = nullptr, *tw = nullptr, *tbias = nullptr;
+    const bool normed = norm_w != nullptr && norm_b != nullptr;
     lofi::StripFormat format;
     if (!known_type(type_a) || !lofi::strip_format_for(static_cast<ggml_type>(type_a), k, m, format)) {
         lofi::set_error(err, err_len, "a weight in strips is Q4_K or Q6_K, in rows of a multiple of 256 values, a multiple of 16 of them");
@@ -147,13 +149,22 @@ bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, in
     auto build = [&](ggml_context *ctx) {
         strips = lofi::new_strip_tensor(ctx, format, k, m);
         tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
-        return lofi::strip_product(ctx, strips, lofi::strip_input(ctx, tb), level);
+        if (!normed) {
+            return lofi::strip_product(ctx, strips, lofi::strip_input(ctx, tb), level);
+        }
+        tw = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
+        tbias = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
+        return lofi::strip_product(ctx, strips, lofi::strip_input_normed(ctx, tb, tw, tbias, norm_epsilon), level);
     };
     auto fill = [&] {
         std::vector<char> laid_out(ggml_nbytes(strips));
         lofi::lay_out_strips(format, k, m, a, laid_out.data());
         ggml_backend_tensor_set(strips, laid_out.data(), 0, laid_out.size());
         ggml_backend_tensor_set(tb, b, 0, ggml_nbytes(tb));
+        if (normed) {
+            ggml_backend_tensor_set(tw, norm_w, 0, ggml_nbytes(tw));
+            ggml_backend_tensor_set(tbias, norm_b, 0, ggml_nbytes(tbias));
+        }
     };
     return compute_on_cpu(threads, build, fill, c, err, err_len);
 }

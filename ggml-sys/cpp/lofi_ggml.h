@@ -45,9 +45,12 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
                        int threads, char *err, size_t err_len);
 /* The same product for a Q4_K or Q6_K `a` (m a multiple of 16) through the decoder's strip
  * layout and kernels: `kernels` names a level ("portable", "avx2", "avx512-vnni"; NULL: this
- * CPU's best), refused where this CPU does not run it. */
-bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels, float *c,
-                        int threads, char *err, size_t err_len);
+ * CPU's best), refused where this CPU does not run it. With norm_w and norm_b (k floats each;
+ * NULL: none) the product is with the layer norm of b's rows, (b - mean) / sqrt(variance +
+ * norm_epsilon) * norm_w + norm_b, computed in the quantizing node as the decoder does. */
+bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels,
+                        const float *norm_w, const float *norm_b, float norm_epsilon, float *c, int threads, char *err,
+                        size_t err_len);
 
 /* ---- GGUF files ---- */
 typedef struct lofi_gguf lofi_gguf;

@@ -17,10 +17,6 @@ DecoderState::~DecoderState() {
 
 namespace {
 
-ggml_tensor *layer_norm(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, float eps) {
-    return ggml_add(ctx, ggml_mul(ctx, ggml_norm(ctx, x, eps), w), b);
-}
-
 // MusicGen's sinusoidal position embedding: [cos | sin] of position / 10000^(i / (half - 1)).
 std::vector<float> sinusoid(int64_t position, int64_t width) {
     const int64_t half = width / 2;
@@ -121,21 +117,21 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
         }
         for (uint32_t i = 0; i < hp.layers; i++) {
             const DecoderLayer &l = m.dec[i];
-            InputProducts h(ctx, m.strips, layer_norm(ctx, x, l.attn_norm_w, l.attn_norm_b, hp.norm_epsilon));
+            InputProducts h(ctx, m.strips, x, {l.attn_norm_w, l.attn_norm_b, &hp.norm_epsilon});
             auto this_position = [&](ggml_tensor *w) { return ggml_reshape_3d(ctx, h.times(w), hp.width, 1, branches); };
             const KvWritten written = kv_write(ctx, graph, state.self[i], this_position(l.k), this_position(l.v), pos);
             x = ggml_add(ctx, x, product(ctx, m, l.o, kv_attend(ctx, state.self[i], written, h.times(l.q))));
 
             // With no prompt the condition is null: zero keys and values, an attention output of 0.
             if (!state.cross.empty()) {
-                ggml_tensor *query = product(ctx, m, l.cross_q, layer_norm(ctx, x, l.cross_norm_w, l.cross_norm_b, hp.norm_epsilon));
+                ggml_tensor *query = InputProducts(ctx, m.strips, x, {l.cross_norm_w, l.cross_norm_b, &hp.norm_epsilon}).times(l.cross_q);
                 x = ggml_add(ctx, x, product(ctx, m, l.cross_o, kv_attend(ctx, state.cross[i], kv_as_is(state.cross[i]), query)));
             }
 
-            ggml_tensor *ffn_in = layer_norm(ctx, x, l.ffn_norm_w, l.ffn_norm_b, hp.norm_epsilon);
-            x = ggml_add(ctx, x, product(ctx, m, l.down, ggml_gelu_erf(ctx, product(ctx, m, l.up, ffn_in))));
+            ggml_tensor *up = InputProducts(ctx, m.strips, x, {l.ffn_norm_w, l.ffn_norm_b, &hp.norm_epsilon}).times(l.up);
+            x = ggml_add(ctx, x, product(ctx, m, l.down, ggml_gelu_erf(ctx, up)));
         }
-        InputProducts output(ctx, m.strips, layer_norm(ctx, x, m.dec_norm_w, m.dec_norm_b, hp.norm_epsilon));
+        InputProducts output(ctx, m.strips, x, {m.dec_norm_w, m.dec_norm_b, &hp.norm_epsilon});
         heads.clear();
         for (uint32_t k = 0; k < hp.codebooks; k++) {
             heads.push_back(output.times(m.dec_heads[k])); // [codebook_size, branches]

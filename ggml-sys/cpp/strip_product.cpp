@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 #include "nearest_int.h"
 #include "strip_kernels.h"
@@ -62,6 +63,52 @@ void quantize_op(ggml_tensor *dst, int ith, int nth, void *) {
     }
 }
 
+// y = (x - mean) / sqrt(variance + epsilon) * w + b over one row of n, as GGML's norm, mul and
+// add compute it (the sums in 16 lanes, as its vector code).
+void layer_norm_row(const float *x, const float *w, const float *b, int64_t n, float epsilon, float *y) {
+    constexpr int64_t kLanes = 16;
+    auto lane_sum = [&](auto term) {
+        float lanes[kLanes] = {};
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) {
+            for (int64_t k = 0; k < kLanes; k++) {
+                lanes[k] += term(i + k);
+            }
+        }
+        double sum = 0.0;
+        for (; i < n; i++) {
+            sum += term(i);
+        }
+        for (float lane : lanes) {
+            sum += lane;
+        }
+        return static_cast<float>(sum);
+    };
+    const float mean = lane_sum([&](int64_t i) { return x[i]; }) / static_cast<float>(n);
+    const float variance = lane_sum([&](int64_t i) { return (x[i] - mean) * (x[i] - mean); }) / static_cast<float>(n);
+    const float scale = 1.0f / std::sqrt(variance + epsilon);
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = (x[i] - mean) * scale * w[i] + b[i];
+    }
+}
+
+// src: x, w, b; userdata: epsilon. A row's statistics need all of it, so threads share rows.
+void normed_quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const ggml_tensor *x = dst->src[0];
+    const auto *w = static_cast<const float *>(dst->src[1]->data), *b = static_cast<const float *>(dst->src[2]->data);
+    const float epsilon = *static_cast<const float *>(userdata);
+    const int64_t inputs = x->ne[0];
+    thread_local std::vector<float> normed;
+    normed.resize(inputs);
+    for (int64_t row = ith; row < x->ne[1]; row += nth) {
+        layer_norm_row(reinterpret_cast<const float *>(static_cast<const char *>(x->data) + row * x->nb[1]), w, b, inputs, epsilon,
+                       normed.data());
+        for (int64_t superblock = 0; superblock < inputs / kStripSuperblock; superblock++) {
+            quantize_superblock(normed.data(), static_cast<char *>(dst->data) + row * dst->nb[1], inputs, superblock);
+        }
+    }
+}
+
 // userdata: the StripKernel to use. Rows go to the kernel in pairs (one load of the weights
 // serves both), threads share the strips.
 void product_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
@@ -110,6 +157,16 @@ ggml_tensor *strip_input(ggml_context *ctx, ggml_tensor *x) {
     x = ggml_reshape_2d(ctx, x, x->ne[0], ggml_nelements(x) / x->ne[0]);
     return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, &x, 1,
                           quantize_op, GGML_N_TASKS_MAX, nullptr);
+}
+
+ggml_tensor *strip_input_normed(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, const float &epsilon) {
+    if (!ggml_is_contiguous(x)) {
+        x = ggml_cont(ctx, x);
+    }
+    x = ggml_reshape_2d(ctx, x, x->ne[0], ggml_nelements(x) / x->ne[0]);
+    ggml_tensor *args[3] = {x, w, b};
+    return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, args, 3,
+                          normed_quantize_op, GGML_N_TASKS_MAX, const_cast<float *>(&epsilon));
 }
 
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, CpuKernels level) {

@@ -52,13 +52,23 @@ ggml_tensor *StripWeights::of(const ggml_tensor *weight) const {
     return found == strips_.end() ? nullptr : found->second;
 }
 
+ggml_tensor *InputProducts::input() {
+    if (norm_.w == nullptr) {
+        return x_;
+    }
+    if (normed_ == nullptr) {
+        normed_ = ggml_add(ctx_, ggml_mul(ctx_, ggml_norm(ctx_, x_, *norm_.epsilon), norm_.w), norm_.b);
+    }
+    return normed_;
+}
+
 ggml_tensor *InputProducts::times(ggml_tensor *weight) {
     ggml_tensor *strips = strips_.of(weight);
     if (strips == nullptr) {
-        return ggml_mul_mat(ctx_, weight, x_);
+        return ggml_mul_mat(ctx_, weight, input());
     }
     if (quantized_ == nullptr) {
-        quantized_ = strip_input(ctx_, x_);
+        quantized_ = norm_.w == nullptr ? strip_input(ctx_, x_) : strip_input_normed(ctx_, x_, norm_.w, norm_.b, *norm_.epsilon);
     }
     return strip_product(ctx_, strips, quantized_);
 }

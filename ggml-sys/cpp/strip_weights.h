@@ -34,19 +34,34 @@ class StripWeights {
     std::unordered_map<const ggml_tensor *, ggml_tensor *> strips_;
 };
 
-// The products of one input x ([inputs, n]) with weights: ggml_mul_mat, or for a weight laid
-// out in strips the strip product of x quantized once for all of them.
+// A layer norm over each row: (x - mean) / sqrt(variance + epsilon) * w + b. `epsilon` is read
+// when the graph computes.
+struct LayerNorm {
+    ggml_tensor *w, *b;
+    const float *epsilon;
+};
+
+// The products of one input x ([inputs, n]), or of its layer norm, with weights: ggml_mul_mat,
+// or for a weight laid out in strips the strip product of the input quantized once for all of
+// them (with the norm in the same node).
 class InputProducts {
   public:
     InputProducts(ggml_context *ctx, const StripWeights &strips, ggml_tensor *x) : ctx_(ctx), strips_(strips), x_(x) {}
+    InputProducts(ggml_context *ctx, const StripWeights &strips, ggml_tensor *x, LayerNorm norm)
+        : ctx_(ctx), strips_(strips), x_(x), norm_(norm) {}
 
-    // weight . x, [rows, n].
+    // weight . input, [rows, n].
     ggml_tensor *times(ggml_tensor *weight);
 
   private:
+    // The input in F32 (GGML's norm, mul and add when normed), made once.
+    ggml_tensor *input();
+
     ggml_context *ctx_;
     const StripWeights &strips_;
-    ggml_tensor *x_, *quantized_ = nullptr;
+    ggml_tensor *x_;
+    LayerNorm norm_ = {nullptr, nullptr, nullptr};
+    ggml_tensor *normed_ = nullptr, *quantized_ = nullptr;
 };
 
 } // namespace lofi

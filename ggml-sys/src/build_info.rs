@@ -110,22 +110,40 @@ pub fn mul_mat(
     })
 }
 
+/// A layer norm of each input row: `(x - mean) / sqrt(variance + epsilon) * w + b`.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerNorm<'a> {
+    /// `k` weights.
+    pub w: &'a [f32],
+    /// `k` biases.
+    pub b: &'a [f32],
+    /// Added to the variance.
+    pub epsilon: f32,
+}
+
 /// The same product as [`mul_mat`] for a Q4_K or Q6_K `a` (`m` a multiple of 16) through the
 /// decoder's strip layout and kernels: `kernels` names a level ("portable", "avx2",
 /// "avx512-vnni"; `None`: this CPU's, as [`cpu_kernels`] names it), refused where this CPU does
-/// not run it.
+/// not run it. With `norm`, the product is with the layer norm of `b`'s rows, computed where the
+/// decoder computes it (in the node that quantizes them).
 pub fn strip_mul_mat(
     a_type: GgmlType,
     a: &[u8],
     b: &[f32],
     (m, n, k): (usize, usize, usize),
     kernels: Option<&str>,
+    norm: Option<LayerNorm>,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
     let kernels = kernels.map(c_string).transpose()?;
+    if norm.is_some_and(|norm| norm.w.len() != k || norm.b.len() != k) {
+        return Err(GgmlError(
+            "strip_mul_mat: a layer norm needs k weights and k biases".into(),
+        ));
+    }
     checked_product("strip_mul_mat", (a_type, a, b), (m, n, k), |c, err| {
-        // SAFETY: checked_product checked the sizes; c holds m × n floats; kernels is
-        // NUL-terminated or null.
+        // SAFETY: checked_product checked the sizes (and the norm's k values above); c holds
+        // m × n floats; kernels is NUL-terminated or null.
         unsafe {
             raw::lofi_strip_mul_mat(
                 a_type.0,
@@ -135,6 +153,9 @@ pub fn strip_mul_mat(
                 n as i64,
                 k as i64,
                 kernels.as_ref().map_or(std::ptr::null(), |name| name.as_ptr()),
+                norm.map_or(std::ptr::null(), |norm| norm.w.as_ptr()),
+                norm.map_or(std::ptr::null(), |norm| norm.b.as_ptr()),
+                norm.map_or(0.0, |norm| norm.epsilon),
                 c.as_mut_ptr(),
                 threads.max(1) as i32,
                 err.ptr(),

@@ -22,7 +22,9 @@ pub mod raw {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
-pub use build_info::{accelerators, cpu_elu, cpu_features, cpu_kernels, cpu_variant, mul_mat, strip_mul_mat, version};
+pub use build_info::{
+    accelerators, cpu_elu, cpu_features, cpu_kernels, cpu_variant, mul_mat, strip_mul_mat, version, LayerNorm,
+};
 pub use error::{c_path, c_string, ErrorBuffer, GgmlError};
 pub use gguf::{GgufFile, GgufMetadata, GgufWriter, TensorInfo};
 pub use types::{quantize, to_f32, GgmlType};

@@ -2,7 +2,7 @@
 //! and a GGUF written and read back through GGML's own writer and parser.
 use ggml_sys::{
     cpu_elu, cpu_features, cpu_kernels, mul_mat, quantize, strip_mul_mat, to_f32, version, GgmlType, GgufFile,
-    GgufWriter,
+    GgufWriter, LayerNorm,
 };
 
 /// Deterministic values in [-1, 1) (a small LCG; the test needs no quality randomness).
@@ -116,7 +116,7 @@ fn strip_products_match_ggml_products_on_every_kernel_level() {
                 let expected = mul_mat(a_type, &a, &b, m, n, k, 1).unwrap();
                 let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
                 for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
-                    let c = strip_mul_mat(a_type, &a, &b, (m, n, k), Some(level), threads).unwrap();
+                    let c = strip_mul_mat(a_type, &a, &b, (m, n, k), Some(level), None, threads).unwrap();
                     let diff = max_abs_diff(&c, &expected);
                     assert!(
                         diff <= 1e-5 * scale,
@@ -129,20 +129,70 @@ fn strip_products_match_ggml_products_on_every_kernel_level() {
     }
 }
 
+/// The decoder's layer norm, computed in the node that quantizes a strip product's input, gives
+/// the product with the normed rows (normed here in f64, then GGML's product) on every kernel
+/// level this CPU runs, for rows whose offset and spread the norm must take out.
+#[test]
+fn a_strip_product_of_layer_normed_rows_matches_the_norm_then_the_product() {
+    let levels = ["portable", "avx2", "avx512-vnni"];
+    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
+    let (m, k) = (32, 1024);
+    let a = quantize(GgmlType::Q4_K, &values(m * k, 11), k).unwrap();
+    let w: Vec<f32> = values(k, 12).iter().map(|v| 1.0 + 0.5 * v).collect();
+    let bias = values(k, 13);
+    let norm = LayerNorm {
+        w: &w,
+        b: &bias,
+        epsilon: 1e-5,
+    };
+    for n in [1, 2, 3] {
+        let b: Vec<f32> = values(n * k, 14)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 3.0 + 5.0 * v + (i / k) as f32)
+            .collect();
+        let normed: Vec<f32> =
+            b.chunks(k)
+                .flat_map(|row| {
+                    let mean = row.iter().map(|&x| f64::from(x)).sum::<f64>() / k as f64;
+                    let variance = row.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / k as f64;
+                    let scale = 1.0 / (variance + 1e-5).sqrt();
+                    row.iter().zip(&w).zip(&bias).map(move |((&x, &wi), &bi)| {
+                        ((f64::from(x) - mean) * scale * f64::from(wi) + f64::from(bi)) as f32
+                    })
+                })
+                .collect();
+        let expected = mul_mat(GgmlType::Q4_K, &a, &normed, m, n, k, 1).unwrap();
+        let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
+            let c = strip_mul_mat(GgmlType::Q4_K, &a, &b, (m, n, k), Some(level), Some(norm), threads).unwrap();
+            let diff = max_abs_diff(&c, &expected);
+            // The inputs' int8 rounding may differ by one step where f32 and f64 norms part.
+            assert!(
+                diff <= 2e-3 * scale,
+                "{level}, {n} rows: differ by {diff} (values up to {scale})"
+            );
+        }
+    }
+    let short = LayerNorm { w: &w[..k - 1], ..norm };
+    let refused = strip_mul_mat(GgmlType::Q4_K, &a, &values(k, 14), (m, 1, k), None, Some(short), 1).unwrap_err();
+    assert!(refused.0.contains("k weights and k biases"), "{refused}");
+}
+
 #[test]
 fn strip_products_refuse_what_they_cannot_compute() {
     let b = values(256, 10);
     let few_rows = quantize(GgmlType::Q4_K, &values(8 * 256, 9), 256).unwrap();
-    let refused = strip_mul_mat(GgmlType::Q4_K, &few_rows, &b, (8, 1, 256), None, 1).unwrap_err();
+    let refused = strip_mul_mat(GgmlType::Q4_K, &few_rows, &b, (8, 1, 256), None, None, 1).unwrap_err();
     assert!(refused.0.contains("a multiple of 16"), "{refused}");
     let q8 = quantize(GgmlType::Q8_0, &values(16 * 256, 9), 256).unwrap();
-    let refused = strip_mul_mat(GgmlType::Q8_0, &q8, &b, (16, 1, 256), None, 1).unwrap_err();
+    let refused = strip_mul_mat(GgmlType::Q8_0, &q8, &b, (16, 1, 256), None, None, 1).unwrap_err();
     assert!(refused.0.contains("Q4_K or Q6_K"), "{refused}");
     let a = quantize(GgmlType::Q4_K, &values(16 * 256, 9), 256).unwrap();
-    let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), 1).unwrap_err();
+    let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), None, 1).unwrap_err();
     assert_eq!(unknown.0, "no CPU kernels are named 'sse9'");
     if cpu_kernels() != "avx512-vnni" {
-        let beyond = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("avx512-vnni"), 1).unwrap_err();
+        let beyond = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("avx512-vnni"), None, 1).unwrap_err();
         assert!(beyond.0.contains("do not run here"), "{beyond}");
     }
 }
