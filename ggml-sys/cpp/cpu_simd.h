@@ -1,6 +1,7 @@
 // What our x86 CPU kernels (kv_kernels, strip_kernels, elu_kernel) share: each level's target
 // attributes (cpu_features.h chooses the level at run time, whatever the build's baseline), a
-// broadcast of four int8 values for the int8 dot products, and asking for memory ahead of use.
+// broadcast of four int8 values for the int8 dot products, asking for memory ahead of use, and
+// exp for ELU and the softmax.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,6 +33,26 @@ LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
     int32_t word;
     std::memcpy(&word, bytes, sizeof(word));
     return _mm256_set1_epi32(word);
+}
+
+// exp(x) - c (one rounding) for x <= 0, Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2, a
+// degree-7 polynomial in r, scaled by 2^n. Absolute error ~1e-7: ELU takes c = 1 (expm1's
+// relative precision near 0 is not needed, what follows adds it to values of order 1), the
+// softmax c = 0.
+LOFI_AVX2 inline __m256 exp_minus(__m256 x, __m256 c) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); // exp(-87) is ~0 in f32; 2^n stays normal
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_fmsub_ps(e, _mm256_castsi256_ps(two_n), c);
 }
 
 LOFI_AVX512_BEGIN

@@ -18,30 +18,11 @@ void elu_portable(const float *x, float *y, int64_t n) {
 
 #ifdef LOFI_X86
 
-// exp(x) - 1 for x <= 0, Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2, a degree-7 polynomial
-// in r, scaled by 2^n. Absolute error ~1e-7 (expm1's relative precision near 0 is not needed:
-// what follows adds the result to values of order 1).
-LOFI_AVX2 inline __m256 exp_minus_one(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); // exp(-87) - 1 is -1 in f32; 2^n stays normal
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    const __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i two_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_fmsub_ps(e, _mm256_castsi256_ps(two_n), _mm256_set1_ps(1.0f));
-}
-
 LOFI_AVX2 void elu_avx2(const float *x, float *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256 v = _mm256_loadu_ps(x + i);
-        const __m256 negative = exp_minus_one(_mm256_min_ps(v, _mm256_setzero_ps()));
+        const __m256 negative = exp_minus(_mm256_min_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
         _mm256_storeu_ps(y + i, _mm256_blendv_ps(negative, v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ)));
     }
     elu_portable(x + i, y + i, n - i);

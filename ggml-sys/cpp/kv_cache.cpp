@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kv_kernels.h"
 
@@ -42,25 +43,20 @@ void write_values(ggml_tensor *dst, int ith, int nth, void *userdata) {
     write_op(dst, ith, nth, cache, cache.type.value, store_value);
 }
 
-// dst [filled, 1, heads, branches] = each head's query against its keys; src: q, keys.
-void scores_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+// dst [head size * heads, branches] = each head's attention: its query's scores against its
+// keys, their softmax, its values weighted by them; src: q, keys, values. One node (three were
+// a barrier each), the scores in the calling thread's buffer.
+void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const KvCache &cache = *static_cast<const KvCache *>(userdata);
-    const ggml_tensor *q = dst->src[0], *keys = dst->src[1];
-    const int64_t n = dst->ne[0];
+    const ggml_tensor *q = dst->src[0], *keys = dst->src[1], *values = dst->src[2];
+    const int64_t n = cache.filled, dh = cache.head_size;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    thread_local std::vector<float> weights;
+    weights.resize(n);
     for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
-        key_scores(cache.type.key, cache.head_size, static_cast<const float *>(q->data) + pair * cache.head_size, pair_data(keys, pair), n,
-                   static_cast<float *>(dst->data) + pair * n);
-    }
-}
-
-// dst [head size * heads, branches] = each head's values weighted; src: weights, values.
-void weighted_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
-    const KvCache &cache = *static_cast<const KvCache *>(userdata);
-    const ggml_tensor *weights = dst->src[0], *values = dst->src[1];
-    const int64_t n = weights->ne[0];
-    for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
-        weighted_values(cache.type.value, cache.head_size, static_cast<const float *>(weights->data) + pair * n, pair_data(values, pair), n,
-                        static_cast<float *>(dst->data) + pair * cache.head_size);
+        key_scores(cache.type.key, dh, static_cast<const float *>(q->data) + pair * dh, pair_data(keys, pair), n, weights.data());
+        softmax(weights.data(), n, scale);
+        weighted_values(cache.type.value, dh, weights.data(), pair_data(values, pair), n, static_cast<float *>(dst->data) + pair * dh);
     }
 }
 
@@ -149,11 +145,9 @@ ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten writte
     const int64_t dh = cache.head_size, heads = cache.heads, branches = cache.branches, n = cache.filled;
     const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
     if (cache.cpu_kernels) {
-        void *userdata = const_cast<KvCache *>(&cache);
-        ggml_tensor *scores_args[2] = {q, written.k};
-        ggml_tensor *scores = ggml_custom_4d(ctx, GGML_TYPE_F32, n, 1, heads, branches, scores_args, 2, scores_op, GGML_N_TASKS_MAX, userdata);
-        ggml_tensor *weighted_args[2] = {ggml_soft_max_ext(ctx, scores, nullptr, scale, 0.0f), written.v};
-        return ggml_custom_4d(ctx, GGML_TYPE_F32, dh * heads, branches, 1, 1, weighted_args, 2, weighted_op, GGML_N_TASKS_MAX, userdata);
+        ggml_tensor *args[3] = {q, written.k, written.v};
+        return ggml_custom_4d(ctx, GGML_TYPE_F32, dh * heads, branches, 1, 1, args, 3, attend_op, GGML_N_TASKS_MAX,
+                              const_cast<KvCache *>(&cache));
     }
     ggml_tensor *queries = ggml_permute(ctx, ggml_reshape_4d(ctx, q, dh, heads, 1, branches), 0, 2, 1, 3); // [dh, 1, heads, branches]
     ggml_tensor *out = ggml_flash_attn_ext(ctx, queries, positions_view(ctx, written.k, 0, n, branches),

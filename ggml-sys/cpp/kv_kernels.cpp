@@ -245,7 +245,62 @@ void weighted_tile_portable(KvElement element, int64_t dh, const float *weights,
     }
 }
 
+void softmax_portable(float *x, int64_t n, float scale) {
+    float top = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        top = std::max(top, scale * x[i]);
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = std::exp(scale * x[i] - top);
+        sum += x[i];
+    }
+    const auto inverse = static_cast<float>(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) {
+        x[i] *= inverse;
+    }
+}
+
 #ifdef LOFI_X86
+
+// softmax_portable 8 lanes at a time (exp to ~1e-7, cpu_simd.h).
+LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
+    const __m256 scales = _mm256_set1_ps(scale);
+    __m256 lanes = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lanes = _mm256_max_ps(lanes, _mm256_mul_ps(scales, _mm256_loadu_ps(x + i)));
+    }
+    alignas(32) float parts[8];
+    _mm256_store_ps(parts, lanes);
+    float top = *std::max_element(parts, parts + 8);
+    for (int64_t j = i; j < n; j++) {
+        top = std::max(top, scale * x[j]);
+    }
+    const __m256 tops = _mm256_set1_ps(top);
+    __m256 sums = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp_minus(_mm256_fmsub_ps(scales, _mm256_loadu_ps(x + i), tops), _mm256_setzero_ps());
+        _mm256_storeu_ps(x + i, e);
+        sums = _mm256_add_ps(sums, e);
+    }
+    _mm256_store_ps(parts, sums);
+    double sum = 0.0;
+    for (float part : parts) {
+        sum += part;
+    }
+    for (int64_t j = i; j < n; j++) {
+        x[j] = std::exp(scale * x[j] - top);
+        sum += x[j];
+    }
+    const __m256 inverse = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+    for (i = 0; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inverse));
+    }
+    for (int64_t j = i; j < n; j++) {
+        x[j] *= static_cast<float>(1.0 / sum);
+    }
+}
 
 // 8 F32 or F16 elements as floats (int8 and int4 elements have integer kernels).
 LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index) {
@@ -714,6 +769,15 @@ void store_value(KvElement element, int64_t dh, const float *value, char *values
 
 void key_scores(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
     (vectorizable(element, dh) ? kernels().scores : key_scores_portable)(element, dh, q, tiles, n, scores);
+}
+
+void softmax(float *x, int64_t n, float scale) {
+#ifdef LOFI_X86
+    static const auto row = cpu_kernels_vectorised() ? softmax_avx2 : softmax_portable;
+#else
+    constexpr auto row = softmax_portable;
+#endif
+    row(x, n, scale);
 }
 
 void weighted_values(KvElement element, int64_t dh, const float *weights, const char *values, int64_t n, float *out) {

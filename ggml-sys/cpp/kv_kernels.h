@@ -35,6 +35,10 @@ void store_value(KvElement element, int64_t head_size, const float *value, char 
 // scores[i] = q . key i, for positions i < n of one head's key tiles.
 void key_scores(KvElement element, int64_t head_size, const float *q, const char *tiles, int64_t n, float *scores);
 
+// x[i] = exp(scale * x[i] - m) / sum over i < n, m the largest scale * x[i] (GGML's soft_max_ext
+// without a mask), in place.
+void softmax(float *x, int64_t n, float scale);
+
 // out = sum over i < n of weights[i] * value i, of one head's values.
 void weighted_values(KvElement element, int64_t head_size, const float *weights, const char *values, int64_t n, float *out);
 
