@@ -12,6 +12,7 @@
 #include "ggml.h"
 #include "cpu_features.h"
 #include "elu_kernel.h"
+#include "gelu_kernel.h"
 #include "lofi_ggml.h"
 #include "strip_layout.h"
 #include "strip_product.h"
@@ -99,6 +100,8 @@ const char *lofi_cpu_kernels(void) { return lofi::cpu_kernels_name(); }
 
 void lofi_cpu_elu(const float *x, float *y, int64_t n) { lofi::elu_values(x, y, n); }
 
+void lofi_cpu_gelu(const float *x, float *y, int64_t n) { lofi::gelu_values(x, y, n); }
+
 void lofi_ggml_cpu_features(char *buf, size_t len) { lofi::set_error(buf, len, lofi::cpu_backend_features()); }
 
 void lofi_ggml_cpu_variant(char *buf, size_t len) { lofi::set_error(buf, len, lofi::describe_cpu_variant()); }
@@ -128,8 +131,8 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
 }
 
 bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels,
-                        const float *norm_w, const float *norm_b, float norm_epsilon, float *c, int threads, char *err,
-                        size_t err_len) {
+                        const float *norm_w, const float *norm_b, float norm_epsilon, bool gelu, float *c, int threads,
+                        char *err, size_t err_len) {
     lofi::CpuKernels level = lofi::cpu_kernels();
     if (kernels != nullptr && !lofi::cpu_kernels_named(kernels, level)) {
         lofi::set_error(err, err_len, std::string("no CPU kernels are named '") + kernels + "'");
@@ -150,7 +153,7 @@ bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, in
         strips = lofi::new_strip_tensor(ctx, format, k, m);
         tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
         if (!normed) {
-            return lofi::strip_product(ctx, strips, lofi::strip_input(ctx, tb), level);
+            return lofi::strip_product(ctx, strips, gelu ? lofi::strip_input_gelu(ctx, tb) : lofi::strip_input(ctx, tb), level);
         }
         tw = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
         tbias = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);

@@ -216,16 +216,6 @@ struct TileWeights {
     Int8Parts parts;
 };
 
-// False when the weights are all zero (the tile adds nothing).
-bool weigh_tile(const float *weights, const float *scales, int64_t m, TileWeights &out) {
-    float scaled[kValueTile] = {};
-    for (int64_t i = 0; i < m; i++) {
-        scaled[i] = weights[i] * scales[i];
-    }
-    out.parts = split_int8(scaled, kValueTile, out.high, out.low);
-    return out.parts.scale != 0.0f;
-}
-
 void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
     const size_t row_bytes = elements_bytes(element, dh);
     for (int64_t i = 0; i < n; i++) {

@@ -30,6 +30,8 @@ const char *lofi_cpu_kernels(void);
 
 /* y = ELU(x) over n values by EnCodec's CPU kernel (the version lofi_cpu_kernels names). */
 void lofi_cpu_elu(const float *x, float *y, int64_t n);
+/* y = GELU(x) (the erf form) by the decoder's CPU kernel, the level lofi_cpu_kernels names. */
+void lofi_cpu_gelu(const float *x, float *y, int64_t n);
 /* The CPU features ggml-cpu was compiled for, space separated ("AVX2 FMA F16C ..."). */
 void lofi_ggml_cpu_features(char *buf, size_t len);
 /* Which ggml-cpu computes: "zen4, chosen at run time among x64 haswell zen4" where the build
@@ -47,10 +49,11 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
  * layout and kernels: `kernels` names a level ("portable", "avx2", "avx512-vnni"; NULL: this
  * CPU's best), refused where this CPU does not run it. With norm_w and norm_b (k floats each;
  * NULL: none) the product is with the layer norm of b's rows, (b - mean) / sqrt(variance +
- * norm_epsilon) * norm_w + norm_b, computed in the quantizing node as the decoder does. */
+ * norm_epsilon) * norm_w + norm_b; with gelu, with GELU(b); either computed in the quantizing
+ * node as the decoder does. */
 bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels,
-                        const float *norm_w, const float *norm_b, float norm_epsilon, float *c, int threads, char *err,
-                        size_t err_len);
+                        const float *norm_w, const float *norm_b, float norm_epsilon, bool gelu, float *c, int threads,
+                        char *err, size_t err_len);
 
 /* ---- GGUF files ---- */
 typedef struct lofi_gguf lofi_gguf;

@@ -129,7 +129,7 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             }
 
             ggml_tensor *up = InputProducts(ctx, m.strips, x, {l.ffn_norm_w, l.ffn_norm_b, &hp.norm_epsilon}).times(l.up);
-            x = ggml_add(ctx, x, product(ctx, m, l.down, ggml_gelu_erf(ctx, up)));
+            x = ggml_add(ctx, x, InputProducts(ctx, m.strips, up, Gelu{}).times(l.down));
         }
         InputProducts output(ctx, m.strips, x, {m.dec_norm_w, m.dec_norm_b, &hp.norm_epsilon});
         heads.clear();

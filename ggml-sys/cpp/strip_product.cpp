@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "gelu_kernel.h"
 #include "nearest_int.h"
 #include "strip_kernels.h"
 
@@ -23,12 +24,11 @@ QuantizedRow quantized_row(const char *row, int64_t inputs) {
             reinterpret_cast<const int32_t *>(row + sums_at(inputs))};
 }
 
-// Superblock b of an input row, as GGML's quantize_row_q8_K: the element of largest magnitude
-// maps to -127 or 127.
+// Superblock b of an input row from its kStripSuperblock values x, as GGML's quantize_row_q8_K:
+// the element of largest magnitude maps to -127 or 127.
 void quantize_superblock(const float *x, char *row, int64_t inputs, int64_t b) {
     auto *q = reinterpret_cast<int8_t *>(row) + b * kStripSuperblock;
     auto *sums = reinterpret_cast<int32_t *>(row + sums_at(inputs)) + b * (kStripSuperblock / kStripSumInputs);
-    x += b * kStripSuperblock;
     float top = 0.0f;
     for (int64_t i = 0; i < kStripSuperblock; i++) {
         top = std::max(top, std::fabs(x[i]));
@@ -51,15 +51,24 @@ void share(int64_t n, int ith, int nth, int64_t &begin, int64_t &end) {
     end = n * (ith + 1) / nth;
 }
 
-void quantize_op(ggml_tensor *dst, int ith, int nth, void *) {
+// quantize_op's userdata for the GELU of the values (strip_input_gelu); nullptr: as they are.
+constexpr char kGelu = 1;
+
+// Threads share the superblocks.
+void quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const ggml_tensor *x = dst->src[0];
     const int64_t inputs = x->ne[0], superblocks = inputs / kStripSuperblock;
     int64_t begin = 0, end = 0;
     share(superblocks * x->ne[1], ith, nth, begin, end);
+    float activated[kStripSuperblock];
     for (int64_t i = begin; i < end; i++) {
-        const int64_t row = i / superblocks;
-        quantize_superblock(reinterpret_cast<const float *>(static_cast<const char *>(x->data) + row * x->nb[1]),
-                            static_cast<char *>(dst->data) + row * dst->nb[1], inputs, i % superblocks);
+        const int64_t row = i / superblocks, superblock = i % superblocks;
+        const float *values = reinterpret_cast<const float *>(static_cast<const char *>(x->data) + row * x->nb[1]) + superblock * kStripSuperblock;
+        if (userdata == &kGelu) {
+            gelu_values(values, activated, kStripSuperblock);
+            values = activated;
+        }
+        quantize_superblock(values, static_cast<char *>(dst->data) + row * dst->nb[1], inputs, superblock);
     }
 }
 
@@ -104,7 +113,8 @@ void normed_quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
         layer_norm_row(reinterpret_cast<const float *>(static_cast<const char *>(x->data) + row * x->nb[1]), w, b, inputs, epsilon,
                        normed.data());
         for (int64_t superblock = 0; superblock < inputs / kStripSuperblock; superblock++) {
-            quantize_superblock(normed.data(), static_cast<char *>(dst->data) + row * dst->nb[1], inputs, superblock);
+            quantize_superblock(normed.data() + superblock * kStripSuperblock, static_cast<char *>(dst->data) + row * dst->nb[1], inputs,
+                                superblock);
         }
     }
 }
@@ -143,6 +153,14 @@ const StripKernel *kernel_entry(StripFormat format, CpuKernels level) {
     return &kernels[(format == StripFormat::q4_k ? 0 : levels) + static_cast<size_t>(level)];
 }
 
+// x as contiguous rows [inputs, n] for an input node.
+ggml_tensor *rows_of(ggml_context *ctx, ggml_tensor *x) {
+    if (!ggml_is_contiguous(x)) {
+        x = ggml_cont(ctx, x);
+    }
+    return ggml_reshape_2d(ctx, x, x->ne[0], ggml_nelements(x) / x->ne[0]);
+}
+
 } // namespace
 
 ggml_tensor *new_strip_tensor(ggml_context *ctx, StripFormat format, int64_t inputs, int64_t rows) {
@@ -151,22 +169,22 @@ ggml_tensor *new_strip_tensor(ggml_context *ctx, StripFormat format, int64_t inp
 }
 
 ggml_tensor *strip_input(ggml_context *ctx, ggml_tensor *x) {
-    if (!ggml_is_contiguous(x)) {
-        x = ggml_cont(ctx, x);
-    }
-    x = ggml_reshape_2d(ctx, x, x->ne[0], ggml_nelements(x) / x->ne[0]);
+    x = rows_of(ctx, x);
     return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, &x, 1,
                           quantize_op, GGML_N_TASKS_MAX, nullptr);
 }
 
 ggml_tensor *strip_input_normed(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, const float &epsilon) {
-    if (!ggml_is_contiguous(x)) {
-        x = ggml_cont(ctx, x);
-    }
-    x = ggml_reshape_2d(ctx, x, x->ne[0], ggml_nelements(x) / x->ne[0]);
+    x = rows_of(ctx, x);
     ggml_tensor *args[3] = {x, w, b};
     return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, args, 3,
                           normed_quantize_op, GGML_N_TASKS_MAX, const_cast<float *>(&epsilon));
+}
+
+ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x) {
+    x = rows_of(ctx, x);
+    return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, &x, 1,
+                          quantize_op, GGML_N_TASKS_MAX, const_cast<char *>(&kGelu));
 }
 
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, CpuKernels level) {

@@ -53,24 +53,30 @@ ggml_tensor *StripWeights::of(const ggml_tensor *weight) const {
 }
 
 ggml_tensor *InputProducts::input() {
-    if (norm_.w == nullptr) {
-        return x_;
+    if (prepared_ == nullptr) {
+        if (norm_.w != nullptr) {
+            prepared_ = ggml_add(ctx_, ggml_mul(ctx_, ggml_norm(ctx_, x_, *norm_.epsilon), norm_.w), norm_.b);
+        } else {
+            prepared_ = gelu_ ? ggml_gelu_erf(ctx_, x_) : x_;
+        }
     }
-    if (normed_ == nullptr) {
-        normed_ = ggml_add(ctx_, ggml_mul(ctx_, ggml_norm(ctx_, x_, *norm_.epsilon), norm_.w), norm_.b);
+    return prepared_;
+}
+
+ggml_tensor *InputProducts::quantized() {
+    if (quantized_ == nullptr) {
+        if (norm_.w != nullptr) {
+            quantized_ = strip_input_normed(ctx_, x_, norm_.w, norm_.b, *norm_.epsilon);
+        } else {
+            quantized_ = gelu_ ? strip_input_gelu(ctx_, x_) : strip_input(ctx_, x_);
+        }
     }
-    return normed_;
+    return quantized_;
 }
 
 ggml_tensor *InputProducts::times(ggml_tensor *weight) {
     ggml_tensor *strips = strips_.of(weight);
-    if (strips == nullptr) {
-        return ggml_mul_mat(ctx_, weight, input());
-    }
-    if (quantized_ == nullptr) {
-        quantized_ = norm_.w == nullptr ? strip_input(ctx_, x_) : strip_input_normed(ctx_, x_, norm_.w, norm_.b, *norm_.epsilon);
-    }
-    return strip_product(ctx_, strips, quantized_);
+    return strips == nullptr ? ggml_mul_mat(ctx_, weight, input()) : strip_product(ctx_, strips, quantized());
 }
 
 } // namespace lofi

@@ -41,27 +41,34 @@ struct LayerNorm {
     const float *epsilon;
 };
 
-// The products of one input x ([inputs, n]), or of its layer norm, with weights: ggml_mul_mat,
-// or for a weight laid out in strips the strip product of the input quantized once for all of
-// them (with the norm in the same node).
+// GELU (the erf form) of each value.
+struct Gelu {};
+
+// The products of one input x ([inputs, n]), or of its layer norm or GELU, with weights:
+// ggml_mul_mat, or for a weight laid out in strips the strip product of the input quantized
+// once for all of them (the norm or GELU in the same node).
 class InputProducts {
   public:
     InputProducts(ggml_context *ctx, const StripWeights &strips, ggml_tensor *x) : ctx_(ctx), strips_(strips), x_(x) {}
     InputProducts(ggml_context *ctx, const StripWeights &strips, ggml_tensor *x, LayerNorm norm)
         : ctx_(ctx), strips_(strips), x_(x), norm_(norm) {}
+    InputProducts(ggml_context *ctx, const StripWeights &strips, ggml_tensor *x, Gelu) : ctx_(ctx), strips_(strips), x_(x), gelu_(true) {}
 
     // weight . input, [rows, n].
     ggml_tensor *times(ggml_tensor *weight);
 
   private:
-    // The input in F32 (GGML's norm, mul and add when normed), made once.
+    // The input in F32 (through GGML's ops when normed or activated), made once.
     ggml_tensor *input();
+    // The input quantized for the strips, made once.
+    ggml_tensor *quantized();
 
     ggml_context *ctx_;
     const StripWeights &strips_;
     ggml_tensor *x_;
     LayerNorm norm_ = {nullptr, nullptr, nullptr};
-    ggml_tensor *normed_ = nullptr, *quantized_ = nullptr;
+    bool gelu_ = false;
+    ggml_tensor *prepared_ = nullptr, *quantized_ = nullptr;
 };
 
 } // namespace lofi

@@ -45,6 +45,15 @@ pub fn cpu_elu(x: &[f32]) -> Vec<f32> {
     y
 }
 
+/// GELU (the erf form) of each value by the decoder's CPU kernel, the version [`cpu_kernels`]
+/// names.
+pub fn cpu_gelu(x: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    // SAFETY: x and y hold x.len() floats each.
+    unsafe { raw::lofi_cpu_gelu(x.as_ptr(), y.as_mut_ptr(), x.len() as i64) };
+    y
+}
+
 /// The CPU features ggml-cpu was compiled for ("SSE3 SSSE3 AVX AVX2 F16C FMA ...").
 pub fn cpu_features() -> String {
     filled_by(raw::lofi_ggml_cpu_features)
@@ -121,26 +130,41 @@ pub struct LayerNorm<'a> {
     pub epsilon: f32,
 }
 
+/// What a strip product's input rows go through first, in the node that quantizes them (as the
+/// decoder computes its layer norms and GELU).
+#[derive(Clone, Copy, Debug)]
+pub enum StripInput<'a> {
+    /// The rows as they are.
+    AsIs,
+    /// Their layer norm.
+    LayerNorm(LayerNorm<'a>),
+    /// GELU (the erf form) of each value.
+    Gelu,
+}
+
 /// The same product as [`mul_mat`] for a Q4_K or Q6_K `a` (`m` a multiple of 16) through the
 /// decoder's strip layout and kernels: `kernels` names a level ("portable", "avx2",
 /// "avx512-vnni"; `None`: this CPU's, as [`cpu_kernels`] names it), refused where this CPU does
-/// not run it. With `norm`, the product is with the layer norm of `b`'s rows, computed where the
-/// decoder computes it (in the node that quantizes them).
+/// not run it; `input` says what `b`'s rows go through first.
 pub fn strip_mul_mat(
     a_type: GgmlType,
     a: &[u8],
     b: &[f32],
     (m, n, k): (usize, usize, usize),
     kernels: Option<&str>,
-    norm: Option<LayerNorm>,
+    input: StripInput,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
     let kernels = kernels.map(c_string).transpose()?;
-    if norm.is_some_and(|norm| norm.w.len() != k || norm.b.len() != k) {
-        return Err(GgmlError(
-            "strip_mul_mat: a layer norm needs k weights and k biases".into(),
-        ));
-    }
+    let norm = match input {
+        StripInput::LayerNorm(norm) if norm.w.len() != k || norm.b.len() != k => {
+            return Err(GgmlError(
+                "strip_mul_mat: a layer norm needs k weights and k biases".into(),
+            ));
+        }
+        StripInput::LayerNorm(norm) => Some(norm),
+        StripInput::AsIs | StripInput::Gelu => None,
+    };
     checked_product("strip_mul_mat", (a_type, a, b), (m, n, k), |c, err| {
         // SAFETY: checked_product checked the sizes (and the norm's k values above); c holds
         // m × n floats; kernels is NUL-terminated or null.
@@ -156,6 +180,7 @@ pub fn strip_mul_mat(
                 norm.map_or(std::ptr::null(), |norm| norm.w.as_ptr()),
                 norm.map_or(std::ptr::null(), |norm| norm.b.as_ptr()),
                 norm.map_or(0.0, |norm| norm.epsilon),
+                matches!(input, StripInput::Gelu),
                 c.as_mut_ptr(),
                 threads.max(1) as i32,
                 err.ptr(),

@@ -1,8 +1,8 @@
 //! The GGML build computes: matrix products against a naive Rust result, quantize round trips,
 //! and a GGUF written and read back through GGML's own writer and parser.
 use ggml_sys::{
-    cpu_elu, cpu_features, cpu_kernels, mul_mat, quantize, strip_mul_mat, to_f32, version, GgmlType, GgufFile,
-    GgufWriter, LayerNorm,
+    cpu_elu, cpu_features, cpu_gelu, cpu_kernels, mul_mat, quantize, strip_mul_mat, to_f32, version, GgmlType,
+    GgufFile, GgufWriter, LayerNorm, StripInput,
 };
 
 /// Deterministic values in [-1, 1) (a small LCG; the test needs no quality randomness).
@@ -64,6 +64,78 @@ fn the_cpu_elu_matches_exp_m1_over_its_whole_range() {
     }
 }
 
+/// erf in f64: its Taylor series, exact to ~1e-9 up to |x| = 4 (the terms cancel from ~e^16),
+/// and 1 within 2e-8 beyond.
+fn erf(x: f64) -> f64 {
+    if x.abs() > 4.0 {
+        return x.signum();
+    }
+    let (mut term, mut sum) = (x, x);
+    for n in 1..200 {
+        term *= -x * x / f64::from(n);
+        sum += term / f64::from(2 * n + 1);
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
+fn gelu(x: f32) -> f32 {
+    let x = f64::from(x);
+    (0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2))) as f32
+}
+
+#[test]
+fn the_cpu_gelu_matches_the_erf_form() {
+    // Every length's tail (the vector loop leaves up to 7), both signs, zero, the range where
+    // erf saturates.
+    let mut x: Vec<f32> = (-1200..=1200).map(|i| i as f32 * 0.01).collect();
+    x.extend([0.0, -0.0, 1e-8, -1e-8, -30.0, 30.0, -1e4, 1e4]);
+    for n in [x.len(), 7, 1] {
+        let y = cpu_gelu(&x[..n]);
+        for (&v, &g) in x.iter().zip(&y) {
+            let expected = gelu(v);
+            assert!(
+                (g - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+                "{} kernel: GELU({v}) = {g}, expected {expected}",
+                cpu_kernels()
+            );
+        }
+    }
+}
+
+/// The decoder's GELU, computed in the node that quantizes a strip product's input, gives the
+/// product with the activated rows on every kernel level this CPU runs.
+#[test]
+fn a_strip_product_of_gelu_rows_matches_gelu_then_the_product() {
+    let levels = ["portable", "avx2", "avx512-vnni"];
+    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
+    let (m, k) = (16, 1024);
+    let a = quantize(GgmlType::Q6_K, &values(m * k, 21), k).unwrap();
+    for n in [1, 2] {
+        let b: Vec<f32> = values(n * k, 22).iter().map(|v| v * 4.0).collect();
+        let activated: Vec<f32> = b.iter().map(|&v| gelu(v)).collect();
+        let expected = mul_mat(GgmlType::Q6_K, &a, &activated, m, n, k, 1).unwrap();
+        let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
+            let c = strip_mul_mat(
+                GgmlType::Q6_K,
+                &a,
+                &b,
+                (m, n, k),
+                Some(level),
+                StripInput::Gelu,
+                threads,
+            )
+            .unwrap();
+            let diff = max_abs_diff(&c, &expected);
+            // The inputs' int8 rounding may differ by one step where the two GELUs part.
+            assert!(
+                diff <= 2e-3 * scale,
+                "{level}, {n} rows: differ by {diff} (values up to {scale})"
+            );
+        }
+    }
+}
+
 #[test]
 fn f32_mul_mat_matches_naive() {
     let (m, n, k) = (48, 5, 256);
@@ -116,7 +188,7 @@ fn strip_products_match_ggml_products_on_every_kernel_level() {
                 let expected = mul_mat(a_type, &a, &b, m, n, k, 1).unwrap();
                 let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
                 for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
-                    let c = strip_mul_mat(a_type, &a, &b, (m, n, k), Some(level), None, threads).unwrap();
+                    let c = strip_mul_mat(a_type, &a, &b, (m, n, k), Some(level), StripInput::AsIs, threads).unwrap();
                     let diff = max_abs_diff(&c, &expected);
                     assert!(
                         diff <= 1e-5 * scale,
@@ -165,7 +237,16 @@ fn a_strip_product_of_layer_normed_rows_matches_the_norm_then_the_product() {
         let expected = mul_mat(GgmlType::Q4_K, &a, &normed, m, n, k, 1).unwrap();
         let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
         for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
-            let c = strip_mul_mat(GgmlType::Q4_K, &a, &b, (m, n, k), Some(level), Some(norm), threads).unwrap();
+            let c = strip_mul_mat(
+                GgmlType::Q4_K,
+                &a,
+                &b,
+                (m, n, k),
+                Some(level),
+                StripInput::LayerNorm(norm),
+                threads,
+            )
+            .unwrap();
             let diff = max_abs_diff(&c, &expected);
             // The inputs' int8 rounding may differ by one step where f32 and f64 norms part.
             assert!(
@@ -175,7 +256,16 @@ fn a_strip_product_of_layer_normed_rows_matches_the_norm_then_the_product() {
         }
     }
     let short = LayerNorm { w: &w[..k - 1], ..norm };
-    let refused = strip_mul_mat(GgmlType::Q4_K, &a, &values(k, 14), (m, 1, k), None, Some(short), 1).unwrap_err();
+    let refused = strip_mul_mat(
+        GgmlType::Q4_K,
+        &a,
+        &values(k, 14),
+        (m, 1, k),
+        None,
+        StripInput::LayerNorm(short),
+        1,
+    )
+    .unwrap_err();
     assert!(refused.0.contains("k weights and k biases"), "{refused}");
 }
 
@@ -183,16 +273,25 @@ fn a_strip_product_of_layer_normed_rows_matches_the_norm_then_the_product() {
 fn strip_products_refuse_what_they_cannot_compute() {
     let b = values(256, 10);
     let few_rows = quantize(GgmlType::Q4_K, &values(8 * 256, 9), 256).unwrap();
-    let refused = strip_mul_mat(GgmlType::Q4_K, &few_rows, &b, (8, 1, 256), None, None, 1).unwrap_err();
+    let refused = strip_mul_mat(GgmlType::Q4_K, &few_rows, &b, (8, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
     assert!(refused.0.contains("a multiple of 16"), "{refused}");
     let q8 = quantize(GgmlType::Q8_0, &values(16 * 256, 9), 256).unwrap();
-    let refused = strip_mul_mat(GgmlType::Q8_0, &q8, &b, (16, 1, 256), None, None, 1).unwrap_err();
+    let refused = strip_mul_mat(GgmlType::Q8_0, &q8, &b, (16, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
     assert!(refused.0.contains("Q4_K or Q6_K"), "{refused}");
     let a = quantize(GgmlType::Q4_K, &values(16 * 256, 9), 256).unwrap();
-    let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), None, 1).unwrap_err();
+    let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), StripInput::AsIs, 1).unwrap_err();
     assert_eq!(unknown.0, "no CPU kernels are named 'sse9'");
     if cpu_kernels() != "avx512-vnni" {
-        let beyond = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("avx512-vnni"), None, 1).unwrap_err();
+        let beyond = strip_mul_mat(
+            GgmlType::Q4_K,
+            &a,
+            &b,
+            (16, 1, 256),
+            Some("avx512-vnni"),
+            StripInput::AsIs,
+            1,
+        )
+        .unwrap_err();
         assert!(beyond.0.contains("do not run here"), "{beyond}");
     }
 }
