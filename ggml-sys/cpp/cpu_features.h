@@ -18,6 +18,14 @@ CpuKernels cpu_kernels();
 // At least AVX2 (with FMA and F16C).
 bool cpu_kernels_vectorised();
 
+// A row kernel with an AVX2 version (ELU, GELU, softmax): that one where this CPU runs it, the
+// portable one otherwise (and off x86, where the AVX2 one is not compiled).
+#if defined(__x86_64__) || defined(__i386__)
+#define LOFI_ROW_KERNEL(avx2, portable) (::lofi::cpu_kernels_vectorised() ? (avx2) : (portable))
+#else
+#define LOFI_ROW_KERNEL(avx2, portable) (portable)
+#endif
+
 // "avx512-vnni", "avx2" or "portable".
 const char *cpu_kernels_name(CpuKernels level = cpu_kernels());
 

@@ -29,17 +29,6 @@ LOFI_AVX2 void elu_avx2(const float *x, float *y, int64_t n) {
 }
 #endif
 
-using EluRow = void (*)(const float *, float *, int64_t);
-
-EluRow elu_row() {
-#ifdef LOFI_X86
-    if (cpu_kernels_vectorised()) {
-        return elu_avx2;
-    }
-#endif
-    return elu_portable;
-}
-
 // dst = ELU(a), rows shared among the compute threads; a's rows are contiguous (checked when
 // the op is built).
 void elu_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void *) {
@@ -55,7 +44,7 @@ void elu_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void *) {
 } // namespace
 
 void elu_values(const float *x, float *y, int64_t n) {
-    static const EluRow row = elu_row();
+    static const auto row = LOFI_ROW_KERNEL(elu_avx2, elu_portable);
     row(x, y, n);
 }
 

@@ -49,11 +49,7 @@ LOFI_AVX2 void gelu_avx2(const float *x, float *y, int64_t n) {
 } // namespace
 
 void gelu_values(const float *x, float *y, int64_t n) {
-#ifdef LOFI_X86
-    static const auto row = cpu_kernels_vectorised() ? gelu_avx2 : gelu_portable;
-#else
-    constexpr auto row = gelu_portable;
-#endif
+    static const auto row = LOFI_ROW_KERNEL(gelu_avx2, gelu_portable);
     row(x, y, n);
 }
 

@@ -762,11 +762,7 @@ void key_scores(KvElement element, int64_t dh, const float *q, const char *tiles
 }
 
 void softmax(float *x, int64_t n, float scale) {
-#ifdef LOFI_X86
-    static const auto row = cpu_kernels_vectorised() ? softmax_avx2 : softmax_portable;
-#else
-    constexpr auto row = softmax_portable;
-#endif
+    static const auto row = LOFI_ROW_KERNEL(softmax_avx2, softmax_portable);
     row(x, n, scale);
 }
 

@@ -106,33 +106,14 @@ fn the_cpu_gelu_matches_the_erf_form() {
 /// product with the activated rows on every kernel level this CPU runs.
 #[test]
 fn a_strip_product_of_gelu_rows_matches_gelu_then_the_product() {
-    let levels = ["portable", "avx2", "avx512-vnni"];
-    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
     let (m, k) = (16, 1024);
     let a = quantize(GgmlType::Q6_K, &values(m * k, 21), k).unwrap();
     for n in [1, 2] {
         let b: Vec<f32> = values(n * k, 22).iter().map(|v| v * 4.0).collect();
         let activated: Vec<f32> = b.iter().map(|&v| gelu(v)).collect();
         let expected = mul_mat(GgmlType::Q6_K, &a, &activated, m, n, k, 1).unwrap();
-        let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
-        for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
-            let c = strip_mul_mat(
-                GgmlType::Q6_K,
-                &a,
-                &b,
-                (m, n, k),
-                Some(level),
-                StripInput::Gelu,
-                threads,
-            )
-            .unwrap();
-            let diff = max_abs_diff(&c, &expected);
-            // The inputs' int8 rounding may differ by one step where the two GELUs part.
-            assert!(
-                diff <= 2e-3 * scale,
-                "{level}, {n} rows: differ by {diff} (values up to {scale})"
-            );
-        }
+        // The inputs' int8 rounding may differ by one step where the two GELUs part.
+        assert_strip_product_on_every_level((GgmlType::Q6_K, &a), &b, (m, n, k), StripInput::Gelu, &expected, 2e-3);
     }
 }
 
@@ -173,29 +154,42 @@ fn q4_k_mul_mat_matches_naive_on_dequantized_weights() {
     assert!(weight_diff < 0.15, "Q4_K round trip differs by {weight_diff}");
 }
 
+/// `strip_mul_mat` of `a` by `b` with `input` on every kernel level this CPU runs (on 1, 2 and
+/// 3 threads: shared unevenly) stays within `tolerance` times the largest value of `expected`.
+fn assert_strip_product_on_every_level(
+    (a_type, a): (GgmlType, &[u8]),
+    b: &[f32],
+    mnk: (usize, usize, usize),
+    input: StripInput,
+    expected: &[f32],
+    tolerance: f32,
+) {
+    let levels = ["portable", "avx2", "avx512-vnni"];
+    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
+    let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
+    for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
+        let c = strip_mul_mat(a_type, a, b, mnk, Some(level), input, threads).unwrap();
+        let diff = max_abs_diff(&c, expected);
+        assert!(
+            diff <= tolerance * scale,
+            "{level} {:?} strips, (m, n, k) {mnk:?}, {input:?}, {threads} threads: differ by {diff} (values up to {scale})",
+            a_type.name()
+        );
+    }
+}
+
 /// The decoder's Q4_K and Q6_K products through its strip layout give GGML's products (which
 /// quantize the inputs the same way) on every kernel level this CPU runs: one, two and three
 /// input rows (kernels take rows in pairs), one strip and several, split among threads unevenly.
 #[test]
 fn strip_products_match_ggml_products_on_every_kernel_level() {
-    let levels = ["portable", "avx2", "avx512-vnni"];
-    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
     for a_type in [GgmlType::Q4_K, GgmlType::Q6_K] {
         for (m, k) in [(16, 256), (48, 768), (64, 1024)] {
             let a = quantize(a_type, &values(m * k, 7), k).unwrap();
             for n in [1, 2, 3] {
                 let b: Vec<f32> = values(n * k, 8).iter().map(|v| v * 4.0).collect();
                 let expected = mul_mat(a_type, &a, &b, m, n, k, 1).unwrap();
-                let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
-                for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
-                    let c = strip_mul_mat(a_type, &a, &b, (m, n, k), Some(level), StripInput::AsIs, threads).unwrap();
-                    let diff = max_abs_diff(&c, &expected);
-                    assert!(
-                        diff <= 1e-5 * scale,
-                        "{level} {:?} strips, {m}x{k} by {n} rows, {threads} threads: differ by {diff} (values up to {scale})",
-                        a_type.name()
-                    );
-                }
+                assert_strip_product_on_every_level((a_type, &a), &b, (m, n, k), StripInput::AsIs, &expected, 1e-5);
             }
         }
     }
@@ -206,8 +200,6 @@ fn strip_products_match_ggml_products_on_every_kernel_level() {
 /// level this CPU runs, for rows whose offset and spread the norm must take out.
 #[test]
 fn a_strip_product_of_layer_normed_rows_matches_the_norm_then_the_product() {
-    let levels = ["portable", "avx2", "avx512-vnni"];
-    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
     let (m, k) = (32, 1024);
     let a = quantize(GgmlType::Q4_K, &values(m * k, 11), k).unwrap();
     let w: Vec<f32> = values(k, 12).iter().map(|v| 1.0 + 0.5 * v).collect();
@@ -235,25 +227,9 @@ fn a_strip_product_of_layer_normed_rows_matches_the_norm_then_the_product() {
                 })
                 .collect();
         let expected = mul_mat(GgmlType::Q4_K, &a, &normed, m, n, k, 1).unwrap();
-        let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
-        for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
-            let c = strip_mul_mat(
-                GgmlType::Q4_K,
-                &a,
-                &b,
-                (m, n, k),
-                Some(level),
-                StripInput::LayerNorm(norm),
-                threads,
-            )
-            .unwrap();
-            let diff = max_abs_diff(&c, &expected);
-            // The inputs' int8 rounding may differ by one step where f32 and f64 norms part.
-            assert!(
-                diff <= 2e-3 * scale,
-                "{level}, {n} rows: differ by {diff} (values up to {scale})"
-            );
-        }
+        // The inputs' int8 rounding may differ by one step where f32 and f64 norms part.
+        let input = StripInput::LayerNorm(norm);
+        assert_strip_product_on_every_level((GgmlType::Q4_K, &a), &b, (m, n, k), input, &expected, 2e-3);
     }
     let short = LayerNorm { w: &w[..k - 1], ..norm };
     let refused = strip_mul_mat(
