@@ -231,24 +231,37 @@ impl Server {
         self.engine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Generation finished or failed: tell the client, then let playback react.
+    /// Generation started, progressed, finished or failed: playback reacts, then the client is
+    /// told. A change to playback happens first and the notification goes out under the
+    /// engine's lock, so a client that asks after it sees the change (a prefetched track in the
+    /// playlist: the notification used to overtake it) and no playback event of the change
+    /// overtakes the notification.
     fn on_queue_event(&self, event: QueueEvent) {
-        if let Some(notification) = protocol::generation(&event, &self.cache) {
-            self.outbox.notify(notification);
-        }
-        match event {
-            QueueEvent::Streaming { track } => self.engine().add_stream(track),
-            QueueEvent::Error { track_id, error } => self.engine().stream_failed(&track_id, &error.message),
+        let notification = protocol::generation(&event, &self.cache);
+        let _engine = match event {
+            QueueEvent::Streaming { track } => {
+                let mut engine = self.engine();
+                engine.add_stream(track);
+                Some(engine)
+            }
+            QueueEvent::Error { track_id, error } => {
+                let mut engine = self.engine();
+                engine.stream_failed(&track_id, &error.message);
+                Some(engine)
+            }
             QueueEvent::Complete {
                 meta, prefetch, play, ..
-            } => self.on_complete(&meta.track_id, prefetch, play),
-            QueueEvent::Started { .. } | QueueEvent::Progress { .. } => {}
+            } => Some(self.on_complete(&meta.track_id, prefetch, play)),
+            QueueEvent::Started { .. } | QueueEvent::Progress { .. } => None,
+        };
+        if let Some(notification) = notification {
+            self.outbox.notify(notification);
         }
     }
 
     /// A track is in the cache: it plays if asked (unless it plays already, as it generated),
-    /// or joins the playlist if prefetched.
-    fn on_complete(&self, track_id: &str, prefetch: bool, play: bool) {
+    /// or joins the playlist if prefetched. Returns the engine still locked.
+    fn on_complete(&self, track_id: &str, prefetch: bool, play: bool) -> MutexGuard<'_, Engine> {
         let mut engine = self.engine();
         let streamed = engine.stream_stored(track_id);
         let result = if play && !streamed {
@@ -263,6 +276,7 @@ impl Server {
         }
         // Storing it may have evicted playlist tracks.
         engine.forget_missing();
+        engine
     }
 
     /// Playback housekeeping: forwards its events, keeps the playing track safe from
