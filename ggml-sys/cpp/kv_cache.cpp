@@ -43,6 +43,9 @@ void write_values(ggml_tensor *dst, int ith, int nth, void *userdata) {
     write_op(dst, ith, nth, cache, cache.type.value, store_value);
 }
 
+// softmax(q.k * this) . v.
+float attention_scale(int64_t head_size) { return 1.0f / std::sqrt(static_cast<float>(head_size)); }
+
 // dst [head size * heads, branches] = each head's attention: its query's scores against its
 // keys, their softmax, its values weighted by them; src: q, keys, values. One node (three were
 // a barrier each), the scores in the calling thread's buffer.
@@ -50,7 +53,7 @@ void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const KvCache &cache = *static_cast<const KvCache *>(userdata);
     const ggml_tensor *q = dst->src[0], *keys = dst->src[1], *values = dst->src[2];
     const int64_t n = cache.filled, dh = cache.head_size;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    const float scale = attention_scale(dh);
     thread_local std::vector<float> weights;
     weights.resize(n);
     for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
@@ -143,7 +146,6 @@ KvWritten kv_as_is(const KvCache &cache) { return {cache.k, cache.v}; }
 
 ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten written, ggml_tensor *q) {
     const int64_t dh = cache.head_size, heads = cache.heads, branches = cache.branches, n = cache.filled;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
     if (cache.cpu_kernels) {
         ggml_tensor *args[3] = {q, written.k, written.v};
         return ggml_custom_4d(ctx, GGML_TYPE_F32, dh * heads, branches, 1, 1, args, 3, attend_op, GGML_N_TASKS_MAX,
@@ -151,7 +153,8 @@ ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten writte
     }
     ggml_tensor *queries = ggml_permute(ctx, ggml_reshape_4d(ctx, q, dh, heads, 1, branches), 0, 2, 1, 3); // [dh, 1, heads, branches]
     ggml_tensor *out = ggml_flash_attn_ext(ctx, queries, positions_view(ctx, written.k, 0, n, branches),
-                                           positions_view(ctx, written.v, 0, n, branches), nullptr, scale, 0.0f, 0.0f);
+                                           positions_view(ctx, written.v, 0, n, branches), nullptr, attention_scale(dh), 0.0f,
+                                           0.0f);
     ggml_prec_set_acc(out, GGML_PREC_F32);
     return ggml_reshape_2d(ctx, out, dh * heads, branches); // out: [dh, heads, 1, branches]
 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "cpu_features.h"
@@ -176,10 +175,10 @@ int64_t value_byte(KvElement element, int64_t dh, int64_t d, int64_t column) {
 
 int value_shift(int64_t column) { return column % 8 < 4 ? 0 : 4; } // int4
 
-float *value_scales(KvElement element, char *tile, int64_t dh) {
-    return reinterpret_cast<float *>(tile + elements_bytes(element, kValueTile * dh));
-}
 const float *value_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, kValueTile * dh); }
+float *value_scales(KvElement element, char *tile, int64_t dh) {
+    return const_cast<float *>(value_scales(element, static_cast<const char *>(tile), dh));
+}
 
 // Tile t of a head's values: its elements (int4's first tile is int8) and where it starts.
 KvElement value_tile_element(KvElement element, int64_t t) { return element == KvElement::int4 && t == 0 ? KvElement::int8 : element; }
@@ -209,8 +208,9 @@ float value_at(KvElement element, const char *tile, int64_t dh, int64_t d, int64
     return static_cast<float>((static_cast<uint8_t>(byte) >> value_shift(column) & 0x0F) - 8);
 }
 
-// A value tile's weights times its positions' scales in two int8 parts (as the query's: one
-// part alone loses the small weights beside a large one), zero past the m positions filled.
+// A value tile's weights times its positions' scales in two int8 parts, as split_int8 splits the
+// query (one part alone loses the small weights beside a large one), zero past the m positions
+// filled; the vector kernels' weigh_tile_* make them.
 struct TileWeights {
     int8_t high[kValueTile], low[kValueTile];
     Int8Parts parts;
@@ -253,6 +253,13 @@ void softmax_portable(float *x, int64_t n, float scale) {
 
 #ifdef LOFI_X86
 
+// The largest of 8 lanes.
+LOFI_AVX2 inline float largest_lane(__m256 x) {
+    __m128 half = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
+    return _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
+}
+
 // softmax_portable 8 lanes at a time (exp to ~1e-7, cpu_simd.h).
 LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
     const __m256 scales = _mm256_set1_ps(scale);
@@ -261,9 +268,7 @@ LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
     for (; i + 8 <= n; i += 8) {
         lanes = _mm256_max_ps(lanes, _mm256_mul_ps(scales, _mm256_loadu_ps(x + i)));
     }
-    alignas(32) float parts[8];
-    _mm256_store_ps(parts, lanes);
-    float top = *std::max_element(parts, parts + 8);
+    float top = largest_lane(lanes);
     for (int64_t j = i; j < n; j++) {
         top = std::max(top, scale * x[j]);
     }
@@ -274,6 +279,7 @@ LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
         _mm256_storeu_ps(x + i, e);
         sums = _mm256_add_ps(sums, e);
     }
+    alignas(32) float parts[8];
     _mm256_store_ps(parts, sums);
     double sum = 0.0;
     for (float part : parts) {
@@ -283,12 +289,12 @@ LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
         x[j] = std::exp(scale * x[j] - top);
         sum += x[j];
     }
-    const __m256 inverse = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+    const auto inverse = static_cast<float>(1.0 / sum);
     for (i = 0; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inverse));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inverse)));
     }
     for (int64_t j = i; j < n; j++) {
-        x[j] *= static_cast<float>(1.0 / sum);
+        x[j] *= inverse;
     }
 }
 
@@ -412,7 +418,8 @@ LOFI_AVX2 inline __m256i packed_int8(const __m256i *x) {
     return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// weigh_tile 8 lanes at a time (the portable split rounds a value at a time): the same parts.
+// The tile's weights in int8 parts 8 lanes at a time: split_int8's parts (it rounds a value at a
+// time). False when they are all zero (the tile adds nothing).
 LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_t m, TileWeights &out) {
     alignas(32) float scaled[kValueTile] = {};
     for (int64_t i = 0; i < m; i++) {
@@ -423,9 +430,7 @@ LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_
     for (int64_t i = 0; i < kValueTile; i += 8) {
         top = _mm256_max_ps(top, _mm256_and_ps(_mm256_load_ps(scaled + i), magnitude));
     }
-    __m128 half = _mm_max_ps(_mm256_castps256_ps128(top), _mm256_extractf128_ps(top, 1));
-    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
-    const float largest = _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
+    const float largest = largest_lane(top);
     if (largest == 0.0f) {
         return false;
     }
@@ -602,7 +607,8 @@ LOFI_AVX512 void weighted_rows_avx512(KvElement element, int64_t dh, const float
     }
 }
 
-// weigh_tile on 16-lane registers (masked loads: nothing past the m positions filled is read).
+// weigh_tile_avx2 on 16-lane registers (masked loads: nothing past the m positions filled is
+// read).
 LOFI_AVX512 bool weigh_tile_avx512(const float *weights, const float *scales, int64_t m, TileWeights &out) {
     __m512 scaled[4];
     __m512 top = _mm512_setzero_ps();

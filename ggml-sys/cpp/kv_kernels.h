@@ -7,14 +7,12 @@
 
 namespace lofi {
 
-// Positions per key tile, and per value tile (int8 and int4 values).
+// Positions per key tile, and per value tile (int8 and int4 values). int4 values keep their first
+// tile int8: early in a track its positions are all there is to attend to, so no average over
+// many positions hides a value's error, and a decoder keeps attending to its first positions (an
+// attention sink) all along.
 constexpr int64_t kKeyTile = 64;
 constexpr int64_t kValueTile = 64;
-
-// int4 values keep the first tile's int8: early in a track its positions are all there is to
-// attend to, so no average over many positions hides a value's error, and a decoder keeps
-// attending to its first positions (an attention sink) all along.
-constexpr int64_t kPreciseValues = kValueTile;
 
 // Bytes of one key tile ([head size][kKeyTile] elements, then for int8 kKeyTile f32 scales).
 // Keys are never 4-bit (kv_cache.h).
