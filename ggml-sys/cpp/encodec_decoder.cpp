@@ -2,6 +2,7 @@
 
 #include "elu_kernel.h"
 #include "graph_runner.h"
+#include "lstm_cell.h"
 #include "thread_governor.h"
 
 namespace lofi {
@@ -74,64 +75,34 @@ ggml_tensor *conv_transpose(ggml_context *ctx, CodecWeights &weights, ggml_tenso
     return add_bias(ctx, ggml_view_2d(ctx, y, out, y->ne[1] - total, y->nb[1], left * y->nb[1]), bias);
 }
 
-// The LSTM's state between frame-stage chunks: per layer, h as [channels, 1] and the cell as
-// [channels]; no tensors (zeros) before the first frame.
-struct LstmState {
-    std::vector<ggml_tensor *> h, cell;
-};
-
-// PyTorch's multi-layer LSTM over x: [channels, time] from state `start`, plus the skip
-// connection EncodecLSTM adds; each layer's last state goes to `end`. W_ih·x for every step at
-// once; the recurrence step by step; the outputs joined pairwise.
-ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x, const LstmState &start,
-                  LstmState &end) {
+// PyTorch's multi-layer LSTM over x: [channels, time] plus the skip connection EncodecLSTM adds.
+// `runs`: per layer, an input [channels, time + 2] holding the state before x (lstm_cell.h),
+// which then holds the outputs and the state after. W_ih·x for every step at once, then per step
+// W_hh·h and the cell in one node each.
+ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x, const std::vector<ggml_tensor *> &runs) {
     const int64_t c = x->ne[0], steps = x->ne[1];
     ggml_tensor *input = x;
-    end = LstmState{};
     for (uint32_t layer = 0; layer < m.hp.codec.lstm_layers; layer++) {
         const std::string l = "_l" + std::to_string(layer);
         ggml_tensor *w_hh = m.get(prefix + "weight_hh" + l);
         ggml_tensor *bias = ggml_add(ctx, m.get(prefix + "bias_ih" + l), m.get(prefix + "bias_hh" + l));
         ggml_tensor *gates_x = ggml_add(ctx, ggml_mul_mat(ctx, m.get(prefix + "weight_ih" + l), input), bias); // [4c, time]
-        ggml_tensor *h = start.h.empty() ? nullptr : start.h[layer];
-        ggml_tensor *cell = start.cell.empty() ? nullptr : start.cell[layer];
-        std::vector<ggml_tensor *> outputs;
+        ggml_tensor *run = runs[layer];
         for (int64_t t = 0; t < steps; t++) {
-            ggml_tensor *gates = ggml_view_1d(ctx, gates_x, 4 * c, t * gates_x->nb[1]);
-            if (h != nullptr) {
-                gates = ggml_add(ctx, gates, ggml_reshape_1d(ctx, ggml_mul_mat(ctx, w_hh, h), 4 * c));
-            }
-            auto gate = [&](int i) { return ggml_view_1d(ctx, gates, c, i * c * ggml_element_size(gates)); };
-            ggml_tensor *in = ggml_sigmoid(ctx, gate(0)), *forget = ggml_sigmoid(ctx, gate(1));
-            ggml_tensor *candidate = ggml_tanh(ctx, gate(2)), *out = ggml_sigmoid(ctx, gate(3));
-            ggml_tensor *update = ggml_mul(ctx, in, candidate);
-            cell = cell == nullptr ? update : ggml_add(ctx, ggml_mul(ctx, forget, cell), update);
-            h = ggml_reshape_2d(ctx, ggml_mul(ctx, out, ggml_tanh(ctx, cell)), c, 1);
-            outputs.push_back(h);
+            ggml_tensor *h = ggml_view_2d(ctx, run, c, 1, run->nb[1], t * run->nb[1]);
+            run = lstm_step(ctx, run, ggml_view_1d(ctx, gates_x, 4 * c, t * gates_x->nb[1]), ggml_mul_mat(ctx, w_hh, h), t);
         }
-        end.h.push_back(h);
-        end.cell.push_back(cell);
-        while (outputs.size() > 1) { // join [c, 1] columns into [c, time] in log2(time) rounds
-            std::vector<ggml_tensor *> joined;
-            for (size_t i = 0; i + 1 < outputs.size(); i += 2) {
-                joined.push_back(ggml_concat(ctx, outputs[i], outputs[i + 1], 1));
-            }
-            if (outputs.size() % 2 == 1) {
-                joined.push_back(outputs.back());
-            }
-            outputs.swap(joined);
-        }
-        input = outputs[0];
+        input = ggml_view_2d(ctx, run, c, steps, run->nb[1], run->nb[1]);
     }
     return ggml_add(ctx, input, x);
 }
 
 // Frame rate for `frames` frames whose codes come with `halo` frames of context on each side
 // (codes_in: [codebook][halo + frames + halo]): residual VQ (the sum of each codebook's vectors),
-// first convolution (the halo makes it see the neighbouring chunks), LSTM from `start`.
+// first convolution (the halo makes it see the neighbouring chunks), LSTM over `lstm_runs`.
 // Returns [channels, frames].
 ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, CodecWeights &weights, ggml_tensor *codes_in, int64_t frames, int64_t halo_before,
-                               int64_t halo_after, const LstmState &start, LstmState &end) {
+                               int64_t halo_after, const std::vector<ggml_tensor *> &lstm_runs) {
     const CodecHparams &hp = m.hp.codec;
     const int64_t span = halo_before + frames + halo_after;
     ggml_tensor *emb = nullptr; // [dim, span]
@@ -141,7 +112,7 @@ ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, CodecW
     }
     ggml_tensor *x = conv1d(ctx, weights, emb, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"));
     x = ggml_view_2d(ctx, x, x->ne[0], frames, x->nb[1], halo_before * x->nb[1]); // the chunk's own frames
-    return lstm(ctx, m, "codec.dec.1.lstm.", x, start, end);
+    return lstm(ctx, m, "codec.dec.1.lstm.", x, lstm_runs);
 }
 
 // Upsampling: [ELU, transposed conv, residual blocks] per ratio, ELU, last convolution.
@@ -246,43 +217,42 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
         return true;
     }
     const int64_t chunk_max = std::min(limit - framed_, chunks_.frame_stage > 0 ? chunks_.frame_stage : limit - framed_);
-    // The LSTM unrolls into ~20 nodes per frame and layer.
-    GraphRunner frame_runner({m.cpu}, static_cast<size_t>(chunk_max) * 20 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
-    OneThread one_thread(m.cpu, m.threads);
+    const int64_t channels = hp.lstm_layers > 0 ? m.get("codec.dec.1.lstm.weight_hh_l0")->ne[0] : 0;
+    // The LSTM unrolls into 2 nodes per frame and layer (plus a few views).
+    GraphRunner frame_runner({m.cpu}, static_cast<size_t>(chunk_max) * 6 * std::max<uint32_t>(hp.lstm_layers, 1) + 4096);
+    ThreadGovernor governor(m.cpu, m.governed_threads());
+    if (lstm_state_.empty()) { // zeros before the first frame
+        lstm_state_.assign(hp.lstm_layers, std::vector<float>(static_cast<size_t>(2 * channels), 0.0f));
+    }
     while (framed_ < limit) {
-        const int64_t start = framed_, end = std::min(limit, start + chunk_max);
+        const int64_t start = framed_, end = std::min(limit, start + chunk_max), frames = end - start;
         const int64_t lo = std::max<int64_t>(0, start - conv_halo), hi = std::min(received_, end + conv_halo), span = hi - lo;
         std::vector<int32_t> slice(static_cast<size_t>(span * hp.quantizers));
         for (uint32_t q = 0; q < hp.quantizers; q++) {
             std::copy_n(codes_[q].begin() + (lo - codes_origin_), span, slice.begin() + q * span);
         }
         ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
-        LstmState state_in, state_out;
+        std::vector<ggml_tensor *> runs; // per LSTM layer (lstm_cell.h): its state is read back from them
+        const size_t column_bytes = static_cast<size_t>(channels) * sizeof(float);
         auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
             codes_in = graph_input(ctx, GGML_TYPE_I32, span * hp.quantizers);
-            state_in = LstmState{};
-            for (size_t layer = 0; layer < carried_h_.size(); layer++) {
-                state_in.h.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_h_[layer].size()), 1));
-                state_in.cell.push_back(graph_input(ctx, GGML_TYPE_F32, static_cast<int64_t>(carried_cell_[layer].size())));
+            runs.clear();
+            for (uint32_t layer = 0; layer < hp.lstm_layers; layer++) {
+                runs.push_back(graph_input(ctx, GGML_TYPE_F32, channels, frames + 2));
+                ggml_set_output(runs.back()); // never reused by the allocator: the state is read after
             }
-            frame_out = build_frame_stage(ctx, m, *weights_, codes_in, end - start, start - lo, hi - end, state_in, state_out);
+            frame_out = build_frame_stage(ctx, m, *weights_, codes_in, frames, start - lo, hi - end, runs);
             ggml_set_output(frame_out);
             ggml_build_forward_expand(graph, frame_out);
-            for (size_t layer = 0; layer < state_out.h.size(); layer++) {
-                for (ggml_tensor *t : {state_out.h[layer], state_out.cell[layer]}) {
-                    ggml_set_output(t);
-                    ggml_build_forward_expand(graph, t);
-                }
-            }
         };
         auto frame_inputs = [&] {
             ggml_backend_tensor_set(codes_in, slice.data(), 0, ggml_nbytes(codes_in));
-            for (size_t layer = 0; layer < state_in.h.size(); layer++) {
-                ggml_backend_tensor_set(state_in.h[layer], carried_h_[layer].data(), 0, ggml_nbytes(state_in.h[layer]));
-                ggml_backend_tensor_set(state_in.cell[layer], carried_cell_[layer].data(), 0, ggml_nbytes(state_in.cell[layer]));
+            for (size_t layer = 0; layer < runs.size(); layer++) { // the output before the chunk, the cell
+                ggml_backend_tensor_set(runs[layer], lstm_state_[layer].data(), 0, column_bytes);
+                ggml_backend_tensor_set(runs[layer], lstm_state_[layer].data() + channels, (frames + 1) * column_bytes, column_bytes);
             }
         };
-        if (!frame_runner.run(build_frames, frame_inputs)) {
+        if (!governor.run([&] { return frame_runner.run(build_frames, frame_inputs); })) {
             error = "EnCodec: GGML could not compute the frame-rate stage";
             return false;
         }
@@ -290,16 +260,8 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
         const size_t before = features_.size();
         features_.resize(before + static_cast<size_t>(ggml_nelements(frame_out)));
         ggml_backend_tensor_get(frame_out, features_.data() + before, 0, ggml_nbytes(frame_out));
-        auto read = [](ggml_tensor *t) {
-            std::vector<float> values(static_cast<size_t>(ggml_nelements(t)));
-            ggml_backend_tensor_get(t, values.data(), 0, ggml_nbytes(t));
-            return values;
-        };
-        carried_h_.clear();
-        carried_cell_.clear();
-        for (size_t layer = 0; layer < state_out.h.size(); layer++) {
-            carried_h_.push_back(read(state_out.h[layer]));
-            carried_cell_.push_back(read(state_out.cell[layer]));
+        for (size_t layer = 0; layer < runs.size(); layer++) { // the last output and the cell: columns frames, frames + 1
+            ggml_backend_tensor_get(runs[layer], lstm_state_[layer].data(), frames * column_bytes, 2 * column_bytes);
         }
         framed_ = end;
     }

@@ -42,7 +42,7 @@ class EncodecStream {
     int64_t codes_origin_ = 0;
     std::vector<float> features_; // the frame stage's output, [frame - features_origin_][channel]
     int64_t feature_channels_ = 0, features_origin_ = 0;
-    std::vector<std::vector<float>> carried_h_, carried_cell_; // the LSTM's state after framed_, per layer
+    std::vector<std::vector<float>> lstm_state_; // per LSTM layer its output and cell after framed_ ([2][channels])
 };
 
 // One EncodecStream per audio channel: a stereo model's codebooks alternate left and right

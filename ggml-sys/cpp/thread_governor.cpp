@@ -44,10 +44,4 @@ bool ThreadGovernor::run(const std::function<bool()> &step) {
     return ok;
 }
 
-OneThread::OneThread(ggml_backend_t backend, int threads) : backend_(backend), threads_(threads) {
-    set_cpu_threads(backend_, 1);
-}
-
-OneThread::~OneThread() { set_cpu_threads(backend_, threads_); }
-
 } // namespace lofi

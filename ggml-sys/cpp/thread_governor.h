@@ -34,18 +34,4 @@ class ThreadGovernor {
     int64_t probe_interval_;
 };
 
-// Runs a single graph of many tiny nodes (the unrolled LSTM) on one thread: a barrier per node
-// costs more than the second thread saves, and it cannot stall on a busy core.
-class OneThread {
-  public:
-    OneThread(ggml_backend_t backend, int threads);
-    ~OneThread();
-    OneThread(const OneThread &) = delete;
-    OneThread &operator=(const OneThread &) = delete;
-
-  private:
-    ggml_backend_t backend_;
-    int threads_;
-};
-
 } // namespace lofi
