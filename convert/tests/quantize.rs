@@ -92,14 +92,14 @@ fn every_file_type_verifies_and_stays_within_its_error() {
 }
 
 #[test]
-fn q4_k_m_keeps_norms_in_f32_codec_weights_in_f16_and_heads_in_q6_k() {
+fn q4_k_m_keeps_norms_in_f32_codec_weights_in_f16_lstm_in_q8_0_and_heads_in_q6_k() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("q4.gguf");
     quantize_file(&fixture(), &out, FileType::Q4KM).unwrap();
     let file = GgufFile::open(&out).unwrap();
     let type_of = |name: &str| file.tensors().iter().find(|t| t.name == name).unwrap().ty;
     assert_eq!(type_of("codec.dec.0.weight"), GgmlType::F16);
-    assert_eq!(type_of("codec.dec.1.lstm.weight_hh_l0"), GgmlType::F16);
+    assert_eq!(type_of("codec.dec.1.lstm.weight_hh_l0"), GgmlType::Q8_0);
     assert_eq!(type_of("codec.dec.0.bias"), GgmlType::F32);
     assert_eq!(type_of("codec.vq.0.embd"), GgmlType::F32);
     assert_eq!(type_of("dec.blk.0.attn_norm.weight"), GgmlType::F32);

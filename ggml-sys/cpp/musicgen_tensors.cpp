@@ -77,8 +77,8 @@ void codec_tensors(const CodecHparams &c, Builder &b) {
     const std::string lstm = layer(index++) + ".lstm.";
     for (uint32_t n = 0; n < c.lstm_layers; n++) {
         const std::string l = "_l" + std::to_string(n);
-        b.floats(lstm + "weight_ih" + l, {channels, 4 * channels});
-        b.floats(lstm + "weight_hh" + l, {channels, 4 * channels});
+        b.matrix(lstm + "weight_ih" + l, {channels, 4 * channels}); // matrix-vector products: Q8_0 in quantized files
+        b.matrix(lstm + "weight_hh" + l, {channels, 4 * channels});
         b.floats(lstm + "bias_ih" + l, {4 * channels});
         b.floats(lstm + "bias_hh" + l, {4 * channels});
     }
