@@ -72,11 +72,20 @@ void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int6
 // ---- AVX2: each half of a tile (rows 8h..8h+7, 32 bytes of every 64) in turn ----
 
 // maddubs multiplies the unsigned values by the int8 inputs, pairs summed in int16: eight of
-// Q4's (at most 8 * 2 * 15 * 127 = 30480) add up in int16 before madd sums the pairs into one
-// int32 per row; Q6's (up to 63) go to int32 two at a time.
+// Q4's (at most 8 * 2 * 15 * 127 = 30480) add up in int16; a row's two int16 lanes then meet its
+// scale in one madd (no int32 multiply: mullo is two uops of ten cycles' latency, and the AVX2
+// level had 32 per superblock and row pair). Q6's (up to 63) go to int32 two at a time.
+
+// Eight unsigned bytes (a value per row) as sixteen int16 lanes, each row's value in both of its
+// lanes: madd's multiplier for a row's pair of lanes.
+LOFI_AVX2 inline __m256i row_pairs(const uint8_t *values) {
+    const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(values));
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x, x));
+}
+
 template <int R>
 LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
-    const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256i scaled[R], mins[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = mins[r] = _mm256_setzero_si256();
@@ -95,11 +104,21 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
                 pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(high, broadcast4(a + 4)));
             }
         }
-        const __m256i scale = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[j] + 8 * h)));
-        const __m256i min = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.mins[j] + 8 * h)));
+        const __m256i scale = row_pairs(t.scales[j] + 8 * h); // at most 63: 2 * 30480 * 63 fits int32
         for (int r = 0; r < R; r++) {
-            scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(_mm256_madd_epi16(pairs[r], ones), scale));
-            mins[r] = _mm256_add_epi32(mins[r], _mm256_mullo_epi32(min, _mm256_set1_epi32(sum32(rows[r], b, j))));
+            scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs[r], scale));
+        }
+    }
+    // The mins times each group's input sum, two groups to a madd: a row's lanes hold group j's
+    // and j + 1's min (at most 63), the multiplier their sums (|sum| <= 32 * 127: int16).
+    for (int j = 0; j < 8; j += 2) {
+        const __m128i m0 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.mins[j] + 8 * h));
+        const __m128i m1 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.mins[j + 1] + 8 * h));
+        const __m256i min = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m0, m1));
+        for (int r = 0; r < R; r++) {
+            const int32_t sums = static_cast<int32_t>((static_cast<uint32_t>(sum32(rows[r], b, j)) & 0xFFFFu) |
+                                                      (static_cast<uint32_t>(sum32(rows[r], b, j + 1)) << 16));
+            mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(min, _mm256_set1_epi32(sums)));
         }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
