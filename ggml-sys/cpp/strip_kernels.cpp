@@ -74,7 +74,7 @@ void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int6
 // maddubs multiplies the unsigned values by the int8 inputs, pairs summed in int16: eight of
 // Q4's (at most 8 * 2 * 15 * 127 = 30480) add up in int16; a row's two int16 lanes then meet its
 // scale in one madd (no int32 multiply: mullo is two uops of ten cycles' latency, and the AVX2
-// level had 32 per superblock and row pair). Q6's (up to 63) go to int32 two at a time.
+// level had 32 per superblock and row pair). Q6's (up to 63) meet their scale two at a time.
 
 // Eight unsigned bytes (a value per row) as sixteen int16 lanes, each row's value in both of its
 // lanes: madd's multiplier for a row's pair of lanes.
@@ -132,17 +132,16 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
 
 template <int R>
 LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
-    const __m256i nibble = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30), ones = _mm256_set1_epi16(1);
-    __m256i scaled[R];
+    const __m256i nibble = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+    __m256i scaled[R], offsets[R];
     for (int r = 0; r < R; r++) {
-        scaled[r] = _mm256_setzero_si256();
+        scaled[r] = offsets[r] = _mm256_setzero_si256();
     }
     for (int j = 0; j < 8; j++) {
         for (int half = 0; half < 2; half++) { // 16 inputs, one scale
-            __m256i dot[R];
-            for (int r = 0; r < R; r++) {
-                dot[r] = _mm256_setzero_si256();
-            }
+            const int s = 2 * j + half;
+            const __m128i scale8 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s] + 8 * h));
+            const __m256i scale = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(scale8, scale8)); // a row's in both its lanes
             const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.high[j][half] + 32 * h));
             for (int g = 2 * half; g < 2 * half + 2; g++) {
                 const bool even = g % 2 == 0; // the high bits' place: bits 0-3 or 4-7
@@ -151,23 +150,30 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
                 const __m256i high_top = even ? _mm256_slli_epi16(bits, 2) : _mm256_srli_epi16(bits, 2);
                 const __m256i low = _mm256_or_si256(_mm256_and_si256(w, nibble), _mm256_and_si256(low_top, top));
                 const __m256i high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), nibble), _mm256_and_si256(high_top, top));
-                for (int r = 0; r < R; r++) {
+                for (int r = 0; r < R; r++) { // pairs at most 2 * 2 * 63 * 127 = 32004: int16
                     const int8_t *a = group_inputs(rows[r], b, j, g);
                     const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(low, broadcast4(a)), _mm256_maddubs_epi16(high, broadcast4(a + 4)));
-                    dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(pairs, ones));
+                    scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs, scale));
                 }
             }
-            const int s = 2 * j + half;
-            const __m256i scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s] + 8 * h)));
-            for (int r = 0; r < R; r++) { // the values' offset of 32 taken off
-                const __m256i centred = _mm256_sub_epi32(dot[r], _mm256_set1_epi32(32 * rows[r].sums[b * 16 + s]));
-                scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(centred, scale));
-            }
+        }
+    }
+    // The values' offset of 32: 32 * sum over s of scale_s * (the inputs' sum over s), two s to
+    // a madd (|sum| <= 16 * 127: int16).
+    for (int s = 0; s < 16; s += 2) {
+        const __m128i s0 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s] + 8 * h));
+        const __m128i s1 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s + 1] + 8 * h));
+        const __m256i scales = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s0, s1));
+        for (int r = 0; r < R; r++) {
+            const int32_t sums = static_cast<int32_t>((static_cast<uint32_t>(rows[r].sums[b * 16 + s]) & 0xFFFFu) |
+                                                      (static_cast<uint32_t>(rows[r].sums[b * 16 + s + 1]) << 16));
+            offsets[r] = _mm256_add_epi32(offsets[r], _mm256_madd_epi16(scales, _mm256_set1_epi32(sums)));
         }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
     for (int r = 0; r < R; r++) {
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), _mm256_mul_ps(d, _mm256_set1_ps(rows[r].d[b])), acc[r]);
+        const __m256i centred = _mm256_sub_epi32(scaled[r], _mm256_slli_epi32(offsets[r], 5));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(centred), _mm256_mul_ps(d, _mm256_set1_ps(rows[r].d[b])), acc[r]);
     }
 }
 
