@@ -12,7 +12,8 @@ bool observe_every_node(ggml_tensor *, bool, void *) { return true; }
 } // namespace
 
 GraphRunner::GraphRunner(std::vector<ggml_backend_t> backends, size_t max_nodes)
-    : max_nodes_(max_nodes), metadata_(ggml_tensor_overhead() * max_nodes * 2 + ggml_graph_overhead_custom(max_nodes, false)),
+    : max_nodes_(max_nodes), metadata_bytes_(ggml_tensor_overhead() * max_nodes * 2 + ggml_graph_overhead_custom(max_nodes, false)),
+      metadata_(new uint8_t[metadata_bytes_]),
       scheduler_(ggml_backend_sched_new(backends.data(), nullptr, static_cast<int>(backends.size()), max_nodes, false,
                                         /*op_offload =*/false)) {
     // LOFI_GGML_SYNC_NODES=1: one node at a time, each finished before the next starts. Slow;
@@ -34,7 +35,7 @@ bool GraphRunner::run(const std::function<void(ggml_context *, ggml_cgraph *)> &
     if (ctx_ != nullptr) {
         ggml_free(ctx_);
     }
-    ggml_init_params params = {/*mem_size =*/metadata_.size(), /*mem_buffer =*/metadata_.data(), /*no_alloc =*/true};
+    ggml_init_params params = {/*mem_size =*/metadata_bytes_, /*mem_buffer =*/metadata_.get(), /*no_alloc =*/true};
     ctx_ = ggml_init(params);
     ggml_cgraph *graph = ggml_new_graph_custom(ctx_, max_nodes_, false);
     build(ctx_, graph);

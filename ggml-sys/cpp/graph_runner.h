@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "ggml-alloc.h"
@@ -28,8 +29,11 @@ class GraphRunner {
   private:
     size_t max_nodes_;
     // The graph's metadata, allocated once: a decoder step's is ~6 MB, and a fresh allocation
-    // per step (a new mapping, given the daemon's fixed mmap threshold) cost ~3 ms a step.
-    std::vector<uint8_t> metadata_;
+    // per step (a new mapping, given the daemon's fixed mmap threshold) cost ~3 ms a step. Left
+    // unfilled: only the part a graph uses is touched (a step's ~520 nodes take ~0.4 MB; a
+    // zero-filled vector made all of it resident, ~13 MB while a track streams).
+    size_t metadata_bytes_;
+    std::unique_ptr<uint8_t[]> metadata_;
     ggml_backend_sched_t scheduler_;
     ggml_context *ctx_ = nullptr;
 };
