@@ -1,5 +1,6 @@
 #include "encodec_decoder.h"
 
+#include "conv_tap_sum.h"
 #include "elu_kernel.h"
 #include "graph_runner.h"
 #include "lstm_cell.h"
@@ -39,15 +40,21 @@ ggml_tensor *add_bias(ggml_context *ctx, ggml_tensor *y, ggml_tensor *bias) {
 }
 
 // Non-causal convolution (reflect-padded), x: [in, time], weight: [kernel, in, out] ->
-// [out, time]. One matrix product gives every tap's contribution at every padded step
-// ([out * kernel, time + padding]); each output step sums its taps at their offsets. (An im2col
-// copy is kernel x in x time: 73 MB for the last convolution of a 64-frame chunk.)
-ggml_tensor *conv1d(ggml_context *ctx, CodecWeights &weights, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int dilation = 1) {
+// [out, time]. One matrix product gives every tap's contribution at every step ([out * kernel,
+// time]); each output step sums its taps at their offsets: on the CPU in one node that pads the
+// products instead of the input (conv_tap_sum.h), elsewhere through GGML's ops over the padded
+// input. (An im2col copy is kernel x in x time: 73 MB for the last convolution of a 64-frame
+// chunk.)
+ggml_tensor *conv1d(ggml_context *ctx, CodecWeights &weights, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, bool cpu_kernels,
+                    int dilation = 1) {
     const int64_t kernel = weight->ne[0], in = weight->ne[1], out = weight->ne[2];
     if (kernel == 1) {
         return add_bias(ctx, ggml_mul_mat(ctx, ggml_reshape_2d(ctx, weight, in, out), x), bias);
     }
     const int64_t total = (kernel - 1) * dilation, right = total / 2, length = x->ne[1];
+    if (cpu_kernels) {
+        return conv_tap_sum(ctx, ggml_mul_mat(ctx, weights.conv_taps(ctx, weight), x), bias, kernel, dilation, total - right, right);
+    }
     ggml_tensor *taps = ggml_mul_mat(ctx, weights.conv_taps(ctx, weight), reflect_pad(ctx, x, total - right, right)); // [out * kernel, time + total]
     ggml_tensor *y = nullptr;
     for (int64_t k = 0; k < kernel; k++) {
@@ -110,7 +117,7 @@ ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, CodecW
         ggml_tensor *rows = ggml_get_rows(ctx, m.codebooks[q], ggml_view_1d(ctx, codes_in, span, q * span * sizeof(int32_t)));
         emb = emb == nullptr ? rows : ggml_add(ctx, emb, rows);
     }
-    ggml_tensor *x = conv1d(ctx, weights, emb, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"));
+    ggml_tensor *x = conv1d(ctx, weights, emb, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"), /*cpu_kernels =*/true);
     x = ggml_view_2d(ctx, x, x->ne[0], frames, x->nb[1], halo_before * x->nb[1]); // the chunk's own frames
     return lstm(ctx, m, "codec.dec.1.lstm.", x, lstm_runs);
 }
@@ -128,15 +135,16 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, CodecWe
         index++;
         for (uint32_t j = 0, dilation = 1; j < hp.residual_layers; j++, dilation *= hp.dilation_growth) {
             const std::string block = ".block.";
-            ggml_tensor *y = conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, block + "1.weight"), layer(index, block + "1.bias"), static_cast<int>(dilation));
-            y = conv1d(ctx, weights, elu(ctx, y, cpu_kernels), layer(index, block + "3.weight"), layer(index, block + "3.bias"));
-            ggml_tensor *shortcut = hp.conv_shortcut ? conv1d(ctx, weights, x, layer(index, ".shortcut.weight"), layer(index, ".shortcut.bias")) : x;
+            ggml_tensor *y = conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, block + "1.weight"), layer(index, block + "1.bias"), cpu_kernels,
+                                    static_cast<int>(dilation));
+            y = conv1d(ctx, weights, elu(ctx, y, cpu_kernels), layer(index, block + "3.weight"), layer(index, block + "3.bias"), cpu_kernels);
+            ggml_tensor *shortcut = hp.conv_shortcut ? conv1d(ctx, weights, x, layer(index, ".shortcut.weight"), layer(index, ".shortcut.bias"), cpu_kernels) : x;
             x = ggml_add(ctx, shortcut, y);
             index++;
         }
     }
     index++; // ELU
-    return conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, ".weight"), layer(index, ".bias"));
+    return conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, ".weight"), layer(index, ".bias"), cpu_kernels);
 }
 
 // Frames of context on each side of an upsampling chunk: twice the stack's reach (one frame:
