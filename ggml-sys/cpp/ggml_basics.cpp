@@ -10,6 +10,7 @@
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml.h"
+#include "conv_tap_sum.h"
 #include "cpu_features.h"
 #include "elu_kernel.h"
 #include "gelu_kernel.h"
@@ -109,6 +110,26 @@ void lofi_ggml_cpu_variant(char *buf, size_t len) { lofi::set_error(buf, len, lo
 void lofi_ggml_accelerators(char *buf, size_t len) {
     const std::string found = lofi::describe_accelerators();
     lofi::set_error(buf, len, found.empty() ? "none" : found);
+}
+
+bool lofi_conv_tap_sum(const float *taps, const float *bias, int64_t out, int64_t length, int64_t kernel, int64_t dilation,
+                       int64_t left, int64_t right, float *y, char *err, size_t err_len) {
+    if (out < 1 || length < 1 || kernel < 1 || kernel > 255 || dilation < 1 || dilation > 65535 || left < 0 || left > 65535 ||
+        right < 0 || right > 65535) {
+        lofi::set_error(err, err_len, "conv_tap_sum: sizes out of range");
+        return false;
+    }
+    ggml_tensor *t_taps = nullptr, *t_bias = nullptr;
+    auto build = [&](ggml_context *ctx) {
+        t_taps = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, out * kernel, length);
+        t_bias = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, out);
+        return lofi::conv_tap_sum(ctx, t_taps, t_bias, kernel, dilation, left, right);
+    };
+    auto fill = [&] {
+        ggml_backend_tensor_set(t_taps, taps, 0, ggml_nbytes(t_taps));
+        ggml_backend_tensor_set(t_bias, bias, 0, ggml_nbytes(t_bias));
+    };
+    return compute_on_cpu(2, build, fill, y, err, err_len);
 }
 
 bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,

@@ -23,7 +23,7 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n);
 
 /* ---- The build ---- */
 const char *lofi_ggml_version(void);
-/* Which level of our CPU kernels (attention, EnCodec's ELU, Q4_K products in strips) this CPU
+/* Which level of our CPU kernels (K-quant products in strips, attention, ELU, GELU) this CPU
    runs: "avx512-vnni" (the products; the others AVX2), "avx2" or "portable" (chosen at run
    time, LOFI_CPU_KERNELS caps it). */
 const char *lofi_cpu_kernels(void);
@@ -54,6 +54,12 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
 bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels,
                         const float *norm_w, const float *norm_b, float norm_epsilon, bool gelu, float *c, int threads,
                         char *err, size_t err_len);
+/* EnCodec's convolution output from its taps' products by the CPU node the decoder uses:
+ * y[t * out + o] = bias[o] + sum over k of taps[s * out * kernel + k * out + o], s the input step
+ * at position t + k * dilation of the input padded by left and right as transformers'
+ * EncodecConv1d._pad1d pads it. taps: length steps of out * kernel floats; y: length * out. */
+bool lofi_conv_tap_sum(const float *taps, const float *bias, int64_t out, int64_t length, int64_t kernel, int64_t dilation,
+                       int64_t left, int64_t right, float *y, char *err, size_t err_len);
 
 /* ---- GGUF files ---- */
 typedef struct lofi_gguf lofi_gguf;

@@ -89,6 +89,48 @@ fn checked_product(
     err.check(ok).map(|()| c)
 }
 
+/// How a convolution's input is padded on each side (`left`, `right` steps) and how far apart its
+/// taps are (`dilation`), for [`conv_tap_sum`].
+#[derive(Clone, Copy, Debug)]
+pub struct TapGeometry {
+    pub kernel: usize,
+    pub dilation: usize,
+    pub left: usize,
+    pub right: usize,
+}
+
+/// EnCodec's convolution output from its taps' products, by the CPU node the decoder uses:
+/// `taps` is `length` steps of `out * kernel` floats (tap k of channel o at `k * out + o`), `bias`
+/// `out` floats; the result `length` steps of `out` floats, each the bias plus its taps at the
+/// positions of the input padded as transformers' `EncodecConv1d._pad1d` pads it.
+pub fn conv_tap_sum(taps: &[f32], bias: &[f32], length: usize, geometry: TapGeometry) -> Result<Vec<f32>, GgmlError> {
+    let out = bias.len();
+    if taps.len() != length * out * geometry.kernel {
+        return Err(GgmlError(
+            "conv_tap_sum: taps do not hold length × out × kernel floats".into(),
+        ));
+    }
+    let mut y = vec![0f32; length * out];
+    let mut err = ErrorBuffer::new();
+    // SAFETY: taps, bias and y hold the sizes the C side reads and writes, checked above.
+    let ok = unsafe {
+        raw::lofi_conv_tap_sum(
+            taps.as_ptr(),
+            bias.as_ptr(),
+            out as i64,
+            length as i64,
+            geometry.kernel as i64,
+            geometry.dilation as i64,
+            geometry.left as i64,
+            geometry.right as i64,
+            y.as_mut_ptr(),
+            err.ptr(),
+            err.capacity(),
+        )
+    };
+    err.check(ok).map(|()| y)
+}
+
 /// `c[j][i] = dot(a row i, b row j)` on GGML's CPU backend: `a` is `m` rows of `k` values stored
 /// as `a_type` (as [`crate::quantize`] writes them), `b` is `n` rows of `k` floats.
 pub fn mul_mat(

@@ -1,8 +1,8 @@
 //! The GGML build computes: matrix products against a naive Rust result, quantize round trips,
 //! and a GGUF written and read back through GGML's own writer and parser.
 use ggml_sys::{
-    cpu_elu, cpu_features, cpu_gelu, cpu_kernels, mul_mat, quantize, strip_mul_mat, to_f32, version, GgmlType,
-    GgufFile, GgufWriter, LayerNorm, StripInput,
+    conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, mul_mat, quantize, strip_mul_mat, to_f32, version,
+    GgmlType, GgufFile, GgufWriter, LayerNorm, StripInput, TapGeometry,
 };
 
 /// Deterministic values in [-1, 1) (a small LCG; the test needs no quality randomness).
@@ -81,6 +81,74 @@ fn erf(x: f64) -> f64 {
 fn gelu(x: f32) -> f32 {
     let x = f64::from(x);
     (0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// Which input step (or a zero: None) each position of the padded input holds, as transformers'
+/// `EncodecConv1d._pad1d` pads: an input not longer than the larger padding is first extended
+/// with zeros, then reflect-padded, then the extension is cut off the end.
+fn pad1d_reflect(length: usize, left: usize, right: usize) -> Vec<Option<usize>> {
+    let extra = (left.max(right) + 1).saturating_sub(length);
+    let extended = length + extra;
+    let reflected = |i: isize| -> usize {
+        let last = extended as isize - 1;
+        (if i < 0 {
+            -i
+        } else if i > last {
+            2 * last - i
+        } else {
+            i
+        }) as usize
+    };
+    (0..left + extended + right - extra)
+        .map(|p| Some(reflected(p as isize - left as isize)).filter(|&step| step < length))
+        .collect()
+}
+
+#[test]
+fn the_convolutions_tap_sum_pads_as_transformers() {
+    let out = 5;
+    for (kernel, dilation) in [(3, 1), (7, 1), (3, 2)] {
+        let total = (kernel - 1) * dilation;
+        let (left, right) = (total - total / 2, total / 2);
+        for length in 1..=10 {
+            // lengths up to the padding take _pad1d's zero extension
+            let taps = values(length * out * kernel, (kernel * 31 + length) as u64);
+            let bias = values(out, 7);
+            let geometry = TapGeometry {
+                kernel,
+                dilation,
+                left,
+                right,
+            };
+            let y = conv_tap_sum(&taps, &bias, length, geometry).unwrap();
+            let padded = pad1d_reflect(length, left, right);
+            for t in 0..length {
+                for o in 0..out {
+                    let mut want = f64::from(bias[o]);
+                    for k in 0..kernel {
+                        if let Some(step) = padded[t + k * dilation] {
+                            want += f64::from(taps[step * out * kernel + k * out + o]);
+                        }
+                    }
+                    let got = f64::from(y[t * out + o]);
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "kernel {kernel} dilation {dilation} length {length}: y[{t}][{o}] {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+    let geometry = TapGeometry {
+        kernel: 3,
+        dilation: 1,
+        left: 1,
+        right: 1,
+    };
+    assert!(
+        conv_tap_sum(&[0.0; 5], &[0.0; 2], 1, geometry).is_err(),
+        "taps of the wrong size are refused"
+    );
 }
 
 #[test]
