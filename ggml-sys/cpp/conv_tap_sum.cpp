@@ -1,7 +1,6 @@
 #include "conv_tap_sum.h"
 
 #include <algorithm>
-#include <vector>
 
 namespace lofi {
 namespace {
@@ -28,8 +27,7 @@ void tap_sum_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const ggml_tensor *taps = dst->src[0];
     const auto *bias = static_cast<const float *>(dst->src[1]->data);
     const int64_t out = dst->ne[0], length = dst->ne[1];
-    // _pad1d zero-extends an input not longer than the padding before reflecting it.
-    const int64_t extended = length + std::max<int64_t>(0, std::max(g.left, g.right) - length + 1);
+    const int64_t extended = length + reflect_pad_extension(length, g.left, g.right);
     const int64_t begin = length * ith / nth, end = length * (ith + 1) / nth;
     for (int64_t t = begin; t < end; t++) {
         auto *y = reinterpret_cast<float *>(static_cast<char *>(dst->data) + t * dst->nb[1]);
@@ -57,9 +55,18 @@ void tap_sum_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
 
 } // namespace
 
+int64_t reflect_pad_extension(int64_t length, int64_t left, int64_t right) {
+    return std::max<int64_t>(0, std::max(left, right) - length + 1);
+}
+
+bool tap_geometry_fits(int64_t kernel, int64_t dilation, int64_t left, int64_t right) {
+    auto in_field = [](int64_t value) { return value >= 0 && value <= 0xFFFF; };
+    return kernel >= 1 && kernel < 256 && dilation >= 1 && in_field(dilation) && in_field(left) && in_field(right);
+}
+
 ggml_tensor *conv_tap_sum(ggml_context *ctx, ggml_tensor *taps, ggml_tensor *bias, int64_t kernel, int64_t dilation, int64_t left,
                           int64_t right) {
-    GGML_ASSERT(kernel < 256 && dilation < 65536 && left < 65536 && right < 65536);
+    GGML_ASSERT(tap_geometry_fits(kernel, dilation, left, right));
     ggml_tensor *args[2] = {taps, bias};
     return ggml_custom_4d(ctx, GGML_TYPE_F32, taps->ne[0] / kernel, taps->ne[1], 1, 1, args, 2, tap_sum_op, GGML_N_TASKS_MAX,
                           TapGeometry{kernel, dilation, left, right}.packed());

@@ -19,7 +19,7 @@ ggml_tensor *column(ggml_context *ctx, ggml_tensor *x, int64_t i) { return ggml_
 // Reflect padding in time as transformers' EncodecConv1d._pad1d, which zero-extends first when
 // the input is not longer than the padding.
 ggml_tensor *reflect_pad(ggml_context *ctx, ggml_tensor *x, int64_t left, int64_t right) {
-    const int64_t length = x->ne[1], extra = std::max<int64_t>(0, std::max(left, right) - length + 1);
+    const int64_t length = x->ne[1], extra = reflect_pad_extension(length, left, right);
     ggml_tensor *source = extra > 0 ? ggml_pad_ext(ctx, x, 0, 0, 0, static_cast<int>(extra), 0, 0, 0, 0) : x;
     const int64_t extended = length + extra;
     ggml_tensor *before = nullptr, *after = nullptr; // source columns left, ..., 1 and extended - 2, ...

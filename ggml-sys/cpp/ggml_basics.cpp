@@ -114,8 +114,7 @@ void lofi_ggml_accelerators(char *buf, size_t len) {
 
 bool lofi_conv_tap_sum(const float *taps, const float *bias, int64_t out, int64_t length, int64_t kernel, int64_t dilation,
                        int64_t left, int64_t right, float *y, char *err, size_t err_len) {
-    if (out < 1 || length < 1 || kernel < 1 || kernel > 255 || dilation < 1 || dilation > 65535 || left < 0 || left > 65535 ||
-        right < 0 || right > 65535) {
+    if (out < 1 || length < 1 || !lofi::tap_geometry_fits(kernel, dilation, left, right)) {
         lofi::set_error(err, err_len, "conv_tap_sum: sizes out of range");
         return false;
     }

@@ -76,11 +76,23 @@ void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int6
 // scale in one madd (no int32 multiply: mullo is two uops of ten cycles' latency, and the AVX2
 // level had 32 per superblock and row pair). Q6's (up to 63) meet their scale two at a time.
 
-// Eight unsigned bytes (a value per row) as sixteen int16 lanes, each row's value in both of its
-// lanes: madd's multiplier for a row's pair of lanes.
-LOFI_AVX2 inline __m256i row_pairs(const uint8_t *values) {
-    const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(values));
-    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x, x));
+// Row k's byte from `first` and from `second` (eight rows each) in int16 lanes 2k and 2k + 1:
+// madd's multiplier for a row's pair of lanes. Unsigned (Q4_K's scales and mins) or signed
+// (Q6_K's scales).
+LOFI_AVX2 inline __m128i interleaved_rows(const void *first, const void *second) {
+    return _mm_unpacklo_epi8(_mm_loadl_epi64(static_cast<const __m128i *>(first)), _mm_loadl_epi64(static_cast<const __m128i *>(second)));
+}
+LOFI_AVX2 inline __m256i row_lane_pairs(const uint8_t *first, const uint8_t *second) {
+    return _mm256_cvtepu8_epi16(interleaved_rows(first, second));
+}
+LOFI_AVX2 inline __m256i row_lane_pairs(const int8_t *first, const int8_t *second) {
+    return _mm256_cvtepi8_epi16(interleaved_rows(first, second));
+}
+
+// Every 32-bit lane holding `low` in its low int16 and `high` in its high one (both within
+// int16): the input sums madd multiplies a row's pair of lanes by.
+LOFI_AVX2 inline __m256i int16_pairs(int32_t low, int32_t high) {
+    return _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(low) & 0xFFFFu) | (static_cast<uint32_t>(high) << 16)));
 }
 
 template <int R>
@@ -104,7 +116,7 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
                 pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(high, broadcast4(a + 4)));
             }
         }
-        const __m256i scale = row_pairs(t.scales[j] + 8 * h); // at most 63: 2 * 30480 * 63 fits int32
+        const __m256i scale = row_lane_pairs(t.scales[j] + 8 * h, t.scales[j] + 8 * h); // at most 63: 2 * 30480 * 63 fits int32
         for (int r = 0; r < R; r++) {
             scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs[r], scale));
         }
@@ -112,13 +124,9 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
     // The mins times each group's input sum, two groups to a madd: a row's lanes hold group j's
     // and j + 1's min (at most 63), the multiplier their sums (|sum| <= 32 * 127: int16).
     for (int j = 0; j < 8; j += 2) {
-        const __m128i m0 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.mins[j] + 8 * h));
-        const __m128i m1 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.mins[j + 1] + 8 * h));
-        const __m256i min = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m0, m1));
+        const __m256i min = row_lane_pairs(t.mins[j] + 8 * h, t.mins[j + 1] + 8 * h);
         for (int r = 0; r < R; r++) {
-            const int32_t sums = static_cast<int32_t>((static_cast<uint32_t>(sum32(rows[r], b, j)) & 0xFFFFu) |
-                                                      (static_cast<uint32_t>(sum32(rows[r], b, j + 1)) << 16));
-            mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(min, _mm256_set1_epi32(sums)));
+            mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1))));
         }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
@@ -140,8 +148,7 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
     for (int j = 0; j < 8; j++) {
         for (int half = 0; half < 2; half++) { // 16 inputs, one scale
             const int s = 2 * j + half;
-            const __m128i scale8 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s] + 8 * h));
-            const __m256i scale = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(scale8, scale8)); // a row's in both its lanes
+            const __m256i scale = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s] + 8 * h);
             const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.high[j][half] + 32 * h));
             for (int g = 2 * half; g < 2 * half + 2; g++) {
                 const bool even = g % 2 == 0; // the high bits' place: bits 0-3 or 4-7
@@ -161,13 +168,10 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
     // The values' offset of 32: 32 * sum over s of scale_s * (the inputs' sum over s), two s to
     // a madd (|sum| <= 16 * 127: int16).
     for (int s = 0; s < 16; s += 2) {
-        const __m128i s0 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s] + 8 * h));
-        const __m128i s1 = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s + 1] + 8 * h));
-        const __m256i scales = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s0, s1));
+        const __m256i scales = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s + 1] + 8 * h);
         for (int r = 0; r < R; r++) {
-            const int32_t sums = static_cast<int32_t>((static_cast<uint32_t>(rows[r].sums[b * 16 + s]) & 0xFFFFu) |
-                                                      (static_cast<uint32_t>(rows[r].sums[b * 16 + s + 1]) << 16));
-            offsets[r] = _mm256_add_epi32(offsets[r], _mm256_madd_epi16(scales, _mm256_set1_epi32(sums)));
+            const int32_t *sums = rows[r].sums + b * 16 + s;
+            offsets[r] = _mm256_add_epi32(offsets[r], _mm256_madd_epi16(scales, int16_pairs(sums[0], sums[1])));
         }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
