@@ -1,5 +1,6 @@
 #include "kv_cache.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -48,7 +49,8 @@ float attention_scale(int64_t head_size) { return 1.0f / std::sqrt(static_cast<f
 
 // dst [head size * heads, branches] = each head's attention: its query's scores against its
 // keys, their softmax, its values weighted by them; src: q, keys, values. One node (three were
-// a barrier each), the scores in the calling thread's buffer.
+// a barrier each), the scores in the calling thread's buffer. A branch past the cache's own
+// attends to zero keys and values: its output is 0.
 void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const KvCache &cache = *static_cast<const KvCache *>(userdata);
     const ggml_tensor *q = dst->src[0], *keys = dst->src[1], *values = dst->src[2];
@@ -56,7 +58,11 @@ void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const float scale = attention_scale(dh);
     thread_local std::vector<float> weights;
     weights.resize(n);
-    for (int64_t pair = ith; pair < cache.heads * cache.branches; pair += nth) {
+    for (int64_t pair = ith; pair < cache.heads * dst->ne[1]; pair += nth) {
+        if (pair >= cache.heads * cache.branches) {
+            std::fill_n(static_cast<float *>(dst->data) + pair * dh, dh, 0.0f);
+            continue;
+        }
         key_scores(cache.type.key, dh, static_cast<const float *>(q->data) + pair * dh, pair_data(keys, pair), n, weights.data());
         softmax(weights.data(), n, scale);
         weighted_values(cache.type.value, dh, weights.data(), pair_data(values, pair), n, static_cast<float *>(dst->data) + pair * dh);
@@ -148,7 +154,7 @@ ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten writte
     const int64_t dh = cache.head_size, heads = cache.heads, branches = cache.branches, n = cache.filled;
     if (cache.cpu_kernels) {
         ggml_tensor *args[3] = {q, written.k, written.v};
-        return ggml_custom_4d(ctx, GGML_TYPE_F32, dh * heads, branches, 1, 1, args, 3, attend_op, GGML_N_TASKS_MAX,
+        return ggml_custom_4d(ctx, GGML_TYPE_F32, dh * heads, q->ne[1], 1, 1, args, 3, attend_op, GGML_N_TASKS_MAX,
                               const_cast<KvCache *>(&cache));
     }
     ggml_tensor *queries = ggml_permute(ctx, ggml_reshape_4d(ctx, q, dh, heads, 1, branches), 0, 2, 1, 3); // [dh, 1, heads, branches]

@@ -70,7 +70,8 @@ KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_t
 KvWritten kv_as_is(const KvCache &cache);
 
 // Attention of q ([head size * heads, branches]) over the first cache.filled positions:
-// softmax(q.k / sqrt(head size)) . v, [head size * heads, branches].
+// softmax(q.k / sqrt(head size)) . v, [head size * heads, branches]. On the CPU q may have more
+// branches than the cache: theirs attend to zeros (output 0), as a null condition's would.
 ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten written, ggml_tensor *q);
 
 } // namespace lofi
