@@ -36,9 +36,21 @@ ggml_tensor *CodecWeights::made(ggml_context *ctx, ggml_tensor *weight, int64_t 
         return in_graph(ctx, weight);
     }
     ggml_tensor *laid_out = ggml_new_tensor_2d(ctx_, weight->type, ne0, ne1);
-    std::vector<uint8_t> original(ggml_nbytes(weight)), moved(original.size());
-    ggml_backend_tensor_get(weight, original.data(), 0, original.size());
-    release_mapped_weight(model_, weight);
+    ggml_backend_tensor_alloc(buffer, laid_out, ggml_backend_buffer_get_base(buffer));
+    // In place where both are in host memory (the CPU's: the mapped file and the new buffer),
+    // through copies otherwise; the copies of the largest weight (musicgen-small's first
+    // transposed convolution, 16.8 MB) were a stream's peak memory as it started.
+    std::vector<uint8_t> original_copy, moved_copy;
+    const bool host_original = ggml_backend_buffer_is_host(weight->buffer), host_laid_out = ggml_backend_buffer_is_host(buffer);
+    if (!host_original) {
+        original_copy.resize(ggml_nbytes(weight));
+        ggml_backend_tensor_get(weight, original_copy.data(), 0, original_copy.size());
+    }
+    if (!host_laid_out) {
+        moved_copy.resize(ggml_nbytes(laid_out));
+    }
+    const void *original = host_original ? weight->data : original_copy.data();
+    void *moved = host_laid_out ? laid_out->data : moved_copy.data();
     const int64_t n0 = weight->ne[0], n1 = weight->ne[1], n2 = weight->ne[2];
     auto move_all = [&](auto *to, const auto *from) {
         for (int64_t k2 = 0; k2 < n2; k2++) {
@@ -50,12 +62,14 @@ ggml_tensor *CodecWeights::made(ggml_context *ctx, ggml_tensor *weight, int64_t 
         }
     };
     if (element == sizeof(uint16_t)) {
-        move_all(reinterpret_cast<uint16_t *>(moved.data()), reinterpret_cast<const uint16_t *>(original.data()));
+        move_all(static_cast<uint16_t *>(moved), static_cast<const uint16_t *>(original));
     } else {
-        move_all(reinterpret_cast<uint32_t *>(moved.data()), reinterpret_cast<const uint32_t *>(original.data()));
+        move_all(static_cast<uint32_t *>(moved), static_cast<const uint32_t *>(original));
     }
-    ggml_backend_tensor_alloc(buffer, laid_out, ggml_backend_buffer_get_base(buffer));
-    ggml_backend_tensor_set(laid_out, moved.data(), 0, ggml_nbytes(laid_out));
+    release_mapped_weight(model_, weight);
+    if (!host_laid_out) {
+        ggml_backend_tensor_set(laid_out, moved_copy.data(), 0, moved_copy.size());
+    }
     buffers_.push_back(buffer);
     return made_[weight] = laid_out;
 }
