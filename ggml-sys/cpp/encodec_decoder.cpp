@@ -82,23 +82,47 @@ ggml_tensor *conv_transpose(ggml_context *ctx, CodecWeights &weights, ggml_tenso
     return add_bias(ctx, ggml_view_2d(ctx, y, out, y->ne[1] - total, y->nb[1], left * y->nb[1]), bias);
 }
 
+// A layer's mapped weights, handed back by a node of the graph once the layer has run.
+struct MappedLayer {
+    const MusicgenModel *model;
+    std::vector<ggml_tensor *> weights;
+};
+
+void release_layer_op(ggml_tensor *, int ith, int, void *userdata) {
+    if (ith == 0) {
+        const auto &layer = *static_cast<const MappedLayer *>(userdata);
+        for (ggml_tensor *weight : layer.weights) {
+            release_mapped_weight(*layer.model, weight);
+        }
+    }
+}
+
 // PyTorch's multi-layer LSTM over x: [channels, time] plus the skip connection EncodecLSTM adds.
 // `runs`: per layer, an input [channels, time + 2] holding the state before x (lstm_cell.h),
 // which then holds the outputs and the state after. W_ih·x for every step at once, then per step
-// W_hh·h and the cell in one node each.
-ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x, const std::vector<ggml_tensor *> &runs) {
+// W_hh·h and the cell in one node each. Each layer's weights are handed back once it has run
+// (`mapped`: per layer, alive while the graph computes): a stream's chunk runs beside the
+// decoder's weights and cache, and so holds one layer's (8.9 MB in a quantized musicgen-small)
+// instead of all of them; the next chunk reads them again from the page cache (a few ms of page
+// faults).
+ggml_tensor *lstm(ggml_context *ctx, ggml_cgraph *graph, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x,
+                  const std::vector<ggml_tensor *> &runs, std::vector<MappedLayer> &mapped) {
     const int64_t c = x->ne[0], steps = x->ne[1];
     ggml_tensor *input = x;
+    mapped.assign(m.hp.codec.lstm_layers, MappedLayer{&m, {}});
     for (uint32_t layer = 0; layer < m.hp.codec.lstm_layers; layer++) {
         const std::string l = "_l" + std::to_string(layer);
-        ggml_tensor *w_hh = m.get(prefix + "weight_hh" + l);
+        ggml_tensor *w_ih = m.get(prefix + "weight_ih" + l), *w_hh = m.get(prefix + "weight_hh" + l);
         ggml_tensor *bias = ggml_add(ctx, m.get(prefix + "bias_ih" + l), m.get(prefix + "bias_hh" + l));
-        ggml_tensor *gates_x = ggml_add(ctx, ggml_mul_mat(ctx, m.get(prefix + "weight_ih" + l), input), bias); // [4c, time]
+        ggml_tensor *gates_x = ggml_add(ctx, ggml_mul_mat(ctx, w_ih, input), bias); // [4c, time]
         ggml_tensor *run = runs[layer];
         for (int64_t t = 0; t < steps; t++) {
             ggml_tensor *h = ggml_view_2d(ctx, run, c, 1, run->nb[1], t * run->nb[1]);
             run = lstm_step(ctx, run, ggml_view_1d(ctx, gates_x, 4 * c, t * gates_x->nb[1]), ggml_mul_mat(ctx, w_hh, h), t);
         }
+        mapped[layer].weights = {w_ih, w_hh};
+        // Expanded here, the node follows the layer's last step and precedes the next layer.
+        ggml_build_forward_expand(graph, ggml_custom_4d(ctx, GGML_TYPE_F32, 1, 1, 1, 1, &run, 1, release_layer_op, 1, &mapped[layer]));
         input = ggml_view_2d(ctx, run, c, steps, run->nb[1], run->nb[1]);
     }
     return ggml_add(ctx, input, x);
@@ -108,8 +132,9 @@ ggml_tensor *lstm(ggml_context *ctx, const MusicgenModel &m, const std::string &
 // (codes_in: [codebook][halo + frames + halo]): residual VQ (the sum of each codebook's vectors),
 // first convolution (the halo makes it see the neighbouring chunks), LSTM over `lstm_runs`.
 // Returns [channels, frames].
-ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, CodecWeights &weights, ggml_tensor *codes_in, int64_t frames, int64_t halo_before,
-                               int64_t halo_after, const std::vector<ggml_tensor *> &lstm_runs) {
+ggml_tensor *build_frame_stage(ggml_context *ctx, ggml_cgraph *graph, const MusicgenModel &m, CodecWeights &weights, ggml_tensor *codes_in,
+                               int64_t frames, int64_t halo_before, int64_t halo_after, const std::vector<ggml_tensor *> &lstm_runs,
+                               std::vector<MappedLayer> &lstm_mapped) {
     const CodecHparams &hp = m.hp.codec;
     const int64_t span = halo_before + frames + halo_after;
     ggml_tensor *emb = nullptr; // [dim, span]
@@ -119,7 +144,7 @@ ggml_tensor *build_frame_stage(ggml_context *ctx, const MusicgenModel &m, CodecW
     }
     ggml_tensor *x = conv1d(ctx, weights, emb, m.get("codec.dec.0.weight"), m.get("codec.dec.0.bias"), /*cpu_kernels =*/true);
     x = ggml_view_2d(ctx, x, x->ne[0], frames, x->nb[1], halo_before * x->nb[1]); // the chunk's own frames
-    return lstm(ctx, m, "codec.dec.1.lstm.", x, lstm_runs);
+    return lstm(ctx, graph, m, "codec.dec.1.lstm.", x, lstm_runs, lstm_mapped);
 }
 
 // Upsampling: [ELU, transposed conv, residual blocks] per ratio, ELU, last convolution.
@@ -207,10 +232,6 @@ bool EncodecStream::push(const MusicgenModel &m, const int32_t *codes, int64_t f
     if (!frame_stage(m, last, error)) {
         return false;
     }
-    // The LSTM's weights (18 MB in a quantized musicgen-small) are not read again until the next
-    // chunk, while the decoder takes ~50 steps: handed back, they come back from the page cache (a
-    // few ms of page faults a chunk) instead of staying in a stream's peak memory.
-    release_stage_pages(m, "codec.dec.1.");
     return upsampling(m, last, audio, error);
 }
 
@@ -241,6 +262,7 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
         }
         ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
         std::vector<ggml_tensor *> runs; // per LSTM layer (lstm_cell.h): its state is read back from them
+        std::vector<MappedLayer> lstm_mapped;
         const size_t column_bytes = static_cast<size_t>(channels) * sizeof(float);
         auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
             codes_in = graph_input(ctx, GGML_TYPE_I32, span * hp.quantizers);
@@ -249,7 +271,7 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
                 runs.push_back(graph_input(ctx, GGML_TYPE_F32, channels, frames + 2));
                 ggml_set_output(runs.back()); // never reused by the allocator: the state is read after
             }
-            frame_out = build_frame_stage(ctx, m, *weights_, codes_in, frames, start - lo, hi - end, runs);
+            frame_out = build_frame_stage(ctx, graph, m, *weights_, codes_in, frames, start - lo, hi - end, runs, lstm_mapped);
             ggml_set_output(frame_out);
             ggml_build_forward_expand(graph, frame_out);
         };

@@ -89,7 +89,8 @@ void release_stage_pages(const MusicgenModel &m, const std::string &prefix);
 std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);
 
 // Hands back the mapped pages of one weight read into a copy of its own (EnCodec's convolutions,
-// laid out per stream: codec_weights.h); nothing when the weight is not in the mapping.
+// laid out per stream: codec_weights.h) or not read again soon (an LSTM layer's, once it has run
+// over a chunk); nothing when the weight is not in the mapping.
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight);
 
 // Hands back the pages of the weights only a decoder run's start reads (the projection of T5's
