@@ -1,5 +1,6 @@
 #include "elu_kernel.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "cpu_features.h"
@@ -16,28 +17,56 @@ void elu_portable(const float *x, float *y, int64_t n) {
     }
 }
 
+// ELU in F16, rounded as GGML's conversions round (to nearest, ties to even).
+void elu_f16_portable(const float *x, ggml_fp16_t *y, int64_t n) {
+    constexpr int64_t kPiece = 256;
+    float piece[kPiece];
+    for (int64_t i = 0; i < n; i += kPiece) {
+        const int64_t count = std::min(kPiece, n - i);
+        elu_portable(x + i, piece, count);
+        ggml_fp32_to_fp16_row(piece, y + i, count);
+    }
+}
+
 #ifdef LOFI_X86
+
+LOFI_AVX2 inline __m256 elu8(__m256 v) {
+    const __m256 negative = exp_minus(_mm256_min_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
+    return _mm256_blendv_ps(negative, v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
 
 LOFI_AVX2 void elu_avx2(const float *x, float *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        const __m256 v = _mm256_loadu_ps(x + i);
-        const __m256 negative = exp_minus(_mm256_min_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
-        _mm256_storeu_ps(y + i, _mm256_blendv_ps(negative, v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ)));
+        _mm256_storeu_ps(y + i, elu8(_mm256_loadu_ps(x + i)));
     }
     elu_portable(x + i, y + i, n - i);
 }
+
+LOFI_AVX2 void elu_f16_avx2(const float *x, ggml_fp16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(y + i), _mm256_cvtps_ph(elu8(_mm256_loadu_ps(x + i)), _MM_FROUND_TO_NEAREST_INT));
+    }
+    elu_f16_portable(x + i, y + i, n - i);
+}
 #endif
 
-// dst = ELU(a), rows shared among the compute threads; a's rows are contiguous (checked when
-// the op is built).
-void elu_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void *) {
+// dst = ELU(src[0]) in dst's type (F32 or F16), rows shared among the compute threads; the
+// source's rows are contiguous (checked when the op is built).
+void elu_op(ggml_tensor *dst, int ith, int nth, void *) {
+    static const auto f16_row = LOFI_ROW_KERNEL(elu_f16_avx2, elu_f16_portable);
+    const ggml_tensor *a = dst->src[0];
     const int64_t width = a->ne[0], rows = ggml_nrows(a);
     const int64_t per_thread = (rows + nth - 1) / nth, first = per_thread * ith, last = std::min(rows, first + per_thread);
     for (int64_t r = first; r < last; r++) {
         const int64_t i1 = r % a->ne[1], i2 = r / a->ne[1] % a->ne[2], i3 = r / a->ne[1] / a->ne[2];
-        const char *src = static_cast<const char *>(a->data) + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3];
-        elu_values(reinterpret_cast<const float *>(src), static_cast<float *>(dst->data) + r * width, width);
+        const auto *src = reinterpret_cast<const float *>(static_cast<const char *>(a->data) + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
+        if (dst->type == GGML_TYPE_F16) {
+            f16_row(src, static_cast<ggml_fp16_t *>(dst->data) + r * width, width);
+        } else {
+            elu_values(src, static_cast<float *>(dst->data) + r * width, width);
+        }
     }
 }
 
@@ -48,11 +77,12 @@ void elu_values(const float *x, float *y, int64_t n) {
     row(x, y, n);
 }
 
-ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels) {
+ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels, ggml_type type) {
     if (!cpu_kernels || x->type != GGML_TYPE_F32 || x->nb[0] != sizeof(float)) {
         return ggml_elu(ctx, x);
     }
-    return ggml_map_custom1(ctx, x, elu_op, GGML_N_TASKS_MAX, nullptr);
+    return ggml_custom_4d(ctx, type == GGML_TYPE_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32, x->ne[0], x->ne[1], x->ne[2], x->ne[3], &x, 1,
+                          elu_op, GGML_N_TASKS_MAX, nullptr);
 }
 
 } // namespace lofi

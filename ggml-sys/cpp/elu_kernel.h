@@ -6,8 +6,10 @@
 
 namespace lofi {
 
-// ELU(x) (alpha 1): our kernel when the graph computes on the CPU, GGML's op otherwise.
-ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels);
+// ELU(x) (alpha 1): our kernel when the graph computes on the CPU, GGML's op otherwise (F32).
+// `type` F16: our kernel's result in F16, for a product with an F16 weight, which would convert
+// an F32 input to F16 in its work buffer (the same rounding: half the bytes, no copy).
+ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels, ggml_type type = GGML_TYPE_F32);
 
 // The kernel itself over n values: y = ELU(x).
 void elu_values(const float *x, float *y, int64_t n);

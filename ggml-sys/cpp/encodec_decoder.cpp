@@ -79,7 +79,8 @@ ggml_tensor *conv_transpose(ggml_context *ctx, CodecWeights &weights, ggml_tenso
     ggml_tensor *y = ggml_mul_mat(ctx, weights.transposed_taps(ctx, weight), ggml_concat(ctx, current, previous, 0)); // [out * s, frames + 1]
     y = ggml_reshape_2d(ctx, y, out, s * columns);
     const int64_t total = s, right = total / 2, left = total - right;
-    return add_bias(ctx, ggml_view_2d(ctx, y, out, y->ne[1] - total, y->nb[1], left * y->nb[1]), bias);
+    // The bias added in place: a copy of the trimmed product would sit beside it.
+    return ggml_add_inplace(ctx, ggml_view_2d(ctx, y, out, y->ne[1] - total, y->nb[1], left * y->nb[1]), ggml_reshape_2d(ctx, bias, bias->ne[0], 1));
 }
 
 // A layer's mapped weights, handed back by a node of the graph once the layer has run.
@@ -153,6 +154,10 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, CodecWe
     const CodecHparams &hp = m.hp.codec;
     const bool cpu_kernels = m.accelerator == nullptr;
     auto layer = [&](int i, const std::string &part) { return m.get("codec.dec." + std::to_string(i) + part); };
+    // A convolution's input in its weight's type where that is F16 (elu_kernel.h): the largest
+    // intermediates are these inputs at the sample rate. (A transposed convolution's input is
+    // padded first, by GGML's F32-only op.)
+    auto elu_for = [&](ggml_tensor *input, ggml_tensor *weight) { return elu(ctx, input, cpu_kernels, weight->type); };
     int index = 2; // after the first convolution and the LSTM
     for (uint32_t ratio : hp.upsampling_ratios) {
         index++; // ELU
@@ -160,16 +165,16 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, CodecWe
         index++;
         for (uint32_t j = 0, dilation = 1; j < hp.residual_layers; j++, dilation *= hp.dilation_growth) {
             const std::string block = ".block.";
-            ggml_tensor *y = conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, block + "1.weight"), layer(index, block + "1.bias"), cpu_kernels,
-                                    static_cast<int>(dilation));
-            y = conv1d(ctx, weights, elu(ctx, y, cpu_kernels), layer(index, block + "3.weight"), layer(index, block + "3.bias"), cpu_kernels);
+            ggml_tensor *w1 = layer(index, block + "1.weight"), *w3 = layer(index, block + "3.weight");
+            ggml_tensor *y = conv1d(ctx, weights, elu_for(x, w1), w1, layer(index, block + "1.bias"), cpu_kernels, static_cast<int>(dilation));
+            y = conv1d(ctx, weights, elu_for(y, w3), w3, layer(index, block + "3.bias"), cpu_kernels);
             ggml_tensor *shortcut = hp.conv_shortcut ? conv1d(ctx, weights, x, layer(index, ".shortcut.weight"), layer(index, ".shortcut.bias"), cpu_kernels) : x;
             x = ggml_add(ctx, shortcut, y);
             index++;
         }
     }
     index++; // ELU
-    return conv1d(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, ".weight"), layer(index, ".bias"), cpu_kernels);
+    return conv1d(ctx, weights, elu_for(x, layer(index, ".weight")), layer(index, ".weight"), layer(index, ".bias"), cpu_kernels);
 }
 
 // Frames of context on each side of an upsampling chunk: twice the stack's reach (one frame:
