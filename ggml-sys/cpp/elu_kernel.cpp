@@ -55,18 +55,13 @@ LOFI_AVX2 void elu_f16_avx2(const float *x, ggml_fp16_t *y, int64_t n) {
 // dst = ELU(src[0]) in dst's type (F32 or F16), rows shared among the compute threads; the
 // source's rows are contiguous (checked when the op is built).
 void elu_op(ggml_tensor *dst, int ith, int nth, void *) {
-    static const auto f16_row = LOFI_ROW_KERNEL(elu_f16_avx2, elu_f16_portable);
     const ggml_tensor *a = dst->src[0];
     const int64_t width = a->ne[0], rows = ggml_nrows(a);
     const int64_t per_thread = (rows + nth - 1) / nth, first = per_thread * ith, last = std::min(rows, first + per_thread);
     for (int64_t r = first; r < last; r++) {
         const int64_t i1 = r % a->ne[1], i2 = r / a->ne[1] % a->ne[2], i3 = r / a->ne[1] / a->ne[2];
         const auto *src = reinterpret_cast<const float *>(static_cast<const char *>(a->data) + i1 * a->nb[1] + i2 * a->nb[2] + i3 * a->nb[3]);
-        if (dst->type == GGML_TYPE_F16) {
-            f16_row(src, static_cast<ggml_fp16_t *>(dst->data) + r * width, width);
-        } else {
-            elu_values(src, static_cast<float *>(dst->data) + r * width, width);
-        }
+        elu_values_as(src, static_cast<char *>(dst->data) + r * width * ggml_element_size(dst), width, dst->type);
     }
 }
 
@@ -75,6 +70,15 @@ void elu_op(ggml_tensor *dst, int ith, int nth, void *) {
 void elu_values(const float *x, float *y, int64_t n) {
     static const auto row = LOFI_ROW_KERNEL(elu_avx2, elu_portable);
     row(x, y, n);
+}
+
+void elu_values_as(const float *x, void *y, int64_t n, ggml_type type) {
+    static const auto f16_row = LOFI_ROW_KERNEL(elu_f16_avx2, elu_f16_portable);
+    if (type == GGML_TYPE_F16) {
+        f16_row(x, static_cast<ggml_fp16_t *>(y), n);
+    } else {
+        elu_values(x, static_cast<float *>(y), n);
+    }
 }
 
 ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels, ggml_type type) {

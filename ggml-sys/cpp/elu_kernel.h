@@ -14,4 +14,7 @@ ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels, ggml_type 
 // The kernel itself over n values: y = ELU(x).
 void elu_values(const float *x, float *y, int64_t n);
 
+// y = ELU(x) in `type`: F16 (rounded as GGML rounds to F16) or F32.
+void elu_values_as(const float *x, void *y, int64_t n, ggml_type type);
+
 } // namespace lofi

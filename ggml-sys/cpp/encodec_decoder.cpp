@@ -1,5 +1,7 @@
 #include "encodec_decoder.h"
 
+#include <cstring>
+
 #include "conv_tap_sum.h"
 #include "elu_kernel.h"
 #include "graph_runner.h"
@@ -65,65 +67,100 @@ ggml_tensor *conv1d(ggml_context *ctx, CodecWeights &weights, ggml_tensor *x, gg
     return add_bias(ctx, y, bias);
 }
 
-// ConvTranspose1d with stride s and kernel 2s (the shape checks guarantee it), trimmed as
-// EncodecConvTranspose1d (non-causal), x: [in, frames] -> [out, (frames - 1) * s + s]. Output
+// The transposed convolution's input on the CPU: column j of [2 in, frames + 1] stacks ELU of
+// frame j on ELU of frame j - 1, zero frames before the first and after the last, in the
+// weight's type. One node where GGML's ops took four (ELU, a pad, two views concatenated), each
+// a copy of the input, and the product a fifth converting it to F16.
+void stacked_frames_op(ggml_tensor *dst, int ith, int nth, void *) {
+    const ggml_tensor *x = dst->src[0];
+    const int64_t in = x->ne[0], frames = x->ne[1];
+    const size_t half_bytes = static_cast<size_t>(in) * ggml_element_size(dst);
+    for (int64_t j = ith; j < dst->ne[1]; j += nth) {
+        for (int64_t half = 0; half < 2; half++) {
+            const int64_t frame = j - half;
+            char *out = static_cast<char *>(dst->data) + j * dst->nb[1] + half * half_bytes;
+            if (frame < 0 || frame >= frames) {
+                std::memset(out, 0, half_bytes);
+            } else {
+                elu_values_as(reinterpret_cast<const float *>(static_cast<const char *>(x->data) + frame * x->nb[1]), out, in, dst->type);
+            }
+        }
+    }
+}
+
+// ELU(x) framed for the transposed convolution: [2 in, frames + 1], column j frame j over frame
+// j - 1, with a zero frame before and after.
+ggml_tensor *stacked_frames(ggml_context *ctx, ggml_tensor *x, ggml_type type, bool cpu_kernels) {
+    if (cpu_kernels && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float)) {
+        return ggml_custom_4d(ctx, type == GGML_TYPE_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32, 2 * x->ne[0], x->ne[1] + 1, 1, 1, &x, 1,
+                              stacked_frames_op, GGML_N_TASKS_MAX, nullptr);
+    }
+    ggml_tensor *framed = ggml_pad_ext(ctx, elu(ctx, x, cpu_kernels), 0, 0, 1, 1, 0, 0, 0, 0); // a zero frame before and after
+    const int64_t in = x->ne[0], columns = framed->ne[1] - 1;
+    ggml_tensor *current = ggml_view_2d(ctx, framed, in, columns, framed->nb[1], framed->nb[1]);
+    ggml_tensor *previous = ggml_view_2d(ctx, framed, in, columns, framed->nb[1], 0);
+    return ggml_concat(ctx, current, previous, 0);
+}
+
+// ConvTranspose1d with stride s and kernel 2s (the shape checks guarantee it) of ELU(x), trimmed
+// as EncodecConvTranspose1d (non-causal), x: [in, frames] -> [out, (frames - 1) * s + s]. Output
 // step f * s + p sums tap p of frame f and tap s + p of frame f - 1, so one matrix product over
 // each frame stacked on the one before ([2 in, frames + 1]) gives every output step in order:
 // no overlap-add. (GGML's conv_transpose_1d is a loop of dot products, several times slower.)
-ggml_tensor *conv_transpose(ggml_context *ctx, CodecWeights &weights, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int stride) {
-    const int64_t s = stride, out = weight->ne[1], in = weight->ne[2];
-    ggml_tensor *framed = ggml_pad_ext(ctx, x, 0, 0, 1, 1, 0, 0, 0, 0); // a zero frame before and after
-    const int64_t columns = framed->ne[1] - 1;
-    ggml_tensor *current = ggml_view_2d(ctx, framed, in, columns, framed->nb[1], framed->nb[1]);
-    ggml_tensor *previous = ggml_view_2d(ctx, framed, in, columns, framed->nb[1], 0);
-    ggml_tensor *y = ggml_mul_mat(ctx, weights.transposed_taps(ctx, weight), ggml_concat(ctx, current, previous, 0)); // [out * s, frames + 1]
+ggml_tensor *conv_transpose(ggml_context *ctx, CodecWeights &weights, ggml_tensor *x, ggml_tensor *weight, ggml_tensor *bias, int stride,
+                            bool cpu_kernels) {
+    const int64_t s = stride, out = weight->ne[1];
+    ggml_tensor *stacked = stacked_frames(ctx, x, weight->type, cpu_kernels);
+    const int64_t columns = stacked->ne[1];
+    ggml_tensor *y = ggml_mul_mat(ctx, weights.transposed_taps(ctx, weight), stacked); // [out * s, frames + 1]
     y = ggml_reshape_2d(ctx, y, out, s * columns);
     const int64_t total = s, right = total / 2, left = total - right;
     // The bias added in place: a copy of the trimmed product would sit beside it.
     return ggml_add_inplace(ctx, ggml_view_2d(ctx, y, out, y->ne[1] - total, y->nb[1], left * y->nb[1]), ggml_reshape_2d(ctx, bias, bias->ne[0], 1));
 }
 
-// A layer's mapped weights, handed back by a node of the graph once the layer has run.
-struct MappedLayer {
+// A mapped weight, handed back by a node of the graph once its last product has run.
+struct MappedWeight {
     const MusicgenModel *model;
-    std::vector<ggml_tensor *> weights;
+    ggml_tensor *weight;
 };
 
-void release_layer_op(ggml_tensor *, int ith, int, void *userdata) {
+void release_weight_op(ggml_tensor *, int ith, int, void *userdata) {
     if (ith == 0) {
-        const auto &layer = *static_cast<const MappedLayer *>(userdata);
-        for (ggml_tensor *weight : layer.weights) {
-            release_mapped_weight(*layer.model, weight);
-        }
+        const auto &mapped = *static_cast<const MappedWeight *>(userdata);
+        release_mapped_weight(*mapped.model, mapped.weight);
     }
 }
 
 // PyTorch's multi-layer LSTM over x: [channels, time] plus the skip connection EncodecLSTM adds.
 // `runs`: per layer, an input [channels, time + 2] holding the state before x (lstm_cell.h),
 // which then holds the outputs and the state after. W_ih·x for every step at once, then per step
-// W_hh·h and the cell in one node each. Each layer's weights are handed back once it has run
-// (`mapped`: per layer, alive while the graph computes): a stream's chunk runs beside the
-// decoder's weights and cache, and so holds one layer's (8.9 MB in a quantized musicgen-small)
-// instead of all of them; the next chunk reads them again from the page cache (a few ms of page
-// faults).
+// W_hh·h and the cell in one node each. Each matrix is handed back once its last product has run
+// (`mapped`: alive while the graph computes): a stream's chunk runs beside the decoder's weights
+// and cache, and so holds about one matrix (4.5 MB in a quantized musicgen-small) instead of all
+// four; the next chunk reads them again from the page cache (a few ms of page faults).
 ggml_tensor *lstm(ggml_context *ctx, ggml_cgraph *graph, const MusicgenModel &m, const std::string &prefix, ggml_tensor *x,
-                  const std::vector<ggml_tensor *> &runs, std::vector<MappedLayer> &mapped) {
+                  const std::vector<ggml_tensor *> &runs, std::vector<MappedWeight> &mapped) {
     const int64_t c = x->ne[0], steps = x->ne[1];
+    mapped.assign(2 * m.hp.codec.lstm_layers, MappedWeight{&m, nullptr}); // sized once: the nodes point into it
+    // Expanded when called, the node follows `after` and precedes what is built next.
+    auto release_after = [&](ggml_tensor *after, ggml_tensor *weight, MappedWeight &slot) {
+        slot.weight = weight;
+        ggml_build_forward_expand(graph, ggml_custom_4d(ctx, GGML_TYPE_F32, 1, 1, 1, 1, &after, 1, release_weight_op, 1, &slot));
+    };
     ggml_tensor *input = x;
-    mapped.assign(m.hp.codec.lstm_layers, MappedLayer{&m, {}});
     for (uint32_t layer = 0; layer < m.hp.codec.lstm_layers; layer++) {
         const std::string l = "_l" + std::to_string(layer);
         ggml_tensor *w_ih = m.get(prefix + "weight_ih" + l), *w_hh = m.get(prefix + "weight_hh" + l);
         ggml_tensor *bias = ggml_add(ctx, m.get(prefix + "bias_ih" + l), m.get(prefix + "bias_hh" + l));
         ggml_tensor *gates_x = ggml_add(ctx, ggml_mul_mat(ctx, w_ih, input), bias); // [4c, time]
+        release_after(gates_x, w_ih, mapped[2 * layer]);
         ggml_tensor *run = runs[layer];
         for (int64_t t = 0; t < steps; t++) {
             ggml_tensor *h = ggml_view_2d(ctx, run, c, 1, run->nb[1], t * run->nb[1]);
             run = lstm_step(ctx, run, ggml_view_1d(ctx, gates_x, 4 * c, t * gates_x->nb[1]), ggml_mul_mat(ctx, w_hh, h), t);
         }
-        mapped[layer].weights = {w_ih, w_hh};
-        // Expanded here, the node follows the layer's last step and precedes the next layer.
-        ggml_build_forward_expand(graph, ggml_custom_4d(ctx, GGML_TYPE_F32, 1, 1, 1, 1, &run, 1, release_layer_op, 1, &mapped[layer]));
+        release_after(run, w_hh, mapped[2 * layer + 1]);
         input = ggml_view_2d(ctx, run, c, steps, run->nb[1], run->nb[1]);
     }
     return ggml_add(ctx, input, x);
@@ -135,7 +172,7 @@ ggml_tensor *lstm(ggml_context *ctx, ggml_cgraph *graph, const MusicgenModel &m,
 // Returns [channels, frames].
 ggml_tensor *build_frame_stage(ggml_context *ctx, ggml_cgraph *graph, const MusicgenModel &m, CodecWeights &weights, ggml_tensor *codes_in,
                                int64_t frames, int64_t halo_before, int64_t halo_after, const std::vector<ggml_tensor *> &lstm_runs,
-                               std::vector<MappedLayer> &lstm_mapped) {
+                               std::vector<MappedWeight> &lstm_mapped) {
     const CodecHparams &hp = m.hp.codec;
     const int64_t span = halo_before + frames + halo_after;
     ggml_tensor *emb = nullptr; // [dim, span]
@@ -161,7 +198,7 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, CodecWe
     int index = 2; // after the first convolution and the LSTM
     for (uint32_t ratio : hp.upsampling_ratios) {
         index++; // ELU
-        x = conv_transpose(ctx, weights, elu(ctx, x, cpu_kernels), layer(index, ".weight"), layer(index, ".bias"), static_cast<int>(ratio));
+        x = conv_transpose(ctx, weights, x, layer(index, ".weight"), layer(index, ".bias"), static_cast<int>(ratio), cpu_kernels);
         index++;
         for (uint32_t j = 0, dilation = 1; j < hp.residual_layers; j++, dilation *= hp.dilation_growth) {
             const std::string block = ".block.";
@@ -267,7 +304,7 @@ bool EncodecStream::frame_stage(const MusicgenModel &m, bool last, std::string &
         }
         ggml_tensor *codes_in = nullptr, *frame_out = nullptr;
         std::vector<ggml_tensor *> runs; // per LSTM layer (lstm_cell.h): its state is read back from them
-        std::vector<MappedLayer> lstm_mapped;
+        std::vector<MappedWeight> lstm_mapped;
         const size_t column_bytes = static_cast<size_t>(channels) * sizeof(float);
         auto build_frames = [&](ggml_context *ctx, ggml_cgraph *graph) {
             codes_in = graph_input(ctx, GGML_TYPE_I32, span * hp.quantizers);
