@@ -192,8 +192,8 @@ ggml_tensor *build_upsampling(ggml_context *ctx, const MusicgenModel &m, CodecWe
     const bool cpu_kernels = m.accelerator == nullptr;
     auto layer = [&](int i, const std::string &part) { return m.get("codec.dec." + std::to_string(i) + part); };
     // A convolution's input in its weight's type where that is F16 (elu_kernel.h): the largest
-    // intermediates are these inputs at the sample rate. (A transposed convolution's input is
-    // padded first, by GGML's F32-only op.)
+    // intermediates are these inputs at the sample rate. (A transposed convolution makes its own
+    // input: stacked_frames.)
     auto elu_for = [&](ggml_tensor *input, ggml_tensor *weight) { return elu(ctx, input, cpu_kernels, weight->type); };
     int index = 2; // after the first convolution and the LSTM
     for (uint32_t ratio : hp.upsampling_ratios) {
