@@ -81,12 +81,17 @@ void elu_values_as(const float *x, void *y, int64_t n, ggml_type type) {
     }
 }
 
+bool elu_kernel_applies(const ggml_tensor *x, bool cpu_kernels) {
+    return cpu_kernels && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float);
+}
+
+ggml_type elu_kernel_type(ggml_type type) { return type == GGML_TYPE_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32; }
+
 ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels, ggml_type type) {
-    if (!cpu_kernels || x->type != GGML_TYPE_F32 || x->nb[0] != sizeof(float)) {
+    if (!elu_kernel_applies(x, cpu_kernels)) {
         return ggml_elu(ctx, x);
     }
-    return ggml_custom_4d(ctx, type == GGML_TYPE_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32, x->ne[0], x->ne[1], x->ne[2], x->ne[3], &x, 1,
-                          elu_op, GGML_N_TASKS_MAX, nullptr);
+    return ggml_custom_4d(ctx, elu_kernel_type(type), x->ne[0], x->ne[1], x->ne[2], x->ne[3], &x, 1, elu_op, GGML_N_TASKS_MAX, nullptr);
 }
 
 } // namespace lofi

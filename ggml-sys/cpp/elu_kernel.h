@@ -17,4 +17,10 @@ void elu_values(const float *x, float *y, int64_t n);
 // y = ELU(x) in `type`: F16 (rounded as GGML rounds to F16) or F32.
 void elu_values_as(const float *x, void *y, int64_t n, ggml_type type);
 
+// Whether a node of our own computes ELU of x (the graph computes on the CPU, x is F32 with
+// contiguous rows), and the type it writes for a wanted `type` (F16 for F16, F32 otherwise):
+// elu() and the nodes that fold ELU into their own work (the transposed convolutions' input).
+bool elu_kernel_applies(const ggml_tensor *x, bool cpu_kernels);
+ggml_type elu_kernel_type(ggml_type type);
+
 } // namespace lofi

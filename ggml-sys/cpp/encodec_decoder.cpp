@@ -91,9 +91,8 @@ void stacked_frames_op(ggml_tensor *dst, int ith, int nth, void *) {
 // ELU(x) framed for the transposed convolution: [2 in, frames + 1], column j frame j over frame
 // j - 1, with a zero frame before and after.
 ggml_tensor *stacked_frames(ggml_context *ctx, ggml_tensor *x, ggml_type type, bool cpu_kernels) {
-    if (cpu_kernels && x->type == GGML_TYPE_F32 && x->nb[0] == sizeof(float)) {
-        return ggml_custom_4d(ctx, type == GGML_TYPE_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32, 2 * x->ne[0], x->ne[1] + 1, 1, 1, &x, 1,
-                              stacked_frames_op, GGML_N_TASKS_MAX, nullptr);
+    if (elu_kernel_applies(x, cpu_kernels)) {
+        return ggml_custom_4d(ctx, elu_kernel_type(type), 2 * x->ne[0], x->ne[1] + 1, 1, 1, &x, 1, stacked_frames_op, GGML_N_TASKS_MAX, nullptr);
     }
     ggml_tensor *framed = ggml_pad_ext(ctx, elu(ctx, x, cpu_kernels), 0, 0, 1, 1, 0, 0, 0, 0); // a zero frame before and after
     const int64_t in = x->ne[0], columns = framed->ne[1] - 1;
