@@ -66,9 +66,10 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     ask_for_huge_pages(state.buffer); // the attention caches, read whole every step
     // The null branch's cross-attention K/V are zero where a cache holds them (an accelerator's);
     // the cross caches are zeroed whole, tiles' unused positions included. On the CPU the
-    // self-attention cache is written before our kernels read it, position by position: left as
-    // it is, its pages are touched only as a track fills them (zeroing it touched all 120 MB of a
-    // 30 s track at the start, a peak beside the weights the start's projections read). An
+    // self-attention cache is written before our kernels read it, position by position, so it is
+    // left as it is (zeroing it touched all 120 MB of a 30 s track at the start, a peak beside the
+    // weights the start's projections read; on 2 MB pages the first position's writes, one per
+    // head, make most of it resident anyway, as the cache is sized to the track). An
     // accelerator's is zeroed whole: its memory is not the process's, and GGML's kernels there
     // are not ours to audit.
     if (cpu) {
