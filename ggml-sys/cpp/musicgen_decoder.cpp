@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "huge_pages.h"
+#include "token_embeddings.h"
 
 namespace lofi {
 
@@ -111,17 +112,15 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
         return false;
     }
     const int64_t pos = state.n_past, branches = state.branches;
-    const std::vector<float> position = sinusoid(pos, hp.width);
-    ggml_tensor *codes_in = nullptr, *position_in = nullptr;
+    std::vector<float> embedded = sinusoid(pos, hp.width);
+    if (codes.size() < hp.codebooks || !add_token_embeddings(m, codes.data(), embedded)) {
+        return false;
+    }
+    ggml_tensor *embedded_in = nullptr;
     std::vector<ggml_tensor *> heads;
     auto build = [&](ggml_context *ctx, ggml_cgraph *graph) {
-        codes_in = graph_input(ctx, GGML_TYPE_I32, hp.codebooks);
-        position_in = graph_input(ctx, GGML_TYPE_F32, hp.width);
-        ggml_tensor *x = position_in;
-        for (uint32_t k = 0; k < hp.codebooks; k++) {
-            ggml_tensor *code = ggml_view_1d(ctx, codes_in, 1, k * sizeof(int32_t));
-            x = ggml_add(ctx, x, ggml_reshape_1d(ctx, ggml_get_rows(ctx, m.dec_embd[k], code), hp.width));
-        }
+        embedded_in = graph_input(ctx, GGML_TYPE_F32, hp.width);
+        ggml_tensor *x = embedded_in;
         if (branches > 1) {
             x = ggml_repeat(ctx, x, ggml_new_tensor_2d(ctx, GGML_TYPE_F32, hp.width, branches)); // same tokens in each branch
         }
@@ -149,10 +148,7 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             ggml_build_forward_expand(graph, heads.back());
         }
     };
-    auto inputs = [&] {
-        ggml_backend_tensor_set(codes_in, codes.data(), 0, ggml_nbytes(codes_in));
-        ggml_backend_tensor_set(position_in, position.data(), 0, ggml_nbytes(position_in));
-    };
+    auto inputs = [&] { ggml_backend_tensor_set(embedded_in, embedded.data(), 0, ggml_nbytes(embedded_in)); };
     if (!runner.run(build, inputs)) {
         return false;
     }

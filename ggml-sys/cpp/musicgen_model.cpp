@@ -37,6 +37,9 @@ MusicgenModel::~MusicgenModel() {
     if (mapping != nullptr) {
         munmap(mapping, mapping_size);
     }
+    if (fd >= 0) {
+        close(fd);
+    }
     for (ggml_backend_t backend : {accelerator, cpu}) {
         if (backend != nullptr) {
             ggml_backend_free(backend);
@@ -58,14 +61,13 @@ const void *mapped_data(const MusicgenModel &m, const ggml_tensor *tensor) {
 
 // Maps the file read-only: weights are used from it in place, pages load on use.
 bool map_file(MusicgenModel &m, std::string &error) {
-    int fd = open(m.file->path.c_str(), O_RDONLY);
-    if (fd < 0) {
+    m.fd = open(m.file->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (m.fd < 0) {
         error = "cannot open " + m.file->path;
         return false;
     }
     m.mapping_size = m.file->file_size;
-    m.mapping = mmap(nullptr, m.mapping_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
+    m.mapping = mmap(nullptr, m.mapping_size, PROT_READ, MAP_PRIVATE, m.fd, 0);
     if (m.mapping == MAP_FAILED) {
         m.mapping = nullptr;
         error = "cannot map " + m.file->path + " into memory";
@@ -255,6 +257,10 @@ void release_decoder_start_pages(const MusicgenModel &m) {
         once.insert(once.end(), {l.cross_k, l.cross_v});
     }
     release_mapped_pages(m, once, m.weights);
+}
+
+int64_t file_offset(const MusicgenModel &m, const ggml_tensor *weight) {
+    return static_cast<int64_t>(m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, gguf_find_tensor(m.file->ctx, weight->name)));
 }
 
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight) { release_mapped_pages(m, {weight}, m.weights); }

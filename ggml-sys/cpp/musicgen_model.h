@@ -49,6 +49,7 @@ struct MusicgenModel {
 
     void *mapping = nullptr;
     size_t mapping_size = 0;
+    int fd = -1; // the file, kept open: the token embeddings' rows are read from it (token_embeddings.h)
     ggml_backend_buffer_t weights = nullptr;  // the mapped file
     StripWeights strips;                      // the decoder step's Q4_K and Q6_K weights, our layout
     ggml_backend_buffer_t repacked = nullptr; // other weights copied into GGML's faster CPU layout
@@ -92,6 +93,9 @@ std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);
 // laid out per stream: codec_weights.h) or not read again soon (an LSTM layer's, once it has run
 // over a chunk); nothing when the weight is not in the mapping.
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight);
+
+// Where a weight's bytes start in the file.
+int64_t file_offset(const MusicgenModel &m, const ggml_tensor *weight);
 
 // Hands back the pages of the weights only a decoder run's start reads (the projection of T5's
 // states and the cross-attention keys and values) until the next run's start.
