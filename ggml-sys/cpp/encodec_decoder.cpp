@@ -275,7 +275,9 @@ bool EncodecStream::push(const MusicgenModel &m, const int32_t *codes, int64_t f
     }
     // The codebooks' rows (4.2 MB in musicgen-small) are read again by the next push's frame
     // stage only: handed back, they are not in the upsampling's peak beside the decoder.
-    release_stage_pages(m, "codec.vq.");
+    for (ggml_tensor *codebook : m.codebooks) {
+        release_mapped_weight(m, codebook);
+    }
     return upsampling(m, last, audio, error);
 }
 
