@@ -128,11 +128,13 @@ bool in_frame_stage(const std::string &name) {
     return false;
 }
 
-// Copies every weight but the frame stage's into the accelerator's memory.
+// Copies every weight into the accelerator's memory but the frame stage's and the token
+// embeddings (read from the file a row at a time: token_embeddings.h).
 ggml_backend_buffer_t upload_weights(const MusicgenModel &m, std::vector<ggml_tensor *> &uploaded) {
     for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
         ggml_tensor *tensor = m.get(gguf_get_tensor_name(m.file->ctx, i));
-        if (!in_frame_stage(tensor->name)) {
+        const bool token_embedding = std::find(m.dec_embd.begin(), m.dec_embd.end(), tensor) != m.dec_embd.end();
+        if (!in_frame_stage(tensor->name) && !token_embedding) {
             uploaded.push_back(tensor);
         }
     }
