@@ -50,10 +50,13 @@ MusicgenModel::~MusicgenModel() {
 
 namespace {
 
-// The bytes of the file's tensor number `index` in the mapping.
-void *mapped_data(const MusicgenModel &m, int64_t index) {
-    return static_cast<char *>(m.mapping) + m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, index);
+// Where the file's tensor number `index` starts in the file.
+int64_t file_offset_of(const MusicgenModel &m, int64_t index) {
+    return static_cast<int64_t>(m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, index));
 }
+
+// The bytes of the file's tensor number `index` in the mapping.
+void *mapped_data(const MusicgenModel &m, int64_t index) { return static_cast<char *>(m.mapping) + file_offset_of(m, index); }
 
 const void *mapped_data(const MusicgenModel &m, const ggml_tensor *tensor) {
     return mapped_data(m, gguf_find_tensor(m.file->ctx, tensor->name));
@@ -262,7 +265,7 @@ void release_decoder_start_pages(const MusicgenModel &m) {
 }
 
 int64_t file_offset(const MusicgenModel &m, const ggml_tensor *weight) {
-    return static_cast<int64_t>(m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, gguf_find_tensor(m.file->ctx, weight->name)));
+    return file_offset_of(m, gguf_find_tensor(m.file->ctx, weight->name));
 }
 
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight) { release_mapped_pages(m, {weight}, m.weights); }
