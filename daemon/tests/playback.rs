@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{tempdir, Daemon};
 use lofi_daemon::audio::Audio;
@@ -39,9 +39,11 @@ fn transport_events_and_timing_on_the_none_clock() {
     assert_eq!(d.result("volume_set", json!({ "level": 0.5 }))["level"], 0.5);
     assert_eq!(d.result("volume_get", json!({}))["level"], 0.5);
 
+    let play_sent = Instant::now();
     let played = d.result("play", json!({ "track_id": a }));
     assert_eq!(played["state"], "playing");
     d.notification("playback_started", |p| p["track_id"] == a);
+    let started_seen = Instant::now();
     assert_eq!(
         d.result("playlist_add", json!({ "track_id": b }))["tracks"],
         json!([a, b])
@@ -49,8 +51,18 @@ fn transport_events_and_timing_on_the_none_clock() {
     assert_eq!(d.result("playlist_get", json!({}))["tracks"], json!([a, b]));
 
     std::thread::sleep(Duration::from_millis(700));
+    // Measured against the clock around the calls, not the sleep: on a loaded machine the
+    // status request lands later than 700 ms into the track.
+    let asked = Instant::now();
     let p = position(&mut d);
-    assert!((0.4..1.2).contains(&p), "position {p}");
+    let (least, most) = (
+        (asked - started_seen).as_secs_f64() - 0.25,
+        play_sent.elapsed().as_secs_f64() + 0.05,
+    );
+    assert!(
+        (least..=most).contains(&p),
+        "position {p:.2} s, expected {least:.2}-{most:.2} s"
+    );
     d.result("pause", json!({}));
     d.notification("playback_paused", |p| p["track_id"] == a);
     std::thread::sleep(Duration::from_millis(100)); // the 50 ms fade-out
@@ -382,6 +394,8 @@ fn switching_between_two_devices_keeps_the_position() {
     std::thread::sleep(Duration::from_millis(1500));
     d.result("pause", json!({}));
     std::thread::sleep(Duration::from_millis(300)); // the pause's fade-out has played
+    let paused_at = position(&mut d);
+    assert!(paused_at > 0.5, "mid-track at the pause: {paused_at:.2} s");
     assert_eq!(
         d.result("audio_device_set", json!({ "device": "default" }))["current"],
         "default"
@@ -397,7 +411,11 @@ fn switching_between_two_devices_keeps_the_position() {
         "a device chosen while paused takes no frames until resume"
     );
     let resumed_at = continued_from(&read_played(&second), Path::new(done["path"].as_str().unwrap()));
-    assert!((1.2..2.2).contains(&resumed_at), "resumed at {resumed_at:.2} s");
+    // Against the position the pause held, not a window after the sleep (see the test above).
+    assert!(
+        (paused_at - 0.3..paused_at + 0.3).contains(&resumed_at),
+        "resumed at {resumed_at:.2} s, paused at {paused_at:.2} s"
+    );
     assert_eq!(d.result("status", json!({}))["audio_device"], "pulse");
 }
 
@@ -496,9 +514,9 @@ fn a_track_that_cannot_be_loaded_is_reported_and_skipped() {
 
 /// Frames received in `window` (other lines stay in the backlog).
 fn frames_within(d: &mut Daemon, window: Duration) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + window;
+    let deadline = Instant::now() + window;
     let mut frames = Vec::new();
-    while let Some(v) = d.read(deadline.saturating_duration_since(std::time::Instant::now())) {
+    while let Some(v) = d.read(deadline.saturating_duration_since(Instant::now())) {
         if v["method"] == "visualizer_frame" {
             frames.push(v["params"].clone());
         } else {
@@ -524,7 +542,8 @@ fn visualizer_frames_follow_playback_and_stop_when_paused_or_unsubscribed() {
     d.result("play", json!({ "track_id": a }));
     let frames = frames_within(&mut d, Duration::from_millis(1000));
     assert!(
-        (12..=22).contains(&frames.len()),
+        // At most the rate asked for; the lower bound leaves room for a loaded machine.
+        (8..=22).contains(&frames.len()),
         "{} frames in 1 s at 20 fps",
         frames.len()
     );
