@@ -270,9 +270,13 @@ bool lofi_musicgen_first_logits(lofi_musicgen *model, lofi_musicgen_state *state
     std::vector<float> logits;
     const std::vector<int32_t> start(m.hp.decoder.codebooks, static_cast<int32_t>(m.hp.decoder.start_token));
     const int64_t tokens = static_cast<int64_t>(state->tokens);
-    if (!lofi::decoder_start(m, runner, state->text, tokens, 1, lofi::decoder_branches(tokens, guidance_scale), decoder) ||
-        !lofi::decoder_step(m, runner, decoder, start, logits)) {
+    if (!lofi::decoder_start(m, runner, state->text, tokens, 1, lofi::decoder_branches(tokens, guidance_scale), decoder)) {
         lofi::set_error(err, err_len, "decoder: GGML could not compute the first step");
+        return false;
+    }
+    std::string why;
+    if (!lofi::decoder_step(m, runner, decoder, start, logits, why)) {
+        lofi::set_error(err, err_len, "decoder: the first step: " + why);
         return false;
     }
     lofi::all_guided_logits(logits, decoder.branches, m.hp.decoder.codebook_size, guidance_scale, out);

@@ -106,14 +106,19 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
 }
 
 bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &state, const std::vector<int32_t> &codes,
-                  std::vector<float> &logits) {
+                  std::vector<float> &logits, std::string &error) {
     const DecoderHparams &hp = m.hp.decoder;
     if (state.n_past >= state.max_steps) {
+        error = "the decoder's cache is full";
+        return false;
+    }
+    if (codes.size() < hp.codebooks) {
+        error = "a code for each of the " + std::to_string(hp.codebooks) + " codebooks is needed";
         return false;
     }
     const int64_t pos = state.n_past, branches = state.branches;
     std::vector<float> embedded = sinusoid(pos, hp.width);
-    if (codes.size() < hp.codebooks || !add_token_embeddings(m, codes.data(), embedded)) {
+    if (!add_token_embeddings(m, codes.data(), embedded, error)) {
         return false;
     }
     ggml_tensor *embedded_in = nullptr;
@@ -150,6 +155,7 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
     };
     auto inputs = [&] { ggml_backend_tensor_set(embedded_in, embedded.data(), 0, ggml_nbytes(embedded_in)); };
     if (!runner.run(build, inputs)) {
+        error = "GGML could not compute it";
         return false;
     }
     const int64_t card = hp.codebook_size;

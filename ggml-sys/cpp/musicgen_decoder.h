@@ -33,8 +33,8 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
                    int64_t max_steps, int64_t branches, DecoderState &state);
 
 // Feeds one token per codebook at position state.n_past; logits come out as
-// [branch][codebook][codebook_size].
+// [branch][codebook][codebook_size]. False, with why in `error`, when it cannot.
 bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &state, const std::vector<int32_t> &codes,
-                  std::vector<float> &logits);
+                  std::vector<float> &logits, std::string &error);
 
 } // namespace lofi

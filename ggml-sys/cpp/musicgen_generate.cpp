@@ -101,8 +101,9 @@ RunStatus generate_codes(const MusicgenModel &m, const std::vector<float> &t5_hi
     std::vector<float> logits, guided(card);
     codes.assign(books * frames, 0);
     for (int64_t s = 1; s <= steps; s++) {
-        if (!governor.run([&] { return decoder_step(m, runner, state, input, logits); })) {
-            error = "decoder step " + std::to_string(s) + " failed";
+        std::string why;
+        if (!governor.run([&] { return decoder_step(m, runner, state, input, logits, why); })) {
+            error = "decoder step " + std::to_string(s) + ": " + why;
             return RunStatus::failed;
         }
         for (int64_t q = 0; q < books; q++) {

@@ -160,6 +160,7 @@ void bind_tensors(MusicgenModel &m) {
     m.proj_b = m.get("proj.bias");
     for (uint32_t k = 0; k < m.hp.decoder.codebooks; k++) {
         m.dec_embd.push_back(m.get("dec.tok_embd." + std::to_string(k) + ".weight"));
+        m.dec_embd_offsets.push_back(file_offset(m, m.dec_embd.back()));
         m.dec_heads.push_back(m.get("dec.output." + std::to_string(k) + ".weight"));
         m.codebooks.push_back(m.get("codec.vq." + std::to_string(k) + ".embd"));
     }

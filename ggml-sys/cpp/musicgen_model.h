@@ -36,6 +36,7 @@ struct MusicgenModel {
     std::vector<T5Layer> t5;
     ggml_tensor *proj_w, *proj_b;
     std::vector<ggml_tensor *> dec_embd, dec_heads;
+    std::vector<int64_t> dec_embd_offsets; // where each dec_embd table starts in the file
     std::vector<DecoderLayer> dec;
     ggml_tensor *dec_norm_w, *dec_norm_b;
     std::vector<ggml_tensor *> codebooks;

@@ -2,19 +2,26 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace lofi {
 
-bool add_token_embeddings(const MusicgenModel &m, const int32_t *codes, std::vector<float> &x) {
+bool add_token_embeddings(const MusicgenModel &m, const int32_t *codes, std::vector<float> &x, std::string &error) {
     thread_local std::vector<char> row;
     thread_local std::vector<float> values;
     for (size_t k = 0; k < m.dec_embd.size(); k++) {
         const ggml_tensor *table = m.dec_embd[k];
         if (codes[k] < 0 || codes[k] >= table->ne[1] || table->ne[0] != static_cast<int64_t>(x.size())) {
+            error = "code " + std::to_string(codes[k]) + " of codebook " + std::to_string(k) + " is outside its table";
             return false;
         }
         row.resize(table->nb[1]);
-        const auto at = static_cast<off_t>(file_offset(m, table) + codes[k] * static_cast<int64_t>(table->nb[1]));
-        if (pread(m.fd, row.data(), row.size(), at) != static_cast<ssize_t>(row.size())) {
+        const auto at = static_cast<off_t>(m.dec_embd_offsets[k] + codes[k] * static_cast<int64_t>(table->nb[1]));
+        const ssize_t got = pread(m.fd, row.data(), row.size(), at);
+        if (got != static_cast<ssize_t>(row.size())) {
+            error = "cannot read the token embeddings from " + m.file->path + ": " +
+                    (got < 0 ? std::strerror(errno) : "the file is shorter than when it was loaded");
             return false;
         }
         values.resize(x.size());

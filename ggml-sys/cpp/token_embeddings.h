@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "musicgen_model.h"
@@ -15,8 +16,8 @@
 namespace lofi {
 
 // x += each codebook's embedding of its code (codes: one per codebook), in codebook order, as
-// GGML's get_rows would give them in F32. False when a code is outside its table or the file
-// cannot be read.
-bool add_token_embeddings(const MusicgenModel &m, const int32_t *codes, std::vector<float> &x);
+// GGML's get_rows would give them in F32. False, with why in `error`, when a code is outside its
+// table or the file cannot be read.
+bool add_token_embeddings(const MusicgenModel &m, const int32_t *codes, std::vector<float> &x, std::string &error);
 
 } // namespace lofi
