@@ -44,27 +44,6 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Bytes per second that `threads` threads read from a buffer far larger than the caches (the
-/// best of three passes over 1 GiB).
-fn read_bandwidth(threads: usize) -> f64 {
-    let words = vec![1u64; (1 << 30) / 8];
-    let chunk = words.len().div_ceil(threads);
-    (0..3)
-        .map(|_| {
-            let t = Instant::now();
-            let total: u64 = std::thread::scope(|scope| {
-                let parts: Vec<_> = words
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || part.iter().fold(0u64, |a, &w| a.wrapping_add(w))))
-                    .collect();
-                parts.into_iter().map(|p| p.join().unwrap()).sum()
-            });
-            std::hint::black_box(total);
-            (words.len() * 8) as f64 / t.elapsed().as_secs_f64()
-        })
-        .fold(0.0, f64::max)
-}
-
 /// EnCodec over codes of each length in `lengths` (seconds), then the process's peak RSS.
 fn encodec_alone(model: &mut Musicgen, lengths: &[usize]) {
     let params = *model.params();
@@ -186,7 +165,8 @@ fn main() {
         );
     }
     // After the RSS is read: the bandwidth test's buffer would be counted in it.
-    let bandwidth = read_bandwidth(threads);
+    // Read as the step reads its weights and caches (2 MB pages, wide loads): ggml_sys's.
+    let bandwidth = ggml_sys::read_bandwidth(threads);
     let weight_bytes = model.step_weight_bytes();
     // Self-attention reads every cached position's keys and values, for both guidance branches.
     let kv_bytes_per_position = model.kv_bytes_per_position() as f64;

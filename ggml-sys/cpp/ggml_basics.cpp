@@ -15,6 +15,7 @@
 #include "elu_kernel.h"
 #include "gelu_kernel.h"
 #include "lofi_ggml.h"
+#include "read_bandwidth.h"
 #include "strip_layout.h"
 #include "strip_product.h"
 
@@ -102,6 +103,8 @@ const char *lofi_cpu_kernels(void) { return lofi::cpu_kernels_name(); }
 void lofi_cpu_elu(const float *x, float *y, int64_t n) { lofi::elu_values(x, y, n); }
 
 void lofi_cpu_gelu(const float *x, float *y, int64_t n) { lofi::gelu_values(x, y, n); }
+
+double lofi_read_bandwidth(int threads) { return lofi::read_bandwidth(threads); }
 
 void lofi_ggml_cpu_features(char *buf, size_t len) { lofi::set_error(buf, len, lofi::cpu_backend_features()); }
 

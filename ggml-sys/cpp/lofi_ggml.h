@@ -28,6 +28,10 @@ const char *lofi_ggml_version(void);
    time, LOFI_CPU_KERNELS caps it). */
 const char *lofi_cpu_kernels(void);
 
+/* The memory read bandwidth (bytes per second) `threads` threads reach streaming 1 GiB on 2 MB
+   pages with this CPU's widest loads: the floor a decoder step's bytes are set against. */
+double lofi_read_bandwidth(int threads);
+
 /* y = ELU(x) over n values by EnCodec's CPU kernel (the version lofi_cpu_kernels names). */
 void lofi_cpu_elu(const float *x, float *y, int64_t n);
 /* y = GELU(x) (the erf form) by the decoder's CPU kernel, the level lofi_cpu_kernels names. */

@@ -37,6 +37,14 @@ pub fn cpu_kernels() -> String {
     static_text(unsafe { raw::lofi_cpu_kernels() })
 }
 
+/// The memory read bandwidth (bytes per second) `threads` threads reach streaming 1 GiB as a
+/// decoder step reads its weights (2 MB pages, this CPU's widest loads): the floor the benchmark
+/// sets a step against. Takes ~0.3 s and 1 GiB for the while.
+pub fn read_bandwidth(threads: usize) -> f64 {
+    // SAFETY: no pointers; the C side allocates and frees its own buffer.
+    unsafe { raw::lofi_read_bandwidth(threads.clamp(1, i32::MAX as usize) as i32) }
+}
+
 /// ELU (alpha 1) of each value by EnCodec's CPU kernel, the version [`cpu_kernels`] names.
 pub fn cpu_elu(x: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];

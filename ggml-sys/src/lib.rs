@@ -9,7 +9,7 @@
 //! - [`GgufFile`], [`GgufWriter`]: GGUF files through GGML's parser, with data ranges checked.
 //! - [`version`], [`cpu_features`], [`cpu_variant`], [`accelerators`], [`cpu_kernels`], [`mul_mat`],
 //!   [`strip_mul_mat`], [`cpu_elu`], [`cpu_gelu`], [`conv_tap_sum`]:
-//!   what was built, and checks that it computes.
+//!   what was built, and checks that it computes; [`read_bandwidth`]: the benchmarks' memory floor.
 
 mod build_info;
 mod error;
@@ -23,8 +23,8 @@ pub mod raw {
 }
 
 pub use build_info::{
-    accelerators, conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, cpu_variant, mul_mat, strip_mul_mat,
-    version, LayerNorm, StripInput, TapGeometry,
+    accelerators, conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, cpu_variant, mul_mat, read_bandwidth,
+    strip_mul_mat, version, LayerNorm, StripInput, TapGeometry,
 };
 pub use error::{c_path, c_string, ErrorBuffer, GgmlError};
 pub use gguf::{GgufFile, GgufMetadata, GgufWriter, TensorInfo};
