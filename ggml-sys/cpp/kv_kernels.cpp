@@ -338,7 +338,8 @@ LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tile
         const float *scales = key_scales(KvElement::int8, tile, dh);
         alignas(32) float tile_scores[kKeyTile];
         for (int64_t half = 0; half < kKeyTile; half += 32) {
-            __m256i acc[8]; // acc[i]: positions half + 4i .. + 3, two lanes each
+            __m256i acc[8]; // acc[i]: positions half + 4i .. + 3, two lanes each; in registers (unrolled)
+#pragma GCC unroll 8
             for (__m256i &a : acc) {
                 a = _mm256_setzero_si256();
             }
@@ -346,12 +347,14 @@ LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tile
                 int64_t four;
                 std::memcpy(&four, query16.data() + d, sizeof four);
                 const __m256i qd = _mm256_set1_epi64x(four);
+#pragma GCC unroll 8
                 for (int i = 0; i < 8; i++) {
                     const char *keys = tile + key_index(KvElement::int8, d, half + 4 * i);
                     const __m256i k = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(keys)));
                     acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(k, qd));
                 }
             }
+#pragma GCC unroll 4
             for (int i = 0; i < 8; i += 2) {
                 const __m256i dots = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[i], acc[i + 1]), in_order);
                 const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(scales + half + 4 * i), to_float);
@@ -483,14 +486,16 @@ LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_
     return true;
 }
 
-// A value tile's int8 values at dimensions [d0, d0 + 8 * lanes) times the weights' parts, into
+// A value tile's int8 values at dimensions [d0, d0 + 8 * Lanes) times the weights' parts, into
 // high and low: |value| times the weight with the value's sign (a pair's sum within int16).
-LOFI_AVX2 inline void add_byte_products(const char *tile, int64_t dh, int64_t d0, int lanes, const TileWeights &w, int64_t m,
-                                        __m256i *high, __m256i *low) {
+template <int Lanes>
+LOFI_AVX2 inline void add_byte_products(const char *tile, int64_t dh, int64_t d0, const TileWeights &w, int64_t m, __m256i *high,
+                                        __m256i *low) {
     for (int64_t p = 0; p < m; p += 4) {
         const char *at = tile + value_byte(KvElement::int8, dh, d0, p);
         const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
-        for (int j = 0; j < lanes; j++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < Lanes; j++) {
             const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j));
             const __m256i magnitude = _mm256_sign_epi8(v, v);
             high[j] = add_products(high[j], magnitude, _mm256_sign_epi8(h0, v));
@@ -502,29 +507,55 @@ LOFI_AVX2 inline void add_byte_products(const char *tile, int64_t dh, int64_t d0
 // add_byte_products for int4 values: the nibbles unsigned as they are (offset by 8, taken off
 // after with the weights' sums). maddubs' int16 pairs (at most 2 * 15 * 127) add up in int16
 // over 32 positions (30480) before madd widens them: half the multiplies.
-LOFI_AVX2 inline void add_nibble_products(const char *tile, int64_t dh, int64_t d0, int lanes, const TileWeights &w, int64_t m,
-                                          __m256i *high, __m256i *low) {
+template <int Lanes>
+LOFI_AVX2 inline void add_nibble_products(const char *tile, int64_t dh, int64_t d0, const TileWeights &w, int64_t m, __m256i *high,
+                                          __m256i *low) {
     const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     for (int64_t p0 = 0; p0 < m; p0 += 32) {
-        __m256i high16[4], low16[4];
-        for (int j = 0; j < lanes; j++) {
+        __m256i high16[Lanes], low16[Lanes];
+#pragma GCC unroll 4
+        for (int j = 0; j < Lanes; j++) {
             high16[j] = low16[j] = _mm256_setzero_si256();
         }
         for (int64_t p = p0; p < std::min(m, p0 + 32); p += 8) {
             const char *at = tile + value_byte(KvElement::int4, dh, d0, p);
             const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
             const __m256i h1 = broadcast4(w.high + p + 4), l1 = broadcast4(w.low + p + 4);
-            for (int j = 0; j < lanes; j++) {
+#pragma GCC unroll 4
+            for (int j = 0; j < Lanes; j++) {
                 const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j));
                 const __m256i first = _mm256_and_si256(packed, nibble), second = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
                 high16[j] = _mm256_add_epi16(high16[j], _mm256_add_epi16(_mm256_maddubs_epi16(first, h0), _mm256_maddubs_epi16(second, h1)));
                 low16[j] = _mm256_add_epi16(low16[j], _mm256_add_epi16(_mm256_maddubs_epi16(first, l0), _mm256_maddubs_epi16(second, l1)));
             }
         }
-        for (int j = 0; j < lanes; j++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < Lanes; j++) {
             high[j] = _mm256_add_epi32(high[j], _mm256_madd_epi16(high16[j], ones));
             low[j] = _mm256_add_epi32(low[j], _mm256_madd_epi16(low16[j], ones));
         }
+    }
+}
+
+// out[d0, d0 + 8 * Lanes) += one value tile's dimensions there, weighted. Lanes is a constant so
+// that the accumulators stay in registers (see weigh_dimensions_avx512_vnni).
+template <int Lanes>
+LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, const TileWeights &w, const char *tile, int64_t m,
+                                     float *out) {
+    const bool four_bit = element == KvElement::int4;
+    __m256i high[Lanes], low[Lanes];
+#pragma GCC unroll 4
+    for (int j = 0; j < Lanes; j++) {
+        high[j] = low[j] = _mm256_setzero_si256();
+    }
+    if (four_bit) {
+        add_nibble_products<Lanes>(tile, dh, d0, w, m, high, low);
+    } else {
+        add_byte_products<Lanes>(tile, dh, d0, w, m, high, low);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < Lanes; j++) {
+        add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 8 : 0);
     }
 }
 
@@ -537,20 +568,22 @@ LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *we
     if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, w)) {
         return;
     }
-    const bool four_bit = element == KvElement::int4;
     for (int64_t d0 = 0; d0 < dh; d0 += 32) {
-        const int lanes = static_cast<int>(std::min<int64_t>(32, dh - d0) / 8);
-        __m256i high[4], low[4];
-        for (int j = 0; j < lanes; j++) {
-            high[j] = low[j] = _mm256_setzero_si256();
-        }
-        if (four_bit) {
-            add_nibble_products(tile, dh, d0, lanes, w, m, high, low);
-        } else {
-            add_byte_products(tile, dh, d0, lanes, w, m, high, low);
-        }
-        for (int j = 0; j < lanes; j++) {
-            add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 8 : 0);
+        switch (std::min<int64_t>(32, dh - d0) / 8) {
+        case 4:
+            weigh_dimensions_avx2<4>(element, dh, d0, w, tile, m, out);
+            break;
+        case 3:
+            weigh_dimensions_avx2<3>(element, dh, d0, w, tile, m, out);
+            break;
+        case 2:
+            weigh_dimensions_avx2<2>(element, dh, d0, w, tile, m, out);
+            break;
+        case 1:
+            weigh_dimensions_avx2<1>(element, dh, d0, w, tile, m, out);
+            break;
+        default:
+            break;
         }
     }
 }
@@ -576,12 +609,14 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
         prefetch(tile + tile_bytes, tile_bytes);
-        __m512i high[4], low[4];
+        __m512i high[4], low[4]; // in registers: the loops over them unrolled (see weigh_dimensions_avx512_vnni)
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             high[j] = low[j] = _mm512_setzero_si512();
         }
         for (int64_t d = 0; d < dh; d += 4) {
             const __m512i q_high = broadcast4_512(query.high + d), q_low = broadcast4_512(query.low + d);
+#pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
                 const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(tile + key_index(KvElement::int8, d, 16 * j)), offset);
                 high[j] = _mm512_dpbusd_epi32(high[j], k, q_high);
@@ -590,6 +625,7 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
         }
         const float *scales = key_scales(KvElement::int8, tile, dh);
         alignas(64) float tile_scores[kKeyTile];
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[j], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
                                                _mm512_cvtepi32_ps(_mm512_sub_epi32(high[j], high_taken)));
@@ -688,6 +724,52 @@ LOFI_AVX512 bool weigh_tile_avx512(const float *weights, const float *scales, in
     return true;
 }
 
+// out[d0, d0 + 16 * Groups) += one value tile's dimensions there, weighted (weighted_tile_avx512_vnni).
+// Groups is a constant so that the accumulators stay in registers: with a run-time count GCC kept
+// them on the stack, a load and a store around every dpbusd (the attention's arithmetic ran ~2x
+// slower, and it is as long as its memory reads).
+template <int Groups>
+LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int64_t d0, const TileWeights &w, const char *tile,
+                                               int64_t m, float *out) {
+    const bool four_bit = element == KvElement::int4;
+    const __m512i nibble = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const int32_t offset = four_bit ? 8 : 128;
+    __m512i high[Groups], low[Groups];
+#pragma GCC unroll 4
+    for (int g = 0; g < Groups; g++) {
+        high[g] = low[g] = _mm512_setzero_si512();
+    }
+    for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
+        const char *at = tile + value_byte(element, dh, d0, p);
+        const __m512i h0 = broadcast4_512(w.high + p), l0 = broadcast4_512(w.low + p);
+        if (four_bit) {
+            const __m512i h1 = broadcast4_512(w.high + p + 4), l1 = broadcast4_512(w.low + p + 4);
+#pragma GCC unroll 4
+            for (int g = 0; g < Groups; g++) {
+                const __m512i packed = _mm512_loadu_si512(at + 64 * g);
+                const __m512i first = _mm512_and_si512(packed, nibble), second = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
+                high[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(high[g], first, h0), second, h1);
+                low[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(low[g], first, l0), second, l1);
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int g = 0; g < Groups; g++) {
+                const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(at + 64 * g), flip);
+                high[g] = _mm512_dpbusd_epi32(high[g], v, h0);
+                low[g] = _mm512_dpbusd_epi32(low[g], v, l0);
+            }
+        }
+    }
+    const __m512i high_taken = _mm512_set1_epi32(offset * w.parts.high_sum), low_taken = _mm512_set1_epi32(offset * w.parts.low_sum);
+#pragma GCC unroll 4
+    for (int g = 0; g < Groups; g++) {
+        const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[g], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
+                                           _mm512_cvtepi32_ps(_mm512_sub_epi32(high[g], high_taken)));
+        float *to = out + d0 + 16 * g;
+        _mm512_storeu_ps(to, _mm512_fmadd_ps(dot, _mm512_set1_ps(w.parts.scale), _mm512_loadu_ps(to)));
+    }
+}
+
 // weighted_tile_avx2 with VNNI: 16 dimensions of 4 positions per 64-byte load into dpbusd, the
 // values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
 LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
@@ -697,40 +779,22 @@ LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const 
     if (!weigh_tile_avx512(weights, value_scales(element, tile, dh), m, w)) {
         return;
     }
-    const bool four_bit = element == KvElement::int4;
-    const __m512i nibble = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    const int32_t offset = four_bit ? 8 : 128;
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
-        const int groups = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
-        __m512i high[4], low[4];
-        for (int g = 0; g < groups; g++) {
-            high[g] = low[g] = _mm512_setzero_si512();
-        }
-        for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
-            const char *at = tile + value_byte(element, dh, d0, p);
-            const __m512i h0 = broadcast4_512(w.high + p), l0 = broadcast4_512(w.low + p);
-            if (four_bit) {
-                const __m512i h1 = broadcast4_512(w.high + p + 4), l1 = broadcast4_512(w.low + p + 4);
-                for (int g = 0; g < groups; g++) {
-                    const __m512i packed = _mm512_loadu_si512(at + 64 * g);
-                    const __m512i first = _mm512_and_si512(packed, nibble), second = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
-                    high[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(high[g], first, h0), second, h1);
-                    low[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(low[g], first, l0), second, l1);
-                }
-            } else {
-                for (int g = 0; g < groups; g++) {
-                    const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(at + 64 * g), flip);
-                    high[g] = _mm512_dpbusd_epi32(high[g], v, h0);
-                    low[g] = _mm512_dpbusd_epi32(low[g], v, l0);
-                }
-            }
-        }
-        const __m512i high_taken = _mm512_set1_epi32(offset * w.parts.high_sum), low_taken = _mm512_set1_epi32(offset * w.parts.low_sum);
-        for (int g = 0; g < groups; g++) {
-            const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[g], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
-                                               _mm512_cvtepi32_ps(_mm512_sub_epi32(high[g], high_taken)));
-            float *at = out + d0 + 16 * g;
-            _mm512_storeu_ps(at, _mm512_fmadd_ps(dot, _mm512_set1_ps(w.parts.scale), _mm512_loadu_ps(at)));
+        switch (std::min<int64_t>(64, dh - d0) / 16) {
+        case 4:
+            weigh_dimensions_avx512_vnni<4>(element, dh, d0, w, tile, m, out);
+            break;
+        case 3:
+            weigh_dimensions_avx512_vnni<3>(element, dh, d0, w, tile, m, out);
+            break;
+        case 2:
+            weigh_dimensions_avx512_vnni<2>(element, dh, d0, w, tile, m, out);
+            break;
+        case 1:
+            weigh_dimensions_avx512_vnni<1>(element, dh, d0, w, tile, m, out);
+            break;
+        default:
+            break;
         }
     }
 }
