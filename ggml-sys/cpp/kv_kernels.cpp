@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_features.h"
@@ -263,6 +264,27 @@ void softmax_portable(float *x, int64_t n, float scale) {
 }
 
 #ifdef LOFI_X86
+
+// f(std::integral_constant<int, count>) for a count of 1 to 4 (nothing otherwise): the vector
+// kernels' number of accumulators as a constant, which keeps them in registers.
+template <typename F> void with_count(int64_t count, F &&f) {
+    switch (count) {
+    case 4:
+        f(std::integral_constant<int, 4>{});
+        break;
+    case 3:
+        f(std::integral_constant<int, 3>{});
+        break;
+    case 2:
+        f(std::integral_constant<int, 2>{});
+        break;
+    case 1:
+        f(std::integral_constant<int, 1>{});
+        break;
+    default:
+        break;
+    }
+}
 
 // The largest of 8 lanes.
 LOFI_AVX2 inline float largest_lane(__m256 x) {
@@ -569,22 +591,8 @@ LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *we
         return;
     }
     for (int64_t d0 = 0; d0 < dh; d0 += 32) {
-        switch (std::min<int64_t>(32, dh - d0) / 8) {
-        case 4:
-            weigh_dimensions_avx2<4>(element, dh, d0, w, tile, m, out);
-            break;
-        case 3:
-            weigh_dimensions_avx2<3>(element, dh, d0, w, tile, m, out);
-            break;
-        case 2:
-            weigh_dimensions_avx2<2>(element, dh, d0, w, tile, m, out);
-            break;
-        case 1:
-            weigh_dimensions_avx2<1>(element, dh, d0, w, tile, m, out);
-            break;
-        default:
-            break;
-        }
+        with_count(std::min<int64_t>(32, dh - d0) / 8,
+                   [&](auto lanes) { weigh_dimensions_avx2<decltype(lanes)::value>(element, dh, d0, w, tile, m, out); });
     }
 }
 
@@ -780,22 +788,8 @@ LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const 
         return;
     }
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
-        switch (std::min<int64_t>(64, dh - d0) / 16) {
-        case 4:
-            weigh_dimensions_avx512_vnni<4>(element, dh, d0, w, tile, m, out);
-            break;
-        case 3:
-            weigh_dimensions_avx512_vnni<3>(element, dh, d0, w, tile, m, out);
-            break;
-        case 2:
-            weigh_dimensions_avx512_vnni<2>(element, dh, d0, w, tile, m, out);
-            break;
-        case 1:
-            weigh_dimensions_avx512_vnni<1>(element, dh, d0, w, tile, m, out);
-            break;
-        default:
-            break;
-        }
+        with_count(std::min<int64_t>(64, dh - d0) / 16,
+                   [&](auto groups) { weigh_dimensions_avx512_vnni<decltype(groups)::value>(element, dh, d0, w, tile, m, out); });
     }
 }
 LOFI_AVX512_END
