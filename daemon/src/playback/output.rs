@@ -116,7 +116,7 @@ impl Output {
                     match command {
                         Command::Open { device, reply } => {
                             drop(active.take()); // close the old output first
-                            let opened = open(device.as_deref(), &mixer, &errors);
+                            let opened = open(device.as_deref(), &mixer);
                             let _ = reply.send(opened.as_ref().map(|(_, info)| info.clone()).map_err(Clone::clone));
                             active = opened.ok().map(|(a, _)| a);
                         }
@@ -162,7 +162,7 @@ impl Output {
     }
 }
 
-fn open(device: Option<&str>, mixer: &Arc<Mutex<Mixer>>, errors: &ErrorSlot) -> Result<(Active, OpenOutput), String> {
+fn open(device: Option<&str>, mixer: &Arc<Mutex<Mixer>>) -> Result<(Active, OpenOutput), String> {
     if device == Some(NONE_DEVICE) {
         return Ok(open_clock(mixer));
     }
@@ -187,15 +187,15 @@ fn open(device: Option<&str>, mixer: &Arc<Mutex<Mixer>>, errors: &ErrorSlot) -> 
     };
     reset_mixer_rate(mixer, rate);
     // Build once to prove the device works; the stream itself is made on `run`.
-    let config = match build_stream(&device, &stream_config, format, mixer, errors) {
-        Ok(_) => stream_config,
+    let config = match probe_stream(&device, &stream_config, format) {
+        Ok(()) => stream_config,
         Err(_) => {
             // Some devices refuse a fixed buffer size; take theirs.
             let flexible = cpal::StreamConfig {
                 buffer_size: cpal::BufferSize::Default,
                 ..stream_config
             };
-            drop(build_stream(&device, &flexible, format, mixer, errors).map_err(|e| format!("{name}: {e}"))?);
+            probe_stream(&device, &flexible, format).map_err(|e| format!("{name}: {e}"))?;
             flexible
         }
     };
@@ -250,6 +250,20 @@ fn reset_mixer_rate(mixer: &Arc<Mutex<Mixer>>, rate: u32) {
     if m.rate() != rate {
         m.set_rate(rate);
     }
+}
+
+/// Builds a stream that only writes silence, and drops it: whether the device takes `config`.
+/// Not the mixer's callback: ALSA's worker writes as soon as a stream is built, so a probe with
+/// it could take a buffer of the track (or play one while paused) before it was dropped.
+fn probe_stream(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    format: cpal::SampleFormat,
+) -> Result<(), cpal::BuildStreamError> {
+    let silence = |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| data.bytes_mut().fill(0); // 0 in I16 and F32
+    device
+        .build_output_stream_raw(config, format, silence, |_| {}, None)
+        .map(drop)
 }
 
 fn build_stream(
