@@ -8,21 +8,25 @@
 
 namespace lofi {
 
-void ask_for_huge_pages(ggml_backend_buffer_t buffer) {
+void ask_for_huge_pages(void *data, size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (buffer == nullptr || !ggml_backend_buffer_is_host(buffer)) {
-        return;
-    }
     constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-    const auto base = reinterpret_cast<uintptr_t>(ggml_backend_buffer_get_base(buffer));
+    const auto base = reinterpret_cast<uintptr_t>(data);
     const uintptr_t first = (base + kHugePage - 1) / kHugePage * kHugePage;
-    const uintptr_t end = (base + ggml_backend_buffer_get_size(buffer)) / kHugePage * kHugePage;
+    const uintptr_t end = (base + bytes) / kHugePage * kHugePage;
     if (end > first) {
         madvise(reinterpret_cast<void *>(first), end - first, MADV_HUGEPAGE); // advice: a refusal changes nothing
     }
 #else
-    (void)buffer;
+    (void)data;
+    (void)bytes;
 #endif
+}
+
+void ask_for_huge_pages(ggml_backend_buffer_t buffer) {
+    if (buffer != nullptr && ggml_backend_buffer_is_host(buffer)) {
+        ask_for_huge_pages(ggml_backend_buffer_get_base(buffer), ggml_backend_buffer_get_size(buffer));
+    }
 }
 
 } // namespace lofi

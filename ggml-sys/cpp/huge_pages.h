@@ -7,6 +7,8 @@
 // nothing, under "never" it is ignored.
 #pragma once
 
+#include <cstddef>
+
 #include "ggml-backend.h"
 
 namespace lofi {
@@ -14,5 +16,8 @@ namespace lofi {
 // Before the buffer's pages are first touched: its whole 2 MB pages (no-op off Linux and for
 // buffers that are not in host memory).
 void ask_for_huge_pages(ggml_backend_buffer_t buffer);
+
+// The same for host memory [data, data + bytes).
+void ask_for_huge_pages(void *data, size_t bytes);
 
 } // namespace lofi

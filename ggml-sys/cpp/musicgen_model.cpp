@@ -55,6 +55,11 @@ int64_t file_offset_of(const MusicgenModel &m, int64_t index) {
     return static_cast<int64_t>(m.file->data_offset + gguf_get_tensor_offset(m.file->ctx, index));
 }
 
+// Where a weight's bytes start in the file.
+int64_t file_offset(const MusicgenModel &m, const ggml_tensor *weight) {
+    return file_offset_of(m, gguf_find_tensor(m.file->ctx, weight->name));
+}
+
 // The bytes of the file's tensor number `index` in the mapping.
 void *mapped_data(const MusicgenModel &m, int64_t index) { return static_cast<char *>(m.mapping) + file_offset_of(m, index); }
 
@@ -263,10 +268,6 @@ void release_decoder_start_pages(const MusicgenModel &m) {
         once.insert(once.end(), {l.cross_k, l.cross_v});
     }
     release_mapped_pages(m, once, m.weights);
-}
-
-int64_t file_offset(const MusicgenModel &m, const ggml_tensor *weight) {
-    return file_offset_of(m, gguf_find_tensor(m.file->ctx, weight->name));
 }
 
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight) { release_mapped_pages(m, {weight}, m.weights); }

@@ -95,9 +95,6 @@ std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);
 // over a chunk); nothing when the weight is not in the mapping.
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight);
 
-// Where a weight's bytes start in the file.
-int64_t file_offset(const MusicgenModel &m, const ggml_tensor *weight);
-
 // Hands back the pages of the weights only a decoder run's start reads (the projection of T5's
 // states and the cross-attention keys and values) until the next run's start.
 void release_decoder_start_pages(const MusicgenModel &m);

@@ -8,12 +8,9 @@
 #include <thread>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "cpu_features.h"
 #include "cpu_simd.h"
+#include "huge_pages.h"
 
 namespace lofi {
 
@@ -64,9 +61,7 @@ double read_bandwidth(int threads) {
     if (buffer == nullptr) {
         return 0.0;
     }
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    madvise(buffer, kBytes, MADV_HUGEPAGE); // advice: a refusal leaves 4 KB pages
-#endif
+    ask_for_huge_pages(buffer, kBytes);
     std::memset(buffer, 1, kBytes); // every page present before the passes
     const size_t words = kBytes / sizeof(uint64_t), share = words / threads / 16 * 16;
     double best = 0.0;
