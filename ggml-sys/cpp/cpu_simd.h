@@ -29,6 +29,18 @@ inline void prefetch(const void *next, size_t bytes) {
     }
 }
 
+// Asks for the block after `block` (of `bytes`: a tile of weights or of a cache), as above, and
+// into L2 only for the one `far` blocks on: with the next block alone asked for, memory sat idle
+// whenever the kernel computed (the strips read at ~75 % of the bandwidth a plain read reaches;
+// with a block ~6 on in L2 as well, ~90 %).
+inline void ask_ahead(const void *block, size_t bytes, int far) {
+    const char *at = static_cast<const char *>(block);
+    prefetch(at + bytes, bytes);
+    for (size_t line = 0; line < bytes; line += 64) {
+        _mm_prefetch(at + far * bytes + line, _MM_HINT_T1);
+    }
+}
+
 LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
     int32_t word;
     std::memcpy(&word, bytes, sizeof(word));

@@ -149,6 +149,10 @@ QuantizedQuery quantize_query(const float *q, int64_t dh) {
 // How far ahead the F32 and F16 value kernels ask for rows (cpu_simd.h's prefetch).
 constexpr int64_t kRowsAhead = 16;
 
+// Tiles on from the one computed that the tile kernels ask L2 for (cpu_simd.h's ask_ahead): ~17
+// kB of int8 keys, ~9 kB of int4 values ahead.
+constexpr int kTilesAheadToL2 = 4;
+
 // A key or value tile's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
     return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
@@ -356,7 +360,7 @@ LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tile
     const __m256i in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); // undoes hadd's lane interleave
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
-        prefetch(tile + tile_bytes, tile_bytes);
+        ask_ahead(tile, tile_bytes, kTilesAheadToL2);
         const float *scales = key_scales(KvElement::int8, tile, dh);
         alignas(32) float tile_scores[kKeyTile];
         for (int64_t half = 0; half < kKeyTile; half += 32) {
@@ -585,7 +589,7 @@ LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, 
 // dimensions of 4 positions (int8) or 8 (int4) per 32-byte load.
 LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
     const size_t tile_bytes = value_tile_bytes(element, dh);
-    prefetch(tile + tile_bytes, tile_bytes);
+    ask_ahead(tile, tile_bytes, kTilesAheadToL2);
     TileWeights w;
     if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, w)) {
         return;
@@ -616,7 +620,7 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
     const __m512i high_taken = _mm512_set1_epi32(128 * query.parts.high_sum), low_taken = _mm512_set1_epi32(128 * query.parts.low_sum);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
-        prefetch(tile + tile_bytes, tile_bytes);
+        ask_ahead(tile, tile_bytes, kTilesAheadToL2);
         __m512i high[4], low[4]; // in registers: the loops over them unrolled (see weigh_dimensions_avx512_vnni)
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
@@ -782,7 +786,7 @@ LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int
 // values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
 LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
     const size_t tile_bytes = value_tile_bytes(element, dh);
-    prefetch(tile + tile_bytes, tile_bytes);
+    ask_ahead(tile, tile_bytes, kTilesAheadToL2);
     TileWeights w;
     if (!weigh_tile_avx512(weights, value_scales(element, tile, dh), m, w)) {
         return;
