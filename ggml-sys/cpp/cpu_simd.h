@@ -29,16 +29,20 @@ inline void prefetch(const void *next, size_t bytes) {
     }
 }
 
-// Asks for the block after `block` (of `bytes`: a tile of weights or of a cache), as above, and
-// into L2 only for the one `far` blocks on: with the next block alone asked for, memory sat idle
-// whenever the kernel computed (the strips read at ~75 % of the bandwidth a plain read reaches;
-// with a block ~6 on in L2 as well, ~90 %).
-inline void ask_ahead(const void *block, size_t bytes, int far) {
-    const char *at = static_cast<const char *>(block);
-    prefetch(at + bytes, bytes);
+// Asks L2 only for the `bytes` at `ahead`: for what is read a little later than `prefetch`'s.
+inline void prefetch_to_l2(const void *ahead, size_t bytes) {
     for (size_t line = 0; line < bytes; line += 64) {
-        _mm_prefetch(at + far * bytes + line, _MM_HINT_T1);
+        _mm_prefetch(static_cast<const char *>(ahead) + line, _MM_HINT_T1);
     }
+}
+
+// Asks for the block after `block` (of `bytes`: a tile of weights or of a cache), and into L2 for
+// the one `far` blocks on: with the next block alone asked for, memory sat idle whenever the
+// kernel computed (the strips read at ~75 % of the bandwidth a plain read reaches; with a block
+// ~6 on in L2 as well, ~90 %).
+inline void ask_ahead(const void *block, size_t bytes, int far) {
+    prefetch(static_cast<const char *>(block) + bytes, bytes);
+    prefetch_to_l2(static_cast<const char *>(block) + far * bytes, bytes);
 }
 
 LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {

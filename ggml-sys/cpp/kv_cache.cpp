@@ -64,6 +64,10 @@ void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
             continue;
         }
         key_scores(cache.type.key, dh, static_cast<const float *>(q->data) + pair * dh, pair_data(keys, pair), n, weights.data());
+        ask_for_values(cache.type.value, dh, pair_data(values, pair), n); // read after the softmax
+        if (pair + nth < cache.heads * cache.branches) {
+            ask_for_keys(cache.type.key, dh, pair_data(keys, pair + nth), n); // read after these values
+        }
         softmax(weights.data(), n, scale);
         weighted_values(cache.type.value, dh, weights.data(), pair_data(values, pair), n, static_cast<float *>(dst->data) + pair * dh);
     }

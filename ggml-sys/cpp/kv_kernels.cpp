@@ -149,9 +149,9 @@ QuantizedQuery quantize_query(const float *q, int64_t dh) {
 // How far ahead the F32 and F16 value kernels ask for rows (cpu_simd.h's prefetch).
 constexpr int64_t kRowsAhead = 16;
 
-// Tiles on from the one computed that the tile kernels ask L2 for (cpu_simd.h's ask_ahead): ~17
-// kB of int8 keys, ~9 kB of int4 values ahead.
-constexpr int kTilesAheadToL2 = 4;
+// Tiles on from the one computed that the tile kernels ask L2 for: ~17 kB of int8 keys, ~9 kB of
+// int4 values ahead.
+constexpr int64_t kTilesAheadToL2 = 4;
 
 // A key or value tile's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
@@ -204,6 +204,51 @@ size_t value_tile_offset(KvElement element, int64_t dh, int64_t t) {
         return t * value_tile_bytes(element, dh);
     }
     return value_tile_bytes(KvElement::int8, dh) + (t - 1) * value_tile_bytes(KvElement::int4, dh);
+}
+
+// Tiles a pass over n positions reads.
+int64_t tiles_in(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
+
+// One head's key tiles, and its value tiles (int4's first one int8), as the prefetches see them.
+struct KeyTiles {
+    const char *first;
+    size_t bytes;
+    const char *at(int64_t t) const { return first + t * bytes; }
+    size_t size(int64_t) const { return bytes; }
+};
+struct ValueTiles {
+    KvElement element;
+    int64_t dh;
+    const char *first;
+    const char *at(int64_t t) const { return first + value_tile_offset(element, dh, t); }
+    size_t size(int64_t t) const { return value_tile_bytes(value_tile_element(element, t), dh); }
+};
+
+// At tile t of a pass over `count` tiles, asks for the next tile and, into L2, for the one
+// kTilesAheadToL2 on (cpu_simd.h's ask_ahead), never past the pass's last tile: a head's later
+// tiles hold no positions yet, and asking for them read ~26 kB a head and layer for nothing.
+template <typename Tiles> void ask_ahead_in_pass(const Tiles &tiles, int64_t t, int64_t count) {
+#ifdef LOFI_X86
+    if (t + 1 < count) {
+        prefetch(tiles.at(t + 1), tiles.size(t + 1));
+    }
+    if (t + kTilesAheadToL2 < count) {
+        prefetch_to_l2(tiles.at(t + kTilesAheadToL2), tiles.size(t + kTilesAheadToL2));
+    }
+#else
+    (void)tiles, (void)t, (void)count;
+#endif
+}
+
+// Asks L2 for the first tiles of a pass over `count` tiles.
+template <typename Tiles> void ask_for_pass(const Tiles &tiles, int64_t count) {
+#ifdef LOFI_X86
+    for (int64_t t = 0; t < std::min(count, kTilesAheadToL2); t++) {
+        prefetch_to_l2(tiles.at(t), tiles.size(t));
+    }
+#else
+    (void)tiles, (void)count;
+#endif
 }
 
 void put_value(KvElement element, char *tile, int64_t dh, int64_t d, int64_t column, float x, float scale) {
@@ -360,7 +405,7 @@ LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tile
     const __m256i in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); // undoes hadd's lane interleave
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
-        ask_ahead(tile, tile_bytes, kTilesAheadToL2);
+        ask_ahead_in_pass(KeyTiles{tiles, tile_bytes}, t, tiles_in(n, kKeyTile));
         const float *scales = key_scales(KvElement::int8, tile, dh);
         alignas(32) float tile_scores[kKeyTile];
         for (int64_t half = 0; half < kKeyTile; half += 32) {
@@ -588,8 +633,6 @@ LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, 
 // out += one value tile weighted, in integer dot products with the weights' int8 parts: 8
 // dimensions of 4 positions (int8) or 8 (int4) per 32-byte load.
 LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
-    const size_t tile_bytes = value_tile_bytes(element, dh);
-    ask_ahead(tile, tile_bytes, kTilesAheadToL2);
     TileWeights w;
     if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, w)) {
         return;
@@ -620,7 +663,7 @@ LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const c
     const __m512i high_taken = _mm512_set1_epi32(128 * query.parts.high_sum), low_taken = _mm512_set1_epi32(128 * query.parts.low_sum);
     for (int64_t t = 0; t * kKeyTile < n; t++) {
         const char *tile = tiles + t * tile_bytes;
-        ask_ahead(tile, tile_bytes, kTilesAheadToL2);
+        ask_ahead_in_pass(KeyTiles{tiles, tile_bytes}, t, tiles_in(n, kKeyTile));
         __m512i high[4], low[4]; // in registers: the loops over them unrolled (see weigh_dimensions_avx512_vnni)
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
@@ -785,8 +828,6 @@ LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int
 // weighted_tile_avx2 with VNNI: 16 dimensions of 4 positions per 64-byte load into dpbusd, the
 // values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
 LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
-    const size_t tile_bytes = value_tile_bytes(element, dh);
-    ask_ahead(tile, tile_bytes, kTilesAheadToL2);
     TileWeights w;
     if (!weigh_tile_avx512(weights, value_scales(element, tile, dh), m, w)) {
         return;
@@ -874,6 +915,18 @@ void store_value(KvElement element, int64_t dh, const float *value, char *values
     value_scales(tile_element, tile, dh)[column] = scale;
 }
 
+void ask_for_keys(KvElement element, int64_t dh, const char *tiles, int64_t n) {
+    if (element == KvElement::int8) { // the tile kernels' (F32 and F16 keys are the parity reference's)
+        ask_for_pass(KeyTiles{tiles, key_tile_bytes(element, dh)}, tiles_in(n, kKeyTile));
+    }
+}
+
+void ask_for_values(KvElement element, int64_t dh, const char *values, int64_t n) {
+    if (has_scale(element)) {
+        ask_for_pass(ValueTiles{element, dh, values}, tiles_in(n, kValueTile));
+    }
+}
+
 void key_scores(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
     (vectorizable(element, dh) ? kernels().scores : key_scores_portable)(element, dh, q, tiles, n, scores);
 }
@@ -890,7 +943,9 @@ void weighted_values(KvElement element, int64_t dh, const float *weights, const 
         (vector ? kernels().weighted_rows : weighted_rows_portable)(element, dh, weights, values, n, out);
         return;
     }
-    for (int64_t t = 0; t * kValueTile < n; t++) {
+    const int64_t tiles = tiles_in(n, kValueTile);
+    for (int64_t t = 0; t < tiles; t++) {
+        ask_ahead_in_pass(ValueTiles{element, dh, values}, t, tiles);
         (vector ? kernels().weighted_tile : weighted_tile_portable)(value_tile_element(element, t), dh, weights + t * kValueTile,
                                                                     values + value_tile_offset(element, dh, t),
                                                                     std::min(kValueTile, n - t * kValueTile), out);

@@ -30,6 +30,12 @@ size_t values_bytes(KvElement element, int64_t head_size, int64_t capacity);
 void store_key(KvElement element, int64_t head_size, const float *key, char *tiles, int64_t position);
 void store_value(KvElement element, int64_t head_size, const float *value, char *values, int64_t position);
 
+// Ask L2 for the first tiles a pass over n positions of one head's keys (key_scores) or values
+// (weighted_values) reads, so that the pass starts on them rather than on memory: the kernels
+// ask ahead of the tile they compute, but not across passes.
+void ask_for_keys(KvElement element, int64_t head_size, const char *tiles, int64_t n);
+void ask_for_values(KvElement element, int64_t head_size, const char *values, int64_t n);
+
 // scores[i] = q . key i, for positions i < n of one head's key tiles.
 void key_scores(KvElement element, int64_t head_size, const float *q, const char *tiles, int64_t n, float *scores);
 

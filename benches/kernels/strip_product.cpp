@@ -1,0 +1,164 @@
+// The strips' product (strip_kernels.h) against a plain read of the same bytes, over the weights
+// of musicgen-small's 24 decoder layers in Q4_K or Q6_K strips, two input rows (a guided step's
+// two branches), on 2 OpenMP threads with a barrier after each weight as GGML's graph has one
+// after each node. How near memory speed the kernels run, without the rest of a decoder step:
+// the kernel ÷ the read is what a step's strips can lose to compute at most.
+//
+// Usage: strip_product LEVEL [ITERATIONS]; built and run by benches/strip_product.sh.
+#include <omp.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <immintrin.h>
+#include <random>
+#include <vector>
+
+#include "strip_kernels.h"
+
+using namespace lofi;
+
+namespace {
+
+constexpr int kThreads = 2, kLayers = 24, kRounds = 3;
+
+struct Weight {
+    int64_t rows, inputs;
+    const char *tiles;
+    size_t bytes;
+};
+
+// Per layer: self-attention q, k, v, o and cross-attention q, o (1024 x 1024), the feed-forward
+// up (4096 x 1024) and down (1024 x 4096) products.
+std::vector<Weight> decoder_weights(size_t tile_bytes) {
+    std::vector<Weight> weights;
+    for (int layer = 0; layer < kLayers; layer++) {
+        for (int i = 0; i < 6; i++) {
+            weights.push_back({1024, 1024, nullptr, 0});
+        }
+        weights.push_back({4096, 1024, nullptr, 0});
+        weights.push_back({1024, 4096, nullptr, 0});
+    }
+    for (Weight &w : weights) {
+        w.bytes = static_cast<size_t>(w.rows / kStripRows * (w.inputs / kStripSuperblock)) * tile_bytes;
+    }
+    return weights;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Thread ith's share [begin, end) of n.
+void share(int64_t n, int ith, int64_t &begin, int64_t &end) {
+    begin = n * ith / kThreads;
+    end = n * (ith + 1) / kThreads;
+}
+
+// Sums thread ith's share of a weight's bytes, 128 bytes a step in four independent sums.
+__attribute__((target("avx2"))) uint64_t read_share(const Weight &w, int ith) {
+    int64_t begin = 0, end = 0;
+    share(static_cast<int64_t>(w.bytes / 128), ith, begin, end);
+    const auto *p = reinterpret_cast<const __m256i *>(w.tiles);
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (int64_t i = begin * 4; i < end * 4; i += 4) {
+        a = _mm256_add_epi64(a, _mm256_load_si256(p + i));
+        b = _mm256_add_epi64(b, _mm256_load_si256(p + i + 1));
+        c = _mm256_add_epi64(c, _mm256_load_si256(p + i + 2));
+        d = _mm256_add_epi64(d, _mm256_load_si256(p + i + 3));
+    }
+    const __m256i sum = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+    return static_cast<uint64_t>(_mm256_extract_epi64(sum, 0));
+}
+
+void run(StripFormat format, CpuKernels level, int iterations) {
+    const size_t tile_bytes = strip_tile_bytes(format);
+    std::vector<Weight> weights = decoder_weights(tile_bytes);
+    size_t total = 0;
+    for (const Weight &w : weights) {
+        total += w.bytes;
+    }
+    // On 2 MB pages, as the daemon keeps its strips (huge_pages.h); random bytes, the scales'
+    // halves kept small and finite.
+    constexpr size_t kPage = 2 << 20;
+    const size_t allocated = (total + kPage - 1) / kPage * kPage;
+    char *memory = static_cast<char *>(std::aligned_alloc(kPage, allocated));
+    madvise(memory, allocated, MADV_HUGEPAGE);
+    std::mt19937 rng(1);
+    for (size_t i = 0; i < total; i += 4) {
+        const uint32_t word = rng() & 0x3f3f3f3fu;
+        std::memcpy(memory + i, &word, 4);
+    }
+    size_t at = 0;
+    for (Weight &w : weights) {
+        w.tiles = memory + at;
+        at += w.bytes;
+    }
+
+    constexpr int64_t kInputs = 4096;
+    std::vector<int8_t> q(2 * kInputs);
+    for (int8_t &x : q) {
+        x = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+    }
+    std::vector<float> scales(2 * kInputs / kStripSuperblock, 0.01f);
+    std::vector<int32_t> sums(2 * kInputs / kStripSumInputs, 0);
+    const QuantizedRow rows[2] = {{q.data(), scales.data(), sums.data()},
+                                  {q.data() + kInputs, scales.data() + kInputs / kStripSuperblock, sums.data() + kInputs / kStripSumInputs}};
+    std::vector<float> out0(kInputs), out1(kInputs);
+    float *const outs[2] = {out0.data(), out1.data()};
+    const StripKernel kernel = strip_kernel(format, level);
+
+    double best_product = 1e9, best_read = 1e9;
+    volatile uint64_t sink = 0;
+    for (int round = 0; round < kRounds; round++) {
+        auto start = std::chrono::steady_clock::now();
+        for (int it = 0; it < iterations; it++) {
+#pragma omp parallel num_threads(kThreads)
+            {
+                const int ith = omp_get_thread_num();
+                for (const Weight &w : weights) {
+                    int64_t begin = 0, end = 0;
+                    share(w.rows / kStripRows, ith, begin, end);
+                    kernel(w.tiles, w.inputs / kStripSuperblock, begin, end, rows, 2, outs);
+#pragma omp barrier
+                }
+            }
+        }
+        best_product = std::min(best_product, seconds_since(start) / iterations);
+        start = std::chrono::steady_clock::now();
+        for (int it = 0; it < iterations; it++) {
+#pragma omp parallel num_threads(kThreads)
+            {
+                const int ith = omp_get_thread_num();
+                uint64_t sum = 0;
+                for (const Weight &w : weights) {
+                    sum += read_share(w, ith);
+#pragma omp barrier
+                }
+                sink = sink + sum;
+            }
+        }
+        best_read = std::min(best_read, seconds_since(start) / iterations);
+    }
+    std::printf("  %s strips, %s: product %5.2f ms (%4.1f GB/s over %.0f MB), the same bytes read %5.2f ms (%4.1f GB/s): %.2fx\n",
+                format == StripFormat::q4_k ? "Q4_K" : "Q6_K", cpu_kernels_name(level), best_product * 1e3, total / best_product / 1e9,
+                total / 1e6, best_read * 1e3, total / best_read / 1e9, best_product / best_read);
+    std::free(memory);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    CpuKernels level = cpu_kernels();
+    if (argc < 2 || !cpu_kernels_named(argv[1], level) || level > cpu_kernels()) {
+        std::fprintf(stderr, "usage: strip_product LEVEL [ITERATIONS]: LEVEL one of this CPU's (up to %s)\n", cpu_kernels_name());
+        return 2;
+    }
+    const int iterations = argc > 2 ? std::max(1, std::atoi(argv[2])) : 20;
+    run(StripFormat::q4_k, level, iterations);
+    run(StripFormat::q6_k, level, iterations);
+    return 0;
+}
