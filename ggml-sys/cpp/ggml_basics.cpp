@@ -176,11 +176,11 @@ bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, in
         strips = lofi::new_strip_tensor(ctx, format, k, m);
         tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
         if (!normed) {
-            return lofi::strip_product(ctx, strips, gelu ? lofi::strip_input_gelu(ctx, tb) : lofi::strip_input(ctx, tb), level);
+            return lofi::strip_product(ctx, strips, gelu ? lofi::strip_input_gelu(ctx, tb) : lofi::strip_input(ctx, tb), nullptr, level);
         }
         tw = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
         tbias = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
-        return lofi::strip_product(ctx, strips, lofi::strip_input_normed(ctx, tb, tw, tbias, norm_epsilon), level);
+        return lofi::strip_product(ctx, strips, lofi::strip_input_normed(ctx, tb, tw, tbias, norm_epsilon), nullptr, level);
     };
     auto fill = [&] {
         std::vector<char> laid_out(ggml_nbytes(strips));

@@ -31,9 +31,9 @@ std::vector<float> sinusoid(int64_t position, int64_t width) {
     return out;
 }
 
-// weight . x, through the weight's strips when it has them.
-ggml_tensor *product(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *weight, ggml_tensor *x) {
-    return InputProducts(ctx, m.strips, x).times(weight);
+// residual + weight . x, through the weight's strips when it has them.
+ggml_tensor *residual_plus(ggml_context *ctx, const MusicgenModel &m, ggml_tensor *residual, ggml_tensor *weight, ggml_tensor *x) {
+    return InputProducts(ctx, m.strips, x).times_plus(weight, residual);
 }
 
 } // namespace
@@ -134,16 +134,16 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             InputProducts h(ctx, m.strips, x, {l.attn_norm_w, l.attn_norm_b, &hp.norm_epsilon});
             auto this_position = [&](ggml_tensor *w) { return ggml_reshape_3d(ctx, h.times(w), hp.width, 1, branches); };
             const KvWritten written = kv_write(ctx, graph, state.self[i], this_position(l.k), this_position(l.v), pos);
-            x = ggml_add(ctx, x, product(ctx, m, l.o, kv_attend(ctx, state.self[i], written, h.times(l.q))));
+            x = residual_plus(ctx, m, x, l.o, kv_attend(ctx, state.self[i], written, h.times(l.q)));
 
             // With no prompt the condition is null: zero keys and values, an attention output of 0.
             if (!state.cross.empty()) {
                 ggml_tensor *query = InputProducts(ctx, m.strips, x, {l.cross_norm_w, l.cross_norm_b, &hp.norm_epsilon}).times(l.cross_q);
-                x = ggml_add(ctx, x, product(ctx, m, l.cross_o, kv_attend(ctx, state.cross[i], kv_as_is(state.cross[i]), query)));
+                x = residual_plus(ctx, m, x, l.cross_o, kv_attend(ctx, state.cross[i], kv_as_is(state.cross[i]), query));
             }
 
             ggml_tensor *up = InputProducts(ctx, m.strips, x, {l.ffn_norm_w, l.ffn_norm_b, &hp.norm_epsilon}).times(l.up);
-            x = ggml_add(ctx, x, InputProducts(ctx, m.strips, up, Gelu{}).times(l.down));
+            x = InputProducts(ctx, m.strips, up, Gelu{}).times_plus(l.down, x);
         }
         InputProducts output(ctx, m.strips, x, {m.dec_norm_w, m.dec_norm_b, &hp.norm_epsilon});
         heads.clear();

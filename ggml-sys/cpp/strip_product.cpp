@@ -120,9 +120,10 @@ void normed_quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
 }
 
 // userdata: the StripKernel to use. Rows go to the kernel in pairs (one load of the weights
-// serves both), threads share the strips.
+// serves both), threads share the strips; a residual (src[2]), where there is one, is added to
+// each thread's rows (as GGML's add would, one node and barrier later).
 void product_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
-    const ggml_tensor *strips = dst->src[0], *x = dst->src[1];
+    const ggml_tensor *strips = dst->src[0], *x = dst->src[1], *residual = dst->src[2];
     const int64_t superblocks = strips->ne[1], inputs = superblocks * kStripSuperblock;
     int64_t begin = 0, end = 0;
     share(strips->ne[2], ith, nth, begin, end);
@@ -136,6 +137,14 @@ void product_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
             out[r] = reinterpret_cast<float *>(static_cast<char *>(dst->data) + (r0 + r) * dst->nb[1]);
         }
         kernel(strips->data, superblocks, begin, end, rows, n_rows, out);
+        if (residual != nullptr) {
+            for (int r = 0; r < n_rows; r++) {
+                const auto *added = reinterpret_cast<const float *>(static_cast<const char *>(residual->data) + (r0 + r) * residual->nb[1]);
+                for (int64_t i = begin * kStripRows; i < end * kStripRows; i++) {
+                    out[r][i] += added[i];
+                }
+            }
+        }
     }
 }
 
@@ -187,11 +196,11 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x) {
                           quantize_op, GGML_N_TASKS_MAX, const_cast<char *>(&kGelu));
 }
 
-ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, CpuKernels level) {
+ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual, CpuKernels level) {
     const StripFormat format = strips->ne[0] == static_cast<int64_t>(strip_tile_bytes(StripFormat::q4_k)) ? StripFormat::q4_k : StripFormat::q6_k;
-    ggml_tensor *args[2] = {strips, quantized_x};
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, quantized_x->ne[1], 1, 1, args, 2, product_op,
-                          GGML_N_TASKS_MAX, const_cast<StripKernel *>(kernel_entry(format, level)));
+    ggml_tensor *args[3] = {strips, quantized_x, residual};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, quantized_x->ne[1], 1, 1, args, residual != nullptr ? 3 : 2,
+                          product_op, GGML_N_TASKS_MAX, const_cast<StripKernel *>(kernel_entry(format, level)));
 }
 
 } // namespace lofi

@@ -28,8 +28,10 @@ ggml_tensor *strip_input_normed(ggml_context *ctx, ggml_tensor *x, ggml_tensor *
 // GELU(x) (gelu_kernel.h) quantized for strip_product, in one node.
 ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x);
 
-// strips . x for the quantized x of strip_input: [rows, n] F32, as ggml_mul_mat(weight, x), on
-// the kernels of `level` (one this CPU runs).
-ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, CpuKernels level = cpu_kernels());
+// strips . x for the quantized x of strip_input: [rows, n] F32, as ggml_mul_mat(weight, x), plus
+// `residual` ([rows, n] F32; nullptr: none) in the same node, on the kernels of `level` (one this
+// CPU runs).
+ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual = nullptr,
+                           CpuKernels level = cpu_kernels());
 
 } // namespace lofi

@@ -79,4 +79,10 @@ ggml_tensor *InputProducts::times(ggml_tensor *weight) {
     return strips == nullptr ? ggml_mul_mat(ctx_, weight, input()) : strip_product(ctx_, strips, quantized());
 }
 
+ggml_tensor *InputProducts::times_plus(ggml_tensor *weight, ggml_tensor *residual) {
+    ggml_tensor *strips = strips_.of(weight);
+    return strips == nullptr ? ggml_add(ctx_, residual, ggml_mul_mat(ctx_, weight, input()))
+                             : strip_product(ctx_, strips, quantized(), residual);
+}
+
 } // namespace lofi

@@ -56,6 +56,8 @@ class InputProducts {
 
     // weight . input, [rows, n].
     ggml_tensor *times(ggml_tensor *weight);
+    // residual + weight . input (a residual connection), in the product's node on the strips.
+    ggml_tensor *times_plus(ggml_tensor *weight, ggml_tensor *residual);
 
   private:
     // The input in F32 (through GGML's ops when normed or activated), made once.
