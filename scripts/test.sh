@@ -29,6 +29,8 @@ LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
 echo "== the MusicGen parity tests on the lower levels of our CPU kernels (attention, ELU, K-quant products; the above ran the CPU's best)"
 LOFI_CPU_KERNELS=avx2 cargo test --locked -p musicgen --test parity
 LOFI_CPU_KERNELS=portable cargo test --locked -p musicgen --test parity
+echo "== the kernel benchmarks build (benches/kernels.sh --build)"
+benches/kernels.sh --build
 echo "== GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"
 scripts/test-cpu-variants.sh
 echo "== the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scripts/test-vulkan.sh)"

@@ -4,19 +4,17 @@
 // after each node. How near memory speed the kernels run, without the rest of a decoder step:
 // the kernel ÷ the read is what a step's strips can lose to compute at most.
 //
-// Usage: strip_product LEVEL [ITERATIONS]; built and run by benches/strip_product.sh.
+// Usage: strip_product LEVEL [ITERATIONS]; built and run by benches/kernels.sh.
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <immintrin.h>
 #include <random>
 #include <vector>
 
+#include "bench_memory.h"
 #include "strip_kernels.h"
 
 using namespace lofi;
@@ -48,30 +46,17 @@ std::vector<Weight> decoder_weights(size_t tile_bytes) {
     return weights;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // Thread ith's share [begin, end) of n.
 void share(int64_t n, int ith, int64_t &begin, int64_t &end) {
     begin = n * ith / kThreads;
     end = n * (ith + 1) / kThreads;
 }
 
-// Sums thread ith's share of a weight's bytes, 128 bytes a step in four independent sums.
-__attribute__((target("avx2"))) uint64_t read_share(const Weight &w, int ith) {
+// Reads thread ith's share of a weight's bytes.
+uint64_t read_share(const Weight &w, int ith) {
     int64_t begin = 0, end = 0;
     share(static_cast<int64_t>(w.bytes / 128), ith, begin, end);
-    const auto *p = reinterpret_cast<const __m256i *>(w.tiles);
-    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-    for (int64_t i = begin * 4; i < end * 4; i += 4) {
-        a = _mm256_add_epi64(a, _mm256_load_si256(p + i));
-        b = _mm256_add_epi64(b, _mm256_load_si256(p + i + 1));
-        c = _mm256_add_epi64(c, _mm256_load_si256(p + i + 2));
-        d = _mm256_add_epi64(d, _mm256_load_si256(p + i + 3));
-    }
-    const __m256i sum = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
-    return static_cast<uint64_t>(_mm256_extract_epi64(sum, 0));
+    return read_bytes(w.tiles + begin * 128, static_cast<size_t>(end - begin) * 128);
 }
 
 void run(StripFormat format, CpuKernels level, int iterations) {
@@ -81,12 +66,8 @@ void run(StripFormat format, CpuKernels level, int iterations) {
     for (const Weight &w : weights) {
         total += w.bytes;
     }
-    // On 2 MB pages, as the daemon keeps its strips (huge_pages.h); random bytes, the scales'
-    // halves kept small and finite.
-    constexpr size_t kPage = 2 << 20;
-    const size_t allocated = (total + kPage - 1) / kPage * kPage;
-    char *memory = static_cast<char *>(std::aligned_alloc(kPage, allocated));
-    madvise(memory, allocated, MADV_HUGEPAGE);
+    // Random bytes, the scales' halves kept small and finite.
+    char *memory = huge_page_buffer(total);
     std::mt19937 rng(1);
     for (size_t i = 0; i < total; i += 4) {
         const uint32_t word = rng() & 0x3f3f3f3fu;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Our CPU kernels against a plain read of the same bytes, at each level this CPU runs: the
+# strips' product over musicgen-small's decoder weights (benches/kernels/strip_product.cpp) and
+# the int8-int4 attention over its caches at 250, 1000 and 1500 positions
+# (benches/kernels/attention.cpp). How near memory speed a decoder step's reads run, without the
+# rest of the step.
+# Usage: benches/kernels.sh [ITERATIONS] | --build (only builds them: scripts/test.sh checks that
+# they follow the kernels' interfaces)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Only GGML's headers and its fp16 conversions are taken from the build: with --build any debug
+# build of ggml-sys does (scripts/test.sh's cargo test made one; building it alone would build
+# GGML again, with other features).
+if [ "${1:-}" != --build ]; then
+  cargo build --release -q -p ggml-sys
+  build=$(ls -td target/release/build/ggml-sys-*/out | head -1)
+else
+  compgen -G "target/debug/build/ggml-sys-*/out/lib/libggml-base.a" >/dev/null || cargo build -q -p ggml-sys
+  build=$(ls -td target/debug/build/ggml-sys-*/out | head -1)
+fi
+mkdir -p target/bench-kernels
+for bench in strip_product:"strip_kernels.cpp strip_layout.cpp" attention:kv_kernels.cpp; do
+  name=${bench%%:*}
+  sources=()
+  for file in ${bench#*:} cpu_features.cpp; do sources+=("ggml-sys/cpp/$file"); done
+  g++ -O3 -std=c++17 -fopenmp -I ggml-sys/cpp -I "$build/include" "benches/kernels/$name.cpp" "${sources[@]}" \
+    "$build/lib/libggml-base.a" -lpthread -lm -o "target/bench-kernels/$name"
+done
+[ "${1:-}" = --build ] && exit 0
+lscpu | grep -E "^Model name" || true
+for level in avx2 avx512-vnni; do # (the portable kernels are for correctness: ~20x slower)
+  target/bench-kernels/strip_product "$level" "${1:-20}" || break # past this CPU's levels
+  LOFI_CPU_KERNELS=$level target/bench-kernels/attention "${1:-20}"
+done
