@@ -22,7 +22,7 @@ mkdir -p target/bench-kernels
 for bench in strip_product:"strip_kernels.cpp strip_layout.cpp" attention:kv_kernels.cpp; do
   name=${bench%%:*}
   sources=()
-  for file in ${bench#*:} cpu_features.cpp; do sources+=("ggml-sys/cpp/$file"); done
+  for file in ${bench#*:} cpu_features.cpp huge_pages.cpp; do sources+=("ggml-sys/cpp/$file"); done
   g++ -O3 -std=c++17 -fopenmp -I ggml-sys/cpp -I "$build/include" "benches/kernels/$name.cpp" "${sources[@]}" \
     "$build/lib/libggml-base.a" -lpthread -lm -o "target/bench-kernels/$name"
 done

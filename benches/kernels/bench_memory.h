@@ -1,8 +1,6 @@
 // What the kernel benchmarks share: buffers on 2 MB pages as the daemon keeps its weights and
-// caches (huge_pages.h), the plain read they are measured against, and a stopwatch.
+// caches (huge_pages.h's advice), the plain read they are measured against, and a stopwatch.
 #pragma once
-
-#include <sys/mman.h>
 
 #include <chrono>
 #include <cstddef>
@@ -10,11 +8,13 @@
 #include <cstdlib>
 #include <immintrin.h>
 
+#include "huge_pages.h"
+
 inline char *huge_page_buffer(size_t bytes) {
     constexpr size_t kPage = 2 << 20;
     const size_t allocated = (bytes + kPage - 1) / kPage * kPage;
     char *memory = static_cast<char *>(std::aligned_alloc(kPage, allocated));
-    madvise(memory, allocated, MADV_HUGEPAGE);
+    lofi::ask_for_huge_pages(memory, allocated);
     return memory;
 }
 
