@@ -4,8 +4,8 @@
 # the int8-int4 attention over its caches at 250, 1000 and 1500 positions
 # (benches/kernels/attention.cpp). How near memory speed a decoder step's reads run, without the
 # rest of the step.
-# Usage: benches/kernels.sh [ITERATIONS] | --build (only builds them: scripts/test.sh checks that
-# they follow the kernels' interfaces)
+# Usage: benches/kernels.sh [ITERATIONS] | --build (only builds them and checks their prefetches:
+# scripts/test.sh checks that they follow the kernels' interfaces)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Only GGML's headers and its fp16 conversions are taken from the build: with --build any debug
@@ -26,6 +26,19 @@ for bench in strip_product:"strip_kernels.cpp strip_layout.cpp" attention:kv_ker
   g++ -O3 -std=c++17 -fopenmp -I ggml-sys/cpp -I "$build/include" "benches/kernels/$name.cpp" "${sources[@]}" \
     "$build/lib/libggml-base.a" -lpthread -lm -o "target/bench-kernels/$name"
 done
+# Each kernel that streams memory must hold its prefetch instructions: GCC 12 once deleted the
+# attention's silently (cpu_simd.h), and nothing else would have told.
+prefetching() { # BINARY FUNCTION-PATTERN...
+  local listing
+  listing=$(objdump -d -C --no-show-raw-insn "$1" | awk '/^[0-9a-f]+ </ {name = $0} /prefetch/ {print name}')
+  for pattern in "${@:2}"; do
+    grep -qE "$pattern" <<<"$listing" || { echo "benches/kernels.sh: no prefetch in $pattern ($1)" >&2; return 1; }
+  done
+}
+prefetching target/bench-kernels/attention 'key_scores_(int8_)?avx512' 'key_scores_(int8_)?avx2' '<lofi::weighted_values' \
+  '<lofi::ask_for_keys' '<lofi::ask_for_values'
+prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4' 'strips_avx512_vnni.*StripTileQ6' \
+  'strips_avx2.*StripTileQ4' 'strips_avx2.*StripTileQ6'
 [ "${1:-}" = --build ] && exit 0
 lscpu | grep -E "^Model name" || true
 for level in avx2 avx512-vnni; do # (the portable kernels are for correctness: ~20x slower)
