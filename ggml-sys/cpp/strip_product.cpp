@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "gelu_kernel.h"
-#include "nearest_int.h"
+#include "q8k_kernel.h"
 #include "strip_kernels.h"
 
 namespace lofi {
@@ -24,25 +24,11 @@ QuantizedRow quantized_row(const char *row, int64_t inputs) {
             reinterpret_cast<const int32_t *>(row + sums_at(inputs))};
 }
 
-// Superblock b of an input row from its kStripSuperblock values x, as GGML's quantize_row_q8_K:
-// the element of largest magnitude maps to -127 or 127.
+// Superblock b of an input row from its kStripSuperblock values x, as GGML's quantize_row_q8_K.
 void quantize_superblock(const float *x, char *row, int64_t inputs, int64_t b) {
-    auto *q = reinterpret_cast<int8_t *>(row) + b * kStripSuperblock;
-    auto *sums = reinterpret_cast<int32_t *>(row + sums_at(inputs)) + b * (kStripSuperblock / kStripSumInputs);
-    float top = 0.0f;
-    for (int64_t i = 0; i < kStripSuperblock; i++) {
-        top = std::max(top, std::fabs(x[i]));
-    }
-    reinterpret_cast<float *>(row + scales_at(inputs))[b] = top / 127.0f;
-    const float inverse = top == 0.0f ? 0.0f : 127.0f / top;
-    for (int64_t s = 0; s < kStripSuperblock / kStripSumInputs; s++) {
-        int32_t sum = 0;
-        for (int64_t i = s * kStripSumInputs; i < (s + 1) * kStripSumInputs; i++) {
-            q[i] = static_cast<int8_t>(std::clamp(nearest_int(x[i] * inverse), -127, 127));
-            sum += q[i];
-        }
-        sums[s] = sum;
-    }
+    static_assert(kStripSuperblock == kQ8kValues && kStripSumInputs == kQ8kSumValues, "the strips take Q8_K inputs");
+    quantize_q8k(x, reinterpret_cast<int8_t *>(row) + b * kStripSuperblock, reinterpret_cast<float *>(row + scales_at(inputs))[b],
+                 reinterpret_cast<int32_t *>(row + sums_at(inputs)) + b * (kStripSuperblock / kStripSumInputs));
 }
 
 // The share of [0, n) of thread ith of nth.

@@ -1,0 +1,81 @@
+#include "q8k_kernel.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu_features.h"
+#include "cpu_simd.h"
+#include "nearest_int.h"
+
+namespace lofi {
+
+namespace {
+
+void quantize_q8k_portable(const float *x, int8_t *q, float &scale, int32_t *sums) {
+    float top = 0.0f;
+    for (int64_t i = 0; i < kQ8kValues; i++) {
+        top = std::max(top, std::fabs(x[i]));
+    }
+    scale = top / 127.0f;
+    const float inverse = top == 0.0f ? 0.0f : 127.0f / top;
+    for (int64_t s = 0; s < kQ8kValues / kQ8kSumValues; s++) {
+        int32_t sum = 0;
+        for (int64_t i = s * kQ8kSumValues; i < (s + 1) * kQ8kSumValues; i++) {
+            q[i] = static_cast<int8_t>(std::clamp(nearest_int(x[i] * inverse), -127, 127));
+            sum += q[i];
+        }
+        sums[s] = sum;
+    }
+}
+
+#ifdef LOFI_X86
+
+// The lane sums of 8 vectors: out[k] = the sum of g[k]'s 8 lanes.
+LOFI_AVX2 inline __m256i lane_sums(const __m256i *g) {
+    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(g[0], g[1]), _mm256_hadd_epi32(g[2], g[3]));
+    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(g[4], g[5]), _mm256_hadd_epi32(g[6], g[7]));
+    // Each 128-bit half holds half of each sum: [g0 g1 g2 g3] low and high in h0, g4.. in h1.
+    const __m256i low = _mm256_permute2x128_si256(h0, h1, 0x20), high = _mm256_permute2x128_si256(h0, h1, 0x31);
+    return _mm256_add_epi32(low, high);
+}
+
+// Rounds as nearest_int (cvtps rounds ties to even in the default mode), 8 values at a time.
+LOFI_AVX2 void quantize_q8k_avx2(const float *x, int8_t *q, float &scale, int32_t *sums) {
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 tops = _mm256_setzero_ps();
+    for (int64_t i = 0; i < kQ8kValues; i += 8) {
+        tops = _mm256_max_ps(tops, _mm256_and_ps(_mm256_loadu_ps(x + i), magnitude));
+    }
+    __m128 half = _mm_max_ps(_mm256_castps256_ps128(tops), _mm256_extractf128_ps(tops, 1));
+    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
+    const float top = _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
+    scale = top / 127.0f;
+    const __m256 inverse = _mm256_set1_ps(top == 0.0f ? 0.0f : 127.0f / top);
+    const __m256i most = _mm256_set1_epi32(127), least = _mm256_set1_epi32(-127);
+    const __m256i in_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); // undoes the packs' interleave
+    __m256i groups[16]; // per 16 values, the 8 lanes of their partial sums
+    for (int64_t i = 0; i < kQ8kValues; i += 32) {
+        __m256i r[4];
+        for (int j = 0; j < 4; j++) {
+            r[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), inverse));
+            r[j] = _mm256_max_epi32(_mm256_min_epi32(r[j], most), least);
+        }
+        const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(q + i), _mm256_permutevar8x32_epi32(bytes, in_order));
+        groups[i / 16] = _mm256_add_epi32(r[0], r[1]);
+        groups[i / 16 + 1] = _mm256_add_epi32(r[2], r[3]);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(sums), lane_sums(groups));
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(sums + 8), lane_sums(groups + 8));
+}
+
+#endif
+
+} // namespace
+
+void quantize_q8k(const float *x, int8_t *q, float &scale, int32_t *sums) {
+    static const auto superblock = LOFI_ROW_KERNEL(quantize_q8k_avx2, quantize_q8k_portable);
+    superblock(x, q, scale, sums);
+}
+
+} // namespace lofi
