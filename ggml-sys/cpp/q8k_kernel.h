@@ -1,5 +1,5 @@
 // The strips' input quantizer (GGML's Q8_K, as quantize_row_q8_K) on the CPU, vectorised: the
-// scalar one rounded each of a step's ~330 000 inputs apart (~2 % of a generation). Chosen at
+// scalar one rounded each of a step's ~440 000 inputs apart (~2 % of a generation). Chosen at
 // run time like the other kernels (cpu_features.h); both give the same bytes.
 #pragma once
 
