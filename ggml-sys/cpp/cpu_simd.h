@@ -1,7 +1,7 @@
 // What our x86 CPU kernels (kv_kernels, strip_kernels, elu_kernel) share: each level's target
 // attributes (cpu_features.h chooses the level at run time, whatever the build's baseline), a
-// broadcast of four int8 values for the int8 dot products, asking for memory ahead of use, and
-// exp for ELU and the softmax.
+// lane maximum, int32 packed to int8 in order, a broadcast of four int8 values for the int8 dot
+// products, asking for memory ahead of use, and exp for ELU and the softmax.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -43,6 +43,20 @@ inline void prefetch_to_l2(const void *ahead, size_t bytes) { LOFI_PREFETCH_LINE
 inline void ask_ahead(const void *block, size_t bytes, int far) {
     prefetch(static_cast<const char *>(block) + bytes, bytes);
     prefetch_to_l2(static_cast<const char *>(block) + far * bytes, bytes);
+}
+
+// The largest of 8 lanes.
+LOFI_AVX2 inline float largest_lane(__m256 x) {
+    __m128 half = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
+    return _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
+}
+
+// 32 int32 (within int8) as 32 int8 in order: the packs interleave 4-lane groups, the permutation
+// puts them back.
+LOFI_AVX2 inline __m256i packed_int8(const __m256i *x) {
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(x[0], x[1]), _mm256_packs_epi32(x[2], x[3]));
+    return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {

@@ -335,13 +335,6 @@ template <typename F> void with_count(int64_t count, F &&f) {
     }
 }
 
-// The largest of 8 lanes.
-LOFI_AVX2 inline float largest_lane(__m256 x) {
-    __m128 half = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
-    return _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
-}
-
 // softmax_portable 8 lanes at a time (exp to ~1e-7, cpu_simd.h).
 LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
     const __m256 scales = _mm256_set1_ps(scale);
@@ -505,13 +498,6 @@ LOFI_AVX2 inline void add_weighted_dot(float *out, __m256i high, __m256i low, co
                                        _mm256_set1_ps(1.0f / 256.0f),
                                        _mm256_cvtepi32_ps(_mm256_sub_epi32(high, _mm256_set1_epi32(offset * parts.high_sum))));
     _mm256_storeu_ps(out, _mm256_fmadd_ps(dot, _mm256_set1_ps(parts.scale), _mm256_loadu_ps(out)));
-}
-
-// 32 int32 (within int8) as 32 int8 in order: the packs interleave 4-lane groups, the permutation
-// puts them back.
-LOFI_AVX2 inline __m256i packed_int8(const __m256i *x) {
-    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(x[0], x[1]), _mm256_packs_epi32(x[2], x[3]));
-    return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 // The tile's weights in int8 parts 8 lanes at a time: split_int8's parts (it rounds a value at a

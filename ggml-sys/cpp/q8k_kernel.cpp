@@ -46,13 +46,10 @@ LOFI_AVX2 void quantize_q8k_avx2(const float *x, int8_t *q, float &scale, int32_
     for (int64_t i = 0; i < kQ8kValues; i += 8) {
         tops = _mm256_max_ps(tops, _mm256_and_ps(_mm256_loadu_ps(x + i), magnitude));
     }
-    __m128 half = _mm_max_ps(_mm256_castps256_ps128(tops), _mm256_extractf128_ps(tops, 1));
-    half = _mm_max_ps(half, _mm_movehl_ps(half, half));
-    const float top = _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
+    const float top = largest_lane(tops);
     scale = top / 127.0f;
     const __m256 inverse = _mm256_set1_ps(top == 0.0f ? 0.0f : 127.0f / top);
     const __m256i most = _mm256_set1_epi32(127), least = _mm256_set1_epi32(-127);
-    const __m256i in_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); // undoes the packs' interleave
     __m256i groups[16]; // per 16 values, the 8 lanes of their partial sums
     for (int64_t i = 0; i < kQ8kValues; i += 32) {
         __m256i r[4];
@@ -60,8 +57,7 @@ LOFI_AVX2 void quantize_q8k_avx2(const float *x, int8_t *q, float &scale, int32_
             r[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * j), inverse));
             r[j] = _mm256_max_epi32(_mm256_min_epi32(r[j], most), least);
         }
-        const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
-        _mm256_storeu_si256(reinterpret_cast<__m256i *>(q + i), _mm256_permutevar8x32_epi32(bytes, in_order));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(q + i), packed_int8(r));
         groups[i / 16] = _mm256_add_epi32(r[0], r[1]);
         groups[i / 16 + 1] = _mm256_add_epi32(r[2], r[3]);
     }
