@@ -34,6 +34,15 @@ CpuKernels cap() {
 
 } // namespace
 
+const bool kNextBlockToL1 = [] {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init(); // a static initialiser may run before libgcc's
+    return !__builtin_cpu_is("amd");
+#else
+    return true;
+#endif
+}();
+
 CpuKernels cpu_kernels() {
     static const CpuKernels level = std::min(supported(), cap());
     return level;

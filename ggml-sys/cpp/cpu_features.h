@@ -26,6 +26,12 @@ bool cpu_kernels_vectorised();
 #define LOFI_ROW_KERNEL(avx2, portable) (portable)
 #endif
 
+// Whether the kernels ask L1 (prefetcht0) for the block after the one they compute, rather than
+// L2 (prefetcht1; cpu_simd.h's ask_for_next): true but on AMD's CPUs. benches/kernels.sh's runs:
+// L1 on the Intel host the kernels were tuned on (~75 % of memory speed with it, ~65 % without);
+// on AMD's Zen 4 L2 read the strips 10-20 % faster and the attention 5-20 %.
+extern const bool kNextBlockToL1;
+
 // "avx512-vnni", "avx2" or "portable".
 const char *cpu_kernels_name(CpuKernels level = cpu_kernels());
 

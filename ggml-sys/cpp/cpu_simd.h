@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cpu_features.h"
+
 #define LOFI_X86 1
 #define LOFI_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define LOFI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni,fma,f16c")))
@@ -36,12 +38,22 @@ inline void prefetch(const void *next, size_t bytes) { LOFI_PREFETCH_LINES("pref
 // Asks L2 only for the `bytes` at `ahead`: for what is read a little later than `prefetch`'s.
 inline void prefetch_to_l2(const void *ahead, size_t bytes) { LOFI_PREFETCH_LINES("prefetcht1", ahead, bytes) }
 
+// Asks for the `bytes` at `next`, the block after the one computed: into L1 or L2 as this CPU
+// reads faster (cpu_features.h's kNextBlockToL1).
+inline void ask_for_next(const void *next, size_t bytes) {
+    if (kNextBlockToL1) {
+        prefetch(next, bytes);
+    } else {
+        prefetch_to_l2(next, bytes);
+    }
+}
+
 // Asks for the block after `block` (of `bytes`: a tile of weights or of a cache), and into L2 for
 // the one `far` blocks on: with the next block alone asked for, memory sat idle whenever the
 // kernel computed (the strips read at ~75 % of the bandwidth a plain read reaches; with a block
 // ~6 on in L2 as well, ~90 %).
 inline void ask_ahead(const void *block, size_t bytes, int far) {
-    prefetch(static_cast<const char *>(block) + bytes, bytes);
+    ask_for_next(static_cast<const char *>(block) + bytes, bytes);
     prefetch_to_l2(static_cast<const char *>(block) + far * bytes, bytes);
 }
 

@@ -230,7 +230,7 @@ struct ValueTiles {
 template <typename Tiles> void ask_ahead_in_pass(const Tiles &tiles, int64_t t, int64_t count) {
 #ifdef LOFI_X86
     if (t + 1 < count) {
-        prefetch(tiles.at(t + 1), tiles.size(t + 1));
+        ask_for_next(tiles.at(t + 1), tiles.size(t + 1));
     }
     if (t + kTilesAheadToL2 < count) {
         prefetch_to_l2(tiles.at(t + kTilesAheadToL2), tiles.size(t + kTilesAheadToL2));

@@ -223,6 +223,24 @@ LOFI_AVX2 void strips_avx2(const void *tiles, int64_t superblocks, int64_t begin
 // ---- AVX512-VNNI: a whole tile's 16 rows in one register, four products summed per lane ----
 LOFI_AVX512_BEGIN
 
+// The kernels below are bound by loads on AMD's Zen 4 (a tile's inputs are broadcast 128 times
+// for two rows): these two spare ~25 % of them, and ran a tile ~20 % faster there.
+
+// acc + dpbusd(w, the 4 int8 at a broadcast to every lane), the broadcast taken by the
+// instruction's memory operand: GCC issues a separate broadcast load for the intrinsic's form.
+LOFI_AVX512 inline __m512i dpbusd_broadcast(__m512i acc, __m512i w, const int8_t *a) {
+    asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*reinterpret_cast<const int32_t *>(a)));
+    return acc;
+}
+
+// 64 bytes loaded into a register once: GCC folds a load into each instruction that uses it (the
+// nibbles' mask and shift would read the same 64 bytes twice).
+LOFI_AVX512 inline __m512i loaded_once(const void *bytes) {
+    __m512i v = _mm512_loadu_si512(bytes);
+    asm("" : "+v"(v));
+    return v;
+}
+
 template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     __m512i scaled[R], mins[R];
@@ -235,12 +253,12 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, c
             dot[r] = _mm512_setzero_si512();
         }
         for (int g = 0; g < 4; g++) {
-            const __m512i w = _mm512_loadu_si512(t.qs[j][g]);
+            const __m512i w = loaded_once(t.qs[j][g]);
             const __m512i low = _mm512_and_si512(w, nibble), high = _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble);
             for (int r = 0; r < R; r++) {
                 const int8_t *a = group_inputs(rows[r], b, j, g);
-                dot[r] = _mm512_dpbusd_epi32(dot[r], low, broadcast4_512(a));
-                dot[r] = _mm512_dpbusd_epi32(dot[r], high, broadcast4_512(a + 4));
+                dot[r] = dpbusd_broadcast(dot[r], low, a);
+                dot[r] = dpbusd_broadcast(dot[r], high, a + 4);
             }
         }
         const __m512i scale = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[j])));
@@ -281,8 +299,8 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, c
                 const __m512i high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(w, 4), nibble), _mm512_and_si512(high_top, top));
                 for (int r = 0; r < R; r++) {
                     const int8_t *a = group_inputs(rows[r], b, j, g);
-                    dot[r] = _mm512_dpbusd_epi32(dot[r], low, broadcast4_512(a));
-                    dot[r] = _mm512_dpbusd_epi32(dot[r], high, broadcast4_512(a + 4));
+                    dot[r] = dpbusd_broadcast(dot[r], low, a);
+                    dot[r] = dpbusd_broadcast(dot[r], high, a + 4);
                 }
             }
             const int s = 2 * j + half;
