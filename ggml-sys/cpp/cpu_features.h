@@ -27,9 +27,9 @@ bool cpu_kernels_vectorised();
 #endif
 
 // Whether the kernels ask L1 (prefetcht0) for the block after the one they compute, rather than
-// L2 (prefetcht1; cpu_simd.h's ask_for_next): true but on AMD's CPUs. benches/kernels.sh's runs:
-// L1 on the Intel host the kernels were tuned on (~75 % of memory speed with it, ~65 % without);
-// on AMD's Zen 4 L2 read the strips 10-20 % faster and the attention 5-20 %.
+// L2 (prefetcht1; cpu_simd.h's ask_for_next): true but on AMD's CPUs. The kernels were tuned with
+// L1 on an Intel host (L2 not measured there); on AMD's Zen 4 L2 ran the strips 10-35 % and the
+// attention 5-20 % faster (benches/kernels.sh, 2026-12-02).
 extern const bool kNextBlockToL1;
 
 // "avx512-vnni", "avx2" or "portable".
