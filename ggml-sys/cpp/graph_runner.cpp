@@ -37,14 +37,25 @@ bool GraphRunner::run(const std::function<void(ggml_context *, ggml_cgraph *)> &
     }
     ggml_init_params params = {/*mem_size =*/metadata_bytes_, /*mem_buffer =*/metadata_.get(), /*no_alloc =*/true};
     ctx_ = ggml_init(params);
+    graph_ = nullptr;
     ggml_cgraph *graph = ggml_new_graph_custom(ctx_, max_nodes_, false);
     build(ctx_, graph);
+    graphs_built_++;
     ggml_backend_sched_reset(scheduler_);
     if (!ggml_backend_sched_alloc_graph(scheduler_, graph)) {
         return false;
     }
+    graph_ = graph;
+    return rerun(set_inputs);
+}
+
+bool GraphRunner::rerun(const std::function<void()> &set_inputs) {
+    if (graph_ == nullptr) {
+        return false;
+    }
     set_inputs();
-    return ggml_backend_sched_graph_compute(scheduler_, graph) == GGML_STATUS_SUCCESS;
+    // The scheduler keeps the graph's placement until it is reset: computing again reuses it.
+    return ggml_backend_sched_graph_compute(scheduler_, graph_) == GGML_STATUS_SUCCESS;
 }
 
 } // namespace lofi

@@ -26,6 +26,14 @@ class GraphRunner {
     // build(ctx, graph) adds the nodes; set_inputs() runs after allocation to fill input tensors.
     bool run(const std::function<void(ggml_context *, ggml_cgraph *)> &build, const std::function<void()> &set_inputs);
 
+    // Computes the graph the last run() built again, in the same memory, after set_inputs():
+    // for a graph whose nodes read what changes between runs from their inputs or userdata.
+    // False when the last run() failed or there was none.
+    bool rerun(const std::function<void()> &set_inputs);
+
+    // How many graphs run() has built: tells whether the last one is still the one a caller built.
+    uint64_t graphs_built() const { return graphs_built_; }
+
   private:
     size_t max_nodes_;
     // The graph's metadata, allocated once: a decoder step's is ~6 MB, and a fresh allocation
@@ -36,6 +44,8 @@ class GraphRunner {
     std::unique_ptr<uint8_t[]> metadata_;
     ggml_backend_sched_t scheduler_;
     ggml_context *ctx_ = nullptr;
+    ggml_cgraph *graph_ = nullptr; // the last run()'s, when it was placed
+    uint64_t graphs_built_ = 0;
 };
 
 // An input tensor: named, marked as input so the allocator gives it its own memory.

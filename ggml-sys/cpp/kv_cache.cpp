@@ -135,8 +135,7 @@ size_t kv_bytes_per_position(KvType type, int64_t head_size, int64_t heads, int6
 
 KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at) {
     const int64_t n = x_k->ne[1];
-    cache.at = at;
-    cache.filled = at + n;
+    kv_write_at(cache, at, n);
     if (cache.cpu_kernels) {
         ggml_tensor *k = ggml_custom_inplace(ctx, cache.k, &x_k, 1, write_keys, GGML_N_TASKS_MAX, &cache);
         ggml_tensor *v = ggml_custom_inplace(ctx, cache.v, &x_v, 1, write_values, GGML_N_TASKS_MAX, &cache);
@@ -150,6 +149,11 @@ KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_t
     ggml_build_forward_expand(graph, ggml_cpy(ctx, by_head(x_k), positions_view(ctx, cache.k, at, n, branches)));
     ggml_build_forward_expand(graph, ggml_cpy(ctx, by_head(x_v), positions_view(ctx, cache.v, at, n, branches)));
     return kv_as_is(cache);
+}
+
+void kv_write_at(KvCache &cache, int64_t at, int64_t n) {
+    cache.at = at;
+    cache.filled = at + n;
 }
 
 KvWritten kv_as_is(const KvCache &cache) { return {cache.k, cache.v}; }

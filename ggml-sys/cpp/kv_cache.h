@@ -43,8 +43,8 @@ struct KvCache {
     bool cpu_kernels = true; // false: GGML's flash attention on an accelerator
     int64_t head_size = 0, heads = 0, branches = 0, capacity = 0;
     ggml_tensor *k = nullptr, *v = nullptr;
-    // Set when a graph is built, read by the kernels when it computes: where the graph writes,
-    // and how many positions are then filled.
+    // Set when a graph is built (kv_write) or computed again (kv_write_at), read by the CPU
+    // kernels when it computes: where the graph writes, and how many positions are then filled.
     int64_t at = 0, filled = 0;
 };
 
@@ -65,6 +65,10 @@ struct KvWritten {
 // Adds the writes of keys and values x ([head size * heads, n, b]: n positions of the first b
 // branches) at positions [at, at + n).
 KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at);
+
+// Moves the CPU graph's writes of n positions to [at, at + n), for its next compute. An
+// accelerator's graph holds its positions in views: it is built again instead.
+void kv_write_at(KvCache &cache, int64_t at, int64_t n);
 
 // What a graph that writes nothing reads.
 KvWritten kv_as_is(const KvCache &cache);

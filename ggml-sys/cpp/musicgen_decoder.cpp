@@ -121,11 +121,9 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
     if (!add_token_embeddings(m, codes.data(), embedded, error)) {
         return false;
     }
-    ggml_tensor *embedded_in = nullptr;
-    std::vector<ggml_tensor *> heads;
     auto build = [&](ggml_context *ctx, ggml_cgraph *graph) {
-        embedded_in = graph_input(ctx, GGML_TYPE_F32, hp.width);
-        ggml_tensor *x = embedded_in;
+        state.step_input = graph_input(ctx, GGML_TYPE_F32, hp.width);
+        ggml_tensor *x = state.step_input;
         if (branches > 1) {
             x = ggml_repeat(ctx, x, ggml_new_tensor_2d(ctx, GGML_TYPE_F32, hp.width, branches)); // same tokens in each branch
         }
@@ -146,15 +144,26 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             x = InputProducts(ctx, m.strips, up, Gelu{}).times_plus(l.down, x);
         }
         InputProducts output(ctx, m.strips, x, {m.dec_norm_w, m.dec_norm_b, &hp.norm_epsilon});
-        heads.clear();
+        state.step_heads.clear();
         for (uint32_t k = 0; k < hp.codebooks; k++) {
-            heads.push_back(output.times(m.dec_heads[k])); // [codebook_size, branches]
-            ggml_set_output(heads.back());
-            ggml_build_forward_expand(graph, heads.back());
+            state.step_heads.push_back(output.times(m.dec_heads[k])); // [codebook_size, branches]
+            ggml_set_output(state.step_heads.back());
+            ggml_build_forward_expand(graph, state.step_heads.back());
         }
     };
-    auto inputs = [&] { ggml_backend_tensor_set(embedded_in, embedded.data(), 0, ggml_nbytes(embedded_in)); };
-    if (!runner.run(build, inputs)) {
+    auto inputs = [&] { ggml_backend_tensor_set(state.step_input, embedded.data(), 0, ggml_nbytes(state.step_input)); };
+    bool computed = false;
+    if (state.step_graph != 0 && state.step_graph == runner.graphs_built()) {
+        for (KvCache &cache : state.self) {
+            kv_write_at(cache, pos, 1);
+        }
+        computed = runner.rerun(inputs);
+    } else {
+        computed = runner.run(build, inputs);
+        state.step_graph = m.accelerator == nullptr ? runner.graphs_built() : 0;
+    }
+    if (!computed) {
+        state.step_graph = 0;
         error = "GGML could not compute it";
         return false;
     }
@@ -162,7 +171,7 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
     logits.resize(branches * hp.codebooks * card);
     std::vector<float> all(card * branches);
     for (uint32_t k = 0; k < hp.codebooks; k++) {
-        ggml_backend_tensor_get(heads[k], all.data(), 0, ggml_nbytes(heads[k]));
+        ggml_backend_tensor_get(state.step_heads[k], all.data(), 0, ggml_nbytes(state.step_heads[k]));
         for (int64_t b = 0; b < branches; b++) {
             std::copy_n(all.data() + b * card, card, logits.data() + (b * hp.codebooks + k) * card);
         }
