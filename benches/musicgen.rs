@@ -80,11 +80,17 @@ fn main() {
         model.set_kv_cache(&cache).expect("a known cache type");
     }
     let load = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let probe = model.step_weights_probe(); // places the weights (the first generation's work otherwise)
+    let place = started.elapsed().as_secs_f64();
     let params = *model.params();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    println!("{name}: load {load:.2} s, {threads} threads, on {}", model.device());
+    println!(
+        "{name}: load {load:.2} s, weights placed in {place:.2} s, {threads} threads, on {}",
+        model.device()
+    );
     println!("  ggml CPU variant: {}", ggml_sys::cpu_variant());
-    let mut step_times = Vec::new(); // (seconds of audio, position, ms per step)
+    let mut step_times = Vec::new(); // (seconds of audio, position, ms per step, bytes per second)
     let lengths: Vec<usize> = std::env::var("LOFI_BENCH_SECONDS")
         .ok()
         .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect())
@@ -108,14 +114,32 @@ fn main() {
         let mut run = model.run();
         run.encode_text(&ids).unwrap();
         let t5 = t.elapsed().as_secs_f64();
+        // Each window of steps has the weights' read bandwidth measured just before and after it
+        // (this VM's moved by half within minutes): before the step ahead of the window, so
+        // that step, not the window's first, meets the caches the reads left.
+        let windows: Vec<usize> = STEP_POSITIONS
+            .into_iter()
+            .filter(|p| *p < steps)
+            .map(|p| p.max(5).min(steps - STEP_WINDOW))
+            .collect();
+        let mut window_bandwidth = vec![(0.0, 0.0); windows.len()];
+        let mut probing = 0.0; // seconds, taken off the LM's
         let t = Instant::now();
         let mut step_done = vec![t; steps + 1]; // when each step ended; [0]: the start
         run.generate(0, frames, &sampling, |step, _| {
             step_done[step] = Instant::now();
+            for (w, from) in windows.iter().enumerate() {
+                if step + 1 == *from || step == from + STEP_WINDOW {
+                    let read = probe.as_ref().map_or(f64::NAN, |p| p.read_bandwidth(threads));
+                    let at = &mut window_bandwidth[w];
+                    *(if step + 1 == *from { &mut at.0 } else { &mut at.1 }) = read;
+                    probing += step_done[step].elapsed().as_secs_f64();
+                }
+            }
             true
         })
         .unwrap();
-        let lm = t.elapsed().as_secs_f64();
+        let lm = t.elapsed().as_secs_f64() - probing;
         let t = Instant::now();
         let audio = run.decode_audio(0).unwrap();
         let codec = t.elapsed().as_secs_f64();
@@ -127,10 +151,9 @@ fn main() {
             lm * 1000.0 / steps as f64,
             audio.len()
         );
-        for position in STEP_POSITIONS.into_iter().filter(|p| *p < steps) {
-            let from = position.max(5).min(steps - STEP_WINDOW);
+        for (from, (before, after)) in windows.into_iter().zip(window_bandwidth) {
             let ms = (step_done[from + STEP_WINDOW] - step_done[from]).as_secs_f64() * 1000.0 / STEP_WINDOW as f64;
-            step_times.push((seconds, from + STEP_WINDOW / 2, ms));
+            step_times.push((seconds, from + STEP_WINDOW / 2, ms, (before + after) / 2.0));
         }
         drop(run);
         reset_peak_rss();
@@ -171,17 +194,23 @@ fn main() {
     // Self-attention reads every cached position's keys and values, for both guidance branches.
     let kv_bytes_per_position = model.kv_bytes_per_position() as f64;
     println!(
-        "  decoder step against the memory floor: read bandwidth {:.1} GB/s ({threads} threads); a step reads {:.0} MB of weights + {:.1} kB of {} cache per position",
-        bandwidth / 1e9,
+        "  decoder step against the memory floor: a step reads {:.0} MB of weights + {:.1} kB of {} cache per position; read bandwidth ({threads} threads) over 1 GiB now {:.1} GB/s, and of the weights themselves beside each window (the floor's):",
         weight_bytes as f64 / 1e6,
         kv_bytes_per_position / 1e3,
-        model.kv_cache()
+        model.kv_cache(),
+        bandwidth / 1e9
     );
-    for (seconds, position, ms) in step_times {
-        let floor = (weight_bytes as f64 + kv_bytes_per_position * position as f64) / bandwidth * 1000.0;
+    let floor_ms = |position: usize, bandwidth: f64| {
+        (weight_bytes as f64 + kv_bytes_per_position * position as f64) / bandwidth * 1000.0
+    };
+    for (seconds, position, ms, beside) in step_times {
+        let window = if beside > 0.0 { beside } else { bandwidth }; // not on the CPU: the 1 GiB read's
+        let floor = floor_ms(position, window);
         println!(
-            "    {seconds:>2} s track, position {position:>4}: {ms:5.1} ms/step, floor {floor:4.1} ms: {:.2}x the floor",
-            ms / floor
+            "    {seconds:>2} s track, position {position:>4}: {ms:5.1} ms/step, floor {floor:4.1} ms ({:.1} GB/s): {:.2}x the floor ({:.2}x the 1 GiB read's)",
+            window / 1e9,
+            ms / floor,
+            ms / floor_ms(position, bandwidth)
         );
     }
 }

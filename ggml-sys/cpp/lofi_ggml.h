@@ -188,6 +188,15 @@ const char *lofi_musicgen_kv_cache(const lofi_musicgen *model);
 bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *name, char *err, size_t err_len);
 /* The bytes of the weights every decoder step multiplies by (a step's share of the memory it reads). */
 size_t lofi_musicgen_step_weight_bytes(const lofi_musicgen *model);
+/* Those weights where a step reads them (the model placed first), for timing reads of them
+ * beside the steps; keeps them in memory until freed, the model's handle freed or not. NULL when
+ * they are not in the CPU's memory or cannot be placed. */
+typedef struct lofi_weights_probe lofi_weights_probe;
+lofi_weights_probe *lofi_musicgen_weights_probe_new(lofi_musicgen *model);
+/* The read bandwidth (bytes per second) `threads` threads reach reading them now, as
+ * lofi_read_bandwidth reads its buffer: the floor a step meets in the same moment. */
+double lofi_weights_probe_bandwidth(const lofi_weights_probe *probe, int threads);
+void lofi_weights_probe_free(lofi_weights_probe *probe);
 /* The bytes one position of that cache takes over all layers, with guidance's two branches. */
 size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model);
 

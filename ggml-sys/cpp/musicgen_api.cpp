@@ -14,10 +14,16 @@
 #include "musicgen_generate.h"
 #include "musicgen_inspect.h"
 #include "musicgen_model.h"
+#include "read_bandwidth.h"
 #include "t5_encoder.h"
 
 struct lofi_musicgen {
-    std::unique_ptr<lofi::MusicgenModel> model;
+    std::shared_ptr<lofi::MusicgenModel> model; // shared with the weights probes
+};
+
+struct lofi_weights_probe {
+    std::shared_ptr<const lofi::MusicgenModel> model; // keeps the ranges' memory
+    std::vector<lofi::ByteRange> ranges;
 };
 
 struct lofi_musicgen_state {
@@ -144,6 +150,24 @@ size_t lofi_musicgen_step_weight_bytes(const lofi_musicgen *model) {
     }
     return bytes;
 }
+
+lofi_weights_probe *lofi_musicgen_weights_probe_new(lofi_musicgen *model) {
+    char err[1];
+    const lofi::MusicgenModel *placed = ready(model, err, sizeof(err));
+    if (placed == nullptr || placed->accelerator != nullptr) {
+        return nullptr;
+    }
+    auto *probe = new lofi_weights_probe{model->model, {}};
+    for (const ggml_tensor *w : lofi::decoder_step_products(*placed)) {
+        const ggml_tensor *read = placed->strips.of(w) != nullptr ? placed->strips.of(w) : w;
+        probe->ranges.push_back({read->data, ggml_nbytes(read)});
+    }
+    return probe;
+}
+
+double lofi_weights_probe_bandwidth(const lofi_weights_probe *probe, int threads) { return lofi::read_bandwidth(probe->ranges, threads); }
+
+void lofi_weights_probe_free(lofi_weights_probe *probe) { delete probe; }
 
 size_t lofi_musicgen_kv_bytes_per_position(const lofi_musicgen *model) {
     const lofi::DecoderHparams &hp = model->model->hp.decoder;

@@ -53,24 +53,66 @@ uint64_t sum_words(const uint64_t *words, size_t n) {
     return sum_portable(words, n);
 }
 
+// A run of whole 128-byte blocks (sum_words' 16 words, aligned for its loads).
+struct Words {
+    const uint64_t *first;
+    size_t n;
+};
+
+// Each thread's share of the blocks of `ranges`, in order.
+std::vector<std::vector<Words>> shares_of(const std::vector<ByteRange> &ranges, int threads) {
+    constexpr size_t kBlock = 128;
+    std::vector<Words> blocks;
+    size_t total = 0;
+    for (const ByteRange &range : ranges) {
+        const auto begin = (reinterpret_cast<uintptr_t>(range.data) + kBlock - 1) / kBlock * kBlock;
+        const auto end = (reinterpret_cast<uintptr_t>(range.data) + range.bytes) / kBlock * kBlock;
+        if (end > begin) {
+            blocks.push_back({reinterpret_cast<const uint64_t *>(begin), (end - begin) / sizeof(uint64_t)});
+            total += blocks.back().n;
+        }
+    }
+    std::vector<std::vector<Words>> shares(threads);
+    const size_t per_thread = (total / threads + 15) / 16 * 16;
+    size_t taken = 0; // of the current thread's share
+    int t = 0;
+    for (Words left : blocks) {
+        while (left.n > 0) {
+            const size_t n = std::min(left.n, per_thread - taken);
+            shares[t].push_back({left.first, n});
+            left = {left.first + n, left.n - n};
+            taken += n;
+            if (taken == per_thread && t + 1 < threads) {
+                t++;
+                taken = 0;
+            }
+        }
+    }
+    return shares;
+}
+
 } // namespace
 
-double read_bandwidth(int threads) {
+double read_bandwidth(const std::vector<ByteRange> &ranges, int threads) {
     threads = std::max(threads, 1);
-    auto *buffer = static_cast<uint64_t *>(std::aligned_alloc(kHugePage, kBytes));
-    if (buffer == nullptr) {
-        return 0.0;
+    const std::vector<std::vector<Words>> shares = shares_of(ranges, threads);
+    size_t bytes = 0;
+    for (const std::vector<Words> &share : shares) {
+        for (const Words &words : share) {
+            bytes += words.n * sizeof(uint64_t);
+        }
     }
-    ask_for_huge_pages(buffer, kBytes);
-    std::memset(buffer, 1, kBytes); // every page present before the passes
-    const size_t words = kBytes / sizeof(uint64_t), share = words / threads / 16 * 16;
     double best = 0.0;
     for (int pass = 0; pass < 3; pass++) {
         std::vector<uint64_t> sums(threads);
         const auto start = std::chrono::steady_clock::now();
         std::vector<std::thread> readers;
         for (int t = 0; t < threads; t++) {
-            readers.emplace_back([&, t] { sums[t] = sum_words(buffer + t * share, share); });
+            readers.emplace_back([&, t] {
+                for (const Words &words : shares[t]) {
+                    sums[t] += sum_words(words.first, words.n);
+                }
+            });
         }
         for (std::thread &reader : readers) {
             reader.join();
@@ -78,10 +120,21 @@ double read_bandwidth(int threads) {
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         volatile uint64_t kept = sums[0]; // the reads are used
         (void)kept;
-        best = std::max(best, static_cast<double>(share * threads * sizeof(uint64_t)) / seconds);
+        best = std::max(best, static_cast<double>(bytes) / seconds);
     }
-    std::free(buffer);
     return best;
+}
+
+double read_bandwidth(int threads) {
+    auto *buffer = static_cast<uint64_t *>(std::aligned_alloc(kHugePage, kBytes));
+    if (buffer == nullptr) {
+        return 0.0;
+    }
+    ask_for_huge_pages(buffer, kBytes);
+    std::memset(buffer, 1, kBytes); // every page present before the passes
+    const double bandwidth = read_bandwidth({{buffer, kBytes}}, threads);
+    std::free(buffer);
+    return bandwidth;
 }
 
 } // namespace lofi

@@ -8,9 +8,21 @@
 // 2 threads: 21 against 28 GB/s), which put the floor that much too high.
 #pragma once
 
+#include <cstddef>
+#include <vector>
+
 namespace lofi {
 
-// Bytes per second, the best of three passes over 1 GiB.
+struct ByteRange {
+    const void *data;
+    size_t bytes;
+};
+
+// Bytes per second reading `ranges`, each thread a contiguous share of their bytes (each range's
+// whole 128-byte blocks), the best of three passes.
+double read_bandwidth(const std::vector<ByteRange> &ranges, int threads);
+
+// The same over a 1 GiB buffer of its own.
 double read_bandwidth(int threads);
 
 } // namespace lofi

@@ -171,6 +171,14 @@ impl Musicgen {
         unsafe { raw::lofi_musicgen_step_weight_bytes(self.ptr) }
     }
 
+    /// The decoder step's weights where it reads them (placing them first), to time reads of
+    /// them beside the steps; `None` when they are not in the CPU's memory.
+    pub fn step_weights_probe(&mut self) -> Option<StepWeightsProbe> {
+        // SAFETY: a loaded model; the probe keeps what it reads alive on the C side.
+        let ptr = unsafe { raw::lofi_musicgen_weights_probe_new(self.ptr) };
+        (!ptr.is_null()).then_some(StepWeightsProbe { ptr })
+    }
+
     /// The bytes one position of the decoder's cache takes (all layers, guidance's two branches).
     pub fn kv_bytes_per_position(&self) -> usize {
         // SAFETY: reads the loaded model.
@@ -207,4 +215,27 @@ impl Drop for Musicgen {
 /// `text` is NUL-terminated and valid for the call.
 unsafe fn model_text(text: *const std::ffi::c_char) -> String {
     CStr::from_ptr(text).to_string_lossy().into_owned()
+}
+
+/// The decoder step's weights in memory, read whole to measure the read bandwidth a step meets
+/// at that moment (the benchmark's floor beside each window of steps). Holds the weights
+/// while it lives, the model dropped or not.
+pub struct StepWeightsProbe {
+    ptr: *mut raw::lofi_weights_probe,
+}
+
+impl StepWeightsProbe {
+    /// Bytes per second `threads` threads reach reading the weights now, the best of three reads
+    /// (~20 ms for musicgen-small's Q4_K_M), as [`ggml_sys::read_bandwidth`] reads its buffer.
+    pub fn read_bandwidth(&self, threads: usize) -> f64 {
+        // SAFETY: a live probe; it only reads the memory it holds.
+        unsafe { raw::lofi_weights_probe_bandwidth(self.ptr, threads.clamp(1, i32::MAX as usize) as i32) }
+    }
+}
+
+impl Drop for StepWeightsProbe {
+    fn drop(&mut self) {
+        // SAFETY: made by lofi_musicgen_weights_probe_new, freed once.
+        unsafe { raw::lofi_weights_probe_free(self.ptr) }
+    }
 }

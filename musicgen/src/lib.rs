@@ -18,7 +18,7 @@ mod tokenizer;
 mod track;
 
 pub use check::{inspect_model, ModelInfo};
-pub use engine::{Musicgen, MusicgenParams, Sampling};
+pub use engine::{Musicgen, MusicgenParams, Sampling, StepWeightsProbe};
 pub use ggml_sys::GgmlError;
 pub use radio::Radio;
 pub use run::{leading_frames, Run, RunError, RunState};
