@@ -1,7 +1,7 @@
 //! MusicGen on GGML: seconds per 10 s and 30 s of audio, split into T5 / decoder LM / EnCodec,
 //! the decoder's ms per step at cache positions 0, 500, 1000 and 1500 beside the floor the
-//! machine's memory bandwidth sets (the bytes a step must read ÷ the read bandwidth measured in
-//! the same run), the time to the first audio when the same track is streamed, and the peak RSS
+//! machine's memory bandwidth sets (the bytes a step must read ÷ the read bandwidth of the step's
+//! own weights, measured just before and after each window of steps), the time to the first audio when the same track is streamed, and the peak RSS
 //! of each (the peak started over before each), for the model in LOFI_BENCH_MODEL. benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
 //! Q8_0 and Q4_K_M next to the PyTorch baseline.
 //!

@@ -29,7 +29,8 @@ const char *lofi_ggml_version(void);
 const char *lofi_cpu_kernels(void);
 
 /* The memory read bandwidth (bytes per second) `threads` threads reach streaming 1 GiB on 2 MB
-   pages with this CPU's widest loads: the floor a decoder step's bytes are set against. */
+   pages with this CPU's widest loads: the machine's figure beside the floor a decoder step's
+   bytes are set against (lofi_weights_probe_bandwidth, read beside the steps). */
 double lofi_read_bandwidth(int threads);
 
 /* y = ELU(x) over n values by EnCodec's CPU kernel (the version lofi_cpu_kernels names). */

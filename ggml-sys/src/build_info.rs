@@ -38,8 +38,9 @@ pub fn cpu_kernels() -> String {
 }
 
 /// The memory read bandwidth (bytes per second) `threads` threads reach streaming 1 GiB as a
-/// decoder step reads its weights (2 MB pages, this CPU's widest loads): the floor the benchmark
-/// sets a step against. Takes ~0.3 s and 1 GiB for the while.
+/// decoder step reads its weights (2 MB pages, this CPU's widest loads): the machine's figure the
+/// benchmark prints beside each window's own floor (`musicgen::StepWeightsProbe`). Takes ~0.3 s
+/// and 1 GiB for the while.
 pub fn read_bandwidth(threads: usize) -> f64 {
     // SAFETY: no pointers; the C side allocates and frees its own buffer.
     unsafe { raw::lofi_read_bandwidth(threads.clamp(1, i32::MAX as usize) as i32) }

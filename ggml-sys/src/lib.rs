@@ -9,7 +9,7 @@
 //! - [`GgufFile`], [`GgufWriter`]: GGUF files through GGML's parser, with data ranges checked.
 //! - [`version`], [`cpu_features`], [`cpu_variant`], [`accelerators`], [`cpu_kernels`], [`mul_mat`],
 //!   [`strip_mul_mat`], [`cpu_elu`], [`cpu_gelu`], [`conv_tap_sum`]:
-//!   what was built, and checks that it computes; [`read_bandwidth`]: the benchmarks' memory floor.
+//!   what was built, and checks that it computes; [`read_bandwidth`]: the benchmarks' memory bandwidth.
 
 mod build_info;
 mod error;

@@ -14,5 +14,8 @@ fn the_weights_probe_reads_the_placed_weights_and_outlives_the_model() {
     assert!(read.is_finite() && read > 0.0, "{read} bytes per second");
     drop(m);
     let read = probe.read_bandwidth(3); // a share per thread, over the weights' many tensors
-    assert!(read.is_finite() && read > 0.0, "{read} bytes per second after the model went");
+    assert!(
+        read.is_finite() && read > 0.0,
+        "{read} bytes per second after the model went"
+    );
 }
