@@ -159,7 +159,7 @@ lofi_weights_probe *lofi_musicgen_weights_probe_new(lofi_musicgen *model) {
     }
     auto *probe = new lofi_weights_probe{model->model, {}};
     for (const ggml_tensor *w : lofi::decoder_step_products(*placed)) {
-        const ggml_tensor *read = placed->strips.of(w) != nullptr ? placed->strips.of(w) : w;
+        const ggml_tensor *strips = placed->strips.of(w), *read = strips != nullptr ? strips : w;
         probe->ranges.push_back({read->data, ggml_nbytes(read)});
     }
     return probe;

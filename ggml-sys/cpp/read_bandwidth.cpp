@@ -73,7 +73,9 @@ std::vector<std::vector<Words>> shares_of(const std::vector<ByteRange> &ranges, 
         }
     }
     std::vector<std::vector<Words>> shares(threads);
-    const size_t per_thread = (total / threads + 15) / 16 * 16;
+    // Rounded up, so that the threads' shares hold every block (rounding total / threads down
+    // first left blocks to a last thread already full past 16 threads, and the loop never ended).
+    const size_t per_thread = ((total + threads - 1) / threads + 15) / 16 * 16;
     size_t taken = 0; // of the current thread's share
     int t = 0;
     for (Words left : blocks) {

@@ -1,8 +1,8 @@
 //! The GGML build computes: matrix products against a naive Rust result, quantize round trips,
 //! and a GGUF written and read back through GGML's own writer and parser.
 use ggml_sys::{
-    conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, mul_mat, quantize, strip_mul_mat, to_f32, version,
-    GgmlType, GgufFile, GgufWriter, LayerNorm, StripInput, TapGeometry,
+    conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, mul_mat, quantize, read_bandwidth, strip_mul_mat,
+    to_f32, version, GgmlType, GgufFile, GgufWriter, LayerNorm, StripInput, TapGeometry,
 };
 
 /// Deterministic values in [-1, 1) (a small LCG; the test needs no quality randomness).
@@ -413,4 +413,17 @@ fn build_reports_version_and_cpu_features() {
         features.contains("AVX2"),
         "x86-64 builds target AVX2 at least: {features}"
     );
+}
+
+#[test]
+fn the_read_bandwidth_shares_its_buffer_among_any_number_of_threads() {
+    // 46 threads: 1 GiB's words over 46, rounded down and then up to whole blocks, came to less
+    // than the buffer, and the last thread's share never ended.
+    for threads in [1, 2, 46] {
+        let read = read_bandwidth(threads);
+        assert!(
+            read.is_finite() && read > 0.0,
+            "{read} bytes per second on {threads} threads"
+        );
+    }
 }
