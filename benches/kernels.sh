@@ -35,8 +35,7 @@ prefetching() { # BINARY FUNCTION-PATTERN...
     grep -qE "$pattern" <<<"$listing" || { echo "benches/kernels.sh: no prefetch in $pattern ($1)" >&2; return 1; }
   done
 }
-prefetching target/bench-kernels/attention 'key_scores_(int8_)?avx512' 'key_scores_(int8_)?avx2' '<lofi::weighted_values' \
-  '<lofi::ask_for_keys' '<lofi::ask_for_values'
+prefetching target/bench-kernels/attention '<lofi::attend_pairs' 'weighted_rows_avx512' 'weighted_rows_avx2'
 prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4' 'strips_avx512_vnni.*StripTileQ6' \
   'strips_avx2.*StripTileQ4' 'strips_avx2.*StripTileQ6'
 [ "${1:-}" = --build ] && exit 0

@@ -1,8 +1,8 @@
-// Decode-time attention (kv_kernels.h: key scores, softmax, weighted values, as attend_op runs
-// them) against a plain read of the same bytes, over musicgen-small's 24 layers of int8-int4
-// self-attention caches (16 heads x 2 guidance branches) at a few cache lengths, on 2 OpenMP
-// threads sharing the heads as attend_op does, a barrier after each layer. The level is this
-// CPU's, or LOFI_CPU_KERNELS's cap.
+// Decode-time attention (kv_kernels.h's attend_pairs, as attend_op runs it) against a plain read
+// of the same bytes in the same order, over musicgen-small's 24 layers of int8-int4 self-attention
+// caches (16 heads x 2 guidance branches) at a few cache lengths, on 2 OpenMP threads sharing the
+// heads as attend_op does, a barrier after each layer. The level is this CPU's, or
+// LOFI_CPU_KERNELS's cap.
 //
 // Usage: attention [ITERATIONS]; built and run by benches/kernels.sh.
 #include <omp.h>
@@ -41,27 +41,26 @@ void evict_caches() {
 }
 
 void run(int64_t n, int iterations) {
-    const int64_t pairs = kLayers * kPairsPerLayer;
-    const size_t key_row = key_tile_bytes(kType.key, kHeadSize) * ((kCapacity + kKeyTile - 1) / kKeyTile);
-    const size_t value_row = values_bytes(kType.value, kHeadSize, kCapacity);
-    char *keys = huge_page_buffer(pairs * key_row), *values = huge_page_buffer(pairs * value_row);
+    const KvLayout layout{kType, kHeadSize, kPairsPerLayer};
+    const size_t layer_keys = layout.keys_bytes(kCapacity), layer_values = layout.values_bytes(kCapacity);
+    char *keys = huge_page_buffer(kLayers * layer_keys), *values = huge_page_buffer(kLayers * layer_values);
     std::mt19937 rng(1);
     std::normal_distribution<float> normal;
-    std::vector<float> vector(kHeadSize);
-    for (int64_t pair = 0; pair < pairs; pair++) {
-        for (int64_t position = 0; position < n; position++) {
-            std::generate(vector.begin(), vector.end(), [&] { return normal(rng); });
-            store_key(kType.key, kHeadSize, vector.data(), keys + pair * key_row, position);
-            std::generate(vector.begin(), vector.end(), [&] { return normal(rng); });
-            store_value(kType.value, kHeadSize, vector.data(), values + pair * value_row, position);
+    std::vector<float> key(kHeadSize), value(kHeadSize);
+    for (int layer = 0; layer < kLayers; layer++) {
+        for (int64_t pair = 0; pair < kPairsPerLayer; pair++) {
+            for (int64_t position = 0; position < n; position++) {
+                std::generate(key.begin(), key.end(), [&] { return normal(rng); });
+                std::generate(value.begin(), value.end(), [&] { return normal(rng); });
+                store_position(layout, keys + layer * layer_keys, values + layer * layer_values, pair, position, key.data(), value.data());
+            }
         }
     }
-    std::vector<float> queries(pairs * kHeadSize), out(pairs * kHeadSize);
+    std::vector<float> queries(kLayers * kPairsPerLayer * kHeadSize), out(queries.size());
     std::generate(queries.begin(), queries.end(), [&] { return normal(rng); });
-    // What a pass reads: the key tiles holding n positions, the values up to n.
-    const size_t key_bytes = key_tile_bytes(kType.key, kHeadSize) * ((n + kKeyTile - 1) / kKeyTile);
-    const size_t value_bytes = values_bytes(kType.value, kHeadSize, n);
-    const double total = static_cast<double>(pairs) * static_cast<double>(key_bytes + value_bytes);
+    // What a pass reads, and in what order: tile by tile, the tiles of a thread's pairs side by side.
+    const int64_t tiles = (n + kKvTile - 1) / kKvTile;
+    const double total = static_cast<double>(kLayers) * static_cast<double>(layout.keys_bytes(n) + layout.values_bytes(n));
 
     double best_attention = 1e9, best_read = 1e9;
     volatile uint64_t sink = 0;
@@ -73,18 +72,11 @@ void run(int64_t n, int iterations) {
 #pragma omp parallel num_threads(kThreads)
             {
                 const int ith = omp_get_thread_num();
-                std::vector<float> weights(n);
+                const int64_t first = kPairsPerLayer * ith / kThreads, last = kPairsPerLayer * (ith + 1) / kThreads;
                 for (int layer = 0; layer < kLayers; layer++) {
-                    const int64_t first = layer * kPairsPerLayer, last = first + kPairsPerLayer;
-                    for (int64_t pair = first + ith; pair < last; pair += kThreads) {
-                        key_scores(kType.key, kHeadSize, queries.data() + pair * kHeadSize, keys + pair * key_row, n, weights.data());
-                        ask_for_values(kType.value, kHeadSize, values + pair * value_row, n);
-                        if (pair + kThreads < last) {
-                            ask_for_keys(kType.key, kHeadSize, keys + (pair + kThreads) * key_row, n);
-                        }
-                        softmax(weights.data(), n, 0.125f);
-                        weighted_values(kType.value, kHeadSize, weights.data(), values + pair * value_row, n, out.data() + pair * kHeadSize);
-                    }
+                    const int64_t at = layer * kPairsPerLayer * kHeadSize;
+                    attend_pairs(layout, keys + layer * layer_keys, values + layer * layer_values, queries.data() + at, first, last, n,
+                                 0.125f, out.data() + at);
 #pragma omp barrier
                 }
             }
@@ -96,11 +88,15 @@ void run(int64_t n, int iterations) {
 #pragma omp parallel num_threads(kThreads)
             {
                 const int ith = omp_get_thread_num();
+                const int64_t first = kPairsPerLayer * ith / kThreads, last = kPairsPerLayer * (ith + 1) / kThreads;
                 uint64_t sum = 0;
                 for (int layer = 0; layer < kLayers; layer++) {
-                    const int64_t first = layer * kPairsPerLayer, last = first + kPairsPerLayer;
-                    for (int64_t pair = first + ith; pair < last; pair += kThreads) {
-                        sum += read_bytes(keys + pair * key_row, key_bytes) + read_bytes(values + pair * value_row, value_bytes);
+                    const char *layer_k = keys + layer * layer_keys, *layer_v = values + layer * layer_values;
+                    for (int64_t t = 0; t < tiles; t++) {
+                        sum += read_bytes(layer_k + layout.key_offset(t, first), layout.key_offset(t, last) - layout.key_offset(t, first));
+                    }
+                    for (int64_t t = 0; t < tiles; t++) {
+                        sum += read_bytes(layer_v + layout.value_offset(t, first), layout.value_offset(t, last) - layout.value_offset(t, first));
                     }
 #pragma omp barrier
                 }

@@ -11,66 +11,72 @@ namespace lofi {
 
 namespace {
 
-// CPU layout: keys [key tile bytes * tiles, heads * branches], values [values bytes, heads *
-// branches], bytes of type I8 (the kernels read the elements); head h of branch b is pair
-// b * heads + h, so the first branches' pairs come first.
-char *pair_data(const ggml_tensor *cache, int64_t pair) { return static_cast<char *>(cache->data) + pair * cache->nb[1]; }
+// The CPU layout (kv_kernels.h): keys and values as bytes of type I8 (the kernels read the
+// elements); head h of branch b is pair b * heads + h, so the first branches' pairs come first.
+KvLayout layout_of(const KvCache &cache) { return {cache.type, cache.head_size, cache.heads * cache.branches}; }
+
+// The share of [0, n) of thread ith of nth.
+void share(int64_t n, int ith, int nth, int64_t &begin, int64_t &end) {
+    begin = n * ith / nth;
+    end = n * (ith + 1) / nth;
+}
 
 // Custom ops. GGML calls one with every compute thread (ith of nth), whatever its task count:
-// each thread takes its share of the heads.
+// each thread takes its share of the pairs.
 
-// Writes x (dst->src[1]: [width, n, branches]) into the cache dst at positions [at, at + n), a
-// head's vectors by one thread (a byte of 4-bit values holds two positions).
-void write_op(ggml_tensor *dst, int ith, int nth, const KvCache &cache, KvElement element,
-              void (*store)(KvElement, int64_t, const float *, char *, int64_t)) {
-    const ggml_tensor *x = dst->src[1];
-    const int64_t width = x->ne[0], n = x->ne[1];
-    for (int64_t pair = ith; pair < x->ne[2] * cache.heads; pair += nth) {
+// Writes the keys and values x_k and x_v ([width, n, branches]) of pairs [begin, end) into the
+// cache at positions [at, at + n) (a byte of 4-bit values holds two positions: a pair's are
+// written by one thread).
+void write_pairs(const KvCache &cache, const ggml_tensor *x_k, const ggml_tensor *x_v, int64_t begin, int64_t end) {
+    const KvLayout layout = layout_of(cache);
+    const int64_t width = x_k->ne[0], n = x_k->ne[1];
+    for (int64_t pair = begin; pair < end; pair++) {
         const int64_t h = pair % cache.heads, b = pair / cache.heads;
         for (int64_t j = 0; j < n; j++) {
-            const float *vector = static_cast<const float *>(x->data) + (b * n + j) * width + h * cache.head_size;
-            store(element, cache.head_size, vector, pair_data(dst, pair), cache.at + j);
+            const int64_t at = (b * n + j) * width + h * cache.head_size;
+            store_position(layout, static_cast<char *>(cache.k->data), static_cast<char *>(cache.v->data), pair, cache.at + j,
+                           static_cast<const float *>(x_k->data) + at, static_cast<const float *>(x_v->data) + at);
         }
     }
 }
 
-void write_keys(ggml_tensor *dst, int ith, int nth, void *userdata) {
+// In place on the values: writes x_k and x_v (src[1], src[2]), the keys beside them.
+void write_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const KvCache &cache = *static_cast<const KvCache *>(userdata);
-    write_op(dst, ith, nth, cache, cache.type.key, store_key);
-}
-
-void write_values(ggml_tensor *dst, int ith, int nth, void *userdata) {
-    const KvCache &cache = *static_cast<const KvCache *>(userdata);
-    write_op(dst, ith, nth, cache, cache.type.value, store_value);
+    int64_t begin = 0, end = 0;
+    share(dst->src[1]->ne[2] * cache.heads, ith, nth, begin, end);
+    write_pairs(cache, dst->src[1], dst->src[2], begin, end);
 }
 
 // softmax(q.k * this) . v.
 float attention_scale(int64_t head_size) { return 1.0f / std::sqrt(static_cast<float>(head_size)); }
 
-// dst [head size * heads, branches] = each head's attention: its query's scores against its
-// keys, their softmax, its values weighted by them; src: q, keys, values. One node (three were
-// a barrier each), the scores in the calling thread's buffer. A branch past the cache's own
-// attends to zero keys and values: its output is 0.
+// dst [head size * heads, branches] = each head's attention over the cache (attend_pairs); src:
+// q, keys, values, and where the graph writes positions first, their keys and values x_k, x_v: a
+// thread writes its pairs' (so the lines it reads next are in its cache, and no node of writes
+// and its barrier comes between). A thread takes a run of the pairs (kv_kernels.h's layout reads
+// them as one stream). A branch past the cache's own attends to zero keys and values: its
+// output is 0.
 void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const KvCache &cache = *static_cast<const KvCache *>(userdata);
     const ggml_tensor *q = dst->src[0], *keys = dst->src[1], *values = dst->src[2];
-    const int64_t n = cache.filled, dh = cache.head_size;
-    const float scale = attention_scale(dh);
-    thread_local std::vector<float> weights;
-    weights.resize(n);
-    for (int64_t pair = ith; pair < cache.heads * dst->ne[1]; pair += nth) {
-        if (pair >= cache.heads * cache.branches) {
-            std::fill_n(static_cast<float *>(dst->data) + pair * dh, dh, 0.0f);
-            continue;
-        }
-        key_scores(cache.type.key, dh, static_cast<const float *>(q->data) + pair * dh, pair_data(keys, pair), n, weights.data());
-        ask_for_values(cache.type.value, dh, pair_data(values, pair), n); // read after the softmax
-        if (pair + nth < cache.heads * cache.branches) {
-            ask_for_keys(cache.type.key, dh, pair_data(keys, pair + nth), n); // read after these values
-        }
-        softmax(weights.data(), n, scale);
-        weighted_values(cache.type.value, dh, weights.data(), pair_data(values, pair), n, static_cast<float *>(dst->data) + pair * dh);
+    const int64_t dh = cache.head_size, cached = cache.heads * cache.branches;
+    auto *out = static_cast<float *>(dst->data);
+    int64_t begin = 0, end = 0;
+    share(cached, ith, nth, begin, end);
+    if (dst->src[3] != nullptr) {
+        write_pairs(cache, dst->src[3], dst->src[4], begin, std::min(end, dst->src[3]->ne[2] * cache.heads));
     }
+    attend_pairs(layout_of(cache), static_cast<const char *>(keys->data), static_cast<const char *>(values->data),
+                 static_cast<const float *>(q->data), begin, end, cache.filled, attention_scale(dh), out);
+    share(cache.heads * dst->ne[1] - cached, ith, nth, begin, end);
+    std::fill(out + (cached + begin) * dh, out + (cached + end) * dh, 0.0f);
+}
+
+// attend_op's node; args: its sources.
+ggml_tensor *cpu_attend(ggml_context *ctx, const KvCache &cache, ggml_tensor **args, int n_args) {
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, cache.head_size * cache.heads, args[0]->ne[1], 1, 1, args, n_args, attend_op,
+                          GGML_N_TASKS_MAX, const_cast<KvCache *>(&cache));
 }
 
 // Accelerator layout: [head size, positions, heads, branches], GGML types.
@@ -119,9 +125,9 @@ void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kern
                    int64_t branches, int64_t capacity) {
     cache = KvCache{type, cpu_kernels, head_size, heads, branches, capacity};
     if (cpu_kernels) {
-        const int64_t tiles = (capacity + kKeyTile - 1) / kKeyTile;
-        cache.k = ggml_new_tensor_2d(ctx, GGML_TYPE_I8, static_cast<int64_t>(key_tile_bytes(type.key, head_size)) * tiles, heads * branches);
-        cache.v = ggml_new_tensor_2d(ctx, GGML_TYPE_I8, static_cast<int64_t>(values_bytes(type.value, head_size, capacity)), heads * branches);
+        const KvLayout layout = layout_of(cache);
+        cache.k = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(layout.keys_bytes(capacity)));
+        cache.v = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(layout.values_bytes(capacity)));
     } else {
         const ggml_type element = type.key == KvElement::f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
         cache.k = ggml_new_tensor_4d(ctx, element, head_size, capacity, heads, branches);
@@ -130,18 +136,19 @@ void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kern
 }
 
 size_t kv_bytes_per_position(KvType type, int64_t head_size, int64_t heads, int64_t branches) {
-    return static_cast<size_t>(branches * heads) * (key_tile_bytes(type.key, head_size) / kKeyTile + value_bytes_per_position(type.value, head_size));
+    return KvLayout{type, head_size, heads * branches}.bytes_per_position();
 }
 
 KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at) {
     const int64_t n = x_k->ne[1];
     kv_write_at(cache, at, n);
     if (cache.cpu_kernels) {
-        ggml_tensor *k = ggml_custom_inplace(ctx, cache.k, &x_k, 1, write_keys, GGML_N_TASKS_MAX, &cache);
-        ggml_tensor *v = ggml_custom_inplace(ctx, cache.v, &x_v, 1, write_values, GGML_N_TASKS_MAX, &cache);
-        ggml_build_forward_expand(graph, k);
+        // One node writes keys and values (the keys in place beside them): it returns the values,
+        // and attention reads the keys through it.
+        ggml_tensor *args[2] = {x_k, x_v};
+        ggml_tensor *v = ggml_custom_inplace(ctx, cache.v, args, 2, write_op, GGML_N_TASKS_MAX, &cache);
         ggml_build_forward_expand(graph, v);
-        return {k, v};
+        return {cache.k, v};
     }
     const int64_t dh = cache.head_size, heads = cache.heads, branches = x_k->ne[2];
     // [dh, heads, n, branches] -> [dh, n, heads, branches]
@@ -162,8 +169,7 @@ ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten writte
     const int64_t dh = cache.head_size, heads = cache.heads, branches = cache.branches, n = cache.filled;
     if (cache.cpu_kernels) {
         ggml_tensor *args[3] = {q, written.k, written.v};
-        return ggml_custom_4d(ctx, GGML_TYPE_F32, dh * heads, q->ne[1], 1, 1, args, 3, attend_op, GGML_N_TASKS_MAX,
-                              const_cast<KvCache *>(&cache));
+        return cpu_attend(ctx, cache, args, 3);
     }
     ggml_tensor *queries = ggml_permute(ctx, ggml_reshape_4d(ctx, q, dh, heads, 1, branches), 0, 2, 1, 3); // [dh, 1, heads, branches]
     ggml_tensor *out = ggml_flash_attn_ext(ctx, queries, positions_view(ctx, written.k, 0, n, branches),
@@ -171,6 +177,16 @@ ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten writte
                                            0.0f);
     ggml_prec_set_acc(out, GGML_PREC_F32);
     return ggml_reshape_2d(ctx, out, dh * heads, branches); // out: [dh, heads, 1, branches]
+}
+
+ggml_tensor *kv_write_attend(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, ggml_tensor *q,
+                             int64_t at) {
+    if (!cache.cpu_kernels) {
+        return kv_attend(ctx, cache, kv_write(ctx, graph, cache, x_k, x_v, at), q);
+    }
+    kv_write_at(cache, at, x_k->ne[1]);
+    ggml_tensor *args[5] = {q, cache.k, cache.v, x_k, x_v};
+    return cpu_attend(ctx, cache, args, 5);
 }
 
 } // namespace lofi

@@ -1,13 +1,14 @@
 // The decoder's attention caches and decode-time attention over them (one query per head and
 // branch against every cached position).
 //
-// On the CPU, with our own kernels (kv_kernels.h) over a layout made for a single query: a
-// head's keys in tiles of 64 positions, [head size][64] each, so the scores of 64 positions
-// accumulate in registers along the head dimension; a head's F32 and F16 values one row per
-// position, its int8 and int4 values in tiles of 64 positions with a dimension's positions side
-// by side, so the weighted sum accumulates along positions (for 8-bit and 4-bit values in
-// integer dot products with the weights). Both stream the cache once, at memory speed
-// (GGML's flash attention walked it a position at a time: 2.3x slower at 1500 positions).
+// On the CPU, with our own kernels (kv_kernels.h) over a layout made for a single query: keys
+// in tiles of 64 positions, [head size][64] each, so the scores of 64 positions accumulate in
+// registers along the head dimension; F32 and F16 values one row per position, int8 and int4
+// values in tiles of 64 positions with a dimension's positions side by side, so the weighted sum
+// accumulates along positions (for 8-bit and 4-bit values in integer dot products with the
+// weights); tile t of every head side by side, so that a thread's heads read as one stream.
+// Both stream the cache once, at memory speed (GGML's flash attention walked it a position at
+// a time: 2.3x slower at 1500 positions).
 // Elements are F32 (for F32 weights: the parity reference), F16, 8-bit (int8 with one scale per
 // position and head: half the bytes of F16) or, for values only, 4-bit (a quarter): the scores
 // go through a softmax that magnifies a key's error, while a value's error is averaged over the
@@ -43,7 +44,7 @@ struct KvCache {
     bool cpu_kernels = true; // false: GGML's flash attention on an accelerator
     int64_t head_size = 0, heads = 0, branches = 0, capacity = 0;
     ggml_tensor *k = nullptr, *v = nullptr;
-    // Set when a graph is built (kv_write) or computed again (kv_write_at), read by the CPU
+    // Set when a graph is built (kv_write, kv_write_attend) or computed again (kv_write_at), read by the CPU
     // kernels when it computes: where the graph writes, and how many positions are then filled.
     int64_t at = 0, filled = 0;
 };
@@ -77,5 +78,10 @@ KvWritten kv_as_is(const KvCache &cache);
 // softmax(q.k / sqrt(head size)) . v, [head size * heads, branches]. On the CPU q may have more
 // branches than the cache: theirs attend to zeros (output 0), as a null condition's would.
 ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten written, ggml_tensor *q);
+
+// kv_write, then kv_attend over the positions then filled: on the CPU in one node (each thread
+// writes the heads it reads next), kv_write_at moving its writes as kv_write's.
+ggml_tensor *kv_write_attend(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, ggml_tensor *q,
+                             int64_t at);
 
 } // namespace lofi

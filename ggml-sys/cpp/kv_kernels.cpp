@@ -100,15 +100,15 @@ float get(KvElement element, const char *base, int64_t index) {
     return 0.0f;
 }
 
-// Where element (d, column) of a key tile lives: [head size][kKeyTile] for floats; for int8,
-// [head size / 4][kKeyTile][4], so each position's dimensions come four to a 32-bit lane for the
+// Where element (d, column) of a key tile lives: [head size][kKvTile] for floats; for int8,
+// [head size / 4][kKvTile][4], so each position's dimensions come four to a 32-bit lane for the
 // integer dot products of the vector kernels.
 int64_t key_index(KvElement element, int64_t d, int64_t column) {
-    return element == KvElement::int8 ? (d / 4 * kKeyTile + column) * 4 + d % 4 : d * kKeyTile + column;
+    return element == KvElement::int8 ? (d / 4 * kKvTile + column) * 4 + d % 4 : d * kKvTile + column;
 }
 
 // Elements of a key tile: int8 rounds the head size up to whole groups of 4.
-int64_t key_tile_elements(KvElement element, int64_t dh) { return (element == KvElement::int8 ? (dh + 3) / 4 * 4 : dh) * kKeyTile; }
+int64_t key_tile_elements(KvElement element, int64_t dh) { return (element == KvElement::int8 ? (dh + 3) / 4 * 4 : dh) * kKvTile; }
 
 // x ~ scale * (high + low / 256) in two int8 parts: high with its largest magnitude at 127,
 // low the rest; `sums` are each part's sum (the unsigned operands' offsets are taken off with
@@ -132,25 +132,47 @@ Int8Parts split_int8(const float *x, int64_t n, int8_t *high, int8_t *low) {
     return out;
 }
 
-// The query of one head for the int8 keys' integer dot products, in buffers of the calling
-// thread (one int8 part alone moved a greedy token of the fixture: its error adds to the keys').
-struct QuantizedQuery {
+// A pair's query as the key kernels take it: for int8 keys also in two int8 parts (one part
+// alone moved a greedy token of the fixture: its error adds to the keys'), and for AVX2's madd
+// those as one int16, high * 256 + low (within int16: |high * 256 + low| <= 127 * 257).
+struct KeyQuery {
+    const float *q;
     const int8_t *high, *low;
+    const int16_t *high_low;
     Int8Parts parts;
 };
 
-QuantizedQuery quantize_query(const float *q, int64_t dh) {
-    thread_local std::vector<int8_t> high, low;
-    high.resize(dh);
-    low.resize(dh);
-    return {high.data(), low.data(), split_int8(q, dh, high.data(), low.data())};
+// The queries of `count` pairs as KeyQuery, in buffers of the calling thread.
+const KeyQuery *prepare_queries(KvElement element, int64_t dh, const float *queries, int64_t count) {
+    thread_local std::vector<KeyQuery> prepared;
+    thread_local std::vector<int8_t> highs, lows;
+    thread_local std::vector<int16_t> high_lows;
+    prepared.resize(count);
+    const bool quantized = element == KvElement::int8;
+    highs.resize(quantized ? count * dh : 0);
+    lows.resize(highs.size());
+    high_lows.resize(highs.size());
+    for (int64_t i = 0; i < count; i++) {
+        KeyQuery &query = prepared[i];
+        query = {queries + i * dh, nullptr, nullptr, nullptr, {1.0f, 0, 0}};
+        if (quantized) {
+            int8_t *high = highs.data() + i * dh, *low = lows.data() + i * dh;
+            int16_t *high_low = high_lows.data() + i * dh;
+            query.parts = split_int8(query.q, dh, high, low);
+            for (int64_t d = 0; d < dh; d++) {
+                high_low[d] = static_cast<int16_t>(high[d] * 256 + low[d]);
+            }
+            query.high = high, query.low = low, query.high_low = high_low;
+        }
+    }
+    return prepared.data();
 }
 
 // How far ahead the F32 and F16 value kernels ask for rows (cpu_simd.h's prefetch).
 constexpr int64_t kRowsAhead = 16;
 
-// Tiles on from the one computed that the tile kernels ask L2 for: ~17 kB of int8 keys, ~9 kB of
-// int4 values ahead.
+// Tiles on from the one computed that a pass asks L2 for: ~17 kB of int8 keys, ~9 kB of int4
+// values ahead.
 constexpr int64_t kTilesAheadToL2 = 4;
 
 // A key or value tile's scales follow its `elements` elements (none for F32 and F16).
@@ -158,31 +180,34 @@ const float *scales_of(KvElement element, const char *base, int64_t elements) {
     return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
 }
 
+size_t key_tile_bytes(KvElement element, int64_t dh) {
+    return elements_bytes(element, key_tile_elements(element, dh)) + (has_scale(element) ? kKvTile * sizeof(float) : 0);
+}
+
 // A key tile's scales (one per position), nullptr for F32 and F16.
 const float *key_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, key_tile_elements(element, dh)); }
 
-void key_scores_portable(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
-    const size_t tile_bytes = key_tile_bytes(element, dh);
-    for (int64_t t = 0; t * kKeyTile < n; t++) {
-        const char *tile = tiles + t * tile_bytes;
-        const float *scales = key_scales(element, tile, dh);
-        const int64_t m = std::min(kKeyTile, n - t * kKeyTile);
-        for (int64_t i = 0; i < m; i++) {
-            float sum = 0.0f;
-            for (int64_t d = 0; d < dh; d++) {
-                sum += q[d] * get(element, tile, key_index(element, d, i));
-            }
-            scores[t * kKeyTile + i] = scales != nullptr ? sum * scales[i] : sum;
+// scores[i] = q . key i for the m positions of one key tile.
+void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+    const float *scales = key_scales(element, tile, dh);
+    for (int64_t i = 0; i < m; i++) {
+        float sum = 0.0f;
+        for (int64_t d = 0; d < dh; d++) {
+            sum += query.q[d] * get(element, tile, key_index(element, d, i));
         }
+        scores[i] = scales != nullptr ? sum * scales[i] : sum;
     }
 }
 
-// Value tiles (int8 and int4 values): kValueTile positions of one head, then their f32 scales. A
-// dimension's positions sit side by side, four to a 32-bit lane, so one 64-byte load holds 16
-// dimensions of 4 positions for integer dot products along the positions (the weighted sum):
-// int8 as [kValueTile / 4][head size][4]; int4 as [kValueTile / 8][head size][4] bytes whose low
-// nibbles are positions 8p..8p+3 and high nibbles 8p+4..8p+7, offset by 8 into [0, 15].
-size_t value_tile_bytes(KvElement element, int64_t dh) { return elements_bytes(element, kValueTile * dh) + kValueTile * sizeof(float); }
+// Value tiles: kKvTile F32 or F16 rows of one head; for int8 and int4 values kKvTile positions,
+// then their f32 scales, a dimension's positions side by side, four to a 32-bit lane, so one
+// 64-byte load holds 16 dimensions of 4 positions for integer dot products along the positions
+// (the weighted sum): int8 as [kKvTile / 4][head size][4]; int4 as [kKvTile / 8][head size][4]
+// bytes whose low nibbles are positions 8p..8p+3 and high nibbles 8p+4..8p+7, offset by 8 into
+// [0, 15].
+size_t value_tile_bytes(KvElement element, int64_t dh) {
+    return elements_bytes(element, kKvTile * dh) + (has_scale(element) ? kKvTile * sizeof(float) : 0);
+}
 
 int64_t value_byte(KvElement element, int64_t dh, int64_t d, int64_t column) {
     const int64_t group = element == KvElement::int4 ? 8 : 4;
@@ -191,14 +216,15 @@ int64_t value_byte(KvElement element, int64_t dh, int64_t d, int64_t column) {
 
 int value_shift(int64_t column) { return column % 8 < 4 ? 0 : 4; } // int4
 
-const float *value_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, kValueTile * dh); }
+const float *value_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, kKvTile * dh); }
 float *value_scales(KvElement element, char *tile, int64_t dh) {
     return const_cast<float *>(value_scales(element, static_cast<const char *>(tile), dh));
 }
 
-// Tile t of a head's values: its elements (int4's first tile is int8) and where it starts.
+// The elements of tile t of a head's values (int4's first tile is int8).
 KvElement value_tile_element(KvElement element, int64_t t) { return element == KvElement::int4 && t == 0 ? KvElement::int8 : element; }
 
+// Where tile t of one head's values would start were its tiles one after another.
 size_t value_tile_offset(KvElement element, int64_t dh, int64_t t) {
     if (element != KvElement::int4 || t == 0) {
         return t * value_tile_bytes(element, dh);
@@ -207,44 +233,55 @@ size_t value_tile_offset(KvElement element, int64_t dh, int64_t t) {
 }
 
 // Tiles a pass over n positions reads.
-int64_t tiles_in(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
+int64_t tiles_in(int64_t n) { return (n + kKvTile - 1) / kKvTile; }
 
-// One head's key tiles, and its value tiles (int4's first one int8), as the prefetches see them.
-struct KeyTiles {
-    const char *first;
-    size_t bytes;
-    const char *at(int64_t t) const { return first + t * bytes; }
-    size_t size(int64_t) const { return bytes; }
-};
-struct ValueTiles {
-    KvElement element;
-    int64_t dh;
-    const char *first;
-    const char *at(int64_t t) const { return first + value_tile_offset(element, dh, t); }
-    size_t size(int64_t t) const { return value_tile_bytes(value_tile_element(element, t), dh); }
-};
-
-// At tile t of a pass over `count` tiles, asks for the next tile and, into L2, for the one
-// kTilesAheadToL2 on (cpu_simd.h's ask_ahead), never past the pass's last tile: a head's later
-// tiles hold no positions yet, and asking for them read ~26 kB a head and layer for nothing.
-template <typename Tiles> void ask_ahead_in_pass(const Tiles &tiles, int64_t t, int64_t count) {
-#ifdef LOFI_X86
-    if (t + 1 < count) {
-        ask_for_next(tiles.at(t + 1), tiles.size(t + 1));
+// The key or value tiles of pairs [first, first + width) in the order a pass reads them, tile by
+// tile across the pairs, as the prefetches see them: tile k is tile k / width of pair first +
+// k % width. Sizes are looked up once (a pass asks for tiles twice per tile it computes).
+struct PassTiles {
+    const char *base;      // tile 0 of pair `first`
+    size_t first_bytes;    // of tile 0 (int4 values: int8)
+    size_t bytes;          // of the later tiles
+    size_t first_block;    // from tile 0 of a pair to its tile 1
+    size_t block;          // from tile t of a pair to tile t + 1, for t > 0
+    int64_t width;
+    PassTiles(const KvLayout &layout, const char *tiles, bool values, int64_t first, int64_t width) : width(width) {
+        auto offset = [&](int64_t t, int64_t pair) { return values ? layout.value_offset(t, pair) : layout.key_offset(t, pair); };
+        base = tiles + offset(0, first);
+        first_bytes = offset(0, first + 1) - offset(0, first);
+        bytes = offset(1, first + 1) - offset(1, first);
+        first_block = offset(1, first) - offset(0, first);
+        block = offset(2, first) - offset(1, first);
     }
-    if (t + kTilesAheadToL2 < count) {
-        prefetch_to_l2(tiles.at(t + kTilesAheadToL2), tiles.size(t + kTilesAheadToL2));
+    const char *at(int64_t k) const {
+        const int64_t t = k / width, i = k - t * width;
+        return t == 0 ? base + i * first_bytes : base + first_block + (t - 1) * block + i * bytes;
+    }
+    size_t size(int64_t k) const { return k < width ? first_bytes : bytes; }
+};
+
+// At tile k of a pass over `count` tiles, asks for the next tile and, into L2, for the one
+// kTilesAheadToL2 on (cpu_simd.h's ask_ahead), never past the pass's last tile: the later tiles
+// hold no positions yet, and asking for them read ~26 kB a head and layer for nothing.
+void ask_ahead_in_pass(const PassTiles &tiles, int64_t k, int64_t count) {
+#ifdef LOFI_X86
+    if (k + 1 < count) {
+        ask_for_next(tiles.at(k + 1), tiles.size(k + 1));
+    }
+    if (k + kTilesAheadToL2 < count) {
+        prefetch_to_l2(tiles.at(k + kTilesAheadToL2), tiles.size(k + kTilesAheadToL2));
     }
 #else
-    (void)tiles, (void)t, (void)count;
+    (void)tiles, (void)k, (void)count;
 #endif
 }
 
-// Asks L2 for the first tiles of a pass over `count` tiles.
-template <typename Tiles> void ask_for_pass(const Tiles &tiles, int64_t count) {
+// Asks L2 for the first tiles of a pass over `count` tiles, so that it starts on them rather
+// than on memory.
+void ask_for_pass(const PassTiles &tiles, int64_t count) {
 #ifdef LOFI_X86
-    for (int64_t t = 0; t < std::min(count, kTilesAheadToL2); t++) {
-        prefetch_to_l2(tiles.at(t), tiles.size(t));
+    for (int64_t k = 0; k < std::min(count, kTilesAheadToL2); k++) {
+        prefetch_to_l2(tiles.at(k), tiles.size(k));
     }
 #else
     (void)tiles, (void)count;
@@ -273,7 +310,7 @@ float value_at(KvElement element, const char *tile, int64_t dh, int64_t d, int64
 // query (one part alone loses the small weights beside a large one), zero past the m positions
 // filled; the vector kernels' weigh_tile_* make them.
 struct TileWeights {
-    int8_t high[kValueTile], low[kValueTile];
+    int8_t high[kKvTile], low[kKvTile];
     Int8Parts parts;
 };
 
@@ -381,85 +418,65 @@ LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index
     return _mm256_loadu_ps(reinterpret_cast<const float *>(base) + index);
 }
 
-// key_scores_avx2 for int8 keys: the query's two int8 parts as one int16 (high * 256 + low, so
-// the integer dot products are the same), four dimensions of four positions per 16-byte load
-// widened to int16 and multiplied by madd (one multiply to a pair of products; maddubs on the
-// int8 parts took four and three sign fixes per 32 bytes); a position's two lanes are summed
-// once a tile. 32 positions at a time: 8 accumulators.
-LOFI_AVX2 void key_scores_int8_avx2(int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
-    const size_t tile_bytes = key_tile_bytes(KvElement::int8, dh);
-    const QuantizedQuery query = quantize_query(q, dh);
-    thread_local std::vector<int16_t> query16;
-    query16.resize(dh);
-    for (int64_t d = 0; d < dh; d++) { // within int16: |high * 256 + low| <= 127 * 257
-        query16[d] = static_cast<int16_t>(query.high[d] * 256 + query.low[d]);
-    }
+// tile_scores_avx2 for int8 keys: the query's two int8 parts as one int16 (KeyQuery's
+// high_low, so the integer dot products are the same), four dimensions of four positions per
+// 16-byte load widened to int16 and multiplied by madd (one multiply to a pair of products;
+// maddubs on the int8 parts took four and three sign fixes per 32 bytes); a position's two lanes
+// are summed once a tile. 32 positions at a time: 8 accumulators.
+LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
     const __m256 to_float = _mm256_set1_ps(query.parts.scale / 256.0f);
     const __m256i in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); // undoes hadd's lane interleave
-    for (int64_t t = 0; t * kKeyTile < n; t++) {
-        const char *tile = tiles + t * tile_bytes;
-        ask_ahead_in_pass(KeyTiles{tiles, tile_bytes}, t, tiles_in(n, kKeyTile));
-        const float *scales = key_scales(KvElement::int8, tile, dh);
-        alignas(32) float tile_scores[kKeyTile];
-        for (int64_t half = 0; half < kKeyTile; half += 32) {
-            __m256i acc[8]; // acc[i]: positions half + 4i .. + 3, two lanes each; in registers (unrolled)
+    const float *scales = key_scales(KvElement::int8, tile, dh);
+    alignas(32) float tile_scores[kKvTile];
+    for (int64_t half = 0; half < kKvTile; half += 32) {
+        __m256i acc[8]; // acc[i]: positions half + 4i .. + 3, two lanes each; in registers (unrolled)
 #pragma GCC unroll 8
-            for (__m256i &a : acc) {
-                a = _mm256_setzero_si256();
-            }
-            for (int64_t d = 0; d < dh; d += 4) {
-                int64_t four;
-                std::memcpy(&four, query16.data() + d, sizeof four);
-                const __m256i qd = _mm256_set1_epi64x(four);
+        for (__m256i &a : acc) {
+            a = _mm256_setzero_si256();
+        }
+        for (int64_t d = 0; d < dh; d += 4) {
+            int64_t four;
+            std::memcpy(&four, query.high_low + d, sizeof four);
+            const __m256i qd = _mm256_set1_epi64x(four);
 #pragma GCC unroll 8
-                for (int i = 0; i < 8; i++) {
-                    const char *keys = tile + key_index(KvElement::int8, d, half + 4 * i);
-                    const __m256i k = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(keys)));
-                    acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(k, qd));
-                }
-            }
-#pragma GCC unroll 4
-            for (int i = 0; i < 8; i += 2) {
-                const __m256i dots = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[i], acc[i + 1]), in_order);
-                const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(scales + half + 4 * i), to_float);
-                _mm256_store_ps(tile_scores + half + 4 * i, _mm256_mul_ps(_mm256_cvtepi32_ps(dots), scale));
+            for (int i = 0; i < 8; i++) {
+                const char *keys = tile + key_index(KvElement::int8, d, half + 4 * i);
+                const __m256i k = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(keys)));
+                acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(k, qd));
             }
         }
-        std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
+#pragma GCC unroll 4
+        for (int i = 0; i < 8; i += 2) {
+            const __m256i dots = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[i], acc[i + 1]), in_order);
+            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(scales + half + 4 * i), to_float);
+            _mm256_store_ps(tile_scores + half + 4 * i, _mm256_mul_ps(_mm256_cvtepi32_ps(dots), scale));
+        }
     }
+    std::copy_n(tile_scores, m, scores);
 }
 
 // 64 positions' scores accumulate in 8 registers along the head dimension: no horizontal sums.
-LOFI_AVX2 void key_scores_avx2(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
-    static_assert(kKeyTile == 64, "8 registers of 8 scores");
+LOFI_AVX2 void tile_scores_avx2(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+    static_assert(kKvTile == 64, "8 registers of 8 scores");
     if (element == KvElement::int8) {
-        key_scores_int8_avx2(dh, q, tiles, n, scores);
+        tile_scores_int8_avx2(dh, query, tile, m, scores);
         return;
     }
-    const size_t tile_bytes = key_tile_bytes(element, dh);
-    for (int64_t t = 0; t * kKeyTile < n; t++) {
-        const char *tile = tiles + t * tile_bytes;
-        __m256 acc[8];
-        for (__m256 &a : acc) {
-            a = _mm256_setzero_ps();
-        }
-        for (int64_t d = 0; d < dh; d++) {
-            const __m256 qd = _mm256_set1_ps(q[d]);
-            for (int j = 0; j < 8; j++) {
-                acc[j] = _mm256_fmadd_ps(qd, load8(element, tile, d * kKeyTile + 8 * j), acc[j]);
-            }
-        }
-        if (const float *scales = key_scales(element, tile, dh)) {
-            for (int j = 0; j < 8; j++) {
-                acc[j] = _mm256_mul_ps(acc[j], _mm256_loadu_ps(scales + 8 * j));
-            }
-        }
-        alignas(32) float tile_scores[kKeyTile];
-        for (int j = 0; j < 8; j++) {
-            _mm256_store_ps(tile_scores + 8 * j, acc[j]);
-        }
-        std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
+    __m256 acc[8];
+    for (__m256 &a : acc) {
+        a = _mm256_setzero_ps();
     }
+    for (int64_t d = 0; d < dh; d++) {
+        const __m256 qd = _mm256_set1_ps(query.q[d]);
+        for (int j = 0; j < 8; j++) {
+            acc[j] = _mm256_fmadd_ps(qd, load8(element, tile, d * kKvTile + 8 * j), acc[j]);
+        }
+    }
+    alignas(32) float tile_scores[kKvTile];
+    for (int j = 0; j < 8; j++) {
+        _mm256_store_ps(tile_scores + 8 * j, acc[j]);
+    }
+    std::copy_n(tile_scores, m, scores);
 }
 
 // out += the weighted F32 or F16 rows: up to 64 output dimensions at a time accumulate in
@@ -503,13 +520,13 @@ LOFI_AVX2 inline void add_weighted_dot(float *out, __m256i high, __m256i low, co
 // The tile's weights in int8 parts 8 lanes at a time: split_int8's parts (it rounds a value at a
 // time). False when they are all zero (the tile adds nothing).
 LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_t m, TileWeights &out) {
-    alignas(32) float scaled[kValueTile] = {};
+    alignas(32) float scaled[kKvTile] = {};
     for (int64_t i = 0; i < m; i++) {
         scaled[i] = weights[i] * scales[i];
     }
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 top = _mm256_setzero_ps();
-    for (int64_t i = 0; i < kValueTile; i += 8) {
+    for (int64_t i = 0; i < kKvTile; i += 8) {
         top = _mm256_max_ps(top, _mm256_and_ps(_mm256_load_ps(scaled + i), magnitude));
     }
     const float largest = largest_lane(top);
@@ -520,7 +537,7 @@ LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_
     const __m256 inverse = _mm256_set1_ps(1.0f / out.parts.scale);
     const __m256i most = _mm256_set1_epi32(127), least = _mm256_set1_epi32(-127);
     __m256i high_sum = _mm256_setzero_si256(), low_sum = _mm256_setzero_si256();
-    for (int64_t i = 0; i < kValueTile; i += 32) {
+    for (int64_t i = 0; i < kKvTile; i += 32) {
         __m256i whole[4], rest[4];
         for (int j = 0; j < 4; j++) {
             const __m256 units = _mm256_mul_ps(_mm256_load_ps(scaled + i + 8 * j), inverse);
@@ -640,73 +657,61 @@ LOFI_AVX512 inline __m512 load16(KvElement element, const char *base, int64_t in
     return _mm512_loadu_ps(reinterpret_cast<const float *>(base) + index);
 }
 
-// key_scores_int8_avx2 with VNNI: the keys offset by 128 into unsigned bytes (dpbusd's first
+// tile_scores_int8_avx2 with VNNI: the keys offset by 128 into unsigned bytes (dpbusd's first
 // operand), 128 times each query part's sum taken off after.
-LOFI_AVX512 void key_scores_int8_avx512_vnni(int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
-    const size_t tile_bytes = key_tile_bytes(KvElement::int8, dh);
-    const QuantizedQuery query = quantize_query(q, dh);
+LOFI_AVX512 void tile_scores_int8_avx512_vnni(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
     const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
     const __m512i high_taken = _mm512_set1_epi32(128 * query.parts.high_sum), low_taken = _mm512_set1_epi32(128 * query.parts.low_sum);
-    for (int64_t t = 0; t * kKeyTile < n; t++) {
-        const char *tile = tiles + t * tile_bytes;
-        ask_ahead_in_pass(KeyTiles{tiles, tile_bytes}, t, tiles_in(n, kKeyTile));
-        __m512i high[4], low[4]; // in registers: the loops over them unrolled (see weigh_dimensions_avx512_vnni)
+    __m512i high[4], low[4]; // in registers: the loops over them unrolled (see weigh_dimensions_avx512_vnni)
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            high[j] = low[j] = _mm512_setzero_si512();
-        }
-        for (int64_t d = 0; d < dh; d += 4) {
-            const __m512i q_high = broadcast4_512(query.high + d), q_low = broadcast4_512(query.low + d);
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(tile + key_index(KvElement::int8, d, 16 * j)), offset);
-                high[j] = _mm512_dpbusd_epi32(high[j], k, q_high);
-                low[j] = _mm512_dpbusd_epi32(low[j], k, q_low);
-            }
-        }
-        const float *scales = key_scales(KvElement::int8, tile, dh);
-        alignas(64) float tile_scores[kKeyTile];
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[j], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
-                                               _mm512_cvtepi32_ps(_mm512_sub_epi32(high[j], high_taken)));
-            const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(scales + 16 * j), _mm512_set1_ps(query.parts.scale));
-            _mm512_store_ps(tile_scores + 16 * j, _mm512_mul_ps(dot, scale));
-        }
-        std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
+    for (int j = 0; j < 4; j++) {
+        high[j] = low[j] = _mm512_setzero_si512();
     }
+    for (int64_t d = 0; d < dh; d += 4) {
+        const __m512i q_high = broadcast4_512(query.high + d), q_low = broadcast4_512(query.low + d);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(tile + key_index(KvElement::int8, d, 16 * j)), offset);
+            high[j] = _mm512_dpbusd_epi32(high[j], k, q_high);
+            low[j] = _mm512_dpbusd_epi32(low[j], k, q_low);
+        }
+    }
+    const float *scales = key_scales(KvElement::int8, tile, dh);
+    alignas(64) float tile_scores[kKvTile];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(low[j], low_taken)), _mm512_set1_ps(1.0f / 256.0f),
+                                           _mm512_cvtepi32_ps(_mm512_sub_epi32(high[j], high_taken)));
+        const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(scales + 16 * j), _mm512_set1_ps(query.parts.scale));
+        _mm512_store_ps(tile_scores + 16 * j, _mm512_mul_ps(dot, scale));
+    }
+    std::copy_n(tile_scores, m, scores);
 }
 
-// key_scores_avx2 in 4 registers of 16 scores, even and odd dimensions apart.
-LOFI_AVX512 void key_scores_avx512(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
-    static_assert(kKeyTile == 64, "4 registers of 16 scores");
+// tile_scores_avx2 in 4 registers of 16 scores, even and odd dimensions apart.
+LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+    static_assert(kKvTile == 64, "4 registers of 16 scores");
     if (element == KvElement::int8) {
-        key_scores_int8_avx512_vnni(dh, q, tiles, n, scores);
+        tile_scores_int8_avx512_vnni(dh, query, tile, m, scores);
         return;
     }
-    const size_t tile_bytes = key_tile_bytes(element, dh);
-    for (int64_t t = 0; t * kKeyTile < n; t++) {
-        const char *tile = tiles + t * tile_bytes;
-        __m512 acc[2][4];
-        for (auto &set : acc) {
-            for (__m512 &a : set) {
-                a = _mm512_setzero_ps();
-            }
+    __m512 acc[2][4];
+    for (auto &set : acc) {
+        for (__m512 &a : set) {
+            a = _mm512_setzero_ps();
         }
-        for (int64_t d = 0; d < dh; d++) {
-            const __m512 qd = _mm512_set1_ps(q[d]);
-            for (int j = 0; j < 4; j++) {
-                acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * kKeyTile + 16 * j), acc[d % 2][j]);
-            }
-        }
-        const float *scales = key_scales(element, tile, dh);
-        alignas(64) float tile_scores[kKeyTile];
-        for (int j = 0; j < 4; j++) {
-            const __m512 sum = _mm512_add_ps(acc[0][j], acc[1][j]);
-            _mm512_store_ps(tile_scores + 16 * j, scales != nullptr ? _mm512_mul_ps(sum, _mm512_loadu_ps(scales + 16 * j)) : sum);
-        }
-        std::copy_n(tile_scores, std::min(kKeyTile, n - t * kKeyTile), scores + t * kKeyTile);
     }
+    for (int64_t d = 0; d < dh; d++) {
+        const __m512 qd = _mm512_set1_ps(query.q[d]);
+        for (int j = 0; j < 4; j++) {
+            acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * kKvTile + 16 * j), acc[d % 2][j]);
+        }
+    }
+    alignas(64) float tile_scores[kKvTile];
+    for (int j = 0; j < 4; j++) {
+        _mm512_store_ps(tile_scores + 16 * j, _mm512_add_ps(acc[0][j], acc[1][j]));
+    }
+    std::copy_n(tile_scores, m, scores);
 }
 
 // weighted_rows_avx2 16 dimensions to a register, positions in pairs.
@@ -826,8 +831,10 @@ LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const 
 LOFI_AVX512_END
 #endif
 
+// The kernels of one level: a key tile's scores, and a value tile weighted into out (F32 and F16
+// rows, or int8 and int4 tiles; out += weights . values).
 struct Kernels {
-    void (*scores)(KvElement, int64_t, const float *, const char *, int64_t, float *);
+    void (*scores)(KvElement, int64_t, const KeyQuery &, const char *, int64_t, float *);
     void (*weighted_rows)(KvElement, int64_t, const float *, const char *, int64_t, float *);
     void (*weighted_tile)(KvElement, int64_t, const float *, const char *, int64_t, float *);
 };
@@ -837,14 +844,14 @@ const Kernels &kernels() {
 #ifdef LOFI_X86
         switch (cpu_kernels()) {
         case CpuKernels::avx512_vnni:
-            return Kernels{key_scores_avx512, weighted_rows_avx512, weighted_tile_avx512_vnni};
+            return Kernels{tile_scores_avx512, weighted_rows_avx512, weighted_tile_avx512_vnni};
         case CpuKernels::avx2:
-            return Kernels{key_scores_avx2, weighted_rows_avx2, weighted_tile_avx2};
+            return Kernels{tile_scores_avx2, weighted_rows_avx2, weighted_tile_avx2};
         case CpuKernels::portable:
             break;
         }
 #endif
-        return Kernels{key_scores_portable, weighted_rows_portable, weighted_tile_portable};
+        return Kernels{tile_scores_portable, weighted_rows_portable, weighted_tile_portable};
     }();
     return chosen;
 }
@@ -855,26 +862,23 @@ bool vectorizable(KvElement element, int64_t dh) {
     return dh % (element == KvElement::int4 || cpu_kernels() == CpuKernels::avx512_vnni ? 16 : 8) == 0;
 }
 
-} // namespace
-
-size_t key_tile_bytes(KvElement element, int64_t head_size) {
-    return elements_bytes(element, key_tile_elements(element, head_size)) + (has_scale(element) ? kKeyTile * sizeof(float) : 0);
-}
-
-size_t value_bytes_per_position(KvElement element, int64_t head_size) {
-    return has_scale(element) ? value_tile_bytes(element, head_size) / kValueTile : elements_bytes(element, head_size);
-}
-
-size_t values_bytes(KvElement element, int64_t head_size, int64_t capacity) {
-    if (!has_scale(element)) {
-        return elements_bytes(element, head_size) * capacity;
+// The kernel that weighs a value tile of these elements.
+auto value_kernel(KvElement element, int64_t dh) {
+    const bool vector = vectorizable(element, dh);
+    if (has_scale(element)) {
+        return vector ? kernels().weighted_tile : weighted_tile_portable;
     }
-    return value_tile_offset(element, head_size, (capacity + kValueTile - 1) / kValueTile);
+    return vector ? kernels().weighted_rows : weighted_rows_portable;
 }
 
-void store_key(KvElement element, int64_t dh, const float *key, char *tiles, int64_t position) {
-    char *tile = tiles + (position / kKeyTile) * key_tile_bytes(element, dh);
-    const int64_t column = position % kKeyTile;
+// x[i] = exp(scale * x[i] - m) / sum over i < n, m the largest scale * x[i] (GGML's soft_max_ext
+// without a mask), in place.
+void softmax(float *x, int64_t n, float scale) {
+    static const auto row = LOFI_ROW_KERNEL(softmax_avx2, softmax_portable);
+    row(x, n, scale);
+}
+
+void store_key(KvElement element, int64_t dh, const float *key, char *tile, int64_t column) {
     const float scale = vector_scale(element, key, dh);
     for (int64_t d = 0; d < dh; d++) {
         put(element, tile, key_index(element, d, column), key[d], scale);
@@ -884,60 +888,74 @@ void store_key(KvElement element, int64_t dh, const float *key, char *tiles, int
     }
 }
 
-void store_value(KvElement element, int64_t dh, const float *value, char *values, int64_t position) {
+// `element`: the tile's (value_tile_element).
+void store_value(KvElement element, int64_t dh, const float *value, char *tile, int64_t column) {
     if (!has_scale(element)) {
         for (int64_t d = 0; d < dh; d++) {
-            put(element, values + position * elements_bytes(element, dh), d, value[d], 1.0f);
+            put(element, tile + column * elements_bytes(element, dh), d, value[d], 1.0f);
         }
         return;
     }
-    const int64_t t = position / kValueTile, column = position % kValueTile;
-    const KvElement tile_element = value_tile_element(element, t);
-    char *tile = values + value_tile_offset(element, dh, t);
-    const float scale = vector_scale(tile_element, value, dh);
+    const float scale = vector_scale(element, value, dh);
     for (int64_t d = 0; d < dh; d++) {
-        put_value(tile_element, tile, dh, d, column, value[d], scale);
+        put_value(element, tile, dh, d, column, value[d], scale);
     }
-    value_scales(tile_element, tile, dh)[column] = scale;
+    value_scales(element, tile, dh)[column] = scale;
 }
 
-void ask_for_keys(KvElement element, int64_t dh, const char *tiles, int64_t n) {
-    // int8: the self-attention's. F32 keys are the parity reference's; F16 keys the F16 cache's and
-    // the cross-attention's (a prompt's ~20 positions in one tile: asking for them ahead changed
-    // nothing measurable, the nineteenth session).
-    if (element == KvElement::int8) {
-        ask_for_pass(KeyTiles{tiles, key_tile_bytes(element, dh)}, tiles_in(n, kKeyTile));
-    }
+} // namespace
+
+size_t KvLayout::key_offset(int64_t t, int64_t pair) const { return (t * pairs + pair) * key_tile_bytes(type.key, head_size); }
+
+size_t KvLayout::value_offset(int64_t t, int64_t pair) const {
+    return pairs * value_tile_offset(type.value, head_size, t) + pair * value_tile_bytes(value_tile_element(type.value, t), head_size);
 }
 
-void ask_for_values(KvElement element, int64_t dh, const char *values, int64_t n) {
-    if (has_scale(element)) {
-        ask_for_pass(ValueTiles{element, dh, values}, tiles_in(n, kValueTile));
-    }
+size_t KvLayout::keys_bytes(int64_t capacity) const { return key_offset(tiles_in(capacity), 0); }
+
+size_t KvLayout::values_bytes(int64_t capacity) const { return value_offset(tiles_in(capacity), 0); }
+
+size_t KvLayout::bytes_per_position() const {
+    return pairs * (key_tile_bytes(type.key, head_size) + value_tile_bytes(type.value, head_size)) / kKvTile;
 }
 
-void key_scores(KvElement element, int64_t dh, const float *q, const char *tiles, int64_t n, float *scores) {
-    (vectorizable(element, dh) ? kernels().scores : key_scores_portable)(element, dh, q, tiles, n, scores);
+void store_position(const KvLayout &layout, char *keys, char *values, int64_t pair, int64_t position, const float *key,
+                    const float *value) {
+    const int64_t t = position / kKvTile, column = position % kKvTile;
+    store_key(layout.type.key, layout.head_size, key, keys + layout.key_offset(t, pair), column);
+    store_value(value_tile_element(layout.type.value, t), layout.head_size, value, values + layout.value_offset(t, pair), column);
 }
 
-void softmax(float *x, int64_t n, float scale) {
-    static const auto row = LOFI_ROW_KERNEL(softmax_avx2, softmax_portable);
-    row(x, n, scale);
-}
-
-void weighted_values(KvElement element, int64_t dh, const float *weights, const char *values, int64_t n, float *out) {
-    std::fill(out, out + dh, 0.0f);
-    const bool vector = vectorizable(element, dh);
-    if (!has_scale(element)) {
-        (vector ? kernels().weighted_rows : weighted_rows_portable)(element, dh, weights, values, n, out);
+void attend_pairs(const KvLayout &layout, const char *keys, const char *values, const float *queries, int64_t first, int64_t last,
+                  int64_t n, float scale, float *out) {
+    const int64_t dh = layout.head_size, width = last - first, count = tiles_in(n) * width;
+    if (width <= 0) {
         return;
     }
-    const int64_t tiles = tiles_in(n, kValueTile);
-    for (int64_t t = 0; t < tiles; t++) {
-        ask_ahead_in_pass(ValueTiles{element, dh, values}, t, tiles);
-        (vector ? kernels().weighted_tile : weighted_tile_portable)(value_tile_element(element, t), dh, weights + t * kValueTile,
-                                                                    values + value_tile_offset(element, dh, t),
-                                                                    std::min(kValueTile, n - t * kValueTile), out);
+    const KvElement key = layout.type.key;
+    const auto scores_of = vectorizable(key, dh) ? kernels().scores : tile_scores_portable;
+    const KeyQuery *prepared = prepare_queries(key, dh, queries + first * dh, width);
+    thread_local std::vector<float> weights; // [pair][n]
+    weights.resize(width * n);
+    const PassTiles key_pass(layout, keys, false, first, width), value_pass(layout, values, true, first, width);
+    // Tile k of a pass: tile k / width of pair first + k % width, its first position's weight.
+    auto weights_of = [&](int64_t k) { return weights.data() + k % width * n + k / width * kKvTile; };
+    auto positions_in = [&](int64_t k) { return std::min(kKvTile, n - k / width * kKvTile); };
+
+    ask_for_pass(key_pass, count);
+    for (int64_t k = 0; k < count; k++) {
+        ask_ahead_in_pass(key_pass, k, count);
+        scores_of(key, dh, prepared[k % width], key_pass.at(k), positions_in(k), weights_of(k));
+    }
+    ask_for_pass(value_pass, count); // read after the softmax
+    for (int64_t i = 0; i < width; i++) {
+        softmax(weights.data() + i * n, n, scale);
+    }
+    std::fill(out + first * dh, out + last * dh, 0.0f);
+    for (int64_t k = 0; k < count; k++) {
+        ask_ahead_in_pass(value_pass, k, count);
+        const KvElement element = value_tile_element(layout.type.value, k / width);
+        value_kernel(element, dh)(element, dh, weights_of(k), value_pass.at(k), positions_in(k), out + (first + k % width) * dh);
     }
 }
 

@@ -131,8 +131,8 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             const DecoderLayer &l = m.dec[i];
             InputProducts h(ctx, m.strips, x, {l.attn_norm_w, l.attn_norm_b, &hp.norm_epsilon});
             auto this_position = [&](ggml_tensor *w) { return ggml_reshape_3d(ctx, h.times(w), hp.width, 1, branches); };
-            const KvWritten written = kv_write(ctx, graph, state.self[i], this_position(l.k), this_position(l.v), pos);
-            x = residual_plus(ctx, m, x, l.o, kv_attend(ctx, state.self[i], written, h.times(l.q)));
+            ggml_tensor *attended = kv_write_attend(ctx, graph, state.self[i], this_position(l.k), this_position(l.v), h.times(l.q), pos);
+            x = residual_plus(ctx, m, x, l.o, attended);
 
             // With no prompt the condition is null: zero keys and values, an attention output of 0.
             if (!state.cross.empty()) {
