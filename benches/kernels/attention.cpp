@@ -41,8 +41,8 @@ void evict_caches() {
 }
 
 void run(int64_t n, int iterations) {
-    const KvLayout layout{kType, kHeadSize, kPairsPerLayer};
-    const size_t layer_keys = layout.keys_bytes(kCapacity), layer_values = layout.values_bytes(kCapacity);
+    const KvLayout layout{kType, kHeadSize, kPairsPerLayer, kCapacity};
+    const size_t layer_keys = layout.keys_bytes(), layer_values = layout.values_bytes();
     char *keys = huge_page_buffer(kLayers * layer_keys), *values = huge_page_buffer(kLayers * layer_values);
     std::mt19937 rng(1);
     std::normal_distribution<float> normal;
@@ -60,7 +60,7 @@ void run(int64_t n, int iterations) {
     std::generate(queries.begin(), queries.end(), [&] { return normal(rng); });
     // What a pass reads, and in what order: tile by tile, the tiles of a thread's pairs side by side.
     const int64_t tiles = (n + kKvTile - 1) / kKvTile;
-    const double total = static_cast<double>(kLayers) * static_cast<double>(layout.keys_bytes(n) + layout.values_bytes(n));
+    const double total = static_cast<double>(kLayers) * static_cast<double>(layout.key_offset(tiles, 0) + layout.value_offset(tiles - 1, kPairsPerLayer));
 
     double best_attention = 1e9, best_read = 1e9;
     volatile uint64_t sink = 0;

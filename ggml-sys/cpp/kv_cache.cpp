@@ -13,7 +13,7 @@ namespace {
 
 // The CPU layout (kv_kernels.h): keys and values as bytes of type I8 (the kernels read the
 // elements); head h of branch b is pair b * heads + h, so the first branches' pairs come first.
-KvLayout layout_of(const KvCache &cache) { return {cache.type, cache.head_size, cache.heads * cache.branches}; }
+KvLayout layout_of(const KvCache &cache) { return {cache.type, cache.head_size, cache.heads * cache.branches, cache.capacity}; }
 
 // The share of [0, n) of thread ith of nth.
 void share(int64_t n, int ith, int nth, int64_t &begin, int64_t &end) {
@@ -126,8 +126,8 @@ void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kern
     cache = KvCache{type, cpu_kernels, head_size, heads, branches, capacity};
     if (cpu_kernels) {
         const KvLayout layout = layout_of(cache);
-        cache.k = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(layout.keys_bytes(capacity)));
-        cache.v = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(layout.values_bytes(capacity)));
+        cache.k = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(layout.keys_bytes()));
+        cache.v = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(layout.values_bytes()));
     } else {
         const ggml_type element = type.key == KvElement::f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
         cache.k = ggml_new_tensor_4d(ctx, element, head_size, capacity, heads, branches);
@@ -136,7 +136,7 @@ void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kern
 }
 
 size_t kv_bytes_per_position(KvType type, int64_t head_size, int64_t heads, int64_t branches) {
-    return KvLayout{type, head_size, heads * branches}.bytes_per_position();
+    return KvLayout{type, head_size, heads * branches, 0}.bytes_per_position();
 }
 
 KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_tensor *x_k, ggml_tensor *x_v, int64_t at) {

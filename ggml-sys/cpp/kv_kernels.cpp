@@ -237,27 +237,17 @@ int64_t tiles_in(int64_t n) { return (n + kKvTile - 1) / kKvTile; }
 
 // The key or value tiles of pairs [first, first + width) in the order a pass reads them, tile by
 // tile across the pairs, as the prefetches see them: tile k is tile k / width of pair first +
-// k % width. Sizes are looked up once (a pass asks for tiles twice per tile it computes).
+// k % width.
 struct PassTiles {
-    const char *base;      // tile 0 of pair `first`
-    size_t first_bytes;    // of tile 0 (int4 values: int8)
-    size_t bytes;          // of the later tiles
-    size_t first_block;    // from tile 0 of a pair to its tile 1
-    size_t block;          // from tile t of a pair to tile t + 1, for t > 0
-    int64_t width;
-    PassTiles(const KvLayout &layout, const char *tiles, bool values, int64_t first, int64_t width) : width(width) {
-        auto offset = [&](int64_t t, int64_t pair) { return values ? layout.value_offset(t, pair) : layout.key_offset(t, pair); };
-        base = tiles + offset(0, first);
-        first_bytes = offset(0, first + 1) - offset(0, first);
-        bytes = offset(1, first + 1) - offset(1, first);
-        first_block = offset(1, first) - offset(0, first);
-        block = offset(2, first) - offset(1, first);
-    }
+    const KvLayout &layout;
+    const char *base;
+    bool values;
+    int64_t first, width;
     const char *at(int64_t k) const {
-        const int64_t t = k / width, i = k - t * width;
-        return t == 0 ? base + i * first_bytes : base + first_block + (t - 1) * block + i * bytes;
+        const int64_t t = k / width, pair = first + k % width;
+        return base + (values ? layout.value_offset(t, pair) : layout.key_offset(t, pair));
     }
-    size_t size(int64_t k) const { return k < width ? first_bytes : bytes; }
+    size_t size(int64_t k) const { return values ? layout.value_tile_bytes(k / width) : layout.key_tile_bytes(); }
 };
 
 // At tile k of a pass over `count` tiles, asks for the next tile and, into L2, for the one
@@ -905,18 +895,28 @@ void store_value(KvElement element, int64_t dh, const float *value, char *tile, 
 
 } // namespace
 
-size_t KvLayout::key_offset(int64_t t, int64_t pair) const { return (t * pairs + pair) * key_tile_bytes(type.key, head_size); }
+size_t KvLayout::key_tile_bytes() const { return lofi::key_tile_bytes(type.key, head_size); }
 
-size_t KvLayout::value_offset(int64_t t, int64_t pair) const {
-    return pairs * value_tile_offset(type.value, head_size, t) + pair * value_tile_bytes(value_tile_element(type.value, t), head_size);
+size_t KvLayout::key_offset(int64_t t, int64_t pair) const { return (t * pairs + pair) * key_tile_bytes(); }
+
+size_t KvLayout::value_tile_bytes(int64_t t) const {
+    if (!has_scale(type.value)) {
+        return std::min(kKvTile, capacity - t * kKvTile) * elements_bytes(type.value, head_size);
+    }
+    return lofi::value_tile_bytes(value_tile_element(type.value, t), head_size);
 }
 
-size_t KvLayout::keys_bytes(int64_t capacity) const { return key_offset(tiles_in(capacity), 0); }
+size_t KvLayout::value_offset(int64_t t, int64_t pair) const {
+    const size_t blocks = has_scale(type.value) ? value_tile_offset(type.value, head_size, t) : t * kKvTile * elements_bytes(type.value, head_size);
+    return pairs * blocks + pair * value_tile_bytes(t);
+}
 
-size_t KvLayout::values_bytes(int64_t capacity) const { return value_offset(tiles_in(capacity), 0); }
+size_t KvLayout::keys_bytes() const { return key_offset(tiles_in(capacity), 0); }
+
+size_t KvLayout::values_bytes() const { return capacity > 0 ? value_offset(tiles_in(capacity) - 1, pairs) : 0; }
 
 size_t KvLayout::bytes_per_position() const {
-    return pairs * (key_tile_bytes(type.key, head_size) + value_tile_bytes(type.value, head_size)) / kKvTile;
+    return pairs * (key_tile_bytes() + lofi::value_tile_bytes(type.value, head_size)) / kKvTile;
 }
 
 void store_position(const KvLayout &layout, char *keys, char *values, int64_t pair, int64_t position, const float *key,
@@ -937,7 +937,7 @@ void attend_pairs(const KvLayout &layout, const char *keys, const char *values, 
     const KeyQuery *prepared = prepare_queries(key, dh, queries + first * dh, width);
     thread_local std::vector<float> weights; // [pair][n]
     weights.resize(width * n);
-    const PassTiles key_pass(layout, keys, false, first, width), value_pass(layout, values, true, first, width);
+    const PassTiles key_pass{layout, keys, false, first, width}, value_pass{layout, values, true, first, width};
     // Tile k of a pass: tile k / width of pair first + k % width, its first position's weight.
     auto weights_of = [&](int64_t k) { return weights.data() + k % width * n + k / width * kKvTile; };
     auto positions_in = [&](int64_t k) { return std::min(kKvTile, n - k / width * kKvTile); };

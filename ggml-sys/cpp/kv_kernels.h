@@ -23,15 +23,19 @@ constexpr int64_t kKvTile = 64;
 // the speed at 250 positions (a plain read, Zen 4: 1.15 against 0.77 ms for 24 layers).
 struct KvLayout {
     KvType type;
-    int64_t head_size = 0, pairs = 0;
+    int64_t head_size = 0, pairs = 0, capacity = 0;
 
-    // Where tile t of a pair's keys and values start in the keys' and the values' bytes.
+    // Where tile t of a pair's keys and values start in the keys' and the values' bytes, and the
+    // bytes of that value tile (int4's first is int8; of F32 and F16 rows, the last tile holds
+    // the rows up to the capacity alone: a prompt's ~20 cross-attention positions are no 64).
     size_t key_offset(int64_t t, int64_t pair) const;
     size_t value_offset(int64_t t, int64_t pair) const;
-    // The bytes of keys and of values for `capacity` positions (whole tiles).
-    size_t keys_bytes(int64_t capacity) const;
-    size_t values_bytes(int64_t capacity) const;
-    // The bytes one position takes in every pair, keys and values.
+    size_t key_tile_bytes() const;
+    size_t value_tile_bytes(int64_t t) const;
+    // The bytes of all keys and of all values.
+    size_t keys_bytes() const;
+    size_t values_bytes() const;
+    // The bytes one position takes in every pair, keys and values (a whole tile's share).
     size_t bytes_per_position() const;
 };
 
