@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "kv_kernels.h"
+#include "thread_share.h"
 
 namespace lofi {
 
@@ -14,12 +14,6 @@ namespace {
 // The CPU layout (kv_kernels.h): keys and values as bytes of type I8 (the kernels read the
 // elements); head h of branch b is pair b * heads + h, so the first branches' pairs come first.
 KvLayout layout_of(const KvCache &cache) { return {cache.type, cache.head_size, cache.heads * cache.branches, cache.capacity}; }
-
-// The share of [0, n) of thread ith of nth.
-void share(int64_t n, int ith, int nth, int64_t &begin, int64_t &end) {
-    begin = n * ith / nth;
-    end = n * (ith + 1) / nth;
-}
 
 // Custom ops. GGML calls one with every compute thread (ith of nth), whatever its task count:
 // each thread takes its share of the pairs.
@@ -44,7 +38,7 @@ void write_pairs(const KvCache &cache, const ggml_tensor *x_k, const ggml_tensor
 void write_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const KvCache &cache = *static_cast<const KvCache *>(userdata);
     int64_t begin = 0, end = 0;
-    share(dst->src[1]->ne[2] * cache.heads, ith, nth, begin, end);
+    thread_share(dst->src[1]->ne[2] * cache.heads, ith, nth, begin, end);
     write_pairs(cache, dst->src[1], dst->src[2], begin, end);
 }
 
@@ -63,13 +57,13 @@ void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const int64_t dh = cache.head_size, cached = cache.heads * cache.branches;
     auto *out = static_cast<float *>(dst->data);
     int64_t begin = 0, end = 0;
-    share(cached, ith, nth, begin, end);
+    thread_share(cached, ith, nth, begin, end);
     if (dst->src[3] != nullptr) {
         write_pairs(cache, dst->src[3], dst->src[4], begin, std::min(end, dst->src[3]->ne[2] * cache.heads));
     }
     attend_pairs(layout_of(cache), static_cast<const char *>(keys->data), static_cast<const char *>(values->data),
                  static_cast<const float *>(q->data), begin, end, cache.filled, attention_scale(dh), out);
-    share(cache.heads * dst->ne[1] - cached, ith, nth, begin, end);
+    thread_share(cache.heads * dst->ne[1] - cached, ith, nth, begin, end);
     std::fill(out + (cached + begin) * dh, out + (cached + end) * dh, 0.0f);
 }
 

@@ -8,6 +8,7 @@
 #include "gelu_kernel.h"
 #include "q8k_kernel.h"
 #include "strip_kernels.h"
+#include "thread_share.h"
 
 namespace lofi {
 
@@ -31,12 +32,6 @@ void quantize_superblock(const float *x, char *row, int64_t inputs, int64_t b) {
                  reinterpret_cast<int32_t *>(row + sums_at(inputs)) + b * (kStripSuperblock / kStripSumInputs));
 }
 
-// The share of [0, n) of thread ith of nth.
-void share(int64_t n, int ith, int nth, int64_t &begin, int64_t &end) {
-    begin = n * ith / nth;
-    end = n * (ith + 1) / nth;
-}
-
 // quantize_op's userdata for the GELU of the values (strip_input_gelu); nullptr: as they are.
 constexpr char kGelu = 1;
 
@@ -45,7 +40,7 @@ void quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const ggml_tensor *x = dst->src[0];
     const int64_t inputs = x->ne[0], superblocks = inputs / kStripSuperblock;
     int64_t begin = 0, end = 0;
-    share(superblocks * x->ne[1], ith, nth, begin, end);
+    thread_share(superblocks * x->ne[1], ith, nth, begin, end);
     float activated[kStripSuperblock];
     for (int64_t i = begin; i < end; i++) {
         const int64_t row = i / superblocks, superblock = i % superblocks;
@@ -112,7 +107,7 @@ void product_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const ggml_tensor *strips = dst->src[0], *x = dst->src[1], *residual = dst->src[2];
     const int64_t superblocks = strips->ne[1], inputs = superblocks * kStripSuperblock;
     int64_t begin = 0, end = 0;
-    share(strips->ne[2], ith, nth, begin, end);
+    thread_share(strips->ne[2], ith, nth, begin, end);
     const StripKernel kernel = *static_cast<const StripKernel *>(userdata);
     for (int64_t r0 = 0; r0 < x->ne[1]; r0 += 2) {
         const int n_rows = static_cast<int>(std::min<int64_t>(2, x->ne[1] - r0));
