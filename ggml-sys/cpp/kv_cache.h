@@ -44,8 +44,9 @@ struct KvCache {
     bool cpu_kernels = true; // false: GGML's flash attention on an accelerator
     int64_t head_size = 0, heads = 0, branches = 0, capacity = 0;
     ggml_tensor *k = nullptr, *v = nullptr;
-    // Set when a graph is built (kv_write, kv_write_attend) or computed again (kv_write_at), read by the CPU
-    // kernels when it computes: where the graph writes, and how many positions are then filled.
+    // Set when a graph is built (kv_write, kv_write_attend) or computed again (kv_write_at), read
+    // by the CPU kernels when it computes: where the graph writes, and how many positions are
+    // then filled.
     int64_t at = 0, filled = 0;
 };
 

@@ -69,8 +69,8 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     // the cross caches are zeroed whole, tiles' unused positions included. On the CPU the
     // self-attention cache is written before our kernels read it, position by position, so it is
     // left as it is (zeroing it touched all 120 MB of a 30 s track at the start, a peak beside the
-    // weights the start's projections read; on 2 MB pages the first position's writes, one per
-    // head, make most of it resident anyway, as the cache is sized to the track). An
+    // weights the start's projections read; laid out tile by tile across heads, it is written
+    // front to back and becomes resident as the track grows). An
     // accelerator's is zeroed whole: its memory is not the process's, and GGML's kernels there
     // are not ours to audit.
     if (cpu) {
