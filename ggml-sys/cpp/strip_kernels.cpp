@@ -32,21 +32,26 @@ float superblock_portable(const StripTileQ4 &t, const QuantizedRow &row, int64_t
     return row.d[b] * (ggml_fp16_to_fp32(t.d[o]) * static_cast<float>(scaled) - ggml_fp16_to_fp32(t.dmin[o]) * static_cast<float>(mins));
 }
 
+// Input 4m + i of group s of row o of a Q6 tile, in [0, 63].
+int32_t q6_value(const StripTileQ6 &t, int s, int m, int o, int i) {
+    const int byte = 4 * o + i;
+    if (m < 3) {
+        return t.packed[s][m][byte] >> 2;
+    }
+    return (t.packed[s][0][byte] & 3) | (t.packed[s][1][byte] & 3) << 2 | (t.packed[s][2][byte] & 3) << 4;
+}
+
 float superblock_portable(const StripTileQ6 &t, const QuantizedRow &row, int64_t b, int o) {
     int32_t scaled = 0;
-    for (int j = 0; j < 8; j++) {
-        for (int half = 0; half < 2; half++) { // 16 inputs, one scale
-            int32_t dot = 0;
-            for (int g = 2 * half; g < 2 * half + 2; g++) {
-                const int8_t *a = group_inputs(row, b, j, g);
-                for (int i = 0; i < 4; i++) {
-                    const uint8_t low = t.low[j][g][4 * o + i], high = t.high[j][half][4 * o + i] >> (4 * (g % 2));
-                    dot += ((low & 0x0F) | (high & 3) << 4) * a[i] + ((low >> 4) | (high >> 2 & 3) << 4) * a[i + 4];
-                }
+    for (int s = 0; s < 16; s++) { // 16 inputs, one scale
+        const int8_t *a = row.q + b * kStripSuperblock + 16 * s;
+        int32_t dot = 0;
+        for (int m = 0; m < 4; m++) {
+            for (int i = 0; i < 4; i++) {
+                dot += q6_value(t, s, m, o, i) * a[4 * m + i];
             }
-            const int s = 2 * j + half;
-            scaled += (dot - 32 * row.sums[b * 16 + s]) * t.scales[s][o];
         }
+        scaled += (dot - 32 * row.sums[b * 16 + s]) * t.scales[s][o];
     }
     return row.d[b] * ggml_fp16_to_fp32(t.d[o]) * static_cast<float>(scaled);
 }
@@ -145,28 +150,27 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
 
 template <int R>
 LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
-    const __m256i nibble = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+    const __m256i top6 = _mm256_set1_epi8(static_cast<char>(0xFC)), low2 = _mm256_set1_epi8(0x03);
     __m256i scaled[R], offsets[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = offsets[r] = _mm256_setzero_si256();
     }
-    for (int j = 0; j < 8; j++) {
-        for (int half = 0; half < 2; half++) { // 16 inputs, one scale
-            const int s = 2 * j + half;
-            const __m256i scale = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s] + 8 * h);
-            const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.high[j][half] + 32 * h));
-            for (int g = 2 * half; g < 2 * half + 2; g++) {
-                const bool even = g % 2 == 0; // the high bits' place: bits 0-3 or 4-7
-                const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.low[j][g] + 32 * h));
-                const __m256i low_top = even ? _mm256_slli_epi16(bits, 4) : bits;
-                const __m256i high_top = even ? _mm256_slli_epi16(bits, 2) : _mm256_srli_epi16(bits, 2);
-                const __m256i low = _mm256_or_si256(_mm256_and_si256(w, nibble), _mm256_and_si256(low_top, top));
-                const __m256i high = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), nibble), _mm256_and_si256(high_top, top));
-                for (int r = 0; r < R; r++) { // pairs at most 2 * 2 * 63 * 127 = 32004: int16
-                    const int8_t *a = group_inputs(rows[r], b, j, g);
-                    const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(low, broadcast4(a)), _mm256_maddubs_epi16(high, broadcast4(a + 4)));
-                    scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs, scale));
-                }
+    for (int s = 0; s < 16; s++) { // 16 inputs, one scale
+        const __m256i scale = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s] + 8 * h);
+        __m256i packed[3], values[4];
+        for (int m = 0; m < 3; m++) {
+            packed[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.packed[s][m] + 32 * h));
+            values[m] = _mm256_srli_epi16(_mm256_and_si256(packed[m], top6), 2);
+        }
+        values[3] = _mm256_or_si256(_mm256_and_si256(packed[0], low2),
+                                    _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(packed[1], low2), 2),
+                                                    _mm256_slli_epi16(_mm256_and_si256(packed[2], low2), 4)));
+        for (int r = 0; r < R; r++) { // two groups' pairs at most 2 * 2 * 63 * 127 = 32004: int16
+            const int8_t *a = rows[r].q + b * kStripSuperblock + 16 * s;
+            for (int m = 0; m < 4; m += 2) {
+                const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(values[m], broadcast4(a + 4 * m)),
+                                                       _mm256_maddubs_epi16(values[m + 1], broadcast4(a + 4 * m + 4)));
+                scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs, scale));
             }
         }
     }
@@ -283,43 +287,40 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, c
     }
 }
 
+// Four times the values (the layout's bits 2-7 as they are): their sums are four times the
+// products', and the row's scale takes a quarter (both exact: the float result is the same).
 template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
-    const __m512i nibble = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
+    const __m512i top6 = _mm512_set1_epi8(static_cast<char>(0xFC)), low2 = _mm512_set1_epi8(0x03);
     __m512i scaled[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = _mm512_setzero_si512();
     }
-    for (int j = 0; j < 8; j++) {
-        for (int half = 0; half < 2; half++) { // 16 inputs, one scale
-            __m512i dot[R];
-            for (int r = 0; r < R; r++) {
-                dot[r] = _mm512_setzero_si512();
-            }
-            const __m512i bits = _mm512_loadu_si512(t.high[j][half]);
-            for (int g = 2 * half; g < 2 * half + 2; g++) {
-                const bool even = g % 2 == 0; // the high bits' place: bits 0-3 or 4-7
-                const __m512i w = _mm512_loadu_si512(t.low[j][g]);
-                const __m512i low_top = even ? _mm512_slli_epi16(bits, 4) : bits;
-                const __m512i high_top = even ? _mm512_slli_epi16(bits, 2) : _mm512_srli_epi16(bits, 2);
-                const __m512i low = _mm512_or_si512(_mm512_and_si512(w, nibble), _mm512_and_si512(low_top, top));
-                const __m512i high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(w, 4), nibble), _mm512_and_si512(high_top, top));
-                for (int r = 0; r < R; r++) {
-                    const int8_t *a = group_inputs(rows[r], b, j, g);
-                    dot[r] = dpbusd_broadcast(dot[r], low, a);
-                    dot[r] = dpbusd_broadcast(dot[r], high, a + 4);
-                }
-            }
-            const int s = 2 * j + half;
-            const __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[s])));
-            for (int r = 0; r < R; r++) { // the values' offset of 32 taken off
-                const __m512i centred = _mm512_sub_epi32(dot[r], _mm512_set1_epi32(32 * rows[r].sums[b * 16 + s]));
-                scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(centred, scale));
-            }
+    for (int s = 0; s < 16; s++) { // 16 inputs, one scale
+        __m512i packed[3], quads[4];
+        for (int m = 0; m < 3; m++) {
+            packed[m] = loaded_once(t.packed[s][m]);
+            quads[m] = _mm512_and_si512(packed[m], top6);
+        }
+        quads[3] = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(packed[0], low2), 2),
+                                   _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(packed[1], low2), 4),
+                                                   _mm512_slli_epi16(_mm512_and_si512(packed[2], low2), 6)));
+        __m512i dot[R], dot_second[R]; // two chains of dpbusd, as Q4's
+        for (int r = 0; r < R; r++) {
+            const int8_t *a = rows[r].q + b * kStripSuperblock + 16 * s;
+            dot[r] = dpbusd_broadcast(_mm512_setzero_si512(), quads[0], a);
+            dot_second[r] = dpbusd_broadcast(_mm512_setzero_si512(), quads[1], a + 4);
+            dot[r] = dpbusd_broadcast(dot[r], quads[2], a + 8);
+            dot_second[r] = dpbusd_broadcast(dot_second[r], quads[3], a + 12);
+        }
+        const __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[s])));
+        for (int r = 0; r < R; r++) { // the values' offset of 32 (times four) taken off
+            const __m512i centred = _mm512_sub_epi32(_mm512_add_epi32(dot[r], dot_second[r]), _mm512_set1_epi32(128 * rows[r].sums[b * 16 + s]));
+            scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(centred, scale));
         }
     }
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.d)));
     for (int r = 0; r < R; r++) {
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(d, _mm512_set1_ps(rows[r].d[b])), acc[r]);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(d, _mm512_set1_ps(rows[r].d[b] * 0.25f)), acc[r]);
     }
 }
 

@@ -61,23 +61,25 @@ void fill_q4_row(StripTileQ4 &tile, int64_t r, const Q4KBlock &block) {
     }
 }
 
-// Q6_K: each half (128 inputs) has 64 bytes of ql, quarters 0 and 1 in the low nibbles of its
-// two 32-byte runs, 2 and 3 in the high ones, and 32 bytes of qh, quarter q's top 2 bits at bit
-// 2q of each.
+// Input k's 6-bit value in a Q6_K block: each half (128 inputs) has 64 bytes of ql, quarters 0
+// and 1 in the low nibbles of its two 32-byte runs, 2 and 3 in the high ones, and 32 bytes of
+// qh, quarter q's top 2 bits at bit 2q of each.
+uint8_t q6_value(const Q6KBlock &block, int k) {
+    const int half = k / 128, quarter = k % 128 / 32, l = k % 32;
+    const uint8_t low = block.ql[64 * half + 32 * (quarter % 2) + l] >> (4 * (quarter / 2)) & 0x0F;
+    const uint8_t top = block.qh[32 * half + l] >> (2 * quarter) & 3;
+    return static_cast<uint8_t>(low | top << 4);
+}
+
 void fill_q6_row(StripTileQ6 &tile, int64_t r, const Q6KBlock &block) {
     tile.d[r] = block.d;
     for (int s = 0; s < 16; s++) {
         tile.scales[s][r] = block.scales[s];
-    }
-    for (int j = 0; j < 8; j++) {
-        const int half = j / 4, quarter = j % 4;
-        pack_nibbles(tile.low, r, j, block.ql + 64 * half + 32 * (quarter % 2), 4 * (quarter / 2));
-        const uint8_t *tops = block.qh + 32 * half;
-        for (int g = 0; g < 4; g++) {
-            const uint32_t first = word_at(tops + 8 * g) >> (2 * quarter) & 0x03030303;
-            const uint32_t second = word_at(tops + 8 * g + 4) >> (2 * quarter) & 0x03030303;
-            uint8_t *high = tile.high[j][g / 2] + 4 * r;
-            put_word(high, word_at(high) | (first | second << 2) << (4 * (g % 2)));
+        for (int i = 0; i < 4; i++) {
+            const uint8_t fourth = q6_value(block, 16 * s + 12 + i);
+            for (int m = 0; m < 3; m++) {
+                tile.packed[s][m][4 * r + i] = static_cast<uint8_t>(q6_value(block, 16 * s + 4 * m + i) << 2 | (fourth >> (2 * m) & 3));
+            }
         }
     }
 }
