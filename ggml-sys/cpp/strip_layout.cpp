@@ -61,24 +61,32 @@ void fill_q4_row(StripTileQ4 &tile, int64_t r, const Q4KBlock &block) {
     }
 }
 
-// Input k's 6-bit value in a Q6_K block: each half (128 inputs) has 64 bytes of ql, quarters 0
-// and 1 in the low nibbles of its two 32-byte runs, 2 and 3 in the high ones, and 32 bytes of
-// qh, quarter q's top 2 bits at bit 2q of each.
-uint8_t q6_value(const Q6KBlock &block, int k) {
-    const int half = k / 128, quarter = k % 128 / 32, l = k % 32;
-    const uint8_t low = block.ql[64 * half + 32 * (quarter % 2) + l] >> (4 * (quarter / 2)) & 0x0F;
-    const uint8_t top = block.qh[32 * half + l] >> (2 * quarter) & 3;
-    return static_cast<uint8_t>(low | top << 4);
+// The 6-bit values of a Q6_K block's 256 inputs, as GGML's dequantize_row_q6_K reads them: each
+// half (128 inputs) has 64 bytes of ql, quarters 0 and 1 in the low nibbles of its two 32-byte
+// runs, 2 and 3 in the high ones, and 32 bytes of qh, quarter q's top 2 bits at bit 2q of each.
+void q6_values(const Q6KBlock &block, uint8_t (&q)[kStripSuperblock]) {
+    for (int half = 0; half < 2; half++) {
+        const uint8_t *ql = block.ql + 64 * half, *qh = block.qh + 32 * half;
+        uint8_t *out = q + 128 * half;
+        for (int l = 0; l < 32; l++) {
+            out[l] = static_cast<uint8_t>((ql[l] & 0x0F) | (qh[l] & 3) << 4);
+            out[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0x0F) | (qh[l] >> 2 & 3) << 4);
+            out[l + 64] = static_cast<uint8_t>(ql[l] >> 4 | (qh[l] >> 4 & 3) << 4);
+            out[l + 96] = static_cast<uint8_t>(ql[l + 32] >> 4 | (qh[l] >> 6 & 3) << 4);
+        }
+    }
 }
 
 void fill_q6_row(StripTileQ6 &tile, int64_t r, const Q6KBlock &block) {
     tile.d[r] = block.d;
+    uint8_t q[kStripSuperblock];
+    q6_values(block, q);
     for (int s = 0; s < 16; s++) {
         tile.scales[s][r] = block.scales[s];
-        for (int i = 0; i < 4; i++) {
-            const uint8_t fourth = q6_value(block, 16 * s + 12 + i);
-            for (int m = 0; m < 3; m++) {
-                tile.packed[s][m][4 * r + i] = static_cast<uint8_t>(q6_value(block, 16 * s + 4 * m + i) << 2 | (fourth >> (2 * m) & 3));
+        const uint8_t *group = q + 16 * s;
+        for (int m = 0; m < 3; m++) {
+            for (int i = 0; i < 4; i++) {
+                tile.packed[s][m][4 * r + i] = static_cast<uint8_t>(group[4 * m + i] << 2 | (group[12 + i] >> (2 * m) & 3));
             }
         }
     }
