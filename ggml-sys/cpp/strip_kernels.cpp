@@ -27,7 +27,7 @@ float superblock_portable(const StripTileQ4 &t, const QuantizedRow &row, int64_t
             }
         }
         scaled += dot * t.scales[j][o];
-        mins += t.mins[j][o] * sum32(row, b, j);
+        mins += t.min_pairs[j / 2][2 * o + j % 2] * sum32(row, b, j);
     }
     return row.d[b] * (ggml_fp16_to_fp32(t.d[o]) * static_cast<float>(scaled) - ggml_fp16_to_fp32(t.dmin[o]) * static_cast<float>(mins));
 }
@@ -99,11 +99,12 @@ LOFI_AVX2 inline __m256i row_lane_pairs(const int8_t *first, const int8_t *secon
     return _mm256_cvtepi8_epi16(interleaved_rows(first, second));
 }
 
-// Every 32-bit lane holding `low` in its low int16 and `high` in its high one (both within
-// int16): the input sums madd multiplies a row's pair of lanes by.
-LOFI_AVX2 inline __m256i int16_pairs(int32_t low, int32_t high) {
-    return _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(low) & 0xFFFFu) | (static_cast<uint32_t>(high) << 16)));
+// A 32-bit lane holding `low` in its low int16 and `high` in its high one (both within int16):
+// the input sums madd (dpwssd) multiplies a row's pair of int16 lanes by.
+inline int32_t int16_pair(int32_t low, int32_t high) {
+    return static_cast<int32_t>((static_cast<uint32_t>(low) & 0xFFFFu) | (static_cast<uint32_t>(high) << 16));
 }
+LOFI_AVX2 inline __m256i int16_pairs(int32_t low, int32_t high) { return _mm256_set1_epi32(int16_pair(low, high)); }
 
 template <int R>
 LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
@@ -134,7 +135,7 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
     // The mins times each group's input sum, two groups to a madd: a row's lanes hold group j's
     // and j + 1's min (at most 63), the multiplier their sums (|sum| <= 32 * 127: int16).
     for (int j = 0; j < 8; j += 2) {
-        const __m256i min = row_lane_pairs(t.mins[j] + 8 * h, t.mins[j + 1] + 8 * h);
+        const __m256i min = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.min_pairs[j / 2] + 16 * h)));
         for (int r = 0; r < R; r++) {
             mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1))));
         }
@@ -272,10 +273,16 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, c
             dot[r] = _mm512_add_epi32(dot[r], dot_high[r]);
         }
         const __m512i scale = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[j])));
-        const __m512i min = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.mins[j])));
         for (int r = 0; r < R; r++) {
             scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(dot[r], scale));
-            mins[r] = _mm512_add_epi32(mins[r], _mm512_mullo_epi32(min, _mm512_set1_epi32(sum32(rows[r], b, j))));
+        }
+    }
+    // The mins times each sub-block's input sum, two sub-blocks to a dpwssd: a row's lane holds
+    // their two mins (at most 63), the multiplier their sums (|sum| <= 32 * 128: int16).
+    for (int p = 0; p < 4; p++) {
+        const __m512i min = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.min_pairs[p])));
+        for (int r = 0; r < R; r++) {
+            mins[r] = _mm512_dpwssd_epi32(mins[r], min, _mm512_set1_epi32(int16_pair(sum32(rows[r], b, 2 * p), sum32(rows[r], b, 2 * p + 1))));
         }
     }
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.d)));

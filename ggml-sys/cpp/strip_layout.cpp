@@ -56,7 +56,7 @@ void fill_q4_row(StripTileQ4 &tile, int64_t r, const Q4KBlock &block) {
     tile.d[r] = block.d;
     tile.dmin[r] = block.dmin;
     for (int j = 0; j < 8; j++) {
-        scale_and_min(block.scales, j, tile.scales[j][r], tile.mins[j][r]);
+        scale_and_min(block.scales, j, tile.scales[j][r], tile.min_pairs[j / 2][2 * r + j % 2]);
         pack_nibbles(tile.qs, r, j, block.qs + 32 * (j / 2), 4 * (j % 2));
     }
 }

@@ -25,11 +25,12 @@ enum class StripFormat { q4_k, q6_k };
 
 // Q4_K: 16 rows x 256 inputs. Input k of sub-block j (32 inputs) of row r is in
 // qs[j][g][4 * r + i] with k = 8 * g + i (low nibble) or 8 * g + 4 + i (high nibble); its value
-// is d * scales[j] * q - dmin * mins[j].
+// is d * scales[j] * q - dmin * min_j, min_j at min_pairs[j / 2][2 * r + j % 2]: a row's mins of
+// two sub-blocks side by side, one int16 pair for an int16 dot product with their inputs' sums.
 struct StripTileQ4 {
     uint8_t qs[8][4][4 * kStripRows];
-    uint8_t scales[8][kStripRows]; // 6 bits
-    uint8_t mins[8][kStripRows];   // 6 bits
+    uint8_t scales[8][kStripRows];        // 6 bits
+    uint8_t min_pairs[4][2 * kStripRows]; // 6 bits
     ggml_fp16_t d[kStripRows], dmin[kStripRows];
 };
 
