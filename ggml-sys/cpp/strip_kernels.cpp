@@ -308,20 +308,25 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, c
             packed[m] = loaded_once(t.packed[s][m]);
             quads[m] = _mm512_and_si512(packed[m], top6);
         }
-        quads[3] = _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(packed[0], low2), 2),
-                                   _mm512_or_si512(_mm512_slli_epi16(_mm512_and_si512(packed[1], low2), 4),
-                                                   _mm512_slli_epi16(_mm512_and_si512(packed[2], low2), 6)));
-        __m512i dot[R], dot_second[R]; // two chains of dpbusd, as Q4's
+        // Each run's bits 0-1 shifted to the fourth group's place (bits 2-3, 4-5, 6-7) and picked
+        // by a bitwise select (ternary logic 0xE4: c ? a : b), what the shifts bring in from the
+        // neighbouring byte masked off at the end.
+        const __m512i from_first_two = _mm512_ternarylogic_epi32(_mm512_slli_epi16(packed[0], 2), _mm512_slli_epi16(packed[1], 4),
+                                                                 _mm512_set1_epi8(0x0C), 0xE4);
+        quads[3] = _mm512_and_si512(_mm512_ternarylogic_epi32(_mm512_slli_epi16(packed[2], 6), from_first_two,
+                                                              _mm512_set1_epi8(static_cast<char>(0xC0)), 0xE4),
+                                    top6);
+        __m512i dot[R];
         for (int r = 0; r < R; r++) {
             const int8_t *a = rows[r].q + b * kStripSuperblock + 16 * s;
-            dot[r] = dpbusd_broadcast(_mm512_setzero_si512(), quads[0], a);
-            dot_second[r] = dpbusd_broadcast(_mm512_setzero_si512(), quads[1], a + 4);
-            dot[r] = dpbusd_broadcast(dot[r], quads[2], a + 8);
-            dot_second[r] = dpbusd_broadcast(dot_second[r], quads[3], a + 12);
+            dot[r] = _mm512_setzero_si512();
+            for (int m = 0; m < 4; m++) {
+                dot[r] = dpbusd_broadcast(dot[r], quads[m], a + 4 * m);
+            }
         }
         const __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.scales[s])));
         for (int r = 0; r < R; r++) { // the values' offset of 32 (times four) taken off
-            const __m512i centred = _mm512_sub_epi32(_mm512_add_epi32(dot[r], dot_second[r]), _mm512_set1_epi32(128 * rows[r].sums[b * 16 + s]));
+            const __m512i centred = _mm512_sub_epi32(dot[r], _mm512_set1_epi32(128 * rows[r].sums[b * 16 + s]));
             scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(centred, scale));
         }
     }
