@@ -38,8 +38,8 @@ struct StripTileQ4 {
 // (m, i < 4) of row r: for m < 3 bits 2-7 of packed[s][m][4 * r + i]; for m = 3 bits 0-1 of
 // packed[s][0], [s][1] and [s][2] at that byte, its low, middle and high 2 bits. Its value is
 // d * scales[s] * (q - 32). So one mask makes four times the values of 16 rows x 4 inputs out of
-// a 64-byte load (m < 3), three masks, shifts and an or the fourth group's: half the operations
-// the 4 + 2 bits of GGML's layout took, which bound the product on AVX512-VNNI.
+// a 64-byte load (m < 3), three shifts and a few masks or selects the fourth group's: half the
+// operations the 4 + 2 bits of GGML's layout took, which bound the product on AVX512-VNNI.
 struct StripTileQ6 {
     uint8_t packed[16][3][4 * kStripRows];
     int8_t scales[16][kStripRows];
