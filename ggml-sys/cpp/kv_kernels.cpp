@@ -932,8 +932,7 @@ size_t KvLayout::value_tile_bytes(int64_t t) const {
 }
 
 size_t KvLayout::value_offset(int64_t t, int64_t pair) const {
-    const size_t blocks = has_scale(type.value) ? value_tile_offset(type.value, head_size, t) : t * kKvTile * elements_bytes(type.value, head_size);
-    return pairs * blocks + pair * value_tile_bytes(t);
+    return pairs * value_tile_offset(type.value, head_size, t) + pair * value_tile_bytes(t);
 }
 
 size_t KvLayout::keys_bytes() const { return key_offset(tiles_in(capacity), 0); }

@@ -43,11 +43,11 @@ void put_word(uint8_t *bytes, uint32_t word) { std::memcpy(bytes, &word, sizeof(
 constexpr uint32_t kLowNibbles = 0x0F0F0F0F;
 
 // The 4-bit values at nibbles `shift` (0 or 4) of the bytes at `nibbles` (32 values of a
-// sub-block) into row r's place in `low` (as StripTileQ4::qs), sub-block j.
-void pack_nibbles(uint8_t (&low)[8][4][4 * kStripRows], int64_t r, int j, const uint8_t *nibbles, int shift) {
+// sub-block) into row r's place in a Q4 tile's qs, sub-block j.
+void pack_nibbles(StripTileQ4 &tile, int64_t r, int j, const uint8_t *nibbles, int shift) {
     for (int g = 0; g < 4; g++) {
         const uint32_t first = word_at(nibbles + 8 * g) >> shift & kLowNibbles, second = word_at(nibbles + 8 * g + 4) >> shift & kLowNibbles;
-        put_word(low[j][g] + 4 * r, first | second << 4);
+        put_word(tile.qs[j][g] + 4 * r, first | second << 4);
     }
 }
 
@@ -57,7 +57,7 @@ void fill_q4_row(StripTileQ4 &tile, int64_t r, const Q4KBlock &block) {
     tile.dmin[r] = block.dmin;
     for (int j = 0; j < 8; j++) {
         scale_and_min(block.scales, j, tile.scales[j][r], tile.min_pairs[j / 2][2 * r + j % 2]);
-        pack_nibbles(tile.qs, r, j, block.qs + 32 * (j / 2), 4 * (j % 2));
+        pack_nibbles(tile, r, j, block.qs + 32 * (j / 2), 4 * (j % 2));
     }
 }
 
