@@ -10,7 +10,16 @@
 //!
 //! LOFI_BENCH_ONLY=encodec times EnCodec alone over codes of each length (their values do not
 //! change its speed), and its peak RSS.
+//!
+//! Beside each window's bandwidth the bench prints the round trip of a cache line between two
+//! threads: on a VM it tells where the two vCPUs ran. On the AMD EPYC VMs of this project it is
+//! ~70 ns in most windows and 300–800 ns in others, where the memory also read up to ~60 GB/s
+//! instead of ~35: what two cores on separate last-level caches (CCDs) look like, each with its
+//! own path to memory, and every node's barrier and hand-over between the threads that much slower.
+//! LOFI_BENCH_EVERY_STEP=1 probes both before every step of the generated tracks (the steps' own
+//! time excludes the probes) and prints the steps' median against the floor per placement.
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use musicgen::{Musicgen, Sampling};
@@ -42,6 +51,69 @@ fn reset_peak_rss() {
         unsafe { malloc_trim(0) };
     }
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Nanoseconds for a cache line to go from this thread to another and back (the mean of 20 000
+/// hand-overs of a counter): how far apart two of the machine's threads run.
+fn round_trip_ns() -> f64 {
+    const ROUNDS: u64 = 20_000;
+    let counter = AtomicU64::new(0);
+    // Each side waits for the other's last value, then writes the next.
+    let bounce = |first: u64| {
+        for i in 0..ROUNDS {
+            while counter.load(Ordering::Acquire) != 2 * i + first {
+                std::hint::spin_loop();
+            }
+            counter.store(2 * i + first + 1, Ordering::Release);
+        }
+    };
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| bounce(1));
+        bounce(0);
+    });
+    t.elapsed().as_secs_f64() * 1e9 / ROUNDS as f64
+}
+
+/// What a probe between two steps read: the step weights' read bandwidth (bytes per second) and
+/// round_trip_ns.
+#[derive(Clone, Copy)]
+struct Probe {
+    bandwidth: f64,
+    round_trip_ns: f64,
+}
+
+/// LOFI_BENCH_EVERY_STEP's table: the steps of a track probed before each, by cache position
+/// (0–499, 500–999, 1000 on) and by where the threads ran (round trip under or over 200 ns):
+/// the median step, bandwidth and step ÷ floor of each group.
+fn every_step_table(seconds: usize, steps: &[(usize, Probe, f64)], floor_ms: impl Fn(usize, f64) -> f64) {
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    for band in 0..3 {
+        for apart in [false, true] {
+            let group: Vec<_> = steps
+                .iter()
+                .filter(|(position, probe, _)| {
+                    (position / 500).min(2) == band && (probe.round_trip_ns > 200.0) == apart
+                })
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            println!(
+                "    {seconds:>2} s track, positions {:>4}+, threads {} (round trip {:.0} ns): {} steps, median {:.1} ms/step at {:.1} GB/s, {:.2}x the floor",
+                band * 500,
+                if apart { "apart" } else { "near " },
+                median(group.iter().map(|(_, probe, _)| probe.round_trip_ns).collect()),
+                group.len(),
+                median(group.iter().map(|(_, _, ms)| *ms).collect()),
+                median(group.iter().map(|(_, probe, _)| probe.bandwidth).collect()) / 1e9,
+                median(group.iter().map(|(position, probe, ms)| ms / floor_ms(*position, probe.bandwidth)).collect())
+            );
+        }
+    }
 }
 
 /// EnCodec over codes of each length in `lengths` (seconds), then the process's peak RSS.
@@ -90,7 +162,8 @@ fn main() {
         model.device()
     );
     println!("  ggml CPU variant: {}", ggml_sys::cpu_variant());
-    let mut step_times = Vec::new(); // (seconds of audio, position, ms per step, bytes per second)
+    let mut step_times = Vec::new(); // (seconds of audio, position, ms per step, the probes beside)
+    let mut every_step_tables = Vec::new(); // (seconds of audio, [(position, probe before, ms)])
     let lengths: Vec<usize> = std::env::var("LOFI_BENCH_SECONDS")
         .ok()
         .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect())
@@ -114,28 +187,34 @@ fn main() {
         let mut run = model.run();
         run.encode_text(&ids).unwrap();
         let t5 = t.elapsed().as_secs_f64();
-        // Each window of steps has the weights' read bandwidth measured just before and after it
-        // (this VM's moved by half within minutes): before the step ahead of the window, so
-        // that step, not the window's first, meets the caches the reads left.
+        // Each window of steps has the weights' read bandwidth and the threads' round trip measured
+        // just before and after it (this VM's moved by half within minutes): before the step ahead
+        // of the window, so that step, not the window's first, meets the caches the reads left.
         let windows: Vec<usize> = STEP_POSITIONS
             .into_iter()
             .filter(|p| *p < steps)
             .map(|p| p.max(5).min(steps - STEP_WINDOW))
             .collect();
-        let mut window_bandwidth = vec![(0.0, 0.0); windows.len()];
+        let every_step = std::env::var("LOFI_BENCH_EVERY_STEP").is_ok();
+        let mut probes: Vec<Option<Probe>> = vec![None; steps + 1]; // [s]: between steps s and s + 1
         let mut probing = 0.0; // seconds, taken off the LM's
         let t = Instant::now();
-        let mut step_done = vec![t; steps + 1]; // when each step ended; [0]: the start
+        // When each step started and ended ([0]: unused).
+        let (mut step_started, mut step_done) = (vec![t; steps + 2], vec![t; steps + 1]);
         run.generate(0, frames, &sampling, |step, _| {
             step_done[step] = Instant::now();
-            for (w, from) in windows.iter().enumerate() {
-                if step + 1 == *from || step == from + STEP_WINDOW {
-                    let read = probe.as_ref().map_or(f64::NAN, |p| p.read_bandwidth(threads));
-                    let at = &mut window_bandwidth[w];
-                    *(if step + 1 == *from { &mut at.0 } else { &mut at.1 }) = read;
-                    probing += step_done[step].elapsed().as_secs_f64();
-                }
+            if every_step
+                || windows
+                    .iter()
+                    .any(|from| step + 1 == *from || step == from + STEP_WINDOW)
+            {
+                probes[step] = Some(Probe {
+                    bandwidth: probe.as_ref().map_or(f64::NAN, |p| p.read_bandwidth(threads)),
+                    round_trip_ns: round_trip_ns(),
+                });
+                probing += step_done[step].elapsed().as_secs_f64();
             }
+            step_started[step + 1] = Instant::now();
             true
         })
         .unwrap();
@@ -151,9 +230,21 @@ fn main() {
             lm * 1000.0 / steps as f64,
             audio.len()
         );
-        for (from, (before, after)) in windows.into_iter().zip(window_bandwidth) {
-            let ms = (step_done[from + STEP_WINDOW] - step_done[from]).as_secs_f64() * 1000.0 / STEP_WINDOW as f64;
-            step_times.push((seconds, from + STEP_WINDOW / 2, ms, (before + after) / 2.0));
+        let step_ms = |step: usize| (step_done[step] - step_started[step]).as_secs_f64() * 1000.0;
+        for from in windows {
+            let ms = (from + 1..=from + STEP_WINDOW).map(step_ms).sum::<f64>() / STEP_WINDOW as f64;
+            let (before, after) = (probes[from - 1].unwrap(), probes[from + STEP_WINDOW].unwrap());
+            let beside = Probe {
+                bandwidth: (before.bandwidth + after.bandwidth) / 2.0,
+                round_trip_ns: (before.round_trip_ns + after.round_trip_ns) / 2.0,
+            };
+            step_times.push((seconds, from + STEP_WINDOW / 2, ms, beside));
+        }
+        if every_step {
+            let probed: Vec<_> = (5..=steps)
+                .filter_map(|s| probes[s - 1].map(|probe| (s, probe, step_ms(s))))
+                .collect();
+            every_step_tables.push((seconds, probed));
         }
         drop(run);
         reset_peak_rss();
@@ -204,13 +295,21 @@ fn main() {
         (weight_bytes as f64 + kv_bytes_per_position * position as f64) / bandwidth * 1000.0
     };
     for (seconds, position, ms, beside) in step_times {
-        let window = if beside > 0.0 { beside } else { bandwidth }; // not on the CPU: the 1 GiB read's
+        let window = if beside.bandwidth > 0.0 {
+            beside.bandwidth
+        } else {
+            bandwidth
+        }; // not on the CPU: the 1 GiB read's
         let floor = floor_ms(position, window);
         println!(
-            "    {seconds:>2} s track, position {position:>4}: {ms:5.1} ms/step, floor {floor:4.1} ms ({:.1} GB/s): {:.2}x the floor ({:.2}x the 1 GiB read's)",
+            "    {seconds:>2} s track, position {position:>4}: {ms:5.1} ms/step, floor {floor:4.1} ms ({:.1} GB/s): {:.2}x the floor ({:.2}x the 1 GiB read's); threads' round trip {:.0} ns",
             window / 1e9,
             ms / floor,
-            ms / floor_ms(position, bandwidth)
+            ms / floor_ms(position, bandwidth),
+            beside.round_trip_ns
         );
+    }
+    for (seconds, steps) in every_step_tables {
+        every_step_table(seconds, &steps, floor_ms);
     }
 }

@@ -297,7 +297,7 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, c
 // Four times the values (the layout's bits 2-7 as they are): their sums are four times the
 // products', and the row's scale takes a quarter (both exact: the float result is the same).
 template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
-    const __m512i top6 = _mm512_set1_epi8(static_cast<char>(0xFC)), low2 = _mm512_set1_epi8(0x03);
+    const __m512i top6 = _mm512_set1_epi8(static_cast<char>(0xFC));
     __m512i scaled[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = _mm512_setzero_si512();
