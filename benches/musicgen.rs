@@ -17,7 +17,9 @@
 //! instead of ~35: what two cores on separate last-level caches (CCDs) look like, each with its
 //! own path to memory, and every node's barrier and hand-over between the threads that much slower.
 //! LOFI_BENCH_EVERY_STEP=1 probes both before every step of the generated tracks (the steps' own
-//! time excludes the probes) and prints the steps' median against the floor per placement.
+//! time excludes the probes) and prints the steps' median against the floor per placement: to
+//! compare placements; each step then starts with the probes' data in its caches, so its ratios
+//! run higher than the windows'.
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
