@@ -56,9 +56,13 @@ fn reset_peak_rss() {
 }
 
 /// Nanoseconds for a cache line to go from this thread to another and back (the mean of 20 000
-/// hand-overs of a counter): how far apart two of the machine's threads run.
+/// hand-overs of a counter): how far apart two of the machine's threads run. NaN on a machine of
+/// one CPU, where the two spinning threads would take turns a scheduler slice at a time.
 fn round_trip_ns() -> f64 {
     const ROUNDS: u64 = 20_000;
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return f64::NAN;
+    }
     let counter = AtomicU64::new(0);
     // Each side waits for the other's last value, then writes the next.
     let bounce = |first: u64| {

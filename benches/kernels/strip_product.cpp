@@ -125,9 +125,9 @@ void run(StripFormat format, CpuKernels level, int iterations) {
         }
         best_read = std::min(best_read, seconds_since(start) / iterations);
     }
-    // The kernels' own speed: each thread over half of a 1024 x 1024 weight, held in L2 (half:
-    // this VM's two vCPUs may share one core's 1 MB L2). On this VM the memory read at 28 to 55
-    // GB/s; where it runs fast, this is what bounds a product.
+    // The kernels' own speed: each thread over its half of a 1024 x 1024 weight (its share in a
+    // product node), held in its L2. On this VM the memory read at 28 to 63 GB/s; where it runs
+    // fast, this is what bounds a product.
     const Weight &resident = weights.front();
     const int64_t resident_strips = resident.rows / kStripRows / kThreads, superblocks = resident.inputs / kStripSuperblock;
     double best_resident = 1e9;
