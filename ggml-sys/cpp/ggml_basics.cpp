@@ -36,7 +36,7 @@ bool compute_on_cpu(int threads, const std::function<ggml_tensor *(ggml_context 
         lofi::set_error(err, err_len, error);
         return false;
     }
-    ggml_init_params params = {/*mem_size =*/8 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, /*no_alloc =*/true};
+    ggml_init_params params = {/*mem_size =*/(2 * lofi::kMaxStripWeights + 8) * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, /*no_alloc =*/true};
     ggml_context *ctx = ggml_init(params);
     ggml_tensor *product = build(ctx);
     ggml_cgraph *graph = ggml_new_graph(ctx);
@@ -153,9 +153,9 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
     return compute_on_cpu(threads, build, fill, c, err, err_len);
 }
 
-bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, const char *kernels,
-                        const float *norm_w, const float *norm_b, float norm_epsilon, bool gelu, float *c, int threads,
-                        char *err, size_t err_len) {
+bool lofi_strip_mul_mat(int count, const int *types, const void *const *a, const int64_t *m, const float *b, int64_t n, int64_t k,
+                        const char *kernels, const float *norm_w, const float *norm_b, float norm_epsilon, bool gelu, float *c,
+                        int threads, char *err, size_t err_len) {
     lofi::CpuKernels level = lofi::cpu_kernels();
     if (kernels != nullptr && !lofi::cpu_kernels_named(kernels, level)) {
         lofi::set_error(err, err_len, std::string("no CPU kernels are named '") + kernels + "'");
@@ -165,27 +165,44 @@ bool lofi_strip_mul_mat(int type_a, const void *a, const float *b, int64_t m, in
         lofi::set_error(err, err_len, std::string("the ") + kernels + " kernels do not run here (this CPU: " + lofi::cpu_kernels_name() + ")");
         return false;
     }
-    ggml_tensor *strips = nullptr, *tb = nullptr, *tw = nullptr, *tbias = nullptr;
-    const bool normed = norm_w != nullptr && norm_b != nullptr;
-    lofi::StripFormat format;
-    if (!known_type(type_a) || !lofi::strip_format_for(static_cast<ggml_type>(type_a), k, m, format)) {
-        lofi::set_error(err, err_len, "a weight in strips is Q4_K or Q6_K, in rows of a multiple of 256 values, a multiple of 16 of them");
+    if (count < 1 || count > lofi::kMaxStripWeights) {
+        lofi::set_error(err, err_len, "one to " + std::to_string(lofi::kMaxStripWeights) + " weights share a strip product's input");
         return false;
     }
-    auto build = [&](ggml_context *ctx) {
-        strips = lofi::new_strip_tensor(ctx, format, k, m);
-        tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
-        if (!normed) {
-            return lofi::strip_product(ctx, strips, gelu ? lofi::strip_input_gelu(ctx, tb) : lofi::strip_input(ctx, tb), nullptr, level);
+    std::vector<lofi::StripFormat> formats(count);
+    for (int w = 0; w < count; w++) {
+        if (!known_type(types[w]) || !lofi::strip_format_for(static_cast<ggml_type>(types[w]), k, m[w], formats[w])) {
+            lofi::set_error(err, err_len, "a weight in strips is Q4_K or Q6_K, in rows of a multiple of 256 values, a multiple of 16 of them");
+            return false;
         }
-        tw = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
-        tbias = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
-        return lofi::strip_product(ctx, strips, lofi::strip_input_normed(ctx, tb, tw, tbias, norm_epsilon), nullptr, level);
+    }
+    std::vector<ggml_tensor *> strips(count);
+    ggml_tensor *tb = nullptr, *tw = nullptr, *tbias = nullptr;
+    const bool normed = norm_w != nullptr && norm_b != nullptr;
+    auto build = [&](ggml_context *ctx) {
+        for (int w = 0; w < count; w++) {
+            strips[w] = lofi::new_strip_tensor(ctx, formats[w], k, m[w]);
+        }
+        tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
+        ggml_tensor *quantized = nullptr;
+        if (normed) {
+            tw = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
+            tbias = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
+            quantized = lofi::strip_input_normed(ctx, tb, tw, tbias, norm_epsilon);
+        } else {
+            quantized = gelu ? lofi::strip_input_gelu(ctx, tb) : lofi::strip_input(ctx, tb);
+        }
+        // One weight: the decoder's single product; more: its shared node, whose views lie one
+        // after the other in it.
+        return count == 1 ? lofi::strip_product(ctx, strips[0], quantized, nullptr, level)
+                          : lofi::strip_products(ctx, strips, quantized, level)[0]->view_src;
     };
     auto fill = [&] {
-        std::vector<char> laid_out(ggml_nbytes(strips));
-        lofi::lay_out_strips(format, k, m, a, laid_out.data());
-        ggml_backend_tensor_set(strips, laid_out.data(), 0, laid_out.size());
+        for (int w = 0; w < count; w++) {
+            std::vector<char> laid_out(ggml_nbytes(strips[w]));
+            lofi::lay_out_strips(formats[w], k, m[w], a[w], laid_out.data());
+            ggml_backend_tensor_set(strips[w], laid_out.data(), 0, laid_out.size());
+        }
         ggml_backend_tensor_set(tb, b, 0, ggml_nbytes(tb));
         if (normed) {
             ggml_backend_tensor_set(tw, norm_w, 0, ggml_nbytes(tw));

@@ -129,9 +129,10 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
         }
         for (uint32_t i = 0; i < hp.layers; i++) {
             const DecoderLayer &l = m.dec[i];
-            InputProducts h(ctx, m.strips, x, {l.attn_norm_w, l.attn_norm_b, &hp.norm_epsilon});
-            auto this_position = [&](ggml_tensor *w) { return ggml_reshape_3d(ctx, h.times(w), hp.width, 1, branches); };
-            ggml_tensor *attended = kv_write_attend(ctx, graph, state.self[i], this_position(l.k), this_position(l.v), h.times(l.q), pos);
+            const std::vector<ggml_tensor *> qkv =
+                InputProducts(ctx, m.strips, x, {l.attn_norm_w, l.attn_norm_b, &hp.norm_epsilon}).times_each({l.q, l.k, l.v});
+            auto this_position = [&](ggml_tensor *product) { return ggml_reshape_3d(ctx, product, hp.width, 1, branches); };
+            ggml_tensor *attended = kv_write_attend(ctx, graph, state.self[i], this_position(qkv[1]), this_position(qkv[2]), qkv[0], pos);
             x = residual_plus(ctx, m, x, l.o, attended);
 
             // With no prompt the condition is null: zero keys and values, an attention output of 0.
@@ -143,12 +144,11 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             ggml_tensor *up = InputProducts(ctx, m.strips, x, {l.ffn_norm_w, l.ffn_norm_b, &hp.norm_epsilon}).times(l.up);
             x = InputProducts(ctx, m.strips, up, Gelu{}).times_plus(l.down, x);
         }
-        InputProducts output(ctx, m.strips, x, {m.dec_norm_w, m.dec_norm_b, &hp.norm_epsilon});
-        state.step_heads.clear();
-        for (uint32_t k = 0; k < hp.codebooks; k++) {
-            state.step_heads.push_back(output.times(m.dec_heads[k])); // [codebook_size, branches]
-            ggml_set_output(state.step_heads.back());
-            ggml_build_forward_expand(graph, state.step_heads.back());
+        // [codebook_size, branches] each
+        state.step_heads = InputProducts(ctx, m.strips, x, {m.dec_norm_w, m.dec_norm_b, &hp.norm_epsilon}).times_each(m.dec_heads);
+        for (ggml_tensor *head : state.step_heads) {
+            ggml_set_output(head->view_src != nullptr ? head->view_src : head); // a view's memory is its source's
+            ggml_build_forward_expand(graph, head);
         }
     };
     auto inputs = [&] { ggml_backend_tensor_set(state.step_input, embedded.data(), 0, ggml_nbytes(state.step_input)); };

@@ -1,7 +1,6 @@
 #include "strip_product.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <vector>
 
@@ -100,47 +99,59 @@ void normed_quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     }
 }
 
-// userdata: the StripKernel to use. Rows go to the kernel in pairs (one load of the weights
-// serves both), threads share the strips; a residual (src[2]), where there is one, is added to
-// each thread's rows (as GGML's add would, one node and barrier later).
-void product_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
-    const ggml_tensor *strips = dst->src[0], *x = dst->src[1], *residual = dst->src[2];
-    const int64_t superblocks = strips->ne[1], inputs = superblocks * kStripSuperblock;
-    int64_t begin = 0, end = 0;
-    thread_share(strips->ne[2], ith, nth, begin, end);
-    const StripKernel kernel = *static_cast<const StripKernel *>(userdata);
+// The format of a weight's strips, told by their tile's bytes.
+StripFormat format_of(const ggml_tensor *strips) {
+    return strips->ne[0] == static_cast<int64_t>(strip_tile_bytes(StripFormat::q4_k)) ? StripFormat::q4_k : StripFormat::q6_k;
+}
+
+// Strips [begin, end) of one weight times the quantized rows of x, into out ([rows, n]
+// contiguous), plus those rows of `residual` where there is one (as GGML's add would, one node
+// and barrier later). Rows go to the kernel in pairs: one load of the weights serves both.
+void multiply_strips(const ggml_tensor *strips, const ggml_tensor *x, const ggml_tensor *residual, StripKernel kernel, int64_t begin,
+                     int64_t end, float *out) {
+    const int64_t superblocks = strips->ne[1], inputs = superblocks * kStripSuperblock, rows = strips->ne[2] * kStripRows;
     for (int64_t r0 = 0; r0 < x->ne[1]; r0 += 2) {
         const int n_rows = static_cast<int>(std::min<int64_t>(2, x->ne[1] - r0));
-        QuantizedRow rows[2];
-        float *out[2];
+        QuantizedRow quantized[2];
+        float *row_out[2];
         for (int r = 0; r < n_rows; r++) {
-            rows[r] = quantized_row(static_cast<const char *>(x->data) + (r0 + r) * x->nb[1], inputs);
-            out[r] = reinterpret_cast<float *>(static_cast<char *>(dst->data) + (r0 + r) * dst->nb[1]);
+            quantized[r] = quantized_row(static_cast<const char *>(x->data) + (r0 + r) * x->nb[1], inputs);
+            row_out[r] = out + (r0 + r) * rows;
         }
-        kernel(strips->data, superblocks, begin, end, rows, n_rows, out);
+        kernel(strips->data, superblocks, begin, end, quantized, n_rows, row_out);
         if (residual != nullptr) {
             for (int r = 0; r < n_rows; r++) {
                 const auto *added = reinterpret_cast<const float *>(static_cast<const char *>(residual->data) + (r0 + r) * residual->nb[1]);
                 for (int64_t i = begin * kStripRows; i < end * kStripRows; i++) {
-                    out[r][i] += added[i];
+                    row_out[r][i] += added[i];
                 }
             }
         }
     }
 }
 
-// Where the kernel of a format and level is kept for product_op's userdata.
-const StripKernel *kernel_entry(StripFormat format, CpuKernels level) {
-    constexpr size_t levels = std::size(kCpuKernelLevels);
-    static const std::array<StripKernel, 2 * levels> kernels = [] {
-        std::array<StripKernel, 2 * levels> all{};
-        for (size_t i = 0; i < levels; i++) {
-            all[i] = strip_kernel(StripFormat::q4_k, kCpuKernelLevels[i]);
-            all[levels + i] = strip_kernel(StripFormat::q6_k, kCpuKernelLevels[i]);
-        }
-        return all;
-    }();
-    return &kernels[(format == StripFormat::q4_k ? 0 : levels) + static_cast<size_t>(level)];
+// src: the quantized x, then the strips of one or more weights, then (F32, with one weight) a
+// residual; userdata: the CpuKernels level. dst holds each weight's product [rows, n] after the
+// previous one's. One node for the products of one input (a layer's Q, K and V: three small
+// products, each ~0.3 MB a thread, paid a barrier and a hand-over of the input each). Threads
+// share each weight's strips in turn: the weights' formats may differ (Q4_K_M's V is Q6_K in some
+// layers, 1.4x the bytes), and each weight's product is spread over all threads as alone.
+void product_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const CpuKernels level = *static_cast<const CpuKernels *>(userdata);
+    const ggml_tensor *x = dst->src[0];
+    int weights = 1; // src[1, weights) are strips
+    while (weights < GGML_MAX_SRC && dst->src[weights] != nullptr && dst->src[weights]->type != GGML_TYPE_F32) {
+        weights++;
+    }
+    const ggml_tensor *residual = weights < GGML_MAX_SRC ? dst->src[weights] : nullptr;
+    auto *out = static_cast<float *>(dst->data);
+    for (int i = 1; i < weights; i++) {
+        const ggml_tensor *strips = dst->src[i];
+        int64_t begin = 0, end = 0;
+        thread_share(strips->ne[2], ith, nth, begin, end);
+        multiply_strips(strips, x, residual, strip_kernel(format_of(strips), level), begin, end, out);
+        out += strips->ne[2] * kStripRows * x->ne[1];
+    }
 }
 
 // x as contiguous rows [inputs, n] for an input node.
@@ -178,10 +189,31 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x) {
 }
 
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual, CpuKernels level) {
-    const StripFormat format = strips->ne[0] == static_cast<int64_t>(strip_tile_bytes(StripFormat::q4_k)) ? StripFormat::q4_k : StripFormat::q6_k;
-    ggml_tensor *args[3] = {strips, quantized_x, residual};
+    ggml_tensor *args[3] = {quantized_x, strips, residual};
     return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, quantized_x->ne[1], 1, 1, args, residual != nullptr ? 3 : 2,
-                          product_op, GGML_N_TASKS_MAX, const_cast<StripKernel *>(kernel_entry(format, level)));
+                          product_op, GGML_N_TASKS_MAX, const_cast<CpuKernels *>(&kCpuKernelLevels[static_cast<size_t>(level)]));
+}
+
+std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<ggml_tensor *> &strips, ggml_tensor *quantized_x,
+                                          CpuKernels level) {
+    GGML_ASSERT(!strips.empty() && static_cast<int>(strips.size()) <= kMaxStripWeights);
+    const int64_t n = quantized_x->ne[1];
+    std::vector<ggml_tensor *> args{quantized_x};
+    int64_t all_rows = 0;
+    for (ggml_tensor *weight : strips) {
+        args.push_back(weight);
+        all_rows += weight->ne[2] * kStripRows;
+    }
+    ggml_tensor *products = ggml_custom_4d(ctx, GGML_TYPE_F32, all_rows * n, 1, 1, 1, args.data(), static_cast<int>(args.size()), product_op,
+                                           GGML_N_TASKS_MAX, const_cast<CpuKernels *>(&kCpuKernelLevels[static_cast<size_t>(level)]));
+    std::vector<ggml_tensor *> each;
+    size_t offset = 0;
+    for (ggml_tensor *weight : strips) {
+        const int64_t rows = weight->ne[2] * kStripRows;
+        each.push_back(ggml_view_2d(ctx, products, rows, n, rows * sizeof(float), offset));
+        offset += rows * n * sizeof(float);
+    }
+    return each;
 }
 
 } // namespace lofi

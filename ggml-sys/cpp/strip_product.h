@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "cpu_features.h"
 #include "ggml.h"
@@ -21,7 +22,7 @@ ggml_tensor *strip_input(ggml_context *ctx, ggml_tensor *x);
 
 // The layer norm of x's rows, (x - mean) / sqrt(variance + epsilon) * w + b (w, b [inputs] F32),
 // quantized for strip_product: one node where GGML's norm, mul and add and strip_input were four
-// (a node costs ~1.5 us of thread barriers on 2 threads, and a decode step has ~900). `epsilon`
+// (a node costs ~1.5 us of thread barriers on 2 threads, and a decode step had ~900; ~340 now). `epsilon`
 // is read when the graph computes.
 ggml_tensor *strip_input_normed(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, const float &epsilon);
 
@@ -33,5 +34,14 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x);
 // CPU runs).
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual = nullptr,
                            CpuKernels level = cpu_kernels());
+
+// The most weights strip_products takes (a GGML node's sources, the input one of them).
+constexpr int kMaxStripWeights = GGML_MAX_SRC - 1;
+
+// The products strips[i] . x of one quantized x with several weights (up to kMaxStripWeights),
+// in one node: views
+// [rows_i, n] F32 (contiguous) of its output, each as strip_product's.
+std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<ggml_tensor *> &strips, ggml_tensor *quantized_x,
+                                          CpuKernels level = cpu_kernels());
 
 } // namespace lofi

@@ -1,5 +1,7 @@
 #include "strip_weights.h"
 
+#include <algorithm>
+
 #include "huge_pages.h"
 #include "strip_layout.h"
 #include "strip_product.h"
@@ -77,6 +79,21 @@ ggml_tensor *InputProducts::quantized() {
 ggml_tensor *InputProducts::times(ggml_tensor *weight) {
     ggml_tensor *strips = strips_.of(weight);
     return strips == nullptr ? ggml_mul_mat(ctx_, weight, input()) : strip_product(ctx_, strips, quantized());
+}
+
+std::vector<ggml_tensor *> InputProducts::times_each(const std::vector<ggml_tensor *> &weights) {
+    std::vector<ggml_tensor *> strips;
+    for (ggml_tensor *weight : weights) {
+        strips.push_back(strips_.of(weight));
+    }
+    if (std::find(strips.begin(), strips.end(), nullptr) == strips.end()) {
+        return strip_products(ctx_, strips, quantized());
+    }
+    std::vector<ggml_tensor *> products;
+    for (ggml_tensor *weight : weights) {
+        products.push_back(times(weight));
+    }
+    return products;
 }
 
 ggml_tensor *InputProducts::times_plus(ggml_tensor *weight, ggml_tensor *residual) {

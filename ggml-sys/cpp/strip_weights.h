@@ -56,6 +56,8 @@ class InputProducts {
 
     // weight . input, [rows, n].
     ggml_tensor *times(ggml_tensor *weight);
+    // weights[i] . input for each weight: one node on the strips when all of them have strips.
+    std::vector<ggml_tensor *> times_each(const std::vector<ggml_tensor *> &weights);
     // residual + weight . input (a residual connection), in the product's node on the strips.
     ggml_tensor *times_plus(ggml_tensor *weight, ggml_tensor *residual);
 

@@ -206,6 +206,32 @@ pub fn strip_mul_mat(
     input: StripInput,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
+    strip_mul_mats(&[StripWeight { a_type, a, m }], b, (n, k), kernels, input, threads)
+}
+
+/// One weight of [`strip_mul_mats`]: `m` rows of type `a_type` (as [`quantize`] writes them).
+#[derive(Clone, Copy, Debug)]
+pub struct StripWeight<'a> {
+    pub a_type: GgmlType,
+    pub a: &'a [u8],
+    pub m: usize,
+}
+
+/// [`strip_mul_mat`] with several weights (1 to 9) in one node, as the decoder computes a
+/// layer's Q, K and V: each weight's product (`m` × `n`, as [`mul_mat`]'s) after the previous
+/// one's.
+pub fn strip_mul_mats(
+    weights: &[StripWeight],
+    b: &[f32],
+    (n, k): (usize, usize),
+    kernels: Option<&str>,
+    input: StripInput,
+    threads: usize,
+) -> Result<Vec<f32>, GgmlError> {
+    let sizes_match = weights.iter().all(|w| w.a.len() == w.a_type.row_size(k as i64) * w.m);
+    if !sizes_match || b.len() != n * k {
+        return Err(GgmlError("strip_mul_mat: operand sizes do not match m, n, k".into()));
+    }
     let kernels = kernels.map(c_string).transpose()?;
     let norm = match input {
         StripInput::LayerNorm(norm) if norm.w.len() != k || norm.b.len() != k => {
@@ -216,27 +242,33 @@ pub fn strip_mul_mat(
         StripInput::LayerNorm(norm) => Some(norm),
         StripInput::AsIs | StripInput::Gelu => None,
     };
-    checked_product("strip_mul_mat", (a_type, a, b), (m, n, k), |c, err| {
-        // SAFETY: checked_product checked the sizes (and the norm's k values above); c holds
-        // m × n floats; kernels is NUL-terminated or null.
-        unsafe {
-            raw::lofi_strip_mul_mat(
-                a_type.0,
-                a.as_ptr().cast(),
-                b.as_ptr(),
-                m as i64,
-                n as i64,
-                k as i64,
-                kernels.as_ref().map_or(std::ptr::null(), |name| name.as_ptr()),
-                norm.map_or(std::ptr::null(), |norm| norm.w.as_ptr()),
-                norm.map_or(std::ptr::null(), |norm| norm.b.as_ptr()),
-                norm.map_or(0.0, |norm| norm.epsilon),
-                matches!(input, StripInput::Gelu),
-                c.as_mut_ptr(),
-                threads.max(1) as i32,
-                err.ptr(),
-                err.capacity(),
-            )
-        }
-    })
+    let types: Vec<i32> = weights.iter().map(|w| w.a_type.0).collect();
+    let data: Vec<*const std::ffi::c_void> = weights.iter().map(|w| w.a.as_ptr().cast()).collect();
+    let rows: Vec<i64> = weights.iter().map(|w| w.m as i64).collect();
+    let mut c = vec![0f32; weights.iter().map(|w| w.m).sum::<usize>() * n];
+    let mut err = ErrorBuffer::new();
+    // SAFETY: the sizes are checked above (each weight m rows of k, b n rows of k, the norm's k
+    // values); types, data and rows hold one entry per weight; c holds every product's m × n
+    // floats; kernels is NUL-terminated or null.
+    let ok = unsafe {
+        raw::lofi_strip_mul_mat(
+            weights.len() as i32,
+            types.as_ptr(),
+            data.as_ptr(),
+            rows.as_ptr(),
+            b.as_ptr(),
+            n as i64,
+            k as i64,
+            kernels.as_ref().map_or(std::ptr::null(), |name| name.as_ptr()),
+            norm.map_or(std::ptr::null(), |norm| norm.w.as_ptr()),
+            norm.map_or(std::ptr::null(), |norm| norm.b.as_ptr()),
+            norm.map_or(0.0, |norm| norm.epsilon),
+            matches!(input, StripInput::Gelu),
+            c.as_mut_ptr(),
+            threads.max(1) as i32,
+            err.ptr(),
+            err.capacity(),
+        )
+    };
+    err.check(ok).map(|()| c)
 }

@@ -8,7 +8,7 @@
 //! - [`GgmlType`], [`quantize`], [`to_f32`]: GGML's tensor types and its own quantizers.
 //! - [`GgufFile`], [`GgufWriter`]: GGUF files through GGML's parser, with data ranges checked.
 //! - [`version`], [`cpu_features`], [`cpu_variant`], [`accelerators`], [`cpu_kernels`], [`mul_mat`],
-//!   [`strip_mul_mat`], [`cpu_elu`], [`cpu_gelu`], [`conv_tap_sum`]:
+//!   [`strip_mul_mat`], [`strip_mul_mats`], [`cpu_elu`], [`cpu_gelu`], [`conv_tap_sum`]:
 //!   what was built, and checks that it computes; [`read_bandwidth`]: the benchmarks' memory bandwidth.
 
 mod build_info;
@@ -24,7 +24,7 @@ pub mod raw {
 
 pub use build_info::{
     accelerators, conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, cpu_variant, mul_mat, read_bandwidth,
-    strip_mul_mat, version, LayerNorm, StripInput, TapGeometry,
+    strip_mul_mat, strip_mul_mats, version, LayerNorm, StripInput, StripWeight, TapGeometry,
 };
 pub use error::{c_path, c_string, ErrorBuffer, GgmlError};
 pub use gguf::{GgufFile, GgufMetadata, GgufWriter, TensorInfo};

@@ -2,7 +2,7 @@
 //! and a GGUF written and read back through GGML's own writer and parser.
 use ggml_sys::{
     conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, mul_mat, quantize, read_bandwidth, strip_mul_mat,
-    to_f32, version, GgmlType, GgufFile, GgufWriter, LayerNorm, StripInput, TapGeometry,
+    strip_mul_mats, to_f32, version, GgmlType, GgufFile, GgufWriter, LayerNorm, StripInput, StripWeight, TapGeometry,
 };
 
 /// Deterministic values in [-1, 1) (a small LCG; the test needs no quality randomness).
@@ -261,6 +261,47 @@ fn strip_products_match_ggml_products_on_every_kernel_level() {
             }
         }
     }
+}
+
+/// Several weights' products with one input in one node (a layer's Q, K and V; Q4_K_M's V may
+/// be Q6_K beside Q4_K) give each weight's GGML product, one after the other, on every kernel
+/// level this CPU runs and however the threads share each weight; more weights than a node
+/// takes are refused.
+#[test]
+fn strip_products_sharing_one_input_match_each_ggml_product() {
+    let k = 512;
+    let shapes = [(GgmlType::Q4_K, 48), (GgmlType::Q6_K, 32), (GgmlType::Q4_K, 16)];
+    let quantized: Vec<Vec<u8>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(a_type, m))| quantize(a_type, &values(m * k, 20 + i as u64), k).unwrap())
+        .collect();
+    let weights: Vec<StripWeight> = shapes
+        .iter()
+        .zip(&quantized)
+        .map(|(&(a_type, m), a)| StripWeight { a_type, a, m })
+        .collect();
+    let levels = ["portable", "avx2", "avx512-vnni"];
+    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
+    for n in [1, 2, 3] {
+        let b: Vec<f32> = values(n * k, 24).iter().map(|v| v * 4.0).collect();
+        let expected: Vec<f32> = weights
+            .iter()
+            .flat_map(|w| mul_mat(w.a_type, w.a, &b, w.m, n, k, 1).unwrap())
+            .collect();
+        let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
+            let c = strip_mul_mats(&weights, &b, (n, k), Some(level), StripInput::AsIs, threads).unwrap();
+            let diff = max_abs_diff(&c, &expected);
+            assert!(
+                diff <= 1e-5 * scale,
+                "{level}, {n} rows, {threads} threads: differ by {diff} (values up to {scale})"
+            );
+        }
+    }
+    let b = values(k, 24);
+    let too_many = strip_mul_mats(&[weights[2]; 10], &b, (1, k), None, StripInput::AsIs, 1).unwrap_err();
+    assert!(too_many.0.contains("one to 9 weights"), "{too_many}");
 }
 
 /// The decoder's layer norm, computed in the node that quantizes a strip product's input, gives
