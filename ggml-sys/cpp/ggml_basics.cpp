@@ -153,9 +153,8 @@ bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int
     return compute_on_cpu(threads, build, fill, c, err, err_len);
 }
 
-bool lofi_strip_mul_mat(int count, const int *types, const void *const *a, const int64_t *m, const float *b, int64_t n, int64_t k,
-                        const char *kernels, const float *norm_w, const float *norm_b, float norm_epsilon, bool gelu, float *c,
-                        int threads, char *err, size_t err_len) {
+bool lofi_strip_mul_mat(const lofi_strip_weight *weights, int count, const float *b, int64_t n, int64_t k, const char *kernels,
+                        const lofi_strip_input *input, float *c, int threads, char *err, size_t err_len) {
     lofi::CpuKernels level = lofi::cpu_kernels();
     if (kernels != nullptr && !lofi::cpu_kernels_named(kernels, level)) {
         lofi::set_error(err, err_len, std::string("no CPU kernels are named '") + kernels + "'");
@@ -169,44 +168,58 @@ bool lofi_strip_mul_mat(int count, const int *types, const void *const *a, const
         lofi::set_error(err, err_len, "one to " + std::to_string(lofi::kMaxStripWeights) + " weights share a strip product's input");
         return false;
     }
-    std::vector<lofi::StripFormat> formats(count);
-    for (int w = 0; w < count; w++) {
-        if (!known_type(types[w]) || !lofi::strip_format_for(static_cast<ggml_type>(types[w]), k, m[w], formats[w])) {
+    // The weights, then the up weight where there is one, each with its format and inputs.
+    const bool up = input->up.data != nullptr;
+    std::vector<lofi_strip_weight> all(weights, weights + count);
+    std::vector<int64_t> inputs(count, k);
+    if (up) {
+        all.push_back(input->up);
+        inputs.push_back(input->up_inputs);
+    }
+    std::vector<lofi::StripFormat> formats(all.size());
+    for (size_t w = 0; w < all.size(); w++) {
+        if (!known_type(all[w].type) || !lofi::strip_format_for(static_cast<ggml_type>(all[w].type), inputs[w], all[w].rows, formats[w])) {
             lofi::set_error(err, err_len, "a weight in strips is Q4_K or Q6_K, in rows of a multiple of 256 values, a multiple of 16 of them");
             return false;
         }
     }
-    std::vector<ggml_tensor *> strips(count);
+    if (up && (input->up.rows != k || k % 256 != 0)) {
+        lofi::set_error(err, err_len, "the up weight's rows are the products' inputs, a multiple of 256");
+        return false;
+    }
+    std::vector<ggml_tensor *> strips(all.size()); // the weights', then the up weight's
     ggml_tensor *tb = nullptr, *tw = nullptr, *tbias = nullptr;
-    const bool normed = norm_w != nullptr && norm_b != nullptr;
+    const bool normed = input->norm_w != nullptr && input->norm_b != nullptr;
     auto build = [&](ggml_context *ctx) {
-        for (int w = 0; w < count; w++) {
-            strips[w] = lofi::new_strip_tensor(ctx, formats[w], k, m[w]);
+        for (size_t w = 0; w < all.size(); w++) {
+            strips[w] = lofi::new_strip_tensor(ctx, formats[w], inputs[w], all[w].rows);
         }
-        tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, n);
+        tb = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, inputs.back(), n);
         ggml_tensor *quantized = nullptr;
-        if (normed) {
+        if (up) {
+            quantized = lofi::strip_product_gelu(ctx, strips.back(), lofi::strip_input(ctx, tb), level);
+        } else if (normed) {
             tw = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
             tbias = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k);
-            quantized = lofi::strip_input_normed(ctx, tb, tw, tbias, norm_epsilon);
+            quantized = lofi::strip_input_normed(ctx, tb, tw, tbias, input->norm_epsilon);
         } else {
-            quantized = gelu ? lofi::strip_input_gelu(ctx, tb) : lofi::strip_input(ctx, tb);
+            quantized = input->gelu ? lofi::strip_input_gelu(ctx, tb) : lofi::strip_input(ctx, tb);
         }
         // One weight: the decoder's single product; more: its shared node, whose views lie one
         // after the other in it.
         return count == 1 ? lofi::strip_product(ctx, strips[0], quantized, nullptr, level)
-                          : lofi::strip_products(ctx, strips, quantized, level)[0]->view_src;
+                          : lofi::strip_products(ctx, {strips.begin(), strips.begin() + count}, quantized, level)[0]->view_src;
     };
     auto fill = [&] {
-        for (int w = 0; w < count; w++) {
+        for (size_t w = 0; w < all.size(); w++) {
             std::vector<char> laid_out(ggml_nbytes(strips[w]));
-            lofi::lay_out_strips(formats[w], k, m[w], a[w], laid_out.data());
+            lofi::lay_out_strips(formats[w], inputs[w], all[w].rows, all[w].data, laid_out.data());
             ggml_backend_tensor_set(strips[w], laid_out.data(), 0, laid_out.size());
         }
         ggml_backend_tensor_set(tb, b, 0, ggml_nbytes(tb));
         if (normed) {
-            ggml_backend_tensor_set(tw, norm_w, 0, ggml_nbytes(tw));
-            ggml_backend_tensor_set(tbias, norm_b, 0, ggml_nbytes(tbias));
+            ggml_backend_tensor_set(tw, input->norm_w, 0, ggml_nbytes(tw));
+            ggml_backend_tensor_set(tbias, input->norm_b, 0, ggml_nbytes(tbias));
         }
     };
     return compute_on_cpu(threads, build, fill, c, err, err_len);

@@ -50,17 +50,32 @@ void lofi_ggml_accelerators(char *buf, size_t len);
  * (raw bytes as lofi_ggml_quantize writes them), b is n x k f32. Checks the build end to end. */
 bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,
                        int threads, char *err, size_t err_len);
-/* The same product for Q4_K or Q6_K weights (m a multiple of 16) through the decoder's strip
- * layout and kernels: weight w of `count` (1 to 9) is a[w], of types[w], m[w] rows; with more
- * than one, all of them in one node as the decoder computes a layer's Q, K and V, c holding each
- * product (m[w] x n, as lofi_ggml_mul_mat's c) after the previous one's. `kernels` names a level
- * ("portable", "avx2", "avx512-vnni"; NULL: this CPU's best), refused where this CPU does not
- * run it. With norm_w and norm_b (k floats each; NULL: none) the product is with the layer norm
- * of b's rows, (b - mean) / sqrt(variance + norm_epsilon) * norm_w + norm_b; with gelu, with
- * GELU(b); either computed in the quantizing node as the decoder does. */
-bool lofi_strip_mul_mat(int count, const int *types, const void *const *a, const int64_t *m, const float *b, int64_t n, int64_t k,
-                        const char *kernels, const float *norm_w, const float *norm_b, float norm_epsilon, bool gelu, float *c,
-                        int threads, char *err, size_t err_len);
+/* A Q4_K or Q6_K weight of `rows` rows, as lofi_ggml_quantize writes it. */
+typedef struct lofi_strip_weight {
+    int type;
+    const void *data;
+    int64_t rows;
+} lofi_strip_weight;
+/* What b's rows go through before lofi_strip_mul_mat's products, as the decoder computes it: all
+ * zero, nothing; with norm_w and norm_b (k floats each) their layer norm, (b - mean) /
+ * sqrt(variance + norm_epsilon) * norm_w + norm_b, and with gelu GELU(b), either in the node that
+ * quantizes them; with up.data (a feed-forward block's up weight: k rows, a multiple of 256, of
+ * up_inputs values; b's rows then hold up_inputs values) GELU of their product with up, in that
+ * product's node. */
+typedef struct lofi_strip_input {
+    const float *norm_w, *norm_b;
+    float norm_epsilon;
+    bool gelu;
+    lofi_strip_weight up;
+    int64_t up_inputs;
+} lofi_strip_input;
+/* The same product for Q4_K or Q6_K weights (rows a multiple of 16, k a multiple of 256) through
+ * the decoder's strip layout and kernels, after `input`: with `count` (1 to 9) weights, all of
+ * them in one node as the decoder computes a layer's Q, K and V, c holding each product (rows x
+ * n, as lofi_ggml_mul_mat's c) after the previous one's. `kernels` names a level ("portable",
+ * "avx2", "avx512-vnni"; NULL: this CPU's best), refused where this CPU does not run it. */
+bool lofi_strip_mul_mat(const lofi_strip_weight *weights, int count, const float *b, int64_t n, int64_t k, const char *kernels,
+                        const lofi_strip_input *input, float *c, int threads, char *err, size_t err_len);
 /* EnCodec's convolution output from its taps' products by the CPU node the decoder uses:
  * y[t * out + o] = bias[o] + sum over k of taps[s * out * kernel + k * out + o], s the input step
  * at position t + k * dilation of the input padded by left and right as transformers'

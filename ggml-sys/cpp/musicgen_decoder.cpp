@@ -141,8 +141,7 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
                 x = residual_plus(ctx, m, x, l.cross_o, kv_attend(ctx, state.cross[i], kv_as_is(state.cross[i]), query));
             }
 
-            ggml_tensor *up = InputProducts(ctx, m.strips, x, {l.ffn_norm_w, l.ffn_norm_b, &hp.norm_epsilon}).times(l.up);
-            x = InputProducts(ctx, m.strips, up, Gelu{}).times_plus(l.down, x);
+            x = InputProducts(ctx, m.strips, x, {l.ffn_norm_w, l.ffn_norm_b, &hp.norm_epsilon}).feed_forward_plus(l.up, l.down, x);
         }
         // [codebook_size, branches] each
         state.step_heads = InputProducts(ctx, m.strips, x, {m.dec_norm_w, m.dec_norm_b, &hp.norm_epsilon}).times_each(m.dec_heads);

@@ -31,6 +31,13 @@ void quantize_superblock(const float *x, char *row, int64_t inputs, int64_t b) {
                  reinterpret_cast<int32_t *>(row + sums_at(inputs)) + b * (kStripSuperblock / kStripSumInputs));
 }
 
+// quantize_superblock of GELU(x)'s values.
+void quantize_gelu_superblock(const float *x, char *row, int64_t inputs, int64_t b) {
+    float activated[kStripSuperblock];
+    gelu_values(x, activated, kStripSuperblock);
+    quantize_superblock(activated, row, inputs, b);
+}
+
 // quantize_op's userdata for the GELU of the values (strip_input_gelu); nullptr: as they are.
 constexpr char kGelu = 1;
 
@@ -40,15 +47,11 @@ void quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const int64_t inputs = x->ne[0], superblocks = inputs / kStripSuperblock;
     int64_t begin = 0, end = 0;
     thread_share(superblocks * x->ne[1], ith, nth, begin, end);
-    float activated[kStripSuperblock];
     for (int64_t i = begin; i < end; i++) {
         const int64_t row = i / superblocks, superblock = i % superblocks;
         const float *values = reinterpret_cast<const float *>(static_cast<const char *>(x->data) + row * x->nb[1]) + superblock * kStripSuperblock;
-        if (userdata == &kGelu) {
-            gelu_values(values, activated, kStripSuperblock);
-            values = activated;
-        }
-        quantize_superblock(values, static_cast<char *>(dst->data) + row * dst->nb[1], inputs, superblock);
+        char *quantized = static_cast<char *>(dst->data) + row * dst->nb[1];
+        (userdata == &kGelu ? quantize_gelu_superblock : quantize_superblock)(values, quantized, inputs, superblock);
     }
 }
 
@@ -154,6 +157,31 @@ void product_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     }
 }
 
+// src: the quantized x, the strips; userdata: the CpuKernels level. dst: GELU of the product,
+// quantized as strip_input's (its rows are the next product's inputs). Threads share the output's
+// superblocks (16 strips each) and quantize those they computed: one node and barrier where the
+// product and the quantizing node were two, and no F32 product in between.
+void product_gelu_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const CpuKernels level = *static_cast<const CpuKernels *>(userdata);
+    const ggml_tensor *x = dst->src[0], *strips = dst->src[1];
+    const int64_t outputs = strips->ne[2] * kStripRows, strips_per_superblock = kStripSuperblock / kStripRows;
+    int64_t begin = 0, end = 0;
+    thread_share(outputs / kStripSuperblock, ith, nth, begin, end);
+    thread_local std::vector<float> products; // [outputs, n]; a thread fills its superblocks'
+    products.resize(outputs * x->ne[1]);
+    multiply_strips(strips, x, nullptr, strip_kernel(format_of(strips), level), begin * strips_per_superblock, end * strips_per_superblock,
+                    products.data());
+    for (int64_t row = 0; row < x->ne[1]; row++) {
+        for (int64_t superblock = begin; superblock < end; superblock++) {
+            quantize_gelu_superblock(products.data() + row * outputs + superblock * kStripSuperblock,
+                                     static_cast<char *>(dst->data) + row * dst->nb[1], outputs, superblock);
+        }
+    }
+}
+
+// The userdata that hands the product ops `level`.
+void *level_userdata(CpuKernels level) { return const_cast<CpuKernels *>(&kCpuKernelLevels[static_cast<size_t>(level)]); }
+
 // x as contiguous rows [inputs, n] for an input node.
 ggml_tensor *rows_of(ggml_context *ctx, ggml_tensor *x) {
     if (!ggml_is_contiguous(x)) {
@@ -191,7 +219,7 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x) {
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual, CpuKernels level) {
     ggml_tensor *args[3] = {quantized_x, strips, residual};
     return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, quantized_x->ne[1], 1, 1, args, residual != nullptr ? 3 : 2,
-                          product_op, GGML_N_TASKS_MAX, const_cast<CpuKernels *>(&kCpuKernelLevels[static_cast<size_t>(level)]));
+                          product_op, GGML_N_TASKS_MAX, level_userdata(level));
 }
 
 std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<ggml_tensor *> &strips, ggml_tensor *quantized_x,
@@ -205,7 +233,7 @@ std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<g
         all_rows += weight->ne[2] * kStripRows;
     }
     ggml_tensor *products = ggml_custom_4d(ctx, GGML_TYPE_F32, all_rows * n, 1, 1, 1, args.data(), static_cast<int>(args.size()), product_op,
-                                           GGML_N_TASKS_MAX, const_cast<CpuKernels *>(&kCpuKernelLevels[static_cast<size_t>(level)]));
+                                           GGML_N_TASKS_MAX, level_userdata(level));
     std::vector<ggml_tensor *> each;
     size_t offset = 0;
     for (ggml_tensor *weight : strips) {
@@ -214,6 +242,16 @@ std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<g
         offset += rows * n * sizeof(float);
     }
     return each;
+}
+
+bool strip_product_gelu_fits(const ggml_tensor *strips) { return strips->ne[2] * kStripRows % kStripSuperblock == 0; }
+
+ggml_tensor *strip_product_gelu(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, CpuKernels level) {
+    GGML_ASSERT(strip_product_gelu_fits(strips));
+    const int64_t outputs = strips->ne[2] * kStripRows;
+    ggml_tensor *args[2] = {quantized_x, strips};
+    return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(outputs)), quantized_x->ne[1], 1, 1, args, 2,
+                          product_gelu_op, GGML_N_TASKS_MAX, level_userdata(level));
 }
 
 } // namespace lofi

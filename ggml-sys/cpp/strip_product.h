@@ -35,6 +35,11 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x);
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual = nullptr,
                            CpuKernels level = cpu_kernels());
 
+// GELU(strips . x) (gelu_kernel.h) for the quantized x of strip_input, quantized for the next
+// strip_product, in one node; for strips whose rows are a multiple of 256 (strip_product_gelu_fits).
+bool strip_product_gelu_fits(const ggml_tensor *strips);
+ggml_tensor *strip_product_gelu(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, CpuKernels level = cpu_kernels());
+
 // The most weights strip_products takes (a GGML node's sources, the input one of them).
 constexpr int kMaxStripWeights = GGML_MAX_SRC - 1;
 

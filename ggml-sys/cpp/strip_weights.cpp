@@ -96,6 +96,14 @@ std::vector<ggml_tensor *> InputProducts::times_each(const std::vector<ggml_tens
     return products;
 }
 
+ggml_tensor *InputProducts::feed_forward_plus(ggml_tensor *up, ggml_tensor *down, ggml_tensor *residual) {
+    ggml_tensor *up_strips = strips_.of(up), *down_strips = strips_.of(down);
+    if (up_strips != nullptr && down_strips != nullptr && strip_product_gelu_fits(up_strips)) {
+        return strip_product(ctx_, down_strips, strip_product_gelu(ctx_, up_strips, quantized()), residual);
+    }
+    return InputProducts(ctx_, strips_, times(up), Gelu{}).times_plus(down, residual);
+}
+
 ggml_tensor *InputProducts::times_plus(ggml_tensor *weight, ggml_tensor *residual) {
     ggml_tensor *strips = strips_.of(weight);
     return strips == nullptr ? ggml_add(ctx_, residual, ggml_mul_mat(ctx_, weight, input()))

@@ -60,6 +60,9 @@ class InputProducts {
     std::vector<ggml_tensor *> times_each(const std::vector<ggml_tensor *> &weights);
     // residual + weight . input (a residual connection), in the product's node on the strips.
     ggml_tensor *times_plus(ggml_tensor *weight, ggml_tensor *residual);
+    // residual + down . GELU(up . input) (a feed-forward block): on the strips of both, GELU and
+    // the quantization for down's product in up's product node.
+    ggml_tensor *feed_forward_plus(ggml_tensor *up, ggml_tensor *down, ggml_tensor *residual);
 
   private:
     // The input in F32 (through GGML's ops when normed or activated), made once.

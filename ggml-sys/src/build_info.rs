@@ -191,6 +191,9 @@ pub enum StripInput<'a> {
     LayerNorm(LayerNorm<'a>),
     /// GELU (the erf form) of each value.
     Gelu,
+    /// GELU of their product with `up` (a feed-forward block's up weight: `k` rows of `inputs`
+    /// values; `b`'s rows then hold `inputs` values), in that product's node.
+    GeluOfProduct { up: StripWeight<'a>, inputs: usize },
 }
 
 /// The same product as [`mul_mat`] for a Q4_K or Q6_K `a` (`m` a multiple of 16) through the
@@ -217,6 +220,15 @@ pub struct StripWeight<'a> {
     pub m: usize,
 }
 
+/// A weight as the C API takes it (its bytes borrowed).
+fn raw_weight(weight: &StripWeight) -> raw::lofi_strip_weight {
+    raw::lofi_strip_weight {
+        type_: weight.a_type.0,
+        data: weight.a.as_ptr().cast(),
+        rows: weight.m as i64,
+    }
+}
+
 /// [`strip_mul_mat`] with several weights (1 to 9) in one node, as the decoder computes a
 /// layer's Q, K and V: each weight's product (`m` × `n`, as [`mul_mat`]'s) after the previous
 /// one's.
@@ -228,42 +240,62 @@ pub fn strip_mul_mats(
     input: StripInput,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
+    let b_inputs = match input {
+        StripInput::GeluOfProduct { up, inputs } if up.a.len() != up.a_type.row_size(inputs as i64) * up.m => {
+            usize::MAX
+        }
+        StripInput::GeluOfProduct { inputs, .. } => inputs,
+        _ => k,
+    };
     let sizes_match = weights.iter().all(|w| w.a.len() == w.a_type.row_size(k as i64) * w.m);
-    if !sizes_match || b.len() != n * k {
+    if !sizes_match || b_inputs.checked_mul(n) != Some(b.len()) {
         return Err(GgmlError("strip_mul_mat: operand sizes do not match m, n, k".into()));
     }
     let kernels = kernels.map(c_string).transpose()?;
-    let norm = match input {
+    let mut raw_input = raw::lofi_strip_input {
+        norm_w: std::ptr::null(),
+        norm_b: std::ptr::null(),
+        norm_epsilon: 0.0,
+        gelu: matches!(input, StripInput::Gelu),
+        up: raw::lofi_strip_weight {
+            type_: 0,
+            data: std::ptr::null(),
+            rows: 0,
+        },
+        up_inputs: 0,
+    };
+    match input {
         StripInput::LayerNorm(norm) if norm.w.len() != k || norm.b.len() != k => {
             return Err(GgmlError(
                 "strip_mul_mat: a layer norm needs k weights and k biases".into(),
             ));
         }
-        StripInput::LayerNorm(norm) => Some(norm),
-        StripInput::AsIs | StripInput::Gelu => None,
-    };
-    let types: Vec<i32> = weights.iter().map(|w| w.a_type.0).collect();
-    let data: Vec<*const std::ffi::c_void> = weights.iter().map(|w| w.a.as_ptr().cast()).collect();
-    let rows: Vec<i64> = weights.iter().map(|w| w.m as i64).collect();
+        StripInput::LayerNorm(norm) => {
+            raw_input.norm_w = norm.w.as_ptr();
+            raw_input.norm_b = norm.b.as_ptr();
+            raw_input.norm_epsilon = norm.epsilon;
+        }
+        StripInput::GeluOfProduct { up, inputs } => {
+            raw_input.up = raw_weight(&up);
+            raw_input.up_inputs = inputs as i64;
+        }
+        StripInput::AsIs | StripInput::Gelu => {}
+    }
+    let raw_weights: Vec<raw::lofi_strip_weight> = weights.iter().map(raw_weight).collect();
     let mut c = vec![0f32; weights.iter().map(|w| w.m).sum::<usize>() * n];
     let mut err = ErrorBuffer::new();
-    // SAFETY: the sizes are checked above (each weight m rows of k, b n rows of k, the norm's k
-    // values); types, data and rows hold one entry per weight; c holds every product's m × n
-    // floats; kernels is NUL-terminated or null.
+    // SAFETY: the sizes are checked above (each weight m rows of k, the up weight's k rows of its
+    // inputs, b n rows of the first product's inputs, the norm's k values); c holds every
+    // product's m × n floats; kernels is NUL-terminated or null.
     let ok = unsafe {
         raw::lofi_strip_mul_mat(
-            weights.len() as i32,
-            types.as_ptr(),
-            data.as_ptr(),
-            rows.as_ptr(),
+            raw_weights.as_ptr(),
+            raw_weights.len() as i32,
             b.as_ptr(),
             n as i64,
             k as i64,
             kernels.as_ref().map_or(std::ptr::null(), |name| name.as_ptr()),
-            norm.map_or(std::ptr::null(), |norm| norm.w.as_ptr()),
-            norm.map_or(std::ptr::null(), |norm| norm.b.as_ptr()),
-            norm.map_or(0.0, |norm| norm.epsilon),
-            matches!(input, StripInput::Gelu),
+            &raw_input,
             c.as_mut_ptr(),
             threads.max(1) as i32,
             err.ptr(),

@@ -185,6 +185,33 @@ fn a_strip_product_of_gelu_rows_matches_gelu_then_the_product() {
     }
 }
 
+/// GELU of a strip product, computed and quantized for the next product in that product's node
+/// (a feed-forward block's up product), then the next (down) product: GGML's up product, GELU
+/// and GGML's down product agree on every kernel level, however the threads share the up
+/// weight's superblocks of outputs (two of them here).
+#[test]
+fn a_strip_product_of_gelu_of_a_product_matches_the_products_with_gelu_between() {
+    let (inputs, m, k) = (256, 16, 512);
+    let up = quantize(GgmlType::Q4_K, &values(k * inputs, 30), inputs).unwrap();
+    let down = quantize(GgmlType::Q6_K, &values(m * k, 31), k).unwrap();
+    for n in [1, 2, 3] {
+        let b: Vec<f32> = values(n * inputs, 32).iter().map(|v| v * 4.0).collect();
+        let up_product = mul_mat(GgmlType::Q4_K, &up, &b, k, n, inputs, 1).unwrap();
+        let activated: Vec<f32> = up_product.iter().map(|&v| gelu(v)).collect();
+        let expected = mul_mat(GgmlType::Q6_K, &down, &activated, m, n, k, 1).unwrap();
+        let input = StripInput::GeluOfProduct {
+            up: StripWeight {
+                a_type: GgmlType::Q4_K,
+                a: &up,
+                m: k,
+            },
+            inputs,
+        };
+        // The inputs' int8 rounding may differ by one step where the two GELUs part.
+        assert_strip_product_on_every_level((GgmlType::Q6_K, &down), &b, (m, n, k), input, &expected, 2e-3);
+    }
+}
+
 #[test]
 fn f32_mul_mat_matches_naive() {
     let (m, n, k) = (48, 5, 256);
