@@ -9,6 +9,12 @@
 #include "cpu_features.h"
 #include "nearest_int.h"
 
+// GCC 12's AVX-512 headers start some intrinsics (_mm512_cvtepi32_ps, _mm512_max_ps, ...) from
+// an undefined vector (`__Y = __Y`), which -Wuninitialized reports where they are inlined here:
+// the headers' idiom, not a read of ours.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include "cpu_simd.h"
 
 namespace lofi {
