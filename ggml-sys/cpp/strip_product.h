@@ -22,8 +22,8 @@ ggml_tensor *strip_input(ggml_context *ctx, ggml_tensor *x);
 
 // The layer norm of x's rows, (x - mean) / sqrt(variance + epsilon) * w + b (w, b [inputs] F32),
 // quantized for strip_product: one node where GGML's norm, mul and add and strip_input were four
-// (a node costs ~1.5 us of thread barriers on 2 threads, and a decode step had ~900; ~340 now). `epsilon`
-// is read when the graph computes.
+// (a node costs ~1.5 us of thread barriers on 2 threads; a decode step had ~900 nodes, 315 now).
+// `epsilon` is read when the graph computes.
 ggml_tensor *strip_input_normed(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, const float &epsilon);
 
 // GELU(x) (gelu_kernel.h) quantized for strip_product, in one node.
@@ -44,8 +44,7 @@ ggml_tensor *strip_product_gelu(ggml_context *ctx, ggml_tensor *strips, ggml_ten
 constexpr int kMaxStripWeights = GGML_MAX_SRC - 1;
 
 // The products strips[i] . x of one quantized x with several weights (up to kMaxStripWeights),
-// in one node: views
-// [rows_i, n] F32 (contiguous) of its output, each as strip_product's.
+// in one node: views [rows_i, n] F32 (contiguous) of its output, each as strip_product's.
 std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<ggml_tensor *> &strips, ggml_tensor *quantized_x,
                                           CpuKernels level = cpu_kernels());
 

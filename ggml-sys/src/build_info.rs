@@ -240,15 +240,13 @@ pub fn strip_mul_mats(
     input: StripInput,
     threads: usize,
 ) -> Result<Vec<f32>, GgmlError> {
-    let b_inputs = match input {
-        StripInput::GeluOfProduct { up, inputs } if up.a.len() != up.a_type.row_size(inputs as i64) * up.m => {
-            usize::MAX
-        }
-        StripInput::GeluOfProduct { inputs, .. } => inputs,
-        _ => k,
+    // b's rows hold the first product's inputs: the up weight's where there is one.
+    let (b_inputs, up_fits) = match input {
+        StripInput::GeluOfProduct { up, inputs } => (inputs, up.a.len() == up.a_type.row_size(inputs as i64) * up.m),
+        _ => (k, true),
     };
     let sizes_match = weights.iter().all(|w| w.a.len() == w.a_type.row_size(k as i64) * w.m);
-    if !sizes_match || b_inputs.checked_mul(n) != Some(b.len()) {
+    if !sizes_match || !up_fits || b_inputs.checked_mul(n) != Some(b.len()) {
         return Err(GgmlError("strip_mul_mat: operand sizes do not match m, n, k".into()));
     }
     let kernels = kernels.map(c_string).transpose()?;

@@ -210,6 +210,19 @@ fn a_strip_product_of_gelu_of_a_product_matches_the_products_with_gelu_between()
         // The inputs' int8 rounding may differ by one step where the two GELUs part.
         assert_strip_product_on_every_level((GgmlType::Q6_K, &down), &b, (m, n, k), input, &expected, 2e-3);
     }
+    let half_up = StripInput::GeluOfProduct {
+        up: StripWeight {
+            a_type: GgmlType::Q4_K,
+            a: &up[..up.len() / 2],
+            m: k / 2,
+        },
+        inputs,
+    };
+    let refused = strip_mul_mat(GgmlType::Q6_K, &down, &values(inputs, 32), (m, 1, k), None, half_up, 1).unwrap_err();
+    assert!(
+        refused.0.contains("the up weight's rows are the products' inputs"),
+        "{refused}"
+    );
 }
 
 #[test]
