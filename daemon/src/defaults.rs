@@ -25,6 +25,9 @@ pub const MIN_CACHE_MB: f64 = 1.0;
 /// The smallest track-count limit (no limit is `None`, never 0).
 pub const MIN_CACHE_TRACKS: usize = 1;
 pub const IDLE_TIMEOUT_SEC: u64 = 300;
+/// How long the ggml backend keeps its model in memory unused (as ollama's keep-alive): ~250 MB
+/// for musicgen-small Q4_K_M, against ~1 s to place it again.
+pub const KEEP_MODEL_SEC: u64 = 300;
 /// Prompts for the `preset_cycle` and `random_preset` prefetch strategies.
 pub const PREFETCH_PRESETS: &[&str] = &[
     "lofi hip hop, rainy day, mellow piano",

@@ -85,6 +85,9 @@ struct State {
     shutdown: bool,
 }
 
+/// How often the idle worker lets the backends hand back what they keep loaded unused.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Where a submitted job landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Submitted {
@@ -212,7 +215,9 @@ impl Queue {
         self.wake.notify_all();
     }
 
-    fn next_job(&self) -> Option<Job> {
+    /// The next job, waiting for one; `idle` runs every [`IDLE_CHECK`] of waiting, outside the
+    /// queue's lock.
+    fn next_job(&self, idle: &dyn Fn()) -> Option<Job> {
         let mut state = self.lock();
         loop {
             if state.shutdown {
@@ -226,7 +231,16 @@ impl Queue {
                 });
                 return Some(job);
             }
-            state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            let (waited, timeout) = self
+                .wake
+                .wait_timeout(state, IDLE_CHECK)
+                .unwrap_or_else(|e| e.into_inner());
+            state = waited;
+            if timeout.timed_out() {
+                drop(state);
+                idle();
+                state = self.lock();
+            }
         }
     }
 
@@ -239,7 +253,8 @@ impl Queue {
         device_rate: &AtomicU32,
         emit: &dyn Fn(QueueEvent),
     ) {
-        while let Some(job) = self.next_job() {
+        let release_unused = || backends.iter().for_each(|b| b.release_if_unused());
+        while let Some(job) = self.next_job(&release_unused) {
             let backend = backends[usize::from(job.stand_in)];
             // A stand-in plays when done: it takes a fraction of a second.
             let stream_at = (job.play && !job.stand_in).then(|| device_rate.load(Ordering::Relaxed));

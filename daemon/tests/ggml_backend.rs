@@ -136,3 +136,71 @@ fn a_procedural_stand_in_plays_at_once_and_the_ai_track_crossfades_in() {
         .count();
     assert_eq!(stand_ins, 1);
 }
+
+/// The ggml backend on the fixture, its model handed back after one second unused.
+fn start_keeping_for_a_second(dir: &Path, model: &Path) -> Daemon {
+    let model = model.to_str().unwrap();
+    Daemon::start(
+        dir,
+        &[
+            "--backend",
+            "ggml",
+            "--model",
+            model,
+            "--threads",
+            THREADS,
+            "--keep-model",
+            "1",
+        ],
+    )
+}
+
+fn model_loaded(d: &mut Daemon) -> bool {
+    d.result("status", json!({}))["model"]["loaded"]
+        .as_bool()
+        .expect("status.model.loaded")
+}
+
+/// An unused model goes back after `--keep-model` and the next generation loads it again: the
+/// same track, bit for bit, as before it went.
+#[test]
+fn an_unused_model_is_handed_back_and_loaded_again_on_use() {
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let mut d = start_keeping_for_a_second(dir.path(), &model);
+    let request = json!({"prompt": "rain on the window", "duration_sec": 2, "seed": 11});
+    let first = d.generate(request.clone());
+    let first_bytes = std::fs::read(first["path"].as_str().unwrap()).unwrap();
+    common::wait_for(|| !model_loaded(&mut d));
+
+    d.result("cache_delete", json!({"track_id": first["track_id"]}));
+    let again = d.generate(request);
+    assert_eq!(again["track_id"], first["track_id"]);
+    assert_eq!(again["backend"], "ggml");
+    assert_ne!(again["cached"], true, "generated again, not read from the cache");
+    assert_eq!(std::fs::read(again["path"].as_str().unwrap()).unwrap(), first_bytes);
+    assert!(model_loaded(&mut d), "loaded while it was used");
+}
+
+/// A model file replaced while its model was handed back is not loaded under the old model's
+/// version (the cache keys tracks by it): the generation fails in one sentence.
+#[test]
+fn a_model_file_changed_while_handed_back_is_refused() {
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let mut d = start_keeping_for_a_second(dir.path(), &model);
+    d.generate(json!({"prompt": "first", "duration_sec": 1, "seed": 1}));
+    common::wait_for(|| !model_loaded(&mut d));
+
+    let other = quantized_fixture(dir.path(), FileType::Q4KM);
+    let replacement = dir.path().join("replacement.gguf");
+    std::fs::copy(&other, &replacement).unwrap();
+    std::fs::rename(&replacement, &model).unwrap();
+    let ack = d.result("generate", json!({"prompt": "second", "duration_sec": 1, "seed": 2}));
+    let failed = d.notification("generation_error", |p| p["track_id"] == ack["track_id"]);
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("changed since the daemon loaded it") && message.contains("restart the daemon"),
+        "{message}"
+    );
+}

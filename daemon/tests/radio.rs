@@ -96,7 +96,20 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     let dir = tempdir();
     let model = quantized_fixture(dir.path(), FileType::Q8_0);
     let model = model.to_str().unwrap();
-    let mut d = Daemon::start(dir.path(), &["--backend", "ggml", "--model", model, "--threads", "1"]);
+    // The model may go back after a second unused, but not while a radio holds a run of it.
+    let mut d = Daemon::start(
+        dir.path(),
+        &[
+            "--backend",
+            "ggml",
+            "--model",
+            model,
+            "--threads",
+            "1",
+            "--keep-model",
+            "1",
+        ],
+    );
     d.result("radio_start", json!({"prompt": "lofi", "seed": 1}));
     // Nothing is generated yet: a procedural bridge plays at once.
     let bridge = segment(&mut d);
@@ -130,7 +143,21 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     }
     let status = d.result("status", json!({}));
     assert!(status["radio"]["speed"].as_f64().unwrap() > 0.0);
+    // Far enough ahead the radio rests, holding its run of the model: the model stays loaded
+    // through the rest, and the radio goes on from that run when it generates again.
+    let ahead = |d: &mut Daemon| {
+        d.result("status", json!({}))["radio"]["seconds_ahead"]
+            .as_f64()
+            .unwrap()
+    };
+    common::wait_for(|| ahead(&mut d) >= 60.0);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let resting = d.result("status", json!({}));
+    assert_eq!(resting["model"]["loaded"], true, "kept while the radio lives");
+    let made = resting["radio"]["segments"].as_u64().unwrap();
+    common::wait_for(|| d.result("status", json!({}))["radio"]["segments"].as_u64().unwrap() > made);
     d.result("radio_stop", json!({}));
+    common::wait_for(|| d.result("status", json!({}))["model"]["loaded"] == false);
     assert_cache_consistent(&d.cache_dir);
 
     // The session exported as one file: the segments joined where they overlap.

@@ -42,6 +42,7 @@ M.model_names = {
 ---@field quantization "Q4_K_M"|"Q5_K_M"|"Q8_0"|"F16"
 ---@field device "auto"|"cpu"|"cuda"|"vulkan"|"metal"  auto = the first GPU the daemon's build can use, else the CPU
 ---@field threads integer?
+---@field keep_loaded_sec integer Hand the model's memory back after this many seconds unused (0 = keep it)
 
 ---@class lofi.DefaultsConfig
 ---@field prompt string
@@ -108,6 +109,7 @@ function M.defaults()
       quantization = "Q4_K_M",
       device = "auto",
       threads = nil,
+      keep_loaded_sec = described.defaults.keep_model_sec,
     },
     defaults = {
       prompt = described.defaults.prompt,
@@ -240,6 +242,7 @@ local schema = {
     quantization = one_of({ "Q4_K_M", "Q5_K_M", "Q8_0", "F16" }),
     device = one_of(described.choices.device),
     threads = optional(whole_number(1)),
+    keep_loaded_sec = whole_number(0),
   },
   defaults = {
     prompt = "string",

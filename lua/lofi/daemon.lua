@@ -117,6 +117,7 @@ function M.command(bin)
     if c.model.threads then
       add("--threads", tostring(c.model.threads))
     end
+    add("--keep-model", tostring(c.model.keep_loaded_sec))
   end
   return cmd
 end

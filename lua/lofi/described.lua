@@ -31,6 +31,7 @@ return {
     crossfade_sec = 2.0,
     duration_sec = 30.0,
     idle_timeout_sec = 300,
+    keep_model_sec = 300,
     prefetch_presets = {
       "lofi hip hop, rainy day, mellow piano",
       "chill beats, coffee shop, jazz chords",

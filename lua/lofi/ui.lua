@@ -112,7 +112,11 @@ function M.status_lines()
     )
   end
   if s.model then
-    lines[#lines + 1] = ("Backend:    %s (%s)"):format(s.model.backend, s.model.model_version or "")
+    local memory = ""
+    if s.model.loaded == false then
+      memory = ", handed back while unused: the next generation loads it"
+    end
+    lines[#lines + 1] = ("Backend:    %s (%s)%s"):format(s.model.backend, s.model.model_version or "", memory)
   end
   lines[#lines + 1] = ("Device:     %s"):format(s.audio_device or "?")
   lines[#lines + 1] = ("Cache:      %d tracks, %.1f MB"):format(#s.tracks, s.cache_size_mb or 0)

@@ -11,7 +11,7 @@ describe("ggml backend", function()
   it("generates with the model file it is given and reports it", function()
     local model = vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p")
     child = helpers.child()
-    child:setup({ model = { backend = "ggml", weights_path = model, threads = 1 } })
+    child:setup({ model = { backend = "ggml", weights_path = model, threads = 1, keep_loaded_sec = 1 } })
     local err, ack = child:api("generate", { prompt = "lofi, rain", seed = 3, duration_sec = 2, play = false })
     assert.is_nil(err)
     local done = child:event("generation_complete", { track_id = ack.track_id })
@@ -26,6 +26,14 @@ describe("ggml backend", function()
       [[return require("lofi").generate({ prompt = "lofi, rain", seed = 3, duration_sec = 2, play = false })]]
     )
     assert.are.equal(ack.track_id, id)
+    -- model.keep_loaded_sec reaches the daemon: unused for a second, the model goes back.
+    local handed_back = vim.wait(10000, function()
+      local _, status = child:api("status")
+      return status.model.loaded == false
+    end, 100)
+    assert.is_true(handed_back, "status.model.loaded turns false")
+    local lines = table.concat(child:lua("return require('lofi.ui').status_lines()"), "\n")
+    assert.is_truthy(lines:find("handed back while unused", 1, true), lines)
   end)
 
   it("a track asked to play plays while it generates, named by its prompt", function()

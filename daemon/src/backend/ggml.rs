@@ -1,8 +1,9 @@
 //! The `ggml` backend: MusicGen on GGML (the `musicgen` crate) behind the [`Backend`] trait.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use musicgen::{AudioSink, Musicgen, Radio, RunError, Sampling};
 
@@ -21,7 +22,18 @@ pub struct SamplingOverrides {
 }
 
 pub struct GgmlBackend {
-    model: Mutex<Musicgen>,
+    /// The model, or None once handed back after going unused for `keep` (loaded again on use).
+    model: Mutex<Option<Musicgen>>,
+    /// When the model last finished a generation or a radio window (or was loaded).
+    last_used: Mutex<Instant>,
+    /// How long the model stays loaded unused (None: for good).
+    keep: Option<Duration>,
+    /// What loading it again takes.
+    path: PathBuf,
+    threads: usize,
+    device: String,
+    /// Radios alive: each holds a run state of the loaded model, which must outlive it.
+    live_radios: AtomicUsize,
     /// 1, or 2 for the stereo models.
     channels: u16,
     sampling: Sampling,
@@ -41,19 +53,17 @@ fn test_step_delay() -> Option<std::time::Duration> {
 }
 
 impl GgmlBackend {
-    /// Loads `path` to compute with `threads` CPU threads on `device` (see [`Musicgen::load`]);
-    /// the error is one line for the user.
-    pub fn load(path: &Path, threads: usize, device: &str, overrides: SamplingOverrides) -> Result<Self, String> {
-        let model =
-            Musicgen::load(path, threads, device).map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
-        if model.params().sample_rate != crate::SAMPLE_RATE {
-            return Err(format!(
-                "model {} makes {} Hz audio; lofi-daemon plays {} Hz",
-                path.display(),
-                model.params().sample_rate,
-                crate::SAMPLE_RATE
-            ));
-        }
+    /// Loads `path` to compute with `threads` CPU threads on `device` (see [`Musicgen::load`]),
+    /// to be handed back after going unused for `keep` (None: never); the error is one line for
+    /// the user.
+    pub fn load(
+        path: &Path,
+        threads: usize,
+        device: &str,
+        overrides: SamplingOverrides,
+        keep: Option<Duration>,
+    ) -> Result<Self, String> {
+        let model = load_model(path, threads, device)?;
         let defaults = model.default_sampling();
         let sampling = Sampling {
             temperature: overrides.temperature.unwrap_or(defaults.temperature),
@@ -62,19 +72,22 @@ impl GgmlBackend {
             guidance_scale: overrides.guidance_scale.unwrap_or(defaults.guidance_scale),
             seed: 0,
         };
-        let summary = model.info();
-        let quantization = summary.quantization();
         let info = ModelInfo {
             backend: "ggml",
-            // The cache keys tracks by model version: name, quantization and size tell files apart
-            // without reading hundreds of MB at start-up.
-            model_version: format!("{}-{}-{}", summary.name, quantization.to_lowercase(), summary.file_size),
-            quantization: Some(quantization),
+            model_version: model_version(&model),
+            quantization: Some(model.info().quantization()),
             device: model.device(),
+            loaded: Some(true),
         };
         Ok(Self {
             channels: model.params().channels as u16,
-            model: Mutex::new(model),
+            model: Mutex::new(Some(model)),
+            last_used: Mutex::new(Instant::now()),
+            keep,
+            path: path.to_owned(),
+            threads,
+            device: device.to_owned(),
+            live_radios: AtomicUsize::new(0),
             sampling,
             info,
             step_delay: test_step_delay(),
@@ -82,7 +95,53 @@ impl GgmlBackend {
     }
 }
 
+fn load_model(path: &Path, threads: usize, device: &str) -> Result<Musicgen, String> {
+    let model =
+        Musicgen::load(path, threads, device).map_err(|e| format!("cannot load model {}: {e}", path.display()))?;
+    if model.params().sample_rate != crate::SAMPLE_RATE {
+        return Err(format!(
+            "model {} makes {} Hz audio; lofi-daemon plays {} Hz",
+            path.display(),
+            model.params().sample_rate,
+            crate::SAMPLE_RATE
+        ));
+    }
+    Ok(model)
+}
+
+/// The cache keys tracks by model version: name, quantization and size tell files apart without
+/// reading hundreds of MB at start-up.
+fn model_version(model: &Musicgen) -> String {
+    let summary = model.info();
+    format!(
+        "{}-{}-{}",
+        summary.name,
+        summary.quantization().to_lowercase(),
+        summary.file_size
+    )
+}
+
 impl GgmlBackend {
+    /// Runs `work` on the model, loading it again first if it was handed back: a file changed
+    /// since would make tracks under the old model's version, so it is refused.
+    fn with_model<T>(&self, work: impl FnOnce(&mut Musicgen) -> Result<T, BackendError>) -> Result<T, BackendError> {
+        let mut slot = self.model.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let model = load_model(&self.path, self.threads, &self.device).map_err(BackendError::Inference)?;
+            if model_version(&model) != self.info.model_version {
+                return Err(BackendError::Inference(format!(
+                    "model file {} changed since the daemon loaded it; restart the daemon to use it",
+                    self.path.display()
+                )));
+            }
+            tracing::info!("model loaded again: {}", self.path.display());
+            *slot = Some(model);
+        }
+        let result = work(slot.as_mut().expect("loaded above"));
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        result
+    }
+
     fn delay_step(&self) {
         if let Some(delay) = self.step_delay {
             std::thread::sleep(delay);
@@ -98,7 +157,17 @@ impl GgmlBackend {
         cancel: &AtomicBool,
         stream: Option<&mut AudioSink<'_>>,
     ) -> Result<Generated, BackendError> {
-        let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+        self.with_model(|model| self.track_on(model, request, progress, cancel, stream))
+    }
+
+    fn track_on(
+        &self,
+        model: &mut Musicgen,
+        request: &GenerationRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+        stream: Option<&mut AudioSink<'_>>,
+    ) -> Result<Generated, BackendError> {
         let frames = (request.duration_sec * f64::from(model.params().frame_rate)).ceil() as usize;
         let sampling = Sampling {
             seed: request.seed,
@@ -176,18 +245,21 @@ struct GgmlRadio<'a> {
 impl RadioSource for GgmlRadio<'_> {
     fn next(&mut self, prompt: &str, cancel: &AtomicBool, audio: &mut dyn FnMut(&[f32])) -> Result<(), BackendError> {
         // The model is locked for one window: a generation asked for meanwhile waits for it.
-        let mut model = self.backend.model.lock().unwrap_or_else(|e| e.into_inner());
+        let backend = self.backend;
         let sampling = Sampling {
             seed: self.seed,
-            ..self.backend.sampling
+            ..backend.sampling
         };
         let progress = |_, _| {
-            self.backend.delay_step();
+            backend.delay_step();
             !cancel.load(Ordering::Relaxed)
         };
-        self.radio
-            .next_window(&mut model, prompt, &sampling, progress, audio)
-            .map_err(backend_error)
+        let radio = &mut self.radio;
+        backend.with_model(|model| {
+            radio
+                .next_window(model, prompt, &sampling, progress, audio)
+                .map_err(backend_error)
+        })
     }
 
     fn channels(&self) -> u16 {
@@ -195,9 +267,31 @@ impl RadioSource for GgmlRadio<'_> {
     }
 }
 
+impl Drop for GgmlRadio<'_> {
+    fn drop(&mut self) {
+        self.backend.live_radios.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Backend for GgmlBackend {
     fn info(&self) -> ModelInfo {
-        self.info.clone()
+        // try_lock: a generation holds the lock, and the model is loaded then.
+        let loaded = self.model.try_lock().map_or(true, |slot| slot.is_some());
+        ModelInfo {
+            loaded: Some(loaded),
+            ..self.info.clone()
+        }
+    }
+
+    fn release_if_unused(&self) {
+        let Some(keep) = self.keep else { return };
+        // A busy model (a generation or a radio window holds the lock) is in use.
+        let Ok(mut slot) = self.model.try_lock() else { return };
+        let unused = self.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+        if slot.is_some() && unused >= keep && self.live_radios.load(Ordering::SeqCst) == 0 {
+            *slot = None;
+            tracing::info!("model handed back after {} s unused", unused.as_secs());
+        }
     }
 
     fn channels(&self) -> u16 {
@@ -224,6 +318,7 @@ impl Backend for GgmlBackend {
     }
 
     fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_> {
+        self.live_radios.fetch_add(1, Ordering::SeqCst);
         Box::new(GgmlRadio {
             backend: self,
             radio: Radio::new(),

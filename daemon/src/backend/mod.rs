@@ -60,6 +60,10 @@ pub struct ModelInfo {
     /// Where generation computes: "cpu", "cuda", "vulkan" or "metal".
     pub device: String,
     pub model_version: String,
+    /// Whether the model's weights are in memory (ggml: handed back after going unused for
+    /// `--keep-model`, loaded again by the next generation); absent for procedural.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<bool>,
 }
 
 /// An endless stream of music (README, Radio), made a stretch at a time, each stretch's first
@@ -110,4 +114,9 @@ pub trait Backend: Send + Sync {
 
     /// A radio whose stretches are sampled from `seed` on.
     fn radio(&self, seed: u64) -> Box<dyn RadioSource + '_>;
+
+    /// Hands back what the backend keeps loaded between generations once it has gone unused
+    /// for its keep time (the ggml backend's model); the next generation loads it again. The
+    /// generation worker calls it now and then while it has nothing to do.
+    fn release_if_unused(&self) {}
 }

@@ -40,6 +40,7 @@ pub fn described() -> Value {
             "crossfade_sec": CROSSFADE_SEC,
             "cache_max_mb": CACHE_MAX_MB,
             "idle_timeout_sec": IDLE_TIMEOUT_SEC,
+            "keep_model_sec": KEEP_MODEL_SEC,
             "prefetch_strategy": prefetch.strategy,
             "prefetch_presets": prefetch.presets,
         },

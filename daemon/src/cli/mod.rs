@@ -10,6 +10,7 @@ mod verify_model;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
@@ -157,6 +158,10 @@ pub struct BackendArgs {
     /// the decoder then computes one branch instead of two.
     #[arg(long, value_name = "SCALE")]
     pub cfg: Option<f32>,
+    /// Hand the ggml backend's model back after this many seconds unused (0 = keep it); the
+    /// next generation loads it again.
+    #[arg(long, default_value_t = defaults::KEEP_MODEL_SEC, value_name = "SECS")]
+    pub keep_model: u64,
     /// Sample pack directory whose WAVs override the built-in pack by name.
     #[arg(long, value_name = "DIR")]
     pub samples_dir: Option<PathBuf>,
@@ -198,7 +203,8 @@ impl BackendArgs {
             guidance_scale: self.cfg,
         };
         let device = self.device.to_possible_value().expect("every device has a name");
-        match GgmlBackend::load(&path, threads, device.get_name(), overrides) {
+        let keep = (self.keep_model > 0).then(|| Duration::from_secs(self.keep_model));
+        match GgmlBackend::load(&path, threads, device.get_name(), overrides, keep) {
             Ok(backend) => (Arc::new(backend), None),
             Err(message) => (
                 Arc::new(self.procedural()),

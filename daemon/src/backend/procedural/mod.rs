@@ -271,6 +271,7 @@ impl Backend for ProceduralBackend {
             quantization: None,
             device: "cpu".into(),
             model_version: MODEL_VERSION.to_owned(),
+            loaded: None,
         }
     }
 
