@@ -218,3 +218,42 @@ fn version_verbose_names_the_backends_and_the_ggml_build() {
     let short = run(&["--version"]);
     assert_eq!(String::from_utf8_lossy(&short.stdout).lines().count(), 1);
 }
+
+/// `generate --play` with MusicGen plays the track while it generates (from the moment the rest
+/// will arrive in time, as a track asked to play does), and still writes the whole file.
+#[test]
+fn generate_play_streams_the_track_while_it_generates() {
+    let dir = tempdir();
+    let model = common::quantized_fixture(dir.path(), lofi_convert::FileType::Q8_0);
+    let out = dir.path().join("streamed.wav");
+    let result = Command::new(common::bin())
+        .args([
+            "generate",
+            "night drive",
+            "--duration",
+            "4",
+            "--seed",
+            "5",
+            "--play",
+            "--audio-device",
+            "none",
+        ])
+        .args(["--backend", "ggml", "--threads", "1", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        // Each decoder step 10 ms slower: ~2 s of generating for the 4 s track.
+        .env("LOFI_DAEMON_TEST_HOOKS", "1")
+        .env("LOFI_TEST_STEP_DELAY_MS", "10")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("playing on none"), "{stderr}");
+    assert!(
+        stderr.contains("(as it generates)"),
+        "started before the generation ended: {stderr}"
+    );
+    let wav = hound::WavReader::open(&out).unwrap();
+    assert_eq!(wav.len(), 4 * 32_000);
+}

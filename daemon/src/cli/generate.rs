@@ -1,7 +1,8 @@
 //! `lofi-daemon generate`: one track to a file, headless, with a progress bar.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::Args;
@@ -9,6 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::BackendArgs;
 use crate::audio_file::{self, Provenance};
+use crate::backend::{Backend, BackendError, Generated, GenerationRequest};
+use crate::playback::mixer::{Mixer, MixerState, PreparedTrack};
+use crate::playback::output::{ErrorSlot, Output};
+use crate::playback::stream::{can_start, TrackStream};
 use crate::{defaults, generation};
 
 #[derive(Args, Debug)]
@@ -24,7 +29,8 @@ pub struct GenerateArgs {
     /// Output file: .wav, or .mp3 (needs lame). Default: lofi-<track id>.wav
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// Play the track when it is written (on the default device, or --audio-device).
+    /// Play the track (on the default device, or --audio-device) while it generates, from the
+    /// moment the rest will arrive in time.
     #[arg(long)]
     pub play: bool,
     /// Output device for --play ("none" = silent clock).
@@ -59,6 +65,12 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("lofi-{id}.wav")));
     let format = audio_file::format_for(&out)?;
 
+    // With --play the device is opened first: the track plays while it generates, from the
+    // moment the rest will arrive before the listener gets there (as a track asked to play does).
+    let player = args
+        .play
+        .then(|| Player::open(args.audio_device.as_deref(), &out))
+        .flatten();
     let bar = ProgressBar::new(request.tokens_estimated()).with_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent:>3}% eta {eta}")
             .expect("valid template")
@@ -66,12 +78,7 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     );
     bar.set_message(format!("generating {id}"));
     let started = Instant::now();
-    let generated = backend
-        .generate(
-            &request,
-            &mut |p| bar.set_position(p.tokens_generated),
-            &AtomicBool::new(false),
-        )
+    let generated = generate_playing(backend.as_ref(), &request, &id, player.as_ref(), &bar, started, &out)
         .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
 
@@ -91,55 +98,141 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
         info.model_version,
         started.elapsed().as_secs_f64()
     );
-    if args.play {
-        play(&generated.audio, args.audio_device.as_deref(), &out);
+    if let Some(player) = player {
+        player.wait_to_end();
     }
     Ok(())
 }
 
-/// Plays the samples to the end. Without a usable device it says so and returns: the
-/// track is still on disk, so this is not an error.
-fn play(audio: &crate::audio::Audio, device: Option<&str>, path: &std::path::Path) {
-    use crate::playback::mixer::{Mixer, MixerState, PreparedTrack};
-    use crate::playback::output::{ErrorSlot, Output};
-    use std::sync::{Arc, Mutex};
-
-    let mixer = Arc::new(Mutex::new(Mixer::new(48_000, 1.0)));
-    let errors: ErrorSlot = Arc::default();
-    let output = Output::start(Arc::clone(&mixer), Arc::clone(&errors));
-    let opened = match output.open(device) {
-        Ok(opened) => opened,
-        Err(e) => {
-            eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", path.display());
-            return;
-        }
-    };
-    let resampled = match crate::playback::prepare::resample_channels(audio, opened.sample_rate) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", path.display());
-            return;
-        }
-    };
-    let track = Arc::new(PreparedTrack {
-        track_id: "cli".into(),
-        samples: resampled.into(),
-        channels: usize::from(audio.channels),
-        rate: opened.sample_rate,
-        continues: None,
+/// Generates the track; with a player, plays it as it generates when the backend streams
+/// (from the moment the rest will arrive in time), else once it is made.
+fn generate_playing(
+    backend: &dyn Backend,
+    request: &GenerationRequest,
+    id: &str,
+    player: Option<&Player>,
+    bar: &ProgressBar,
+    started: Instant,
+    out: &Path,
+) -> Result<Generated, BackendError> {
+    let mut progress = |p: crate::backend::Progress| bar.set_position(p.tokens_generated);
+    let cancel = AtomicBool::new(false);
+    let stream = player.and_then(|player| {
+        TrackStream::new(
+            id,
+            request.sample_count(),
+            backend.channels(),
+            crate::SAMPLE_RATE,
+            player.rate,
+        )
+        .inspect_err(|e| bar.suspend(|| eprintln!("lofi-daemon: cannot stream the track ({e}); it plays when written")))
+        .ok()
     });
-    mixer.lock().unwrap_or_else(|e| e.into_inner()).play(track, 0);
-    output.run(true);
-    eprintln!("playing on {} ({} Hz); Ctrl-C stops", opened.name, opened.sample_rate);
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        if let Some(e) = errors.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            eprintln!("lofi-daemon: playback stopped: {e}; the track is in {}", path.display());
-            break;
+    match (player, stream) {
+        (Some(player), Some((mut stream, track))) => {
+            let mut playing = false;
+            let mut push = |audio: &[f32]| {
+                if let Err(e) = stream.push(audio) {
+                    bar.suspend(|| eprintln!("lofi-daemon: cannot stream the track: {e}"));
+                }
+                if !playing && can_start(&track, started.elapsed()) {
+                    let line = player.start(Arc::clone(&track));
+                    bar.suspend(|| eprintln!("{line} (as it generates)"));
+                    playing = true;
+                }
+            };
+            let generated = backend.generate_streaming(request, &mut progress, &cancel, &mut push);
+            if generated.is_ok() {
+                if let Err(e) = stream.finish() {
+                    eprintln!("lofi-daemon: cannot stream the track: {e}");
+                }
+                if !playing {
+                    eprintln!("{}", player.start(track));
+                }
+            }
+            generated
         }
-        if mixer.lock().unwrap_or_else(|e| e.into_inner()).state() == MixerState::Stopped {
-            break;
+        (Some(player), None) => {
+            let generated = backend.generate(request, &mut progress, &cancel);
+            if let Ok(generated) = &generated {
+                match crate::playback::prepare::resample_channels(&generated.audio, player.rate) {
+                    Ok(resampled) => {
+                        let track = whole_track(resampled, generated.audio.channels, player.rate);
+                        eprintln!("{}", player.start(Arc::new(track)));
+                    }
+                    Err(e) => eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", out.display()),
+                }
+            }
+            generated
+        }
+        (None, _) => backend.generate(request, &mut progress, &cancel),
+    }
+}
+
+fn whole_track(samples: Vec<f32>, channels: u16, rate: u32) -> PreparedTrack {
+    PreparedTrack {
+        track_id: "cli".into(),
+        samples: samples.into(),
+        channels: usize::from(channels),
+        rate,
+        continues: None,
+    }
+}
+
+/// The output `--play` plays the track on. Without a usable device it says so: the track is
+/// still written, so that is not an error.
+struct Player {
+    mixer: Arc<Mutex<Mixer>>,
+    output: Output,
+    errors: ErrorSlot,
+    name: String,
+    rate: u32,
+    path: PathBuf,
+}
+
+impl Player {
+    fn open(device: Option<&str>, path: &Path) -> Option<Player> {
+        let mixer = Arc::new(Mutex::new(Mixer::new(48_000, 1.0)));
+        let errors: ErrorSlot = Arc::default();
+        let output = Output::start(Arc::clone(&mixer), Arc::clone(&errors));
+        match output.open(device) {
+            Ok(opened) => Some(Player {
+                mixer,
+                output,
+                errors,
+                name: opened.name,
+                rate: opened.sample_rate,
+                path: path.to_owned(),
+            }),
+            Err(e) => {
+                eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", path.display());
+                None
+            }
         }
     }
-    output.run(false);
+
+    /// Starts `track`; the line to tell the user.
+    fn start(&self, track: Arc<PreparedTrack>) -> String {
+        self.mixer.lock().unwrap_or_else(|e| e.into_inner()).play(track, 0);
+        self.output.run(true);
+        format!("playing on {} ({} Hz); Ctrl-C stops", self.name, self.rate)
+    }
+
+    /// Waits until the track has played to its end (or the device failed).
+    fn wait_to_end(self) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if let Some(e) = self.errors.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                eprintln!(
+                    "lofi-daemon: playback stopped: {e}; the track is in {}",
+                    self.path.display()
+                );
+                break;
+            }
+            if self.mixer.lock().unwrap_or_else(|e| e.into_inner()).state() == MixerState::Stopped {
+                break;
+            }
+        }
+        self.output.run(false);
+    }
 }
