@@ -693,8 +693,22 @@ impl Engine {
         })
     }
 
-    /// Housekeeping every ~50 ms: mixer events, next-track loading, prefetch, device
-    /// errors and retries.
+    /// Whether [`Engine::tick`] has anything to watch soon: a track playing or fading out to a
+    /// pause, a growing track waiting to start, a device to reopen or just back, events not yet
+    /// taken. Otherwise a tick a second does (the cache's check included).
+    pub fn needs_ticks(&self) -> bool {
+        let mixer = self.mixer();
+        let sounding = match mixer.state() {
+            MixerState::Playing => true,
+            MixerState::Paused => !mixer.paused_silent(),
+            MixerState::Stopped => false,
+        };
+        drop(mixer);
+        sounding || self.waiting.is_some() || self.retry.is_some() || self.outage.is_some() || !self.events.is_empty()
+    }
+
+    /// Housekeeping every ~50 ms while [`Engine::needs_ticks`], else every second: mixer
+    /// events, next-track loading, prefetch, device errors and retries.
     pub fn tick(&mut self) {
         let (events, released) = self.mixer().take_events();
         drop(released); // freed here, not on the audio thread

@@ -94,13 +94,16 @@ enum Active {
     Clock {
         running: Arc<AtomicBool>,
         stop: Arc<AtomicBool>,
+        /// The clock's thread, parked while the clock does not run.
+        thread: thread::Thread,
     },
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        if let Active::Clock { stop, .. } = self {
+        if let Active::Clock { stop, thread, .. } = self {
             stop.store(true, Ordering::Relaxed);
+            thread.unpark();
         }
     }
 }
@@ -132,7 +135,10 @@ impl Output {
                             }
                             Some(Active::Device(out)) if !run => out.stream = None,
                             Some(Active::Device(_)) => {}
-                            Some(Active::Clock { running, .. }) => running.store(run, Ordering::Relaxed),
+                            Some(Active::Clock { running, thread, .. }) => {
+                                running.store(run, Ordering::Relaxed);
+                                thread.unpark();
+                            }
                             None => {}
                         },
                     }
@@ -375,7 +381,7 @@ fn open_clock(mixer: &Arc<Mutex<Mixer>>) -> (Active, OpenOutput) {
     let running = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let (mixer, run, halt) = (Arc::clone(mixer), Arc::clone(&running), Arc::clone(&stop));
-    thread::Builder::new()
+    let clock = thread::Builder::new()
         .name("null-clock".into())
         .spawn(move || {
             let mut buffer = vec![0.0f32; NONE_RATE as usize * 2 / 10];
@@ -384,6 +390,12 @@ fn open_clock(mixer: &Arc<Mutex<Mixer>>) -> (Active, OpenOutput) {
             let mut started = Instant::now();
             let mut was_running = false;
             while !halt.load(Ordering::Relaxed) {
+                if !run.load(Ordering::Relaxed) {
+                    // Stopped or paused: no wake-ups until run or dropped (either unparks).
+                    was_running = false;
+                    thread::park();
+                    continue;
+                }
                 thread::sleep(Duration::from_millis(10));
                 let running = run.load(Ordering::Relaxed);
                 if running && !was_running {
@@ -409,11 +421,12 @@ fn open_clock(mixer: &Arc<Mutex<Mixer>>) -> (Active, OpenOutput) {
             }
         })
         .expect("spawn null clock");
+    let thread = clock.thread().clone();
     let info = OpenOutput {
         name: NONE_DEVICE.into(),
         sample_rate: NONE_RATE,
         channels: 2,
         sample_format: "f32".into(),
     };
-    (Active::Clock { running, stop }, info)
+    (Active::Clock { running, stop, thread }, info)
 }

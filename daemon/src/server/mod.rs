@@ -44,8 +44,11 @@ pub struct ServerOptions {
     pub volume: f32,
 }
 
-/// How often the pump looks at playback (events, next track, prefetch, device).
+/// How often the pump looks at playback (events, next track, prefetch, device) while it has
+/// something to watch ([`Server::needs_ticks`]), and while it has not: an idle daemon wakes
+/// once a second instead of twenty times (a request wakes it at once).
 const TICK: Duration = Duration::from_millis(50);
+const IDLE_TICK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Prefetch {
@@ -122,10 +125,13 @@ pub struct Server {
     /// `engine` when both are held.
     radio: Mutex<Option<(Radio, bool)>>,
     radio_events: Sender<RadioEvent>,
+    /// Wakes the pump after a request, which may have given it something to watch.
+    wake_pump: Sender<()>,
 }
 
 /// Runs until the server is gone: queue and radio events as they come, playback every tick.
-fn pump(server: Weak<Server>, events: Receiver<QueueEvent>, radio_events: Receiver<RadioEvent>) {
+fn pump(server: Weak<Server>, events: Receiver<QueueEvent>, radio_events: Receiver<RadioEvent>, wake: Receiver<()>) {
+    let mut interval = TICK;
     loop {
         let mut queue_event = None;
         let mut radio_event = None;
@@ -135,7 +141,8 @@ fn pump(server: Weak<Server>, events: Receiver<QueueEvent>, radio_events: Receiv
                 Err(_) => return,
             },
             recv(radio_events) -> event => radio_event = event.ok(),
-            default(TICK) => {}
+            recv(wake) -> _ => {}
+            default(interval) => {}
         }
         let Some(server) = server.upgrade() else { return };
         if let Some(event) = queue_event {
@@ -145,6 +152,7 @@ fn pump(server: Weak<Server>, events: Receiver<QueueEvent>, radio_events: Receiv
             server.on_radio_event(event);
         }
         server.tick();
+        interval = if server.needs_ticks() { TICK } else { IDLE_TICK };
     }
 }
 
@@ -181,6 +189,7 @@ impl Server {
         }));
         let (events_tx, events_rx) = unbounded::<QueueEvent>();
         let (radio_tx, radio_rx) = unbounded::<RadioEvent>();
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         let engine = Engine::new(Arc::clone(&options.cache), options.audio_device, options.volume);
         let device_rate = Arc::new(AtomicU32::new(engine.rate()));
         let queue = Queue::start(
@@ -214,6 +223,7 @@ impl Server {
             visualizer: Mutex::new(None),
             radio: Mutex::new(None),
             radio_events: radio_tx,
+            wake_pump: wake_tx,
         });
         if let Some(error) = options.backend_fallback {
             server.warn(error);
@@ -222,7 +232,7 @@ impl Server {
         let weak = Arc::downgrade(&server);
         thread::Builder::new()
             .name("pump".into())
-            .spawn(move || pump(weak, events_rx, radio_rx))
+            .spawn(move || pump(weak, events_rx, radio_rx, wake_rx))
             .expect("spawn pump");
         server
     }
@@ -306,6 +316,11 @@ impl Server {
         }
     }
 
+    /// Whether playback or the radio has something for the pump to watch every [`TICK`].
+    fn needs_ticks(&self) -> bool {
+        self.engine().needs_ticks() || self.radio.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// A `daemon_warning` notification: something degraded, the daemon carries on.
     fn warn(&self, error: RpcError) {
         tracing::warn!("{}", error.message);
@@ -387,6 +402,7 @@ impl Server {
                 }
                 // Events a request caused (play, pause, skip...) follow its reply at once.
                 self.tick();
+                let _ = self.wake_pump.try_send(()); // full: a wake is pending already
             }
         }
     }
