@@ -97,19 +97,9 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     let model = quantized_fixture(dir.path(), FileType::Q8_0);
     let model = model.to_str().unwrap();
     // The model may go back after a second unused, but not while a radio holds a run of it.
-    let mut d = Daemon::start(
-        dir.path(),
-        &[
-            "--backend",
-            "ggml",
-            "--model",
-            model,
-            "--threads",
-            "1",
-            "--keep-model",
-            "1",
-        ],
-    );
+    let mut args = vec!["--backend", "ggml", "--model", model];
+    args.extend(["--threads", "1", "--keep-model", "1"]);
+    let mut d = Daemon::start(dir.path(), &args);
     d.result("radio_start", json!({"prompt": "lofi", "seed": 1}));
     // Nothing is generated yet: a procedural bridge plays at once.
     let bridge = segment(&mut d);
