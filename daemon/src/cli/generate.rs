@@ -104,8 +104,8 @@ pub fn run(args: GenerateArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Generates the track; with a player, plays it as it generates when the backend streams
-/// (from the moment the rest will arrive in time), else once it is made.
+/// Generates the track; with a player, plays it as it generates, from the moment the rest will
+/// arrive in time (a backend that does not stream hands its track over once made).
 fn generate_playing(
     backend: &dyn Backend,
     request: &GenerationRequest,
@@ -125,58 +125,34 @@ fn generate_playing(
             crate::SAMPLE_RATE,
             player.rate,
         )
-        .inspect_err(|e| bar.suspend(|| eprintln!("lofi-daemon: cannot stream the track ({e}); it plays when written")))
+        .inspect_err(|e| eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", out.display()))
         .ok()
+        .map(|(stream, track)| (player, stream, track))
     });
-    match (player, stream) {
-        (Some(player), Some((mut stream, track))) => {
-            let mut playing = false;
-            let mut push = |audio: &[f32]| {
-                if let Err(e) = stream.push(audio) {
-                    bar.suspend(|| eprintln!("lofi-daemon: cannot stream the track: {e}"));
-                }
-                if !playing && can_start(&track, started.elapsed()) {
-                    let line = player.start(Arc::clone(&track));
-                    bar.suspend(|| eprintln!("{line} (as it generates)"));
-                    playing = true;
-                }
-            };
-            let generated = backend.generate_streaming(request, &mut progress, &cancel, &mut push);
-            if generated.is_ok() {
-                if let Err(e) = stream.finish() {
-                    eprintln!("lofi-daemon: cannot stream the track: {e}");
-                }
-                if !playing {
-                    eprintln!("{}", player.start(track));
-                }
-            }
-            generated
+    let Some((player, mut stream, track)) = stream else {
+        return backend.generate(request, &mut progress, &cancel);
+    };
+    let mut playing = false;
+    let mut push = |audio: &[f32]| {
+        if let Err(e) = stream.push(audio) {
+            bar.suspend(|| eprintln!("lofi-daemon: cannot stream the track: {e}"));
         }
-        (Some(player), None) => {
-            let generated = backend.generate(request, &mut progress, &cancel);
-            if let Ok(generated) = &generated {
-                match crate::playback::prepare::resample_channels(&generated.audio, player.rate) {
-                    Ok(resampled) => {
-                        let track = whole_track(resampled, generated.audio.channels, player.rate);
-                        eprintln!("{}", player.start(Arc::new(track)));
-                    }
-                    Err(e) => eprintln!("lofi-daemon: cannot play ({e}); the track is in {}", out.display()),
-                }
-            }
-            generated
+        if !playing && can_start(&track, started.elapsed()) {
+            let line = player.start(Arc::clone(&track));
+            bar.suspend(|| eprintln!("{line} (as it generates)"));
+            playing = true;
         }
-        (None, _) => backend.generate(request, &mut progress, &cancel),
+    };
+    let generated = backend.generate_streaming(request, &mut progress, &cancel, &mut push);
+    if generated.is_ok() {
+        if let Err(e) = stream.finish() {
+            eprintln!("lofi-daemon: cannot stream the track: {e}");
+        }
+        if !playing {
+            eprintln!("{}", player.start(track));
+        }
     }
-}
-
-fn whole_track(samples: Vec<f32>, channels: u16, rate: u32) -> PreparedTrack {
-    PreparedTrack {
-        track_id: "cli".into(),
-        samples: samples.into(),
-        channels: usize::from(channels),
-        rate,
-        continues: None,
-    }
+    generated
 }
 
 /// The output `--play` plays the track on. Without a usable device it says so: the track is
