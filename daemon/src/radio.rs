@@ -4,6 +4,9 @@
 //! its segments overlap by [`SEAMLESS_OVERLAP_SEC`], so they join without a seam. When the
 //! listener is about to hear everything made so far (the generator is slower than real time),
 //! a procedural bridge in the radio's mood is queued, so the radio never goes silent.
+//! A new prompt for a model's radio (which may be a minute ahead of the listener) starts a
+//! new song at once: the window in progress stops, and what was made ahead of the listener
+//! leaves the playlist ([`Radio::retune`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,8 +44,21 @@ pub enum RadioEvent {
 
 type Emit = Arc<dyn Fn(RadioEvent) + Send + Sync>;
 
+/// One of the radio's tracks, for the seconds-ahead count and the segments' parents.
+struct RadioTrack {
+    id: String,
+    duration_sec: f64,
+    bridge: bool,
+    /// Made for a prompt the radio has left: it does not join the playlist, nor parent a segment.
+    dropped: bool,
+}
+
 struct Shared {
     prompt: Mutex<String>,
+    /// Counts the model radio's new songs (new prompts); a track made in an older one is dropped.
+    song: AtomicU64,
+    /// Stops the window in progress: set by a new song or the radio's end.
+    cancel_window: AtomicBool,
     seed: u64,
     /// The generator rests while this many seconds are queued.
     ahead_max_sec: f64,
@@ -53,8 +69,7 @@ struct Shared {
     segments: AtomicU64,
     bridges: AtomicU64,
     bridging: AtomicBool,
-    /// The radio's tracks: id, duration (for the seconds-ahead count), and whether a bridge.
-    tracks: Mutex<Vec<(String, f64, bool)>>,
+    tracks: Mutex<Vec<RadioTrack>>,
 }
 
 impl Shared {
@@ -81,8 +96,12 @@ impl Shared {
         lock(&self.tracks)
             .iter()
             .rev()
-            .find(|(_, _, bridge)| !bridge)
-            .map(|(id, _, _)| id.clone())
+            .find(|t| !t.bridge && !t.dropped)
+            .map(|t| t.id.clone())
+    }
+
+    fn song(&self) -> u64 {
+        self.song.load(Ordering::SeqCst)
     }
 
     fn ahead_sec(&self) -> f64 {
@@ -114,6 +133,12 @@ enum Part<'a> {
     Bridge(u64),
 }
 
+/// A radio track about to be stored: what it is, and the song it was made in.
+struct Made<'a> {
+    part: Part<'a>,
+    song: u64,
+}
+
 impl Store {
     /// Writes a radio track to the cache (atomically, as every track) and records it.
     fn segment(
@@ -121,9 +146,11 @@ impl Store {
         backend: &dyn Backend,
         prompt: &str,
         audio: &Audio,
-        part: Part<'_>,
+        made: Made<'_>,
         generation_time: Duration,
     ) -> Result<TrackMeta, RpcError> {
+        let Made { part, song } = made;
+        let bridge = matches!(part, Part::Bridge(_));
         let (index, parent, seamless) = match part {
             Part::Segment {
                 index,
@@ -162,8 +189,15 @@ impl Store {
             .cache
             .store(&meta, audio, &settings.limits, &settings.protected)
             .map_err(|e| RpcError::new(ErrorReason::CacheWriteError, e.to_string()))?;
-        let bridge = matches!(part, Part::Bridge(_));
-        lock(&self.shared.tracks).push((stored.track_id.clone(), duration_sec, bridge));
+        // The song is read under the lock `Radio::retune` drops tracks under: a track of an
+        // older song stored after the retune is dropped here.
+        let mut tracks = lock(&self.shared.tracks);
+        tracks.push(RadioTrack {
+            id: stored.track_id.clone(),
+            duration_sec,
+            bridge,
+            dropped: song != self.shared.song(),
+        });
         Ok(stored)
     }
 }
@@ -179,15 +213,23 @@ struct Segmenter<'a> {
     /// Of the stream: 1 or 2, interleaved.
     channels: u16,
     made_since: Instant,
+    /// The song the stream being cut belongs to.
+    song: u64,
 }
 
 impl Segmenter<'_> {
+    /// A new song starts: its first segment follows the last one heard with a crossfade.
+    fn new_song(&mut self, song: u64) {
+        self.song = song;
+        self.overlap = None;
+    }
+
     fn cut(&mut self, prompt: &str, mut samples: Vec<f32>) -> Result<(), RpcError> {
         self.master.process(&mut samples);
         let overlap = (SEAMLESS_OVERLAP_SEC * SAMPLE_RATE as f64) as usize * usize::from(self.channels);
         let tail = samples[samples.len().saturating_sub(overlap)..].to_vec();
         let parent_id = self.store.shared.last_segment();
-        let seamless = parent_id.is_some();
+        let seamless = parent_id.is_some() && self.overlap.is_some();
         if let (true, Some(parent_tail)) = (seamless, &self.overlap) {
             samples.splice(0..0, parent_tail.iter().copied());
         }
@@ -202,9 +244,10 @@ impl Segmenter<'_> {
             sample_rate: SAMPLE_RATE,
             channels: self.channels,
         };
+        let made = Made { part, song: self.song };
         let meta = self
             .store
-            .segment(self.backend, prompt, &audio, part, self.made_since.elapsed())?;
+            .segment(self.backend, prompt, &audio, made, self.made_since.elapsed())?;
         self.made_since = Instant::now();
         self.store.shared.segments.fetch_add(1, Ordering::Relaxed);
         self.overlap = Some(tail);
@@ -227,6 +270,7 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
         overlap: None,
         channels: source.channels(),
         made_since: Instant::now(),
+        song: shared.song(),
     };
     let channels = usize::from(source.channels());
     let segment_len = (SEGMENT_SEC * SAMPLE_RATE as f64) as usize * channels;
@@ -236,11 +280,22 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
             thread::sleep(Duration::from_millis(100));
             continue;
         }
+        // A retune after this point sets the flag after it is cleared, or is seen below.
+        let song = shared.song();
+        shared.cancel_window.store(false, Ordering::SeqCst);
+        if shared.song() != song || shared.stop.load(Ordering::SeqCst) {
+            continue;
+        }
+        if song != segmenter.song {
+            pending.clear();
+            segmenter.new_song(song);
+            source.start_over();
+        }
         let prompt = shared.prompt();
         let started = Instant::now();
         let mut made = 0usize;
         let mut failed: Option<RpcError> = None;
-        let result = source.next(&prompt, &shared.stop, &mut |chunk| {
+        let result = source.next(&prompt, &shared.cancel_window, &mut |chunk| {
             made += chunk.len() / channels;
             shared.set_speed(made, started.elapsed());
             pending.extend_from_slice(chunk);
@@ -251,7 +306,8 @@ fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
         });
         shared.set_speed(made, started.elapsed());
         let error = match result {
-            Err(BackendError::Cancelled) => return,
+            Err(BackendError::Cancelled) if shared.stop.load(Ordering::SeqCst) => return,
+            Err(BackendError::Cancelled) => continue, // a new song
             Err(BackendError::Inference(message)) => Some(RpcError::new(ErrorReason::ModelInferenceFailed, message)),
             Ok(()) => failed,
         };
@@ -290,6 +346,8 @@ impl Radio {
         let bridge_backend = (backend.info().backend != "procedural").then_some(stand_in);
         let shared = Arc::new(Shared {
             prompt: Mutex::new(prompt.to_owned()),
+            song: AtomicU64::new(0),
+            cancel_window: AtomicBool::new(false),
             seed,
             ahead_max_sec: if bridge_backend.is_some() {
                 AHEAD_MAX_SEC
@@ -337,9 +395,36 @@ impl Radio {
         }
     }
 
-    /// Steers the radio: the next stretch (MusicGen: the next window) follows `prompt`.
-    pub fn set_prompt(&self, prompt: &str) {
+    /// Steers the radio. The procedural one follows `prompt` from its next bar line, a few
+    /// seconds ahead of the listener. A model's radio, up to a minute ahead, starts a new song
+    /// on it at once: the window in progress stops, and the tracks made after `playing` (the
+    /// track heard; none: all of them) are dropped — returned, for the playlist to let go of
+    /// them (they stay in the cache). The new song's first segment follows `playing` with a
+    /// crossfade (a bridge in the new mood first, if the generator is slower than real time).
+    pub fn retune(&self, prompt: &str, playing: Option<&str>) -> Vec<String> {
+        let changed = *lock(&self.shared.prompt) != prompt;
         *lock(&self.shared.prompt) = prompt.to_owned();
+        if !changed || self.bridge_backend.is_none() {
+            return Vec::new();
+        }
+        let mut tracks = lock(&self.shared.tracks);
+        self.shared.song.fetch_add(1, Ordering::SeqCst);
+        self.shared.cancel_window.store(true, Ordering::SeqCst);
+        let heard = playing.and_then(|id| tracks.iter().position(|t| t.id == id));
+        let after = heard.map_or(0, |i| i + 1);
+        tracks[after..]
+            .iter_mut()
+            .filter(|t| !t.dropped)
+            .map(|t| {
+                t.dropped = true;
+                t.id.clone()
+            })
+            .collect()
+    }
+
+    /// Whether `track_id`, one of this radio's, was made for a prompt it has left.
+    pub fn is_dropped(&self, track_id: &str) -> bool {
+        lock(&self.shared.tracks).iter().any(|t| t.id == track_id && t.dropped)
     }
 
     /// How long a radio track lasts, if it is one of this radio's.
@@ -356,8 +441,8 @@ impl Radio {
         lock(&self.shared.tracks)
             .iter()
             .rev()
-            .find(|(id, _, _)| id == track_id)
-            .map(|(_, duration, bridge)| (*duration, *bridge))
+            .find(|t| t.id == track_id)
+            .map(|t| (t.duration_sec, t.bridge))
     }
 
     /// Tells the radio how much is queued ahead of the listener: the generator rests when it
@@ -410,6 +495,7 @@ impl Radio {
 /// Renders and stores a procedural bridge in the radio's mood.
 fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
     let shared = &store.shared;
+    let song = shared.song();
     let n = shared.bridges.fetch_add(1, Ordering::Relaxed);
     let request = GenerationRequest {
         prompt: shared.prompt(),
@@ -425,7 +511,10 @@ fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
                 backend,
                 &request.prompt,
                 &generated.audio,
-                Part::Bridge(n),
+                Made {
+                    part: Part::Bridge(n),
+                    song,
+                },
                 started.elapsed(),
             )
         });
@@ -445,7 +534,8 @@ fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
 
 impl Drop for Radio {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.cancel_window.store(true, Ordering::SeqCst);
         for handle in [self.worker.take(), lock(&self.bridge).take()].into_iter().flatten() {
             let _ = handle.join();
         }

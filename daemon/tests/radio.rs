@@ -1,6 +1,7 @@
 //! The radio over JSON-RPC: segments without end, each cached with its parent; MusicGen's join
-//! without a seam; a new prompt steers the next stretch; a bridge covers a generator that has
-//! nothing yet; stop leaves the cache consistent.
+//! without a seam; a new prompt steers the next stretch (the procedural score's), or starts a
+//! new song at once (a model's); a bridge covers a generator that has nothing yet; stop leaves
+//! the cache consistent.
 mod common;
 
 use std::path::Path;
@@ -146,6 +147,41 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     assert_eq!(resting["model"]["loaded"], true, "kept while the radio lives");
     let made = resting["radio"]["segments"].as_u64().unwrap();
     common::wait_for(|| d.result("status", json!({}))["radio"]["segments"].as_u64().unwrap() > made);
+
+    // A new prompt starts a new song at once: what was made ahead of the listener leaves the
+    // playlist (not the cache), and the new song's first segment follows the one heard, with
+    // a crossfade since its audio does not continue it.
+    let playlist = d.result("playlist_get", json!({}));
+    let heard = playlist["current"].as_str().unwrap().to_owned();
+    let tracks = playlist["tracks"].as_array().unwrap().clone();
+    let heard_at = tracks.iter().position(|t| t == heard.as_str()).unwrap();
+    let ahead: Vec<Value> = tracks[heard_at + 1..].to_vec();
+    assert!(ahead.len() >= 4, "a minute ahead: {playlist}");
+    d.backlog.clear();
+    d.result("radio_prompt", json!({"prompt": "sunny jazz"}));
+    let playlist = d.result("playlist_get", json!({}));
+    let still_ahead = |playlist: &Value| {
+        let tracks = playlist["tracks"].as_array().unwrap();
+        let at = tracks.iter().position(|t| *t == playlist["current"]).unwrap();
+        tracks[at + 1..].to_vec()
+    };
+    assert_eq!(still_ahead(&playlist), Vec::<Value>::new(), "{playlist}");
+    let cached = d.result("cache_list", json!({}));
+    let cached: Vec<&Value> = cached.as_array().unwrap().iter().map(|t| &t["track_id"]).collect();
+    assert!(ahead.iter().all(|t| cached.contains(&t)), "dropped, not deleted");
+    let first = loop {
+        let s = segment(&mut d);
+        assert_eq!(s["track"]["prompt"], "sunny jazz", "nothing of the old song joins: {s}");
+        if s["bridge"] == false {
+            break s["track"].clone();
+        }
+    };
+    assert_eq!(first["parent"], heard.as_str());
+    assert_ne!(first["seamless"], true, "crossfaded: {first}");
+    let playlist = d.result("playlist_get", json!({}));
+    assert!(still_ahead(&playlist).contains(&first["track_id"]), "{playlist}");
+    let status = d.result("status", json!({}));
+    assert_eq!(status["radio"]["prompt"], "sunny jazz");
     d.result("radio_stop", json!({}));
     common::wait_for(|| d.result("status", json!({}))["model"]["loaded"] == false);
     assert_cache_consistent(&d.cache_dir);

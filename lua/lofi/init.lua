@@ -338,7 +338,8 @@ function M.radio(opts, callback)
   call("radio_start", { prompt = opts.prompt, seed = opts.seed }, callback)
 end
 
---- Steers the radio: its next stretch follows `prompt`.
+--- Steers the radio to `prompt`: with MusicGen a new song starts at once (what was made ahead
+--- leaves the playlist); the procedural score changes at its next bar line.
 ---@param prompt string
 ---@param callback lofi.Callback?
 function M.radio_prompt(prompt, callback)

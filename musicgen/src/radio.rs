@@ -29,6 +29,13 @@ impl Radio {
         }
     }
 
+    /// The next window starts a new song (on the prompt it is given) instead of continuing
+    /// the last window.
+    pub fn start_over(&mut self) {
+        self.state = None;
+        self.prompt = None;
+    }
+
     /// Windows generated so far.
     pub fn windows(&self) -> u64 {
         self.windows

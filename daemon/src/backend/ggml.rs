@@ -265,6 +265,10 @@ impl RadioSource for GgmlRadio<'_> {
     fn channels(&self) -> u16 {
         self.backend.channels()
     }
+
+    fn start_over(&mut self) {
+        self.radio.start_over();
+    }
 }
 
 impl Drop for GgmlRadio<'_> {

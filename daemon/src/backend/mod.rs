@@ -77,6 +77,9 @@ pub trait RadioSource {
 
     /// 1 (MusicGen) or 2 (procedural).
     fn channels(&self) -> u16;
+
+    /// The next stretch starts a new song instead of continuing the last one.
+    fn start_over(&mut self) {}
 }
 
 pub trait Backend: Send + Sync {

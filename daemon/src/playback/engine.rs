@@ -626,6 +626,19 @@ impl Engine {
     }
 
     /// The playlist after the track heard (all of it when none is).
+    /// Takes those of `track_ids` that are still to come out of the playlist.
+    pub fn playlist_remove_upcoming(&mut self, track_ids: &[String]) {
+        let leaving: Vec<String> = self
+            .upcoming()
+            .iter()
+            .filter(|t| track_ids.contains(t))
+            .cloned()
+            .collect();
+        if !leaving.is_empty() {
+            self.drop_from_playlist(&leaving, "removed");
+        }
+    }
+
     pub fn upcoming(&self) -> &[String] {
         let after = self.index.map_or(0, |i| i + 1);
         &self.playlist[after.min(self.playlist.len())..]

@@ -102,22 +102,29 @@ impl Server {
             self.default_duration_sec,
         )
         .map_err(|e| RpcError::invalid_params(e.field, e.to_string()))?;
+        // The engine first, as the pump locks them.
+        let mut engine = self.engine();
         let slot = self.radio_slot();
         let (radio, _) = slot
             .as_ref()
             .ok_or_else(|| RpcError::new(crate::rpc::ErrorReason::InvalidRequest, "the radio is not playing"))?;
-        radio.set_prompt(&request.prompt);
+        let dropped = radio.retune(&request.prompt, engine.current_track().as_deref());
+        engine.playlist_remove_upcoming(&dropped);
         Ok(radio.status())
     }
 
-    /// A segment joins the playlist (and plays, if nothing does), then the editor hears of it;
-    /// a failure ends the radio.
+    /// A segment joins the playlist (and plays, if nothing does), then the editor hears of it
+    /// (not of one made for the prompt before a new one); a failure ends the radio.
     pub(super) fn on_radio_event(&self, event: RadioEvent) {
         if !self.radio_on() {
             return; // a stopped radio's last words
         }
         match &event {
-            RadioEvent::Segment { meta, bridge } => self.play_segment(&meta.track_id, *bridge),
+            RadioEvent::Segment { meta, bridge } => {
+                if !self.play_segment(&meta.track_id, *bridge) {
+                    return;
+                }
+            }
             RadioEvent::Failed(_) => {}
         }
         let status = self.radio_status();
@@ -127,8 +134,16 @@ impl Server {
         }
     }
 
-    fn play_segment(&self, track_id: &str, bridge: bool) {
+    /// Queues (or plays) a segment; false for one made for the prompt before a new one.
+    fn play_segment(&self, track_id: &str, bridge: bool) -> bool {
         let mut engine = self.engine();
+        if self
+            .radio_slot()
+            .as_ref()
+            .is_some_and(|(radio, _)| radio.is_dropped(track_id))
+        {
+            return false;
+        }
         let bridge_gives_way = !bridge
             && self
                 .radio_slot()
@@ -144,5 +159,6 @@ impl Server {
             tracing::warn!("radio: cannot play {track_id}: {e}");
         }
         engine.forget_missing();
+        true
     }
 }
