@@ -422,9 +422,10 @@ impl Radio {
             .collect()
     }
 
-    /// Whether `track_id`, one of this radio's, was made for a prompt it has left.
-    pub fn is_dropped(&self, track_id: &str) -> bool {
-        lock(&self.shared.tracks).iter().any(|t| t.id == track_id && t.dropped)
+    /// Whether `track_id` is this radio's and made for its prompt of the moment (a radio
+    /// stopped or retuned may still have a track on its way).
+    pub fn wants(&self, track_id: &str) -> bool {
+        lock(&self.shared.tracks).iter().any(|t| t.id == track_id && !t.dropped)
     }
 
     /// How long a radio track lasts, if it is one of this radio's.

@@ -158,10 +158,12 @@ impl World {
     }
 
     /// After an idle spell the model is handed back, unless a radio holds it or the daemon
-    /// generated meanwhile (a prefetch: then within the keep time after it ends).
+    /// generated meanwhile (a prefetch: then within the keep time after it ends; prefetches
+    /// one after another may keep it busy, so the wait is bounded).
     fn check_model_handed_back(&mut self, d: usize) -> Result<(), TestCaseError> {
         let mut deadline = Instant::now() + Duration::from_secs(4);
-        loop {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < give_up {
             let status = self.daemons[d].result("status", json!({}));
             let loaded = status["model"]["loaded"].as_bool();
             prop_assert!(loaded.is_some(), "daemon {d}: status.model.loaded missing: {status}");
@@ -175,7 +177,8 @@ impl World {
             let backlog = &mut self.daemons[d].backlog;
             let generated = backlog.iter().any(|v| v["method"] == "generation_complete");
             backlog.retain(|v| v["method"] != "generation_complete");
-            if generated || !status["generation"].is_null() {
+            let busy = status["generation"]["active"] == true || status["queue_length"] != 0;
+            if generated || busy {
                 deadline = Instant::now() + Duration::from_secs(4);
             }
             prop_assert!(
@@ -184,6 +187,7 @@ impl World {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        Ok(())
     }
 
     fn apply(&mut self, (d, op): &Step) -> Result<(), TestCaseError> {
@@ -313,6 +317,34 @@ impl World {
                     "daemon {d}: playlist holds {id}, which is not in the cache {after:?}"
                 );
             }
+            if self.on_model && self.radio_on[d] {
+                self.check_radio_queue(d, &status["radio"]["prompt"], &playlist)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A model's radio queues only its current prompt's music: a new prompt takes what was
+    /// made for the last one out of the playlist, and what is still on its way never joins.
+    fn check_radio_queue(&mut self, d: usize, prompt: &Value, playlist: &Value) -> Result<(), TestCaseError> {
+        let list = self.daemons[d].result("cache_list", json!({}));
+        let prompts: HashMap<&str, &Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["track_id"].as_str().unwrap(), &t["prompt"]))
+            .collect();
+        let tracks = playlist["tracks"].as_array().unwrap();
+        let heard = tracks.iter().position(|t| *t == playlist["current"]);
+        for id in &tracks[heard.map_or(0, |i| i + 1)..] {
+            let made_for = prompts.get(id.as_str().unwrap()).copied();
+            let radio_track = made_for
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.starts_with("radio "));
+            prop_assert!(
+                !radio_track || made_for == Some(prompt),
+                "daemon {d}: {id} ({made_for:?}) queued on the radio's {prompt}: {playlist}"
+            );
         }
         Ok(())
     }

@@ -67,14 +67,13 @@ impl PreparedTrack {
         self.frames() as f64 / self.rate as f64
     }
 
-    /// Frame `i` as left and right (`None`: a growing track has not reached it yet); mono sits
-    /// in the centre at -3 dB per side, as loud as a stereo track of the same loudness (the
-    /// mastering measures both by BS.1770).
-    fn frame(&self, i: usize) -> Option<[f32; 2]> {
+    /// Frame `i` as left and right (`None`: a growing track has not reached it yet); mono
+    /// plays at `mono_gain` on each side.
+    fn frame(&self, i: usize, mono_gain: f32) -> Option<[f32; 2]> {
         if self.channels == 2 {
             Some([self.samples.get(2 * i)?, self.samples.get(2 * i + 1)?])
         } else {
-            Some([self.samples.get(i)? * FRAC_1_SQRT_2; 2])
+            Some([self.samples.get(i)? * mono_gain; 2])
         }
     }
 }
@@ -118,8 +117,8 @@ impl Voice {
     }
 
     /// The next frame; a growing track that has not reached it holds its place in silence.
-    fn next_frame(&mut self) -> [f32; 2] {
-        match self.track.frame(self.pos) {
+    fn next_frame(&mut self, mono_gain: f32) -> [f32; 2] {
+        match self.track.frame(self.pos, mono_gain) {
             Some(frame) => {
                 self.pos += 1;
                 frame
@@ -163,6 +162,10 @@ pub struct Mixer {
     released: Vec<Arc<PreparedTrack>>,
     /// The latest mixed samples, for the visualizer; there only while one watches.
     tap: Option<Tap>,
+    /// Each side's level of a mono track: on two channels it sits in the centre at -3 dB per
+    /// side, as loud as a stereo track of the same loudness (the mastering measures both by
+    /// BS.1770); a one-channel device, which plays the sides' average, gets it whole.
+    mono_gain: f32,
 }
 
 /// A ring of the latest mixed samples (after pause fades and crossfades, before the volume,
@@ -188,6 +191,7 @@ impl Mixer {
             events: Vec::with_capacity(MAX_EVENTS),
             released: Vec::with_capacity(MAX_EVENTS),
             tap: None,
+            mono_gain: FRAC_1_SQRT_2,
         }
     }
 
@@ -365,6 +369,7 @@ impl Mixer {
     /// (a one-channel device gets their average), silence on any others.
     pub fn render(&mut self, out: &mut [f32], channels: usize) {
         let channels = channels.max(1);
+        self.mono_gain = if channels == 1 { 1.0 } else { FRAC_1_SQRT_2 };
         for frame in out.chunks_mut(channels) {
             let [left, right] = self.next_frame();
             if let [only] = frame {
@@ -395,8 +400,9 @@ impl Mixer {
                 }
             }
         }
+        let mono_gain = self.mono_gain;
         let mut frame = match self.current.as_mut() {
-            Some(v) => v.next_frame(),
+            Some(v) => v.next_frame(mono_gain),
             None => [0.0; 2],
         };
         if let Some(fade) = self.fade.as_mut() {
@@ -407,7 +413,7 @@ impl Mixer {
                 // Equal power: cos²+sin² = 1, so uncorrelated tracks keep their loudness.
                 ((t * FRAC_PI_2).cos(), (t * FRAC_PI_2).sin())
             };
-            let incoming = fade.incoming.next_frame();
+            let incoming = fade.incoming.next_frame(mono_gain);
             for (s, i) in frame.iter_mut().zip(incoming) {
                 *s = *s * out_gain + i * in_gain;
             }
@@ -439,7 +445,7 @@ impl Mixer {
         }
         let mixed = frame.map(|s| s * self.pause_gain);
         if let Some(tap) = self.tap.as_mut() {
-            tap.samples[tap.next] = (mixed[0] + mixed[1]) * FRAC_1_SQRT_2;
+            tap.samples[tap.next] = (mixed[0] + mixed[1]) * 0.5 / mono_gain;
             tap.next = (tap.next + 1) % tap.samples.len();
         }
         mixed.map(|s| s * self.volume)
@@ -513,6 +519,16 @@ mod tests {
         m.render(&mut out, 2);
         let power: f32 = out[300] * out[300] + out[301] * out[301];
         assert!((power - 0.25).abs() < 1e-6);
+        // A one-channel device plays the sides' average: the mono track whole, as loud as on
+        // two channels, not 3 dB under it.
+        let mut mono = vec![0.0; 100];
+        m.render(&mut mono, 1);
+        assert_eq!(mono[50], 0.5);
+        m.set_tap(4);
+        m.render(&mut mono, 1);
+        let mut tapped = [0.0; 4];
+        assert!(m.latest_mixed(&mut tapped));
+        assert!(tapped.iter().all(|s| (s - 0.5).abs() < 1e-6), "{tapped:?}");
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl Server {
     }
 
     /// A segment joins the playlist (and plays, if nothing does), then the editor hears of it
-    /// (not of one made for the prompt before a new one); a failure ends the radio.
+    /// (not of one made before a new prompt or by an earlier radio); a failure ends the radio.
     pub(super) fn on_radio_event(&self, event: RadioEvent) {
         if !self.radio_on() {
             return; // a stopped radio's last words
@@ -134,13 +134,14 @@ impl Server {
         }
     }
 
-    /// Queues (or plays) a segment; false for one made for the prompt before a new one.
+    /// Queues (or plays) a segment; false for one this radio does not want: made for the
+    /// prompt before a new one, or by a radio stopped since.
     fn play_segment(&self, track_id: &str, bridge: bool) -> bool {
         let mut engine = self.engine();
-        if self
+        if !self
             .radio_slot()
             .as_ref()
-            .is_some_and(|(radio, _)| radio.is_dropped(track_id))
+            .is_some_and(|(radio, _)| radio.wants(track_id))
         {
             return false;
         }
