@@ -44,6 +44,9 @@ pub enum RadioEvent {
 
 type Emit = Arc<dyn Fn(RadioEvent) + Send + Sync>;
 
+/// Radios started in this process: each radio's serial number, which its events carry.
+static RADIOS: AtomicU64 = AtomicU64::new(0);
+
 /// One of the radio's tracks, for the seconds-ahead count and the segments' parents.
 struct RadioTrack {
     id: String,
@@ -329,11 +332,14 @@ pub struct Radio {
     bridge: Mutex<Option<JoinHandle<()>>>,
     /// The last bridge that gave way to the stream.
     gave_way: Mutex<Option<String>>,
+    serial: u64,
 }
 
 impl Radio {
     /// Starts generating on `backend` from `prompt` and `seed`; `stand_in` makes bridges when
-    /// `backend` is not the procedural one. `emit` runs on the radio's threads.
+    /// `backend` is not the procedural one. `emit` runs on the radio's threads, with the
+    /// radio's serial number (a stopped radio's last events may arrive after the next has
+    /// started).
     pub fn start(
         backend: Arc<dyn Backend>,
         stand_in: Arc<dyn Backend>,
@@ -341,7 +347,7 @@ impl Radio {
         settings: Arc<Mutex<StoreSettings>>,
         prompt: &str,
         seed: u64,
-        emit: impl Fn(RadioEvent) + Send + Sync + 'static,
+        emit: impl Fn(u64, RadioEvent) + Send + Sync + 'static,
     ) -> Radio {
         let bridge_backend = (backend.info().backend != "procedural").then_some(stand_in);
         let shared = Arc::new(Shared {
@@ -368,7 +374,8 @@ impl Radio {
             settings,
             shared: Arc::clone(&shared),
         };
-        let emit: Emit = Arc::new(emit);
+        let serial = RADIOS.fetch_add(1, Ordering::Relaxed) + 1;
+        let emit: Emit = Arc::new(move |event| emit(serial, event));
         let worker = {
             let (store, emit) = (store.clone(), Arc::clone(&emit));
             let opening_bridge = bridge_backend.clone();
@@ -392,6 +399,7 @@ impl Radio {
             worker: Some(worker),
             bridge: Mutex::new(None),
             gave_way: Mutex::new(None),
+            serial,
         }
     }
 
@@ -422,8 +430,12 @@ impl Radio {
             .collect()
     }
 
-    /// Whether `track_id` is this radio's and made for its prompt of the moment (a radio
-    /// stopped or retuned may still have a track on its way).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Whether `track_id`, one of this radio's, was made for its prompt of the moment (a
+    /// track of the song before a retune may still be on its way).
     pub fn wants(&self, track_id: &str) -> bool {
         lock(&self.shared.tracks).iter().any(|t| t.id == track_id && !t.dropped)
     }

@@ -303,3 +303,27 @@ fn a_stereo_model_radio_streams_stereo_segments() {
     assert_eq!(&b.samples[..overlap], &a.samples[a.samples.len() - overlap..]);
     assert_cache_consistent(&d.cache_dir);
 }
+
+/// A track asked for while a radio slower than real time holds the model (it never rests, so
+/// it always wants its next window) gets the model between two of the radio's windows.
+#[test]
+fn a_generation_asked_for_during_a_slow_radio_gets_the_model_between_its_windows() {
+    let dir = tempdir();
+    let mut d = listened_fixture_daemon(dir.path(), 30);
+    d.result("radio_start", json!({"prompt": "lofi", "seed": 4}));
+    // The radio's first window is under way once its opening bridge is queued.
+    let bridge = segment(&mut d);
+    assert_eq!(bridge["bridge"], true);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let reply = d.result(
+        "generate",
+        json!({"prompt": "rain on a window", "duration_sec": 2, "seed": 1}),
+    );
+    let id = reply["track_id"].clone();
+    // A window of the fixture takes ~16 s at 30 ms a step, the track ~3 s: it comes within the
+    // harness's 30 s (without the turn it waited for good: the radio took the lock again).
+    let done = d.notification("generation_complete", |p| p["track_id"] == id);
+    assert_eq!(done["backend"], "ggml");
+    assert!(d.result("status", json!({}))["radio"].is_object());
+    d.result("radio_stop", json!({}));
+}

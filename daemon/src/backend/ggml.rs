@@ -34,6 +34,10 @@ pub struct GgmlBackend {
     device: String,
     /// Radios alive: each holds a run state of the loaded model, which must outlive it.
     live_radios: AtomicUsize,
+    /// Tracks waiting for the model: a radio lets them go first, between two of its windows
+    /// (it would otherwise take the lock again at once, and a radio slower than real time
+    /// never rests).
+    tracks_waiting: AtomicUsize,
     /// 1, or 2 for the stereo models.
     channels: u16,
     sampling: Sampling,
@@ -88,6 +92,7 @@ impl GgmlBackend {
             threads,
             device: device.to_owned(),
             live_radios: AtomicUsize::new(0),
+            tracks_waiting: AtomicUsize::new(0),
             sampling,
             info,
             step_delay: test_step_delay(),
@@ -157,7 +162,11 @@ impl GgmlBackend {
         cancel: &AtomicBool,
         stream: Option<&mut AudioSink<'_>>,
     ) -> Result<Generated, BackendError> {
-        self.with_model(|model| self.track_on(model, request, progress, cancel, stream))
+        let waiting = Waiting::on(&self.tracks_waiting);
+        self.with_model(|model| {
+            drop(waiting);
+            self.track_on(model, request, progress, cancel, stream)
+        })
     }
 
     fn track_on(
@@ -235,6 +244,22 @@ fn backend_error(e: RunError) -> BackendError {
     }
 }
 
+/// Counts a thread waiting, while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn on(count: &'a AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// MusicGen's endless stream: one window (20–30 s) a stretch, each continuing the last.
 struct GgmlRadio<'a> {
     backend: &'a GgmlBackend,
@@ -254,6 +279,12 @@ impl RadioSource for GgmlRadio<'_> {
             backend.delay_step();
             !cancel.load(Ordering::Relaxed)
         };
+        while backend.tracks_waiting.load(Ordering::SeqCst) > 0 {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(BackendError::Cancelled);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let radio = &mut self.radio;
         backend.with_model(|model| {
             radio

@@ -124,13 +124,19 @@ pub struct Server {
     /// The radio, while one plays, and the playlist loop setting it set aside. Locked after
     /// `engine` when both are held.
     radio: Mutex<Option<(Radio, bool)>>,
-    radio_events: Sender<RadioEvent>,
+    /// The radios' events, each with its radio's serial number.
+    radio_events: Sender<(u64, RadioEvent)>,
     /// Wakes the pump after a request, which may have given it something to watch.
     wake_pump: Sender<()>,
 }
 
 /// Runs until the server is gone: queue and radio events as they come, playback every tick.
-fn pump(server: Weak<Server>, events: Receiver<QueueEvent>, radio_events: Receiver<RadioEvent>, wake: Receiver<()>) {
+fn pump(
+    server: Weak<Server>,
+    events: Receiver<QueueEvent>,
+    radio_events: Receiver<(u64, RadioEvent)>,
+    wake: Receiver<()>,
+) {
     let mut interval = TICK;
     loop {
         let mut queue_event = None;
@@ -148,8 +154,8 @@ fn pump(server: Weak<Server>, events: Receiver<QueueEvent>, radio_events: Receiv
         if let Some(event) = queue_event {
             server.on_queue_event(event);
         }
-        if let Some(event) = radio_event {
-            server.on_radio_event(event);
+        if let Some((radio, event)) = radio_event {
+            server.on_radio_event(radio, event);
         }
         server.tick();
         interval = if server.needs_ticks() { TICK } else { IDLE_TICK };
@@ -188,7 +194,7 @@ impl Server {
             protected: Vec::new(),
         }));
         let (events_tx, events_rx) = unbounded::<QueueEvent>();
-        let (radio_tx, radio_rx) = unbounded::<RadioEvent>();
+        let (radio_tx, radio_rx) = unbounded::<(u64, RadioEvent)>();
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         let engine = Engine::new(Arc::clone(&options.cache), options.audio_device, options.volume);
         let device_rate = Arc::new(AtomicU32::new(engine.rate()));

@@ -54,8 +54,8 @@ impl Server {
             self.settings.clone(),
             &request.prompt,
             request.seed,
-            move |event| {
-                let _ = events.send(event);
+            move |radio, event| {
+                let _ = events.send((radio, event));
             },
         );
         let status = radio.status();
@@ -114,9 +114,10 @@ impl Server {
     }
 
     /// A segment joins the playlist (and plays, if nothing does), then the editor hears of it
-    /// (not of one made before a new prompt or by an earlier radio); a failure ends the radio.
-    pub(super) fn on_radio_event(&self, event: RadioEvent) {
-        if !self.radio_on() {
+    /// (not of one made before a new prompt); a failure ends the radio. `radio`: the serial
+    /// number of the radio it comes from.
+    pub(super) fn on_radio_event(&self, radio: u64, event: RadioEvent) {
+        if self.radio_slot().as_ref().map(|(on_air, _)| on_air.serial()) != Some(radio) {
             return; // a stopped radio's last words
         }
         match &event {
@@ -134,8 +135,7 @@ impl Server {
         }
     }
 
-    /// Queues (or plays) a segment; false for one this radio does not want: made for the
-    /// prompt before a new one, or by a radio stopped since.
+    /// Queues (or plays) a segment; false for one made for the prompt before a new one.
     fn play_segment(&self, track_id: &str, bridge: bool) -> bool {
         let mut engine = self.engine();
         if !self
