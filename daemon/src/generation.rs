@@ -96,6 +96,7 @@ pub fn track_meta(
         tokens_actual,
         parent: None,
         seamless: false,
+        radio: false,
     }
 }
 

@@ -178,6 +178,7 @@ impl Store {
         let meta = TrackMeta {
             parent: parent.map(str::to_owned),
             seamless,
+            radio: true,
             ..generation::track_meta(
                 track_id,
                 &request,

@@ -273,6 +273,40 @@ fn a_radio_slower_than_real_time_never_goes_silent_and_never_cuts_hard() {
     assert_heard_without_gap_or_jump(&played, tracks.iter().map(samples));
 }
 
+/// Eviction takes the radio's tracks before the ones asked for, whatever their age: hours of
+/// radio never push out the user's tracks.
+#[test]
+fn eviction_takes_the_radios_tracks_before_the_ones_asked_for() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &["--backend", "procedural"]);
+    let mut mine = Vec::new();
+    for seed in 0..2 {
+        mine.push(d.generate(json!({"prompt": "mine", "seed": seed, "duration_sec": 5}))["track_id"].clone());
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // distinct created_at seconds
+    }
+    d.result("radio_start", json!({"prompt": "rainy night", "seed": 3}));
+    for _ in 0..2 {
+        assert_eq!(segment(&mut d)["track"]["radio"], true);
+    }
+    d.result("radio_stop", json!({}));
+    let ids = |d: &mut Daemon| -> Vec<Value> {
+        let list = d.result("cache_list", json!({}));
+        list.as_array().unwrap().iter().map(|t| t["track_id"].clone()).collect()
+    };
+    assert!(ids(&mut d).len() >= 4);
+    // Mine are the oldest and were never played: by age alone they would go first.
+    d.result("cache_config", json!({"max_tracks": 2}));
+    let mut left = ids(&mut d);
+    left.sort_by_key(|v| v.to_string());
+    mine.sort_by_key(|v| v.to_string());
+    assert_eq!(left, mine);
+    // Among the rest, the least recently used goes first as before.
+    d.result("cache_config", json!({"max_tracks": 1}));
+    let newer = d.result("cache_list", json!({}))[0]["seed"].clone();
+    assert_eq!(newer, 1);
+    assert_cache_consistent(&d.cache_dir);
+}
+
 /// A stereo MusicGen's radio streams both channels: its segments are stereo, left and right
 /// apart, and each starts with its parent's last 0.2 s of both.
 #[test]

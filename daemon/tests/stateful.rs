@@ -334,9 +334,13 @@ impl World {
             .iter()
             .map(|t| (t["track_id"].as_str().unwrap(), &t["prompt"]))
             .collect();
+        // With nothing heard (the radio ran dry or the listener skipped past its end) its
+        // next segment plays at once when it comes: what the playlist holds was played.
         let tracks = playlist["tracks"].as_array().unwrap();
-        let heard = tracks.iter().position(|t| *t == playlist["current"]);
-        for id in &tracks[heard.map_or(0, |i| i + 1)..] {
+        let Some(heard) = tracks.iter().position(|t| *t == playlist["current"]) else {
+            return Ok(());
+        };
+        for id in &tracks[heard + 1..] {
             let made_for = prompts.get(id.as_str().unwrap()).copied();
             let radio_track = made_for
                 .and_then(Value::as_str)

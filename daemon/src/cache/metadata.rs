@@ -38,6 +38,10 @@ pub struct TrackMeta {
     /// [`SEAMLESS_OVERLAP_SEC`]: played after the parent, the two join without a seam.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub seamless: bool,
+    /// Made by the radio (a segment or a bridge): eviction takes these before any other track,
+    /// so hours of radio never push out the tracks asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub radio: bool,
 }
 
 impl TrackMeta {

@@ -284,9 +284,11 @@ impl Cache {
         let mut total: u64 = tracks.iter().map(|t| t.size_bytes).sum();
         let mut count = tracks.len();
         let mut evicted = 0;
-        // Least recently used last in `list()`'s order.
+        // Least recently used last in `list()`'s order; the radio's tracks go first.
+        let evictable = |t: &TrackMeta| !protected.contains(&t.track_id);
         while total > max_bytes || limits.max_tracks.is_some_and(|max| count > max) {
-            let Some(pos) = tracks.iter().rposition(|t| !protected.contains(&t.track_id)) else {
+            let radio = tracks.iter().rposition(|t| t.radio && evictable(t));
+            let Some(pos) = radio.or_else(|| tracks.iter().rposition(evictable)) else {
                 break;
             };
             let victim = tracks.remove(pos);

@@ -625,7 +625,6 @@ impl Engine {
         self.loop_playlist
     }
 
-    /// The playlist after the track heard (all of it when none is).
     /// Takes those of `track_ids` that are still to come out of the playlist.
     pub fn playlist_remove_upcoming(&mut self, track_ids: &[String]) {
         let leaving: Vec<String> = self
@@ -639,6 +638,7 @@ impl Engine {
         }
     }
 
+    /// The playlist after the track heard (all of it when none is).
     pub fn upcoming(&self) -> &[String] {
         let after = self.index.map_or(0, |i| i + 1);
         &self.playlist[after.min(self.playlist.len())..]
