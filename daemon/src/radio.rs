@@ -411,9 +411,8 @@ impl Radio {
     /// them (they stay in the cache). The new song's first segment follows `playing` with a
     /// crossfade (a bridge in the new mood first, if the generator is slower than real time).
     pub fn retune(&self, prompt: &str, playing: Option<&str>) -> Vec<String> {
-        let changed = *lock(&self.shared.prompt) != prompt;
-        *lock(&self.shared.prompt) = prompt.to_owned();
-        if !changed || self.bridge_backend.is_none() {
+        let before = std::mem::replace(&mut *lock(&self.shared.prompt), prompt.to_owned());
+        if before == prompt || self.bridge_backend.is_none() {
             return Vec::new();
         }
         let mut tracks = lock(&self.shared.tracks);

@@ -138,18 +138,13 @@ impl Server {
     /// Queues (or plays) a segment; false for one made for the prompt before a new one.
     fn play_segment(&self, track_id: &str, bridge: bool) -> bool {
         let mut engine = self.engine();
-        if !self
-            .radio_slot()
-            .as_ref()
-            .is_some_and(|(radio, _)| radio.wants(track_id))
-        {
-            return false;
-        }
-        let bridge_gives_way = !bridge
-            && self
-                .radio_slot()
-                .as_ref()
-                .is_some_and(|(radio, _)| engine.current_track().is_some_and(|id| radio.bridge_gives_way(&id)));
+        let bridge_gives_way = {
+            let slot = self.radio_slot();
+            let Some((radio, _)) = slot.as_ref().filter(|(radio, _)| radio.wants(track_id)) else {
+                return false;
+            };
+            !bridge && engine.current_track().is_some_and(|id| radio.bridge_gives_way(&id))
+        };
         let result = match engine.current_track() {
             // A bridge gives way (crossfading) to a stream that keeps up.
             Some(_) if bridge_gives_way => engine.playlist_add(track_id).and_then(|()| engine.skip()),
