@@ -156,8 +156,8 @@ void run(StripFormat format, CpuKernels level, int iterations) {
 
 int main(int argc, char **argv) {
     CpuKernels level = cpu_kernels();
-    if (argc < 2 || !cpu_kernels_named(argv[1], level) || level > cpu_kernels()) {
-        std::fprintf(stderr, "usage: strip_product LEVEL [ITERATIONS]: LEVEL one of this CPU's (up to %s)\n", cpu_kernels_name());
+    if (argc < 2 || !cpu_kernels_named(argv[1], level) || !cpu_runs(level)) {
+        std::fprintf(stderr, "usage: strip_product LEVEL [ITERATIONS]: LEVEL one this CPU runs (its highest: %s)\n", cpu_kernels_name());
         return 2;
     }
     const int iterations = argc > 2 ? std::max(1, std::atoi(argv[2])) : 20;

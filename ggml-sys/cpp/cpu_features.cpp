@@ -1,26 +1,11 @@
 #include "cpu_features.h"
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
 namespace lofi {
 
 namespace {
-
-CpuKernels supported() {
-#if defined(__x86_64__) || defined(__i386__)
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) {
-        return CpuKernels::portable;
-    }
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) {
-        return CpuKernels::avx512_vnni;
-    }
-    return CpuKernels::avx2;
-#else
-    return CpuKernels::portable;
-#endif
-}
 
 // LOFI_CPU_KERNELS's level; the highest when unset or unknown.
 CpuKernels cap() {
@@ -43,8 +28,33 @@ const bool kNextBlockToL1 = [] {
 #endif
 }();
 
+bool cpu_runs(CpuKernels level) {
+#if defined(__x86_64__) || defined(__i386__)
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    switch (level) {
+    case CpuKernels::avx512_vnni:
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+    case CpuKernels::avx_vnni:
+        return avx2 && __builtin_cpu_supports("avxvnni");
+    case CpuKernels::avx2:
+        return avx2;
+    case CpuKernels::portable:
+        break;
+    }
+#endif
+    return level == CpuKernels::portable;
+}
+
 CpuKernels cpu_kernels() {
-    static const CpuKernels level = std::min(supported(), cap());
+    static const CpuKernels level = [] {
+        CpuKernels highest = CpuKernels::portable;
+        for (CpuKernels candidate : kCpuKernelLevels) {
+            if (candidate <= cap() && cpu_runs(candidate)) {
+                highest = candidate;
+            }
+        }
+        return highest;
+    }();
     return level;
 }
 
@@ -54,6 +64,8 @@ const char *cpu_kernels_name(CpuKernels level) {
     switch (level) {
     case CpuKernels::avx512_vnni:
         return "avx512-vnni";
+    case CpuKernels::avx_vnni:
+        return "avx-vnni";
     case CpuKernels::avx2:
         return "avx2";
     case CpuKernels::portable:

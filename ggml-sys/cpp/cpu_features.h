@@ -4,15 +4,22 @@
 
 namespace lofi {
 
-// Each level runs the ones below it: the strip products and attention have AVX-512 versions
-// (avx512_vnni: AVX-512 F, BW and VNNI), EnCodec's ELU stops at AVX2.
-enum class CpuKernels { portable, avx2, avx512_vnni };
+// Each level is faster than the ones below it where a CPU runs both: avx_vnni is the AVX2
+// strips' int8 products on VNNI's 256-bit vpdpbusd (Intel since Alder Lake, AMD since Zen 5: the
+// laptops without AVX-512), avx512_vnni the strip products and attention on AVX-512 F, BW and
+// VNNI; EnCodec's ELU stops at AVX2. A CPU may run avx512_vnni but not avx_vnni (Zen 4, Ice
+// Lake): the levels are not a chain of CPU features, a level's kernels use only its own.
+enum class CpuKernels { portable, avx2, avx_vnni, avx512_vnni };
 
 // Every level, lowest first (indexed by the enum's value).
-inline constexpr CpuKernels kCpuKernelLevels[] = {CpuKernels::portable, CpuKernels::avx2, CpuKernels::avx512_vnni};
+inline constexpr CpuKernels kCpuKernelLevels[] = {CpuKernels::portable, CpuKernels::avx2, CpuKernels::avx_vnni,
+                                                  CpuKernels::avx512_vnni};
 
-// The highest level this CPU runs (whatever the build's baseline), capped by LOFI_CPU_KERNELS
-// ("portable" or "avx2": the tests compare the levels).
+// Whether this CPU has the instructions of that level's kernels (whatever the build's baseline).
+bool cpu_runs(CpuKernels level);
+
+// The highest level this CPU runs, capped by LOFI_CPU_KERNELS (a level's name: the highest this
+// CPU runs at or below it; the tests compare the levels).
 CpuKernels cpu_kernels();
 
 // At least AVX2 (with FMA and F16C).
@@ -32,7 +39,7 @@ bool cpu_kernels_vectorised();
 // attention 5-20 % faster (benches/kernels.sh, 2026-12-02).
 extern const bool kNextBlockToL1;
 
-// "avx512-vnni", "avx2" or "portable".
+// "avx512-vnni", "avx-vnni", "avx2" or "portable".
 const char *cpu_kernels_name(CpuKernels level = cpu_kernels());
 
 // The level of that name; false for any other name.

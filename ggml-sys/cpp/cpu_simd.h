@@ -14,6 +14,7 @@
 
 #define LOFI_X86 1
 #define LOFI_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define LOFI_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define LOFI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni,fma,f16c")))
 
 // Around AVX-512 code: GCC 12's AVX-512 conversions start from an "undefined" register it then

@@ -100,6 +100,11 @@ const char *lofi_ggml_version(void) { return ggml_version(); }
 
 const char *lofi_cpu_kernels(void) { return lofi::cpu_kernels_name(); }
 
+bool lofi_cpu_runs_kernels(const char *name) {
+    lofi::CpuKernels level;
+    return lofi::cpu_kernels_named(name, level) && lofi::cpu_runs(level);
+}
+
 void lofi_cpu_elu(const float *x, float *y, int64_t n) { lofi::elu_values(x, y, n); }
 
 void lofi_cpu_gelu(const float *x, float *y, int64_t n) { lofi::gelu_values(x, y, n); }
@@ -160,7 +165,7 @@ bool lofi_strip_mul_mat(const lofi_strip_weight *weights, int count, const float
         lofi::set_error(err, err_len, std::string("no CPU kernels are named '") + kernels + "'");
         return false;
     }
-    if (level > lofi::cpu_kernels()) {
+    if (!lofi::cpu_runs(level)) {
         lofi::set_error(err, err_len, std::string("the ") + kernels + " kernels do not run here (this CPU: " + lofi::cpu_kernels_name() + ")");
         return false;
     }

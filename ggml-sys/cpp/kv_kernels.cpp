@@ -831,6 +831,7 @@ const Kernels &kernels() {
         switch (cpu_kernels()) {
         case CpuKernels::avx512_vnni:
             return Kernels{tile_scores_avx512, weighted_rows_avx512, weighted_tile_avx512_vnni};
+        case CpuKernels::avx_vnni: // (the strips' level: attention's stays at AVX2)
         case CpuKernels::avx2:
             return Kernels{tile_scores_avx2, weighted_rows_avx2, weighted_tile_avx2};
         case CpuKernels::portable:

@@ -191,9 +191,102 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
     }
 }
 
-template <typename Tile, int R>
-LOFI_AVX2 void strips_avx2_rows(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows,
-                                float *const *out) {
+// ---- AVX-VNNI: the AVX2 kernels' halves of a tile, four products summed per lane as the
+// AVX-512 kernels sum them, by VEX's 256-bit vpdpbusd (no embedded broadcast: the inputs'
+// four bytes are broadcast apart) ----
+
+template <int R>
+LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256i scaled[R], mins[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = mins[r] = _mm256_setzero_si256();
+    }
+    for (int j = 0; j < 8; j++) {
+        __m256i dot[R], dot_high[R]; // two chains of dpbusd, as on AVX-512
+        for (int r = 0; r < R; r++) {
+            dot[r] = dot_high[r] = _mm256_setzero_si256();
+        }
+        for (int g = 0; g < 4; g++) {
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.qs[j][g] + 32 * h));
+            const __m256i low = _mm256_and_si256(w, nibble), high = _mm256_and_si256(_mm256_srli_epi16(w, 4), nibble);
+            for (int r = 0; r < R; r++) {
+                const int8_t *a = group_inputs(rows[r], b, j, g);
+                dot[r] = _mm256_dpbusd_avx_epi32(dot[r], low, broadcast4(a));
+                dot_high[r] = _mm256_dpbusd_avx_epi32(dot_high[r], high, broadcast4(a + 4));
+            }
+        }
+        const __m256i scale = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[j] + 8 * h)));
+        for (int r = 0; r < R; r++) {
+            scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(_mm256_add_epi32(dot[r], dot_high[r]), scale));
+        }
+    }
+    for (int j = 0; j < 8; j += 2) { // the mins as on AVX2, madd and add in one dpwssd
+        const __m256i min = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.min_pairs[j / 2] + 16 * h)));
+        for (int r = 0; r < R; r++) {
+            mins[r] = _mm256_dpwssd_avx_epi32(mins[r], min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1)));
+        }
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.dmin + 8 * h)));
+    for (int r = 0; r < R; r++) {
+        const __m256 da = _mm256_set1_ps(rows[r].d[b]);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), _mm256_mul_ps(d, da), acc[r]);
+        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[r]), _mm256_mul_ps(dmin, da), acc[r]);
+    }
+}
+
+// Four times the values, as on AVX-512 (the layout's bits 2-7 as they are); their offset of 32
+// (times four) taken off at the end, as on AVX2.
+template <int R>
+LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+    const __m256i top6 = _mm256_set1_epi8(static_cast<char>(0xFC));
+    __m256i scaled[R], offsets[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = offsets[r] = _mm256_setzero_si256();
+    }
+    for (int s = 0; s < 16; s++) { // 16 inputs, one scale
+        __m256i packed[3], quads[4];
+        for (int m = 0; m < 3; m++) {
+            packed[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.packed[s][m] + 32 * h));
+            quads[m] = _mm256_and_si256(packed[m], top6);
+        }
+        // Each run's bits 0-1 shifted to the fourth group's place (bits 2-3, 4-5, 6-7).
+        quads[3] = _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi16(packed[0], 2), _mm256_set1_epi8(0x0C)),
+                                   _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi16(packed[1], 4), _mm256_set1_epi8(0x30)),
+                                                   _mm256_and_si256(_mm256_slli_epi16(packed[2], 6), _mm256_set1_epi8(static_cast<char>(0xC0)))));
+        const __m256i scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(t.scales[s] + 8 * h)));
+        for (int r = 0; r < R; r++) {
+            const int8_t *a = rows[r].q + b * kStripSuperblock + 16 * s;
+            __m256i dot = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), quads[0], broadcast4(a));
+            for (int m = 1; m < 4; m++) {
+                dot = _mm256_dpbusd_avx_epi32(dot, quads[m], broadcast4(a + 4 * m));
+            }
+            scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(dot, scale));
+        }
+    }
+    for (int s = 0; s < 16; s += 2) {
+        const __m256i scales = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s + 1] + 8 * h);
+        for (int r = 0; r < R; r++) {
+            const int32_t *sums = rows[r].sums + b * 16 + s;
+            offsets[r] = _mm256_dpwssd_avx_epi32(offsets[r], scales, int16_pairs(sums[0], sums[1]));
+        }
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
+    for (int r = 0; r < R; r++) {
+        const __m256i centred = _mm256_sub_epi32(scaled[r], _mm256_slli_epi32(offsets[r], 7));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(centred), _mm256_mul_ps(d, _mm256_set1_ps(rows[r].d[b] * 0.25f)), acc[r]);
+    }
+}
+
+// A half of a tile (rows 8h..8h+7) times R rows' superblock b, added to acc: the AVX2 levels'.
+template <typename Tile, int R> using HalfSuperblock = void (*)(const Tile &, const QuantizedRow *, int64_t, int, __m256 *);
+
+// The AVX2 levels' walk over strips and superblocks, a tile's two halves in turn: inlined into
+// each level's entry below, which compiles `superblock` with that level's instructions.
+template <typename Tile, int R, HalfSuperblock<Tile, R> superblock>
+LOFI_AVX2 __attribute__((always_inline)) inline void strips_in_halves(const Tile *tiles, int64_t superblocks, int64_t begin,
+                                                                      int64_t end, const QuantizedRow *rows, float *const *out) {
     for (int64_t s = begin; s < end; s++) {
         __m256 acc[2][R];
         for (int h = 0; h < 2; h++) {
@@ -204,8 +297,8 @@ LOFI_AVX2 void strips_avx2_rows(const Tile *tiles, int64_t superblocks, int64_t 
         for (int64_t b = 0; b < superblocks; b++) {
             const Tile &t = tiles[s * superblocks + b];
             ask_ahead(&t, sizeof(Tile), kTilesAheadToL2);
-            superblock_avx2<R>(t, rows, b, 0, acc[0]);
-            superblock_avx2<R>(t, rows, b, 1, acc[1]);
+            superblock(t, rows, b, 0, acc[0]);
+            superblock(t, rows, b, 1, acc[1]);
         }
         for (int r = 0; r < R; r++) {
             _mm256_storeu_ps(out[r] + s * kStripRows, acc[0][r]);
@@ -214,15 +307,16 @@ LOFI_AVX2 void strips_avx2_rows(const Tile *tiles, int64_t superblocks, int64_t 
     }
 }
 
-template <typename Tile>
-LOFI_AVX2 void strips_avx2(const void *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows,
-                           int n_rows, float *const *out) {
-    const auto *strip_tiles = static_cast<const Tile *>(tiles);
-    if (n_rows == 2) {
-        strips_avx2_rows<Tile, 2>(strip_tiles, superblocks, begin, end, rows, out);
-    } else {
-        strips_avx2_rows<Tile, 1>(strip_tiles, superblocks, begin, end, rows, out);
-    }
+template <typename Tile, int R>
+LOFI_AVX2 void strips_avx2(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows,
+                           float *const *out) {
+    strips_in_halves<Tile, R, superblock_avx2<R>>(tiles, superblocks, begin, end, rows, out);
+}
+
+template <typename Tile, int R>
+LOFI_AVX_VNNI void strips_avx_vnni(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows,
+                                   float *const *out) {
+    strips_in_halves<Tile, R, superblock_avx_vnni<R>>(tiles, superblocks, begin, end, rows, out);
 }
 
 // ---- AVX512-VNNI: a whole tile's 16 rows in one register, four products summed per lane ----
@@ -337,8 +431,8 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, c
 }
 
 template <typename Tile, int R>
-LOFI_AVX512 void strips_avx512_vnni_rows(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end,
-                                              const QuantizedRow *rows, float *const *out) {
+LOFI_AVX512 void strips_avx512_vnni(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end,
+                                         const QuantizedRow *rows, float *const *out) {
     for (int64_t s = begin; s < end; s++) {
         __m512 acc[R];
         for (int r = 0; r < R; r++) {
@@ -355,26 +449,28 @@ LOFI_AVX512 void strips_avx512_vnni_rows(const Tile *tiles, int64_t superblocks,
     }
 }
 
-template <typename Tile>
-LOFI_AVX512 void strips_avx512_vnni(const void *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows,
-                                    int n_rows, float *const *out) {
-    const auto *strip_tiles = static_cast<const Tile *>(tiles);
-    if (n_rows == 2) {
-        strips_avx512_vnni_rows<Tile, 2>(strip_tiles, superblocks, begin, end, rows, out);
-    } else {
-        strips_avx512_vnni_rows<Tile, 1>(strip_tiles, superblocks, begin, end, rows, out);
-    }
-}
 LOFI_AVX512_END
 #endif
+
+// Rows of R input rows, as a level's kernel takes them.
+template <typename Tile, int R> using RowsKernel = void (*)(const Tile *, int64_t, int64_t, int64_t, const QuantizedRow *, float *const *);
+
+// A level's kernel for one input row or two (a guided step's branches).
+template <typename Tile, RowsKernel<Tile, 1> one, RowsKernel<Tile, 2> two>
+void one_or_two_rows(const void *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows, int n_rows,
+                     float *const *out) {
+    (n_rows == 2 ? two : one)(static_cast<const Tile *>(tiles), superblocks, begin, end, rows, out);
+}
 
 template <typename Tile> StripKernel kernel_of(CpuKernels level) {
 #ifdef LOFI_X86
     switch (level) {
     case CpuKernels::avx512_vnni:
-        return strips_avx512_vnni<Tile>;
+        return one_or_two_rows<Tile, strips_avx512_vnni<Tile, 1>, strips_avx512_vnni<Tile, 2>>;
+    case CpuKernels::avx_vnni:
+        return one_or_two_rows<Tile, strips_avx_vnni<Tile, 1>, strips_avx_vnni<Tile, 2>>;
     case CpuKernels::avx2:
-        return strips_avx2<Tile>;
+        return one_or_two_rows<Tile, strips_avx2<Tile, 1>, strips_avx2<Tile, 2>>;
     case CpuKernels::portable:
         break;
     }

@@ -1,5 +1,5 @@
 // The CPU kernels of the products with weights in strips (strip_layout.h): per format, a
-// portable, an AVX2 and an AVX512-VNNI version, chosen by level (cpu_features.h).
+// portable, an AVX2, an AVX-VNNI and an AVX512-VNNI version, chosen by level (cpu_features.h).
 #pragma once
 
 #include <cstdint>

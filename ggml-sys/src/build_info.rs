@@ -28,13 +28,28 @@ fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
     .into_owned()
 }
 
+/// The levels of our own CPU kernels, lowest first: each the fastest where a CPU runs it, but a
+/// CPU may run a level without the one below it (Zen 4 runs "avx512-vnni", not "avx-vnni").
+pub const CPU_KERNEL_LEVELS: [&str; 4] = ["portable", "avx2", "avx-vnni", "avx512-vnni"];
+
 /// Which level of our own CPU kernels (the decoder's attention, EnCodec's ELU, the decoder's Q4_K
-/// products in strips) runs on this CPU: "avx512-vnni" (the products; the others stop at AVX2),
-/// "avx2" or "portable" (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS`
-/// caps it).
+/// and Q6_K products in strips) runs on this CPU: "avx512-vnni" (the products and attention; the
+/// others stop at AVX2), "avx-vnni" (the products; the others stop at AVX2), "avx2" or
+/// "portable" (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS` caps it:
+/// the highest level this CPU runs at or below the one it names).
 pub fn cpu_kernels() -> String {
     // SAFETY: no arguments; returns a static string.
     static_text(unsafe { raw::lofi_cpu_kernels() })
+}
+
+/// Whether this CPU has the instructions of the kernels of that level ([`CPU_KERNEL_LEVELS`]),
+/// whatever `LOFI_CPU_KERNELS` says; false for any other name.
+pub fn cpu_runs_kernels(level: &str) -> bool {
+    let Ok(name) = c_string(level) else {
+        return false;
+    };
+    // SAFETY: name is NUL-terminated and outlives the call.
+    unsafe { raw::lofi_cpu_runs_kernels(name.as_ptr()) }
 }
 
 /// The memory read bandwidth (bytes per second) `threads` threads reach streaming 1 GiB as a
@@ -197,8 +212,8 @@ pub enum StripInput<'a> {
 }
 
 /// The same product as [`mul_mat`] for a Q4_K or Q6_K `a` (`m` a multiple of 16) through the
-/// decoder's strip layout and kernels: `kernels` names a level ("portable", "avx2",
-/// "avx512-vnni"; `None`: this CPU's, as [`cpu_kernels`] names it), refused where this CPU does
+/// decoder's strip layout and kernels: `kernels` names a level (of [`CPU_KERNEL_LEVELS`]; `None`:
+/// this CPU's, as [`cpu_kernels`] names it), refused where this CPU does
 /// not run it; `input` says what `b`'s rows go through first.
 pub fn strip_mul_mat(
     a_type: GgmlType,

@@ -7,7 +7,8 @@
 //!   [`c_string`] pass their strings.
 //! - [`GgmlType`], [`quantize`], [`to_f32`]: GGML's tensor types and its own quantizers.
 //! - [`GgufFile`], [`GgufWriter`]: GGUF files through GGML's parser, with data ranges checked.
-//! - [`version`], [`cpu_features`], [`cpu_variant`], [`accelerators`], [`cpu_kernels`], [`mul_mat`],
+//! - [`version`], [`cpu_features`], [`cpu_variant`], [`accelerators`], [`cpu_kernels`],
+//!   [`cpu_runs_kernels`], [`CPU_KERNEL_LEVELS`], [`mul_mat`],
 //!   [`strip_mul_mat`], [`strip_mul_mats`], [`cpu_elu`], [`cpu_gelu`], [`conv_tap_sum`]:
 //!   what was built, and checks that it computes; [`read_bandwidth`]: the benchmarks' memory bandwidth.
 
@@ -23,8 +24,9 @@ pub mod raw {
 }
 
 pub use build_info::{
-    accelerators, conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, cpu_variant, mul_mat, read_bandwidth,
-    strip_mul_mat, strip_mul_mats, version, LayerNorm, StripInput, StripWeight, TapGeometry,
+    accelerators, conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, cpu_runs_kernels, cpu_variant, mul_mat,
+    read_bandwidth, strip_mul_mat, strip_mul_mats, version, LayerNorm, StripInput, StripWeight, TapGeometry,
+    CPU_KERNEL_LEVELS,
 };
 pub use error::{c_path, c_string, ErrorBuffer, GgmlError};
 pub use gguf::{GgufFile, GgufMetadata, GgufWriter, TensorInfo};

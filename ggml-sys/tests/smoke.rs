@@ -1,8 +1,9 @@
 //! The GGML build computes: matrix products against a naive Rust result, quantize round trips,
 //! and a GGUF written and read back through GGML's own writer and parser.
 use ggml_sys::{
-    conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, mul_mat, quantize, read_bandwidth, strip_mul_mat,
-    strip_mul_mats, to_f32, version, GgmlType, GgufFile, GgufWriter, LayerNorm, StripInput, StripWeight, TapGeometry,
+    conv_tap_sum, cpu_elu, cpu_features, cpu_gelu, cpu_kernels, cpu_runs_kernels, mul_mat, quantize, read_bandwidth,
+    strip_mul_mat, strip_mul_mats, to_f32, version, GgmlType, GgufFile, GgufWriter, LayerNorm, StripInput, StripWeight,
+    TapGeometry, CPU_KERNEL_LEVELS,
 };
 
 /// Deterministic values in [-1, 1) (a small LCG; the test needs no quality randomness).
@@ -262,8 +263,13 @@ fn q4_k_mul_mat_matches_naive_on_dequantized_weights() {
     assert!(weight_diff < 0.15, "Q4_K round trip differs by {weight_diff}");
 }
 
-/// `strip_mul_mat` of `a` by `b` with `input` on every kernel level this CPU runs (on 1, 2 and
-/// 3 threads: shared unevenly) stays within `tolerance` times the largest value of `expected`.
+/// The kernel levels this CPU runs, lowest first (the cap of `LOFI_CPU_KERNELS` aside).
+fn runnable_levels() -> impl Iterator<Item = &'static str> {
+    CPU_KERNEL_LEVELS.into_iter().filter(|level| cpu_runs_kernels(level))
+}
+
+/// `strip_mul_mat` of `a` by `b` with `input` on every kernel level this CPU runs (on 1, 2, 3
+/// and 2 threads: 3 shares unevenly) stays within `tolerance` times the largest value of `expected`.
 fn assert_strip_product_on_every_level(
     (a_type, a): (GgmlType, &[u8]),
     b: &[f32],
@@ -272,10 +278,8 @@ fn assert_strip_product_on_every_level(
     expected: &[f32],
     tolerance: f32,
 ) {
-    let levels = ["portable", "avx2", "avx512-vnni"];
-    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
     let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
-    for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
+    for (level, threads) in runnable_levels().zip([1, 2, 3, 2]) {
         let c = strip_mul_mat(a_type, a, b, mnk, Some(level), input, threads).unwrap();
         let diff = max_abs_diff(&c, expected);
         assert!(
@@ -321,8 +325,6 @@ fn strip_products_sharing_one_input_match_each_ggml_product() {
         .zip(&quantized)
         .map(|(&(a_type, m), a)| StripWeight { a_type, a, m })
         .collect();
-    let levels = ["portable", "avx2", "avx512-vnni"];
-    let runnable = levels.iter().position(|&l| l == cpu_kernels()).expect("a known level") + 1;
     for n in [1, 2, 3] {
         let b: Vec<f32> = values(n * k, 24).iter().map(|v| v * 4.0).collect();
         let expected: Vec<f32> = weights
@@ -330,7 +332,7 @@ fn strip_products_sharing_one_input_match_each_ggml_product() {
             .flat_map(|w| mul_mat(w.a_type, w.a, &b, w.m, n, k, 1).unwrap())
             .collect();
         let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
-        for (level, threads) in levels[..runnable].iter().zip([1, 2, 3]) {
+        for (level, threads) in runnable_levels().zip([1, 2, 3, 2]) {
             let c = strip_mul_mats(&weights, &b, (n, k), Some(level), StripInput::AsIs, threads).unwrap();
             let diff = max_abs_diff(&c, &expected);
             assert!(
@@ -406,17 +408,8 @@ fn strip_products_refuse_what_they_cannot_compute() {
     let a = quantize(GgmlType::Q4_K, &values(16 * 256, 9), 256).unwrap();
     let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), StripInput::AsIs, 1).unwrap_err();
     assert_eq!(unknown.0, "no CPU kernels are named 'sse9'");
-    if cpu_kernels() != "avx512-vnni" {
-        let beyond = strip_mul_mat(
-            GgmlType::Q4_K,
-            &a,
-            &b,
-            (16, 1, 256),
-            Some("avx512-vnni"),
-            StripInput::AsIs,
-            1,
-        )
-        .unwrap_err();
+    for level in CPU_KERNEL_LEVELS.into_iter().filter(|level| !cpu_runs_kernels(level)) {
+        let beyond = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some(level), StripInput::AsIs, 1).unwrap_err();
         assert!(beyond.0.contains("do not run here"), "{beyond}");
     }
 }
