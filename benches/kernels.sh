@@ -40,8 +40,8 @@ prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4'
   'strips_avx_vnni.*StripTileQ4' 'strips_avx_vnni.*StripTileQ6' 'strips_avx2.*StripTileQ4' 'strips_avx2.*StripTileQ6'
 [ "${1:-}" = --build ] && exit 0
 lscpu | grep -E "^Model name" || true
-# (the portable kernels are for correctness: ~20x slower; avx-vnni's attention is avx2's)
+# (the portable kernels are for correctness: ~20x slower)
 for level in avx2 avx-vnni avx512-vnni; do
   target/bench-kernels/strip_product "$level" "${1:-20}" 2>/dev/null || { echo "$level: this CPU does not run it"; continue; }
-  [ "$level" = avx-vnni ] || LOFI_CPU_KERNELS=$level target/bench-kernels/attention "${1:-20}"
+  LOFI_CPU_KERNELS=$level target/bench-kernels/attention "${1:-20}"
 done

@@ -4,10 +4,10 @@
 
 namespace lofi {
 
-// Each level is faster than the ones below it where a CPU runs both: avx_vnni is the AVX2
-// strips' int8 products on VNNI's 256-bit vpdpbusd (Intel since Alder Lake, AMD since Zen 5: the
-// laptops without AVX-512), avx512_vnni the strip products and attention on AVX-512 F, BW and
-// VNNI; EnCodec's ELU stops at AVX2. A CPU may run avx512_vnni but not avx_vnni (Zen 4, Ice
+// Each level is faster than the ones below it where a CPU runs both: avx_vnni is the strip
+// products and the int8 attention on VNNI's 256-bit vpdpbusd (Intel since Alder Lake, AMD since
+// Zen 5: the laptops without AVX-512), avx512_vnni the same on AVX-512 F, BW and VNNI; EnCodec's
+// ELU stops at AVX2. A CPU may run avx512_vnni but not avx_vnni (Zen 4, Ice
 // Lake): the levels are not a chain of CPU features, a level's kernels use only its own.
 enum class CpuKernels { portable, avx2, avx_vnni, avx512_vnni };
 

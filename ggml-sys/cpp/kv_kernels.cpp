@@ -619,17 +619,113 @@ LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, 
     }
 }
 
-// out += one value tile weighted, in integer dot products with the weights' int8 parts: 8
-// dimensions of 4 positions (int8) or 8 (int4) per 32-byte load.
-LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+// out += one value tile weighted on an AVX2 level: the weights in int8 parts, then each run of
+// up to 32 dimensions by `weigh` (the level's weigh_dimensions, given the run's count of 8 lanes
+// as a constant and its first dimension).
+template <typename Weigh>
+void weighted_tile_in_runs(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, Weigh &&weigh) {
     TileWeights w;
     if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, w)) {
         return;
     }
     for (int64_t d0 = 0; d0 < dh; d0 += 32) {
-        with_count(std::min<int64_t>(32, dh - d0) / 8,
-                   [&](auto lanes) { weigh_dimensions_avx2<decltype(lanes)::value>(element, dh, d0, w, tile, m, out); });
+        with_count(std::min<int64_t>(32, dh - d0) / 8, [&](auto lanes) { weigh(lanes, d0, w); });
     }
+}
+
+// out += one value tile weighted, in integer dot products with the weights' int8 parts: 8
+// dimensions of 4 positions (int8) or 8 (int4) per 32-byte load.
+LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+    weighted_tile_in_runs(element, dh, weights, tile, m, [&](auto lanes, int64_t d0, const TileWeights &w) {
+        weigh_dimensions_avx2<decltype(lanes)::value>(element, dh, d0, w, tile, m, out);
+    });
+}
+
+// ---- AVX-VNNI: the int8 keys' scores and the int8 and int4 values' sums as AVX-512 computes
+// them (unsigned operands into dpbusd), 8 lanes to a register ----
+
+// tile_scores_int8_avx512_vnni on 8 positions a register, 32 positions at a time (8 accumulators).
+LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+    if (element != KvElement::int8) {
+        tile_scores_avx2(element, dh, query, tile, m, scores); // float keys: no integer products
+        return;
+    }
+    const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
+    const __m256i high_taken = _mm256_set1_epi32(128 * query.parts.high_sum), low_taken = _mm256_set1_epi32(128 * query.parts.low_sum);
+    const float *scales = key_scales(KvElement::int8, tile, dh);
+    alignas(32) float tile_scores[kKvTile];
+    for (int64_t half = 0; half < kKvTile; half += 32) {
+        __m256i high[4], low[4]; // in registers: the loops over them unrolled
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            high[j] = low[j] = _mm256_setzero_si256();
+        }
+        for (int64_t d = 0; d < dh; d += 4) {
+            const __m256i q_high = broadcast4(query.high + d), q_low = broadcast4(query.low + d);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const char *keys = tile + key_index(KvElement::int8, d, half + 8 * j);
+                const __m256i k = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(keys)), offset);
+                high[j] = _mm256_dpbusd_avx_epi32(high[j], k, q_high);
+                low[j] = _mm256_dpbusd_avx_epi32(low[j], k, q_low);
+            }
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m256 dot = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(low[j], low_taken)), _mm256_set1_ps(1.0f / 256.0f),
+                                               _mm256_cvtepi32_ps(_mm256_sub_epi32(high[j], high_taken)));
+            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(scales + half + 8 * j), _mm256_set1_ps(query.parts.scale));
+            _mm256_store_ps(tile_scores + half + 8 * j, _mm256_mul_ps(dot, scale));
+        }
+    }
+    std::copy_n(tile_scores, m, scores);
+}
+
+// weigh_dimensions_avx512_vnni on 8 dimensions a register: out[d0, d0 + 8 * Lanes) += one value
+// tile's dimensions there, weighted.
+template <int Lanes>
+LOFI_AVX_VNNI void weigh_dimensions_avx_vnni(KvElement element, int64_t dh, int64_t d0, const TileWeights &w, const char *tile,
+                                             int64_t m, float *out) {
+    const bool four_bit = element == KvElement::int4;
+    const __m256i nibble = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256i high[Lanes], low[Lanes];
+#pragma GCC unroll 4
+    for (int j = 0; j < Lanes; j++) {
+        high[j] = low[j] = _mm256_setzero_si256();
+    }
+    for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
+        const char *at = tile + value_byte(element, dh, d0, p);
+        const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
+        if (four_bit) {
+            const __m256i h1 = broadcast4(w.high + p + 4), l1 = broadcast4(w.low + p + 4);
+#pragma GCC unroll 4
+            for (int j = 0; j < Lanes; j++) {
+                const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j));
+                const __m256i first = _mm256_and_si256(packed, nibble), second = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
+                high[j] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(high[j], first, h0), second, h1);
+                low[j] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(low[j], first, l0), second, l1);
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int j = 0; j < Lanes; j++) {
+                const __m256i v = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j)), flip);
+                high[j] = _mm256_dpbusd_avx_epi32(high[j], v, h0);
+                low[j] = _mm256_dpbusd_avx_epi32(low[j], v, l0);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < Lanes; j++) {
+        add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 8 : 128);
+    }
+}
+
+// weighted_tile_avx2 with VNNI: 8 dimensions of 4 positions per 32-byte load into dpbusd, the
+// values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
+LOFI_AVX_VNNI void weighted_tile_avx_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+    weighted_tile_in_runs(element, dh, weights, tile, m, [&](auto lanes, int64_t d0, const TileWeights &w) {
+        weigh_dimensions_avx_vnni<decltype(lanes)::value>(element, dh, d0, w, tile, m, out);
+    });
 }
 
 // ---- AVX-512: 16 lanes, and two accumulator sets so that 8 FMA chains keep both units busy ----
@@ -831,7 +927,8 @@ const Kernels &kernels() {
         switch (cpu_kernels()) {
         case CpuKernels::avx512_vnni:
             return Kernels{tile_scores_avx512, weighted_rows_avx512, weighted_tile_avx512_vnni};
-        case CpuKernels::avx_vnni: // (the strips' level: attention's stays at AVX2)
+        case CpuKernels::avx_vnni:
+            return Kernels{tile_scores_avx_vnni, weighted_rows_avx2, weighted_tile_avx_vnni};
         case CpuKernels::avx2:
             return Kernels{tile_scores_avx2, weighted_rows_avx2, weighted_tile_avx2};
         case CpuKernels::portable:

@@ -1,5 +1,5 @@
-// The CPU kernels of decode-time attention (kv_cache.h), chosen at run time (cpu_features.h),
-// and the layout of a layer's cache they read.
+// The CPU kernels of decode-time attention (kv_cache.h), chosen at run time (cpu_features.h:
+// portable, AVX2, AVX-VNNI and AVX512-VNNI versions), and the layout of a layer's cache they read.
 #pragma once
 
 #include <cstddef>

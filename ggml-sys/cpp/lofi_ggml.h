@@ -24,8 +24,8 @@ bool lofi_ggml_to_f32(int type, const void *src, float *dst, int64_t n);
 /* ---- The build ---- */
 const char *lofi_ggml_version(void);
 /* Which level of our CPU kernels (K-quant products in strips, attention, ELU, GELU) this CPU
-   runs: "avx512-vnni" (the products and attention; the others AVX2), "avx-vnni" (the products;
-   the others AVX2), "avx2" or "portable" (chosen at run time, LOFI_CPU_KERNELS caps it). */
+   runs: "avx512-vnni" (the products and attention; the others AVX2), "avx-vnni" (the products and
+   attention on 256-bit VNNI; the others AVX2), "avx2" or "portable" (chosen at run time, LOFI_CPU_KERNELS caps it). */
 const char *lofi_cpu_kernels(void);
 /* Whether this CPU runs the kernels of the level of that name (false for an unknown name). */
 bool lofi_cpu_runs_kernels(const char *name);

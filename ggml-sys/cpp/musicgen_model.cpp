@@ -67,6 +67,37 @@ const void *mapped_data(const MusicgenModel &m, const ggml_tensor *tensor) {
     return mapped_data(m, gguf_find_tensor(m.file->ctx, tensor->name));
 }
 
+// Asks the kernel to map all but the decoder's weights (read every step: on 2 MB pages its TLB
+// misses cost ~5 % less of a step) in 4 kB pages: the page cache may hold the file in 2 MB
+// folios, which the kernel then maps whole, and weights read once (T5's, EnCodec's) counted in the
+// resident set 2 MB at a time (streamed 30 s: 405-432 MB peak, 395 with this).
+void map_read_once_weights_in_small_pages(const MusicgenModel &m) {
+#if defined(MADV_NOHUGEPAGE)
+    constexpr int64_t kHugePage = int64_t{2} << 20;
+    const auto size = static_cast<int64_t>(m.mapping_size);
+    int64_t decoder_begin = size, decoder_end = 0;
+    for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
+        if (std::strncmp(gguf_get_tensor_name(m.file->ctx, i), "dec.", 4) == 0) {
+            decoder_begin = std::min(decoder_begin, file_offset_of(m, i));
+            decoder_end = std::max(decoder_end, file_offset_of(m, i) + static_cast<int64_t>(gguf_get_tensor_size(m.file->ctx, i)));
+        }
+    }
+    decoder_begin = decoder_begin / kHugePage * kHugePage; // (the decoder's side keeps the 2 MB around its ends)
+    decoder_end = std::min(size, (decoder_end + kHugePage - 1) / kHugePage * kHugePage);
+    char *base = static_cast<char *>(m.mapping);
+    if (decoder_end <= decoder_begin) {
+        decoder_begin = decoder_end = size; // no decoder: all of it
+    }
+    // Advice: a refusal changes nothing.
+    madvise(base, static_cast<size_t>(decoder_begin), MADV_NOHUGEPAGE);
+    if (decoder_end < size) {
+        madvise(base + decoder_end, static_cast<size_t>(size - decoder_end), MADV_NOHUGEPAGE);
+    }
+#else
+    (void)m;
+#endif
+}
+
 // Maps the file read-only: weights are used from it in place, pages load on use.
 bool map_file(MusicgenModel &m, std::string &error) {
     m.fd = open(m.file->path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -81,6 +112,7 @@ bool map_file(MusicgenModel &m, std::string &error) {
         error = "cannot map " + m.file->path + " into memory";
         return false;
     }
+    map_read_once_weights_in_small_pages(m);
     return true;
 }
 

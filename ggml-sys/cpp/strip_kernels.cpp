@@ -106,6 +106,20 @@ inline int32_t int16_pair(int32_t low, int32_t high) {
 }
 LOFI_AVX2 inline __m256i int16_pairs(int32_t low, int32_t high) { return _mm256_set1_epi32(int16_pair(low, high)); }
 
+// acc[r] += the half's scales times scaled[r] less its mins' scales times mins[r], both times row
+// r's scale: the end of a Q4_K half-tile on the AVX2 levels.
+template <int R>
+LOFI_AVX2 inline void add_q4_half(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, const __m256i *scaled,
+                                  const __m256i *mins, __m256 *acc) {
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.dmin + 8 * h)));
+    for (int r = 0; r < R; r++) {
+        const __m256 da = _mm256_set1_ps(rows[r].d[b]);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), _mm256_mul_ps(d, da), acc[r]);
+        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[r]), _mm256_mul_ps(dmin, da), acc[r]);
+    }
+}
+
 template <int R>
 LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
@@ -140,13 +154,7 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
             mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1))));
         }
     }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.dmin + 8 * h)));
-    for (int r = 0; r < R; r++) {
-        const __m256 da = _mm256_set1_ps(rows[r].d[b]);
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), _mm256_mul_ps(d, da), acc[r]);
-        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[r]), _mm256_mul_ps(dmin, da), acc[r]);
-    }
+    add_q4_half<R>(t, rows, b, h, scaled, mins, acc);
 }
 
 template <int R>
@@ -227,13 +235,7 @@ LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow 
             mins[r] = _mm256_dpwssd_avx_epi32(mins[r], min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1)));
         }
     }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.dmin + 8 * h)));
-    for (int r = 0; r < R; r++) {
-        const __m256 da = _mm256_set1_ps(rows[r].d[b]);
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled[r]), _mm256_mul_ps(d, da), acc[r]);
-        acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins[r]), _mm256_mul_ps(dmin, da), acc[r]);
-    }
+    add_q4_half<R>(t, rows, b, h, scaled, mins, acc);
 }
 
 // Four times the values, as on AVX-512 (the layout's bits 2-7 as they are); their offset of 32

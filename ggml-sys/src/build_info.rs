@@ -34,9 +34,9 @@ pub const CPU_KERNEL_LEVELS: [&str; 4] = ["portable", "avx2", "avx-vnni", "avx51
 
 /// Which level of our own CPU kernels (the decoder's attention, EnCodec's ELU, the decoder's Q4_K
 /// and Q6_K products in strips) runs on this CPU: "avx512-vnni" (the products and attention; the
-/// others stop at AVX2), "avx-vnni" (the products; the others stop at AVX2), "avx2" or
-/// "portable" (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS` caps it:
-/// the highest level this CPU runs at or below the one it names).
+/// others stop at AVX2), "avx-vnni" (the same on 256-bit registers), "avx2" or "portable"
+/// (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS` caps it: the highest
+/// level this CPU runs at or below the one it names).
 pub fn cpu_kernels() -> String {
     // SAFETY: no arguments; returns a static string.
     static_text(unsafe { raw::lofi_cpu_kernels() })
