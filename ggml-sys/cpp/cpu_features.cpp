@@ -47,9 +47,10 @@ bool cpu_runs(CpuKernels level) {
 
 CpuKernels cpu_kernels() {
     static const CpuKernels level = [] {
+        const CpuKernels most = cap();
         CpuKernels highest = CpuKernels::portable;
         for (CpuKernels candidate : kCpuKernelLevels) {
-            if (candidate <= cap() && cpu_runs(candidate)) {
+            if (candidate <= most && cpu_runs(candidate)) {
                 highest = candidate;
             }
         }

@@ -106,11 +106,23 @@ inline int32_t int16_pair(int32_t low, int32_t high) {
 }
 LOFI_AVX2 inline __m256i int16_pairs(int32_t low, int32_t high) { return _mm256_set1_epi32(int16_pair(low, high)); }
 
-// acc[r] += the half's scales times scaled[r] less its mins' scales times mins[r], both times row
-// r's scale: the end of a Q4_K half-tile on the AVX2 levels.
+// acc[r] += the half's scales times scaled[r] less its mins' scales times the mins' products with
+// row r's sub-block sums, both times row r's scale: the end of a Q4_K half-tile on the AVX2
+// levels. The mins meet the sums two sub-blocks to a madd: a row's lanes hold sub-block j's and
+// j + 1's min (at most 63), the multiplier their sums (|sum| <= 32 * 127: int16).
 template <int R>
 LOFI_AVX2 inline void add_q4_half(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, const __m256i *scaled,
-                                  const __m256i *mins, __m256 *acc) {
+                                  __m256 *acc) {
+    __m256i mins[R];
+    for (int r = 0; r < R; r++) {
+        mins[r] = _mm256_setzero_si256();
+    }
+    for (int j = 0; j < 8; j += 2) {
+        const __m256i min = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.min_pairs[j / 2] + 16 * h)));
+        for (int r = 0; r < R; r++) {
+            mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1))));
+        }
+    }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
     const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.dmin + 8 * h)));
     for (int r = 0; r < R; r++) {
@@ -123,9 +135,9 @@ LOFI_AVX2 inline void add_q4_half(const StripTileQ4 &t, const QuantizedRow *rows
 template <int R>
 LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
-    __m256i scaled[R], mins[R];
+    __m256i scaled[R];
     for (int r = 0; r < R; r++) {
-        scaled[r] = mins[r] = _mm256_setzero_si256();
+        scaled[r] = _mm256_setzero_si256();
     }
     for (int j = 0; j < 8; j++) {
         __m256i pairs[R];
@@ -146,23 +158,43 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
             scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs[r], scale));
         }
     }
-    // The mins times each group's input sum, two groups to a madd: a row's lanes hold group j's
-    // and j + 1's min (at most 63), the multiplier their sums (|sum| <= 32 * 127: int16).
-    for (int j = 0; j < 8; j += 2) {
-        const __m256i min = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.min_pairs[j / 2] + 16 * h)));
+    add_q4_half<R>(t, rows, b, h, scaled, acc);
+}
+
+// acc[r] += scaled[r] less the values' offset of 32 (32 * the sum over s of scale_s times row r's
+// inputs' sum over s), times the half's scales and row r's scale: the end of a Q6_K half-tile on
+// the AVX2 levels, whose products hold the values once (AVX2) or Times = 4 times (AVX-VNNI, bits
+// 2-7 as they are; a quarter of the scale is exact). The offsets two s to a madd (|sum| <= 16 *
+// 127: int16).
+template <int R, int Times>
+LOFI_AVX2 inline void add_q6_half(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, const __m256i *scaled,
+                                  __m256 *acc) {
+    static_assert(Times == 1 || Times == 4, "the values once or four times");
+    constexpr int kOffsetShift = Times == 1 ? 5 : 7; // times 32 * Times
+    __m256i offsets[R];
+    for (int r = 0; r < R; r++) {
+        offsets[r] = _mm256_setzero_si256();
+    }
+    for (int s = 0; s < 16; s += 2) {
+        const __m256i scales = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s + 1] + 8 * h);
         for (int r = 0; r < R; r++) {
-            mins[r] = _mm256_add_epi32(mins[r], _mm256_madd_epi16(min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1))));
+            const int32_t *sums = rows[r].sums + b * 16 + s;
+            offsets[r] = _mm256_add_epi32(offsets[r], _mm256_madd_epi16(scales, int16_pairs(sums[0], sums[1])));
         }
     }
-    add_q4_half<R>(t, rows, b, h, scaled, mins, acc);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
+    for (int r = 0; r < R; r++) {
+        const __m256i centred = _mm256_sub_epi32(scaled[r], _mm256_slli_epi32(offsets[r], kOffsetShift));
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(centred), _mm256_mul_ps(d, _mm256_set1_ps(rows[r].d[b] * (1.0f / Times))), acc[r]);
+    }
 }
 
 template <int R>
 LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
     const __m256i top6 = _mm256_set1_epi8(static_cast<char>(0xFC)), low2 = _mm256_set1_epi8(0x03);
-    __m256i scaled[R], offsets[R];
+    __m256i scaled[R];
     for (int r = 0; r < R; r++) {
-        scaled[r] = offsets[r] = _mm256_setzero_si256();
+        scaled[r] = _mm256_setzero_si256();
     }
     for (int s = 0; s < 16; s++) { // 16 inputs, one scale
         const __m256i scale = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s] + 8 * h);
@@ -183,20 +215,7 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
             }
         }
     }
-    // The values' offset of 32: 32 * sum over s of scale_s * (the inputs' sum over s), two s to
-    // a madd (|sum| <= 16 * 127: int16).
-    for (int s = 0; s < 16; s += 2) {
-        const __m256i scales = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s + 1] + 8 * h);
-        for (int r = 0; r < R; r++) {
-            const int32_t *sums = rows[r].sums + b * 16 + s;
-            offsets[r] = _mm256_add_epi32(offsets[r], _mm256_madd_epi16(scales, int16_pairs(sums[0], sums[1])));
-        }
-    }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
-    for (int r = 0; r < R; r++) {
-        const __m256i centred = _mm256_sub_epi32(scaled[r], _mm256_slli_epi32(offsets[r], 5));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(centred), _mm256_mul_ps(d, _mm256_set1_ps(rows[r].d[b])), acc[r]);
-    }
+    add_q6_half<R, 1>(t, rows, b, h, scaled, acc);
 }
 
 // ---- AVX-VNNI: the AVX2 kernels' halves of a tile, four products summed per lane as the
@@ -206,9 +225,9 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
 template <int R>
 LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
-    __m256i scaled[R], mins[R];
+    __m256i scaled[R];
     for (int r = 0; r < R; r++) {
-        scaled[r] = mins[r] = _mm256_setzero_si256();
+        scaled[r] = _mm256_setzero_si256();
     }
     for (int j = 0; j < 8; j++) {
         __m256i dot[R], dot_high[R]; // two chains of dpbusd, as on AVX-512
@@ -229,13 +248,7 @@ LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow 
             scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(_mm256_add_epi32(dot[r], dot_high[r]), scale));
         }
     }
-    for (int j = 0; j < 8; j += 2) { // the mins as on AVX2, madd and add in one dpwssd
-        const __m256i min = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.min_pairs[j / 2] + 16 * h)));
-        for (int r = 0; r < R; r++) {
-            mins[r] = _mm256_dpwssd_avx_epi32(mins[r], min, int16_pairs(sum32(rows[r], b, j), sum32(rows[r], b, j + 1)));
-        }
-    }
-    add_q4_half<R>(t, rows, b, h, scaled, mins, acc);
+    add_q4_half<R>(t, rows, b, h, scaled, acc);
 }
 
 // Four times the values, as on AVX-512 (the layout's bits 2-7 as they are); their offset of 32
@@ -243,9 +256,9 @@ LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow 
 template <int R>
 LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
     const __m256i top6 = _mm256_set1_epi8(static_cast<char>(0xFC));
-    __m256i scaled[R], offsets[R];
+    __m256i scaled[R];
     for (int r = 0; r < R; r++) {
-        scaled[r] = offsets[r] = _mm256_setzero_si256();
+        scaled[r] = _mm256_setzero_si256();
     }
     for (int s = 0; s < 16; s++) { // 16 inputs, one scale
         __m256i packed[3], quads[4];
@@ -267,18 +280,7 @@ LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ6 &t, const QuantizedRow 
             scaled[r] = _mm256_add_epi32(scaled[r], _mm256_mullo_epi32(dot, scale));
         }
     }
-    for (int s = 0; s < 16; s += 2) {
-        const __m256i scales = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s + 1] + 8 * h);
-        for (int r = 0; r < R; r++) {
-            const int32_t *sums = rows[r].sums + b * 16 + s;
-            offsets[r] = _mm256_dpwssd_avx_epi32(offsets[r], scales, int16_pairs(sums[0], sums[1]));
-        }
-    }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d + 8 * h)));
-    for (int r = 0; r < R; r++) {
-        const __m256i centred = _mm256_sub_epi32(scaled[r], _mm256_slli_epi32(offsets[r], 7));
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(centred), _mm256_mul_ps(d, _mm256_set1_ps(rows[r].d[b] * 0.25f)), acc[r]);
-    }
+    add_q6_half<R, 4>(t, rows, b, h, scaled, acc);
 }
 
 // A half of a tile (rows 8h..8h+7) times R rows' superblock b, added to acc: the AVX2 levels'.
