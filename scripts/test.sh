@@ -29,7 +29,7 @@ LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
 echo "== the MusicGen parity tests on the lower levels of our CPU kernels (attention, ELU, K-quant products; the above ran the CPU's best)"
 # (avx-vnni where the daemon finds this CPU runs it: elsewhere that cap would run avx2 again)
 [ -x target/debug/lofi-daemon ] || cargo build -q --locked -p lofi-daemon
-if LOFI_CPU_KERNELS=avx-vnni target/debug/lofi-daemon --version --verbose | grep -q "kernels.*: avx-vnni "; then
+if LOFI_CPU_KERNELS=avx-vnni target/debug/lofi-daemon --version --verbose | grep "kernels.*: avx-vnni " >/dev/null; then
   LOFI_CPU_KERNELS=avx-vnni cargo test --locked -p musicgen --test parity
 fi
 LOFI_CPU_KERNELS=avx2 cargo test --locked -p musicgen --test parity
