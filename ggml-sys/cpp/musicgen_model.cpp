@@ -9,6 +9,7 @@
 
 #include "compute_device.h"
 #include "cpu_backend.h"
+#include "huge_pages.h"
 #include "lofi_ggml.h"
 #include "musicgen_tensors.h"
 #include "weight_copies.h"
@@ -29,7 +30,7 @@ MusicgenModel::~MusicgenModel() {
     if (weights != nullptr) {
         ggml_backend_buffer_free(weights);
     }
-    for (ggml_backend_buffer_t copies : {repacked, uploaded}) {
+    for (ggml_backend_buffer_t copies : {repacked, norms, uploaded}) {
         if (copies != nullptr) {
             ggml_backend_buffer_free(copies);
         }
@@ -67,33 +68,13 @@ const void *mapped_data(const MusicgenModel &m, const ggml_tensor *tensor) {
     return mapped_data(m, gguf_find_tensor(m.file->ctx, tensor->name));
 }
 
-// Asks the kernel to map all but the decoder's weights (read every step: on 2 MB pages its TLB
-// misses cost ~5 % less of a step) in 4 kB pages: the page cache may hold the file in 2 MB
-// folios, which the kernel then maps whole, and weights read once (T5's, EnCodec's) counted in the
-// resident set 2 MB at a time (streamed 30 s: 405-408 MB peak without this, 393-395 with it; the
-// decoder's own span can still be mapped so, README "Memory").
-void map_read_once_weights_in_small_pages(const MusicgenModel &m) {
+// Asks the kernel to map the file in 4 kB pages: the page cache may hold it in 2 MB folios,
+// which the kernel then maps whole, and a weight read once (T5's, EnCodec's) or a small one read
+// every step (a norm between two strips' originals) kept 2 MB resident each (streamed 30 s peak:
+// 405-431 MB without this, README "Memory"). A quantized file's decoder step reads only copies.
+void map_in_small_pages(const MusicgenModel &m) {
 #if defined(MADV_NOHUGEPAGE)
-    constexpr int64_t kHugePage = int64_t{2} << 20;
-    const auto size = static_cast<int64_t>(m.mapping_size);
-    int64_t decoder_begin = size, decoder_end = 0;
-    for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
-        if (std::strncmp(gguf_get_tensor_name(m.file->ctx, i), "dec.", 4) == 0) {
-            decoder_begin = std::min(decoder_begin, file_offset_of(m, i));
-            decoder_end = std::max(decoder_end, file_offset_of(m, i) + static_cast<int64_t>(gguf_get_tensor_size(m.file->ctx, i)));
-        }
-    }
-    decoder_begin = decoder_begin / kHugePage * kHugePage; // (the decoder's side keeps the 2 MB around its ends)
-    decoder_end = std::min(size, (decoder_end + kHugePage - 1) / kHugePage * kHugePage);
-    char *base = static_cast<char *>(m.mapping);
-    if (decoder_end <= decoder_begin) {
-        decoder_begin = decoder_end = size; // no decoder: all of it
-    }
-    // Advice: a refusal changes nothing.
-    madvise(base, static_cast<size_t>(decoder_begin), MADV_NOHUGEPAGE);
-    if (decoder_end < size) {
-        madvise(base + decoder_end, static_cast<size_t>(size - decoder_end), MADV_NOHUGEPAGE);
-    }
+    madvise(m.mapping, m.mapping_size, MADV_NOHUGEPAGE); // advice: a refusal changes nothing
 #else
     (void)m;
 #endif
@@ -113,7 +94,7 @@ bool map_file(MusicgenModel &m, std::string &error) {
         error = "cannot map " + m.file->path + " into memory";
         return false;
     }
-    map_read_once_weights_in_small_pages(m);
+    map_in_small_pages(m);
     return true;
 }
 
@@ -132,6 +113,16 @@ bool place_mapped_weights(MusicgenModel &m, std::string &error) {
         }
     }
     return true;
+}
+
+// The decoder step's weights left in the mapping (of a type with no faster copy: F16, F32) are
+// read whole every step: 2 MB pages spare their TLB misses (map_in_small_pages advised 4 kB).
+void map_mapped_step_weights_in_huge_pages(const MusicgenModel &m) {
+    for (const ggml_tensor *w : decoder_step_products(m)) {
+        if (w->buffer == m.weights) {
+            ask_for_huge_pages(static_cast<char *>(m.mapping) + file_offset(m, w), ggml_nbytes(w));
+        }
+    }
 }
 
 // Hands back the mapped pages wholly under one weight's bytes.
@@ -214,6 +205,15 @@ void bind_tensors(MusicgenModel &m) {
     m.dec_norm_b = m.get("dec.output_norm.bias");
 }
 
+// The norms' weights and biases a decoder step reads.
+std::vector<ggml_tensor *> decoder_step_norms(const MusicgenModel &m) {
+    std::vector<ggml_tensor *> out = {m.dec_norm_w, m.dec_norm_b};
+    for (const DecoderLayer &l : m.dec) {
+        out.insert(out.end(), {l.attn_norm_w, l.attn_norm_b, l.cross_norm_w, l.cross_norm_b, l.ffn_norm_w, l.ffn_norm_b});
+    }
+    return out;
+}
+
 } // namespace
 
 std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const std::string &device, std::string &error) {
@@ -277,9 +277,15 @@ bool place_weights(MusicgenModel &m, std::string &error) {
             std::copy_if(products.begin(), products.end(), std::back_inserter(others), [&](ggml_tensor *w) { return m.strips.of(w) == nullptr; });
             m.repacked = repack_weights(others, source);
             release_mapped_pages(m, others, m.repacked);
+            // Each layer's norms sit in the file between its matrices: read from the mapping,
+            // they kept the pages around them resident.
+            m.norms = copy_weights(ggml_backend_get_default_buffer_type(m.cpu), decoder_step_norms(m), source);
+            if (m.norms == nullptr) {
+                m.placement_error = "not enough memory for the decoder's weights";
+            }
         }
-        if (m.placement_error.empty()) {
-            place_mapped_weights(m, m.placement_error);
+        if (m.placement_error.empty() && place_mapped_weights(m, m.placement_error)) {
+            map_mapped_step_weights_in_huge_pages(m);
         }
     }
     error = m.placement_error;

@@ -54,6 +54,7 @@ struct MusicgenModel {
     ggml_backend_buffer_t weights = nullptr;  // the mapped file
     StripWeights strips;                      // the decoder step's Q4_K and Q6_K weights, our layout
     ggml_backend_buffer_t repacked = nullptr; // other weights copied into GGML's faster CPU layout
+    ggml_backend_buffer_t norms = nullptr;    // the decoder step's norms, copied (see place_weights)
     ggml_backend_buffer_t uploaded = nullptr; // weights copied to the accelerator
     bool placement_tried = false;
     std::string placement_error; // why the weights could not be placed, if they could not
@@ -73,8 +74,8 @@ struct MusicgenModel {
 // `device` is model.device (see pick_device).
 std::unique_ptr<MusicgenModel> load_model(const char *path, int threads, const std::string &device, std::string &error);
 
-// Puts the weights where computation reads them (on the CPU: the decoder step's in strips or
-// repacked copies, the rest in the mapping; on an accelerator: copies in its memory); every
+// Puts the weights where computation reads them (on the CPU: the decoder step's in strips,
+// repacked or plain copies, the rest in the mapping; on an accelerator: copies in its memory); every
 // computation calls it first, and only the first call does the work (~0.1 s for musicgen-small
 // Q4_K_M on the CPU).
 bool place_weights(MusicgenModel &m, std::string &error);
