@@ -302,11 +302,17 @@ std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m) {
 }
 
 void release_decoder_start_pages(const MusicgenModel &m) {
-    std::vector<ggml_tensor *> once = {m.proj_w, m.proj_b};
-    for (const DecoderLayer &l : m.dec) {
-        once.insert(once.end(), {l.cross_k, l.cross_v});
+    const std::vector<ggml_tensor *> products = decoder_step_products(m);
+    auto step_reads_mapped = [&](const ggml_tensor *w) { // (an F16 or F32 file's products)
+        return w->buffer == m.weights && m.strips.of(w) == nullptr && std::find(products.begin(), products.end(), w) != products.end();
+    };
+    for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
+        const char *name = gguf_get_tensor_name(m.file->ctx, i);
+        const ggml_tensor *w = m.get(name);
+        if ((std::strncmp(name, "dec.", 4) == 0 || w == m.proj_w || w == m.proj_b) && !step_reads_mapped(w)) {
+            release_pages_of(m, w);
+        }
     }
-    release_mapped_pages(m, once, m.weights);
 }
 
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight) { release_mapped_pages(m, {weight}, m.weights); }

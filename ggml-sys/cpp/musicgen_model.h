@@ -97,7 +97,10 @@ std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);
 void release_mapped_weight(const MusicgenModel &m, ggml_tensor *weight);
 
 // Hands back the pages of the weights only a decoder run's start reads (the projection of T5's
-// states and the cross-attention keys and values) until the next run's start.
+// states and the cross-attention keys and values) until the next run's start, and of every other
+// decoder weight no step reads from the mapping: a fault maps a large page-cache folio whole
+// (Linux 6.18), so reading the former mapped back 18-23 MB of the strips' originals around them
+// (the streamed 30 s peak: 411-417 MB, README "Memory").
 void release_decoder_start_pages(const MusicgenModel &m);
 
 } // namespace lofi
