@@ -71,7 +71,8 @@ const void *mapped_data(const MusicgenModel &m, const ggml_tensor *tensor) {
 // Asks the kernel to map the file in 4 kB pages: the page cache may hold it in 2 MB folios,
 // which the kernel then maps whole, and a weight read once (T5's, EnCodec's) or a small one read
 // every step (a norm between two strips' originals) kept 2 MB resident each (streamed 30 s peak:
-// 405-431 MB without this, README "Memory"). A quantized file's decoder step reads only copies.
+// 405-431 MB without this, README "Memory"). The step weights still read from the mapping get
+// 2 MB pages back at placement (map_mapped_step_weights_in_huge_pages).
 void map_in_small_pages(const MusicgenModel &m) {
 #if defined(MADV_NOHUGEPAGE)
     madvise(m.mapping, m.mapping_size, MADV_NOHUGEPAGE); // advice: a refusal changes nothing
@@ -115,7 +116,7 @@ bool place_mapped_weights(MusicgenModel &m, std::string &error) {
     return true;
 }
 
-// The decoder step's weights left in the mapping (of a type with no faster copy: F16, F32) are
+// The decoder step's weights left in the mapping (of a type with no faster copy, e.g. F16) are
 // read whole every step: 2 MB pages spare their TLB misses (map_in_small_pages advised 4 kB).
 void map_mapped_step_weights_in_huge_pages(const MusicgenModel &m) {
     for (const ggml_tensor *w : decoder_step_products(m)) {
@@ -303,7 +304,7 @@ std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m) {
 
 void release_decoder_start_pages(const MusicgenModel &m) {
     const std::vector<ggml_tensor *> products = decoder_step_products(m);
-    auto step_reads_mapped = [&](const ggml_tensor *w) { // (an F16 or F32 file's products)
+    auto step_reads_mapped = [&](const ggml_tensor *w) { // (a type with no faster copy, e.g. F16)
         return w->buffer == m.weights && m.strips.of(w) == nullptr && std::find(products.begin(), products.end(), w) != products.end();
     };
     for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
