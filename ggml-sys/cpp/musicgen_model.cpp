@@ -116,13 +116,24 @@ bool place_mapped_weights(MusicgenModel &m, std::string &error) {
     return true;
 }
 
-// The decoder step's weights left in the mapping (of a type with no faster copy, e.g. F16) are
-// read whole every step: 2 MB pages spare their TLB misses (map_in_small_pages advised 4 kB).
-void map_mapped_step_weights_in_huge_pages(const MusicgenModel &m) {
+// The weights a decoder step reads from the mapping, once placed: its products of a type with no
+// faster copy (e.g. F16); strips and repacked copies serve the others (a strip's original stays
+// placed in the mapping, unread).
+std::vector<const ggml_tensor *> step_weights_in_mapping(const MusicgenModel &m) {
+    std::vector<const ggml_tensor *> out;
     for (const ggml_tensor *w : decoder_step_products(m)) {
-        if (w->buffer == m.weights) {
-            ask_for_huge_pages(static_cast<char *>(m.mapping) + file_offset(m, w), ggml_nbytes(w));
+        if (w->buffer == m.weights && m.strips.of(w) == nullptr) {
+            out.push_back(w);
         }
+    }
+    return out;
+}
+
+// Those are read whole every step: 2 MB pages spare their TLB misses (map_in_small_pages advised
+// 4 kB).
+void map_mapped_step_weights_in_huge_pages(const MusicgenModel &m) {
+    for (const ggml_tensor *w : step_weights_in_mapping(m)) {
+        ask_for_huge_pages(static_cast<char *>(m.mapping) + file_offset(m, w), ggml_nbytes(w));
     }
 }
 
@@ -303,14 +314,11 @@ std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m) {
 }
 
 void release_decoder_start_pages(const MusicgenModel &m) {
-    const std::vector<ggml_tensor *> products = decoder_step_products(m);
-    auto step_reads_mapped = [&](const ggml_tensor *w) { // (a type with no faster copy, e.g. F16)
-        return w->buffer == m.weights && m.strips.of(w) == nullptr && std::find(products.begin(), products.end(), w) != products.end();
-    };
+    const std::vector<const ggml_tensor *> kept = step_weights_in_mapping(m);
     for (int64_t i = 0; i < gguf_get_n_tensors(m.file->ctx); i++) {
         const char *name = gguf_get_tensor_name(m.file->ctx, i);
         const ggml_tensor *w = m.get(name);
-        if ((std::strncmp(name, "dec.", 4) == 0 || w == m.proj_w || w == m.proj_b) && !step_reads_mapped(w)) {
+        if ((std::strncmp(name, "dec.", 4) == 0 || w == m.proj_w || w == m.proj_b) && std::find(kept.begin(), kept.end(), w) == kept.end()) {
             release_pages_of(m, w);
         }
     }
