@@ -174,12 +174,54 @@ const KeyQuery *prepare_queries(KvElement element, int64_t dh, const float *quer
     return prepared.data();
 }
 
-// How far ahead the F32 and F16 value kernels ask for rows (cpu_simd.h's prefetch).
-constexpr int64_t kRowsAhead = 16;
-
 // Tiles on from the one computed that a pass asks L2 for: ~17 kB of int8 keys, ~9 kB of int4
 // values ahead.
 constexpr int64_t kTilesAheadToL2 = 4;
+
+// What a pass asks for while a kernel computes one tile: the next tile (cpu_simd.h's
+// ask_for_next) and, into L2, the one kTilesAheadToL2 on, a few lines at each step of the
+// kernel's loop. Asked all at once before the tile, its ~100 prefetches filled the line-fill
+// buffers and the kernel waited on them: its own work ran 1.3x slower (benches/kernels.sh's
+// "one layer's again": 289 against 228 ns a tile of each pass), the attention at 1.18x the
+// plain read of its bytes against 1.04-1.07x.
+class TilesAhead {
+  public:
+    TilesAhead() = default;
+    TilesAhead(const char *next, size_t next_bytes, const char *far, size_t far_bytes)
+        : next_(next), next_end_(next + next_bytes), far_(far), far_end_(far + far_bytes) {}
+
+    // Spreads the lines over a kernel loop of `steps` steps (ask at each).
+    void pace(int64_t steps) {
+        const int64_t lines = std::max(next_end_ - next_, far_end_ - far_) / kLine + 1;
+        per_step_ = steps > 0 ? (lines + steps - 1) / steps : lines;
+    }
+
+    // Asks for everything at once: for a kernel with nothing to compute.
+    void ask_all() {
+        pace(1);
+        ask();
+    }
+
+    // Asks for one step's lines of both tiles.
+    void ask() {
+#ifdef LOFI_X86
+        // Through locals: GCC stored the members back at every line.
+        const char *next = next_, *far = far_;
+        for (int64_t i = 0; i < per_step_ && next < next_end_; i++, next += kLine) {
+            ask_for_next(next, kLine);
+        }
+        for (int64_t i = 0; i < per_step_ && far < far_end_; i++, far += kLine) {
+            prefetch_to_l2(far, kLine);
+        }
+        next_ = next, far_ = far;
+#endif
+    }
+
+  private:
+    static constexpr int64_t kLine = 64;
+    const char *next_ = nullptr, *next_end_ = nullptr, *far_ = nullptr, *far_end_ = nullptr;
+    int64_t per_step_ = 0;
+};
 
 // A key or value tile's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {
@@ -194,7 +236,7 @@ size_t key_tile_bytes(KvElement element, int64_t dh) {
 const float *key_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, key_tile_elements(element, dh)); }
 
 // scores[i] = q . key i for the m positions of one key tile.
-void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores, TilesAhead &) {
     const float *scales = key_scales(element, tile, dh);
     for (int64_t i = 0; i < m; i++) {
         float sum = 0.0f;
@@ -254,23 +296,16 @@ struct PassTiles {
         return base + (values ? layout.value_offset(t, pair) : layout.key_offset(t, pair));
     }
     size_t size(int64_t k) const { return values ? layout.value_tile_bytes(k / width) : layout.key_tile_bytes(); }
-};
 
-// At tile k of a pass over `count` tiles, asks for the next tile and, into L2, for the one
-// kTilesAheadToL2 on (cpu_simd.h's ask_ahead), never past the pass's last tile: the later tiles
-// hold no positions yet, and asking for them read ~26 kB a head and layer for nothing.
-void ask_ahead_in_pass(const PassTiles &tiles, int64_t k, int64_t count) {
-#ifdef LOFI_X86
-    if (k + 1 < count) {
-        ask_for_next(tiles.at(k + 1), tiles.size(k + 1));
+    // What to ask for while tile k of `count` is computed, never past the pass's last tile: the
+    // later tiles hold no positions yet, and asking for them read ~26 kB a head and layer for
+    // nothing.
+    TilesAhead ahead_of(int64_t k, int64_t count) const {
+        const int64_t far = k + kTilesAheadToL2;
+        return k + 1 < count ? TilesAhead(at(k + 1), size(k + 1), far < count ? at(far) : nullptr, far < count ? size(far) : 0)
+                             : TilesAhead();
     }
-    if (k + kTilesAheadToL2 < count) {
-        prefetch_to_l2(tiles.at(k + kTilesAheadToL2), tiles.size(k + kTilesAheadToL2));
-    }
-#else
-    (void)tiles, (void)k, (void)count;
-#endif
-}
+};
 
 // Asks L2 for the first tiles of a pass over `count` tiles, so that it starts on them rather
 // than on memory.
@@ -300,7 +335,7 @@ struct TileWeights {
     Int8Parts parts;
 };
 
-void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out, TilesAhead &) {
     const size_t row_bytes = elements_bytes(element, dh);
     for (int64_t i = 0; i < n; i++) {
         for (int64_t d = 0; d < dh; d++) {
@@ -309,7 +344,7 @@ void weighted_rows_portable(KvElement element, int64_t dh, const float *weights,
     }
 }
 
-void weighted_tile_portable(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+void weighted_tile_portable(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out, TilesAhead &) {
     const float *scales = value_scales(element, tile, dh);
     for (int64_t i = 0; i < m; i++) {
         const float w = weights[i] * scales[i];
@@ -409,7 +444,8 @@ LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index
 // 16-byte load widened to int16 and multiplied by madd (one multiply to a pair of products;
 // maddubs on the int8 parts took four and three sign fixes per 32 bytes); a position's two lanes
 // are summed once a tile. 32 positions at a time: 8 accumulators.
-LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores, TilesAhead &ahead) {
+    ahead.pace(kKvTile / 32 * dh / 4);
     const __m256 to_float = _mm256_set1_ps(query.parts.scale / 256.0f);
     const __m256i in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); // undoes hadd's lane interleave
     const float *scales = key_scales(KvElement::int8, tile, dh);
@@ -421,6 +457,7 @@ LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const ch
             a = _mm256_setzero_si256();
         }
         for (int64_t d = 0; d < dh; d += 4) {
+            ahead.ask();
             int64_t four;
             std::memcpy(&four, query.high_low + d, sizeof four);
             const __m256i qd = _mm256_set1_epi64x(four);
@@ -442,17 +479,20 @@ LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const ch
 }
 
 // 64 positions' scores accumulate in 8 registers along the head dimension: no horizontal sums.
-LOFI_AVX2 void tile_scores_avx2(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+LOFI_AVX2 void tile_scores_avx2(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
+                               TilesAhead &ahead) {
     static_assert(kKvTile == 64, "8 registers of 8 scores");
     if (element == KvElement::int8) {
-        tile_scores_int8_avx2(dh, query, tile, m, scores);
+        tile_scores_int8_avx2(dh, query, tile, m, scores, ahead);
         return;
     }
+    ahead.pace(dh);
     __m256 acc[8];
     for (__m256 &a : acc) {
         a = _mm256_setzero_ps();
     }
     for (int64_t d = 0; d < dh; d++) {
+        ahead.ask();
         const __m256 qd = _mm256_set1_ps(query.q[d]);
         for (int j = 0; j < 8; j++) {
             acc[j] = _mm256_fmadd_ps(qd, load8(element, tile, d * kKvTile + 8 * j), acc[j]);
@@ -467,8 +507,10 @@ LOFI_AVX2 void tile_scores_avx2(KvElement element, int64_t dh, const KeyQuery &q
 
 // out += the weighted F32 or F16 rows: up to 64 output dimensions at a time accumulate in
 // registers along the positions.
-LOFI_AVX2 void weighted_rows_avx2(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+LOFI_AVX2 void weighted_rows_avx2(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out,
+                                  TilesAhead &ahead) {
     const size_t row_bytes = elements_bytes(element, dh);
+    ahead.pace((dh + 63) / 64 * n);
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
         const int lanes = static_cast<int>(std::min<int64_t>(64, dh - d0) / 8);
         __m256 acc[8];
@@ -477,7 +519,7 @@ LOFI_AVX2 void weighted_rows_avx2(KvElement element, int64_t dh, const float *we
         }
         for (int64_t i = 0; i < n; i++) {
             const char *row = rows + i * row_bytes;
-            prefetch(row + kRowsAhead * row_bytes, row_bytes);
+            ahead.ask();
             const __m256 w = _mm256_set1_ps(weights[i]);
             for (int j = 0; j < lanes; j++) {
                 acc[j] = _mm256_fmadd_ps(w, load8(element, row, d0 + 8 * j), acc[j]);
@@ -550,8 +592,9 @@ LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_
 // high and low: |value| times the weight with the value's sign (a pair's sum within int16).
 template <int Lanes>
 LOFI_AVX2 inline void add_byte_products(const char *tile, int64_t dh, int64_t d0, const TileWeights &w, int64_t m, __m256i *high,
-                                        __m256i *low) {
+                                        __m256i *low, TilesAhead &ahead) {
     for (int64_t p = 0; p < m; p += 4) {
+        ahead.ask();
         const char *at = tile + value_byte(KvElement::int8, dh, d0, p);
         const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
 #pragma GCC unroll 4
@@ -569,7 +612,7 @@ LOFI_AVX2 inline void add_byte_products(const char *tile, int64_t dh, int64_t d0
 // over 32 positions (30480) before madd widens them: half the multiplies.
 template <int Lanes>
 LOFI_AVX2 inline void add_nibble_products(const char *tile, int64_t dh, int64_t d0, const TileWeights &w, int64_t m, __m256i *high,
-                                          __m256i *low) {
+                                          __m256i *low, TilesAhead &ahead) {
     const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     for (int64_t p0 = 0; p0 < m; p0 += 32) {
         __m256i high16[Lanes], low16[Lanes];
@@ -578,6 +621,7 @@ LOFI_AVX2 inline void add_nibble_products(const char *tile, int64_t dh, int64_t 
             high16[j] = low16[j] = _mm256_setzero_si256();
         }
         for (int64_t p = p0; p < std::min(m, p0 + 32); p += 8) {
+            ahead.ask();
             const char *at = tile + value_byte(KvElement::int4, dh, d0, p);
             const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
             const __m256i h1 = broadcast4(w.high + p + 4), l1 = broadcast4(w.low + p + 4);
@@ -601,7 +645,7 @@ LOFI_AVX2 inline void add_nibble_products(const char *tile, int64_t dh, int64_t 
 // that the accumulators stay in registers (see weigh_dimensions_avx512_vnni).
 template <int Lanes>
 LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, const TileWeights &w, const char *tile, int64_t m,
-                                     float *out) {
+                                     float *out, TilesAhead &ahead) {
     const bool four_bit = element == KvElement::int4;
     __m256i high[Lanes], low[Lanes];
 #pragma GCC unroll 4
@@ -609,9 +653,9 @@ LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, 
         high[j] = low[j] = _mm256_setzero_si256();
     }
     if (four_bit) {
-        add_nibble_products<Lanes>(tile, dh, d0, w, m, high, low);
+        add_nibble_products<Lanes>(tile, dh, d0, w, m, high, low, ahead);
     } else {
-        add_byte_products<Lanes>(tile, dh, d0, w, m, high, low);
+        add_byte_products<Lanes>(tile, dh, d0, w, m, high, low, ahead);
     }
 #pragma GCC unroll 4
     for (int j = 0; j < Lanes; j++) {
@@ -619,15 +663,25 @@ LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, 
     }
 }
 
+// The steps of a value kernel's loops over one tile: runs of `run` dimensions, each over the m
+// positions 4 (int8) or 8 (int4) at a time.
+int64_t value_steps(KvElement element, int64_t dh, int64_t run, int64_t m) {
+    const int64_t group = element == KvElement::int4 ? 8 : 4;
+    return (dh + run - 1) / run * ((m + group - 1) / group);
+}
+
 // out += one value tile weighted on an AVX2 level: the weights in int8 parts, then each run of
 // up to 32 dimensions by `weigh` (the level's weigh_dimensions, given the run's count of 8 lanes
 // as a constant and its first dimension).
 template <typename Weigh>
-void weighted_tile_in_runs(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, Weigh &&weigh) {
+void weighted_tile_in_runs(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, TilesAhead &ahead,
+                           Weigh &&weigh) {
     TileWeights w;
     if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, w)) {
+        ahead.ask_all();
         return;
     }
+    ahead.pace(value_steps(element, dh, 32, m));
     for (int64_t d0 = 0; d0 < dh; d0 += 32) {
         with_count(std::min<int64_t>(32, dh - d0) / 8, [&](auto lanes) { weigh(lanes, d0, w); });
     }
@@ -635,9 +689,10 @@ void weighted_tile_in_runs(KvElement element, int64_t dh, const float *weights, 
 
 // out += one value tile weighted, in integer dot products with the weights' int8 parts: 8
 // dimensions of 4 positions (int8) or 8 (int4) per 32-byte load.
-LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
-    weighted_tile_in_runs(element, dh, weights, tile, m, [&](auto lanes, int64_t d0, const TileWeights &w) {
-        weigh_dimensions_avx2<decltype(lanes)::value>(element, dh, d0, w, tile, m, out);
+LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out,
+                                  TilesAhead &ahead) {
+    weighted_tile_in_runs(element, dh, weights, tile, m, ahead, [&](auto lanes, int64_t d0, const TileWeights &w) {
+        weigh_dimensions_avx2<decltype(lanes)::value>(element, dh, d0, w, tile, m, out, ahead);
     });
 }
 
@@ -645,11 +700,13 @@ LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *we
 // them (unsigned operands into dpbusd), 8 lanes to a register ----
 
 // tile_scores_int8_avx512_vnni on 8 positions a register, 32 positions at a time (8 accumulators).
-LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
+                                        TilesAhead &ahead) {
     if (element != KvElement::int8) {
-        tile_scores_avx2(element, dh, query, tile, m, scores); // float keys: no integer products
+        tile_scores_avx2(element, dh, query, tile, m, scores, ahead); // float keys: no integer products
         return;
     }
+    ahead.pace(kKvTile / 32 * dh / 4);
     const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
     const __m256i high_taken = _mm256_set1_epi32(128 * query.parts.high_sum), low_taken = _mm256_set1_epi32(128 * query.parts.low_sum);
     const float *scales = key_scales(KvElement::int8, tile, dh);
@@ -661,6 +718,7 @@ LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const Key
             high[j] = low[j] = _mm256_setzero_si256();
         }
         for (int64_t d = 0; d < dh; d += 4) {
+            ahead.ask();
             const __m256i q_high = broadcast4(query.high + d), q_low = broadcast4(query.low + d);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
@@ -685,7 +743,7 @@ LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const Key
 // tile's dimensions there, weighted.
 template <int Lanes>
 LOFI_AVX_VNNI void weigh_dimensions_avx_vnni(KvElement element, int64_t dh, int64_t d0, const TileWeights &w, const char *tile,
-                                             int64_t m, float *out) {
+                                             int64_t m, float *out, TilesAhead &ahead) {
     const bool four_bit = element == KvElement::int4;
     const __m256i nibble = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8(static_cast<char>(0x80));
     __m256i high[Lanes], low[Lanes];
@@ -694,6 +752,7 @@ LOFI_AVX_VNNI void weigh_dimensions_avx_vnni(KvElement element, int64_t dh, int6
         high[j] = low[j] = _mm256_setzero_si256();
     }
     for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
+        ahead.ask();
         const char *at = tile + value_byte(element, dh, d0, p);
         const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
         if (four_bit) {
@@ -722,9 +781,10 @@ LOFI_AVX_VNNI void weigh_dimensions_avx_vnni(KvElement element, int64_t dh, int6
 
 // weighted_tile_avx2 with VNNI: 8 dimensions of 4 positions per 32-byte load into dpbusd, the
 // values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
-LOFI_AVX_VNNI void weighted_tile_avx_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
-    weighted_tile_in_runs(element, dh, weights, tile, m, [&](auto lanes, int64_t d0, const TileWeights &w) {
-        weigh_dimensions_avx_vnni<decltype(lanes)::value>(element, dh, d0, w, tile, m, out);
+LOFI_AVX_VNNI void weighted_tile_avx_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out,
+                                          TilesAhead &ahead) {
+    weighted_tile_in_runs(element, dh, weights, tile, m, ahead, [&](auto lanes, int64_t d0, const TileWeights &w) {
+        weigh_dimensions_avx_vnni<decltype(lanes)::value>(element, dh, d0, w, tile, m, out, ahead);
     });
 }
 
@@ -741,7 +801,9 @@ LOFI_AVX512 inline __m512 load16(KvElement element, const char *base, int64_t in
 
 // tile_scores_int8_avx2 with VNNI: the keys offset by 128 into unsigned bytes (dpbusd's first
 // operand), 128 times each query part's sum taken off after.
-LOFI_AVX512 void tile_scores_int8_avx512_vnni(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+LOFI_AVX512 void tile_scores_int8_avx512_vnni(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
+                                              TilesAhead &ahead) {
+    ahead.pace(dh / 4);
     const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
     const __m512i high_taken = _mm512_set1_epi32(128 * query.parts.high_sum), low_taken = _mm512_set1_epi32(128 * query.parts.low_sum);
     __m512i high[4], low[4]; // in registers: the loops over them unrolled (see weigh_dimensions_avx512_vnni)
@@ -750,6 +812,7 @@ LOFI_AVX512 void tile_scores_int8_avx512_vnni(int64_t dh, const KeyQuery &query,
         high[j] = low[j] = _mm512_setzero_si512();
     }
     for (int64_t d = 0; d < dh; d += 4) {
+        ahead.ask();
         const __m512i q_high = broadcast4_512(query.high + d), q_low = broadcast4_512(query.low + d);
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
@@ -771,12 +834,14 @@ LOFI_AVX512 void tile_scores_int8_avx512_vnni(int64_t dh, const KeyQuery &query,
 }
 
 // tile_scores_avx2 in 4 registers of 16 scores, even and odd dimensions apart.
-LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
+                                    TilesAhead &ahead) {
     static_assert(kKvTile == 64, "4 registers of 16 scores");
     if (element == KvElement::int8) {
-        tile_scores_int8_avx512_vnni(dh, query, tile, m, scores);
+        tile_scores_int8_avx512_vnni(dh, query, tile, m, scores, ahead);
         return;
     }
+    ahead.pace(dh);
     __m512 acc[2][4];
     for (auto &set : acc) {
         for (__m512 &a : set) {
@@ -784,6 +849,7 @@ LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuer
         }
     }
     for (int64_t d = 0; d < dh; d++) {
+        ahead.ask();
         const __m512 qd = _mm512_set1_ps(query.q[d]);
         for (int j = 0; j < 4; j++) {
             acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * kKvTile + 16 * j), acc[d % 2][j]);
@@ -797,8 +863,10 @@ LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuer
 }
 
 // weighted_rows_avx2 16 dimensions to a register, positions in pairs.
-LOFI_AVX512 void weighted_rows_avx512(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out) {
+LOFI_AVX512 void weighted_rows_avx512(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out,
+                                      TilesAhead &ahead) {
     const size_t row_bytes = elements_bytes(element, dh);
+    ahead.pace((dh + 63) / 64 * n);
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
         const int lanes = static_cast<int>(std::min<int64_t>(64, dh - d0) / 16);
         __m512 acc[2][4];
@@ -808,7 +876,7 @@ LOFI_AVX512 void weighted_rows_avx512(KvElement element, int64_t dh, const float
         }
         for (int64_t i = 0; i < n; i++) {
             const char *row = rows + i * row_bytes;
-            prefetch(row + kRowsAhead * row_bytes, row_bytes);
+            ahead.ask();
             const __m512 w = _mm512_set1_ps(weights[i]);
             for (int j = 0; j < lanes; j++) {
                 acc[i % 2][j] = _mm512_fmadd_ps(w, load16(element, row, d0 + 16 * j), acc[i % 2][j]);
@@ -858,7 +926,7 @@ LOFI_AVX512 bool weigh_tile_avx512(const float *weights, const float *scales, in
 // slower, and it is as long as its memory reads).
 template <int Groups>
 LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int64_t d0, const TileWeights &w, const char *tile,
-                                               int64_t m, float *out) {
+                                               int64_t m, float *out, TilesAhead &ahead) {
     const bool four_bit = element == KvElement::int4;
     const __m512i nibble = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(static_cast<char>(0x80));
     const int32_t offset = four_bit ? 8 : 128;
@@ -868,6 +936,7 @@ LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int
         high[g] = low[g] = _mm512_setzero_si512();
     }
     for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
+        ahead.ask();
         const char *at = tile + value_byte(element, dh, d0, p);
         const __m512i h0 = broadcast4_512(w.high + p), l0 = broadcast4_512(w.low + p);
         if (four_bit) {
@@ -900,14 +969,17 @@ LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int
 
 // weighted_tile_avx2 with VNNI: 16 dimensions of 4 positions per 64-byte load into dpbusd, the
 // values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
-LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out,
+                                           TilesAhead &ahead) {
     TileWeights w;
     if (!weigh_tile_avx512(weights, value_scales(element, tile, dh), m, w)) {
+        ahead.ask_all();
         return;
     }
+    ahead.pace(value_steps(element, dh, 64, m));
     for (int64_t d0 = 0; d0 < dh; d0 += 64) {
         with_count(std::min<int64_t>(64, dh - d0) / 16,
-                   [&](auto groups) { weigh_dimensions_avx512_vnni<decltype(groups)::value>(element, dh, d0, w, tile, m, out); });
+                   [&](auto groups) { weigh_dimensions_avx512_vnni<decltype(groups)::value>(element, dh, d0, w, tile, m, out, ahead); });
     }
 }
 LOFI_AVX512_END
@@ -916,9 +988,9 @@ LOFI_AVX512_END
 // The kernels of one level: a key tile's scores, and a value tile weighted into out (F32 and F16
 // rows, or int8 and int4 tiles; out += weights . values).
 struct Kernels {
-    void (*scores)(KvElement, int64_t, const KeyQuery &, const char *, int64_t, float *);
-    void (*weighted_rows)(KvElement, int64_t, const float *, const char *, int64_t, float *);
-    void (*weighted_tile)(KvElement, int64_t, const float *, const char *, int64_t, float *);
+    void (*scores)(KvElement, int64_t, const KeyQuery &, const char *, int64_t, float *, TilesAhead &);
+    void (*weighted_rows)(KvElement, int64_t, const float *, const char *, int64_t, float *, TilesAhead &);
+    void (*weighted_tile)(KvElement, int64_t, const float *, const char *, int64_t, float *, TilesAhead &);
 };
 
 const Kernels &kernels() {
@@ -1072,8 +1144,8 @@ void attend_pairs(const KvLayout &layout, const char *keys, const char *values, 
 
     ask_for_pass(key_pass, count);
     for (int64_t k = 0; k < count; k++) {
-        ask_ahead_in_pass(key_pass, k, count);
-        scores_of(key, dh, prepared[k % width], key_pass.at(k), positions_in(k), weights_of(k));
+        TilesAhead ahead = key_pass.ahead_of(k, count);
+        scores_of(key, dh, prepared[k % width], key_pass.at(k), positions_in(k), weights_of(k), ahead);
     }
     ask_for_pass(value_pass, count); // read after the softmax
     for (int64_t i = 0; i < width; i++) {
@@ -1081,9 +1153,9 @@ void attend_pairs(const KvLayout &layout, const char *keys, const char *values, 
     }
     std::fill(out + first * dh, out + last * dh, 0.0f);
     for (int64_t k = 0; k < count; k++) {
-        ask_ahead_in_pass(value_pass, k, count);
+        TilesAhead ahead = value_pass.ahead_of(k, count);
         const KvElement element = value_tile_element(layout.type.value, k / width);
-        value_kernel(element, dh)(element, dh, weights_of(k), value_pass.at(k), positions_in(k), out + (first + k % width) * dh);
+        value_kernel(element, dh)(element, dh, weights_of(k), value_pass.at(k), positions_in(k), out + (first + k % width) * dh, ahead);
     }
 }
 
