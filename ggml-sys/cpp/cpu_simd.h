@@ -1,7 +1,7 @@
 // What our x86 CPU kernels (kv_kernels, strip_kernels, elu_kernel) share: each level's target
 // attributes (cpu_features.h chooses the level at run time, whatever the build's baseline), a
 // lane maximum, int32 packed to int8 in order, a broadcast of four int8 values for the int8 dot
-// products, asking for memory ahead of use, and exp for ELU and the softmax.
+// products, asking for memory ahead of use (tiles_ahead.h paces it), and exp for ELU and the softmax.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -47,15 +47,6 @@ inline void ask_for_next(const void *next, size_t bytes) {
     } else {
         prefetch_to_l2(next, bytes);
     }
-}
-
-// Asks for the block after `block` (of `bytes`: a tile of weights or of a cache), and into L2 for
-// the one `far` blocks on: with the next block alone asked for, memory sat idle whenever the
-// kernel computed (the strips read at ~75 % of the bandwidth a plain read reaches; with a block
-// ~6 on in L2 as well, ~90 %).
-inline void ask_ahead(const void *block, size_t bytes, int far) {
-    ask_for_next(static_cast<const char *>(block) + bytes, bytes);
-    prefetch_to_l2(static_cast<const char *>(block) + far * bytes, bytes);
 }
 
 // The largest of 8 lanes.

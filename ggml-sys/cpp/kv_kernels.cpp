@@ -8,6 +8,7 @@
 
 #include "cpu_features.h"
 #include "nearest_int.h"
+#include "tiles_ahead.h"
 
 // GCC 12's AVX-512 headers start some intrinsics (_mm512_cvtepi32_ps, _mm512_max_ps, ...) from
 // an undefined vector (`__Y = __Y`), which -Wuninitialized reports where they are inlined here:
@@ -177,51 +178,6 @@ const KeyQuery *prepare_queries(KvElement element, int64_t dh, const float *quer
 // Tiles on from the one computed that a pass asks L2 for: ~17 kB of int8 keys, ~9 kB of int4
 // values ahead.
 constexpr int64_t kTilesAheadToL2 = 4;
-
-// What a pass asks for while a kernel computes one tile: the next tile (cpu_simd.h's
-// ask_for_next) and, into L2, the one kTilesAheadToL2 on, a few lines at each step of the
-// kernel's loop. Asked all at once before the tile, its ~100 prefetches filled the line-fill
-// buffers and the kernel waited on them: its own work ran 1.3x slower (benches/kernels.sh's
-// "one layer's again": 289 against 228 ns a tile of each pass), the attention at 1.18x the
-// plain read of its bytes against 1.04-1.07x.
-class TilesAhead {
-  public:
-    TilesAhead() = default;
-    TilesAhead(const char *next, size_t next_bytes, const char *far, size_t far_bytes)
-        : next_(next), next_end_(next + next_bytes), far_(far), far_end_(far + far_bytes) {}
-
-    // Spreads the lines over a kernel loop of `steps` steps (ask at each).
-    void pace(int64_t steps) {
-        const int64_t lines = std::max(next_end_ - next_, far_end_ - far_) / kLine + 1;
-        per_step_ = steps > 0 ? (lines + steps - 1) / steps : lines;
-    }
-
-    // Asks for everything at once: for a kernel with nothing to compute.
-    void ask_all() {
-        pace(1);
-        ask();
-    }
-
-    // Asks for one step's lines of both tiles.
-    void ask() {
-#ifdef LOFI_X86
-        // Through locals: GCC stored the members back at every line.
-        const char *next = next_, *far = far_;
-        for (int64_t i = 0; i < per_step_ && next < next_end_; i++, next += kLine) {
-            ask_for_next(next, kLine);
-        }
-        for (int64_t i = 0; i < per_step_ && far < far_end_; i++, far += kLine) {
-            prefetch_to_l2(far, kLine);
-        }
-        next_ = next, far_ = far;
-#endif
-    }
-
-  private:
-    static constexpr int64_t kLine = 64;
-    const char *next_ = nullptr, *next_end_ = nullptr, *far_ = nullptr, *far_end_ = nullptr;
-    int64_t per_step_ = 0;
-};
 
 // A key or value tile's scales follow its `elements` elements (none for F32 and F16).
 const float *scales_of(KvElement element, const char *base, int64_t elements) {

@@ -1,6 +1,9 @@
 #include "strip_kernels.h"
 
+#include <type_traits>
+
 #include "cpu_simd.h"
+#include "tiles_ahead.h"
 
 namespace lofi {
 
@@ -74,10 +77,14 @@ void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int6
 }
 
 #ifdef LOFI_X86
-// Tiles on from the one computed that the kernels ask L2 for (cpu_simd.h's ask_ahead): ~13 kB
-// of Q4_K, ~20 kB of Q6_K ahead. Past a thread's last strip these are the next strip's or past
-// the weight: a prefetch never faults.
+// Tiles on from the one computed that the kernels ask L2 for (tiles_ahead.h): ~13 kB of Q4_K,
+// ~20 kB of Q6_K ahead. Past a thread's last strip these are the next strip's or past the
+// weight: a prefetch never faults.
 constexpr int kTilesAheadToL2 = 6;
+
+// The steps of the kernels' loop over a tile (or a half of it), at each of which they ask for a
+// share of the tiles ahead: Q4_K's 8 sub-blocks, Q6_K's 16 scales.
+template <typename Tile> constexpr int kTileSteps = std::is_same_v<Tile, StripTileQ4> ? 8 : 16;
 
 // ---- AVX2: each half of a tile (rows 8h..8h+7, 32 bytes of every 64) in turn ----
 
@@ -133,13 +140,14 @@ LOFI_AVX2 inline void add_q4_half(const StripTileQ4 &t, const QuantizedRow *rows
 }
 
 template <int R>
-LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc, TilesAhead &ahead) {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256i scaled[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = _mm256_setzero_si256();
     }
     for (int j = 0; j < 8; j++) {
+        ahead.ask();
         __m256i pairs[R];
         for (int r = 0; r < R; r++) {
             pairs[r] = _mm256_setzero_si256();
@@ -190,13 +198,14 @@ LOFI_AVX2 inline void add_q6_half(const StripTileQ6 &t, const QuantizedRow *rows
 }
 
 template <int R>
-LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc, TilesAhead &ahead) {
     const __m256i top6 = _mm256_set1_epi8(static_cast<char>(0xFC)), low2 = _mm256_set1_epi8(0x03);
     __m256i scaled[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = _mm256_setzero_si256();
     }
     for (int s = 0; s < 16; s++) { // 16 inputs, one scale
+        ahead.ask();
         const __m256i scale = row_lane_pairs(t.scales[s] + 8 * h, t.scales[s] + 8 * h);
         __m256i packed[3], values[4];
         for (int m = 0; m < 3; m++) {
@@ -223,13 +232,15 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
 // four bytes are broadcast apart) ----
 
 template <int R>
-LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc,
+                                       TilesAhead &ahead) {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256i scaled[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = _mm256_setzero_si256();
     }
     for (int j = 0; j < 8; j++) {
+        ahead.ask();
         __m256i dot[R], dot_high[R]; // two chains of dpbusd, as on AVX-512
         for (int r = 0; r < R; r++) {
             dot[r] = dot_high[r] = _mm256_setzero_si256();
@@ -254,13 +265,15 @@ LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ4 &t, const QuantizedRow 
 // Four times the values, as on AVX-512 (the layout's bits 2-7 as they are); their offset of 32
 // (times four) taken off at the end, as on AVX2.
 template <int R>
-LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc) {
+LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc,
+                                       TilesAhead &ahead) {
     const __m256i top6 = _mm256_set1_epi8(static_cast<char>(0xFC));
     __m256i scaled[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = _mm256_setzero_si256();
     }
     for (int s = 0; s < 16; s++) { // 16 inputs, one scale
+        ahead.ask();
         __m256i packed[3], quads[4];
         for (int m = 0; m < 3; m++) {
             packed[m] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.packed[s][m] + 32 * h));
@@ -284,7 +297,8 @@ LOFI_AVX_VNNI void superblock_avx_vnni(const StripTileQ6 &t, const QuantizedRow 
 }
 
 // A half of a tile (rows 8h..8h+7) times R rows' superblock b, added to acc: the AVX2 levels'.
-template <typename Tile, int R> using HalfSuperblock = void (*)(const Tile &, const QuantizedRow *, int64_t, int, __m256 *);
+template <typename Tile, int R>
+using HalfSuperblock = void (*)(const Tile &, const QuantizedRow *, int64_t, int, __m256 *, TilesAhead &);
 
 // The AVX2 levels' walk over strips and superblocks, a tile's two halves in turn: inlined into
 // each level's entry below, which compiles `superblock` with that level's instructions.
@@ -300,9 +314,10 @@ LOFI_AVX2 __attribute__((always_inline)) inline void strips_in_halves(const Tile
         }
         for (int64_t b = 0; b < superblocks; b++) {
             const Tile &t = tiles[s * superblocks + b];
-            ask_ahead(&t, sizeof(Tile), kTilesAheadToL2);
-            superblock(t, rows, b, 0, acc[0]);
-            superblock(t, rows, b, 1, acc[1]);
+            TilesAhead ahead = TilesAhead::after(&t, sizeof(Tile), kTilesAheadToL2);
+            ahead.pace(2 * kTileSteps<Tile>);
+            superblock(t, rows, b, 0, acc[0], ahead);
+            superblock(t, rows, b, 1, acc[1], ahead);
         }
         for (int r = 0; r < R; r++) {
             _mm256_storeu_ps(out[r] + s * kStripRows, acc[0][r]);
@@ -345,13 +360,15 @@ LOFI_AVX512 inline __m512i loaded_once(const void *bytes) {
     return v;
 }
 
-template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
+template <int R>
+LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, __m512 *acc, TilesAhead &ahead) {
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     __m512i scaled[R], mins[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = mins[r] = _mm512_setzero_si512();
     }
     for (int j = 0; j < 8; j++) {
+        ahead.ask();
         // The low and the high nibbles' products summed apart: one sum's chain of 8 dpbusd (5
         // cycles each) left the units idle; with two, a Q4_K tile in L2 took 69 ns, not 79.
         __m512i dot[R], dot_high[R];
@@ -394,13 +411,15 @@ template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, c
 
 // Four times the values (the layout's bits 2-7 as they are): their sums are four times the
 // products', and the row's scale takes a quarter (both exact: the float result is the same).
-template <int R> LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, __m512 *acc) {
+template <int R>
+LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow *rows, int64_t b, __m512 *acc, TilesAhead &ahead) {
     const __m512i top6 = _mm512_set1_epi8(static_cast<char>(0xFC));
     __m512i scaled[R];
     for (int r = 0; r < R; r++) {
         scaled[r] = _mm512_setzero_si512();
     }
     for (int s = 0; s < 16; s++) { // 16 inputs, one scale
+        ahead.ask();
         __m512i packed[3], quads[4];
         for (int m = 0; m < 3; m++) {
             packed[m] = loaded_once(t.packed[s][m]);
@@ -444,8 +463,9 @@ LOFI_AVX512 void strips_avx512_vnni(const Tile *tiles, int64_t superblocks, int6
         }
         for (int64_t b = 0; b < superblocks; b++) {
             const Tile &t = tiles[s * superblocks + b];
-            ask_ahead(&t, sizeof(Tile), kTilesAheadToL2);
-            superblock_avx512_vnni<R>(t, rows, b, acc);
+            TilesAhead ahead = TilesAhead::after(&t, sizeof(Tile), kTilesAheadToL2);
+            ahead.pace(kTileSteps<Tile>);
+            superblock_avx512_vnni<R>(t, rows, b, acc, ahead);
         }
         for (int r = 0; r < R; r++) {
             _mm512_storeu_ps(out[r] + s * kStripRows, acc[r]);
