@@ -41,7 +41,7 @@ void evict_caches() {
 }
 
 void run(int64_t n, int iterations) {
-    const KvLayout layout{kType, kHeadSize, kPairsPerLayer, kCapacity};
+    const KvLayout layout{kType, kHeadSize, kPairsPerLayer, kCapacity, kThreads};
     const size_t layer_keys = layout.keys_bytes(), layer_values = layout.values_bytes();
     char *keys = huge_page_buffer(kLayers * layer_keys), *values = huge_page_buffer(kLayers * layer_values);
     std::mt19937 rng(1);
@@ -60,7 +60,10 @@ void run(int64_t n, int iterations) {
     std::generate(queries.begin(), queries.end(), [&] { return normal(rng); });
     // What a pass reads, and in what order: tile by tile, the tiles of a thread's pairs side by side.
     const int64_t tiles = (n + kKvTile - 1) / kKvTile;
-    const double total = static_cast<double>(kLayers) * static_cast<double>(layout.key_offset(tiles, 0) + layout.value_offset(tiles - 1, kPairsPerLayer));
+    double total = 0.0;
+    for (int64_t t = 0; t < tiles; t++) {
+        total += static_cast<double>(kLayers * kPairsPerLayer) * static_cast<double>(layout.key_tile_bytes() + layout.value_tile_bytes(t));
+    }
 
     double best_attention = 1e9, best_read = 1e9;
     volatile uint64_t sink = 0;
@@ -92,11 +95,12 @@ void run(int64_t n, int iterations) {
                 uint64_t sum = 0;
                 for (int layer = 0; layer < kLayers; layer++) {
                     const char *layer_k = keys + layer * layer_keys, *layer_v = values + layer * layer_values;
+                    // The thread's pairs are one run: tile t of each, side by side.
                     for (int64_t t = 0; t < tiles; t++) {
-                        sum += read_bytes(layer_k + layout.key_offset(t, first), layout.key_offset(t, last) - layout.key_offset(t, first));
+                        sum += read_bytes(layer_k + layout.key_offset(t, first), (last - first) * layout.key_tile_bytes());
                     }
                     for (int64_t t = 0; t < tiles; t++) {
-                        sum += read_bytes(layer_v + layout.value_offset(t, first), layout.value_offset(t, last) - layout.value_offset(t, first));
+                        sum += read_bytes(layer_v + layout.value_offset(t, first), (last - first) * layout.value_tile_bytes(t));
                     }
 #pragma omp barrier
                 }

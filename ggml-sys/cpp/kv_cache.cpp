@@ -13,7 +13,9 @@ namespace {
 
 // The CPU layout (kv_kernels.h): keys and values as bytes of type I8 (the kernels read the
 // elements); head h of branch b is pair b * heads + h, so the first branches' pairs come first.
-KvLayout layout_of(const KvCache &cache) { return {cache.type, cache.head_size, cache.heads * cache.branches, cache.capacity}; }
+KvLayout layout_of(const KvCache &cache) {
+    return {cache.type, cache.head_size, cache.heads * cache.branches, cache.capacity, cache.runs};
+}
 
 // Custom ops. GGML calls one with every compute thread (ith of nth), whatever its task count:
 // each thread takes its share of the pairs.
@@ -116,8 +118,8 @@ bool kv_type_on_accelerators(KvType type) {
 }
 
 void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kernels, int64_t head_size, int64_t heads,
-                   int64_t branches, int64_t capacity) {
-    cache = KvCache{type, cpu_kernels, head_size, heads, branches, capacity};
+                   int64_t branches, int64_t capacity, int64_t threads) {
+    cache = KvCache{type, cpu_kernels, head_size, heads, branches, capacity, std::clamp<int64_t>(threads, 1, heads * branches)};
     if (cpu_kernels) {
         const KvLayout layout = layout_of(cache);
         cache.k = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(layout.keys_bytes()));

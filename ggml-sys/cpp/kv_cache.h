@@ -43,6 +43,7 @@ struct KvCache {
     KvType type;
     bool cpu_kernels = true; // false: GGML's flash attention on an accelerator
     int64_t head_size = 0, heads = 0, branches = 0, capacity = 0;
+    int64_t runs = 1; // the CPU layout's runs of pairs: the threads that attend (kv_kernels.h)
     ggml_tensor *k = nullptr, *v = nullptr;
     // Set when a graph is built (kv_write, kv_write_attend) or computed again (kv_write_at), read
     // by the CPU kernels when it computes: where the graph writes, and how many positions are
@@ -51,9 +52,10 @@ struct KvCache {
 };
 
 // Creates the cache tensors in ctx (no data: allocated with the context). The CPU layout
-// supports any type; an accelerator those of kv_type_on_accelerators.
+// supports any type, its pairs laid out for `threads` threads; an accelerator those of
+// kv_type_on_accelerators.
 void kv_cache_init(ggml_context *ctx, KvCache &cache, KvType type, bool cpu_kernels, int64_t head_size, int64_t heads,
-                   int64_t branches, int64_t capacity);
+                   int64_t branches, int64_t capacity, int64_t threads);
 
 // The bytes one cached position takes on the CPU (keys and values, all heads and branches).
 size_t kv_bytes_per_position(KvType type, int64_t head_size, int64_t heads, int64_t branches);

@@ -8,6 +8,7 @@
 
 #include "cpu_features.h"
 #include "nearest_int.h"
+#include "thread_share.h"
 #include "tiles_ahead.h"
 
 // GCC 12's AVX-512 headers start some intrinsics (_mm512_cvtepi32_ps, _mm512_max_ps, ...) from
@@ -1054,7 +1055,19 @@ void store_value(KvElement element, int64_t dh, const float *value, char *tile, 
 
 size_t KvLayout::key_tile_bytes() const { return lofi::key_tile_bytes(type.key, head_size); }
 
-size_t KvLayout::key_offset(int64_t t, int64_t pair) const { return (t * pairs + pair) * key_tile_bytes(); }
+KvLayout::Run KvLayout::run_of(int64_t pair) const {
+    // thread_share's run r is [pairs * r / runs, pairs * (r + 1) / runs): pair's is the last r
+    // whose first pair is at most pair.
+    const int64_t r = ((pair + 1) * runs - 1) / pairs;
+    int64_t first = 0, end = 0;
+    thread_share(pairs, static_cast<int>(r), static_cast<int>(runs), first, end);
+    return {first, end - first};
+}
+
+size_t KvLayout::key_offset(int64_t t, int64_t pair) const {
+    const Run run = run_of(pair);
+    return (run.first * tiles_in(capacity) + t * run.width + pair - run.first) * key_tile_bytes();
+}
 
 size_t KvLayout::value_tile_bytes(int64_t t) const {
     if (!has_scale(type.value)) {
@@ -1064,12 +1077,18 @@ size_t KvLayout::value_tile_bytes(int64_t t) const {
 }
 
 size_t KvLayout::value_offset(int64_t t, int64_t pair) const {
-    return pairs * value_tile_offset(type.value, head_size, t) + pair * value_tile_bytes(t);
+    const Run run = run_of(pair);
+    return run.first * pair_values_bytes() + run.width * value_tile_offset(type.value, head_size, t) + (pair - run.first) * value_tile_bytes(t);
 }
 
-size_t KvLayout::keys_bytes() const { return key_offset(tiles_in(capacity), 0); }
+size_t KvLayout::pair_values_bytes() const {
+    const int64_t last = tiles_in(capacity) - 1;
+    return capacity > 0 ? value_tile_offset(type.value, head_size, last) + value_tile_bytes(last) : 0;
+}
 
-size_t KvLayout::values_bytes() const { return capacity > 0 ? value_offset(tiles_in(capacity) - 1, pairs) : 0; }
+size_t KvLayout::keys_bytes() const { return pairs * tiles_in(capacity) * key_tile_bytes(); }
+
+size_t KvLayout::values_bytes() const { return pairs * pair_values_bytes(); }
 
 size_t KvLayout::bytes_per_position() const {
     return pairs * (key_tile_bytes() + lofi::value_tile_bytes(type.value, head_size)) / kKvTile;

@@ -17,13 +17,17 @@ namespace lofi {
 // positions (an attention sink) all along.
 constexpr int64_t kKvTile = 64;
 
-// A layer's cache on the CPU: its keys, then apart its values, tile by tile, tile t of every
-// (head, branch) pair side by side. A thread takes a run of pairs and reads, tile by tile, one
-// stream of 16 heads' tiles (~70 kB of int8 keys) where one pair's ~17 kB at a time read at half
-// the speed at 250 positions (a plain read, Zen 4: 1.15 against 0.77 ms for 24 layers).
+// A layer's cache on the CPU: its keys, then apart its values, in `runs` runs of (head, branch)
+// pairs as thread_share gives them to the attention's threads, each run tile by tile, tile t of
+// its pairs side by side. A thread reads its run as one stream of keys and one of values: tile
+// by tile across its pairs rather than one pair's ~17 kB at a time (which read at half the speed
+// at 250 positions: a plain read, Zen 4, 1.15 against 0.77 ms for 24 layers), and its runs whole
+// rather than interleaved with the other threads' (at 1500 positions on the Intel host, 2
+// threads: the attention 5.10-5.21 against 5.40-5.41 ms, a plain read 4.45-4.62 against 5.15).
+// Read by another number of threads (the thread governor's one-thread steps) it is only slower.
 struct KvLayout {
     KvType type;
-    int64_t head_size = 0, pairs = 0, capacity = 0;
+    int64_t head_size = 0, pairs = 0, capacity = 0, runs = 1;
 
     // Where tile t of a pair's keys and values start in the keys' and the values' bytes, and the
     // bytes of that value tile (int4's first is int8; of F32 and F16 rows, the last tile holds
@@ -32,11 +36,18 @@ struct KvLayout {
     size_t value_offset(int64_t t, int64_t pair) const;
     size_t key_tile_bytes() const;
     size_t value_tile_bytes(int64_t t) const;
-    // The bytes of all keys and of all values.
+    // The bytes of all keys and of all values, and of one pair's values.
     size_t keys_bytes() const;
     size_t values_bytes() const;
+    size_t pair_values_bytes() const;
     // The bytes one position takes in every pair, keys and values (a whole tile's share).
     size_t bytes_per_position() const;
+
+  private:
+    struct Run {
+        int64_t first, width;
+    };
+    Run run_of(int64_t pair) const;
 };
 
 // Writes a pair's key and value vectors (head size floats each) at `position`.

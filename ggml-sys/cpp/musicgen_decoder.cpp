@@ -55,9 +55,9 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     const KvElement cross_element = f16_cross ? KvElement::f16 : KvElement::f32;
     const KvType cross_type{cross_element, cross_element};
     for (uint32_t i = 0; i < hp.layers; i++) {
-        kv_cache_init(state.ctx, state.self[i], m.kv_type, cpu, dh, hp.heads, branches, max_steps);
+        kv_cache_init(state.ctx, state.self[i], m.kv_type, cpu, dh, hp.heads, branches, max_steps, m.threads);
         if (tokens > 0) {
-            kv_cache_init(state.ctx, state.cross[i], cross_type, cpu, dh, hp.heads, cpu ? 1 : branches, tokens);
+            kv_cache_init(state.ctx, state.cross[i], cross_type, cpu, dh, hp.heads, cpu ? 1 : branches, tokens, m.threads);
         }
     }
     state.buffer = ggml_backend_alloc_ctx_tensors(state.ctx, m.main_backend());

@@ -398,11 +398,15 @@ fn chunked_encodec_equals_one_pass() {
 
 #[test]
 fn the_thread_count_never_changes_tokens_or_audio() {
-    // Two threads: the thread governor times one-thread steps among them (probes at steps 3
-    // and 19 of 43) and may switch counts at any step; results must not depend on it.
+    // Two threads: the thread governor times one-thread steps among them (probes from step 3
+    // on) and may switch counts at any step; results must not depend on it. The attention
+    // caches are laid out in runs of pairs, one per thread (kv_kernels.h): three threads make
+    // runs of unequal widths (the fixture's 8 pairs: 2, 3, 3), read by one thread at the
+    // governor's probes; 140 steps fill three tiles of 64 positions.
     let dir = tempfile::tempdir().unwrap();
     let mut one = model(dir.path(), FileType::Q8_0);
     let mut two = Musicgen::load(&dir.path().join("tiny-q8_0.gguf"), 2, "cpu").unwrap();
+    let mut three = Musicgen::load(&dir.path().join("tiny-q8_0.gguf"), 3, "cpu").unwrap();
     let sampling = Sampling {
         seed: 9,
         ..one.default_sampling()
@@ -411,13 +415,15 @@ fn the_thread_count_never_changes_tokens_or_audio() {
         let ids = m.tokenize("dusty tape, soft keys").unwrap();
         let mut run = m.run();
         run.encode_text(&ids).unwrap();
-        run.generate(0, 40, &sampling, |_, _| true).unwrap();
+        run.generate(0, 140, &sampling, |_, _| true).unwrap();
         (run.codes(), run.decode_audio(0).unwrap().to_vec())
     };
     let (codes_one, audio_one) = run(&mut one);
-    let (codes_two, audio_two) = run(&mut two);
-    assert_eq!(codes_one, codes_two);
-    assert_eq!(max_abs_err(&audio_one, &audio_two), 0.0);
+    for (threads, m) in [(2, &mut two), (3, &mut three)] {
+        let (codes, audio) = run(m);
+        assert_eq!(codes_one, codes, "{threads} threads");
+        assert_eq!(max_abs_err(&audio_one, &audio), 0.0, "{threads} threads");
+    }
 }
 
 #[test]
