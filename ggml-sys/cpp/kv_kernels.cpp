@@ -244,13 +244,13 @@ int64_t tiles_in(int64_t n) { return (n + kKvTile - 1) / kKvTile; }
 // tile across the pairs, as the prefetches see them: tile k is tile k / width of pair first +
 // k % width.
 struct PassTiles {
-    const KvLayout &layout;
-    const char *base;
-    bool values;
-    int64_t first, width;
+    PassTiles(const KvLayout &layout, const char *base, bool values, int64_t first, int64_t width)
+        : layout(layout), base(base), values(values), first(first), width(width), run(layout.run_of(first)) {}
+
     const char *at(int64_t k) const {
         const int64_t t = k / width, pair = first + k % width;
-        return base + (values ? layout.value_offset(t, pair) : layout.key_offset(t, pair));
+        const KvLayout::Run of = run.holds(pair) ? run : layout.run_of(pair); // a thread's pairs: one run
+        return base + (values ? layout.value_offset(t, pair, of) : layout.key_offset(t, pair, of));
     }
     size_t size(int64_t k) const { return values ? layout.value_tile_bytes(k / width) : layout.key_tile_bytes(); }
 
@@ -262,6 +262,12 @@ struct PassTiles {
         return k + 1 < count ? TilesAhead(at(k + 1), size(k + 1), far < count ? at(far) : nullptr, far < count ? size(far) : 0)
                              : TilesAhead();
     }
+
+    const KvLayout &layout;
+    const char *base;
+    bool values;
+    int64_t first, width;
+    KvLayout::Run run; // first's
 };
 
 // Asks L2 for the first tiles of a pass over `count` tiles, so that it starts on them rather
@@ -1064,8 +1070,7 @@ KvLayout::Run KvLayout::run_of(int64_t pair) const {
     return {first, end - first};
 }
 
-size_t KvLayout::key_offset(int64_t t, int64_t pair) const {
-    const Run run = run_of(pair);
+size_t KvLayout::key_offset(int64_t t, int64_t pair, const Run &run) const {
     return (run.first * tiles_in(capacity) + t * run.width + pair - run.first) * key_tile_bytes();
 }
 
@@ -1076,8 +1081,7 @@ size_t KvLayout::value_tile_bytes(int64_t t) const {
     return lofi::value_tile_bytes(value_tile_element(type.value, t), head_size);
 }
 
-size_t KvLayout::value_offset(int64_t t, int64_t pair) const {
-    const Run run = run_of(pair);
+size_t KvLayout::value_offset(int64_t t, int64_t pair, const Run &run) const {
     return run.first * pair_values_bytes() + run.width * value_tile_offset(type.value, head_size, t) + (pair - run.first) * value_tile_bytes(t);
 }
 
