@@ -409,13 +409,21 @@ fn run(steps: &[Step], on_model: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: env_usize("LOFI_STATEFUL_CASES", 4) as u32,
-        max_shrink_iters: 200,
-        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("regressions"))),
+/// `cases` cases (LOFI_STATEFUL_CASES overrides), shrinking at most `max_shrink_iters` times, a
+/// failing case kept beside the source.
+fn config(cases: usize, max_shrink_iters: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: env_usize("LOFI_STATEFUL_CASES", cases) as u32,
+        max_shrink_iters,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource(
+            "regressions",
+        ))),
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(config(4, 200))]
 
     #[test]
     fn two_daemons_on_one_cache_keep_their_invariants(
@@ -426,13 +434,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: env_usize("LOFI_STATEFUL_CASES", 2) as u32,
-        // A case takes up to a minute here.
-        max_shrink_iters: 8,
-        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("regressions"))),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(2, 8))] // a case takes up to a minute here: few shrinks
 
     #[test]
     fn two_model_daemons_handing_their_model_back_keep_their_invariants(
