@@ -1,7 +1,8 @@
 // What our x86 CPU kernels (kv_kernels, strip_kernels, elu_kernel) share: each level's target
 // attributes (cpu_features.h chooses the level at run time, whatever the build's baseline), a
 // lane maximum, int32 packed to int8 in order, a broadcast of four int8 values for the int8 dot
-// products, asking for memory ahead of use (tiles_ahead.h paces it), and exp for ELU and the softmax.
+// products, asking for memory ahead of use (tiles_ahead.h paces it), and exp for ELU and the
+// softmax.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -21,7 +21,7 @@ constexpr int64_t kKvTile = 64;
 // pairs as thread_share gives them to the attention's threads, each run tile by tile, tile t of
 // its pairs side by side. A thread reads its run as one stream of keys and one of values: tile
 // by tile across its pairs rather than one pair's ~17 kB at a time (which read at half the speed
-// at 250 positions: a plain read, Zen 4, 1.15 against 0.77 ms for 24 layers), and its runs whole
+// at 250 positions: a plain read, Zen 4, 1.15 against 0.77 ms for 24 layers), and its run whole
 // rather than interleaved with the other threads' (at 1500 positions on the Intel host, 2
 // threads: the attention 5.10-5.21 against 5.40-5.41 ms, a plain read 4.45-4.62 against 5.15).
 // Read by another number of threads (the thread governor's one-thread steps) it is only slower.
