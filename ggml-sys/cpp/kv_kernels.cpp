@@ -192,8 +192,12 @@ size_t key_tile_bytes(KvElement element, int64_t dh) {
 // A key tile's scales (one per position), nullptr for F32 and F16.
 const float *key_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, key_tile_elements(element, dh)); }
 
-// scores[i] = q . key i for the m positions of one key tile.
-void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores, TilesAhead &) {
+// scores[i] = q . key i for the m positions of one key tile. The portable kernels ask for the
+// tiles ahead all at once, as every kernel did before the vector ones paced them: their own
+// arithmetic, not the prefetches, bounds them.
+void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
+                          TilesAhead &ahead) {
+    ahead.ask_all();
     const float *scales = key_scales(element, tile, dh);
     for (int64_t i = 0; i < m; i++) {
         float sum = 0.0f;
@@ -298,7 +302,9 @@ struct TileWeights {
     Int8Parts parts;
 };
 
-void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out, TilesAhead &) {
+void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out,
+                            TilesAhead &ahead) {
+    ahead.ask_all();
     const size_t row_bytes = elements_bytes(element, dh);
     for (int64_t i = 0; i < n; i++) {
         for (int64_t d = 0; d < dh; d++) {
@@ -307,7 +313,9 @@ void weighted_rows_portable(KvElement element, int64_t dh, const float *weights,
     }
 }
 
-void weighted_tile_portable(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out, TilesAhead &) {
+void weighted_tile_portable(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out,
+                            TilesAhead &ahead) {
+    ahead.ask_all();
     const float *scales = value_scales(element, tile, dh);
     for (int64_t i = 0; i < m; i++) {
         const float w = weights[i] * scales[i];
