@@ -1,11 +1,14 @@
 //! The radio's methods (`radio_start`, `radio_stop`, `radio_prompt`) and its segments joining
 //! the playlist (README, Radio).
 
+use std::sync::MutexGuard;
+
 use serde_json::{json, Map, Value};
 
 use super::params::{self, parse};
 use super::{protocol, Server};
 use crate::generation;
+use crate::playback::Engine;
 use crate::radio::{Radio, RadioEvent};
 use crate::rpc::RpcError;
 
@@ -120,29 +123,32 @@ impl Server {
         if self.radio_slot().as_ref().map(|(on_air, _)| on_air.serial()) != Some(radio) {
             return; // a stopped radio's last words
         }
-        match &event {
-            RadioEvent::Segment { meta, bridge } => {
-                if !self.play_segment(&meta.track_id, *bridge) {
-                    return;
-                }
-            }
-            RadioEvent::Failed(_) => {}
-        }
+        // A segment is announced under the engine's lock it joined under, which a new prompt
+        // takes first: announced, it came before the prompt's reply (and was dropped by it);
+        // made for the prompt before, it is never announced. Announced after the lock, a
+        // segment that joined just before a new prompt was announced after its reply.
+        let joined = match &event {
+            RadioEvent::Segment { meta, bridge } => match self.play_segment(&meta.track_id, *bridge) {
+                Some(engine) => Some(engine),
+                None => return,
+            },
+            RadioEvent::Failed(_) => None,
+        };
         let status = self.radio_status();
         self.outbox.notify(protocol::radio(&event, &self.cache, status));
+        drop(joined);
         if let RadioEvent::Failed(_) = event {
             self.radio_stop_quietly();
         }
     }
 
-    /// Queues (or plays) a segment; false for one made for the prompt before a new one.
-    fn play_segment(&self, track_id: &str, bridge: bool) -> bool {
+    /// Queues (or plays) a segment and returns the engine's lock it joined under; None for one
+    /// made for the prompt before a new one.
+    fn play_segment(&self, track_id: &str, bridge: bool) -> Option<MutexGuard<'_, Engine>> {
         let mut engine = self.engine();
         let bridge_gives_way = {
             let slot = self.radio_slot();
-            let Some((radio, _)) = slot.as_ref().filter(|(radio, _)| radio.wants(track_id)) else {
-                return false;
-            };
+            let (radio, _) = slot.as_ref().filter(|(radio, _)| radio.wants(track_id))?;
             !bridge && engine.current_track().is_some_and(|id| radio.bridge_gives_way(&id))
         };
         let result = match engine.current_track() {
@@ -155,6 +161,6 @@ impl Server {
             tracing::warn!("radio: cannot play {track_id}: {e}");
         }
         engine.forget_missing();
-        true
+        Some(engine)
     }
 }
