@@ -143,7 +143,8 @@ struct Made<'a> {
 }
 
 impl Store {
-    /// Writes a radio track to the cache (atomically, as every track) and records it.
+    /// Writes a radio track to the cache (atomically, as every track), records it and
+    /// announces it with `emit`.
     fn segment(
         &self,
         backend: &dyn Backend,
@@ -151,7 +152,8 @@ impl Store {
         audio: &Audio,
         made: Made<'_>,
         generation_time: Duration,
-    ) -> Result<TrackMeta, RpcError> {
+        emit: &Emit,
+    ) -> Result<(), RpcError> {
         let Made { part, song } = made;
         let bridge = matches!(part, Part::Bridge(_));
         let (index, parent, seamless) = match part {
@@ -202,7 +204,17 @@ impl Store {
             bridge,
             dropped: song != self.shared.song(),
         });
-        Ok(stored)
+        if !bridge {
+            self.shared.segments.fetch_add(1, Ordering::Relaxed);
+        }
+        // Announced under the same lock, the radio's tracks join the playlist in the order
+        // they are recorded in, which `Radio::retune` reads as the order they are heard in (a
+        // bridge recorded after a segment but announced before it stayed queued past a retune).
+        emit(RadioEvent::Segment {
+            meta: Box::new(stored),
+            bridge,
+        });
+        Ok(())
     }
 }
 
@@ -249,16 +261,10 @@ impl Segmenter<'_> {
             channels: self.channels,
         };
         let made = Made { part, song: self.song };
-        let meta = self
-            .store
-            .segment(self.backend, prompt, &audio, made, self.made_since.elapsed())?;
+        self.store
+            .segment(self.backend, prompt, &audio, made, self.made_since.elapsed(), self.emit)?;
         self.made_since = Instant::now();
-        self.store.shared.segments.fetch_add(1, Ordering::Relaxed);
         self.overlap = Some(tail);
-        (self.emit)(RadioEvent::Segment {
-            meta: Box::new(meta),
-            bridge: false,
-        });
         Ok(())
     }
 }
@@ -340,7 +346,7 @@ impl Radio {
     /// Starts generating on `backend` from `prompt` and `seed`; `stand_in` makes bridges when
     /// `backend` is not the procedural one. `emit` runs on the radio's threads, with the
     /// radio's serial number (a stopped radio's last events may arrive after the next has
-    /// started).
+    /// started), under the lock of the radio's tracks: it must only pass the event on.
     pub fn start(
         backend: Arc<dyn Backend>,
         stand_in: Arc<dyn Backend>,
@@ -529,13 +535,11 @@ fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
                     song,
                 },
                 started.elapsed(),
+                emit,
             )
         });
     match result {
-        Ok(meta) => emit(RadioEvent::Segment {
-            meta: Box::new(meta),
-            bridge: true,
-        }),
+        Ok(()) => {}
         Err(e) if !shared.stop.load(Ordering::Relaxed) => tracing::warn!("radio bridge: {}", e.message),
         Err(_) => {}
     }

@@ -85,6 +85,10 @@ fn transport_events_and_timing_on_the_none_clock() {
     d.result("play", json!({ "track_id": a }));
     d.notification("playback_started", |p| p["track_id"] == a);
     d.result("skip", json!({}));
+    // From the start of its 1 s crossfade the track skipped to is the one heard.
+    let playlist = d.result("playlist_get", json!({}));
+    assert_eq!(playlist["current"], b.as_str(), "{playlist}");
+    assert_eq!(d.result("status", json!({}))["playback"]["track_id"], b.as_str());
     d.notification("playback_ended", |p| p["track_id"] == a && p["reason"] == "skipped");
     d.notification("playback_started", |p| p["track_id"] == b);
     d.result("stop", json!({}));

@@ -537,6 +537,8 @@ impl Engine {
 
     /// Next track, crossfading; at the end of a non-looping playlist, stops.
     pub fn skip(&mut self) -> Result<(), PlaybackError> {
+        // A crossfade the mixer began since the last tick has taken its queued track.
+        self.follow_mixer();
         let Some(current) = self.current_track() else {
             return Err(PlaybackError::NothingPlaying);
         };
@@ -720,9 +722,8 @@ impl Engine {
         sounding || self.waiting.is_some() || self.retry.is_some() || self.outage.is_some() || !self.events.is_empty()
     }
 
-    /// Housekeeping every ~50 ms while [`Engine::needs_ticks`], else every second: mixer
-    /// events, next-track loading, prefetch, device errors and retries.
-    pub fn tick(&mut self) {
+    /// Takes in what the mixer did since the last look: the playlist moves on as it does.
+    fn follow_mixer(&mut self) {
         let (events, released) = self.mixer().take_events();
         drop(released); // freed here, not on the audio thread
         for event in events {
@@ -748,6 +749,12 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Housekeeping every ~50 ms while [`Engine::needs_ticks`], else every second: mixer
+    /// events, next-track loading, prefetch, device errors and retries.
+    pub fn tick(&mut self) {
+        self.follow_mixer();
         if self.mixer().paused_silent() {
             // The pause has faded out: release the device until resume (no CPU, and sinks
             // that ignore pause, like ALSA's file plugin, stop taking silence).

@@ -100,7 +100,7 @@ pub enum MixerState {
 /// What happened inside the mixer since the control thread last looked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MixerEvent {
-    /// `from` handed over to `to` (crossfade finished, or a gapless switch).
+    /// `from` hands over to `to`: a crossfade started, or a gapless switch.
     Advanced { from: String, to: String },
     /// The track played to its end with nothing queued after it.
     Finished { track_id: String },
@@ -136,8 +136,6 @@ struct Fade {
     /// segment and its parent overlap): a linear fade keeps their sum level where equal power
     /// would swell by 3 dB.
     linear: bool,
-    /// Started by a skip, which the control side has reported already: no event at its end.
-    announced: bool,
 }
 
 /// Pause/resume fade and volume ramps last this long, so nothing clicks or zippers.
@@ -301,11 +299,12 @@ impl Mixer {
         self.target_volume
     }
 
-    /// The track heard now (the incoming one once a crossfade passed its middle).
+    /// The track heard now: from the start of a crossfade, the incoming one (the playlist has
+    /// moved on to it; the outgoing one only fades out).
     pub fn now_playing(&self) -> Option<(&Arc<PreparedTrack>, usize)> {
         match &self.fade {
-            Some(f) if f.pos * 2 >= f.len => Some((&f.incoming.track, f.incoming.pos)),
-            _ => self.current.as_ref().map(|v| (&v.track, v.pos)),
+            Some(f) => Some((&f.incoming.track, f.incoming.pos)),
+            None => self.current.as_ref().map(|v| (&v.track, v.pos)),
         }
     }
 
@@ -328,19 +327,18 @@ impl Mixer {
         self.clear_queued();
     }
 
-    /// Hands over to `next` over `len` frames; `announced`: the control side reports the
-    /// change itself (a skip), so the mixer does not.
+    /// Hands over to `next` over `len` frames, telling the control side at once; `announced`:
+    /// it reports the change itself (a skip), so the mixer does not.
     fn start_fade(&mut self, next: Arc<PreparedTrack>, len: usize, announced: bool) {
+        if !announced {
+            let from = self.current.as_ref().map(|v| v.track.track_id.clone());
+            self.push_event(MixerEvent::Advanced {
+                from: from.unwrap_or_default(),
+                to: next.track_id.clone(),
+            });
+        }
         if len == 0 || self.current.is_none() {
-            let from = self.current.take();
-            let from_id = from.as_ref().map(|v| v.track.track_id.clone()).unwrap_or_default();
-            if !announced {
-                self.push_event(MixerEvent::Advanced {
-                    from: from_id,
-                    to: next.track_id.clone(),
-                });
-            }
-            if let Some(v) = from {
+            if let Some(v) = self.current.take() {
                 self.released.push(v.track);
             }
             self.current = Some(Voice { track: next, pos: 0 });
@@ -354,7 +352,6 @@ impl Mixer {
                 pos: 0,
                 len,
                 linear,
-                announced,
             });
         }
     }
@@ -420,18 +417,8 @@ impl Mixer {
             fade.pos += 1;
             if fade.pos >= fade.len {
                 let fade = self.fade.take().expect("present");
-                let from = self.current.replace(fade.incoming);
-                let from_id = from.as_ref().map(|v| v.track.track_id.clone()).unwrap_or_default();
-                if let Some(v) = from {
+                if let Some(v) = self.current.replace(fade.incoming) {
                     self.released.push(v.track);
-                }
-                let to = self
-                    .current
-                    .as_ref()
-                    .map(|v| v.track.track_id.clone())
-                    .unwrap_or_default();
-                if !fade.announced {
-                    self.push_event(MixerEvent::Advanced { from: from_id, to });
                 }
             }
         } else if self.current.as_ref().is_some_and(|v| v.remaining() == 0) {
