@@ -11,6 +11,22 @@ function M.tempdir()
   return dir
 end
 
+--- A child set up afresh for each test of the calling `describe` block (stopped after it).
+---@return fun(): Child child the test's child
+function M.child_per_test()
+  local child
+  before_each(function()
+    child = M.child()
+    child:setup()
+  end)
+  after_each(function()
+    child:stop()
+  end)
+  return function()
+    return child
+  end
+end
+
 ---@class Child
 ---@field chan integer
 ---@field home string
