@@ -14,12 +14,14 @@ end
 --- A child set up afresh for each test of the calling `describe` block (stopped after it).
 ---@return fun(): Child child the test's child
 function M.child_per_test()
+  -- busted gives its hooks to the spec file's environment, not to the modules it requires.
+  local spec = getfenv(2)
   local child
-  before_each(function()
+  spec.before_each(function()
     child = M.child()
     child:setup()
   end)
-  after_each(function()
+  spec.after_each(function()
     child:stop()
   end)
   return function()
