@@ -475,6 +475,32 @@ fn a_lost_device_is_reported_and_playback_resumes_when_it_returns() {
     );
 }
 
+/// A crossfade moves the playlist on as it starts, and a skip while it runs goes on to the
+/// track after the one fading in (it once found nothing queued, and stopped).
+#[test]
+fn a_skip_during_a_crossfade_goes_on_to_the_next_track() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let (a, b, _, _) = two_tracks(&mut d, 3.0);
+    let c = d.generate(json!({ "prompt": "track c", "seed": 3, "duration_sec": 3.0 }))["track_id"].clone();
+    d.result("prefetch_config", json!({ "enabled": false }));
+    d.result("playback_config", json!({ "loop": false }));
+    d.result("crossfade_set", json!({ "duration_sec": 1.0 }));
+    for id in [json!(a), json!(b), c.clone()] {
+        d.result("playlist_add", json!({ "track_id": id }));
+    }
+    d.result("play", json!({}));
+    d.notification("playback_started", |p| p["track_id"] == a);
+    // a fades into b from 2.0 s to 3.0 s: the skip comes in that second (or, on a machine too
+    // slow to answer in time, after it), and goes on from b.
+    std::thread::sleep(Duration::from_millis(2400));
+    let skipped = d.result("skip", json!({}));
+    assert_eq!(skipped["state"], "playing", "{skipped}");
+    d.notification("playback_ended", |p| p["track_id"] == b && p["reason"] == "skipped");
+    d.notification("playback_started", |p| p["track_id"] == c);
+    assert_eq!(d.result("playlist_get", json!({}))["current"], c);
+}
+
 #[test]
 fn the_playlist_loops() {
     let dir = tempdir();

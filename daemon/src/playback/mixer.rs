@@ -136,6 +136,30 @@ struct Fade {
     /// segment and its parent overlap): a linear fade keeps their sum level where equal power
     /// would swell by 3 dB.
     linear: bool,
+    /// The outgoing track's level when the fade began: below 1 when it was itself fading in
+    /// (a skip during a crossfade).
+    from_gain: f32,
+}
+
+impl Fade {
+    /// The outgoing and incoming tracks' gains at this point of the fade.
+    fn gains(&self) -> (f32, f32) {
+        let t = self.pos as f32 / self.len as f32;
+        let (out_gain, in_gain) = if self.linear {
+            (1.0 - t, t)
+        } else {
+            // Equal power: cos²+sin² = 1, so uncorrelated tracks keep their loudness.
+            ((t * FRAC_PI_2).cos(), (t * FRAC_PI_2).sin())
+        };
+        (out_gain * self.from_gain, in_gain)
+    }
+}
+
+/// A track cut short while fading out (by a skip during a crossfade): it ramps down from
+/// `gain` to silence over [`RAMP_SEC`], so the cut does not click.
+struct Tail {
+    voice: Voice,
+    gain: f32,
 }
 
 /// Pause/resume fade and volume ramps last this long, so nothing clicks or zippers.
@@ -150,6 +174,7 @@ pub struct Mixer {
     /// the current track has that many frames left.
     queued: Option<(Arc<PreparedTrack>, usize)>,
     fade: Option<Fade>,
+    tail: Option<Tail>,
     volume: f32,
     target_volume: f32,
     /// 0..1 gain that fades in on resume and out on pause.
@@ -182,6 +207,7 @@ impl Mixer {
             current: None,
             queued: None,
             fade: None,
+            tail: None,
             volume,
             target_volume: volume,
             pause_gain: 0.0,
@@ -256,14 +282,30 @@ impl Mixer {
     }
 
     /// Skips to the queued track now, crossfading over at most the queued length and
-    /// what is left of the current track. Returns false when nothing is queued.
+    /// what is left of the current track. Returns false when nothing is queued. During a
+    /// crossfade the incoming track hands over from the level it has reached, and the
+    /// outgoing one ramps out on its own.
     pub fn skip(&mut self) -> bool {
         let Some((next, len)) = self.queued.take() else {
             return false;
         };
+        let mut from_gain = 1.0;
+        if let Some(fade) = self.fade.take() {
+            let (out_gain, in_gain) = fade.gains();
+            if let Some(outgoing) = self.current.replace(fade.incoming) {
+                self.cut_short(outgoing, out_gain);
+            }
+            from_gain = in_gain;
+        }
         let remaining = self.current.as_ref().map_or(0, Voice::remaining);
-        self.start_fade(next, len.min(remaining), true);
+        self.start_fade(next, len.min(remaining), true, from_gain);
         true
+    }
+
+    fn cut_short(&mut self, voice: Voice, gain: f32) {
+        if let Some(old) = self.tail.replace(Tail { voice, gain }) {
+            self.released.push(old.voice.track);
+        }
     }
 
     pub fn pause(&mut self) {
@@ -324,12 +366,15 @@ impl Mixer {
         if let Some(f) = self.fade.take() {
             self.released.push(f.incoming.track);
         }
+        if let Some(t) = self.tail.take() {
+            self.released.push(t.voice.track);
+        }
         self.clear_queued();
     }
 
     /// Hands over to `next` over `len` frames, telling the control side at once; `announced`:
     /// it reports the change itself (a skip), so the mixer does not.
-    fn start_fade(&mut self, next: Arc<PreparedTrack>, len: usize, announced: bool) {
+    fn start_fade(&mut self, next: Arc<PreparedTrack>, len: usize, announced: bool, from_gain: f32) {
         if !announced {
             let from = self.current.as_ref().map(|v| v.track.track_id.clone());
             self.push_event(MixerEvent::Advanced {
@@ -352,6 +397,7 @@ impl Mixer {
                 pos: 0,
                 len,
                 linear,
+                from_gain,
             });
         }
     }
@@ -393,7 +439,7 @@ impl Mixer {
             if let (Some(remaining), Some((_, len))) = (remaining, &self.queued) {
                 if remaining <= *len {
                     let (next, _) = self.queued.take().expect("checked");
-                    self.start_fade(next, remaining, false);
+                    self.start_fade(next, remaining, false, 1.0);
                 }
             }
         }
@@ -403,13 +449,7 @@ impl Mixer {
             None => [0.0; 2],
         };
         if let Some(fade) = self.fade.as_mut() {
-            let t = fade.pos as f32 / fade.len as f32;
-            let (out_gain, in_gain) = if fade.linear {
-                (1.0 - t, t)
-            } else {
-                // Equal power: cos²+sin² = 1, so uncorrelated tracks keep their loudness.
-                ((t * FRAC_PI_2).cos(), (t * FRAC_PI_2).sin())
-            };
+            let (out_gain, in_gain) = fade.gains();
             let incoming = fade.incoming.next_frame(mono_gain);
             for (s, i) in frame.iter_mut().zip(incoming) {
                 *s = *s * out_gain + i * in_gain;
@@ -429,6 +469,17 @@ impl Mixer {
             self.released.push(done.track);
             self.state = MixerState::Stopped;
             self.pause_gain = 0.0;
+        }
+        if let Some(tail) = self.tail.as_mut() {
+            let cut = tail.voice.next_frame(mono_gain);
+            for (s, c) in frame.iter_mut().zip(cut) {
+                *s += c * tail.gain;
+            }
+            tail.gain -= self.ramp_step;
+            if tail.gain <= 0.0 || tail.voice.remaining() == 0 {
+                let done = self.tail.take().expect("present");
+                self.released.push(done.voice.track);
+            }
         }
         let mixed = frame.map(|s| s * self.pause_gain);
         if let Some(tap) = self.tap.as_mut() {
@@ -604,6 +655,25 @@ mod tests {
             "stop is immediate silence"
         );
         assert!(m.now_playing().is_none());
+    }
+
+    #[test]
+    fn a_skip_during_a_crossfade_hands_over_without_a_jump() {
+        let mut m = Mixer::new(1000, 1.0);
+        m.play(track("a", 1.0, 10_000), 0);
+        let mut heard = render(&mut m, 100);
+        m.queue_next(track("b", -0.5, 10_000), 0.4);
+        assert!(m.skip());
+        heard.extend(render(&mut m, 100)); // a quarter into a's fade into b
+        m.queue_next(track("c", 0.25, 10_000), 0.2);
+        assert!(m.skip());
+        assert_eq!(m.now_playing().unwrap().0.track_id, "c");
+        heard.extend(render(&mut m, 400));
+        // After the fade-in: a ramps out from where its fade had it (0.02 a frame), b fades out
+        // from where its fade had it, c comes in; nothing jumps.
+        let largest = heard[60..].windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+        assert!(largest < 0.03, "largest step {largest}");
+        assert!((heard[599] - 0.25).abs() < 1e-6, "c alone: {}", heard[599]);
     }
 
     #[test]
