@@ -4,7 +4,7 @@
 //! a result or a documented error, the playlist holds only cached tracks, `play` succeeds
 //! whenever the cache holds a track, and a radio (adding segments to the shared cache on its
 //! own) plays exactly while started and not stopped, never failing; visualizer subscriptions
-//! come and go among them.
+//! and crossfade lengths come and go among them.
 //!
 //! The same sequences run on the `ggml` backend (the fixture model), with idle spells among
 //! them long enough for the daemon to hand its model back (`--keep-model 1`): the model is
@@ -48,6 +48,8 @@ enum Op {
     Pause,
     Resume,
     DeviceNone,
+    /// A crossfade of 0 to 3 s (radio segments and bridges are long enough to crossfade).
+    Crossfade(u8),
     /// The radio on one of a few prompts (it then adds segments to the shared cache by itself).
     RadioStart(u8),
     RadioPrompt(u8),
@@ -77,6 +79,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Pause),
         1 => Just(Op::Resume),
         1 => Just(Op::DeviceNone),
+        1 => any::<u8>().prop_map(Op::Crossfade),
         1 => any::<u8>().prop_map(Op::RadioStart),
         1 => any::<u8>().prop_map(Op::RadioPrompt),
         1 => Just(Op::RadioStop),
@@ -217,6 +220,7 @@ impl World {
             Op::Pause => ("pause", json!({}), &[]),
             Op::Resume => ("resume", json!({}), &[]),
             Op::DeviceNone => ("audio_device_set", json!({ "device": "none" }), &[]),
+            Op::Crossfade(s) => ("crossfade_set", json!({ "duration_sec": s % 4 }), &[]),
             Op::RadioStart(v) => ("radio_start", json!({ "prompt": format!("radio {}", v % 3) }), &[]),
             Op::RadioPrompt(v) => (
                 "radio_prompt",
