@@ -538,10 +538,11 @@ fn bridge(backend: &dyn Backend, store: &Store, emit: &Emit) {
                 emit,
             )
         });
-    match result {
-        Ok(()) => {}
-        Err(e) if !shared.stop.load(Ordering::Relaxed) => tracing::warn!("radio bridge: {}", e.message),
-        Err(_) => {}
+    // Stored, it was announced; an error while the radio stops is expected.
+    if let Err(e) = result {
+        if !shared.stop.load(Ordering::Relaxed) {
+            tracing::warn!("radio bridge: {}", e.message);
+        }
     }
     // The pump adds the bridge to the playlist within a tick or two; until then the seconds
     // ahead it reports do not count it yet.

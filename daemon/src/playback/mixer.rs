@@ -156,7 +156,7 @@ impl Fade {
 }
 
 /// A track cut short while fading out (by a skip during a crossfade): it ramps down from
-/// `gain` to silence over [`RAMP_SEC`], so the cut does not click.
+/// `gain` to silence at the pause ramp's rate (within [`RAMP_SEC`]), so the cut does not click.
 struct Tail {
     voice: Voice,
     gain: f32,
