@@ -523,6 +523,37 @@ fn the_playlist_loops() {
     assert_eq!(d.result("status", json!({}))["playback"]["state"], "playing");
 }
 
+/// A playlist of one loops into itself; once the playlist lets go of that (the track taken out,
+/// or looping turned off), a skip stops rather than playing the track again unannounced (the
+/// mixer used to keep it queued: a `playback_ended` came with no `playback_started`).
+#[test]
+fn a_skip_past_what_the_playlist_no_longer_holds_stops() {
+    let dir = tempdir();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let a = d.generate(json!({ "prompt": "track a", "seed": 1, "duration_sec": 4.0 }))["track_id"].clone();
+    d.result("prefetch_config", json!({ "enabled": false }));
+    for let_go in [
+        ("playlist_remove", json!({ "track_id": a })),
+        ("playback_config", json!({ "loop": false })),
+    ] {
+        d.result("playback_config", json!({ "loop": true }));
+        d.result("play", json!({ "track_id": a }));
+        d.notification("playback_started", |p| p["track_id"] == a);
+        d.result(let_go.0, let_go.1);
+        let skipped = d.result("skip", json!({}));
+        assert_eq!(skipped["state"], "stopped", "after {}: {skipped}", let_go.0);
+        d.notification("playback_ended", |p| p["track_id"] == a && p["reason"] == "skipped");
+        std::thread::sleep(Duration::from_millis(300));
+        d.result("status", json!({})); // reads what came meanwhile into the backlog
+        assert!(
+            !d.backlog.iter().any(|v| v["method"] == "playback_started"),
+            "after {}: {:?}",
+            let_go.0,
+            d.backlog
+        );
+    }
+}
+
 #[test]
 fn a_track_that_cannot_be_loaded_is_reported_and_skipped() {
     let dir = tempdir();

@@ -3,8 +3,9 @@
 //! both daemons alive (a panic in any thread exits the daemon), every request answered with
 //! a result or a documented error, the playlist holds only cached tracks, `play` succeeds
 //! whenever the cache holds a track, and a radio (adding segments to the shared cache on its
-//! own) plays exactly while started and not stopped, never failing; visualizer subscriptions
-//! and crossfade lengths come and go among them.
+//! own) plays exactly while started and not stopped, never failing, and the playback
+//! notifications tell one consistent story (no track starts before the one heard has ended);
+//! visualizer subscriptions and crossfade lengths come and go among them.
 //!
 //! The same sequences run on the `ggml` backend (the fixture model), with idle spells among
 //! them long enough for the daemon to hand its model back (`--keep-model 1`): the model is
@@ -105,6 +106,8 @@ struct World {
     made: HashMap<String, u64>,
     /// Whether each daemon's radio should be on.
     radio_on: Vec<bool>,
+    /// The track each daemon's notifications say is playing (started, not yet ended).
+    playing: Vec<Option<String>>,
     /// The daemons run the model backend, which hands its model back when unused.
     on_model: bool,
     ops: usize,
@@ -120,6 +123,7 @@ impl World {
             known: Vec::new(),
             made: HashMap::new(),
             radio_on: vec![false; 2],
+            playing: vec![None; 2],
             on_model,
             ops: 0,
         }
@@ -298,6 +302,12 @@ impl World {
                 prop_assert!(protocol::NOTIFICATIONS.contains(&method), "daemon {d} sent {v}");
                 let failed = method == "radio_stopped" && !v["params"]["message"].is_null();
                 prop_assert!(!failed, "daemon {d}: the radio failed: {v}");
+                let followed = follow_playback(&mut self.playing[d], v);
+                prop_assert!(
+                    followed.is_ok(),
+                    "daemon {d}: {followed:?}; notifications since the last step: {:?}",
+                    daemon.backlog
+                );
             }
             // Responses are consumed as they come; what is left is notifications already checked.
             daemon.backlog.clear();
@@ -356,6 +366,28 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// Follows a daemon's playback notifications, in the order sent: a track starts only when
+/// none plays (a skip ends the one it leaves first), and ends, pauses or resumes only while it
+/// plays; `playback_ended` with reason "error" may also name a queued track dropped unheard.
+fn follow_playback(playing: &mut Option<String>, notification: &Value) -> Result<(), String> {
+    let params = &notification["params"];
+    let Some(track) = params["track_id"].as_str() else {
+        return Ok(());
+    };
+    let names_playing = playing.as_deref() == Some(track);
+    match notification["method"].as_str().unwrap_or_default() {
+        "playback_started" if playing.is_none() => *playing = Some(track.to_owned()),
+        "playback_ended" if names_playing => *playing = None,
+        "playback_ended" if params["reason"] == "error" => {}
+        "playback_paused" | "playback_resumed" if names_playing => {}
+        "playback_started" | "playback_ended" | "playback_paused" | "playback_resumed" => {
+            return Err(format!("{notification} while the notifications say {playing:?} plays"));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A process's resident memory in kB.

@@ -313,11 +313,13 @@ impl Engine {
     /// Loads the track after the current one into the mixer, so it starts (crossfaded)
     /// exactly when the current one ends.
     fn queue_following(&mut self) {
-        let Some(index) = self.index else { return };
-        let next = self.following(index);
-        if next == self.queued_index && self.mixer().has_queued() {
+        let next = self.index.and_then(|index| self.following(index));
+        if next.is_some() && next == self.queued_index && self.mixer().has_queued() {
             return;
         }
+        // Nothing to follow (the playlist emptied, looping turned off): the mixer lets go of
+        // what it held queued, or a skip or the track's end would go on to a track the
+        // playlist no longer holds, with no `playback_started` for it.
         self.queued_index = None;
         self.mixer().clear_queued();
         let Some(next) = next else { return };
@@ -723,7 +725,7 @@ impl Engine {
     }
 
     /// Takes in what the mixer did since the last look: the playlist moves on as it does.
-    fn follow_mixer(&mut self) {
+    pub fn follow_mixer(&mut self) {
         let (events, released) = self.mixer().take_events();
         drop(released); // freed here, not on the audio thread
         for event in events {

@@ -19,7 +19,7 @@ use crate::audio_file::mp3::lame_available;
 use crate::audio_file::AudioFormat;
 use crate::backend::Backend;
 use crate::cache::{Cache, CacheLimits};
-use crate::playback::{Engine, Visualizer};
+use crate::playback::{Engine, PlaybackEvent, Visualizer};
 use crate::queue::{Queue, QueueEvent, StoreSettings};
 use crate::radio::{Radio, RadioEvent};
 use crate::rpc::{parse_message, ErrorReason, LineReader, Outgoing, ReadLine, RequestId, RpcError, MAX_LINE_BYTES};
@@ -243,8 +243,14 @@ impl Server {
         server
     }
 
+    /// The engine, locked and caught up with the mixer: a crossfade the audio thread began
+    /// since the last tick has moved the playlist on and queued its notifications before any
+    /// request reads or changes playback (a pause there named the incoming track before its
+    /// `playback_started`; a `play` ended it before it started).
     fn engine(&self) -> MutexGuard<'_, Engine> {
-        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+        let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        engine.follow_mixer();
+        engine
     }
 
     /// Generation started, progressed, finished or failed: playback reacts, then the client is
@@ -296,29 +302,38 @@ impl Server {
     }
 
     /// Playback housekeeping: forwards its events, keeps the playing track safe from
-    /// eviction, and queues a prefetch when asked.
+    /// eviction, and queues a prefetch when asked. The pump and the request thread both tick:
+    /// the notifications go out under the engine's lock, so that one thread's events never
+    /// overtake the other's (a request's `playback_ended` for a track before the pump's
+    /// `playback_started` for it).
     fn tick(&self) {
         if self.panic_in_pump.load(Ordering::Relaxed) && thread::current().name() == Some("pump") {
             panic!("debug_panic asked the pump thread to panic");
         }
-        let (events, protected) = {
+        let mut prefetches = Vec::new();
+        let protected = {
             let mut engine = self.engine();
             engine.tick();
             self.device_rate.store(engine.rate(), Ordering::Relaxed);
             if let Some((radio, _)) = self.radio.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 radio.set_ahead(engine.seconds_ahead(|id| radio.duration_of(id)));
             }
-            (engine.take_events(), engine.protected())
+            for event in engine.take_events() {
+                match event {
+                    PlaybackEvent::PrefetchWanted { track_id } => prefetches.push(track_id),
+                    event => {
+                        if let Some(notification) = protocol::playback(&event) {
+                            self.outbox.notify(notification);
+                        }
+                    }
+                }
+            }
+            engine.protected()
         };
         self.settings.lock().unwrap_or_else(|e| e.into_inner()).protected = protected;
-        for event in events {
-            if let crate::playback::PlaybackEvent::PrefetchWanted { track_id } = &event {
-                self.prefetch_after(track_id);
-                continue;
-            }
-            if let Some(notification) = protocol::playback(&event) {
-                self.outbox.notify(notification);
-            }
+        // Queued without the engine's lock: a prefetch reads the playlist and the cache.
+        for track_id in prefetches {
+            self.prefetch_after(&track_id);
         }
     }
 
