@@ -432,10 +432,10 @@ LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const ch
             int64_t four;
             std::memcpy(&four, query.high_low + d, sizeof four);
             const __m256i qd = _mm256_set1_epi64x(four);
+            const char *keys = tile + key_index(KvElement::int8, d, half); // the 32 positions' 128 bytes in a run
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++) {
-                const char *keys = tile + key_index(KvElement::int8, d, half + 4 * i);
-                const __m256i k = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(keys)));
+                const __m256i k = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(keys + 16 * i)));
                 acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(k, qd));
             }
         }
