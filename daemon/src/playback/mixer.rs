@@ -157,6 +157,7 @@ impl Fade {
 
 /// A track cut short while fading out (by a skip during a crossfade): it ramps down from
 /// `gain` to silence at the pause ramp's rate (within [`RAMP_SEC`]), so the cut does not click.
+/// Skips in quick succession leave several ramping out together, up to [`MAX_TAILS`].
 struct Tail {
     voice: Voice,
     gain: f32,
@@ -165,6 +166,9 @@ struct Tail {
 /// Pause/resume fade and volume ramps last this long, so nothing clicks or zippers.
 const RAMP_SEC: f32 = 0.05;
 const MAX_EVENTS: usize = 8;
+/// Tracks ramping out at once; past this (skips faster than one per 12 ms) the oldest, nearly
+/// silent, is cut.
+const MAX_TAILS: usize = 4;
 
 pub struct Mixer {
     rate: u32,
@@ -174,7 +178,7 @@ pub struct Mixer {
     /// the current track has that many frames left.
     queued: Option<(Arc<PreparedTrack>, usize)>,
     fade: Option<Fade>,
-    tail: Option<Tail>,
+    tails: Vec<Tail>,
     volume: f32,
     target_volume: f32,
     /// 0..1 gain that fades in on resume and out on pause.
@@ -207,7 +211,7 @@ impl Mixer {
             current: None,
             queued: None,
             fade: None,
-            tail: None,
+            tails: Vec::with_capacity(MAX_TAILS),
             volume,
             target_volume: volume,
             pause_gain: 0.0,
@@ -303,9 +307,11 @@ impl Mixer {
     }
 
     fn cut_short(&mut self, voice: Voice, gain: f32) {
-        if let Some(old) = self.tail.replace(Tail { voice, gain }) {
-            self.released.push(old.voice.track);
+        if self.tails.len() == MAX_TAILS {
+            let oldest = self.tails.remove(0);
+            self.released.push(oldest.voice.track);
         }
+        self.tails.push(Tail { voice, gain });
     }
 
     pub fn pause(&mut self) {
@@ -366,8 +372,8 @@ impl Mixer {
         if let Some(f) = self.fade.take() {
             self.released.push(f.incoming.track);
         }
-        if let Some(t) = self.tail.take() {
-            self.released.push(t.voice.track);
+        for tail in self.tails.drain(..) {
+            self.released.push(tail.voice.track);
         }
         self.clear_queued();
     }
@@ -470,17 +476,21 @@ impl Mixer {
             self.state = MixerState::Stopped;
             self.pause_gain = 0.0;
         }
-        if let Some(tail) = self.tail.as_mut() {
+        for tail in &mut self.tails {
             let cut = tail.voice.next_frame(mono_gain);
             for (s, c) in frame.iter_mut().zip(cut) {
                 *s += c * tail.gain;
             }
             tail.gain -= self.ramp_step;
-            if tail.gain <= 0.0 || tail.voice.remaining() == 0 {
-                let done = self.tail.take().expect("present");
-                self.released.push(done.voice.track);
-            }
         }
+        let released = &mut self.released;
+        self.tails.retain_mut(|tail| {
+            let done = tail.gain <= 0.0 || tail.voice.remaining() == 0;
+            if done {
+                released.push(Arc::clone(&tail.voice.track));
+            }
+            !done
+        });
         let mixed = frame.map(|s| s * self.pause_gain);
         if let Some(tap) = self.tap.as_mut() {
             tap.samples[tap.next] = (mixed[0] + mixed[1]) * 0.5 / mono_gain;
@@ -674,6 +684,25 @@ mod tests {
         let largest = heard[60..].windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
         assert!(largest < 0.03, "largest step {largest}");
         assert!((heard[599] - 0.25).abs() < 1e-6, "c alone: {}", heard[599]);
+    }
+
+    #[test]
+    fn skips_within_a_ramp_leave_every_cut_track_ramping_out() {
+        let mut m = Mixer::new(1000, 1.0);
+        m.play(track("a", 1.0, 10_000), 0);
+        let mut heard = render(&mut m, 100);
+        m.queue_next(track("b", -0.5, 10_000), 0.4);
+        assert!(m.skip());
+        heard.extend(render(&mut m, 100));
+        m.queue_next(track("c", 0.25, 10_000), 0.2);
+        assert!(m.skip()); // a ramps out over 50 frames
+        heard.extend(render(&mut m, 10));
+        m.queue_next(track("d", 0.75, 10_000), 0.2);
+        assert!(m.skip()); // b ramps out beside it: a was cut there before
+        heard.extend(render(&mut m, 400));
+        let largest = heard[60..].windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
+        assert!(largest < 0.05, "largest step {largest}");
+        assert!((heard[609] - 0.75).abs() < 1e-6, "d alone: {}", heard[609]);
     }
 
     #[test]
