@@ -81,6 +81,11 @@ pub struct Engine {
     crossfade_sec: f64,
     prefetched_for: Option<String>,
     events: Vec<PlaybackEvent>,
+    /// The track the events last said started and have not said ended: what the client
+    /// believes plays. Ends and starts are announced against it, not against the mixer's
+    /// current track, which the audio thread may move on (a crossfade beginning) between the
+    /// engine's look at the mixer and its action there.
+    announced: Option<String>,
     cache_checked: Instant,
     /// Tracks that play while they generate, and when each began: found here until the cache
     /// holds them.
@@ -112,6 +117,7 @@ impl Engine {
             crossfade_sec: crate::defaults::CROSSFADE_SEC,
             prefetched_for: None,
             events: Vec::new(),
+            announced: None,
             cache_checked: Instant::now(),
             live: Vec::new(),
             waiting: None,
@@ -158,6 +164,7 @@ impl Engine {
     /// (Re)opens the wanted device and re-prepares loaded tracks if its rate differs,
     /// keeping the current position.
     fn reopen(&mut self) -> Result<OpenOutput, PlaybackError> {
+        self.follow_mixer(); // the track replayed below is the one announced
         let old_rate = self.rate();
         let snapshot = {
             let m = self.mixer();
@@ -350,6 +357,9 @@ impl Engine {
     /// Reports a track whose audio cannot be loaded and takes it out of the playlist.
     fn drop_unplayable(&mut self, track_id: &str, message: String) {
         tracing::warn!("cannot play {track_id}: {message}");
+        if self.announced.as_deref() == Some(track_id) {
+            self.announced = None; // this is its end (a failed stream plays out what arrived)
+        }
         self.events.push(PlaybackEvent::Unplayable {
             track_id: track_id.to_owned(),
             message,
@@ -411,19 +421,12 @@ impl Engine {
     fn start(&mut self, index: usize) -> Result<(), PlaybackError> {
         let track_id = self.playlist[index].clone();
         let track = self.load(&track_id)?;
-        if let Some(previous) = self.current_track() {
-            self.events.push(PlaybackEvent::Ended {
-                track_id: previous,
-                reason: "skipped",
-            });
-        }
+        self.announce_end("skipped");
         self.mixer().play(track, 0);
         self.index = Some(index);
         self.queued_index = None;
         self.prefetched_for = None;
-        self.events.push(PlaybackEvent::Started {
-            track_id: track_id.clone(),
-        });
+        self.announce_start(track_id.clone());
         // The next track is queued before the device runs, so even a short track on a
         // fast device hands over to it. (This may drop unplayable entries and so move
         // `index`: only `track_id` is used below.)
@@ -524,16 +527,28 @@ impl Engine {
 
     /// Immediate silence; the playlist position goes back to its start.
     pub fn stop(&mut self) {
-        let stopped = self.current_track();
+        self.silence("stopped");
+    }
+
+    /// Silence at once, the playlist position back to its start, and the track heard ended
+    /// for `reason`.
+    fn silence(&mut self, reason: &'static str) {
         self.mixer().stop();
         self.output.run(false);
         self.index = None;
         self.queued_index = None;
-        if let Some(id) = stopped {
-            self.events.push(PlaybackEvent::Ended {
-                track_id: id,
-                reason: "stopped",
-            });
+        self.announce_end(reason);
+    }
+
+    fn announce_start(&mut self, track_id: String) {
+        self.announced = Some(track_id.clone());
+        self.events.push(PlaybackEvent::Started { track_id });
+    }
+
+    /// Announces the end of the track announced as playing, if any.
+    fn announce_end(&mut self, reason: &'static str) {
+        if let Some(track_id) = self.announced.take() {
+            self.events.push(PlaybackEvent::Ended { track_id, reason });
         }
     }
 
@@ -541,32 +556,28 @@ impl Engine {
     pub fn skip(&mut self) -> Result<(), PlaybackError> {
         // A crossfade the mixer began since the last tick has taken its queued track.
         self.follow_mixer();
-        let Some(current) = self.current_track() else {
+        if self.current_track().is_none() {
             return Err(PlaybackError::NothingPlaying);
-        };
+        }
         self.forget_missing();
         self.queue_following();
-        if self.mixer().skip() {
-            self.events.push(PlaybackEvent::Ended {
-                track_id: current,
-                reason: "skipped",
-            });
+        // The audio thread may begin a crossfade into the queued track between the look
+        // above and the skip: then that hand-over is taken in and the skip goes on from it.
+        let skipped = self.mixer().skip() || {
+            self.follow_mixer();
+            self.queue_following();
+            self.mixer().skip()
+        };
+        if skipped {
+            self.announce_end("skipped");
             if let Some(next) = self.queued_index.take() {
                 self.index = Some(next);
                 self.prefetched_for = None;
-                self.events.push(PlaybackEvent::Started {
-                    track_id: self.playlist[next].clone(),
-                });
+                self.announce_start(self.playlist[next].clone());
             }
             self.queue_following();
         } else {
-            self.mixer().stop();
-            self.output.run(false);
-            self.index = None;
-            self.events.push(PlaybackEvent::Ended {
-                track_id: current,
-                reason: "skipped",
-            });
+            self.silence("skipped");
         }
         Ok(())
     }
@@ -731,21 +742,20 @@ impl Engine {
         for event in events {
             match event {
                 MixerEvent::Advanced { from, to } => {
-                    self.events.push(PlaybackEvent::Ended {
-                        track_id: from,
-                        reason: "finished",
-                    });
+                    // (A failed stream has had its end announced already.)
+                    if self.announced.as_ref() == Some(&from) {
+                        self.announce_end("finished");
+                    }
                     self.index = self.position_after(self.index, &to);
                     self.queued_index = None;
                     self.prefetched_for = None;
-                    self.events.push(PlaybackEvent::Started { track_id: to });
+                    self.announce_start(to);
                     self.queue_following();
                 }
                 MixerEvent::Finished { track_id } => {
-                    self.events.push(PlaybackEvent::Ended {
-                        track_id,
-                        reason: "finished",
-                    });
+                    if self.announced.as_ref() == Some(&track_id) {
+                        self.announce_end("finished");
+                    }
                     self.index = None;
                     self.output.run(false);
                 }
@@ -807,5 +817,93 @@ impl Engine {
             self.prefetched_for = Some(id.clone());
             self.events.push(PlaybackEvent::PrefetchWanted { track_id: id });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::Audio;
+    use crate::audio_file::AudioFormat;
+    use crate::cache::{CacheLimits, TrackMeta};
+
+    /// A cache holding 1 s tracks of these ids.
+    fn cache_with(dir: &std::path::Path, ids: &[&str]) -> Arc<Cache> {
+        let cache = Cache::open(dir).unwrap();
+        let limits = CacheLimits {
+            max_mb: 100.0,
+            max_tracks: None,
+        };
+        for id in ids {
+            let audio = Audio {
+                samples: vec![0.1; 2 * 48_000],
+                sample_rate: 48_000,
+                channels: 2,
+            };
+            let meta = TrackMeta {
+                track_id: (*id).into(),
+                prompt: "test".into(),
+                seed: 0,
+                duration_sec: 1.0,
+                sample_rate: 48_000,
+                backend: "procedural".into(),
+                model_version: "test".into(),
+                format: AudioFormat::Wav,
+                created_at: 0,
+                last_played: None,
+                size_bytes: 0,
+                generation_time_sec: 0.0,
+                tokens_actual: 0,
+                parent: None,
+                seamless: false,
+                radio: false,
+            };
+            cache.store(&meta, &audio, &limits, &[]).unwrap();
+        }
+        Arc::new(cache)
+    }
+
+    /// What the events say plays after each, or the first that contradicts them.
+    fn announced_story(events: &[PlaybackEvent]) -> Result<Option<String>, String> {
+        let mut playing: Option<String> = None;
+        for event in events {
+            match event {
+                PlaybackEvent::Started { track_id } if playing.is_none() => playing = Some(track_id.clone()),
+                PlaybackEvent::Ended { track_id, .. } if playing.as_ref() == Some(track_id) => playing = None,
+                PlaybackEvent::Started { .. } | PlaybackEvent::Ended { .. } => {
+                    return Err(format!("{event:?} while {playing:?} plays: {events:?}"))
+                }
+                _ => {}
+            }
+        }
+        Ok(playing)
+    }
+
+    /// The audio thread begins a crossfade between the engine's look at the mixer and a
+    /// `play`: the events still tell one story, and the track asked for is the one heard.
+    #[test]
+    fn a_crossfade_beginning_just_before_a_play_is_superseded_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache_with(dir.path(), &["aaaaaaaa", "bbbbbbbb", "cccccccc"]);
+        let mut engine = Engine::new(cache, Some(output::NONE_DEVICE.into()), 1.0);
+        engine.set_crossfade(0.5);
+        engine.playlist_add("aaaaaaaa").unwrap();
+        engine.playlist_add("bbbbbbbb").unwrap();
+        engine.play(Some("aaaaaaaa")).unwrap();
+        engine.follow_mixer();
+        {
+            // What the audio thread would render: up to the crossfade into b.
+            let mut mixer = engine.mixer();
+            let mut buffer = vec![0.0; 2 * 480];
+            while mixer.now_playing().is_some_and(|(t, _)| t.track_id == "aaaaaaaa") {
+                mixer.render(&mut buffer, 2);
+            }
+        }
+        engine.play(Some("cccccccc")).unwrap();
+        engine.tick();
+        let events = engine.take_events();
+        assert_eq!(announced_story(&events), Ok(Some("cccccccc".into())));
+        assert_eq!(engine.current_track().as_deref(), Some("cccccccc"));
+        assert_eq!(engine.status()["track_id"], "cccccccc");
     }
 }

@@ -365,7 +365,11 @@ impl Mixer {
         (std::mem::take(&mut self.events), std::mem::take(&mut self.released))
     }
 
+    /// Lets go of every voice. A hand-over or end the control side has not taken in yet is
+    /// dropped with them: `play` or `stop` supersedes it (the control side announces the end of
+    /// the track it knew of).
     fn release_all(&mut self) {
+        self.events.clear();
         if let Some(v) = self.current.take() {
             self.released.push(v.track);
         }
