@@ -671,16 +671,23 @@ mod tests {
         assert!(m.now_playing().is_none());
     }
 
-    #[test]
-    fn a_skip_during_a_crossfade_hands_over_without_a_jump() {
+    /// A mixer (1000 frames a second) a quarter into a skip's fade from "a" (1.0) into "b"
+    /// (-0.5), then skipped on to "c" (0.25); what it rendered so far.
+    fn skipped_twice_in_a_crossfade() -> (Mixer, Vec<f32>) {
         let mut m = Mixer::new(1000, 1.0);
         m.play(track("a", 1.0, 10_000), 0);
         let mut heard = render(&mut m, 100);
         m.queue_next(track("b", -0.5, 10_000), 0.4);
         assert!(m.skip());
-        heard.extend(render(&mut m, 100)); // a quarter into a's fade into b
+        heard.extend(render(&mut m, 100));
         m.queue_next(track("c", 0.25, 10_000), 0.2);
         assert!(m.skip());
+        (m, heard)
+    }
+
+    #[test]
+    fn a_skip_during_a_crossfade_hands_over_without_a_jump() {
+        let (mut m, mut heard) = skipped_twice_in_a_crossfade();
         assert_eq!(m.now_playing().unwrap().0.track_id, "c");
         heard.extend(render(&mut m, 400));
         // After the fade-in: a ramps out from where its fade had it (0.02 a frame), b fades out
@@ -692,14 +699,7 @@ mod tests {
 
     #[test]
     fn skips_within_a_ramp_leave_every_cut_track_ramping_out() {
-        let mut m = Mixer::new(1000, 1.0);
-        m.play(track("a", 1.0, 10_000), 0);
-        let mut heard = render(&mut m, 100);
-        m.queue_next(track("b", -0.5, 10_000), 0.4);
-        assert!(m.skip());
-        heard.extend(render(&mut m, 100));
-        m.queue_next(track("c", 0.25, 10_000), 0.2);
-        assert!(m.skip()); // a ramps out over 50 frames
+        let (mut m, mut heard) = skipped_twice_in_a_crossfade(); // a ramps out over 50 frames
         heard.extend(render(&mut m, 10));
         m.queue_next(track("d", 0.75, 10_000), 0.2);
         assert!(m.skip()); // b ramps out beside it: a was cut there before
