@@ -335,6 +335,8 @@ pub struct Radio {
     emit: Emit,
     /// Makes the bridges; `None` when the radio's own source keeps up (procedural).
     bridge_backend: Option<Arc<dyn Backend>>,
+    /// The generating backend's name: how a new prompt is heard depends on it.
+    backend_name: String,
     worker: Option<JoinHandle<()>>,
     bridge: Mutex<Option<JoinHandle<()>>>,
     /// The last bridge that gave way to the stream.
@@ -356,7 +358,8 @@ impl Radio {
         seed: u64,
         emit: impl Fn(u64, RadioEvent) + Send + Sync + 'static,
     ) -> Radio {
-        let bridge_backend = (backend.info().backend != "procedural").then_some(stand_in);
+        let backend_name = backend.info().backend.to_owned();
+        let bridge_backend = (backend_name != "procedural").then_some(stand_in);
         let shared = Arc::new(Shared {
             prompt: Mutex::new(prompt.to_owned()),
             song: AtomicU64::new(0),
@@ -403,6 +406,7 @@ impl Radio {
             store,
             emit,
             bridge_backend,
+            backend_name,
             worker: Some(worker),
             bridge: Mutex::new(None),
             gave_way: Mutex::new(None),
@@ -503,6 +507,7 @@ impl Radio {
         json!({
             "prompt": self.shared.prompt(),
             "seed": self.shared.seed,
+            "backend": self.backend_name,
             "segments": self.shared.segments.load(Ordering::Relaxed),
             "bridges": self.shared.bridges.load(Ordering::Relaxed),
             "seconds_ahead": (self.shared.ahead_sec() * 10.0).round() / 10.0,

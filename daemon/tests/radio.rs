@@ -68,6 +68,7 @@ fn the_procedural_radio_goes_on_is_steered_and_stops_cleanly() {
     );
     let status = d.result("status", json!({}));
     assert_eq!(status["radio"]["prompt"], "sunny jazz");
+    assert_eq!(status["radio"]["backend"], "procedural");
     assert!(status["radio"]["seconds_ahead"].as_f64().unwrap() > 5.0);
     assert!(
         status["playback"]["loop"] == false,
@@ -101,7 +102,8 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     let mut args = vec!["--backend", "ggml", "--model", model];
     args.extend(["--threads", "1", "--keep-model", "1"]);
     let mut d = Daemon::start(dir.path(), &args);
-    d.result("radio_start", json!({"prompt": "lofi", "seed": 1}));
+    let started = d.result("radio_start", json!({"prompt": "lofi", "seed": 1}));
+    assert_eq!(started["backend"], "ggml", "the generating backend, not the bridges'");
     // Nothing is generated yet: a procedural bridge plays at once.
     let bridge = segment(&mut d);
     assert_eq!(bridge["bridge"], true);

@@ -207,8 +207,10 @@ M.subcommands = {
       if state().current.radio and prompt then
         return lofi().radio_prompt(
           prompt,
-          reply(function()
-            say("lofi: radio → " .. prompt)
+          reply(function(result)
+            local heard = result.backend == "procedural" and "from the next bar"
+              or "a new song follows the segment playing"
+            say(("lofi: radio → %s: %s"):format(prompt, heard))
           end)
         )
       end

@@ -26,6 +26,7 @@ local M = {}
 ---@class lofi.RadioState
 ---@field prompt string
 ---@field seed integer
+---@field backend "ggml"|"procedural" how a new prompt is heard: a new song, or from the next bar
 ---@field segments integer    segments made so far
 ---@field bridges integer     procedural bridges played while the generator caught up
 ---@field seconds_ahead number music queued ahead of the listener

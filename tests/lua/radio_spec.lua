@@ -24,6 +24,7 @@ describe("radio", function()
     -- With the radio on, a prompt steers it instead of starting another.
     child():cmd("Lofi radio sunny jazz")
     child():wait("_G.said('radio → sunny jazz')")
+    assert.are.equal("lofi: radio → sunny jazz: from the next bar", child():lua("return _G.last()"))
     -- Heard within about two segments: the radio stays ~12 s ahead.
     child():wait(
       [[#vim.tbl_filter(function(e)
