@@ -487,14 +487,12 @@ impl Mixer {
             }
             tail.gain -= self.ramp_step;
         }
-        let released = &mut self.released;
-        self.tails.retain_mut(|tail| {
-            let done = tail.gain <= 0.0 || tail.voice.remaining() == 0;
-            if done {
-                released.push(Arc::clone(&tail.voice.track));
-            }
-            !done
-        });
+        for done in self
+            .tails
+            .extract_if(.., |tail| tail.gain <= 0.0 || tail.voice.remaining() == 0)
+        {
+            self.released.push(done.voice.track);
+        }
         let mixed = frame.map(|s| s * self.pause_gain);
         if let Some(tap) = self.tap.as_mut() {
             tap.samples[tap.next] = (mixed[0] + mixed[1]) * 0.5 / mono_gain;

@@ -319,13 +319,10 @@ impl Server {
                 radio.set_ahead(engine.seconds_ahead(|id| radio.duration_of(id)));
             }
             for event in engine.take_events() {
-                match event {
-                    PlaybackEvent::PrefetchWanted { track_id } => prefetches.push(track_id),
-                    event => {
-                        if let Some(notification) = protocol::playback(&event) {
-                            self.outbox.notify(notification);
-                        }
-                    }
+                if let PlaybackEvent::PrefetchWanted { track_id } = event {
+                    prefetches.push(track_id);
+                } else if let Some(notification) = protocol::playback(&event) {
+                    self.outbox.notify(notification);
                 }
             }
             engine.protected()
