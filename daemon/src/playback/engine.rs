@@ -504,13 +504,17 @@ impl Engine {
         }
     }
 
+    /// Pauses (fading out) what plays. The notifications name the track announced as playing:
+    /// a failed stream playing out what arrived has had its end told already, so it pauses and
+    /// resumes unnamed.
     pub fn pause(&mut self) {
         let mut m = self.mixer();
         if m.state() == MixerState::Playing {
             m.pause();
-            let id = m.now_playing().map(|(t, _)| t.track_id.clone()).unwrap_or_default();
             drop(m);
-            self.events.push(PlaybackEvent::Paused { track_id: id });
+            if let Some(track_id) = self.announced.clone() {
+                self.events.push(PlaybackEvent::Paused { track_id });
+            }
         }
     }
 
@@ -518,10 +522,11 @@ impl Engine {
         let mut m = self.mixer();
         if m.state() == MixerState::Paused {
             m.resume();
-            let id = m.now_playing().map(|(t, _)| t.track_id.clone()).unwrap_or_default();
             drop(m);
             self.output.run(true);
-            self.events.push(PlaybackEvent::Resumed { track_id: id });
+            if let Some(track_id) = self.announced.clone() {
+                self.events.push(PlaybackEvent::Resumed { track_id });
+            }
         }
     }
 
@@ -863,14 +868,22 @@ mod tests {
         Arc::new(cache)
     }
 
-    /// What the events say plays after each, or the first that contradicts them.
+    /// What the events say plays after each, or the first that contradicts them (a track
+    /// starts only when none plays; ends, pauses and resumes only while it plays; one that
+    /// cannot be played ends if it plays, and may be a queued one dropped unheard).
     fn announced_story(events: &[PlaybackEvent]) -> Result<Option<String>, String> {
         let mut playing: Option<String> = None;
         for event in events {
             match event {
                 PlaybackEvent::Started { track_id } if playing.is_none() => playing = Some(track_id.clone()),
                 PlaybackEvent::Ended { track_id, .. } if playing.as_ref() == Some(track_id) => playing = None,
-                PlaybackEvent::Started { .. } | PlaybackEvent::Ended { .. } => {
+                PlaybackEvent::Unplayable { track_id, .. } if playing.as_ref() == Some(track_id) => playing = None,
+                PlaybackEvent::Paused { track_id } | PlaybackEvent::Resumed { track_id }
+                    if playing.as_ref() == Some(track_id) => {}
+                PlaybackEvent::Started { .. }
+                | PlaybackEvent::Ended { .. }
+                | PlaybackEvent::Paused { .. }
+                | PlaybackEvent::Resumed { .. } => {
                     return Err(format!("{event:?} while {playing:?} plays: {events:?}"))
                 }
                 _ => {}
@@ -905,5 +918,35 @@ mod tests {
         assert_eq!(announced_story(&events), Ok(Some("cccccccc".into())));
         assert_eq!(engine.current_track().as_deref(), Some("cccccccc"));
         assert_eq!(engine.status()["track_id"], "cccccccc");
+    }
+
+    /// A stream whose generation failed plays out what arrived after its end was announced:
+    /// pausing and resuming that audio names no track, and a track played after it starts.
+    #[test]
+    fn a_failed_stream_playing_out_pauses_and_resumes_unnamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache_with(dir.path(), &["aaaaaaaa"]);
+        let mut engine = Engine::new(cache, Some(output::NONE_DEVICE.into()), 1.0);
+        let rate = engine.rate();
+        let (mut stream, track) =
+            super::super::stream::TrackStream::new("dddddddd", 2 * 48_000, 2, 48_000, rate).unwrap();
+        stream.push(&vec![0.1; 2 * 48_000]).unwrap(); // half of it
+        engine.add_stream(track);
+        drop(stream); // the generation failed: the track ends where it got
+        engine.tick(); // starts it
+        engine.stream_failed("dddddddd", "the model failed");
+        assert_eq!(engine.mixer().state(), MixerState::Playing, "what arrived plays out");
+        engine.pause();
+        engine.resume();
+        engine.play(Some("aaaaaaaa")).unwrap();
+        engine.tick();
+        let events = engine.take_events();
+        assert_eq!(announced_story(&events), Ok(Some("aaaaaaaa".into())));
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, PlaybackEvent::Paused { .. } | PlaybackEvent::Resumed { .. })),
+            "{events:?}"
+        );
     }
 }
