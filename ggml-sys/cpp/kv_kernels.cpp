@@ -416,7 +416,7 @@ LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index
 // maddubs on the int8 parts took four and three sign fixes per 32 bytes); a position's two lanes
 // are summed once a tile. 32 positions at a time: 8 accumulators.
 LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores, TilesAhead &ahead) {
-    ahead.pace(kKvTile / 32 * dh / 4);
+    ahead.pace(kKvTile / 32 * ((dh + 7) / 8));
     const __m256 to_float = _mm256_set1_ps(query.parts.scale / 256.0f);
     const __m256i in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); // undoes hadd's lane interleave
     const float *scales = key_scales(KvElement::int8, tile, dh);
@@ -428,7 +428,9 @@ LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const ch
             a = _mm256_setzero_si256();
         }
         for (int64_t d = 0; d < dh; d += 4) {
-            ahead.ask();
+            if (d % 8 == 0) { // a step's share of the tiles ahead every 8 dimensions: half the asks' overhead
+                ahead.ask();
+            }
             int64_t four;
             std::memcpy(&four, query.high_low + d, sizeof four);
             const __m256i qd = _mm256_set1_epi64x(four);
