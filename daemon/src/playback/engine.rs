@@ -831,6 +831,7 @@ mod tests {
     use crate::audio::Audio;
     use crate::audio_file::AudioFormat;
     use crate::cache::{CacheLimits, TrackMeta};
+    use crate::playback::stream::TrackStream;
 
     /// A cache holding 1 s tracks of these ids.
     fn cache_with(dir: &std::path::Path, ids: &[&str]) -> Arc<Cache> {
@@ -928,8 +929,7 @@ mod tests {
         let cache = cache_with(dir.path(), &["aaaaaaaa"]);
         let mut engine = Engine::new(cache, Some(output::NONE_DEVICE.into()), 1.0);
         let rate = engine.rate();
-        let (mut stream, track) =
-            super::super::stream::TrackStream::new("dddddddd", 2 * 48_000, 2, 48_000, rate).unwrap();
+        let (mut stream, track) = TrackStream::new("dddddddd", 2 * 48_000, 2, 48_000, rate).unwrap();
         stream.push(&vec![0.1; 2 * 48_000]).unwrap(); // half of it
         engine.add_stream(track);
         drop(stream); // the generation failed: the track ends where it got
