@@ -57,14 +57,16 @@ LOFI_AVX2 inline float largest_lane(__m256 x) {
     return _mm_cvtss_f32(_mm_max_ss(half, _mm_movehdup_ps(half)));
 }
 
-// 32 int32 (within int8) as 32 int8 in order: the packs interleave 4-lane groups, the permutation
-// puts them back.
-LOFI_AVX2 inline __m256i packed_int8(const __m256i *x) {
-    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(x[0], x[1]), _mm256_packs_epi32(x[2], x[3]));
+// 32 int32 (within int8, or with Unsigned within uint8) as 32 bytes in order: the packs
+// interleave 4-lane groups, the permutation puts them back.
+template <bool Unsigned = false> LOFI_AVX2 inline __m256i packed_int8(const __m256i *x) {
+    const __m256i words[2] = {_mm256_packs_epi32(x[0], x[1]), _mm256_packs_epi32(x[2], x[3])};
+    const __m256i bytes = Unsigned ? _mm256_packus_epi16(words[0], words[1]) : _mm256_packs_epi16(words[0], words[1]);
     return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-LOFI_AVX2 inline __m256i broadcast4(const int8_t *bytes) {
+// The four bytes at `bytes` in every 32-bit lane.
+LOFI_AVX2 inline __m256i broadcast4(const void *bytes) {
     int32_t word;
     std::memcpy(&word, bytes, sizeof(word));
     return _mm256_set1_epi32(word);
@@ -91,7 +93,7 @@ LOFI_AVX2 inline __m256 exp_minus(__m256 x, __m256 c) {
 }
 
 LOFI_AVX512_BEGIN
-LOFI_AVX512 inline __m512i broadcast4_512(const int8_t *bytes) {
+LOFI_AVX512 inline __m512i broadcast4_512(const void *bytes) {
     int32_t word;
     std::memcpy(&word, bytes, sizeof(word));
     return _mm512_set1_epi32(word);

@@ -41,10 +41,10 @@ size_t elements_bytes(KvElement element, int64_t n) {
 bool has_scale(KvElement element) { return element == KvElement::int8 || element == KvElement::int4; }
 
 // The scale of a vector: int8 maps its largest magnitude to 127; int4 maps the element of
-// largest magnitude (the first such) to -8 exactly (a signed scale; the other sign reaches 7), as
-// GGML's Q4_0. The largest magnitude is found in 8 independent maxima, without a branch per
-// element (a compare and branch each was a third of storing a step's keys and values) and in
-// vector registers.
+// largest magnitude (the first such) to 8 units exactly, whichever its sign (as GGML's Q4_0 maps
+// it to -8): the scale's sign says which (nibble_offset). The largest magnitude is found in 8
+// independent maxima, without a branch per element (a compare and branch each was a third of
+// storing a step's keys and values) and in vector registers.
 float vector_scale(KvElement element, const float *x, int64_t n) {
     float maxima[8] = {};
     int64_t i = 0;
@@ -71,10 +71,16 @@ float vector_scale(KvElement element, const float *x, int64_t n) {
 
 int8_t to_int8(float x, float scale) { return scale == 0.0f ? 0 : static_cast<int8_t>(nearest_int(x / scale)); }
 
-// The nibble of x: x / scale rounded, offset by 8 into [0, 15].
+// A nibble n of a 4-bit value holds (n - offset) * |scale|: offset 8 where the scale is positive
+// (values in [-8, 7] units, the extreme at -8), 7 where it is negative (in [-7, 8], the extreme
+// at 8). So a value's sign never rides on its scale, and the value kernels' weights times |scale|
+// are never negative: one unsigned byte each (TileWeights).
+int32_t nibble_offset(float scale) { return scale < 0.0f ? 7 : 8; }
+
+// The nibble of x: x / |scale| rounded, offset into [0, 15].
 uint8_t to_nibble(float x, float scale) {
-    const int32_t q = scale == 0.0f ? 0 : nearest_int(x / scale);
-    return static_cast<uint8_t>(std::clamp(q + 8, 0, 15));
+    const int32_t q = scale == 0.0f ? 0 : nearest_int(x / std::fabs(scale));
+    return static_cast<uint8_t>(std::clamp(q + nibble_offset(scale), 0, 15));
 }
 
 // An element of a row or key tile (F32, F16 or int8; 4-bit values have their own, value_at).
@@ -212,7 +218,7 @@ void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, 
 // then their f32 scales, a dimension's positions side by side, four to a 32-bit lane, so one
 // 64-byte load holds 16 dimensions of 4 positions for integer dot products along the positions
 // (the weighted sum): int8 as [kKvTile / 4][head size][4]; int4 as [kKvTile / 8][head size][4]
-// bytes whose low nibbles are positions 8p..8p+3 and high nibbles 8p+4..8p+7, offset by 8 into
+// bytes whose low nibbles are positions 8p..8p+3 and high nibbles 8p+4..8p+7, offset into
 // [0, 15].
 size_t value_tile_bytes(KvElement element, int64_t dh) {
     return elements_bytes(element, kKvTile * dh) + (has_scale(element) ? kKvTile * sizeof(float) : 0);
@@ -286,21 +292,32 @@ void ask_for_pass(const PassTiles &tiles, int64_t count) {
 #endif
 }
 
+// Element (d, column) of an int8 or int4 value tile, in units of its position's |scale|.
 float value_at(KvElement element, const char *tile, int64_t dh, int64_t d, int64_t column) {
     const char byte = tile[value_byte(element, dh, d, column)];
     if (element == KvElement::int8) {
         return static_cast<int8_t>(byte);
     }
-    return static_cast<float>((static_cast<uint8_t>(byte) >> value_shift(column) & 0x0F) - 8);
+    const int32_t nibble = static_cast<uint8_t>(byte) >> value_shift(column) & 0x0F;
+    return static_cast<float>(nibble - nibble_offset(value_scales(element, tile, dh)[column]));
 }
 
-// A value tile's weights times its positions' scales in two int8 parts, as split_int8 splits the
-// query (one part alone loses the small weights beside a large one), zero past the m positions
-// filled; the vector kernels' weigh_tile_* make them.
+// A value tile's weights times its positions' |scale|, zero past the m positions filled; the
+// vector kernels' weigh_tile_* make them. For an int8 tile in two int8 parts, as split_int8
+// splits the query (one part alone loses the small weights beside a large one): the first tile,
+// where a decoder's largest weights sit beside small ones. For an int4 tile in one unsigned byte
+// each (`bytes`, the largest at 255; `parts` holds their scale and, as high_sum, their sum times
+// each position's nibble_offset, the low part 0): half the products, and a weight's rounding
+// (at most 1/510 of the tile's largest) stays far under a nibble's own (1/15 of its value's
+// range).
 struct TileWeights {
     int8_t high[kKvTile], low[kKvTile];
+    uint8_t bytes[kKvTile];
     Int8Parts parts;
 };
+
+// The largest a weight's unsigned byte (int4 tiles) or high int8 part (int8 tiles) reaches.
+float weights_top(bool four_bit) { return four_bit ? 255.0f : 127.0f; }
 
 void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out,
                             TilesAhead &ahead) {
@@ -318,7 +335,7 @@ void weighted_tile_portable(KvElement element, int64_t dh, const float *weights,
     ahead.ask_all();
     const float *scales = value_scales(element, tile, dh);
     for (int64_t i = 0; i < m; i++) {
-        const float w = weights[i] * scales[i];
+        const float w = weights[i] * std::fabs(scales[i]);
         for (int64_t d = 0; d < dh; d++) {
             out[d] += w * value_at(element, tile, dh, d, i);
         }
@@ -518,12 +535,14 @@ LOFI_AVX2 inline void add_weighted_dot(float *out, __m256i high, __m256i low, co
     _mm256_storeu_ps(out, _mm256_fmadd_ps(dot, _mm256_set1_ps(parts.scale), _mm256_loadu_ps(out)));
 }
 
-// The tile's weights in int8 parts 8 lanes at a time: split_int8's parts (it rounds a value at a
-// time). False when they are all zero (the tile adds nothing).
-LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_t m, TileWeights &out) {
+// The tile's weights (TileWeights) 8 lanes at a time; an int8 tile's as split_int8's parts (it
+// rounds a value at a time). False when they are all zero (the tile adds nothing).
+LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_t m, bool four_bit, TileWeights &out) {
     alignas(32) float scaled[kKvTile] = {};
+    alignas(32) int32_t offsets[kKvTile] = {}; // int4's nibble offsets
     for (int64_t i = 0; i < m; i++) {
-        scaled[i] = weights[i] * scales[i];
+        scaled[i] = weights[i] * std::fabs(scales[i]);
+        offsets[i] = nibble_offset(scales[i]);
     }
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 top = _mm256_setzero_ps();
@@ -534,7 +553,7 @@ LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_
     if (largest == 0.0f) {
         return false;
     }
-    out.parts = {largest / 127.0f, 0, 0};
+    out.parts = {largest / weights_top(four_bit), 0, 0};
     const __m256 inverse = _mm256_set1_ps(1.0f / out.parts.scale);
     const __m256i most = _mm256_set1_epi32(127), least = _mm256_set1_epi32(-127);
     __m256i high_sum = _mm256_setzero_si256(), low_sum = _mm256_setzero_si256();
@@ -543,13 +562,22 @@ LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_
         for (int j = 0; j < 4; j++) {
             const __m256 units = _mm256_mul_ps(_mm256_load_ps(scaled + i + 8 * j), inverse);
             whole[j] = _mm256_cvtps_epi32(units);
+            if (four_bit) { // 8 products a tile: mullo's latency is no matter here
+                const __m256i offset = _mm256_load_si256(reinterpret_cast<const __m256i *>(offsets + i + 8 * j));
+                high_sum = _mm256_add_epi32(high_sum, _mm256_mullo_epi32(whole[j], offset));
+                continue;
+            }
+            high_sum = _mm256_add_epi32(high_sum, whole[j]);
             rest[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(units, _mm256_cvtepi32_ps(whole[j])), _mm256_set1_ps(256.0f)));
             rest[j] = _mm256_max_epi32(_mm256_min_epi32(rest[j], most), least);
-            high_sum = _mm256_add_epi32(high_sum, whole[j]);
             low_sum = _mm256_add_epi32(low_sum, rest[j]);
         }
-        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.high + i), packed_int8(whole));
-        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.low + i), packed_int8(rest));
+        if (four_bit) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.bytes + i), packed_int8<true>(whole));
+        } else {
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.high + i), packed_int8(whole));
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(out.low + i), packed_int8(rest));
+        }
     }
     alignas(32) int32_t sums[16];
     _mm256_store_si256(reinterpret_cast<__m256i *>(sums), high_sum);
@@ -580,36 +608,33 @@ LOFI_AVX2 inline void add_byte_products(const char *tile, int64_t dh, int64_t d0
     }
 }
 
-// add_byte_products for int4 values: the nibbles unsigned as they are (offset by 8, taken off
-// after with the weights' sums). maddubs' int16 pairs (at most 2 * 15 * 127) add up in int16
-// over 32 positions (30480) before madd widens them: half the multiplies.
+// The products for int4 values: the weights' unsigned bytes times the nibbles as they are (their
+// offsets taken off after, TileWeights), into sums. maddubs' int16 pairs (at most 2 * 255 * 15)
+// add up in int16 over 16 positions (30600) before madd widens them: half the multiplies.
 template <int Lanes>
-LOFI_AVX2 inline void add_nibble_products(const char *tile, int64_t dh, int64_t d0, const TileWeights &w, int64_t m, __m256i *high,
-                                          __m256i *low, TilesAhead &ahead) {
+LOFI_AVX2 inline void add_nibble_products(const char *tile, int64_t dh, int64_t d0, const TileWeights &w, int64_t m, __m256i *sums,
+                                          TilesAhead &ahead) {
     const __m256i nibble = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    for (int64_t p0 = 0; p0 < m; p0 += 32) {
-        __m256i high16[Lanes], low16[Lanes];
+    for (int64_t p0 = 0; p0 < m; p0 += 16) {
+        __m256i sums16[Lanes];
 #pragma GCC unroll 4
         for (int j = 0; j < Lanes; j++) {
-            high16[j] = low16[j] = _mm256_setzero_si256();
+            sums16[j] = _mm256_setzero_si256();
         }
-        for (int64_t p = p0; p < std::min(m, p0 + 32); p += 8) {
+        for (int64_t p = p0; p < std::min(m, p0 + 16); p += 8) {
             ahead.ask();
             const char *at = tile + value_byte(KvElement::int4, dh, d0, p);
-            const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
-            const __m256i h1 = broadcast4(w.high + p + 4), l1 = broadcast4(w.low + p + 4);
+            const __m256i w0 = broadcast4(w.bytes + p), w1 = broadcast4(w.bytes + p + 4);
 #pragma GCC unroll 4
             for (int j = 0; j < Lanes; j++) {
                 const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j));
                 const __m256i first = _mm256_and_si256(packed, nibble), second = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
-                high16[j] = _mm256_add_epi16(high16[j], _mm256_add_epi16(_mm256_maddubs_epi16(first, h0), _mm256_maddubs_epi16(second, h1)));
-                low16[j] = _mm256_add_epi16(low16[j], _mm256_add_epi16(_mm256_maddubs_epi16(first, l0), _mm256_maddubs_epi16(second, l1)));
+                sums16[j] = _mm256_add_epi16(sums16[j], _mm256_add_epi16(_mm256_maddubs_epi16(w0, first), _mm256_maddubs_epi16(w1, second)));
             }
         }
 #pragma GCC unroll 4
         for (int j = 0; j < Lanes; j++) {
-            high[j] = _mm256_add_epi32(high[j], _mm256_madd_epi16(high16[j], ones));
-            low[j] = _mm256_add_epi32(low[j], _mm256_madd_epi16(low16[j], ones));
+            sums[j] = _mm256_add_epi32(sums[j], _mm256_madd_epi16(sums16[j], ones));
         }
     }
 }
@@ -626,13 +651,13 @@ LOFI_AVX2 void weigh_dimensions_avx2(KvElement element, int64_t dh, int64_t d0, 
         high[j] = low[j] = _mm256_setzero_si256();
     }
     if (four_bit) {
-        add_nibble_products<Lanes>(tile, dh, d0, w, m, high, low, ahead);
+        add_nibble_products<Lanes>(tile, dh, d0, w, m, high, ahead); // no low part: low stays 0
     } else {
         add_byte_products<Lanes>(tile, dh, d0, w, m, high, low, ahead);
     }
 #pragma GCC unroll 4
     for (int j = 0; j < Lanes; j++) {
-        add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 8 : 0);
+        add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 1 : 0); // int4: high_sum holds the offsets
     }
 }
 
@@ -650,7 +675,7 @@ template <typename Weigh>
 void weighted_tile_in_runs(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, TilesAhead &ahead,
                            Weigh &&weigh) {
     TileWeights w;
-    if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, w)) {
+    if (!weigh_tile_avx2(weights, value_scales(element, tile, dh), m, element == KvElement::int4, w)) {
         ahead.ask_all();
         return;
     }
@@ -727,17 +752,16 @@ LOFI_AVX_VNNI void weigh_dimensions_avx_vnni(KvElement element, int64_t dh, int6
     for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
         ahead.ask();
         const char *at = tile + value_byte(element, dh, d0, p);
-        const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
-        if (four_bit) {
-            const __m256i h1 = broadcast4(w.high + p + 4), l1 = broadcast4(w.low + p + 4);
+        if (four_bit) { // the weights' unsigned bytes times the nibbles; no low part: low stays 0
+            const __m256i w0 = broadcast4(w.bytes + p), w1 = broadcast4(w.bytes + p + 4);
 #pragma GCC unroll 4
             for (int j = 0; j < Lanes; j++) {
                 const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j));
                 const __m256i first = _mm256_and_si256(packed, nibble), second = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
-                high[j] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(high[j], first, h0), second, h1);
-                low[j] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(low[j], first, l0), second, l1);
+                high[j] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(high[j], w0, first), w1, second);
             }
         } else {
+            const __m256i h0 = broadcast4(w.high + p), l0 = broadcast4(w.low + p);
 #pragma GCC unroll 4
             for (int j = 0; j < Lanes; j++) {
                 const __m256i v = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(at + 32 * j)), flip);
@@ -748,12 +772,13 @@ LOFI_AVX_VNNI void weigh_dimensions_avx_vnni(KvElement element, int64_t dh, int6
     }
 #pragma GCC unroll 4
     for (int j = 0; j < Lanes; j++) {
-        add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 8 : 128);
+        add_weighted_dot(out + d0 + 8 * j, high[j], low[j], w.parts, four_bit ? 1 : 128); // int4: high_sum holds the offsets
     }
 }
 
-// weighted_tile_avx2 with VNNI: 8 dimensions of 4 positions per 32-byte load into dpbusd, the
-// values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
+// weighted_tile_avx2 with VNNI: 8 dimensions of 4 positions per 32-byte load into dpbusd, int8
+// values offset by 128 into unsigned bytes beside the weights' int8 parts, int4 nibbles as they
+// are beside the weights' unsigned bytes (the offsets taken off after with the weights' sums).
 LOFI_AVX_VNNI void weighted_tile_avx_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out,
                                           TilesAhead &ahead) {
     weighted_tile_in_runs(element, dh, weights, tile, m, ahead, [&](auto lanes, int64_t d0, const TileWeights &w) {
@@ -863,29 +888,36 @@ LOFI_AVX512 void weighted_rows_avx512(KvElement element, int64_t dh, const float
 
 // weigh_tile_avx2 on 16-lane registers (masked loads: nothing past the m positions filled is
 // read).
-LOFI_AVX512 bool weigh_tile_avx512(const float *weights, const float *scales, int64_t m, TileWeights &out) {
+LOFI_AVX512 bool weigh_tile_avx512(const float *weights, const float *scales, int64_t m, bool four_bit, TileWeights &out) {
     __m512 scaled[4];
+    __m512i offsets[4]; // int4's nibble offsets: 8, or 7 where a scale's sign bit is set
     __m512 top = _mm512_setzero_ps();
     for (int j = 0; j < 4; j++) {
         const auto filled = static_cast<__mmask16>((1u << std::clamp<int64_t>(m - 16 * j, 0, 16)) - 1);
-        scaled[j] = _mm512_mul_ps(_mm512_maskz_loadu_ps(filled, weights + 16 * j), _mm512_maskz_loadu_ps(filled, scales + 16 * j));
-        top = _mm512_max_ps(top, _mm512_abs_ps(scaled[j]));
+        const __m512 scale = _mm512_maskz_loadu_ps(filled, scales + 16 * j);
+        scaled[j] = _mm512_mul_ps(_mm512_maskz_loadu_ps(filled, weights + 16 * j), _mm512_abs_ps(scale));
+        offsets[j] = _mm512_sub_epi32(_mm512_set1_epi32(8), _mm512_srli_epi32(_mm512_castps_si512(scale), 31));
+        top = _mm512_max_ps(top, scaled[j]);
     }
     const float largest = _mm512_reduce_max_ps(top);
     if (largest == 0.0f) {
         return false;
     }
-    out.parts = {largest / 127.0f, 0, 0};
+    out.parts = {largest / weights_top(four_bit), 0, 0};
     const __m512 inverse = _mm512_set1_ps(1.0f / out.parts.scale);
     __m512i high_sum = _mm512_setzero_si512(), low_sum = _mm512_setzero_si512();
     for (int j = 0; j < 4; j++) {
         const __m512 units = _mm512_mul_ps(scaled[j], inverse);
         const __m512i whole = _mm512_cvtps_epi32(units);
+        high_sum = _mm512_add_epi32(high_sum, four_bit ? _mm512_mullo_epi32(whole, offsets[j]) : whole);
+        if (four_bit) {
+            _mm_storeu_si128(reinterpret_cast<__m128i *>(out.bytes + 16 * j), _mm512_cvtepi32_epi8(whole)); // within [0, 255]
+            continue;
+        }
         __m512i rest = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(units, _mm512_cvtepi32_ps(whole)), _mm512_set1_ps(256.0f)));
         rest = _mm512_max_epi32(_mm512_min_epi32(rest, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
         _mm_storeu_si128(reinterpret_cast<__m128i *>(out.high + 16 * j), _mm512_cvtepi32_epi8(whole));
         _mm_storeu_si128(reinterpret_cast<__m128i *>(out.low + 16 * j), _mm512_cvtepi32_epi8(rest));
-        high_sum = _mm512_add_epi32(high_sum, whole);
         low_sum = _mm512_add_epi32(low_sum, rest);
     }
     out.parts.high_sum = _mm512_reduce_add_epi32(high_sum);
@@ -902,7 +934,7 @@ LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int
                                                int64_t m, float *out, TilesAhead &ahead) {
     const bool four_bit = element == KvElement::int4;
     const __m512i nibble = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    const int32_t offset = four_bit ? 8 : 128;
+    const int32_t offset = four_bit ? 1 : 128; // int4: high_sum holds the nibbles' offsets
     __m512i high[Groups], low[Groups];
 #pragma GCC unroll 4
     for (int g = 0; g < Groups; g++) {
@@ -911,17 +943,16 @@ LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int
     for (int64_t p = 0; p < m; p += four_bit ? 8 : 4) {
         ahead.ask();
         const char *at = tile + value_byte(element, dh, d0, p);
-        const __m512i h0 = broadcast4_512(w.high + p), l0 = broadcast4_512(w.low + p);
-        if (four_bit) {
-            const __m512i h1 = broadcast4_512(w.high + p + 4), l1 = broadcast4_512(w.low + p + 4);
+        if (four_bit) { // the weights' unsigned bytes times the nibbles; no low part: low stays 0
+            const __m512i w0 = broadcast4_512(w.bytes + p), w1 = broadcast4_512(w.bytes + p + 4);
 #pragma GCC unroll 4
             for (int g = 0; g < Groups; g++) {
                 const __m512i packed = _mm512_loadu_si512(at + 64 * g);
                 const __m512i first = _mm512_and_si512(packed, nibble), second = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
-                high[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(high[g], first, h0), second, h1);
-                low[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(low[g], first, l0), second, l1);
+                high[g] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(high[g], w0, first), w1, second);
             }
         } else {
+            const __m512i h0 = broadcast4_512(w.high + p), l0 = broadcast4_512(w.low + p);
 #pragma GCC unroll 4
             for (int g = 0; g < Groups; g++) {
                 const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(at + 64 * g), flip);
@@ -940,12 +971,13 @@ LOFI_AVX512 void weigh_dimensions_avx512_vnni(KvElement element, int64_t dh, int
     }
 }
 
-// weighted_tile_avx2 with VNNI: 16 dimensions of 4 positions per 64-byte load into dpbusd, the
-// values unsigned (int8 offset by 128, int4 nibbles by 8: taken off after with the weights' sums).
+// weighted_tile_avx2 with VNNI: 16 dimensions of 4 positions per 64-byte load into dpbusd, int8
+// values offset by 128 into unsigned bytes beside the weights' int8 parts, int4 nibbles as they
+// are beside the weights' unsigned bytes (the offsets taken off after with the weights' sums).
 LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out,
                                            TilesAhead &ahead) {
     TileWeights w;
-    if (!weigh_tile_avx512(weights, value_scales(element, tile, dh), m, w)) {
+    if (!weigh_tile_avx512(weights, value_scales(element, tile, dh), m, element == KvElement::int4, w)) {
         ahead.ask_all();
         return;
     }
