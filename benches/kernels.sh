@@ -35,8 +35,11 @@ prefetching() { # BINARY FUNCTION-PATTERN...
     grep -qE "$pattern" <<<"$listing" || { echo "benches/kernels.sh: no prefetch in $pattern ($1)" >&2; return 1; }
   done
 }
-prefetching target/bench-kernels/attention '<lofi::attend_pairs' 'tile_scores_avx512' 'tile_scores_avx_vnni' 'tile_scores_int8_avx2' \
-  'weigh_dimensions_avx512_vnni' 'weigh_dimensions_avx_vnni' 'weigh_dimensions_avx2' 'weighted_rows_avx512' 'weighted_rows_avx2'
+# (AVX2's int8 key scores: their own function, or inlined into tile_scores_avx2, whose float
+# keys are float_tile_scores_avx2's.)
+prefetching target/bench-kernels/attention '<lofi::attend_pairs' 'tile_scores_int8_avx512_vnni' 'tile_scores_avx_vnni' \
+  ':tile_scores_(int8_)?avx2\(' 'float_tile_scores_avx2' 'float_tile_scores_avx512' 'weigh_dimensions_avx512_vnni' \
+  'weigh_dimensions_avx_vnni' 'weigh_dimensions_avx2' 'weighted_rows_avx512' 'weighted_rows_avx2'
 prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4' 'strips_avx512_vnni.*StripTileQ6' \
   'strips_avx_vnni.*StripTileQ4' 'strips_avx_vnni.*StripTileQ6' 'strips_avx2.*StripTileQ4' 'strips_avx2.*StripTileQ6'
 [ "${1:-}" = --build ] && exit 0

@@ -114,15 +114,28 @@ float get(KvElement element, const char *base, int64_t index) {
     return 0.0f;
 }
 
-// Where element (d, column) of a key tile lives: [head size][kKvTile] for floats; for int8,
-// [head size / 4][kKvTile][4], so each position's dimensions come four to a 32-bit lane for the
-// integer dot products of the vector kernels.
-int64_t key_index(KvElement element, int64_t d, int64_t column) {
-    return element == KvElement::int8 ? (d / 4 * kKvTile + column) * 4 + d % 4 : d * kKvTile + column;
+// The columns (positions) of a cache's key tiles: kKvTile, or for F32 and F16 keys of a cache
+// of fewer positions (a prompt's ~20 cross-attention positions) that many rounded up to 16 (an
+// AVX-512 register's), so that scoring reads no empty columns (a 64-column F16 tile read 3.2x
+// the bytes of 20 positions). int8 tiles keep kKvTile (their kernels' 32-position halves).
+int64_t key_columns(KvElement element, int64_t capacity) {
+    if (element == KvElement::int8 || capacity <= 0 || capacity >= kKvTile) {
+        return kKvTile;
+    }
+    return (capacity + 15) / 16 * 16;
+}
+
+// Where element (d, column) of a key tile of `columns` columns lives: [head size][columns] for
+// floats; for int8, [head size / 4][kKvTile][4], so each position's dimensions come four to a
+// 32-bit lane for the integer dot products of the vector kernels.
+int64_t key_index(KvElement element, int64_t columns, int64_t d, int64_t column) {
+    return element == KvElement::int8 ? (d / 4 * kKvTile + column) * 4 + d % 4 : d * columns + column;
 }
 
 // Elements of a key tile: int8 rounds the head size up to whole groups of 4.
-int64_t key_tile_elements(KvElement element, int64_t dh) { return (element == KvElement::int8 ? (dh + 3) / 4 * 4 : dh) * kKvTile; }
+int64_t key_tile_elements(KvElement element, int64_t dh, int64_t columns) {
+    return (element == KvElement::int8 ? (dh + 3) / 4 * 4 : dh) * columns;
+}
 
 // x ~ scale * (high + low / 256) in two int8 parts: high with its largest magnitude at 127,
 // low the rest; `sums` are each part's sum (the unsigned operands' offsets are taken off with
@@ -191,24 +204,27 @@ const float *scales_of(KvElement element, const char *base, int64_t elements) {
     return has_scale(element) ? reinterpret_cast<const float *>(base + elements_bytes(element, elements)) : nullptr;
 }
 
-size_t key_tile_bytes(KvElement element, int64_t dh) {
-    return elements_bytes(element, key_tile_elements(element, dh)) + (has_scale(element) ? kKvTile * sizeof(float) : 0);
+size_t key_tile_bytes(KvElement element, int64_t dh, int64_t columns) {
+    return elements_bytes(element, key_tile_elements(element, dh, columns)) + (has_scale(element) ? columns * sizeof(float) : 0);
 }
 
-// A key tile's scales (one per position), nullptr for F32 and F16.
-const float *key_scales(KvElement element, const char *tile, int64_t dh) { return scales_of(element, tile, key_tile_elements(element, dh)); }
+// A key tile's scales (one per position), nullptr for F32 and F16 (only int8 keys have them,
+// in tiles of kKvTile columns).
+const float *key_scales(KvElement element, const char *tile, int64_t dh) {
+    return scales_of(element, tile, key_tile_elements(element, dh, kKvTile));
+}
 
-// scores[i] = q . key i for the m positions of one key tile. The portable kernels ask for the
-// tiles ahead all at once, as every kernel did before the vector ones paced them: their own
-// arithmetic, not the prefetches, bounds them.
-void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
-                          TilesAhead &ahead) {
+// scores[i] = q . key i for the m positions of one key tile of `columns` columns. The portable
+// kernels ask for the tiles ahead all at once, as every kernel did before the vector ones paced
+// them: their own arithmetic, not the prefetches, bounds them.
+void tile_scores_portable(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t columns, int64_t m,
+                          float *scores, TilesAhead &ahead) {
     ahead.ask_all();
     const float *scales = key_scales(element, tile, dh);
     for (int64_t i = 0; i < m; i++) {
         float sum = 0.0f;
         for (int64_t d = 0; d < dh; d++) {
-            sum += query.q[d] * get(element, tile, key_index(element, d, i));
+            sum += query.q[d] * get(element, tile, key_index(element, columns, d, i));
         }
         scores[i] = scales != nullptr ? sum * scales[i] : sum;
     }
@@ -451,7 +467,7 @@ LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const ch
             int64_t four;
             std::memcpy(&four, query.high_low + d, sizeof four);
             const __m256i qd = _mm256_set1_epi64x(four);
-            const char *keys = tile + key_index(KvElement::int8, d, half); // the 32 positions' 128 bytes in a run
+            const char *keys = tile + key_index(KvElement::int8, kKvTile, d, half); // the 32 positions' 128 bytes in a run
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++) {
                 const __m256i k = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(keys + 16 * i)));
@@ -468,31 +484,40 @@ LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const ch
     std::copy_n(tile_scores, m, scores);
 }
 
-// 64 positions' scores accumulate in 8 registers along the head dimension: no horizontal sums.
-LOFI_AVX2 void tile_scores_avx2(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
-                               TilesAhead &ahead) {
-    static_assert(kKvTile == 64, "8 registers of 8 scores");
-    if (element == KvElement::int8) {
-        tile_scores_int8_avx2(dh, query, tile, m, scores, ahead);
-        return;
-    }
+// A float key tile's scores, 16 columns (two registers) times Quarters, accumulated along the
+// head dimension: no horizontal sums. Quarters is a constant so that they stay in registers.
+template <int Quarters>
+LOFI_AVX2 void float_tile_scores_avx2(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
+                                      TilesAhead &ahead) {
+    constexpr int kRegisters = 2 * Quarters;
     ahead.pace(dh);
-    __m256 acc[8];
+    __m256 acc[kRegisters];
     for (__m256 &a : acc) {
         a = _mm256_setzero_ps();
     }
     for (int64_t d = 0; d < dh; d++) {
         ahead.ask();
         const __m256 qd = _mm256_set1_ps(query.q[d]);
-        for (int j = 0; j < 8; j++) {
-            acc[j] = _mm256_fmadd_ps(qd, load8(element, tile, d * kKvTile + 8 * j), acc[j]);
+        for (int j = 0; j < kRegisters; j++) {
+            acc[j] = _mm256_fmadd_ps(qd, load8(element, tile, d * 8 * kRegisters + 8 * j), acc[j]);
         }
     }
     alignas(32) float tile_scores[kKvTile];
-    for (int j = 0; j < 8; j++) {
+    for (int j = 0; j < kRegisters; j++) {
         _mm256_store_ps(tile_scores + 8 * j, acc[j]);
     }
     std::copy_n(tile_scores, m, scores);
+}
+
+LOFI_AVX2 void tile_scores_avx2(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t columns, int64_t m,
+                               float *scores, TilesAhead &ahead) {
+    static_assert(kKvTile == 64, "up to 8 registers of 8 scores");
+    if (element == KvElement::int8) {
+        tile_scores_int8_avx2(dh, query, tile, m, scores, ahead);
+        return;
+    }
+    with_count(columns / 16,
+               [&](auto quarters) { float_tile_scores_avx2<decltype(quarters)::value>(element, dh, query, tile, m, scores, ahead); });
 }
 
 // out += the weighted F32 or F16 rows: up to 64 output dimensions at a time accumulate in
@@ -698,10 +723,10 @@ LOFI_AVX2 void weighted_tile_avx2(KvElement element, int64_t dh, const float *we
 // them (unsigned operands into dpbusd), 8 lanes to a register ----
 
 // tile_scores_int8_avx512_vnni on 8 positions a register, 32 positions at a time (8 accumulators).
-LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
-                                        TilesAhead &ahead) {
+LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t columns,
+                                        int64_t m, float *scores, TilesAhead &ahead) {
     if (element != KvElement::int8) {
-        tile_scores_avx2(element, dh, query, tile, m, scores, ahead); // float keys: no integer products
+        tile_scores_avx2(element, dh, query, tile, columns, m, scores, ahead); // float keys: no integer products
         return;
     }
     ahead.pace(kKvTile / 32 * dh / 4);
@@ -720,7 +745,7 @@ LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const Key
             const __m256i q_high = broadcast4(query.high + d), q_low = broadcast4(query.low + d);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                const char *keys = tile + key_index(KvElement::int8, d, half + 8 * j);
+                const char *keys = tile + key_index(KvElement::int8, kKvTile, d, half + 8 * j);
                 const __m256i k = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(keys)), offset);
                 high[j] = _mm256_dpbusd_avx_epi32(high[j], k, q_high);
                 low[j] = _mm256_dpbusd_avx_epi32(low[j], k, q_low);
@@ -814,7 +839,7 @@ LOFI_AVX512 void tile_scores_int8_avx512_vnni(int64_t dh, const KeyQuery &query,
         const __m512i q_high = broadcast4_512(query.high + d), q_low = broadcast4_512(query.low + d);
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(tile + key_index(KvElement::int8, d, 16 * j)), offset);
+            const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(tile + key_index(KvElement::int8, kKvTile, d, 16 * j)), offset);
             high[j] = _mm512_dpbusd_epi32(high[j], k, q_high);
             low[j] = _mm512_dpbusd_epi32(low[j], k, q_low);
         }
@@ -831,16 +856,12 @@ LOFI_AVX512 void tile_scores_int8_avx512_vnni(int64_t dh, const KeyQuery &query,
     std::copy_n(tile_scores, m, scores);
 }
 
-// tile_scores_avx2 in 4 registers of 16 scores, even and odd dimensions apart.
-LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores,
-                                    TilesAhead &ahead) {
-    static_assert(kKvTile == 64, "4 registers of 16 scores");
-    if (element == KvElement::int8) {
-        tile_scores_int8_avx512_vnni(dh, query, tile, m, scores, ahead);
-        return;
-    }
+// float_tile_scores_avx2 on registers of 16 scores, one a quarter, even and odd dimensions apart.
+template <int Quarters>
+LOFI_AVX512 void float_tile_scores_avx512(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m,
+                                          float *scores, TilesAhead &ahead) {
     ahead.pace(dh);
-    __m512 acc[2][4];
+    __m512 acc[2][Quarters];
     for (auto &set : acc) {
         for (__m512 &a : set) {
             a = _mm512_setzero_ps();
@@ -849,15 +870,26 @@ LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuer
     for (int64_t d = 0; d < dh; d++) {
         ahead.ask();
         const __m512 qd = _mm512_set1_ps(query.q[d]);
-        for (int j = 0; j < 4; j++) {
-            acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * kKvTile + 16 * j), acc[d % 2][j]);
+        for (int j = 0; j < Quarters; j++) {
+            acc[d % 2][j] = _mm512_fmadd_ps(qd, load16(element, tile, d * 16 * Quarters + 16 * j), acc[d % 2][j]);
         }
     }
     alignas(64) float tile_scores[kKvTile];
-    for (int j = 0; j < 4; j++) {
+    for (int j = 0; j < Quarters; j++) {
         _mm512_store_ps(tile_scores + 16 * j, _mm512_add_ps(acc[0][j], acc[1][j]));
     }
     std::copy_n(tile_scores, m, scores);
+}
+
+LOFI_AVX512 void tile_scores_avx512(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t columns, int64_t m,
+                                    float *scores, TilesAhead &ahead) {
+    static_assert(kKvTile == 64, "up to 4 registers of 16 scores");
+    if (element == KvElement::int8) {
+        tile_scores_int8_avx512_vnni(dh, query, tile, m, scores, ahead);
+        return;
+    }
+    with_count(columns / 16,
+               [&](auto quarters) { float_tile_scores_avx512<decltype(quarters)::value>(element, dh, query, tile, m, scores, ahead); });
 }
 
 // weighted_rows_avx2 16 dimensions to a register, positions in pairs.
@@ -993,7 +1025,7 @@ LOFI_AVX512_END
 // The kernels of one level: a key tile's scores, and a value tile weighted into out (F32 and F16
 // rows, or int8 and int4 tiles; out += weights . values).
 struct Kernels {
-    void (*scores)(KvElement, int64_t, const KeyQuery &, const char *, int64_t, float *, TilesAhead &);
+    void (*scores)(KvElement, int64_t, const KeyQuery &, const char *, int64_t, int64_t, float *, TilesAhead &);
     void (*weighted_rows)(KvElement, int64_t, const float *, const char *, int64_t, float *, TilesAhead &);
     void (*weighted_tile)(KvElement, int64_t, const float *, const char *, int64_t, float *, TilesAhead &);
 };
@@ -1042,7 +1074,7 @@ void softmax(float *x, int64_t n, float scale) {
 // Dimensions a store quantizes at a time (in vector registers), then places.
 constexpr int64_t kStoreRun = 64;
 
-void store_key(KvElement element, int64_t dh, const float *key, char *tile, int64_t column) {
+void store_key(KvElement element, int64_t dh, int64_t columns, const float *key, char *tile, int64_t column) {
     const float scale = vector_scale(element, key, dh);
     if (element == KvElement::int8 && dh % 4 == 0) {
         // A position's groups of 4 dimensions lie 256 bytes apart (key_index): one 32-bit store
@@ -1054,16 +1086,16 @@ void store_key(KvElement element, int64_t dh, const float *key, char *tile, int6
                 q[d] = to_int8(key[first + d], scale);
             }
             for (int64_t d = 0; d < run; d += 4) {
-                std::memcpy(tile + key_index(element, first + d, column), q + d, 4);
+                std::memcpy(tile + key_index(element, columns, first + d, column), q + d, 4);
             }
         }
     } else {
         for (int64_t d = 0; d < dh; d++) {
-            put(element, tile, key_index(element, d, column), key[d], scale);
+            put(element, tile, key_index(element, columns, d, column), key[d], scale);
         }
     }
     if (has_scale(element)) {
-        reinterpret_cast<float *>(tile + elements_bytes(element, key_tile_elements(element, dh)))[column] = scale;
+        reinterpret_cast<float *>(tile + elements_bytes(element, key_tile_elements(element, dh, columns)))[column] = scale;
     }
 }
 
@@ -1101,7 +1133,9 @@ void store_value(KvElement element, int64_t dh, const float *value, char *tile, 
 
 } // namespace
 
-size_t KvLayout::key_tile_bytes() const { return lofi::key_tile_bytes(type.key, head_size); }
+int64_t KvLayout::key_columns() const { return lofi::key_columns(type.key, capacity); }
+
+size_t KvLayout::key_tile_bytes() const { return lofi::key_tile_bytes(type.key, head_size, key_columns()); }
 
 KvLayout::Run KvLayout::run_of(int64_t pair) const {
     // thread_share's run r is [pairs * r / runs, pairs * (r + 1) / runs): pair's is the last r
@@ -1137,13 +1171,13 @@ size_t KvLayout::keys_bytes() const { return pairs * tiles_in(capacity) * key_ti
 size_t KvLayout::values_bytes() const { return pairs * pair_values_bytes(); }
 
 size_t KvLayout::bytes_per_position() const {
-    return pairs * (key_tile_bytes() + lofi::value_tile_bytes(type.value, head_size)) / kKvTile;
+    return pairs * (lofi::key_tile_bytes(type.key, head_size, kKvTile) + lofi::value_tile_bytes(type.value, head_size)) / kKvTile;
 }
 
 void store_position(const KvLayout &layout, char *keys, char *values, int64_t pair, int64_t position, const float *key,
                     const float *value) {
     const int64_t t = position / kKvTile, column = position % kKvTile;
-    store_key(layout.type.key, layout.head_size, key, keys + layout.key_offset(t, pair), column);
+    store_key(layout.type.key, layout.head_size, layout.key_columns(), key, keys + layout.key_offset(t, pair), column);
     store_value(value_tile_element(layout.type.value, t), layout.head_size, value, values + layout.value_offset(t, pair), column);
 }
 
@@ -1155,6 +1189,7 @@ void attend_pairs(const KvLayout &layout, const char *keys, const char *values, 
     }
     const KvElement key = layout.type.key;
     const auto scores_of = vectorizable(key, dh) ? kernels().scores : tile_scores_portable;
+    const int64_t columns = layout.key_columns();
     const KeyQuery *prepared = prepare_queries(key, dh, queries + first * dh, width);
     thread_local std::vector<float> weights; // [pair][n]
     weights.resize(width * n);
@@ -1166,7 +1201,7 @@ void attend_pairs(const KvLayout &layout, const char *keys, const char *values, 
     ask_for_pass(key_pass, count);
     for (int64_t k = 0; k < count; k++) {
         TilesAhead ahead = key_pass.ahead_of(k, count);
-        scores_of(key, dh, prepared[k % width], key_pass.at(k), positions_in(k), weights_of(k), ahead);
+        scores_of(key, dh, prepared[k % width], key_pass.at(k), columns, positions_in(k), weights_of(k), ahead);
     }
     ask_for_pass(value_pass, count); // read after the softmax
     for (int64_t i = 0; i < width; i++) {

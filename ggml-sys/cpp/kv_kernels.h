@@ -10,7 +10,9 @@
 namespace lofi {
 
 // Positions per tile, of keys and of values. A key tile is [head size][kKvTile] elements (int8:
-// then kKvTile f32 scales); a value tile is kKvTile F32 or F16 rows, or for int8 and int4 values
+// then kKvTile f32 scales; F32 and F16 keys of a cache of fewer positions, such as a prompt's
+// cross-attention cache, are laid out for as many columns as it holds, rounded up to 16:
+// KvLayout::key_columns); a value tile is kKvTile F32 or F16 rows, or for int8 and int4 values
 // kKvTile positions with a dimension's positions side by side, then their scales. int4 values keep
 // their first tile int8: early in a track its positions are all there is to attend to, so no
 // average over many positions hides a value's error, and a decoder keeps attending to its first
@@ -45,6 +47,7 @@ struct KvLayout {
     size_t value_offset(int64_t t, int64_t pair) const { return value_offset(t, pair, run_of(pair)); }
     size_t key_offset(int64_t t, int64_t pair, const Run &run) const;
     size_t value_offset(int64_t t, int64_t pair, const Run &run) const;
+    int64_t key_columns() const; // a key tile's (kv_kernels.cpp's key_columns)
     size_t key_tile_bytes() const;
     size_t value_tile_bytes(int64_t t) const;
     // The bytes of all keys and of all values, and of one pair's values.
