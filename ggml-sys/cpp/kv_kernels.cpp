@@ -83,7 +83,7 @@ uint8_t to_nibble(float x, float scale) {
     return static_cast<uint8_t>(std::clamp(q + nibble_offset(scale), 0, 15));
 }
 
-// An element of a row or key tile (F32, F16 or int8; 4-bit values have their own, value_at).
+// An element of a row or key tile (F32, F16 or int8; 4-bit values have their own, stored_value).
 void put(KvElement element, char *base, int64_t index, float x, float scale) {
     switch (element) {
     case KvElement::f32:
@@ -109,7 +109,7 @@ float get(KvElement element, const char *base, int64_t index) {
     case KvElement::int8:
         return reinterpret_cast<const int8_t *>(base)[index];
     case KvElement::int4:
-        break; // value tiles only (value_at)
+        break; // value tiles only (stored_value)
     }
     return 0.0f;
 }
@@ -308,14 +308,14 @@ void ask_for_pass(const PassTiles &tiles, int64_t count) {
 #endif
 }
 
-// Element (d, column) of an int8 or int4 value tile, in units of its position's |scale|.
-float value_at(KvElement element, const char *tile, int64_t dh, int64_t d, int64_t column) {
+// Element (d, column) of an int8 or int4 value tile as stored: the int8 value, or the nibble
+// (its position's nibble_offset still to take off).
+int32_t stored_value(KvElement element, const char *tile, int64_t dh, int64_t d, int64_t column) {
     const char byte = tile[value_byte(element, dh, d, column)];
     if (element == KvElement::int8) {
         return static_cast<int8_t>(byte);
     }
-    const int32_t nibble = static_cast<uint8_t>(byte) >> value_shift(column) & 0x0F;
-    return static_cast<float>(nibble - nibble_offset(value_scales(element, tile, dh)[column]));
+    return static_cast<uint8_t>(byte) >> value_shift(column) & 0x0F;
 }
 
 // A value tile's weights times its positions' |scale|, zero past the m positions filled; the
@@ -352,8 +352,9 @@ void weighted_tile_portable(KvElement element, int64_t dh, const float *weights,
     const float *scales = value_scales(element, tile, dh);
     for (int64_t i = 0; i < m; i++) {
         const float w = weights[i] * std::fabs(scales[i]);
+        const int32_t offset = element == KvElement::int4 ? nibble_offset(scales[i]) : 0;
         for (int64_t d = 0; d < dh; d++) {
-            out[d] += w * value_at(element, tile, dh, d, i);
+            out[d] += w * static_cast<float>(stored_value(element, tile, dh, d, i) - offset);
         }
     }
 }
