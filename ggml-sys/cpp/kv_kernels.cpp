@@ -266,47 +266,55 @@ size_t value_tile_offset(KvElement element, int64_t dh, int64_t t) {
 // Tiles a pass over n positions reads.
 int64_t tiles_in(int64_t n) { return (n + kKvTile - 1) / kKvTile; }
 
-// The key or value tiles of pairs [first, first + width) in the order a pass reads them, tile by
-// tile across the pairs, as the prefetches see them: tile k is tile k / width of pair first +
-// k % width.
+// The key or value tiles of pairs [first, first + width) over n positions in the order a pass
+// reads them, tile by tile across the pairs, as the prefetches see them: tile k is tile k / width
+// of pair first + k % width. Their addresses are listed once, in `tiles` (the calling thread's
+// buffer): looked up for each tile, with two divisions by the width a lookup, they took ~10 % of
+// the attention's time held in cache on Zen 4 at avx2.
 struct PassTiles {
-    PassTiles(const KvLayout &layout, const char *base, bool values, int64_t first, int64_t width)
-        : layout(layout), base(base), values(values), first(first), width(width), run(layout.run_of(first)) {}
+    struct Tile {
+        const char *at;
+        size_t bytes;
+    };
 
-    const char *at(int64_t k) const {
-        const int64_t t = k / width, pair = first + k % width;
-        const KvLayout::Run of = run.holds(pair) ? run : layout.run_of(pair); // a thread's pairs: one run
-        return base + (values ? layout.value_offset(t, pair, of) : layout.key_offset(t, pair, of));
+    PassTiles(const KvLayout &layout, const char *base, bool values, int64_t first, int64_t width, int64_t n, std::vector<Tile> &tiles)
+        : tiles(tiles) {
+        tiles.clear();
+        KvLayout::Run run = layout.run_of(first); // a thread's pairs: one run
+        for (int64_t t = 0; t < tiles_in(n); t++) {
+            const size_t bytes = values ? layout.value_tile_bytes(t) : layout.key_tile_bytes();
+            for (int64_t pair = first; pair < first + width; pair++) {
+                run = run.holds(pair) ? run : layout.run_of(pair);
+                tiles.push_back({base + (values ? layout.value_offset(t, pair, run) : layout.key_offset(t, pair, run)), bytes});
+            }
+        }
     }
-    size_t size(int64_t k) const { return values ? layout.value_tile_bytes(k / width) : layout.key_tile_bytes(); }
 
-    // What to ask for while tile k of `count` is computed, never past the pass's last tile: the
-    // later tiles hold no positions yet, and asking for them read ~26 kB a head and layer for
-    // nothing.
-    TilesAhead ahead_of(int64_t k, int64_t count) const {
+    int64_t count() const { return static_cast<int64_t>(tiles.size()); }
+    const char *at(int64_t k) const { return tiles[k].at; }
+
+    // What to ask for while tile k is computed, never past the pass's last tile: the later tiles
+    // hold no positions yet, and asking for them read ~26 kB a head and layer for nothing.
+    TilesAhead ahead_of(int64_t k) const {
         const int64_t far = k + kTilesAheadToL2;
-        return k + 1 < count ? TilesAhead(at(k + 1), size(k + 1), far < count ? at(far) : nullptr, far < count ? size(far) : 0)
-                             : TilesAhead();
+        if (k + 1 >= count()) {
+            return {};
+        }
+        return far < count() ? TilesAhead(tiles[k + 1].at, tiles[k + 1].bytes, tiles[far].at, tiles[far].bytes)
+                             : TilesAhead(tiles[k + 1].at, tiles[k + 1].bytes, nullptr, 0);
     }
 
-    const KvLayout &layout;
-    const char *base;
-    bool values;
-    int64_t first, width;
-    KvLayout::Run run; // first's
-};
-
-// Asks L2 for the first tiles of a pass over `count` tiles, so that it starts on them rather
-// than on memory.
-void ask_for_pass(const PassTiles &tiles, int64_t count) {
+    // Asks L2 for the pass's first tiles, so that it starts on them rather than on memory.
+    void ask_for_start() const {
 #ifdef LOFI_X86
-    for (int64_t k = 0; k < std::min(count, kTilesAheadToL2); k++) {
-        prefetch_to_l2(tiles.at(k), tiles.size(k));
-    }
-#else
-    (void)tiles, (void)count;
+        for (int64_t k = 0; k < std::min(count(), kTilesAheadToL2); k++) {
+            prefetch_to_l2(tiles[k].at, tiles[k].bytes);
+        }
 #endif
-}
+    }
+
+    std::vector<Tile> &tiles;
+};
 
 // Element (d, column) of an int8 or int4 value tile as stored: the int8 value, or the nibble
 // (its position's nibble_offset still to take off).
@@ -359,7 +367,10 @@ void weighted_tile_portable(KvElement element, int64_t dh, const float *weights,
     }
 }
 
-void softmax_portable(float *x, int64_t n, float scale) {
+// A softmax's numerators in place, exp(scale * x - the largest), and the inverse of their sum:
+// the pass normalizes each pair's weighted values once instead of its n weights (a third pass
+// over them).
+float exponentials_portable(float *x, int64_t n, float scale) {
     float top = -INFINITY;
     for (int64_t i = 0; i < n; i++) {
         top = std::max(top, scale * x[i]);
@@ -369,10 +380,7 @@ void softmax_portable(float *x, int64_t n, float scale) {
         x[i] = std::exp(scale * x[i] - top);
         sum += x[i];
     }
-    const auto inverse = static_cast<float>(1.0 / sum);
-    for (int64_t i = 0; i < n; i++) {
-        x[i] *= inverse;
-    }
+    return static_cast<float>(1.0 / sum);
 }
 
 #ifdef LOFI_X86
@@ -398,8 +406,8 @@ template <typename F> void with_count(int64_t count, F &&f) {
     }
 }
 
-// softmax_portable 8 lanes at a time (exp to ~1e-7, cpu_simd.h).
-LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
+// exponentials_portable 8 lanes at a time (exp to ~1e-7, cpu_simd.h).
+LOFI_AVX2 float exponentials_avx2(float *x, int64_t n, float scale) {
     const __m256 scales = _mm256_set1_ps(scale);
     __m256 lanes = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;
@@ -427,13 +435,7 @@ LOFI_AVX2 void softmax_avx2(float *x, int64_t n, float scale) {
         x[j] = std::exp(scale * x[j] - top);
         sum += x[j];
     }
-    const auto inverse = static_cast<float>(1.0 / sum);
-    for (i = 0; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inverse)));
-    }
-    for (int64_t j = i; j < n; j++) {
-        x[j] *= inverse;
-    }
+    return static_cast<float>(1.0 / sum);
 }
 
 // 8 F32 or F16 elements as floats (int8 and int4 elements have integer kernels).
@@ -561,19 +563,20 @@ LOFI_AVX2 inline void add_weighted_dot(float *out, __m256i high, __m256i low, co
     _mm256_storeu_ps(out, _mm256_fmadd_ps(dot, _mm256_set1_ps(parts.scale), _mm256_loadu_ps(out)));
 }
 
-// The tile's weights (TileWeights) 8 lanes at a time; an int8 tile's as split_int8's parts (it
+// The tile's weights (TileWeights) 8 lanes at a time, in registers (masked loads: no weight past
+// the m positions filled is read; zeroed arrays on the stack cost a `rep stos` each, slow to
+// start on AMD's cores: 35 % of this function on Zen 4); an int8 tile's as split_int8's parts (it
 // rounds a value at a time). False when they are all zero (the tile adds nothing).
 LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_t m, bool four_bit, TileWeights &out) {
-    alignas(32) float scaled[kKvTile] = {};
-    alignas(32) int32_t offsets[kKvTile] = {}; // int4's nibble offsets
-    for (int64_t i = 0; i < m; i++) {
-        scaled[i] = weights[i] * std::fabs(scales[i]);
-        offsets[i] = nibble_offset(scales[i]);
-    }
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 scaled[kKvTile / 8];
     __m256 top = _mm256_setzero_ps();
-    for (int64_t i = 0; i < kKvTile; i += 8) {
-        top = _mm256_max_ps(top, _mm256_and_ps(_mm256_load_ps(scaled + i), magnitude));
+    for (int j = 0; j < kKvTile / 8; j++) {
+        const __m256i filled = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(m - 8 * j)), lane);
+        const __m256 scale = _mm256_and_ps(_mm256_maskload_ps(scales + 8 * j, filled), magnitude);
+        scaled[j] = _mm256_mul_ps(_mm256_maskload_ps(weights + 8 * j, filled), scale); // weights >= 0: so is this
+        top = _mm256_max_ps(top, scaled[j]);
     }
     const float largest = largest_lane(top);
     if (largest == 0.0f) {
@@ -586,11 +589,11 @@ LOFI_AVX2 bool weigh_tile_avx2(const float *weights, const float *scales, int64_
     for (int64_t i = 0; i < kKvTile; i += 32) {
         __m256i whole[4], rest[4];
         for (int j = 0; j < 4; j++) {
-            const __m256 units = _mm256_mul_ps(_mm256_load_ps(scaled + i + 8 * j), inverse);
+            const __m256 units = _mm256_mul_ps(scaled[i / 8 + j], inverse);
             whole[j] = _mm256_cvtps_epi32(units);
-            if (four_bit) { // 8 products a tile: mullo's latency is no matter here
-                const __m256i offset = _mm256_load_si256(reinterpret_cast<const __m256i *>(offsets + i + 8 * j));
-                high_sum = _mm256_add_epi32(high_sum, _mm256_mullo_epi32(whole[j], offset));
+            if (four_bit) { // whole * nibble_offset: 8 * whole, less whole where the scale is negative
+                const __m256i negative = _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(scales + i + 8 * j), _mm256_setzero_ps(), _CMP_LT_OQ));
+                high_sum = _mm256_add_epi32(high_sum, _mm256_sub_epi32(_mm256_slli_epi32(whole[j], 3), _mm256_and_si256(whole[j], negative)));
                 continue;
             }
             high_sum = _mm256_add_epi32(high_sum, whole[j]);
@@ -1067,9 +1070,9 @@ auto value_kernel(KvElement element, int64_t dh) {
 
 // x[i] = exp(scale * x[i] - m) / sum over i < n, m the largest scale * x[i] (GGML's soft_max_ext
 // without a mask), in place.
-void softmax(float *x, int64_t n, float scale) {
-    static const auto row = LOFI_ROW_KERNEL(softmax_avx2, softmax_portable);
-    row(x, n, scale);
+float exponentials(float *x, int64_t n, float scale) {
+    static const auto row = LOFI_ROW_KERNEL(exponentials_avx2, exponentials_portable);
+    return row(x, n, scale);
 }
 
 // Dimensions a store quantizes at a time (in vector registers), then places.
@@ -1184,7 +1187,7 @@ void store_position(const KvLayout &layout, char *keys, char *values, int64_t pa
 
 void attend_pairs(const KvLayout &layout, const char *keys, const char *values, const float *queries, int64_t first, int64_t last,
                   int64_t n, float scale, float *out) {
-    const int64_t dh = layout.head_size, width = last - first, count = tiles_in(n) * width;
+    const int64_t dh = layout.head_size, width = last - first, tiles = tiles_in(n);
     if (width <= 0) {
         return;
     }
@@ -1192,27 +1195,38 @@ void attend_pairs(const KvLayout &layout, const char *keys, const char *values, 
     const auto scores_of = vectorizable(key, dh) ? kernels().scores : tile_scores_portable;
     const int64_t columns = layout.key_columns();
     const KeyQuery *prepared = prepare_queries(key, dh, queries + first * dh, width);
-    thread_local std::vector<float> weights; // [pair][n]
+    thread_local std::vector<float> weights, inverse_sums; // [pair][n], [pair]
+    thread_local std::vector<PassTiles::Tile> key_tiles, value_tiles;
     weights.resize(width * n);
-    const PassTiles key_pass{layout, keys, false, first, width}, value_pass{layout, values, true, first, width};
-    // Tile k of a pass: tile k / width of pair first + k % width, its first position's weight.
-    auto weights_of = [&](int64_t k) { return weights.data() + k % width * n + k / width * kKvTile; };
-    auto positions_in = [&](int64_t k) { return std::min(kKvTile, n - k / width * kKvTile); };
+    inverse_sums.resize(width);
+    const PassTiles key_pass{layout, keys, false, first, width, n, key_tiles};
+    const PassTiles value_pass{layout, values, true, first, width, n, value_tiles};
 
-    ask_for_pass(key_pass, count);
-    for (int64_t k = 0; k < count; k++) {
-        TilesAhead ahead = key_pass.ahead_of(k, count);
-        scores_of(key, dh, prepared[k % width], key_pass.at(k), columns, positions_in(k), weights_of(k), ahead);
+    key_pass.ask_for_start();
+    for (int64_t t = 0, k = 0; t < tiles; t++) {
+        const int64_t m = std::min(kKvTile, n - t * kKvTile);
+        for (int64_t i = 0; i < width; i++, k++) {
+            TilesAhead ahead = key_pass.ahead_of(k);
+            scores_of(key, dh, prepared[i], key_pass.at(k), columns, m, weights.data() + i * n + t * kKvTile, ahead);
+        }
     }
-    ask_for_pass(value_pass, count); // read after the softmax
+    value_pass.ask_for_start(); // read after the softmax
     for (int64_t i = 0; i < width; i++) {
-        softmax(weights.data() + i * n, n, scale);
+        inverse_sums[i] = exponentials(weights.data() + i * n, n, scale);
     }
     std::fill(out + first * dh, out + last * dh, 0.0f);
-    for (int64_t k = 0; k < count; k++) {
-        TilesAhead ahead = value_pass.ahead_of(k, count);
-        const KvElement element = value_tile_element(layout.type.value, k / width);
-        value_kernel(element, dh)(element, dh, weights_of(k), value_pass.at(k), positions_in(k), out + (first + k % width) * dh, ahead);
+    for (int64_t t = 0, k = 0; t < tiles; t++) {
+        const int64_t m = std::min(kKvTile, n - t * kKvTile);
+        const KvElement element = value_tile_element(layout.type.value, t);
+        const auto weigh = value_kernel(element, dh);
+        for (int64_t i = 0; i < width; i++, k++) {
+            TilesAhead ahead = value_pass.ahead_of(k);
+            weigh(element, dh, weights.data() + i * n + t * kKvTile, value_pass.at(k), m, out + (first + i) * dh, ahead);
+        }
+    }
+    for (int64_t i = 0; i < width; i++) { // the softmax's denominator
+        float *row = out + (first + i) * dh;
+        std::transform(row, row + dh, row, [&](float x) { return x * inverse_sums[i]; });
     }
 }
 
