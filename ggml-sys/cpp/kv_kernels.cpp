@@ -452,12 +452,12 @@ LOFI_AVX2 inline __m256 load8(KvElement element, const char *base, int64_t index
 // maddubs on the int8 parts took four and three sign fixes per 32 bytes); a position's two lanes
 // are summed once a tile. 32 positions at a time: 8 accumulators.
 LOFI_AVX2 void tile_scores_int8_avx2(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores, TilesAhead &ahead) {
-    ahead.pace(kKvTile / 32 * ((dh + 7) / 8));
+    ahead.pace((m + 31) / 32 * ((dh + 7) / 8));
     const __m256 to_float = _mm256_set1_ps(query.parts.scale / 256.0f);
     const __m256i in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); // undoes hadd's lane interleave
     const float *scales = key_scales(KvElement::int8, tile, dh);
     alignas(32) float tile_scores[kKvTile];
-    for (int64_t half = 0; half < kKvTile; half += 32) {
+    for (int64_t half = 0; half < m; half += 32) { // a last tile's empty half skipped
         __m256i acc[8]; // acc[i]: positions half + 4i .. + 3, two lanes each; in registers (unrolled)
 #pragma GCC unroll 8
         for (__m256i &a : acc) {
@@ -733,12 +733,12 @@ LOFI_AVX_VNNI void tile_scores_avx_vnni(KvElement element, int64_t dh, const Key
         tile_scores_avx2(element, dh, query, tile, columns, m, scores, ahead); // float keys: no integer products
         return;
     }
-    ahead.pace(kKvTile / 32 * dh / 4);
+    ahead.pace((m + 31) / 32 * dh / 4);
     const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
     const __m256i high_taken = _mm256_set1_epi32(128 * query.parts.high_sum), low_taken = _mm256_set1_epi32(128 * query.parts.low_sum);
     const float *scales = key_scales(KvElement::int8, tile, dh);
     alignas(32) float tile_scores[kKvTile];
-    for (int64_t half = 0; half < kKvTile; half += 32) {
+    for (int64_t half = 0; half < m; half += 32) { // a last tile's empty half skipped
         __m256i high[4], low[4]; // in registers: the loops over them unrolled
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
