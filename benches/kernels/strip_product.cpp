@@ -1,9 +1,9 @@
 // The strips' product (strip_kernels.h) against a plain read of the same bytes, over the weights
 // of musicgen-small's 24 decoder layers in Q4_K or Q6_K strips, two input rows (a guided step's
-// two branches), on 2 OpenMP threads with a barrier after each weight as GGML's graph has one
-// after each node. How near memory speed the kernels run, without the rest of a decoder step:
-// the kernel ÷ the read is what a step's strips can lose to compute at most. Then the threads
-// over a weight held in L2: the kernels' compute speed alone.
+// two branches; the cross-attention's one), on 2 OpenMP threads with a barrier after each weight
+// as GGML's graph has one after each node. How near memory speed the kernels run, without the
+// rest of a decoder step: the kernel ÷ the read is what a step's strips can lose to compute at
+// most. Then the threads over a weight held in L2: the kernels' compute speed alone.
 //
 // Usage: strip_product LEVEL [ITERATIONS]; built and run by benches/kernels.sh.
 #include <omp.h>
@@ -26,20 +26,22 @@ constexpr int kThreads = 2, kLayers = 24, kRounds = 3;
 
 struct Weight {
     int64_t rows, inputs;
+    int branches; // the input rows it multiplies
     const char *tiles;
     size_t bytes;
 };
 
 // Per layer: self-attention q, k, v, o and cross-attention q, o (1024 x 1024), the feed-forward
-// up (4096 x 1024) and down (1024 x 4096) products.
+// up (4096 x 1024) and down (1024 x 4096) products; the cross-attention's of the conditioned
+// branch alone (the null branch's output is 0: musicgen_decoder.cpp).
 std::vector<Weight> decoder_weights(size_t tile_bytes) {
     std::vector<Weight> weights;
     for (int layer = 0; layer < kLayers; layer++) {
         for (int i = 0; i < 6; i++) {
-            weights.push_back({1024, 1024, nullptr, 0});
+            weights.push_back({1024, 1024, i < 4 ? 2 : 1, nullptr, 0});
         }
-        weights.push_back({4096, 1024, nullptr, 0});
-        weights.push_back({1024, 4096, nullptr, 0});
+        weights.push_back({4096, 1024, 2, nullptr, 0});
+        weights.push_back({1024, 4096, 2, nullptr, 0});
     }
     for (Weight &w : weights) {
         w.bytes = static_cast<size_t>(w.rows / kStripRows * (w.inputs / kStripSuperblock)) * tile_bytes;
@@ -104,7 +106,7 @@ void run(StripFormat format, CpuKernels level, int iterations) {
                 for (const Weight &w : weights) {
                     int64_t begin = 0, end = 0;
                     share(w.rows / kStripRows, ith, begin, end);
-                    kernel(w.tiles, w.inputs / kStripSuperblock, begin, end, rows, 2, outs);
+                    kernel(w.tiles, w.inputs / kStripSuperblock, begin, end, rows, w.branches, outs);
 #pragma omp barrier
                 }
             }

@@ -137,9 +137,16 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             x = residual_plus(ctx, m, x, l.o, attended);
 
             // With no prompt the condition is null: zero keys and values, an attention output of 0.
+            // So the branches a cross cache does not hold (the null one, on the CPU) are not
+            // computed: their query would go unused and their residual passes as it is (the
+            // output projection has no bias) — on AVX2, where a product of two rows is bound by
+            // its arithmetic, a product of one row is bound by the memory again.
             if (!state.cross.empty()) {
-                ggml_tensor *query = InputProducts(ctx, m.strips, x, {l.cross_norm_w, l.cross_norm_b, &hp.norm_epsilon}).times(l.cross_q);
-                x = residual_plus(ctx, m, x, l.cross_o, kv_attend(ctx, state.cross[i], kv_as_is(state.cross[i]), query));
+                const KvCache &cross = state.cross[i];
+                ggml_tensor *attending = cross.branches < branches ? ggml_view_2d(ctx, x, hp.width, cross.branches, x->nb[1], 0) : x;
+                ggml_tensor *query =
+                    InputProducts(ctx, m.strips, attending, {l.cross_norm_w, l.cross_norm_b, &hp.norm_epsilon}).times(l.cross_q);
+                x = residual_plus(ctx, m, x, l.cross_o, kv_attend(ctx, cross, kv_as_is(cross), query));
             }
 
             x = InputProducts(ctx, m.strips, x, {l.ffn_norm_w, l.ffn_norm_b, &hp.norm_epsilon}).feed_forward_plus(l.up, l.down, x);

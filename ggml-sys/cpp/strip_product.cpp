@@ -109,7 +109,8 @@ StripFormat format_of(const ggml_tensor *strips) {
 
 // Strips [begin, end) of one weight times the quantized rows of x, into out ([rows, n]
 // contiguous), plus those rows of `residual` where there is one (as GGML's add would, one node
-// and barrier later). Rows go to the kernel in pairs: one load of the weights serves both.
+// and barrier later); the residual's rows past x's n are copied as they are (strip_product).
+// Rows go to the kernel in pairs: one load of the weights serves both.
 void multiply_strips(const ggml_tensor *strips, const ggml_tensor *x, const ggml_tensor *residual, StripKernel kernel, int64_t begin,
                      int64_t end, float *out) {
     const int64_t superblocks = strips->ne[1], inputs = superblocks * kStripSuperblock, rows = strips->ne[2] * kStripRows;
@@ -130,6 +131,10 @@ void multiply_strips(const ggml_tensor *strips, const ggml_tensor *x, const ggml
                 }
             }
         }
+    }
+    for (int64_t r = x->ne[1]; residual != nullptr && r < residual->ne[1]; r++) {
+        const auto *passed = reinterpret_cast<const float *>(static_cast<const char *>(residual->data) + r * residual->nb[1]);
+        std::copy(passed + begin * kStripRows, passed + end * kStripRows, out + r * rows + begin * kStripRows);
     }
 }
 
@@ -217,8 +222,10 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x) {
 }
 
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual, CpuKernels level) {
+    GGML_ASSERT(residual == nullptr || residual->ne[1] >= quantized_x->ne[1]);
     ggml_tensor *args[3] = {quantized_x, strips, residual};
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, quantized_x->ne[1], 1, 1, args, residual != nullptr ? 3 : 2,
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, residual != nullptr ? residual->ne[1] : quantized_x->ne[1], 1, 1,
+                          args, residual != nullptr ? 3 : 2,
                           product_op, GGML_N_TASKS_MAX, level_userdata(level));
 }
 

@@ -31,7 +31,8 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x);
 
 // strips . x for the quantized x of strip_input: [rows, n] F32, as ggml_mul_mat(weight, x), plus
 // `residual` ([rows, n] F32; nullptr: none) in the same node, on the kernels of `level` (one this
-// CPU runs).
+// CPU runs). A residual may have more rows than x: those pass as they are (rows whose input is
+// known to be 0, not computed), and the product has the residual's rows.
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual = nullptr,
                            CpuKernels level = cpu_kernels());
 

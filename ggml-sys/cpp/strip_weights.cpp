@@ -106,8 +106,12 @@ ggml_tensor *InputProducts::feed_forward_plus(ggml_tensor *up, ggml_tensor *down
 
 ggml_tensor *InputProducts::times_plus(ggml_tensor *weight, ggml_tensor *residual) {
     ggml_tensor *strips = strips_.of(weight);
-    return strips == nullptr ? ggml_add(ctx_, residual, ggml_mul_mat(ctx_, weight, input()))
-                             : strip_product(ctx_, strips, quantized(), residual);
+    if (strips != nullptr) {
+        return strip_product(ctx_, strips, quantized(), residual);
+    }
+    ggml_tensor *product = ggml_mul_mat(ctx_, weight, input());
+    return product->ne[1] == residual->ne[1] ? ggml_add(ctx_, residual, product)
+                                             : ggml_acc(ctx_, residual, product, residual->nb[1], residual->nb[2], residual->nb[3], 0);
 }
 
 } // namespace lofi

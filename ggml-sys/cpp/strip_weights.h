@@ -58,7 +58,8 @@ class InputProducts {
     ggml_tensor *times(ggml_tensor *weight);
     // weights[i] . input for each weight: one node on the strips when all of them have strips.
     std::vector<ggml_tensor *> times_each(const std::vector<ggml_tensor *> &weights);
-    // residual + weight . input (a residual connection), in the product's node on the strips.
+    // residual + weight . input (a residual connection), in the product's node on the strips. The
+    // residual may have more rows than the input: those pass as they are (strip_product).
     ggml_tensor *times_plus(ggml_tensor *weight, ggml_tensor *residual);
     // residual + down . GELU(up . input) (a feed-forward block): on the strips of both, GELU and
     // the quantization for down's product in up's product node.
