@@ -32,10 +32,12 @@ fn exits_within_a_second_of_stdin_eof_and_removes_pid_file() {
 fn idle_timeout_exits_but_never_mid_generation() {
     let dir = tempdir();
     let mut d = Daemon::start(dir.path(), &["--idle-timeout", "1"]);
-    // Busy generating a long track: stays up past the timeout.
-    d.result("generate", json!({ "prompt": "long", "seed": 2, "duration_sec": 240 }));
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(d.child.try_wait().unwrap().is_none() || d.backlog.iter().any(|v| v["method"] == "generation_complete"));
+    // Busy generating a long track (600 s: ~4 s of rendering here, the timeout passing
+    // meanwhile): stays up until it is done and said so. The pipe keeps what the daemon wrote
+    // before it exited, so a daemon gone mid-generation leaves no notification to read. (A check
+    // that it was still up 1.5 s in raced a 240 s track, rendered in ~1.4 s: the daemon, idle since
+    // the request, rightly left as it finished.)
+    d.result("generate", json!({ "prompt": "long", "seed": 2, "duration_sec": 600 }));
     d.notification("generation_complete", |_| true);
     assert!(d.wait_exit(Duration::from_secs(4)).is_some(), "idle daemon should exit");
     assert!(!d.pid_file.exists());
