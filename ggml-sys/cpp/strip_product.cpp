@@ -224,9 +224,9 @@ ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x) {
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual, CpuKernels level) {
     GGML_ASSERT(residual == nullptr || residual->ne[1] >= quantized_x->ne[1]);
     ggml_tensor *args[3] = {quantized_x, strips, residual};
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, residual != nullptr ? residual->ne[1] : quantized_x->ne[1], 1, 1,
-                          args, residual != nullptr ? 3 : 2,
-                          product_op, GGML_N_TASKS_MAX, level_userdata(level));
+    const int64_t n = residual != nullptr ? residual->ne[1] : quantized_x->ne[1];
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, n, 1, 1, args, residual != nullptr ? 3 : 2, product_op,
+                          GGML_N_TASKS_MAX, level_userdata(level));
 }
 
 std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<ggml_tensor *> &strips, ggml_tensor *quantized_x,
