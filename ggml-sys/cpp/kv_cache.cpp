@@ -51,8 +51,7 @@ float attention_scale(int64_t head_size) { return 1.0f / std::sqrt(static_cast<f
 // q, keys, values, and where the graph writes positions first, their keys and values x_k, x_v: a
 // thread writes its pairs' (so the lines it reads next are in its cache, and no node of writes
 // and its barrier comes between). A thread takes a run of the pairs (kv_kernels.h's layout reads
-// them as one stream). A branch past the cache's own attends to zero keys and values: its
-// output is 0.
+// them as one stream).
 void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const KvCache &cache = *static_cast<const KvCache *>(userdata);
     const ggml_tensor *q = dst->src[0], *keys = dst->src[1], *values = dst->src[2];
@@ -65,12 +64,11 @@ void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     }
     attend_pairs(layout_of(cache), static_cast<const char *>(keys->data), static_cast<const char *>(values->data),
                  static_cast<const float *>(q->data), begin, end, cache.filled, attention_scale(dh), out);
-    thread_share(cache.heads * dst->ne[1] - cached, ith, nth, begin, end);
-    std::fill(out + (cached + begin) * dh, out + (cached + end) * dh, 0.0f);
 }
 
 // attend_op's node; args: its sources.
 ggml_tensor *cpu_attend(ggml_context *ctx, const KvCache &cache, ggml_tensor **args, int n_args) {
+    GGML_ASSERT(args[0]->ne[1] == cache.branches); // a query for each branch the cache holds
     return ggml_custom_4d(ctx, GGML_TYPE_F32, cache.head_size * cache.heads, args[0]->ne[1], 1, 1, args, n_args, attend_op,
                           GGML_N_TASKS_MAX, const_cast<KvCache *>(&cache));
 }

@@ -78,8 +78,7 @@ void kv_write_at(KvCache &cache, int64_t at, int64_t n);
 KvWritten kv_as_is(const KvCache &cache);
 
 // Attention of q ([head size * heads, branches]) over the first cache.filled positions:
-// softmax(q.k / sqrt(head size)) . v, [head size * heads, branches]. On the CPU q may have more
-// branches than the cache: theirs attend to zeros (output 0), as a null condition's would.
+// softmax(q.k / sqrt(head size)) . v, [head size * heads, branches], q with the cache's branches.
 ggml_tensor *kv_attend(ggml_context *ctx, const KvCache &cache, KvWritten written, ggml_tensor *q);
 
 // kv_write, then kv_attend over the positions then filled: on the CPU in one node (each thread

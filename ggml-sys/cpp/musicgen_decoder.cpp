@@ -51,7 +51,8 @@ bool decoder_start(const MusicgenModel &m, GraphRunner &runner, const std::vecto
     // cache that is not F32 (the parity reference's): F16, half the bytes, its key tiles as wide
     // as the prompt rounded up to 16 positions (KvLayout::key_columns). int8 keys there changed
     // the fixture's greedy tokens (1 prompt of 3 unchanged). On the CPU they hold the conditioned
-    // branch's alone: the null branch's are zeros (kv_attend), 9 MB less.
+    // branch's alone: the null branch's are zeros, its cross-attention not computed (decoder_step),
+    // 9 MB less.
     const bool f16_cross = cpu && m.kv_type.key != KvElement::f32;
     const KvElement cross_element = f16_cross ? KvElement::f16 : KvElement::f32;
     const KvType cross_type{cross_element, cross_element};
