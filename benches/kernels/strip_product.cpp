@@ -1,5 +1,5 @@
 // The strips' product (strip_kernels.h) against a plain read of the same bytes, over the weights
-// of musicgen-small's 24 decoder layers in Q4_K or Q6_K strips, two input rows (a guided step's
+// of musicgen-small's 24 decoder layers in Q4_K, Q6_K or Q8_0 strips, two input rows (a guided step's
 // two branches; the cross-attention's one), on 2 OpenMP threads with a barrier after each weight
 // as GGML's graph has one after each node. How near memory speed the kernels run, without the
 // rest of a decoder step: the kernel ÷ the read is what a step's strips can lose to compute at
@@ -60,6 +60,18 @@ uint64_t read_share(const Weight &w, int ith) {
     int64_t begin = 0, end = 0;
     share(static_cast<int64_t>(w.bytes / 128), ith, begin, end);
     return read_bytes(w.tiles + begin * 128, static_cast<size_t>(end - begin) * 128);
+}
+
+const char *format_name(StripFormat format) {
+    switch (format) {
+    case StripFormat::q4_k:
+        return "Q4_K";
+    case StripFormat::q6_k:
+        return "Q6_K";
+    case StripFormat::q8_0:
+        break;
+    }
+    return "Q8_0";
 }
 
 void run(StripFormat format, CpuKernels level, int iterations) {
@@ -148,7 +160,7 @@ void run(StripFormat format, CpuKernels level, int iterations) {
     }
     std::printf("  %s strips, %s: product %5.2f ms (%4.1f GB/s over %.0f MB), the same bytes read %5.2f ms (%4.1f GB/s): %.2fx; "
                 "from L2, %d threads: %.0f ns a tile (%.1f GB/s)\n",
-                format == StripFormat::q4_k ? "Q4_K" : "Q6_K", cpu_kernels_name(level), best_product * 1e3, total / best_product / 1e9,
+                format_name(format), cpu_kernels_name(level), best_product * 1e3, total / best_product / 1e9,
                 total / 1e6, best_read * 1e3, total / best_read / 1e9, best_product / best_read, kThreads, best_resident * 1e9 / (resident_strips * superblocks),
                 resident.bytes / best_resident / 1e9);
     std::free(memory);
@@ -165,5 +177,6 @@ int main(int argc, char **argv) {
     const int iterations = argc > 2 ? std::max(1, std::atoi(argv[2])) : 20;
     run(StripFormat::q4_k, level, iterations);
     run(StripFormat::q6_k, level, iterations);
+    run(StripFormat::q8_0, level, iterations);
     return 0;
 }

@@ -59,6 +59,21 @@ float superblock_portable(const StripTileQ6 &t, const QuantizedRow &row, int64_t
     return row.d[b] * ggml_fp16_to_fp32(t.d[o]) * static_cast<float>(scaled);
 }
 
+float superblock_portable(const StripTileQ8 &t, const QuantizedRow &row, int64_t b, int o) {
+    float scaled = 0.0f;
+    for (int j = 0; j < 8; j++) { // 32 inputs, one scale
+        int32_t dot = 0;
+        for (int g = 8 * j; g < 8 * j + 8; g++) {
+            const int8_t *a = row.q + b * kStripSuperblock + 4 * g;
+            for (int i = 0; i < 4; i++) {
+                dot += t.qs[g][4 * o + i] * a[i];
+            }
+        }
+        scaled += ggml_fp16_to_fp32(t.d[j][o]) * static_cast<float>(dot);
+    }
+    return row.d[b] * scaled;
+}
+
 template <typename Tile>
 void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows, int n_rows,
                      float *const *out) {
@@ -77,14 +92,14 @@ void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int6
 }
 
 #ifdef LOFI_X86
-// Tiles on from the one computed that the kernels ask L2 for (tiles_ahead.h): ~13 kB of Q4_K,
-// ~20 kB of Q6_K ahead. Past a thread's last strip these are the next strip's or past the
+// Tiles on from the one computed that the kernels ask L2 for (tiles_ahead.h): ~14 kB of Q4_K,
+// ~20 kB of Q6_K, ~26 kB of Q8_0 ahead. Past a thread's last strip these are the next strip's or past the
 // weight: a prefetch never faults.
 constexpr int kTilesAheadToL2 = 6;
 
 // The steps of the kernels' loop over a tile (or a half of it), at each of which they ask for a
-// share of the tiles ahead: Q4_K's 8 sub-blocks, Q6_K's 16 scales.
-template <typename Tile> constexpr int kTileSteps = std::is_same_v<Tile, StripTileQ4> ? 8 : 16;
+// share of the tiles ahead: Q4_K's 8 sub-blocks, Q6_K's 16 scales, Q8_0's 8 blocks.
+template <typename Tile> constexpr int kTileSteps = std::is_same_v<Tile, StripTileQ6> ? 16 : 8;
 
 // ---- AVX2: each half of a tile (rows 8h..8h+7, 32 bytes of every 64) in turn ----
 
@@ -225,6 +240,41 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ6 &t, const QuantizedRow *rows, i
         }
     }
     add_q6_half<R, 1>(t, rows, b, h, scaled, acc);
+}
+
+// The int8 values by the sign trick (GGML's): maddubs multiplies their magnitudes, unsigned, by
+// the inputs with the values' signs (|input| <= 127: the sign never overflows; a pair's sum at
+// most 2 * 128 * 127, within int16), madd adds a row's four products into its lane. A block's
+// sum meets its scale in float, once per block and row.
+template <int R>
+LOFI_AVX2 void superblock_avx2(const StripTileQ8 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc, TilesAhead &ahead) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 scaled[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = _mm256_setzero_ps();
+    }
+    for (int j = 0; j < 8; j++) { // 32 inputs, one scale
+        ahead.ask();
+        __m256i dot[R];
+        for (int r = 0; r < R; r++) {
+            dot[r] = _mm256_setzero_si256();
+        }
+        for (int g = 8 * j; g < 8 * j + 8; g++) {
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.qs[g] + 32 * h));
+            const __m256i magnitude = _mm256_sign_epi8(w, w);
+            for (int r = 0; r < R; r++) {
+                const __m256i signed_inputs = _mm256_sign_epi8(broadcast4(rows[r].q + b * kStripSuperblock + 4 * g), w);
+                dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_inputs), ones));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.d[j] + 8 * h)));
+        for (int r = 0; r < R; r++) {
+            scaled[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), d, scaled[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm256_fmadd_ps(scaled[r], _mm256_set1_ps(rows[r].d[b]), acc[r]);
+    }
 }
 
 // ---- AVX-VNNI: the AVX2 kernels' halves of a tile, four products summed per lane as the
@@ -453,6 +503,41 @@ LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ6 &t, const QuantizedRow
     }
 }
 
+// The values offset by 128 into unsigned bytes (vpdpbusd's first operand), the offset's products
+// (128 times the block's input sum) taken off each block's sum.
+template <int R>
+LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ8 &t, const QuantizedRow *rows, int64_t b, __m512 *acc, TilesAhead &ahead) {
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 scaled[R];
+    for (int r = 0; r < R; r++) {
+        scaled[r] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < 8; j++) { // 32 inputs, one scale
+        ahead.ask();
+        __m512i dot[R], dot_odd[R]; // two chains of dpbusd, as for Q4_K
+        for (int r = 0; r < R; r++) {
+            dot[r] = dot_odd[r] = _mm512_setzero_si512();
+        }
+        for (int g = 8 * j; g < 8 * j + 8; g += 2) {
+            const __m512i even = _mm512_xor_si512(loaded_once(t.qs[g]), offset);
+            const __m512i odd = _mm512_xor_si512(loaded_once(t.qs[g + 1]), offset);
+            for (int r = 0; r < R; r++) {
+                const int8_t *a = rows[r].q + b * kStripSuperblock + 4 * g;
+                dot[r] = dpbusd_broadcast(dot[r], even, a);
+                dot_odd[r] = dpbusd_broadcast(dot_odd[r], odd, a + 4);
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.d[j])));
+        for (int r = 0; r < R; r++) {
+            const __m512i centred = _mm512_sub_epi32(_mm512_add_epi32(dot[r], dot_odd[r]), _mm512_set1_epi32(128 * sum32(rows[r], b, j)));
+            scaled[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(centred), d, scaled[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm512_fmadd_ps(scaled[r], _mm512_set1_ps(rows[r].d[b]), acc[r]);
+    }
+}
+
 template <typename Tile, int R>
 LOFI_AVX512 void strips_avx512_vnni(const Tile *tiles, int64_t superblocks, int64_t begin, int64_t end,
                                          const QuantizedRow *rows, float *const *out) {
@@ -492,7 +577,11 @@ template <typename Tile> StripKernel kernel_of(CpuKernels level) {
     case CpuKernels::avx512_vnni:
         return one_or_two_rows<Tile, strips_avx512_vnni<Tile, 1>, strips_avx512_vnni<Tile, 2>>;
     case CpuKernels::avx_vnni:
-        return one_or_two_rows<Tile, strips_avx_vnni<Tile, 1>, strips_avx_vnni<Tile, 2>>;
+        if constexpr (std::is_same_v<Tile, StripTileQ8>) { // no host with AVX-VNNI to test one on: AVX2's
+            return one_or_two_rows<Tile, strips_avx2<Tile, 1>, strips_avx2<Tile, 2>>;
+        } else {
+            return one_or_two_rows<Tile, strips_avx_vnni<Tile, 1>, strips_avx_vnni<Tile, 2>>;
+        }
     case CpuKernels::avx2:
         return one_or_two_rows<Tile, strips_avx2<Tile, 1>, strips_avx2<Tile, 2>>;
     case CpuKernels::portable:
@@ -506,7 +595,15 @@ template <typename Tile> StripKernel kernel_of(CpuKernels level) {
 } // namespace
 
 StripKernel strip_kernel(StripFormat format, CpuKernels level) {
-    return format == StripFormat::q4_k ? kernel_of<StripTileQ4>(level) : kernel_of<StripTileQ6>(level);
+    switch (format) {
+    case StripFormat::q4_k:
+        return kernel_of<StripTileQ4>(level);
+    case StripFormat::q6_k:
+        return kernel_of<StripTileQ6>(level);
+    case StripFormat::q8_0:
+        break;
+    }
+    return kernel_of<StripTileQ8>(level);
 }
 
 } // namespace lofi

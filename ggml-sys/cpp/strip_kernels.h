@@ -1,5 +1,6 @@
 // The CPU kernels of the products with weights in strips (strip_layout.h): per format, a
-// portable, an AVX2, an AVX-VNNI and an AVX512-VNNI version, chosen by level (cpu_features.h).
+// portable, an AVX2, an AVX-VNNI (Q8_0: AVX2's) and an AVX512-VNNI version, chosen by level
+// (cpu_features.h).
 #pragma once
 
 #include <cstdint>

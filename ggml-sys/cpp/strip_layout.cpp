@@ -6,7 +6,8 @@ namespace lofi {
 
 namespace {
 
-// The blocks as GGUF stores them (GGML's block_q4_K and block_q6_K).
+// The blocks as GGUF stores them (GGML's block_q4_K, block_q6_K and block_q8_0; a superblock of
+// 256 inputs is eight Q8_0 blocks).
 struct Q4KBlock {
     ggml_fp16_t d, dmin;
     uint8_t scales[12]; // 8 scales and 8 mins of 6 bits
@@ -18,6 +19,15 @@ struct Q6KBlock {
     uint8_t qh[64];  // per half: 32 bytes, high 2 bits of its four quarters
     int8_t scales[16];
     ggml_fp16_t d;
+};
+
+struct Q80Block {
+    ggml_fp16_t d;
+    int8_t qs[32];
+};
+
+struct Q80Superblock {
+    Q80Block blocks[8];
 };
 
 // Sub-block j's 6-bit scale and min (GGML's get_scale_min_k4).
@@ -92,6 +102,16 @@ void fill_q6_row(StripTileQ6 &tile, int64_t r, const Q6KBlock &block) {
     }
 }
 
+void fill_q8_row(StripTileQ8 &tile, int64_t r, const Q80Superblock &superblock) {
+    for (int j = 0; j < 8; j++) {
+        const Q80Block &block = superblock.blocks[j];
+        tile.d[j][r] = block.d;
+        for (int g = 0; g < 8; g++) {
+            std::memcpy(tile.qs[8 * j + g] + 4 * r, block.qs + 4 * g, 4);
+        }
+    }
+}
+
 template <typename Tile, typename Block, typename Fill>
 void lay_out(int64_t inputs, int64_t rows, const void *blocks, void *strips, Fill fill) {
     const int64_t superblocks = inputs / kStripSuperblock;
@@ -109,28 +129,52 @@ void lay_out(int64_t inputs, int64_t rows, const void *blocks, void *strips, Fil
 
 } // namespace
 
-size_t strip_tile_bytes(StripFormat format) { return format == StripFormat::q4_k ? sizeof(StripTileQ4) : sizeof(StripTileQ6); }
+size_t strip_tile_bytes(StripFormat format) {
+    switch (format) {
+    case StripFormat::q4_k:
+        return sizeof(StripTileQ4);
+    case StripFormat::q6_k:
+        return sizeof(StripTileQ6);
+    case StripFormat::q8_0:
+        break;
+    }
+    return sizeof(StripTileQ8);
+}
 
 bool strip_format_for(ggml_type type, int64_t inputs, int64_t rows, StripFormat &format) {
-    if (inputs % kStripSuperblock != 0 || rows % kStripRows != 0 || ggml_blck_size(type) != kStripSuperblock) {
+    if (inputs % kStripSuperblock != 0 || rows % kStripRows != 0) {
         return false;
     }
-    if (type == GGML_TYPE_Q4_K && ggml_type_size(type) == sizeof(Q4KBlock)) {
+    // A superblock's bytes as the file holds them: the type's blocks of 256 inputs, or eight of 32.
+    const auto holds = [&](size_t superblock_bytes) {
+        return ggml_type_size(type) * kStripSuperblock / ggml_blck_size(type) == superblock_bytes;
+    };
+    if (type == GGML_TYPE_Q4_K && holds(sizeof(Q4KBlock))) {
         format = StripFormat::q4_k;
         return true;
     }
-    if (type == GGML_TYPE_Q6_K && ggml_type_size(type) == sizeof(Q6KBlock)) {
+    if (type == GGML_TYPE_Q6_K && holds(sizeof(Q6KBlock))) {
         format = StripFormat::q6_k;
+        return true;
+    }
+    if (type == GGML_TYPE_Q8_0 && holds(sizeof(Q80Superblock))) {
+        format = StripFormat::q8_0;
         return true;
     }
     return false;
 }
 
 void lay_out_strips(StripFormat format, int64_t inputs, int64_t rows, const void *blocks, void *strips) {
-    if (format == StripFormat::q4_k) {
+    switch (format) {
+    case StripFormat::q4_k:
         lay_out<StripTileQ4, Q4KBlock>(inputs, rows, blocks, strips, fill_q4_row);
-    } else {
+        return;
+    case StripFormat::q6_k:
         lay_out<StripTileQ6, Q6KBlock>(inputs, rows, blocks, strips, fill_q6_row);
+        return;
+    case StripFormat::q8_0:
+        lay_out<StripTileQ8, Q80Superblock>(inputs, rows, blocks, strips, fill_q8_row);
+        return;
     }
 }
 

@@ -1,4 +1,4 @@
-// The decoder's K-quant weights laid out for products with one or two rows (a decode step: the
+// The decoder's K-quant and Q8_0 weights laid out for products with one or two rows (a decode step: the
 // conditioned and the unconditioned branch), read by strip_product.h.
 //
 // GGML's Q4_K and Q6_K products unpack every weight once per row of the input, so the two
@@ -21,7 +21,7 @@ namespace lofi {
 // Output rows per strip, inputs per superblock.
 constexpr int64_t kStripRows = 16, kStripSuperblock = 256;
 
-enum class StripFormat { q4_k, q6_k };
+enum class StripFormat { q4_k, q6_k, q8_0 };
 
 // Q4_K: 16 rows x 256 inputs. Input k of sub-block j (32 inputs) of row r is in
 // qs[j][g][4 * r + i] with k = 8 * g + i (low nibble) or 8 * g + 4 + i (high nibble); its value
@@ -46,11 +46,20 @@ struct StripTileQ6 {
     ggml_fp16_t d[kStripRows];
 };
 
+// Q8_0: 16 rows x 256 inputs in 8 blocks of 32 (one scale each). Input 4g + i (g < 64, i < 4) of
+// row r is qs[g][4 * r + i], GGML's int8 value as it is; its value is d[g / 8][r] * q. The same
+// bytes as GGML's blocks, moved: GGML's Q8_0 product, one row at a time, converts each block's
+// sum to float for every row of the input, and on two threads that, not memory, bounds a step.
+struct StripTileQ8 {
+    int8_t qs[64][4 * kStripRows];
+    ggml_fp16_t d[8][kStripRows];
+};
+
 // Bytes of one tile of the format.
 size_t strip_tile_bytes(StripFormat format);
 
-// Whether a weight of `type` with `rows` rows of `inputs` can be laid out in strips (Q4_K or
-// Q6_K, rows a multiple of kStripRows), and in which format.
+// Whether a weight of `type` with `rows` rows of `inputs` can be laid out in strips (Q4_K, Q6_K
+// or Q8_0, inputs a multiple of kStripSuperblock, rows of kStripRows), and in which format.
 bool strip_format_for(ggml_type type, int64_t inputs, int64_t rows, StripFormat &format);
 
 // Lays out a fitting weight's rows (GGML blocks at `blocks`) in strips at `strips`

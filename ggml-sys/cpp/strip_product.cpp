@@ -104,7 +104,12 @@ void normed_quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
 
 // The format of a weight's strips, told by their tile's bytes.
 StripFormat format_of(const ggml_tensor *strips) {
-    return strips->ne[0] == static_cast<int64_t>(strip_tile_bytes(StripFormat::q4_k)) ? StripFormat::q4_k : StripFormat::q6_k;
+    for (StripFormat format : {StripFormat::q4_k, StripFormat::q6_k}) {
+        if (strips->ne[0] == static_cast<int64_t>(strip_tile_bytes(format))) {
+            return format;
+        }
+    }
+    return StripFormat::q8_0;
 }
 
 // Strips [begin, end) of one weight times the quantized rows of x, into out ([rows, n]

@@ -307,6 +307,44 @@ fn strip_products_match_ggml_products_on_every_kernel_level() {
     }
 }
 
+/// `values` as the strips' products quantize their inputs (GGML's Q8_K: int8 within ±127, one
+/// scale per 256), and back.
+fn through_q8_k(values: &[f32]) -> Vec<f32> {
+    values
+        .chunks(256)
+        .flat_map(|block| {
+            let top = block.iter().map(|v| v.abs()).fold(0.0, f32::max);
+            let inverse = if top == 0.0 { 0.0 } else { 127.0 / top };
+            block
+                .iter()
+                .map(move |v| (v * inverse).round_ties_even().clamp(-127.0, 127.0) * (top / 127.0))
+        })
+        .collect()
+}
+
+/// Q8_0 weights in strips: the products of their values with the inputs as the strips quantize
+/// them (as they do for the K-quants; GGML's own Q8_0 product quantizes its inputs with a scale
+/// per 32, so it differs from these by that rounding), on every kernel level this CPU runs,
+/// one to three rows, with values of both signs up to ±127 and inputs up to ±127.
+#[test]
+fn q8_0_strip_products_match_the_values_times_the_quantized_inputs() {
+    for (m, k) in [(16, 256), (48, 768), (64, 1024)] {
+        let a = quantize(GgmlType::Q8_0, &values(m * k, 7), k).unwrap();
+        let weights = to_f32(GgmlType::Q8_0, &a, m * k).unwrap();
+        for n in [1, 2, 3] {
+            let b: Vec<f32> = values(n * k, 8).iter().map(|v| v * 4.0).collect();
+            let expected = naive(&weights, &through_q8_k(&b), m, n, k);
+            assert_strip_product_on_every_level((GgmlType::Q8_0, &a), &b, (m, n, k), StripInput::AsIs, &expected, 1e-5);
+            let from_ggml = mul_mat(GgmlType::Q8_0, &a, &b, m, n, k, 1).unwrap();
+            let scale = expected.iter().map(|v| v.abs()).fold(0.0, f32::max);
+            assert!(
+                max_abs_diff(&from_ggml, &expected) < 1e-2 * scale,
+                "GGML's Q8_0 product, its inputs rounded apart"
+            );
+        }
+    }
+}
+
 /// Several weights' products with one input in one node (a layer's Q, K and V; Q4_K_M's V may
 /// be Q6_K beside Q4_K) give each weight's GGML product, one after the other, on every kernel
 /// level this CPU runs and however the threads share each weight; more weights than a node
@@ -402,9 +440,9 @@ fn strip_products_refuse_what_they_cannot_compute() {
     let few_rows = quantize(GgmlType::Q4_K, &values(8 * 256, 9), 256).unwrap();
     let refused = strip_mul_mat(GgmlType::Q4_K, &few_rows, &b, (8, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
     assert!(refused.0.contains("a multiple of 16"), "{refused}");
-    let q8 = quantize(GgmlType::Q8_0, &values(16 * 256, 9), 256).unwrap();
-    let refused = strip_mul_mat(GgmlType::Q8_0, &q8, &b, (16, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
-    assert!(refused.0.contains("Q4_K or Q6_K"), "{refused}");
+    let q5 = quantize(GgmlType::Q5_K, &values(16 * 256, 9), 256).unwrap();
+    let refused = strip_mul_mat(GgmlType::Q5_K, &q5, &b, (16, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
+    assert!(refused.0.contains("Q4_K, Q6_K or Q8_0"), "{refused}");
     let a = quantize(GgmlType::Q4_K, &values(16 * 256, 9), 256).unwrap();
     let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), StripInput::AsIs, 1).unwrap_err();
     assert_eq!(unknown.0, "no CPU kernels are named 'sse9'");
