@@ -207,7 +207,7 @@ fn version_verbose_names_the_backends_and_the_ggml_build() {
     );
     assert!(lines[4].starts_with("ggml CPU features: "), "{text}");
     let kernels = lines[5]
-        .strip_prefix("lofi CPU kernels (K-quant products, attention, ELU, GELU): ")
+        .strip_prefix("lofi CPU kernels (quantized products, attention, ELU, GELU): ")
         .expect("the CPU kernels line");
     assert!(
         ["avx512-vnni ", "avx-vnni ", "avx2 ", "portable "]

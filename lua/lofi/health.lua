@@ -69,7 +69,7 @@ local function check_binary()
     path = bin,
     ggml_variant = out:match("ggml CPU variant: ([^\n]*)"),
     ggml_features = out:match("ggml CPU features: ([^\n]*)"),
-    cpu_kernels = out:match("lofi CPU kernels %(K%-quant products, attention, ELU, GELU%): ([^\n]*)"),
+    cpu_kernels = out:match("lofi CPU kernels %b(): ([^\n]*)"),
     accelerators = out:match("ggml accelerators: ([^\n]*)"),
   }
 end
@@ -208,7 +208,7 @@ local function check_cpu(ggml_variant, ggml_features, cpu_kernels)
     health.info("GGML compiled for: " .. ggml_features)
   end
   if cpu_kernels then
-    health.info("MusicGen CPU kernels (K-quant products, attention, ELU, GELU): " .. cpu_kernels)
+    health.info("MusicGen CPU kernels (quantized products, attention, ELU, GELU): " .. cpu_kernels)
   end
   local flags = cpu_flags()
   local arch = uv.os_uname().machine

@@ -333,7 +333,7 @@ fn version_text(verbose: bool) -> String {
     if verbose {
         // install.sh reads "backends:" to decide whether model weights are worth downloading.
         text += &format!(
-            "backends: procedural ggml\nggml {}\nggml CPU variant: {}\nggml CPU features: {}\nlofi CPU kernels (K-quant products, attention, ELU, GELU): {} (chosen at run time)\nggml accelerators: {}\n",
+            "backends: procedural ggml\nggml {}\nggml CPU variant: {}\nggml CPU features: {}\nlofi CPU kernels (quantized products, attention, ELU, GELU): {} (chosen at run time)\nggml accelerators: {}\n",
             ggml_sys::version(),
             ggml_sys::cpu_variant(),
             ggml_sys::cpu_features(),
