@@ -40,9 +40,9 @@ prefetching() { # BINARY FUNCTION-PATTERN...
 prefetching target/bench-kernels/attention '<lofi::attend_pairs' 'tile_scores_int8_avx512_vnni' 'tile_scores_avx_vnni' \
   ':tile_scores_(int8_)?avx2\(' 'float_tile_scores_avx2' 'float_tile_scores_avx512' 'weigh_dimensions_avx512_vnni' \
   'weigh_dimensions_avx_vnni' 'weigh_dimensions_avx2' 'weighted_rows_avx512' 'weighted_rows_avx2'
-prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4' 'strips_avx512_vnni.*StripTileQ6' \
-  'strips_avx512_vnni.*StripTileQ8' 'strips_avx_vnni.*StripTileQ4' 'strips_avx_vnni.*StripTileQ6' 'strips_avx2.*StripTileQ4' \
-  'strips_avx2.*StripTileQ6' 'strips_avx2.*StripTileQ8'
+prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4' 'strips_avx512_vnni.*StripTileQ5' \
+  'strips_avx512_vnni.*StripTileQ6' 'strips_avx512_vnni.*StripTileQ8' 'strips_avx_vnni.*StripTileQ4' 'strips_avx_vnni.*StripTileQ6' \
+  'strips_avx2.*StripTileQ4' 'strips_avx2.*StripTileQ5' 'strips_avx2.*StripTileQ6' 'strips_avx2.*StripTileQ8'
 [ "${1:-}" = --build ] && exit 0
 lscpu | grep -E "^Model name" || true
 # (the portable kernels are for correctness: ~20x slower)

@@ -3,7 +3,7 @@
 //! machine's memory bandwidth sets (the bytes a step must read ÷ the read bandwidth of the step's
 //! own weights, measured just before and after each window of steps), the time to the first audio when the same track is streamed, and the peak RSS
 //! of each (the peak started over before each), for the model in LOFI_BENCH_MODEL. benches/musicgen.sh builds random musicgen-small-shaped models and runs this for F16,
-//! Q8_0 and Q4_K_M next to the PyTorch baseline.
+//! Q8_0, Q5_K_M and Q4_K_M next to the PyTorch baseline.
 //!
 //!   LOFI_BENCH_MODEL=model.gguf [LOFI_BENCH_THREADS=2] [LOFI_BENCH_SECONDS=10,30] [LOFI_BENCH_DEVICE=cpu]
 //!   [LOFI_BENCH_KV_CACHE=f16|int8] [LOFI_BENCH_ONLY=encodec] cargo bench -p musicgen --bench musicgen

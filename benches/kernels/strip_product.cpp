@@ -1,5 +1,5 @@
 // The strips' product (strip_kernels.h) against a plain read of the same bytes, over the weights
-// of musicgen-small's 24 decoder layers in Q4_K, Q6_K or Q8_0 strips, two input rows (a guided step's
+// of musicgen-small's 24 decoder layers in Q4_K, Q5_K, Q6_K or Q8_0 strips, two input rows (a guided step's
 // two branches; the cross-attention's one), on 2 OpenMP threads with a barrier after each weight
 // as GGML's graph has one after each node. How near memory speed the kernels run, without the
 // rest of a decoder step: the kernel ÷ the read is what a step's strips can lose to compute at
@@ -66,6 +66,8 @@ const char *format_name(StripFormat format) {
     switch (format) {
     case StripFormat::q4_k:
         return "Q4_K";
+    case StripFormat::q5_k:
+        return "Q5_K";
     case StripFormat::q6_k:
         return "Q6_K";
     case StripFormat::q8_0:
@@ -176,6 +178,7 @@ int main(int argc, char **argv) {
     }
     const int iterations = argc > 2 ? std::max(1, std::atoi(argv[2])) : 20;
     run(StripFormat::q4_k, level, iterations);
+    run(StripFormat::q5_k, level, iterations);
     run(StripFormat::q6_k, level, iterations);
     run(StripFormat::q8_0, level, iterations);
     return 0;

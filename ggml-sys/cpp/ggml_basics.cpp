@@ -184,7 +184,7 @@ bool lofi_strip_mul_mat(const lofi_strip_weight *weights, int count, const float
     std::vector<lofi::StripFormat> formats(all.size());
     for (size_t w = 0; w < all.size(); w++) {
         if (!known_type(all[w].type) || !lofi::strip_format_for(static_cast<ggml_type>(all[w].type), inputs[w], all[w].rows, formats[w])) {
-            lofi::set_error(err, err_len, "a weight in strips is Q4_K, Q6_K or Q8_0, in rows of a multiple of 256 values, a multiple of 16 of them");
+            lofi::set_error(err, err_len, "a weight in strips is Q4_K, Q5_K, Q6_K or Q8_0, in rows of a multiple of 256 values, a multiple of 16 of them");
             return false;
         }
     }

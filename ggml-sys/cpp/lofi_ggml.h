@@ -52,7 +52,7 @@ void lofi_ggml_accelerators(char *buf, size_t len);
  * (raw bytes as lofi_ggml_quantize writes them), b is n x k f32. Checks the build end to end. */
 bool lofi_ggml_mul_mat(int type_a, const void *a, const float *b, int64_t m, int64_t n, int64_t k, float *c,
                        int threads, char *err, size_t err_len);
-/* A Q4_K, Q6_K or Q8_0 weight of `rows` rows, as lofi_ggml_quantize writes it. */
+/* A Q4_K, Q5_K, Q6_K or Q8_0 weight of `rows` rows, as lofi_ggml_quantize writes it. */
 typedef struct lofi_strip_weight {
     int type;
     const void *data;
@@ -71,7 +71,7 @@ typedef struct lofi_strip_input {
     lofi_strip_weight up;
     int64_t up_inputs;
 } lofi_strip_input;
-/* The same product for Q4_K, Q6_K or Q8_0 weights (rows a multiple of 16, k a multiple of 256) through
+/* The same product for Q4_K, Q5_K, Q6_K or Q8_0 weights (rows a multiple of 16, k a multiple of 256) through
  * the decoder's strip layout and kernels, after `input`: with `count` (1 to 9) weights, all of
  * them in one node as the decoder computes a layer's Q, K and V, c holding each product (rows x
  * n, as lofi_ggml_mul_mat's c) after the previous one's. `kernels` names a level ("portable",

@@ -141,7 +141,7 @@ bool decoder_step(const MusicgenModel &m, GraphRunner &runner, DecoderState &sta
             // So the branches a cross cache does not hold (the null one, on the CPU) are not
             // computed: their query would go unused and their residual passes as it is (the
             // output projection has no bias). Half the arithmetic of these two products: F16's,
-            // on GGML's, bound by it; the strips (Q4_K_M's, Q8_0's) read at about memory speed.
+            // on GGML's, bound by it; the strips (Q4_K_M's, Q5_K_M's, Q8_0's) read at about memory speed.
             if (!state.cross.empty()) {
                 const KvCache &cross = state.cross[i];
                 ggml_tensor *attending = cross.branches < branches ? ggml_view_2d(ctx, x, hp.width, cross.branches, x->nb[1], 0) : x;

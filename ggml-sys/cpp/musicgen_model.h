@@ -52,7 +52,7 @@ struct MusicgenModel {
     size_t mapping_size = 0;
     int fd = -1; // the file, kept open: the token embeddings' rows are read from it (token_embeddings.h)
     ggml_backend_buffer_t weights = nullptr;  // the mapped file
-    StripWeights strips;                      // the decoder step's Q4_K, Q6_K and Q8_0 weights, our layout
+    StripWeights strips;                      // the decoder step's Q4_K, Q5_K, Q6_K and Q8_0 weights, our layout
     ggml_backend_buffer_t repacked = nullptr; // other weights copied into GGML's faster CPU layout
     ggml_backend_buffer_t norms = nullptr;    // the decoder step's norms, copied (see place_weights)
     ggml_backend_buffer_t uploaded = nullptr; // weights copied to the accelerator
@@ -86,7 +86,7 @@ bool place_weights(MusicgenModel &m, std::string &error);
 // from the disk once the kernel has reclaimed them (measured here: ~2 s for EnCodec's 119 MB).
 void release_stage_pages(const MusicgenModel &m, const std::string &prefix);
 // The weights every decoder step multiplies by: the ones worth a copy in a faster layout (strips
-// for Q4_K, Q6_K and Q8_0, GGML's repacked layout for the types it has one for). T5, the
+// for Q4_K, Q5_K, Q6_K and Q8_0, GGML's repacked layout for the types it has one for). T5, the
 // projection of its states and the cross-attention keys and values run once per prompt: they
 // stay in the mapping, whose pages are handed back after use (~76 MB for musicgen-small Q4_K_M).
 std::vector<ggml_tensor *> decoder_step_products(const MusicgenModel &m);

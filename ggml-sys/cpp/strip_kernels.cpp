@@ -9,6 +9,10 @@ namespace lofi {
 
 namespace {
 
+// Q5_K's tiles are Q4_K's and a fifth bit per value.
+template <typename Tile> constexpr bool kFifthBits = std::is_same_v<Tile, StripTileQ5>;
+template <typename Tile> constexpr bool kLowFourBits = std::is_same_v<Tile, StripTileQ4> || kFifthBits<Tile>;
+
 // Q4_K's mins cover 32 inputs: sub-block j's sum.
 int32_t sum32(const QuantizedRow &row, int64_t b, int j) { return row.sums[b * 16 + 2 * j] + row.sums[b * 16 + 2 * j + 1]; }
 
@@ -17,8 +21,9 @@ const int8_t *group_inputs(const QuantizedRow &row, int64_t b, int j, int g) { r
 
 // ---- portable ----
 
-// Output o of one tile times one row's superblock b.
-float superblock_portable(const StripTileQ4 &t, const QuantizedRow &row, int64_t b, int o) {
+// Output o of one Q4 or Q5 tile times one row's superblock b.
+template <typename Tile, typename = std::enable_if_t<kLowFourBits<Tile>>>
+float superblock_portable(const Tile &t, const QuantizedRow &row, int64_t b, int o) {
     int32_t scaled = 0, mins = 0;
     for (int j = 0; j < 8; j++) {
         int32_t dot = 0;
@@ -26,7 +31,13 @@ float superblock_portable(const StripTileQ4 &t, const QuantizedRow &row, int64_t
             const int8_t *a = group_inputs(row, b, j, g);
             for (int i = 0; i < 4; i++) {
                 const uint8_t packed = t.qs[j][g][4 * o + i];
-                dot += (packed & 0x0F) * a[i] + (packed >> 4) * a[i + 4];
+                int32_t low = packed & 0x0F, high = packed >> 4;
+                if constexpr (kFifthBits<Tile>) {
+                    const uint8_t fifth = t.fifth_bits[j][4 * o + i];
+                    low |= (fifth >> (2 * g) & 1) << 4;
+                    high |= (fifth >> (2 * g + 1) & 1) << 4;
+                }
+                dot += low * a[i] + high * a[i + 4];
             }
         }
         scaled += dot * t.scales[j][o];
@@ -93,12 +104,12 @@ void strips_portable(const void *tiles, int64_t superblocks, int64_t begin, int6
 
 #ifdef LOFI_X86
 // Tiles on from the one computed that the kernels ask L2 for (tiles_ahead.h): ~14 kB of Q4_K,
-// ~20 kB of Q6_K, ~26 kB of Q8_0 ahead. Past a thread's last strip these are the next strip's or past the
+// ~17 kB of Q5_K, ~20 kB of Q6_K, ~26 kB of Q8_0 ahead. Past a thread's last strip these are the next strip's or past the
 // weight: a prefetch never faults.
 constexpr int kTilesAheadToL2 = 6;
 
 // The steps of the kernels' loop over a tile (or a half of it), at each of which they ask for a
-// share of the tiles ahead: Q4_K's 8 sub-blocks, Q6_K's 16 scales, Q8_0's 8 blocks.
+// share of the tiles ahead: Q4_K's and Q5_K's 8 sub-blocks, Q6_K's 16 scales, Q8_0's 8 blocks.
 template <typename Tile> constexpr int kTileSteps = std::is_same_v<Tile, StripTileQ6> ? 16 : 8;
 
 // ---- AVX2: each half of a tile (rows 8h..8h+7, 32 bytes of every 64) in turn ----
@@ -132,8 +143,8 @@ LOFI_AVX2 inline __m256i int16_pairs(int32_t low, int32_t high) { return _mm256_
 // row r's sub-block sums, both times row r's scale: the end of a Q4_K half-tile on the AVX2
 // levels. The mins meet the sums two sub-blocks to a madd: a row's lanes hold sub-block j's and
 // j + 1's min (at most 63), the multiplier their sums (|sum| <= 32 * 127: int16).
-template <int R>
-LOFI_AVX2 inline void add_q4_half(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, const __m256i *scaled,
+template <int R, typename Tile>
+LOFI_AVX2 inline void add_q4_half(const Tile &t, const QuantizedRow *rows, int64_t b, int h, const __m256i *scaled,
                                   __m256 *acc) {
     __m256i mins[R];
     for (int r = 0; r < R; r++) {
@@ -154,8 +165,18 @@ LOFI_AVX2 inline void add_q4_half(const StripTileQ4 &t, const QuantizedRow *rows
     }
 }
 
-template <int R>
-LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc, TilesAhead &ahead) {
+// Bit `bit` of each byte moved to bit 4, the others cleared: a Q5 value's fifth bit, 16 or 0.
+// (A 16-bit shift by at most 4 toward bit 4 brings nothing from the neighbouring byte there.)
+LOFI_AVX2 inline __m256i fifth_bit(__m256i bits, int bit) {
+    const __m256i moved = bit <= 4 ? _mm256_slli_epi16(bits, 4 - bit) : _mm256_srli_epi16(bits, bit - 4);
+    return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
+}
+
+// Q4's and Q5's: Q5's values (up to 31) add up in int16 two groups at a time (at most 4 * 2 * 31 *
+// 127 = 31496) before they meet the scale, Q4's four (8 * 2 * 15 * 127 = 30480).
+template <int R, typename Tile, typename = std::enable_if_t<kLowFourBits<Tile>>>
+LOFI_AVX2 void superblock_avx2(const Tile &t, const QuantizedRow *rows, int64_t b, int h, __m256 *acc, TilesAhead &ahead) {
+    constexpr int kGroupsPerMadd = kFifthBits<Tile> ? 2 : 4;
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256i scaled[R];
     for (int r = 0; r < R; r++) {
@@ -163,22 +184,33 @@ LOFI_AVX2 void superblock_avx2(const StripTileQ4 &t, const QuantizedRow *rows, i
     }
     for (int j = 0; j < 8; j++) {
         ahead.ask();
-        __m256i pairs[R];
+        const __m256i scale = row_lane_pairs(t.scales[j] + 8 * h, t.scales[j] + 8 * h); // at most 63: 2 * 31496 * 63 fits int32
+        __m256i fifth, pairs[R];
+        if constexpr (kFifthBits<Tile>) {
+            fifth = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.fifth_bits[j] + 32 * h));
+        }
         for (int r = 0; r < R; r++) {
             pairs[r] = _mm256_setzero_si256();
         }
+#pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
             const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(t.qs[j][g] + 32 * h));
-            const __m256i low = _mm256_and_si256(w, nibble), high = _mm256_and_si256(_mm256_srli_epi16(w, 4), nibble);
+            __m256i low = _mm256_and_si256(w, nibble), high = _mm256_and_si256(_mm256_srli_epi16(w, 4), nibble);
+            if constexpr (kFifthBits<Tile>) {
+                low = _mm256_or_si256(low, fifth_bit(fifth, 2 * g));
+                high = _mm256_or_si256(high, fifth_bit(fifth, 2 * g + 1));
+            }
             for (int r = 0; r < R; r++) {
                 const int8_t *a = group_inputs(rows[r], b, j, g);
                 pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(low, broadcast4(a)));
                 pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(high, broadcast4(a + 4)));
             }
-        }
-        const __m256i scale = row_lane_pairs(t.scales[j] + 8 * h, t.scales[j] + 8 * h); // at most 63: 2 * 30480 * 63 fits int32
-        for (int r = 0; r < R; r++) {
-            scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs[r], scale));
+            if (g % kGroupsPerMadd == kGroupsPerMadd - 1) {
+                for (int r = 0; r < R; r++) {
+                    scaled[r] = _mm256_add_epi32(scaled[r], _mm256_madd_epi16(pairs[r], scale));
+                    pairs[r] = _mm256_setzero_si256();
+                }
+            }
         }
     }
     add_q4_half<R>(t, rows, b, h, scaled, acc);
@@ -410,8 +442,16 @@ LOFI_AVX512 inline __m512i loaded_once(const void *bytes) {
     return v;
 }
 
-template <int R>
-LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow *rows, int64_t b, __m512 *acc, TilesAhead &ahead) {
+// Bit `bit` of each byte of `bits` moved to bit 4 of `values` (whose bit 4 is clear): a Q5
+// value's fifth bit, put in place by a bitwise select (ternary logic 0xE4: c ? a : b).
+LOFI_AVX512 inline __m512i with_fifth_bit(__m512i values, __m512i bits, int bit) {
+    const __m512i moved = bit <= 4 ? _mm512_slli_epi16(bits, 4 - bit) : _mm512_srli_epi16(bits, bit - 4);
+    return _mm512_ternarylogic_epi32(moved, values, _mm512_set1_epi8(0x10), 0xE4);
+}
+
+// Q4's and Q5's.
+template <int R, typename Tile, typename = std::enable_if_t<kLowFourBits<Tile>>>
+LOFI_AVX512 void superblock_avx512_vnni(const Tile &t, const QuantizedRow *rows, int64_t b, __m512 *acc, TilesAhead &ahead) {
     const __m512i nibble = _mm512_set1_epi8(0x0F);
     __m512i scaled[R], mins[R];
     for (int r = 0; r < R; r++) {
@@ -421,13 +461,21 @@ LOFI_AVX512 void superblock_avx512_vnni(const StripTileQ4 &t, const QuantizedRow
         ahead.ask();
         // The low and the high nibbles' products summed apart: one sum's chain of 8 dpbusd (5
         // cycles each) left the units idle; with two, a Q4_K tile in L2 took 69 ns, not 79.
-        __m512i dot[R], dot_high[R];
+        __m512i dot[R], dot_high[R], fifth;
         for (int r = 0; r < R; r++) {
             dot[r] = dot_high[r] = _mm512_setzero_si512();
         }
+        if constexpr (kFifthBits<Tile>) {
+            fifth = loaded_once(t.fifth_bits[j]);
+        }
+#pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
             const __m512i w = loaded_once(t.qs[j][g]);
-            const __m512i low = _mm512_and_si512(w, nibble), high = _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble);
+            __m512i low = _mm512_and_si512(w, nibble), high = _mm512_and_si512(_mm512_srli_epi16(w, 4), nibble);
+            if constexpr (kFifthBits<Tile>) {
+                low = with_fifth_bit(low, fifth, 2 * g);
+                high = with_fifth_bit(high, fifth, 2 * g + 1);
+            }
             for (int r = 0; r < R; r++) {
                 const int8_t *a = group_inputs(rows[r], b, j, g);
                 dot[r] = dpbusd_broadcast(dot[r], low, a);
@@ -577,7 +625,7 @@ template <typename Tile> StripKernel kernel_of(CpuKernels level) {
     case CpuKernels::avx512_vnni:
         return one_or_two_rows<Tile, strips_avx512_vnni<Tile, 1>, strips_avx512_vnni<Tile, 2>>;
     case CpuKernels::avx_vnni:
-        if constexpr (std::is_same_v<Tile, StripTileQ8>) { // no host with AVX-VNNI to test one on: AVX2's
+        if constexpr (std::is_same_v<Tile, StripTileQ8> || kFifthBits<Tile>) { // no host with AVX-VNNI to test one on: AVX2's
             return one_or_two_rows<Tile, strips_avx2<Tile, 1>, strips_avx2<Tile, 2>>;
         } else {
             return one_or_two_rows<Tile, strips_avx_vnni<Tile, 1>, strips_avx_vnni<Tile, 2>>;
@@ -598,6 +646,8 @@ StripKernel strip_kernel(StripFormat format, CpuKernels level) {
     switch (format) {
     case StripFormat::q4_k:
         return kernel_of<StripTileQ4>(level);
+    case StripFormat::q5_k:
+        return kernel_of<StripTileQ5>(level);
     case StripFormat::q6_k:
         return kernel_of<StripTileQ6>(level);
     case StripFormat::q8_0:

@@ -1,5 +1,5 @@
 // The CPU kernels of the products with weights in strips (strip_layout.h): per format, a
-// portable, an AVX2, an AVX-VNNI (Q8_0: AVX2's) and an AVX512-VNNI version, chosen by level
+// portable, an AVX2, an AVX-VNNI (Q5_K and Q8_0: AVX2's) and an AVX512-VNNI version, chosen by level
 // (cpu_features.h).
 #pragma once
 

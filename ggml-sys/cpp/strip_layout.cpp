@@ -6,12 +6,19 @@ namespace lofi {
 
 namespace {
 
-// The blocks as GGUF stores them (GGML's block_q4_K, block_q6_K and block_q8_0; a superblock of
-// 256 inputs is eight Q8_0 blocks).
+// The blocks as GGUF stores them (GGML's block_q4_K, block_q5_K, block_q6_K and block_q8_0; a
+// superblock of 256 inputs is eight Q8_0 blocks).
 struct Q4KBlock {
     ggml_fp16_t d, dmin;
     uint8_t scales[12]; // 8 scales and 8 mins of 6 bits
     uint8_t qs[128];    // bytes 32c..32c+31: sub-block 2c in the low nibbles, 2c+1 in the high ones
+};
+
+struct Q5KBlock {
+    ggml_fp16_t d, dmin;
+    uint8_t scales[12]; // as Q4_K's
+    uint8_t qh[32];     // input l of sub-block j: its fifth bit at bit j of qh[l]
+    uint8_t qs[128];    // the low four bits, as Q4_K's
 };
 
 struct Q6KBlock {
@@ -53,21 +60,32 @@ void put_word(uint8_t *bytes, uint32_t word) { std::memcpy(bytes, &word, sizeof(
 constexpr uint32_t kLowNibbles = 0x0F0F0F0F;
 
 // The 4-bit values at nibbles `shift` (0 or 4) of the bytes at `nibbles` (32 values of a
-// sub-block) into row r's place in a Q4 tile's qs, sub-block j.
-void pack_nibbles(StripTileQ4 &tile, int64_t r, int j, const uint8_t *nibbles, int shift) {
+// sub-block) into row r's place in a Q4 or Q5 tile's qs, sub-block j.
+template <typename Tile> void pack_nibbles(Tile &tile, int64_t r, int j, const uint8_t *nibbles, int shift) {
     for (int g = 0; g < 4; g++) {
         const uint32_t first = word_at(nibbles + 8 * g) >> shift & kLowNibbles, second = word_at(nibbles + 8 * g + 4) >> shift & kLowNibbles;
         put_word(tile.qs[j][g] + 4 * r, first | second << 4);
     }
 }
 
-// Q4_K's qs: bytes 32c..32c+31 hold sub-block 2c in their low nibbles, 2c+1 in the high ones.
-void fill_q4_row(StripTileQ4 &tile, int64_t r, const Q4KBlock &block) {
+// Q4_K's (and Q5_K's) qs: bytes 32c..32c+31 hold sub-block 2c in their low nibbles, 2c+1 in the
+// high ones.
+template <typename Tile, typename Block> void fill_low_four_bits(Tile &tile, int64_t r, const Block &block) {
     tile.d[r] = block.d;
     tile.dmin[r] = block.dmin;
     for (int j = 0; j < 8; j++) {
         scale_and_min(block.scales, j, tile.scales[j][r], tile.min_pairs[j / 2][2 * r + j % 2]);
         pack_nibbles(tile, r, j, block.qs + 32 * (j / 2), 4 * (j % 2));
+    }
+}
+
+void fill_q5_row(StripTileQ5 &tile, int64_t r, const Q5KBlock &block) {
+    fill_low_four_bits(tile, r, block);
+    for (int j = 0; j < 8; j++) {
+        for (int l = 0; l < 32; l++) { // input l = 8g + 4h + i: bit 2g + h of byte 4r + i
+            const int g = l / 8, h = l / 4 % 2, i = l % 4;
+            tile.fifth_bits[j][4 * r + i] |= static_cast<uint8_t>((block.qh[l] >> j & 1) << (2 * g + h));
+        }
     }
 }
 
@@ -133,6 +151,8 @@ size_t strip_tile_bytes(StripFormat format) {
     switch (format) {
     case StripFormat::q4_k:
         return sizeof(StripTileQ4);
+    case StripFormat::q5_k:
+        return sizeof(StripTileQ5);
     case StripFormat::q6_k:
         return sizeof(StripTileQ6);
     case StripFormat::q8_0:
@@ -153,6 +173,10 @@ bool strip_format_for(ggml_type type, int64_t inputs, int64_t rows, StripFormat 
         format = StripFormat::q4_k;
         return true;
     }
+    if (type == GGML_TYPE_Q5_K && holds(sizeof(Q5KBlock))) {
+        format = StripFormat::q5_k;
+        return true;
+    }
     if (type == GGML_TYPE_Q6_K && holds(sizeof(Q6KBlock))) {
         format = StripFormat::q6_k;
         return true;
@@ -167,7 +191,10 @@ bool strip_format_for(ggml_type type, int64_t inputs, int64_t rows, StripFormat 
 void lay_out_strips(StripFormat format, int64_t inputs, int64_t rows, const void *blocks, void *strips) {
     switch (format) {
     case StripFormat::q4_k:
-        lay_out<StripTileQ4, Q4KBlock>(inputs, rows, blocks, strips, fill_q4_row);
+        lay_out<StripTileQ4, Q4KBlock>(inputs, rows, blocks, strips, fill_low_four_bits<StripTileQ4, Q4KBlock>);
+        return;
+    case StripFormat::q5_k:
+        lay_out<StripTileQ5, Q5KBlock>(inputs, rows, blocks, strips, fill_q5_row);
         return;
     case StripFormat::q6_k:
         lay_out<StripTileQ6, Q6KBlock>(inputs, rows, blocks, strips, fill_q6_row);

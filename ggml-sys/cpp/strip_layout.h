@@ -1,7 +1,7 @@
 // The decoder's K-quant and Q8_0 weights laid out for products with one or two rows (a decode step: the
 // conditioned and the unconditioned branch), read by strip_product.h.
 //
-// GGML's Q4_K and Q6_K products unpack every weight once per row of the input, so the two
+// GGML's K-quant products unpack every weight once per row of the input, so the two
 // branches of a guided step cost twice the unpacking of one, and on two threads that unpacking,
 // not memory, bounds a step. A strip holds 16 output rows of a weight, its superblocks of 256
 // inputs one after the other; in a superblock the low 4 bits of the 16 rows' values are
@@ -21,7 +21,7 @@ namespace lofi {
 // Output rows per strip, inputs per superblock.
 constexpr int64_t kStripRows = 16, kStripSuperblock = 256;
 
-enum class StripFormat { q4_k, q6_k, q8_0 };
+enum class StripFormat { q4_k, q5_k, q6_k, q8_0 };
 
 // Q4_K: 16 rows x 256 inputs. Input k of sub-block j (32 inputs) of row r is in
 // qs[j][g][4 * r + i] with k = 8 * g + i (low nibble) or 8 * g + 4 + i (high nibble); its value
@@ -31,6 +31,19 @@ struct StripTileQ4 {
     uint8_t qs[8][4][4 * kStripRows];
     uint8_t scales[8][kStripRows];        // 6 bits
     uint8_t min_pairs[4][2 * kStripRows]; // 6 bits
+    ggml_fp16_t d[kStripRows], dmin[kStripRows];
+};
+
+// Q5_K: Q4_K's tile and each value's fifth bit (16 added to its low four). The fifth bits of
+// sub-block j are in fifth_bits[j], one byte beside each byte of qs[j][g]: bit 2g of byte
+// 4 * r + i is input 8g + i's (the low nibble of qs[j][g][4 * r + i]), bit 2g + 1 input 8g + 4 + i's
+// (its high nibble). So one 64-byte load holds a sub-block's fifth bits, and a shift and a
+// select put a group's beside its low four: 2880 bytes a tile, GGML's 2816 and the unpacked scales.
+struct StripTileQ5 {
+    uint8_t qs[8][4][4 * kStripRows];
+    uint8_t fifth_bits[8][4 * kStripRows];
+    uint8_t scales[8][kStripRows];
+    uint8_t min_pairs[4][2 * kStripRows];
     ggml_fp16_t d[kStripRows], dmin[kStripRows];
 };
 
@@ -58,8 +71,8 @@ struct StripTileQ8 {
 // Bytes of one tile of the format.
 size_t strip_tile_bytes(StripFormat format);
 
-// Whether a weight of `type` with `rows` rows of `inputs` can be laid out in strips (Q4_K, Q6_K
-// or Q8_0, inputs a multiple of kStripSuperblock, rows of kStripRows), and in which format.
+// Whether a weight of `type` with `rows` rows of `inputs` can be laid out in strips (Q4_K, Q5_K,
+// Q6_K or Q8_0, inputs a multiple of kStripSuperblock, rows of kStripRows), and in which format.
 bool strip_format_for(ggml_type type, int64_t inputs, int64_t rows, StripFormat &format);
 
 // Lays out a fitting weight's rows (GGML blocks at `blocks`) in strips at `strips`

@@ -104,7 +104,7 @@ void normed_quantize_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
 
 // The format of a weight's strips, told by their tile's bytes.
 StripFormat format_of(const ggml_tensor *strips) {
-    for (StripFormat format : {StripFormat::q4_k, StripFormat::q6_k}) {
+    for (StripFormat format : {StripFormat::q4_k, StripFormat::q5_k, StripFormat::q6_k}) {
         if (strips->ne[0] == static_cast<int64_t>(strip_tile_bytes(format))) {
             return format;
         }

@@ -33,7 +33,7 @@ fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
 pub const CPU_KERNEL_LEVELS: [&str; 4] = ["portable", "avx2", "avx-vnni", "avx512-vnni"];
 
 /// Which level of our own CPU kernels (the decoder's attention, EnCodec's ELU, the decoder's Q4_K,
-/// Q6_K and Q8_0 products in strips) runs on this CPU: "avx512-vnni" (the products and attention; the
+/// Q5_K, Q6_K and Q8_0 products in strips) runs on this CPU: "avx512-vnni" (the products and attention; the
 /// others stop at AVX2), "avx-vnni" (the same on 256-bit registers), "avx2" or "portable"
 /// (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS` caps it: the highest
 /// level this CPU runs at or below the one it names).
@@ -211,7 +211,7 @@ pub enum StripInput<'a> {
     GeluOfProduct { up: StripWeight<'a>, inputs: usize },
 }
 
-/// The same product as [`mul_mat`] for a Q4_K, Q6_K or Q8_0 `a` (`m` a multiple of 16) through the
+/// The same product as [`mul_mat`] for a Q4_K, Q5_K, Q6_K or Q8_0 `a` (`m` a multiple of 16) through the
 /// decoder's strip layout and kernels: `kernels` names a level (of [`CPU_KERNEL_LEVELS`]; `None`:
 /// this CPU's, as [`cpu_kernels`] names it), refused where this CPU does
 /// not run it; `input` says what `b`'s rows go through first.

@@ -290,12 +290,13 @@ fn assert_strip_product_on_every_level(
     }
 }
 
-/// The decoder's Q4_K and Q6_K products through its strip layout give GGML's products (which
-/// quantize the inputs the same way) on every kernel level this CPU runs: one, two and three
-/// input rows (kernels take rows in pairs), one strip and several, split among threads unevenly.
+/// The decoder's Q4_K, Q5_K and Q6_K products through its strip layout give GGML's products
+/// (which quantize the inputs the same way) on every kernel level this CPU runs: one, two and
+/// three input rows (kernels take rows in pairs), one strip and several, split among threads
+/// unevenly.
 #[test]
 fn strip_products_match_ggml_products_on_every_kernel_level() {
-    for a_type in [GgmlType::Q4_K, GgmlType::Q6_K] {
+    for a_type in [GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
         for (m, k) in [(16, 256), (48, 768), (64, 1024)] {
             let a = quantize(a_type, &values(m * k, 7), k).unwrap();
             for n in [1, 2, 3] {
@@ -304,6 +305,23 @@ fn strip_products_match_ggml_products_on_every_kernel_level() {
                 assert_strip_product_on_every_level((a_type, &a), &b, (m, n, k), StripInput::AsIs, &expected, 1e-5);
             }
         }
+    }
+}
+
+/// The largest sums the strips' kernels hold in int16 (every value at its top, 15 for Q4_K and 31
+/// for Q5_K, times every scale at 63 and every input at 127) give GGML's products: none overflows
+/// on any level.
+#[test]
+fn strip_products_of_the_largest_values_match_ggml_products() {
+    let (m, n, k) = (16, 2, 512);
+    for (a_type, block_bytes) in [(GgmlType::Q4_K, 144), (GgmlType::Q5_K, 176)] {
+        // d = 1 and dmin = 0 (f16), then the scales and mins, fifth bits and values: every bit set.
+        let mut block = vec![0x00, 0x3C, 0x00, 0x00];
+        block.resize(block_bytes, 0xFF);
+        let a = block.repeat(m * k / 256);
+        let b = vec![1.0f32; n * k];
+        let expected = mul_mat(a_type, &a, &b, m, n, k, 1).unwrap();
+        assert_strip_product_on_every_level((a_type, &a), &b, (m, n, k), StripInput::AsIs, &expected, 1e-5);
     }
 }
 
@@ -440,9 +458,9 @@ fn strip_products_refuse_what_they_cannot_compute() {
     let few_rows = quantize(GgmlType::Q4_K, &values(8 * 256, 9), 256).unwrap();
     let refused = strip_mul_mat(GgmlType::Q4_K, &few_rows, &b, (8, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
     assert!(refused.0.contains("a multiple of 16"), "{refused}");
-    let q5 = quantize(GgmlType::Q5_K, &values(16 * 256, 9), 256).unwrap();
-    let refused = strip_mul_mat(GgmlType::Q5_K, &q5, &b, (16, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
-    assert!(refused.0.contains("Q4_K, Q6_K or Q8_0"), "{refused}");
+    let q5_0 = quantize(GgmlType::Q5_0, &values(16 * 256, 9), 256).unwrap();
+    let refused = strip_mul_mat(GgmlType::Q5_0, &q5_0, &b, (16, 1, 256), None, StripInput::AsIs, 1).unwrap_err();
+    assert!(refused.0.contains("Q4_K, Q5_K, Q6_K or Q8_0"), "{refused}");
     let a = quantize(GgmlType::Q4_K, &values(16 * 256, 9), 256).unwrap();
     let unknown = strip_mul_mat(GgmlType::Q4_K, &a, &b, (16, 1, 256), Some("sse9"), StripInput::AsIs, 1).unwrap_err();
     assert_eq!(unknown.0, "no CPU kernels are named 'sse9'");
