@@ -3,8 +3,9 @@
 #   install-deps.sh build   what building the daemon needs (C/C++ compiler, cmake and libclang for
 #                           GGML and its bindings, ALSA headers)
 #   install-deps.sh test    the above plus lame (MP3 cache tests), busted (plugin tests), Vulkan
-#                           headers, glslc and Mesa's lavapipe (the GPU path's test), Neovim 0.11
-#                           and the converter's packages in .venv (pip) and stylua (cargo)
+#                           headers, glslc and Mesa's lavapipe (the GPU path's test), an aarch64
+#                           cross compiler and qemu-user (the ARM tests), Neovim 0.11 and the
+#                           converter's packages in .venv (pip) and stylua (cargo)
 set -euo pipefail
 what="${1:-build}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +48,10 @@ if [ "$what" = test ]; then
   [ -f /usr/include/vulkan/vulkan.hpp ] || need+=(libvulkan-dev)
   [ -f /usr/share/cmake/SPIRV-Headers/SPIRV-HeadersConfig.cmake ] || need+=(spirv-headers)
   compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" >/dev/null || need+=(mesa-vulkan-drivers)
+  # The engine's tests built for 64-bit ARM and run under emulation (scripts/test-aarch64.sh).
+  command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
+  [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || need+=(libc6-dev-arm64-cross)
+  command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

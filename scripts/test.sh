@@ -40,6 +40,8 @@ echo "== GGML's CPU kernels chosen at run time in a release build (scripts/test-
 scripts/test-cpu-variants.sh
 echo "== the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scripts/test-vulkan.sh)"
 scripts/test-vulkan.sh
+echo "== the engine's tests built for 64-bit ARM, under qemu-user (scripts/test-aarch64.sh)"
+scripts/test-aarch64.sh
 echo "== model converter tests (scripts/test_convert.py)"
 LOFI_QUANTIZE=target/debug/lofi-quantize .venv/bin/python scripts/test_convert.py
 echo "== install.sh --model from a Hugging Face cache, offline (scripts/test_install_model.sh)"

@@ -350,6 +350,7 @@ struct PassTiles {
     std::vector<Tile> &tiles;
 };
 
+#ifdef LOFI_X86
 // A value tile's weights times its positions' |scale|, zero past the m positions filled; the
 // vector kernels' weigh_tile_* make them. For an int8 tile in two int8 parts, as split_int8
 // splits the query (one part alone loses the small weights beside a large one): the first tile,
@@ -366,6 +367,7 @@ struct TileWeights {
 
 // The largest a weight's unsigned byte (int4 tiles) or high int8 part (int8 tiles) reaches.
 float weights_top(bool four_bit) { return four_bit ? 255.0f : 127.0f; }
+#endif
 
 void weighted_rows_portable(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out,
                             TilesAhead &ahead) {
