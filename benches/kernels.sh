@@ -45,7 +45,7 @@ prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4'
   'strips_avx2.*StripTileQ4' 'strips_avx2.*StripTileQ5' 'strips_avx2.*StripTileQ6' 'strips_avx2.*StripTileQ8'
 [ "${1:-}" = --build ] && exit 0
 lscpu | grep -E "^Model name" || true
-# (the portable kernels are for correctness: ~20x slower)
+# (the portable level, 8-16x a read, by hand: target/bench-kernels/strip_product portable)
 for level in avx2 avx-vnni avx512-vnni; do
   target/bench-kernels/strip_product "$level" "${1:-20}" 2>/dev/null || { echo "$level: this CPU does not run it"; continue; }
   LOFI_CPU_KERNELS=$level target/bench-kernels/attention "${1:-20}"
