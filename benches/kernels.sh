@@ -19,7 +19,9 @@ else
   build=$(ls -td target/debug/build/ggml-sys-*/out | head -1)
 fi
 mkdir -p target/bench-kernels
-for bench in strip_product:"strip_kernels.cpp strip_layout.cpp" attention:kv_kernels.cpp; do
+strips="strip_kernels.cpp strip_kernels_neon.cpp strip_layout.cpp"
+# (instructions: benches/arm_instructions.sh's driver, run there under qemu)
+for bench in strip_product:"$strips" attention:kv_kernels.cpp instructions:"$strips kv_kernels.cpp"; do
   name=${bench%%:*}
   sources=()
   for file in ${bench#*:} cpu_features.cpp huge_pages.cpp; do sources+=("ggml-sys/cpp/$file"); done
@@ -46,7 +48,7 @@ prefetching target/bench-kernels/strip_product 'strips_avx512_vnni.*StripTileQ4'
 [ "${1:-}" = --build ] && exit 0
 lscpu | grep -E "^Model name" || true
 # (the portable level, 8-16x a read, by hand: target/bench-kernels/strip_product portable)
-for level in avx2 avx-vnni avx512-vnni; do
+for level in avx2 avx-vnni avx512-vnni neon-dotprod; do
   target/bench-kernels/strip_product "$level" "${1:-20}" 2>/dev/null || { echo "$level: this CPU does not run it"; continue; }
   LOFI_CPU_KERNELS=$level target/bench-kernels/attention "${1:-20}"
 done

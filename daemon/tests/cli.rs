@@ -210,7 +210,7 @@ fn version_verbose_names_the_backends_and_the_ggml_build() {
         .strip_prefix("lofi CPU kernels (quantized products, attention, ELU, GELU): ")
         .expect("the CPU kernels line");
     assert!(
-        ["avx512-vnni ", "avx-vnni ", "avx2 ", "portable "]
+        ["avx512-vnni ", "avx-vnni ", "avx2 ", "neon-dotprod ", "portable "]
             .iter()
             .any(|level| kernels.starts_with(level)),
         "{text}"

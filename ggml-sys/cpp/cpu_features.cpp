@@ -2,14 +2,36 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 namespace lofi {
 
 namespace {
 
+// Whether this ARM CPU has Armv8.2-A's dot products (the kernel reports it: an instruction that
+// is not there would fault).
+bool arm_dot_products() {
+#if defined(__aarch64__) && defined(__linux__)
+    constexpr unsigned long kAsimdDotProduct = 1UL << 20; // HWCAP_ASIMDDP
+    return (getauxval(AT_HWCAP) & kAsimdDotProduct) != 0;
+#elif defined(__aarch64__) && defined(__APPLE__)
+    int present = 0;
+    size_t size = sizeof(present);
+    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &present, &size, nullptr, 0) == 0 && present != 0;
+#else
+    return false;
+#endif
+}
+
 // LOFI_CPU_KERNELS's level; the highest when unset or unknown.
 CpuKernels cap() {
-    CpuKernels level = CpuKernels::avx512_vnni;
+    CpuKernels level = std::end(kCpuKernelLevels)[-1];
     const char *forced = std::getenv("LOFI_CPU_KERNELS");
     if (forced != nullptr) {
         cpu_kernels_named(forced, level);
@@ -39,9 +61,13 @@ bool cpu_runs(CpuKernels level) {
     case CpuKernels::avx2:
         return avx2;
     case CpuKernels::portable:
+    case CpuKernels::neon_dotprod:
         break;
     }
 #endif
+    if (level == CpuKernels::neon_dotprod) {
+        return arm_dot_products();
+    }
     return level == CpuKernels::portable;
 }
 
@@ -59,10 +85,15 @@ CpuKernels cpu_kernels() {
     return level;
 }
 
-bool cpu_kernels_vectorised() { return cpu_kernels() != CpuKernels::portable; }
+bool cpu_kernels_vectorised() {
+    const CpuKernels level = cpu_kernels();
+    return level == CpuKernels::avx2 || level == CpuKernels::avx_vnni || level == CpuKernels::avx512_vnni;
+}
 
 const char *cpu_kernels_name(CpuKernels level) {
     switch (level) {
+    case CpuKernels::neon_dotprod:
+        return "neon-dotprod";
     case CpuKernels::avx512_vnni:
         return "avx512-vnni";
     case CpuKernels::avx_vnni:

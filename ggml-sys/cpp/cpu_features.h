@@ -9,11 +9,13 @@ namespace lofi {
 // Zen 5: the laptops without AVX-512), avx512_vnni the same on AVX-512 F, BW and VNNI; EnCodec's
 // ELU stops at AVX2. A CPU may run avx512_vnni but not avx_vnni (Zen 4, Ice
 // Lake): the levels are not a chain of CPU features, a level's kernels use only its own.
-enum class CpuKernels { portable, avx2, avx_vnni, avx512_vnni };
+// neon_dotprod is 64-bit ARM's (Armv8.2-A's dot products: every Apple CPU, ARM's cores since
+// Cortex-A55/A76, AWS Graviton 2 and later): the strip products; the rest portable there.
+enum class CpuKernels { portable, avx2, avx_vnni, avx512_vnni, neon_dotprod };
 
-// Every level, lowest first (indexed by the enum's value).
+// Every level, lowest first (indexed by the enum's value); no CPU runs both x86's and ARM's.
 inline constexpr CpuKernels kCpuKernelLevels[] = {CpuKernels::portable, CpuKernels::avx2, CpuKernels::avx_vnni,
-                                                  CpuKernels::avx512_vnni};
+                                                  CpuKernels::avx512_vnni, CpuKernels::neon_dotprod};
 
 // Whether this CPU has the instructions of that level's kernels (whatever the build's baseline).
 bool cpu_runs(CpuKernels level);
@@ -22,7 +24,7 @@ bool cpu_runs(CpuKernels level);
 // CPU runs at or below it; the tests compare the levels).
 CpuKernels cpu_kernels();
 
-// At least AVX2 (with FMA and F16C).
+// x86's at least AVX2 (with FMA and F16C).
 bool cpu_kernels_vectorised();
 
 // A row kernel with an AVX2 version (ELU, GELU, softmax): that one where this CPU runs it, the
@@ -39,7 +41,7 @@ bool cpu_kernels_vectorised();
 // attention 5-20 % faster (benches/kernels.sh, 2026-12-02).
 extern const bool kNextBlockToL1;
 
-// "avx512-vnni", "avx-vnni", "avx2" or "portable".
+// "neon-dotprod", "avx512-vnni", "avx-vnni", "avx2" or "portable".
 const char *cpu_kernels_name(CpuKernels level = cpu_kernels());
 
 // The level of that name; false for any other name.

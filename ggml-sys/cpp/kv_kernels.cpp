@@ -17,6 +17,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+#include "cpu_neon.h"
 #include "cpu_simd.h"
 
 namespace lofi {
@@ -1087,6 +1088,194 @@ LOFI_AVX512 void weighted_tile_avx512_vnni(KvElement element, int64_t dh, const 
 LOFI_AVX512_END
 #endif
 
+#ifdef LOFI_ARM
+// exp(x) for x <= 0: cpu_simd.h's exp_minus (Cephes' expf) on NEON, ~1e-7.
+LOFI_DOTPROD inline float32x4_t exp_neon(float32x4_t x) {
+    x = vmaxq_f32(x, vdupq_n_f32(-87.0f)); // exp(-87) is ~0 in f32; 2^n stays normal
+    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+    float32x4_t r = vfmsq_n_f32(x, n, 0.693359375f);
+    r = vfmsq_n_f32(r, n, -2.12194440e-4f);
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    for (const float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f}) {
+        p = vfmaq_f32(vdupq_n_f32(c), p, r);
+    }
+    const float32x4_t e = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+    const int32x4_t two_n = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(e, vreinterpretq_f32_s32(two_n));
+}
+
+// exponentials_portable 4 lanes at a time (std::exp was 40 % of the attention's instructions).
+LOFI_DOTPROD float exponentials_neon(float *x, int64_t n, float scale) {
+    float32x4_t lanes = vdupq_n_f32(-INFINITY);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        lanes = vmaxq_f32(lanes, vmulq_n_f32(vld1q_f32(x + i), scale));
+    }
+    float top = vmaxvq_f32(lanes);
+    for (int64_t j = i; j < n; j++) {
+        top = std::max(top, scale * x[j]);
+    }
+    float32x4_t sums = vdupq_n_f32(0.0f);
+    for (i = 0; i + 4 <= n; i += 4) {
+        const float32x4_t e = exp_neon(vsubq_f32(vmulq_n_f32(vld1q_f32(x + i), scale), vdupq_n_f32(top)));
+        vst1q_f32(x + i, e);
+        sums = vaddq_f32(sums, e);
+    }
+    double sum = vaddvq_f32(sums);
+    for (int64_t j = i; j < n; j++) {
+        x[j] = std::exp(scale * x[j] - top);
+        sum += x[j];
+    }
+    return static_cast<float>(1.0 / sum);
+}
+
+// ---- neon-dotprod: int8 keys and int8 / int4 values in integer dot products (sdot), the
+// query's and the weights' two int8 parts as split_int8 makes them; float keys and values
+// portable ----
+
+// tile_scores for int8 keys: each 16 bytes of a tile's run of a group of four dimensions hold
+// four positions' four dimensions, one sdot each with the group's four query bytes broadcast; 32
+// positions at a time, the high and the low part in 8 accumulators each.
+LOFI_DOTPROD void tile_scores_int8_neon(int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+    const float to_float = query.parts.scale / 256.0f;
+    const float *scales = key_scales(KvElement::int8, tile, dh);
+    for (int64_t half = 0; half < m; half += 32) { // a last tile's empty half skipped
+        int32x4_t high[8] = {}, low[8] = {};
+        for (int64_t d = 0; d < dh; d += 4) {
+            const int8x16_t q_high = vreinterpretq_s8_s32(vld1q_dup_s32(reinterpret_cast<const int32_t *>(query.high + d)));
+            const int8x16_t q_low = vreinterpretq_s8_s32(vld1q_dup_s32(reinterpret_cast<const int32_t *>(query.low + d)));
+            const auto *keys = reinterpret_cast<const int8_t *>(tile + key_index(KvElement::int8, kKvTile, d, half));
+            for (int i = 0; i < 8; i++) {
+                const int8x16_t k = vld1q_s8(keys + 16 * i);
+                high[i] = vdotq_s32(high[i], k, q_high);
+                low[i] = vdotq_s32(low[i], k, q_low);
+            }
+        }
+        float tile_scores[32];
+        for (int i = 0; i < 8; i++) {
+            const int32x4_t dots = vaddq_s32(vshlq_n_s32(high[i], 8), low[i]); // within int32: |high| <= 64 * 127 * 127
+            vst1q_f32(tile_scores + 4 * i, vmulq_f32(vcvtq_f32_s32(dots), vmulq_n_f32(vld1q_f32(scales + half + 4 * i), to_float)));
+        }
+        std::copy_n(tile_scores, std::min<int64_t>(32, m - half), scores + half);
+    }
+}
+
+void tile_scores_neon(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t columns, int64_t m, float *scores,
+                      TilesAhead &ahead) {
+    if (element == KvElement::int8) {
+        tile_scores_int8_neon(dh, query, tile, m, scores);
+    } else {
+        tile_scores_portable(element, dh, query, tile, columns, m, scores, ahead);
+    }
+}
+
+// The tile's weighted values of dimensions [d0, d0 + 32) as each weight part's sums: for each
+// group of positions (four of an int8 tile, eight of an int4 tile: four in the low nibbles, four
+// in the high), 16 bytes hold four dimensions of four positions, one sdot each with the four
+// positions' weights broadcast.
+template <bool FourBit>
+LOFI_DOTPROD void weigh_dimensions_neon(int64_t dh, int64_t d0, const int8_t *high, const int8_t *low, const char *tile, int32x4_t *high_sums,
+                                         int32x4_t *low_sums) {
+    const uint8x16_t nibble = vdupq_n_u8(0x0F);
+    constexpr int64_t kGroup = FourBit ? 8 : 4;
+    const auto quad = [](const int8_t *four) LOFI_DOTPROD { return vreinterpretq_s8_s32(vld1q_dup_s32(reinterpret_cast<const int32_t *>(four))); };
+    for (int64_t first = 0; first < kKvTile; first += kGroup) {
+        const auto *bytes = reinterpret_cast<const uint8_t *>(tile + value_byte(FourBit ? KvElement::int4 : KvElement::int8, dh, d0, first));
+        const int8x16_t w_high = quad(high + first), w_low = quad(low + first);
+        for (int i = 0; i < 8; i++) {
+            const uint8x16_t v = vld1q_u8(bytes + 16 * i);
+            const int8x16_t values = vreinterpretq_s8_u8(FourBit ? vandq_u8(v, nibble) : v);
+            high_sums[i] = vdotq_s32(high_sums[i], values, w_high);
+            low_sums[i] = vdotq_s32(low_sums[i], values, w_low);
+        }
+        if constexpr (FourBit) { // positions first + 4 .. first + 7 in the high nibbles
+            const int8x16_t later_high = quad(high + first + 4), later_low = quad(low + first + 4);
+            for (int i = 0; i < 8; i++) {
+                const int8x16_t later = vreinterpretq_s8_u8(vshrq_n_u8(vld1q_u8(bytes + 16 * i), 4));
+                high_sums[i] = vdotq_s32(high_sums[i], later, later_high);
+                low_sums[i] = vdotq_s32(low_sums[i], later, later_low);
+            }
+        }
+    }
+}
+
+// A value tile's weights times their positions' |scale| (zero past the m filled) in two int8
+// parts, split_int8's to the bit (x86's int4 kernels take one unsigned byte; sdot's are signed,
+// and a signed byte alone would double a weight's rounding), four at a time: split_int8 and the
+// offsets' sums scalar were an eighth of the attention's instructions. For int4 tiles, each part's
+// sum of weight times its nibble offset, taken off the sums once a tile.
+struct NeonTileWeights {
+    int8_t high[kKvTile], low[kKvTile];
+    float scale;
+    int32_t high_offset = 0, low_offset = 0;
+};
+
+template <bool FourBit>
+LOFI_DOTPROD NeonTileWeights weigh_tile_neon(const float *weights, const float *scales, int64_t m) {
+    constexpr int kQuads = kKvTile / 4;
+    // The weights and scales of the positions filled, 0 past them: neither is read there (a
+    // scale not yet written may be anything, a NaN that would spread through the tile's maximum).
+    float filled_weights[kKvTile] = {}, filled_scales[kKvTile] = {};
+    std::copy_n(weights, m, filled_weights);
+    std::copy_n(scales, m, filled_scales);
+    float32x4_t scaled[kQuads], top = vdupq_n_f32(0.0f);
+    for (int j = 0; j < kQuads; j++) {
+        scaled[j] = vmulq_f32(vld1q_f32(filled_weights + 4 * j), vabsq_f32(vld1q_f32(filled_scales + 4 * j)));
+        top = vmaxq_f32(top, scaled[j]);
+    }
+    NeonTileWeights out;
+    out.scale = vmaxvq_f32(top) / 127.0f;
+    const float inverse = out.scale == 0.0f ? 0.0f : 1.0f / out.scale;
+    const int32x4_t most = vdupq_n_s32(127), least = vdupq_n_s32(-127);
+    int32x4_t high_offsets = vdupq_n_s32(0), low_offsets = vdupq_n_s32(0);
+    for (int j = 0; j < kQuads; j += 4) {
+        int32x4_t whole[4], rest[4];
+        for (int k = 0; k < 4; k++) {
+            const float32x4_t units = vmulq_n_f32(scaled[j + k], inverse);
+            whole[k] = vcvtnq_s32_f32(units); // ties to even, as nearest_int
+            rest[k] = vminq_s32(vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(vsubq_f32(units, vcvtq_f32_s32(whole[k])), 256.0f)), least), most);
+            if constexpr (FourBit) { // nibble_offset: 7 where the scale is negative, else 8
+                const int32x4_t offset = vbslq_s32(vcltzq_f32(vld1q_f32(filled_scales + 4 * (j + k))), vdupq_n_s32(7), vdupq_n_s32(8));
+                high_offsets = vmlaq_s32(high_offsets, whole[k], offset);
+                low_offsets = vmlaq_s32(low_offsets, rest[k], offset);
+            }
+        }
+        const auto bytes = [](const int32x4_t *x) LOFI_DOTPROD {
+            return vcombine_s8(vmovn_s16(vcombine_s16(vmovn_s32(x[0]), vmovn_s32(x[1]))),
+                               vmovn_s16(vcombine_s16(vmovn_s32(x[2]), vmovn_s32(x[3]))));
+        };
+        vst1q_s8(out.high + 4 * j, bytes(whole));
+        vst1q_s8(out.low + 4 * j, bytes(rest));
+    }
+    out.high_offset = vaddvq_s32(high_offsets);
+    out.low_offset = vaddvq_s32(low_offsets);
+    return out;
+}
+
+// weighted_tile for int8 and int4 tiles (a head size of whole runs of 32).
+template <bool FourBit>
+LOFI_DOTPROD void weighted_tile_neon_of(int64_t dh, const float *weights, const char *tile, int64_t m, float *out) {
+    const NeonTileWeights w = weigh_tile_neon<FourBit>(weights, value_scales(FourBit ? KvElement::int4 : KvElement::int8, tile, dh), m);
+    const int32x4_t high_offsets = vdupq_n_s32(w.high_offset), low_offsets = vdupq_n_s32(w.low_offset);
+    for (int64_t d0 = 0; d0 < dh; d0 += 32) {
+        int32x4_t high_sums[8] = {}, low_sums[8] = {};
+        weigh_dimensions_neon<FourBit>(dh, d0, w.high, w.low, tile, high_sums, low_sums);
+        for (int i = 0; i < 8; i++) {
+            const int32x4_t centred = vaddq_s32(vshlq_n_s32(vsubq_s32(high_sums[i], high_offsets), 8), vsubq_s32(low_sums[i], low_offsets));
+            vst1q_f32(out + d0 + 4 * i, vfmaq_n_f32(vld1q_f32(out + d0 + 4 * i), vcvtq_f32_s32(centred), w.scale / 256.0f));
+        }
+    }
+}
+
+void weighted_tile_neon(KvElement element, int64_t dh, const float *weights, const char *tile, int64_t m, float *out, TilesAhead &) {
+    if (element == KvElement::int4) {
+        weighted_tile_neon_of<true>(dh, weights, tile, m, out);
+    } else {
+        weighted_tile_neon_of<false>(dh, weights, tile, m, out);
+    }
+}
+#endif
+
 // The kernels of one level: a key tile's scores, and a value tile weighted into out (F32 and F16
 // rows, or int8 and int4 tiles; out += weights . values).
 struct Kernels {
@@ -1106,7 +1295,13 @@ const Kernels &kernels() {
         case CpuKernels::avx2:
             return Kernels{tile_scores_avx2, weighted_rows_avx2, weighted_tile_avx2};
         case CpuKernels::portable:
+        case CpuKernels::neon_dotprod:
             break;
+        }
+#endif
+#ifdef LOFI_ARM
+        if (cpu_kernels() == CpuKernels::neon_dotprod) {
+            return Kernels{tile_scores_neon, weighted_rows_portable, weighted_tile_neon};
         }
 #endif
         return Kernels{tile_scores_portable, weighted_rows_portable, weighted_tile_portable};
@@ -1115,8 +1310,11 @@ const Kernels &kernels() {
 }
 
 // The vector kernels take whole runs of 8 dimensions (of 16 for int4, and for AVX-512, a
-// register).
+// register; of 32 for neon-dotprod's, two runs of registers).
 bool vectorizable(KvElement element, int64_t dh) {
+    if (cpu_kernels() == CpuKernels::neon_dotprod) {
+        return dh % 32 == 0;
+    }
     return dh % (element == KvElement::int4 || cpu_kernels() == CpuKernels::avx512_vnni ? 16 : 8) == 0;
 }
 
@@ -1132,7 +1330,11 @@ auto value_kernel(KvElement element, int64_t dh) {
 // x[i] = exp(scale * x[i] - m) / sum over i < n, m the largest scale * x[i] (GGML's soft_max_ext
 // without a mask), in place.
 float exponentials(float *x, int64_t n, float scale) {
+#ifdef LOFI_ARM
+    static const auto row = cpu_kernels() == CpuKernels::neon_dotprod ? exponentials_neon : exponentials_portable;
+#else
     static const auto row = LOFI_ROW_KERNEL(exponentials_avx2, exponentials_portable);
+#endif
     return row(x, n, scale);
 }
 

@@ -1,5 +1,6 @@
 // The CPU kernels of decode-time attention (kv_cache.h), chosen at run time (cpu_features.h:
-// portable, AVX2, AVX-VNNI and AVX512-VNNI versions), and the layout of a layer's cache they read.
+// portable, AVX2, AVX-VNNI, AVX512-VNNI and neon-dotprod versions), and the layout of a layer's
+// cache they read.
 #pragma once
 
 #include <cstddef>

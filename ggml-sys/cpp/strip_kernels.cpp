@@ -10,16 +10,6 @@ namespace lofi {
 
 namespace {
 
-// Q5_K's tiles are Q4_K's and a fifth bit per value.
-template <typename Tile> constexpr bool kFifthBits = std::is_same_v<Tile, StripTileQ5>;
-template <typename Tile> constexpr bool kLowFourBits = std::is_same_v<Tile, StripTileQ4> || kFifthBits<Tile>;
-
-// Q4_K's mins cover 32 inputs: sub-block j's sum.
-int32_t sum32(const QuantizedRow &row, int64_t b, int j) { return row.sums[b * 16 + 2 * j] + row.sums[b * 16 + 2 * j + 1]; }
-
-// The inputs of sub-block j, group g (8 inputs) of superblock b.
-const int8_t *group_inputs(const QuantizedRow &row, int64_t b, int j, int g) { return row.q + b * kStripSuperblock + 32 * j + 8 * g; }
-
 // ---- portable: a superblock's 16 rows at a time, the rows in the innermost loops, which a
 // compiler vectorises (each row's four bytes of a four-input group are 4 apart: NEON's ld4 takes
 // them apart in one load) ----
@@ -661,6 +651,7 @@ template <typename Tile> StripKernel kernel_of(CpuKernels level) {
     case CpuKernels::avx2:
         return one_or_two_rows<Tile, strips_avx2<Tile, 1>, strips_avx2<Tile, 2>>;
     case CpuKernels::portable:
+    case CpuKernels::neon_dotprod:
         break;
     }
 #endif
@@ -671,6 +662,11 @@ template <typename Tile> StripKernel kernel_of(CpuKernels level) {
 } // namespace
 
 StripKernel strip_kernel(StripFormat format, CpuKernels level) {
+#ifdef __aarch64__
+    if (level == CpuKernels::neon_dotprod) {
+        return strip_kernel_neon_dotprod(format);
+    }
+#endif
     switch (format) {
     case StripFormat::q4_k:
         return kernel_of<StripTileQ4>(level);

@@ -29,12 +29,14 @@ fn filled_by(fill: unsafe extern "C" fn(*mut c_char, usize)) -> String {
 }
 
 /// The levels of our own CPU kernels, lowest first: each the fastest where a CPU runs it, but a
-/// CPU may run a level without the one below it (Zen 4 runs "avx512-vnni", not "avx-vnni").
-pub const CPU_KERNEL_LEVELS: [&str; 4] = ["portable", "avx2", "avx-vnni", "avx512-vnni"];
+/// CPU may run a level without the one below it (Zen 4 runs "avx512-vnni", not "avx-vnni"; a
+/// 64-bit ARM CPU with dot products "neon-dotprod" and none of x86's).
+pub const CPU_KERNEL_LEVELS: [&str; 5] = ["portable", "avx2", "avx-vnni", "avx512-vnni", "neon-dotprod"];
 
 /// Which level of our own CPU kernels (the decoder's attention, EnCodec's ELU, the decoder's Q4_K,
 /// Q5_K, Q6_K and Q8_0 products in strips) runs on this CPU: "avx512-vnni" (the products and attention; the
-/// others stop at AVX2), "avx-vnni" (the same on 256-bit registers), "avx2" or "portable"
+/// others stop at AVX2), "avx-vnni" (the same on 256-bit registers), "avx2", "neon-dotprod"
+/// (64-bit ARM's dot products: the products; the attention portable) or "portable"
 /// (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS` caps it: the highest
 /// level this CPU runs at or below the one it names).
 pub fn cpu_kernels() -> String {

@@ -470,6 +470,19 @@ fn strip_products_refuse_what_they_cannot_compute() {
     }
 }
 
+/// On 64-bit ARM the neon-dotprod kernels run exactly where the CPU has dot products (as Rust's
+/// own detection sees them): never faulting on a CPU without, never left unused on one with.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn neon_dotprod_kernels_run_where_the_cpu_has_dot_products() {
+    let dot_products = std::arch::is_aarch64_feature_detected!("dotprod");
+    assert_eq!(cpu_runs_kernels("neon-dotprod"), dot_products);
+    if std::env::var_os("LOFI_CPU_KERNELS").is_none() {
+        assert_eq!(cpu_kernels(), if dot_products { "neon-dotprod" } else { "portable" });
+    }
+    eprintln!("this CPU's dot products: {dot_products}; kernels: {}", cpu_kernels());
+}
+
 #[test]
 fn quantize_rejects_rows_that_do_not_fit_the_block() {
     assert!(quantize(GgmlType::Q4_K, &values(128, 5), 128).is_none());

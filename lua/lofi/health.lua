@@ -45,7 +45,7 @@ end
 ---@field path string
 ---@field ggml_variant string? which ggml-cpu runs ("zen4, chosen at run time among ...", "built in, for ...")
 ---@field ggml_features string? CPU features GGML was compiled for
----@field cpu_kernels string? the level of lofi's own CPU kernels on this CPU ("avx512-vnni", "avx-vnni", "avx2", "portable")
+---@field cpu_kernels string? the level of lofi's own CPU kernels on this CPU ("avx512-vnni", "avx-vnni", "avx2", "neon-dotprod", "portable")
 ---@field accelerators string? GPUs the daemon's build can compute on ("none" when none)
 
 ---@return lofi.health.Binary? binary nil when missing or not runnable

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# How much work our CPU kernels ask of a 64-bit ARM CPU, which no machine here is: the strips'
+# products (a 1024 x 1024 weight, two input rows) and the int8-int4 attention (1024 positions, 32
+# pairs) built for aarch64 and run under qemu-user with an instruction-counting plugin
+# (benches/kernels/instructions.cpp, benches/kernels/qemu_instruction_count.c), at the portable and
+# the neon-dotprod level; beside them x86's avx2 level the same way (qemu-x86_64), whose speed
+# this machine measures (benches/kernels.sh). Instructions are not time: an ARM core retires
+# several a cycle and memory bounds the products on every CPU measured; the counts say how far
+# each level's arithmetic is from that bound. QEMU 7.2's plugin interface (Debian 12's qemu-user).
+# Usage: benches/arm_instructions.sh
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/aarch64-env.sh
+if ! $aarch64_ready; then
+  echo "arm_instructions.sh: SKIPPED: Rust's $aarch64_triple standard library could not be added" >&2
+  exit 0
+fi
+cargo build -q --locked --target "$aarch64_triple" -p ggml-sys
+build=$(ls -td "target/aarch64/$aarch64_triple/debug/build/ggml-sys-"*/out | head -1)
+out=target/bench-kernels
+mkdir -p "$out"
+sources=(benches/kernels/instructions.cpp)
+for file in strip_kernels.cpp strip_kernels_neon.cpp strip_layout.cpp kv_kernels.cpp cpu_features.cpp huge_pages.cpp; do
+  sources+=("ggml-sys/cpp/$file")
+done
+aarch64-linux-gnu-g++ -O3 -std=c++17 -fopenmp -I ggml-sys/cpp -I "$build/include" "${sources[@]}" "$build/lib/libggml-base.a" \
+  -lpthread -lm -o "$out/instructions-aarch64"
+unset CARGO_TARGET_DIR
+benches/kernels.sh --build # x86-64's, as target/bench-kernels/instructions
+gcc -shared -fPIC -O2 benches/kernels/qemu_instruction_count.c -o "$out/libqemu_instruction_count.so"
+
+arm=("${aarch64_qemu[@]}" "$out/instructions-aarch64")
+x86=(qemu-x86_64 -cpu max "$out/instructions")
+instructions() { # QEMU-COMMAND...: the guest instructions it ran
+  "$1" -plugin "$out/libqemu_instruction_count.so" -d plugin "${@:2}" 2>&1 >/dev/null | awk '/^instructions:/ {print $2}'
+}
+# Instructions per unit of work: the difference between 11 repeats and 1, over 10 and `units`.
+per_unit() { # UNITS COMMAND... (its last argument the repeat count, given here)
+  local units=$1 one many
+  one=$(instructions "${@:2}" 1)
+  many=$(instructions "${@:2}" 11)
+  echo $(((many - one) / 10 / units))
+}
+echo "strips: instructions per tile (16 rows x 256 inputs) times two input rows"
+for format in Q4_K Q5_K Q6_K Q8_0; do
+  portable=$(per_unit 256 "${arm[@]}" strips portable $format)
+  neon=$(per_unit 256 "${arm[@]}" strips neon-dotprod $format)
+  avx2=$(per_unit 256 "${x86[@]}" strips avx2 $format)
+  echo "  $format: aarch64 portable $portable, neon-dotprod $neon ($(awk "BEGIN {printf \"%.1f\", $portable / $neon}")x fewer); x86-64 avx2 $avx2"
+done
+echo "int8-int4 attention: instructions per key and value tile (64 positions of one head and branch)"
+tiles=$((32 * 1024 / 64))
+portable=$(LOFI_CPU_KERNELS=portable per_unit $tiles "${arm[@]}" attention)
+neon=$(LOFI_CPU_KERNELS=neon-dotprod per_unit $tiles "${arm[@]}" attention)
+avx2=$(LOFI_CPU_KERNELS=avx2 per_unit $tiles "${x86[@]}" attention)
+echo "  aarch64 portable $portable, neon-dotprod $neon ($(awk "BEGIN {printf \"%.1f\", $portable / $neon}")x fewer); x86-64 avx2 $avx2"

@@ -1,0 +1,21 @@
+# Sourced (bash): cross-builds for 64-bit ARM with GCC's cross compiler and runs what it builds
+# under qemu-user (scripts/test-aarch64.sh, benches/arm_instructions.sh). Needs
+# g++-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user (install-deps.sh test) and Rust's
+# aarch64-unknown-linux-gnu standard library, added here with rustup: where it cannot be (it comes
+# from rustup's server, not a package registry) `aarch64_ready` is false and the caller says it
+# skips, loudly, rather than failing everything else. Builds into target/aarch64.
+aarch64_triple=aarch64-unknown-linux-gnu
+aarch64_ready=true
+if ! rustup target list --installed 2>/dev/null | grep -qx "$aarch64_triple" && ! rustup target add "$aarch64_triple"; then
+  aarch64_ready=false
+fi
+export CARGO_TARGET_DIR="$root/target/aarch64"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+# -cpu max: a CPU with Armv8.2-A's dot products, so the neon-dotprod kernels run (the tests compare
+# them with GGML's products and with the portable ones).
+aarch64_qemu=(qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu)
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="${aarch64_qemu[*]}"
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
+export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu"
+export LOFI_GGML_NATIVE=0 # this machine's instruction set is not the target's
