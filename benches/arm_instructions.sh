@@ -7,15 +7,17 @@
 # this machine measures (benches/kernels.sh). Instructions are not time: an ARM core retires
 # several a cycle and memory bounds the products on every CPU measured; the counts say how far
 # each level's arithmetic is from that bound. QEMU 7.2's plugin interface (Debian 12's qemu-user).
-# Usage: benches/arm_instructions.sh
+# With --generation MODEL (a musicgen-small-shaped GGUF: benches/musicgen.sh makes them), then the
+# musicgen bench (1 s of audio, 1 thread) built for aarch64 twice — on GGML's portable baseline
+# (what a Linux ARM release runs) and for armv8.2-a+fp16+dotprod (what a Mac runs: Apple's
+# compilers target the M1; or a native build on a recent ARM CPU) — instructions by function;
+# ~15 minutes. Emulated time says nothing (qemu's fp16 arithmetic and dot products run in
+# software).
+# Usage: benches/arm_instructions.sh [--generation MODEL]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/aarch64-env.sh
-if ! $aarch64_ready; then
-  echo "arm_instructions.sh: SKIPPED: Rust's $aarch64_triple standard library could not be added" >&2
-  exit 0
-fi
 cargo build -q --locked --target "$aarch64_triple" -p ggml-sys
 build=$(ls -td "target/aarch64/$aarch64_triple/debug/build/ggml-sys-"*/out | head -1)
 out=target/bench-kernels
@@ -55,3 +57,16 @@ portable=$(LOFI_CPU_KERNELS=portable per_unit $tiles "${arm[@]}" attention)
 neon=$(LOFI_CPU_KERNELS=neon-dotprod per_unit $tiles "${arm[@]}" attention)
 avx2=$(LOFI_CPU_KERNELS=avx2 per_unit $tiles "${x86[@]}" attention)
 echo "  aarch64 portable $portable, neon-dotprod $neon ($(awk "BEGIN {printf \"%.1f\", $portable / $neon}")x fewer); x86-64 avx2 $avx2"
+[ "${1:-}" = --generation ] || exit 0
+model=$(realpath "$2")
+for march in "" armv8.2-a+fp16+dotprod; do
+  echo "== 1 s of audio generated with $(basename "$model"), GGML ${march:-portable baseline}, this CPU's level"
+  export CARGO_TARGET_DIR="$root/target/aarch64${march:+-$march}"
+  export CFLAGS_aarch64_unknown_linux_gnu="${march:+-march=$march}" CXXFLAGS_aarch64_unknown_linux_gnu="${march:+-march=$march}"
+  bench=$(cargo bench --no-run --locked --target "$aarch64_triple" -p musicgen --bench musicgen 2>&1 |
+    awk -F'[()]' '/Executable/ {print $2}')
+  [[ $bench = /* ]] || bench="$root/$bench"
+  (cd musicgen && LOFI_BENCH_MODEL="$model" LOFI_BENCH_THREADS=1 LOFI_BENCH_SECONDS=1 "${aarch64_qemu[0]}" \
+    -plugin "$root/$out/libqemu_instruction_count.so,symbols=on" -d plugin "${aarch64_qemu[@]:1}" "$bench" 2>&1 |
+    c++filt | grep -E '^instructions|^ +[0-9.]+ %' | cut -c1-150)
+done

@@ -445,8 +445,6 @@ float exponentials_portable(float *x, int64_t n, float scale) {
     return static_cast<float>(1.0 / sum);
 }
 
-#ifdef LOFI_X86
-
 // f(std::integral_constant<int, count>) for a count of 1 to 4 (nothing otherwise): the vector
 // kernels' number of accumulators as a constant, which keeps them in registers.
 template <typename F> void with_count(int64_t count, F &&f) {
@@ -467,6 +465,8 @@ template <typename F> void with_count(int64_t count, F &&f) {
         break;
     }
 }
+
+#ifdef LOFI_X86
 
 // exponentials_portable 8 lanes at a time (exp to ~1e-7, cpu_simd.h).
 LOFI_AVX2 float exponentials_avx2(float *x, int64_t n, float scale) {
@@ -1130,8 +1130,8 @@ LOFI_DOTPROD float exponentials_neon(float *x, int64_t n, float scale) {
 }
 
 // ---- neon-dotprod: int8 keys and int8 / int4 values in integer dot products (sdot), the
-// query's and the weights' two int8 parts as split_int8 makes them; float keys and values
-// portable ----
+// query's and the weights' two int8 parts as split_int8 makes them; F32 and F16 keys and values
+// in float multiply-adds ----
 
 // tile_scores for int8 keys: each 16 bytes of a tile's run of a group of four dimensions hold
 // four positions' four dimensions, one sdot each with the group's four query bytes broadcast; 32
@@ -1160,12 +1160,64 @@ LOFI_DOTPROD void tile_scores_int8_neon(int64_t dh, const KeyQuery &query, const
     }
 }
 
+// 4 F32 or F16 elements as floats (F16's converted by NEON's fcvtl: GGML's conversion, a call
+// per element, was 7 % of a generation's instructions with the cross-attention's F16 caches).
+LOFI_DOTPROD inline float32x4_t load4(KvElement element, const char *base, int64_t index) {
+    if (element == KvElement::f16) {
+        return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t *>(base) + index)));
+    }
+    return vld1q_f32(reinterpret_cast<const float *>(base) + index);
+}
+
+// A float key tile's scores, 16 columns (four registers) times Quarters, accumulated along the
+// head dimension.
+template <int Quarters>
+LOFI_DOTPROD void float_tile_scores_neon(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t m, float *scores) {
+    constexpr int kRegisters = 4 * Quarters;
+    float32x4_t acc[kRegisters] = {};
+    for (int64_t d = 0; d < dh; d++) {
+        const float32x4_t qd = vdupq_n_f32(query.q[d]);
+        for (int j = 0; j < kRegisters; j++) {
+            acc[j] = vfmaq_f32(acc[j], qd, load4(element, tile, d * 4 * kRegisters + 4 * j));
+        }
+    }
+    float tile_scores[kKvTile];
+    for (int j = 0; j < kRegisters; j++) {
+        vst1q_f32(tile_scores + 4 * j, acc[j]);
+    }
+    std::copy_n(tile_scores, m, scores);
+}
+
 void tile_scores_neon(KvElement element, int64_t dh, const KeyQuery &query, const char *tile, int64_t columns, int64_t m, float *scores,
-                      TilesAhead &ahead) {
+                      TilesAhead &) {
     if (element == KvElement::int8) {
         tile_scores_int8_neon(dh, query, tile, m, scores);
-    } else {
-        tile_scores_portable(element, dh, query, tile, columns, m, scores, ahead);
+        return;
+    }
+    with_count(columns / 16, [&](auto quarters) { float_tile_scores_neon<decltype(quarters)::value>(element, dh, query, tile, m, scores); });
+}
+
+// out += the weighted F32 or F16 rows: up to 64 output dimensions at a time accumulate in
+// registers along the positions.
+LOFI_DOTPROD void weighted_rows_neon(KvElement element, int64_t dh, const float *weights, const char *rows, int64_t n, float *out,
+                                     TilesAhead &) {
+    const size_t row_bytes = elements_bytes(element, dh);
+    for (int64_t d0 = 0; d0 < dh; d0 += 64) {
+        const int lanes = static_cast<int>(std::min<int64_t>(64, dh - d0) / 4);
+        float32x4_t acc[16];
+        for (int j = 0; j < lanes; j++) {
+            acc[j] = vld1q_f32(out + d0 + 4 * j);
+        }
+        for (int64_t i = 0; i < n; i++) {
+            const char *row = rows + i * row_bytes;
+            const float32x4_t w = vdupq_n_f32(weights[i]);
+            for (int j = 0; j < lanes; j++) {
+                acc[j] = vfmaq_f32(acc[j], w, load4(element, row, d0 + 4 * j));
+            }
+        }
+        for (int j = 0; j < lanes; j++) {
+            vst1q_f32(out + d0 + 4 * j, acc[j]);
+        }
     }
 }
 
@@ -1301,7 +1353,7 @@ const Kernels &kernels() {
 #endif
 #ifdef LOFI_ARM
         if (cpu_kernels() == CpuKernels::neon_dotprod) {
-            return Kernels{tile_scores_neon, weighted_rows_portable, weighted_tile_neon};
+            return Kernels{tile_scores_neon, weighted_rows_neon, weighted_tile_neon};
         }
 #endif
         return Kernels{tile_scores_portable, weighted_rows_portable, weighted_tile_portable};
