@@ -10,7 +10,8 @@ namespace lofi {
 // ELU stops at AVX2. A CPU may run avx512_vnni but not avx_vnni (Zen 4, Ice
 // Lake): the levels are not a chain of CPU features, a level's kernels use only its own.
 // neon_dotprod is 64-bit ARM's (Armv8.2-A's dot products: every Apple CPU, ARM's cores since
-// Cortex-A55/A76, AWS Graviton 2 and later): the strip products; the rest portable there.
+// Cortex-A55/A76, AWS Graviton 2 and later): the strip products, the attention and its softmax;
+// ELU and GELU portable there.
 enum class CpuKernels { portable, avx2, avx_vnni, avx512_vnni, neon_dotprod };
 
 // Every level, lowest first (indexed by the enum's value); no CPU runs both x86's and ARM's.
