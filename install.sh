@@ -81,7 +81,7 @@ download_release() {
     && tar -xzf "$tmp/daemon.tar.gz" -C "$tmp" \
     && [ -f "$tmp/lofi-daemon" ] && "$tmp/lofi-daemon" --version >/dev/null 2>&1; then
     install -m 755 "$tmp/lofi-daemon" "$DAEMON"
-    # x86-64 Linux releases carry GGML's libraries and a CPU module per instruction-set variant:
+    # Linux releases carry GGML's libraries and a CPU module per instruction-set variant:
     # beside the daemon, replacing an earlier release's (a stale module would be loaded).
     local daemon_dir
     daemon_dir="$(dirname "$DAEMON")"

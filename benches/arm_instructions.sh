@@ -22,12 +22,8 @@ cargo build -q --locked --target "$aarch64_triple" -p ggml-sys
 build=$(ls -td "target/aarch64/$aarch64_triple/debug/build/ggml-sys-"*/out | head -1)
 out=target/bench-kernels
 mkdir -p "$out"
-sources=(benches/kernels/instructions.cpp)
-for file in strip_kernels.cpp strip_kernels_neon.cpp strip_layout.cpp kv_kernels.cpp cpu_features.cpp huge_pages.cpp; do
-  sources+=("ggml-sys/cpp/$file")
-done
-aarch64-linux-gnu-g++ -O3 -std=c++17 -fopenmp -I ggml-sys/cpp -I "$build/include" "${sources[@]}" "$build/lib/libggml-base.a" \
-  -lpthread -lm -o "$out/instructions-aarch64"
+source benches/kernels/build.sh
+build_kernel_bench aarch64-linux-gnu-g++ "$build" instructions "$out/instructions-aarch64"
 unset CARGO_TARGET_DIR
 benches/kernels.sh --build # x86-64's, as target/bench-kernels/instructions
 gcc -shared -fPIC -O2 benches/kernels/qemu_instruction_count.c -o "$out/libqemu_instruction_count.so"

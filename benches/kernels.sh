@@ -19,14 +19,10 @@ else
   build=$(ls -td target/debug/build/ggml-sys-*/out | head -1)
 fi
 mkdir -p target/bench-kernels
-strips="strip_kernels.cpp strip_kernels_neon.cpp strip_layout.cpp"
+source benches/kernels/build.sh
 # (instructions: benches/arm_instructions.sh's driver, run there under qemu)
-for bench in strip_product:"$strips" attention:kv_kernels.cpp instructions:"$strips kv_kernels.cpp"; do
-  name=${bench%%:*}
-  sources=()
-  for file in ${bench#*:} cpu_features.cpp huge_pages.cpp; do sources+=("ggml-sys/cpp/$file"); done
-  g++ -O3 -std=c++17 -fopenmp -I ggml-sys/cpp -I "$build/include" "benches/kernels/$name.cpp" "${sources[@]}" \
-    "$build/lib/libggml-base.a" -lpthread -lm -o "target/bench-kernels/$name"
+for name in strip_product attention instructions; do
+  build_kernel_bench g++ "$build" $name "target/bench-kernels/$name"
 done
 # Each kernel that streams memory must hold its prefetch instructions: GCC 12 once deleted the
 # attention's silently (cpu_simd.h), and nothing else would have told.

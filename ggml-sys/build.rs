@@ -6,7 +6,8 @@
 //! - `LOFI_GGML_SRC`: a GGML source tree to use instead of the one in llama-cpp-sys-2.
 //! - `LOFI_GGML_NATIVE=0`: portable build (GGML's AVX2/FMA/F16C baseline) instead of this CPU's
 //!   full instruction set.
-//! - `LOFI_GGML_CPU_VARIANTS`: `all` or names from [`X86_CPU_VARIANTS`] ("x64 haswell zen4"):
+//! - `LOFI_GGML_CPU_VARIANTS`: `all` or names from [`X86_CPU_VARIANTS`] ("x64 haswell zen4") or,
+//!   building for 64-bit ARM, [`ARM_CPU_VARIANTS`] ("armv8.0_1 armv8.2_2"):
 //!   GGML as shared libraries plus one ggml-cpu module per variant (`libggml-cpu-NAME.so`), of
 //!   which the engine loads the best for the CPU it runs on. Release binaries are built that way
 //!   (scripts/build-release.sh); CPU only.
@@ -78,37 +79,37 @@ fn on(flag: bool) -> &'static str {
     }
 }
 
-/// GGML's x86 CPU variants (ggml/src/CMakeLists.txt, `GGML_CPU_ALL_VARIANTS`): name and the
-/// instruction sets it is compiled for, as GGML's CMake lists them.
-const X86_CPU_VARIANTS: &[(&str, &str)] = &[
-    ("x64", ""),
-    ("sse42", "SSE42"),
-    ("sandybridge", "SSE42 AVX"),
-    ("ivybridge", "SSE42 AVX F16C"),
-    ("piledriver", "SSE42 AVX F16C FMA"),
-    ("haswell", "SSE42 AVX F16C FMA AVX2 BMI2"),
-    ("skylakex", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512"),
-    ("cannonlake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI"),
-    ("cascadelake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VNNI"),
-    ("icelake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI"),
-    (
-        "cooperlake",
-        "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VNNI AVX512_BF16",
-    ),
-    (
-        "zen4",
-        "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16",
-    ),
-    ("alderlake", "SSE42 AVX F16C FMA AVX2 BMI2 AVX_VNNI"),
-    (
-        "sapphirerapids",
-        "SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 AMX_TILE AMX_INT8",
-    ),
+/// GGML's CPU variants for x86-64 Linux, as its CMake names them (ggml/src/CMakeLists.txt,
+/// `GGML_CPU_ALL_VARIANTS`, which also says which instruction sets each is compiled for).
+const X86_CPU_VARIANTS: &[&str] = &[
+    "x64",
+    "sse42",
+    "sandybridge",
+    "ivybridge",
+    "piledriver",
+    "haswell",
+    "skylakex",
+    "cannonlake",
+    "cascadelake",
+    "icelake",
+    "cooperlake",
+    "zen4",
+    "alderlake",
+    "sapphirerapids",
 ];
 
-/// Every x86 instruction-set switch of GGML's CMake: each variant turns on its own, the rest off.
-const X86_FEATURE_SWITCHES: &str =
-    "SSE42 AVX AVX2 BMI2 AVX_VNNI FMA F16C AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 AMX_TILE AMX_INT8 AMX_BF16";
+/// GGML's CPU variants for 64-bit ARM Linux: armv8.0_1 (NEON), armv8.2_1 (dot products),
+/// armv8.2_2 (and FP16 arithmetic), armv8.2_3 (and SVE), armv8.6_1 (and int8 matrix multiply),
+/// armv8.6_2 (and SVE2). Not its two SME ones (armv9.2_1, armv9.2_2): GCC 12 and older cannot
+/// compile for Armv9.2-A.
+const ARM_CPU_VARIANTS: &[&str] = &[
+    "armv8.0_1",
+    "armv8.2_1",
+    "armv8.2_2",
+    "armv8.2_3",
+    "armv8.6_1",
+    "armv8.6_2",
+];
 
 /// How the engine is compiled against the GGML just built.
 struct EngineBuild {
@@ -118,48 +119,41 @@ struct EngineBuild {
     link_libs: Vec<&'static str>,
 }
 
-/// The variants `LOFI_GGML_CPU_VARIANTS` names, as rows of [`X86_CPU_VARIANTS`]; None when unset.
-fn cpu_variants_wanted() -> Option<Vec<&'static (&'static str, &'static str)>> {
+/// The variants `LOFI_GGML_CPU_VARIANTS` names, from [`X86_CPU_VARIANTS`] or [`ARM_CPU_VARIANTS`];
+/// None when unset.
+fn cpu_variants_wanted() -> Option<Vec<&'static str>> {
     let wanted = env::var("LOFI_GGML_CPU_VARIANTS")
         .ok()
         .filter(|v| !v.trim().is_empty())?;
-    assert!(
-        env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
-            && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux"),
-        "ggml-sys: LOFI_GGML_CPU_VARIANTS is for x86-64 Linux builds"
-    );
+    let known = match (
+        env::var("CARGO_CFG_TARGET_ARCH").as_deref(),
+        env::var("CARGO_CFG_TARGET_OS").as_deref(),
+    ) {
+        (Ok("x86_64"), Ok("linux")) => X86_CPU_VARIANTS,
+        (Ok("aarch64"), Ok("linux")) => ARM_CPU_VARIANTS,
+        _ => panic!("ggml-sys: LOFI_GGML_CPU_VARIANTS is for x86-64 and 64-bit ARM Linux builds"),
+    };
     let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
     assert!(
         !["CUDA", "VULKAN", "METAL"].into_iter().any(feature),
         "ggml-sys: LOFI_GGML_CPU_VARIANTS builds the CPU backend only; build GPU backends without it"
     );
     if wanted.trim() == "all" {
-        return Some(X86_CPU_VARIANTS.iter().collect());
+        return Some(known.to_vec());
     }
     let names = wanted.split([' ', ',']).filter(|name| !name.is_empty());
     Some(
         names
             .map(|name| {
-                X86_CPU_VARIANTS
-                    .iter()
-                    .find(|(known, _)| *known == name)
-                    .unwrap_or_else(|| {
-                        panic!(
-                            "ggml-sys: LOFI_GGML_CPU_VARIANTS: no CPU variant '{name}' (known: all, or {})",
-                            variant_names()
-                        )
-                    })
+                *known.iter().find(|known| **known == name).unwrap_or_else(|| {
+                    panic!(
+                        "ggml-sys: LOFI_GGML_CPU_VARIANTS: no CPU variant '{name}' (known: all, or {})",
+                        known.join(" ")
+                    )
+                })
             })
             .collect(),
     )
-}
-
-fn variant_names() -> String {
-    X86_CPU_VARIANTS
-        .iter()
-        .map(|(name, _)| *name)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Pointing cmake straight at ggml/ fails (it expects to be a subproject: ggml.pc.in), so a
@@ -235,10 +229,12 @@ fn build_ggml(ggml_src: &Path, out_dir: &Path) -> EngineBuild {
     }
 }
 
-/// Shared GGML (libggml, libggml-base) and, built one by one, a ggml-cpu module per variant,
-/// all in `OUT_DIR/lib`; the engine loads the best module for the CPU at run time, from its
-/// executable's directory or, for binaries run in this build tree (tests), from that one.
-fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&(&str, &str)]) -> EngineBuild {
+/// Shared GGML (libggml, libggml-base) and a ggml-cpu module per variant, all in `OUT_DIR/lib`;
+/// the engine loads the best module for the CPU at run time, from its executable's directory
+/// or, for binaries run in this build tree (tests), from that one. The modules are GGML's own
+/// `GGML_CPU_ALL_VARIANTS` targets (`ggml-cpu-haswell`), built one by one by name, so its
+/// CMake decides each one's instruction sets and a variant nobody asked for is never compiled.
+fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&str]) -> EngineBuild {
     let install = ggml_config(ggml_src, out_dir)
         .define("BUILD_SHARED_LIBS", "ON")
         .define("GGML_BACKEND_DL", "ON")
@@ -249,30 +245,24 @@ fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&(&
     let lib_dir = install.join("lib");
     remove_cpu_modules(&lib_dir); // a previous build's variant list
 
-    for (name, features) in variants {
-        let variant_dir = out_dir.join(format!("cpu-{name}"));
-        let module_dir = variant_dir.join("module");
-        let mut config = ggml_config(ggml_src, &variant_dir);
-        config
-            .out_dir(&variant_dir)
-            .define("BUILD_SHARED_LIBS", "ON")
-            .define("GGML_BACKEND_DL", "ON")
-            .define("GGML_CPU", "ON")
-            .define("GGML_NATIVE", "OFF")
-            .define("CMAKE_RUNTIME_OUTPUT_DIRECTORY", &module_dir)
-            .build_target("ggml-cpu");
-        for switch in X86_FEATURE_SWITCHES.split_whitespace() {
-            config.define(
-                format!("GGML_{switch}"),
-                on(features.split_whitespace().any(|f| f == switch)),
-            );
-        }
-        config.build();
-        fs::copy(
-            module_dir.join("libggml-cpu.so"),
-            lib_dir.join(format!("libggml-cpu-{name}.so")),
-        )
-        .unwrap_or_else(|e| panic!("ggml-sys: the {name} CPU module was not built ({e})"));
+    let variants_dir = out_dir.join("cpu-variants");
+    let module_dir = variants_dir.join("modules");
+    let mut config = ggml_config(ggml_src, &variants_dir);
+    config
+        .out_dir(&variants_dir)
+        .define("BUILD_SHARED_LIBS", "ON")
+        .define("GGML_BACKEND_DL", "ON")
+        // Its ggml-cpu directory, where the variants' build is defined, is only read with the CPU
+        // backend on; with all variants on, the variants are the only CPU backends.
+        .define("GGML_CPU", "ON")
+        .define("GGML_CPU_ALL_VARIANTS", "ON")
+        .define("GGML_NATIVE", "OFF")
+        .define("CMAKE_RUNTIME_OUTPUT_DIRECTORY", &module_dir);
+    for name in variants {
+        let module = format!("libggml-cpu-{name}.so");
+        config.build_target(&format!("ggml-cpu-{name}")).build();
+        fs::copy(module_dir.join(&module), lib_dir.join(&module))
+            .unwrap_or_else(|e| panic!("ggml-sys: the {name} CPU module was not built ({e})"));
     }
 
     copy_beside_binaries(&lib_dir, out_dir);

@@ -11,10 +11,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$aarch64_triple" && 
 fi
 export CARGO_TARGET_DIR="$root/target/aarch64"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-# -cpu max: a CPU with Armv8.2-A's dot products, so the neon-dotprod kernels run (the tests compare
-# them with GGML's products and with the portable ones).
-aarch64_qemu=(qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu)
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="${aarch64_qemu[*]}"
+# qemu-user on the emulated CPU named, by default max: a CPU with Armv8.2-A's dot products, so the
+# neon-dotprod kernels run (the tests compare them with GGML's products and the portable ones).
+aarch64_runner() { echo "qemu-aarch64 -cpu ${1:-max} -L /usr/aarch64-linux-gnu"; }
+read -ra aarch64_qemu <<<"$(aarch64_runner)"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(aarch64_runner)"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu"

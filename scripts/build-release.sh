@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds lofi-daemon as a release is built and packs it into OUT/lofi-daemon-OS-ARCH.tar.gz, the
-# tarball install.sh downloads (its files at the top: lofi-daemon, and on x86-64 Linux the GGML
-# libraries beside it).
+# tarball install.sh downloads (its files at the top: lofi-daemon, and on Linux the GGML libraries
+# beside it).
 #
-# On x86-64 Linux GGML is built as shared libraries plus one ggml-cpu module per CPU variant
-# (LOFI_GGML_CPU_VARIANTS, default all of GGML's: x64 ... zen4, sapphirerapids); the daemon
-# finds them beside itself (rpath $ORIGIN) and loads the best for the CPU it runs on, so one
-# binary runs on any x86-64 CPU and uses AVX-512/VNNI where present. Elsewhere GGML's portable
-# baseline is linked in.
+# On Linux (x86-64 and 64-bit ARM) GGML is built as shared libraries plus one ggml-cpu module per
+# CPU variant (LOFI_GGML_CPU_VARIANTS, default all of GGML's: x64 ... zen4, sapphirerapids;
+# armv8.0_1 ... armv8.6_2); the daemon finds them beside itself (rpath $ORIGIN) and loads the
+# best for the CPU it runs on, so one binary runs on any x86-64 or ARMv8 CPU and uses AVX-512/VNNI,
+# or dot products, FP16, SVE and int8 matrix multiply, where present. On macOS GGML's baseline is
+# linked in (Apple's compiler targets the M1, dot products and FP16 included, by default).
 #
 #   scripts/build-release.sh [--debug] [--variants "x64 haswell zen4"] [--out DIR]
 #
@@ -30,7 +31,7 @@ done
 
 os="$(uname -s | tr '[:upper:]' '[:lower:]')"
 arch="$(uname -m | sed 's/^arm64$/aarch64/; s/^amd64$/x86_64/')" # install.sh's names
-if [ "$os-$arch" = linux-x86_64 ]; then
+if [ "$os" = linux ]; then
   . scripts/release-env.sh "$variants"
 else
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/release-build}" LOFI_GGML_NATIVE=0

@@ -1286,7 +1286,10 @@ LOFI_DOTPROD NeonTileWeights weigh_tile_neon(const float *weights, const float *
             const float32x4_t units = vmulq_n_f32(scaled[j + k], inverse);
             whole[k] = vcvtnq_s32_f32(units); // ties to even, as nearest_int
             rest[k] = vminq_s32(vmaxq_s32(vcvtnq_s32_f32(vmulq_n_f32(vsubq_f32(units, vcvtq_f32_s32(whole[k])), 256.0f)), least), most);
-            if constexpr (FourBit) { // nibble_offset: 7 where the scale is negative, else 8
+            // nibble_offset: 7 where the scale is negative, else 8. The scales are loaded again (from
+            // L1) rather than their offsets kept from the first loop: sixteen more live registers
+            // spill (4034 instructions a tile under benches/arm_instructions.sh against 4008).
+            if constexpr (FourBit) {
                 const int32x4_t offset = vbslq_s32(vcltzq_f32(vld1q_f32(filled_scales + 4 * (j + k))), vdupq_n_s32(7), vdupq_n_s32(8));
                 high_offsets = vmlaq_s32(high_offsets, whole[k], offset);
                 low_offsets = vmlaq_s32(low_offsets, rest[k], offset);

@@ -483,6 +483,56 @@ fn neon_dotprod_kernels_run_where_the_cpu_has_dot_products() {
     eprintln!("this CPU's dot products: {dot_products}; kernels: {}", cpu_kernels());
 }
 
+/// GGML's ARM CPU variants in rising order, each with the CPU features its `ggml_backend_score`
+/// requires (ggml-cpu/arch/arm/cpu-feats.cpp; ggml-sys's build.rs builds them).
+#[cfg(target_arch = "aarch64")]
+const GGML_ARM_VARIANTS: &[(&str, &[&str])] = &[
+    ("armv8.0_1", &[]),
+    ("armv8.2_1", &["dotprod"]),
+    ("armv8.2_2", &["dotprod", "fp16"]),
+    ("armv8.2_3", &["dotprod", "fp16", "sve"]),
+    ("armv8.6_1", &["dotprod", "fp16", "sve", "i8mm"]),
+    ("armv8.6_2", &["dotprod", "fp16", "sve", "i8mm", "sve2"]),
+];
+
+#[cfg(target_arch = "aarch64")]
+fn cpu_has(feature: &str) -> bool {
+    use std::arch::is_aarch64_feature_detected as has;
+    match feature {
+        "dotprod" => has!("dotprod"),
+        "fp16" => has!("fp16"),
+        "sve" => has!("sve"),
+        "i8mm" => has!("i8mm"),
+        "sve2" => has!("sve2"),
+        _ => unreachable!("no such feature in GGML_ARM_VARIANTS: {feature}"),
+    }
+}
+
+/// In a build with GGML's CPU variants (an ARM Linux release), the module loaded must be the most
+/// capable of those built whose every required feature this CPU has: scripts/test-aarch64.sh runs
+/// this under emulated CPUs of each kind.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn ggml_loads_the_most_capable_arm_variant_this_cpu_runs() {
+    let variant = ggml_sys::cpu_variant();
+    eprintln!("ggml CPU variant: {variant}; features: {}", cpu_features());
+    let Some((chosen, among)) = variant.split_once(", chosen at run time among ") else {
+        // One ggml-cpu linked in, or LOFI_GGML_CPU_VARIANT forcing a module.
+        assert!(
+            variant.starts_with("built in, for ") || variant.contains(", forced by LOFI_GGML_CPU_VARIANT among "),
+            "{variant}"
+        );
+        return;
+    };
+    let built: Vec<&str> = among.split(" in ").next().unwrap().split(' ').collect();
+    let expected = GGML_ARM_VARIANTS
+        .iter()
+        .filter(|(name, needs)| built.contains(name) && needs.iter().all(|feature| cpu_has(feature)))
+        .map(|(name, _)| *name)
+        .next_back();
+    assert_eq!(Some(chosen), expected, "{variant}");
+}
+
 #[test]
 fn quantize_rejects_rows_that_do_not_fit_the_block() {
     assert!(quantize(GgmlType::Q4_K, &values(128, 5), 128).is_none());
