@@ -8,11 +8,13 @@
 # several a cycle and memory bounds the products on every CPU measured; the counts say how far
 # each level's arithmetic is from that bound. QEMU 7.2's plugin interface (Debian 12's qemu-user).
 # With --generation MODEL (a musicgen-small-shaped GGUF: benches/musicgen.sh makes them), then the
-# musicgen bench (1 s of audio, 1 thread) built for aarch64 twice — on GGML's portable baseline
-# (what a Linux ARM release runs) and for armv8.2-a+fp16+dotprod (what a Mac runs: Apple's
-# compilers target the M1; or a native build on a recent ARM CPU) — instructions by function;
-# ~15 minutes. Emulated time says nothing (qemu's fp16 arithmetic and dot products run in
-# software).
+# musicgen bench (1 s of audio, 1 thread) built for aarch64 with GGML as the Linux ARM release
+# ships it (its CPU variants as modules: scripts/test-aarch64.sh's build), run on qemu's Neoverse
+# N1 (dot products and FP16: a Graviton 2's, a Raspberry Pi 5's Cortex-A76 alike) twice, our
+# kernels at neon-dotprod — GGML's armv8.0_1 module (the armv8-a baseline, all that ARM releases
+# linked in before they shipped the variants) and its armv8.2_2 one (dot products and FP16, what
+# the release loads there) — instructions by function; ~15 minutes. Emulated time says nothing
+# (qemu's fp16 arithmetic and dot products run in software).
 # Usage: benches/arm_instructions.sh [--generation MODEL]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,14 +57,14 @@ avx2=$(LOFI_CPU_KERNELS=avx2 per_unit $tiles "${x86[@]}" attention)
 echo "  aarch64 portable $portable, neon-dotprod $neon ($(awk "BEGIN {printf \"%.1f\", $portable / $neon}")x fewer); x86-64 avx2 $avx2"
 [ "${1:-}" = --generation ] || exit 0
 model=$(realpath "$2")
-for march in "" armv8.2-a+fp16+dotprod; do
-  echo "== 1 s of audio generated with $(basename "$model"), GGML ${march:-portable baseline}, this CPU's level"
-  export CARGO_TARGET_DIR="$root/target/aarch64${march:+-$march}"
-  export CFLAGS_aarch64_unknown_linux_gnu="${march:+-march=$march}" CXXFLAGS_aarch64_unknown_linux_gnu="${march:+-march=$march}"
-  bench=$(cargo bench --no-run --locked --target "$aarch64_triple" -p musicgen --bench musicgen 2>&1 |
-    awk -F'[()]' '/Executable/ {print $2}')
-  [[ $bench = /* ]] || bench="$root/$bench"
-  (cd musicgen && LOFI_BENCH_MODEL="$model" LOFI_BENCH_THREADS=1 LOFI_BENCH_SECONDS=1 "${aarch64_qemu[0]}" \
-    -plugin "$root/$out/libqemu_instruction_count.so,symbols=on" -d plugin "${aarch64_qemu[@]:1}" "$bench" 2>&1 |
-    c++filt | grep -E '^instructions|^ +[0-9.]+ %' | cut -c1-150)
+use_aarch64_release_ggml
+bench=$(cargo bench --no-run --locked --target "$aarch64_triple" -p musicgen --bench musicgen 2>&1 |
+  awk -F'[()]' '/Executable/ {print $2}')
+[[ $bench = /* ]] || bench="$root/$bench"
+read -ra qemu <<<"$(aarch64_runner neoverse-n1)"
+for variant in armv8.0_1 armv8.2_2; do
+  echo "== 1 s of audio generated with $(basename "$model"), GGML's $variant module, qemu's Neoverse N1"
+  (cd musicgen && LOFI_GGML_CPU_VARIANT=$variant LOFI_BENCH_MODEL="$model" LOFI_BENCH_THREADS=1 LOFI_BENCH_SECONDS=1 \
+    "${qemu[0]}" -plugin "$root/$out/libqemu_instruction_count.so,symbols=on" -d plugin "${qemu[@]:1}" "$bench" 2>&1 |
+    c++filt | grep -E '^instructions|^ +[0-9.]+ %|CPU variant' | cut -c1-150)
 done

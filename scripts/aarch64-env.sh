@@ -3,7 +3,8 @@
 # g++-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user (install-deps.sh test) and Rust's
 # aarch64-unknown-linux-gnu standard library, added here with rustup: where it cannot be (it comes
 # from rustup's server, not a package registry) the sourcing script stops there, successfully,
-# saying it skipped, rather than failing everything else. Builds into target/aarch64.
+# saying it skipped, rather than failing everything else. Builds into target/aarch64 (and
+# target/aarch64-variants: use_aarch64_release_ggml).
 aarch64_triple=aarch64-unknown-linux-gnu
 if ! rustup target list --installed 2>/dev/null | grep -qx "$aarch64_triple" && ! rustup target add "$aarch64_triple"; then
   echo "$(basename "$0"): SKIPPED: Rust's $aarch64_triple standard library could not be added (rustup target add $aarch64_triple)" >&2
@@ -16,6 +17,12 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 aarch64_runner() { echo "qemu-aarch64 -cpu ${1:-max} -L /usr/aarch64-linux-gnu"; }
 read -ra aarch64_qemu <<<"$(aarch64_runner)"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(aarch64_runner)"
+# GGML as the Linux ARM release builds it (scripts/build-release.sh), with three of its CPU variants:
+# a Raspberry Pi 4's (NEON), a Pi 5's or Graviton 2's (dot products, FP16) and the most capable
+# (SVE2, int8 matrix multiply), in a target directory of its own.
+use_aarch64_release_ggml() {
+  export CARGO_TARGET_DIR="$root/target/aarch64-variants" LOFI_GGML_CPU_VARIANTS="armv8.0_1 armv8.2_2 armv8.6_2"
+}
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu"

@@ -20,7 +20,7 @@ echo "== GGML's portable baseline linked in, qemu -cpu max"
 cargo test --locked --target "$aarch64_triple" -p ggml-sys
 cargo test --locked --target "$aarch64_triple" -p musicgen --test parity
 
-export CARGO_TARGET_DIR="$root/target/aarch64-variants" LOFI_GGML_CPU_VARIANTS="armv8.0_1 armv8.2_2 armv8.6_2"
+use_aarch64_release_ggml
 sve128=max,sve-default-vector-length=16 sve256=max,sve-default-vector-length=32
 for cpu in cortex-a72 neoverse-n1 $sve256 $sve128; do
   echo "== GGML's CPU variants ($LOFI_GGML_CPU_VARIANTS), qemu -cpu $cpu"

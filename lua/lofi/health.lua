@@ -207,7 +207,18 @@ local function check_cpu(ggml_variant, ggml_features, cpu_kernels)
   if ggml_features then
     health.info("GGML compiled for: " .. ggml_features)
   end
-  if cpu_kernels then
+  if cpu_kernels and cpu_kernels:match("^portable") then
+    health.warn(
+      "MusicGen CPU kernels (quantized products, attention, ELU, GELU): "
+        .. cpu_kernels
+        .. ": AI generation will be slow",
+      {
+        "the fast ones need AVX2 (x86-64) or Armv8.2-A's dot products (64-bit ARM; a Raspberry Pi 4 has none)",
+        "unless LOFI_CPU_KERNELS in the daemon's environment caps them",
+        "the procedural backend is unaffected",
+      }
+    )
+  elseif cpu_kernels then
     health.info("MusicGen CPU kernels (quantized products, attention, ELU, GELU): " .. cpu_kernels)
   end
   local flags = cpu_flags()

@@ -35,6 +35,17 @@ describe(":checkhealth lofi", function()
     assert.matches("OK :Lofi list uses vim.ui.select", report)
   end)
 
+  it("warns that AI generation will be slow where lofi's CPU kernels are the portable ones", function()
+    child = helpers.child({ env = { LOFI_CPU_KERNELS = "portable" } })
+    child:setup()
+    local report = checkhealth(child)
+    assert.matches(
+      "WARNING MusicGen CPU kernels %(quantized products, attention, ELU, GELU%): portable %(chosen at run time%): AI generation will be slow",
+      report
+    )
+    assert.matches("Armv8.2%-A's dot products", report)
+  end)
+
   it("verifies the model file with the daemon's own checks", function()
     local fixture = vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p")
     child = helpers.child()
