@@ -64,7 +64,9 @@ bench=$(cargo bench --no-run --locked --target "$aarch64_triple" -p musicgen --b
 read -ra qemu <<<"$(aarch64_runner neoverse-n1)"
 for variant in armv8.0_1 armv8.2_2; do
   echo "== 1 s of audio generated with $(basename "$model"), GGML's $variant module, qemu's Neoverse N1"
-  (cd musicgen && LOFI_GGML_CPU_VARIANT=$variant LOFI_BENCH_MODEL="$model" LOFI_BENCH_THREADS=1 LOFI_BENCH_SECONDS=1 \
+  # (GGML's shared libraries: beside the binaries, in the profile's directory, as in a release)
+  (cd musicgen && LD_LIBRARY_PATH="$(dirname "$(dirname "$bench")")" LOFI_GGML_CPU_VARIANT=$variant \
+    LOFI_BENCH_MODEL="$model" LOFI_BENCH_THREADS=1 LOFI_BENCH_SECONDS=1 \
     "${qemu[0]}" -plugin "$root/$out/libqemu_instruction_count.so,symbols=on" -d plugin "${qemu[@]:1}" "$bench" 2>&1 |
     c++filt | grep -E '^instructions|^ +[0-9.]+ %|CPU variant' | cut -c1-150)
 done

@@ -10,8 +10,8 @@ namespace lofi {
 // ELU stops at AVX2. A CPU may run avx512_vnni but not avx_vnni (Zen 4, Ice
 // Lake): the levels are not a chain of CPU features, a level's kernels use only its own.
 // neon_dotprod is 64-bit ARM's (Armv8.2-A's dot products: every Apple CPU, ARM's cores since
-// Cortex-A55/A76, AWS Graviton 2 and later): the strip products, the attention and its softmax;
-// ELU and GELU portable there.
+// Cortex-A55/A76, AWS Graviton 2 and later): the strip products, the attention and its softmax,
+// ELU, GELU and the Q8_K quantization of the products' inputs.
 enum class CpuKernels { portable, avx2, avx_vnni, avx512_vnni, neon_dotprod };
 
 // Every level, lowest first (indexed by the enum's value); no CPU runs both x86's and ARM's.
@@ -28,12 +28,15 @@ CpuKernels cpu_kernels();
 // x86's at least AVX2 (with FMA and F16C).
 bool cpu_kernels_vectorised();
 
-// A row kernel with an AVX2 version (ELU, GELU, softmax): that one where this CPU runs it, the
-// portable one otherwise (and off x86, where the AVX2 one is not compiled).
+// A row kernel with AVX2 and NEON versions (ELU, GELU, the softmax, Q8_K quantization): x86's
+// at an AVX2 level, ARM's at neon-dotprod (only the version of the CPU's architecture is
+// compiled), the portable one otherwise.
 #if defined(__x86_64__) || defined(__i386__)
-#define LOFI_ROW_KERNEL(avx2, portable) (::lofi::cpu_kernels_vectorised() ? (avx2) : (portable))
+#define LOFI_ROW_KERNEL(avx2, neon, portable) (::lofi::cpu_kernels_vectorised() ? (avx2) : (portable))
+#elif defined(__aarch64__)
+#define LOFI_ROW_KERNEL(avx2, neon, portable) (::lofi::cpu_kernels() == ::lofi::CpuKernels::neon_dotprod ? (neon) : (portable))
 #else
-#define LOFI_ROW_KERNEL(avx2, portable) (portable)
+#define LOFI_ROW_KERNEL(avx2, neon, portable) (portable)
 #endif
 
 // Whether the kernels ask L1 (prefetcht0) for the block after the one they compute, rather than

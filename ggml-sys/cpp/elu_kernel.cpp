@@ -5,6 +5,7 @@
 
 #include "cpu_features.h"
 
+#include "cpu_neon.h"
 #include "cpu_simd.h"
 
 namespace lofi {
@@ -52,6 +53,31 @@ LOFI_AVX2 void elu_f16_avx2(const float *x, ggml_fp16_t *y, int64_t n) {
 }
 #endif
 
+#ifdef LOFI_ARM
+
+LOFI_DOTPROD inline float32x4_t elu4(float32x4_t v) {
+    const float32x4_t negative = exp_minus_one_neon(vminq_f32(v, vdupq_n_f32(0.0f)));
+    return vbslq_f32(vcgtzq_f32(v), v, negative);
+}
+
+LOFI_DOTPROD void elu_neon(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        vst1q_f32(y + i, elu4(vld1q_f32(x + i)));
+    }
+    elu_portable(x + i, y + i, n - i);
+}
+
+// vcvt_f16_f32 rounds in the FPCR's mode: to nearest, ties to even, as GGML's conversions.
+LOFI_DOTPROD void elu_f16_neon(const float *x, ggml_fp16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        vst1_u16(reinterpret_cast<uint16_t *>(y + i), vreinterpret_u16_f16(vcvt_f16_f32(elu4(vld1q_f32(x + i)))));
+    }
+    elu_f16_portable(x + i, y + i, n - i);
+}
+#endif
+
 // dst = ELU(src[0]) in dst's type (F32 or F16), rows shared among the compute threads; the
 // source's rows are contiguous (checked when the op is built).
 void elu_op(ggml_tensor *dst, int ith, int nth, void *) {
@@ -68,12 +94,12 @@ void elu_op(ggml_tensor *dst, int ith, int nth, void *) {
 } // namespace
 
 void elu_values(const float *x, float *y, int64_t n) {
-    static const auto row = LOFI_ROW_KERNEL(elu_avx2, elu_portable);
+    static const auto row = LOFI_ROW_KERNEL(elu_avx2, elu_neon, elu_portable);
     row(x, y, n);
 }
 
 void elu_values_as(const float *x, void *y, int64_t n, ggml_type type) {
-    static const auto f16_row = LOFI_ROW_KERNEL(elu_f16_avx2, elu_f16_portable);
+    static const auto f16_row = LOFI_ROW_KERNEL(elu_f16_avx2, elu_f16_neon, elu_f16_portable);
     if (type == GGML_TYPE_F16) {
         f16_row(x, static_cast<ggml_fp16_t *>(y), n);
     } else {

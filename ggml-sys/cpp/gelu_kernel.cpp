@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpu_features.h"
+#include "cpu_neon.h"
 #include "cpu_simd.h"
 
 namespace lofi {
@@ -46,10 +47,36 @@ LOFI_AVX2 void gelu_avx2(const float *x, float *y, int64_t n) {
 }
 #endif
 
+#ifdef LOFI_ARM
+
+// erf_avx2 on NEON.
+LOFI_DOTPROD inline float32x4_t erf_neon(float32x4_t z) {
+    const float32x4_t a = vabsq_f32(z);
+    const float32x4_t t = vdivq_f32(vdupq_n_f32(1.0f), vfmaq_n_f32(vdupq_n_f32(1.0f), a, 0.3275911f));
+    float32x4_t p = vdupq_n_f32(1.061405429f);
+    for (const float c : {-1.453152027f, 1.421413741f, -0.284496736f, 0.254829592f}) {
+        p = vfmaq_f32(vdupq_n_f32(c), p, t);
+    }
+    const float32x4_t decay = exp_neon(vnegq_f32(vmulq_f32(a, a)));
+    const float32x4_t magnitude = vfmsq_f32(vdupq_n_f32(1.0f), vmulq_f32(p, t), decay);
+    return vbslq_f32(vdupq_n_u32(0x80000000u), z, magnitude); // z's sign, the magnitude's rest
+}
+
+LOFI_DOTPROD void gelu_neon(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(x + i);
+        const float32x4_t half = vmulq_n_f32(v, 0.5f);
+        vst1q_f32(y + i, vfmaq_f32(half, half, erf_neon(vmulq_n_f32(v, kInverseSqrt2))));
+    }
+    gelu_portable(x + i, y + i, n - i);
+}
+#endif
+
 } // namespace
 
 void gelu_values(const float *x, float *y, int64_t n) {
-    static const auto row = LOFI_ROW_KERNEL(gelu_avx2, gelu_portable);
+    static const auto row = LOFI_ROW_KERNEL(gelu_avx2, gelu_neon, gelu_portable);
     row(x, y, n);
 }
 

@@ -1089,21 +1089,6 @@ LOFI_AVX512_END
 #endif
 
 #ifdef LOFI_ARM
-// exp(x) for x <= 0: cpu_simd.h's exp_minus (Cephes' expf) on NEON, ~1e-7.
-LOFI_DOTPROD inline float32x4_t exp_neon(float32x4_t x) {
-    x = vmaxq_f32(x, vdupq_n_f32(-87.0f)); // exp(-87) is ~0 in f32; 2^n stays normal
-    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
-    float32x4_t r = vfmsq_n_f32(x, n, 0.693359375f);
-    r = vfmsq_n_f32(r, n, -2.12194440e-4f);
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    for (const float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f}) {
-        p = vfmaq_f32(vdupq_n_f32(c), p, r);
-    }
-    const float32x4_t e = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
-    const int32x4_t two_n = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-    return vmulq_f32(e, vreinterpretq_f32_s32(two_n));
-}
-
 // exponentials_portable 4 lanes at a time (std::exp was 40 % of the attention's instructions).
 LOFI_DOTPROD float exponentials_neon(float *x, int64_t n, float scale) {
     float32x4_t lanes = vdupq_n_f32(-INFINITY);
@@ -1385,11 +1370,7 @@ auto value_kernel(KvElement element, int64_t dh) {
 // x[i] = exp(scale * x[i] - m) / sum over i < n, m the largest scale * x[i] (GGML's soft_max_ext
 // without a mask), in place.
 float exponentials(float *x, int64_t n, float scale) {
-#ifdef LOFI_ARM
-    static const auto row = cpu_kernels() == CpuKernels::neon_dotprod ? exponentials_neon : exponentials_portable;
-#else
-    static const auto row = LOFI_ROW_KERNEL(exponentials_avx2, exponentials_portable);
-#endif
+    static const auto row = LOFI_ROW_KERNEL(exponentials_avx2, exponentials_neon, exponentials_portable);
     return row(x, n, scale);
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cpu_features.h"
+#include "cpu_neon.h"
 #include "cpu_simd.h"
 #include "nearest_int.h"
 
@@ -67,10 +68,36 @@ LOFI_AVX2 void quantize_q8k_avx2(const float *x, int8_t *q, float &scale, int32_
 
 #endif
 
+#ifdef LOFI_ARM
+
+// Rounds as nearest_int (vcvtnq: to nearest, ties to even), 16 values (a sum's) at a time.
+LOFI_DOTPROD void quantize_q8k_neon(const float *x, int8_t *q, float &scale, int32_t *sums) {
+    float32x4_t tops = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < kQ8kValues; i += 4) {
+        tops = vmaxq_f32(tops, vabsq_f32(vld1q_f32(x + i)));
+    }
+    const float top = vmaxvq_f32(tops);
+    scale = top / 127.0f;
+    const float inverse = top == 0.0f ? 0.0f : 127.0f / top;
+    const int32x4_t most = vdupq_n_s32(127), least = vdupq_n_s32(-127);
+    for (int64_t s = 0; s < kQ8kValues / kQ8kSumValues; s++) {
+        int32x4_t r[4];
+        for (int j = 0; j < 4; j++) {
+            const float32x4_t scaled = vmulq_n_f32(vld1q_f32(x + kQ8kSumValues * s + 4 * j), inverse);
+            r[j] = vminq_s32(vmaxq_s32(vcvtnq_s32_f32(scaled), least), most);
+        }
+        const int16x8_t low = vcombine_s16(vmovn_s32(r[0]), vmovn_s32(r[1])), high = vcombine_s16(vmovn_s32(r[2]), vmovn_s32(r[3]));
+        vst1q_s8(q + kQ8kSumValues * s, vcombine_s8(vmovn_s16(low), vmovn_s16(high)));
+        sums[s] = vaddvq_s32(vaddq_s32(vaddq_s32(r[0], r[1]), vaddq_s32(r[2], r[3])));
+    }
+}
+
+#endif
+
 } // namespace
 
 void quantize_q8k(const float *x, int8_t *q, float &scale, int32_t *sums) {
-    static const auto superblock = LOFI_ROW_KERNEL(quantize_q8k_avx2, quantize_q8k_portable);
+    static const auto superblock = LOFI_ROW_KERNEL(quantize_q8k_avx2, quantize_q8k_neon, quantize_q8k_portable);
     superblock(x, q, scale, sums);
 }
 

@@ -36,7 +36,7 @@ pub const CPU_KERNEL_LEVELS: [&str; 5] = ["portable", "avx2", "avx-vnni", "avx51
 /// Which level of our own CPU kernels (the decoder's attention, EnCodec's ELU, the decoder's Q4_K,
 /// Q5_K, Q6_K and Q8_0 products in strips) runs on this CPU: "avx512-vnni" (the products and attention; the
 /// others stop at AVX2), "avx-vnni" (the same on 256-bit registers), "avx2", "neon-dotprod"
-/// (64-bit ARM's dot products: the products and the attention) or "portable"
+/// (64-bit ARM's dot products, and NEON for ELU, GELU and the rest) or "portable"
 /// (chosen at run time, whatever the build's baseline; `LOFI_CPU_KERNELS` caps it: the highest
 /// level this CPU runs at or below the one it names).
 pub fn cpu_kernels() -> String {
