@@ -4,8 +4,9 @@
 //!
 //! Environment:
 //! - `LOFI_GGML_SRC`: a GGML source tree to use instead of the one in llama-cpp-sys-2.
-//! - `LOFI_GGML_NATIVE=0`: portable build (GGML's AVX2/FMA/F16C baseline) instead of this CPU's
-//!   full instruction set.
+//! - `LOFI_GGML_NATIVE=0`: portable build (GGML's baseline: AVX2/FMA/F16C on x86-64, armv8-a on
+//!   64-bit ARM unless the compiler targets more, as Apple's does) instead of this CPU's full
+//!   instruction set.
 //! - `LOFI_GGML_CPU_VARIANTS`: `all` or names from [`X86_CPU_VARIANTS`] ("x64 haswell zen4") or,
 //!   building for 64-bit ARM, [`ARM_CPU_VARIANTS`] ("armv8.0_1 armv8.2_2"):
 //!   GGML as shared libraries plus one ggml-cpu module per variant (`libggml-cpu-NAME.so`), of

@@ -8,7 +8,8 @@
 # armv8.0_1 ... armv8.6_2); the daemon finds them beside itself (rpath $ORIGIN) and loads the
 # best for the CPU it runs on, so one binary runs on any x86-64 or ARMv8 CPU and uses AVX-512/VNNI,
 # or dot products, FP16, SVE and int8 matrix multiply, where present. On macOS GGML's baseline is
-# linked in (Apple's compiler targets the M1, dot products and FP16 included, by default).
+# linked in: on Apple silicon Apple's compiler targets the M1 (dot products and FP16 included),
+# on Intel Macs it is GGML's AVX2 one.
 #
 #   scripts/build-release.sh [--debug] [--variants "x64 haswell zen4"] [--out DIR]
 #

@@ -24,7 +24,9 @@ use_aarch64_release_ggml
 sve128=max,sve-default-vector-length=16 sve256=max,sve-default-vector-length=32
 for cpu in cortex-a72 neoverse-n1 $sve256 $sve128; do
   echo "== GGML's CPU variants ($LOFI_GGML_CPU_VARIANTS), qemu -cpu $cpu"
-  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(aarch64_runner "$cpu")"
-  cargo test --locked --target "$aarch64_triple" -p ggml-sys
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(aarch64_runner "$cpu")" \
+    cargo test --locked --target "$aarch64_triple" -p ggml-sys
 done
-cargo test --locked --target "$aarch64_triple" -p musicgen --test parity
+echo "== GGML's CPU variants, the MusicGen parity tests on armv8.6_2, qemu -cpu $sve128"
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(aarch64_runner "$sve128")" \
+  cargo test --locked --target "$aarch64_triple" -p musicgen --test parity

@@ -9,11 +9,12 @@ if [ "${CI:-}" = true ]; then
     # A fresh clone builds once: incremental state (~1 GB) would only fill the disk.
     export CARGO_INCREMENTAL=0
 fi
-# The builds need ~7 GB (a CI clone: 7.1 GB with the release build of test-cpu-variants.sh):
-# say so up front rather than fail half-way with ENOSPC.
+# The builds need ~9 GB (a CI clone: 7.1 GB with the release build of test-cpu-variants.sh, and
+# ~1.6 GB more for test-aarch64.sh's second ARM build, GGML's ARM variants): say so up front
+# rather than fail half-way with ENOSPC.
 free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
-if [ "$free_gb" -lt 8 ]; then
-    echo "warning: only ${free_gb} GB free here; the build and tests need about 8 GB" >&2
+if [ "$free_gb" -lt 10 ]; then
+    echo "warning: only ${free_gb} GB free here; the build and tests need about 10 GB" >&2
 fi
 scripts/install-deps.sh test
 
