@@ -20,8 +20,29 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(aarch64_runner)"
 # GGML as the Linux ARM release builds it (scripts/build-release.sh), with three of its CPU variants:
 # a Raspberry Pi 4's (NEON), a Pi 5's or Graviton 2's (dot products, FP16) and the most capable
 # (SVE2, int8 matrix multiply), in a target directory of its own.
+# With the release's rpath too (scripts/release-env.sh), so that the daemon's release build reuses
+# what the tests built there.
 use_aarch64_release_ggml() {
-  export CARGO_TARGET_DIR="$root/target/aarch64-variants" LOFI_GGML_CPU_VARIANTS="armv8.0_1 armv8.2_2 armv8.6_2"
+  CARGO_TARGET_DIR="$root/target/aarch64-variants" . "$root/scripts/release-env.sh" "armv8.0_1 armv8.2_2 armv8.6_2"
+}
+# The daemon links ALSA's libasound (cpal): Debian's arm64 packages, downloaded by apt (install-deps.sh
+# test adds the arm64 architecture) and unpacked into target/aarch64-alsa rather than installed —
+# installing them would install Debian's arm64 libc beside the cross compiler's, and qemu's loader
+# would then take the one with the other. Sets aarch64_library_path to libasound.so.2's directory
+# (for the daemon's LD_LIBRARY_PATH under qemu).
+use_aarch64_alsa() {
+  local sysroot="$root/target/aarch64-alsa" libdir=usr/lib/aarch64-linux-gnu
+  if [ ! -f "$sysroot/$libdir/pkgconfig/alsa.pc" ]; then
+    local debs
+    debs="$(mktemp -d)"
+    (cd "$debs" && apt-get download -q libasound2:arm64 libasound2-dev:arm64 >/dev/null 2>&1) ||
+      { echo "$(basename "$0"): cannot download Debian's arm64 libasound2 (install-deps.sh test adds the arm64 architecture to apt)" >&2; return 1; }
+    mkdir -p "$sysroot"
+    for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$sysroot"; done
+    rm -rf "$debs"
+  fi
+  export PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_SYSROOT_DIR="$sysroot" PKG_CONFIG_LIBDIR="$sysroot/$libdir/pkgconfig"
+  aarch64_library_path="$sysroot/$libdir"
 }
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar

@@ -4,8 +4,9 @@
 #                           GGML and its bindings, ALSA headers)
 #   install-deps.sh test    the above plus lame (MP3 cache tests), busted (plugin tests), Vulkan
 #                           headers, glslc and Mesa's lavapipe (the GPU path's test), an aarch64
-#                           cross compiler and qemu-user (the ARM tests), Neovim 0.11 and the
-#                           converter's packages in .venv (pip) and stylua (cargo)
+#                           cross compiler, qemu-user and apt's arm64 package lists (the ARM
+#                           tests), Neovim 0.11 and the converter's packages in .venv (pip) and
+#                           stylua (cargo)
 set -euo pipefail
 what="${1:-build}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,8 +53,13 @@ if [ "$what" = test ]; then
   command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
   [ -f /usr/aarch64-linux-gnu/include/stdio.h ] || need+=(libc6-dev-arm64-cross)
   command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+  # The ARM daemon links Debian's arm64 libasound, which test-aarch64.sh downloads (apt-get
+  # download) and unpacks, installing nothing of arm64's: apt must list arm64's packages.
+  if command -v dpkg >/dev/null && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    add_arm64=1
+  fi
 fi
-[ ${#need[@]} -eq 0 ] && exit 0
+[ ${#need[@]} -eq 0 ] && [ -z "${add_arm64:-}" ] && exit 0
 
 if ! command -v apt-get >/dev/null; then
   echo "lofi.nvim: please install: ${need[*]} (no apt-get on this system)" >&2
@@ -64,6 +70,9 @@ if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || { echo "lofi.nvim: need root or sudo to install: ${need[*]}" >&2; exit 1; }
   sudo="sudo"
 fi
-echo "lofi.nvim: installing ${need[*]}"
+[ -z "${add_arm64:-}" ] || $sudo dpkg --add-architecture arm64
+what_added="${need[*]}"
+[ -n "$what_added" ] || what_added="apt's arm64 package lists"
+echo "lofi.nvim: installing $what_added"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+[ ${#need[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -2,12 +2,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::tempdir;
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(common::bin()).args(args).output().unwrap()
+    common::daemon_command().args(args).output().unwrap()
 }
 
 #[test]
@@ -108,7 +106,7 @@ fn clear_one_line_errors() {
         (vec!["analyze".into(), "Cargo.toml".into()], "not a readable WAV file"),
     ];
     for (args, expected) in cases {
-        let out = Command::new(common::bin()).args(&args).output().unwrap();
+        let out = common::daemon_command().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");
@@ -121,7 +119,7 @@ fn clear_one_line_errors() {
         .is_ok_and(|o| o.status.success())
     {
         let mp3 = dir.path().join("beat.mp3");
-        let out = Command::new(common::bin())
+        let out = common::daemon_command()
             .args(["generate", "mp3 test", "--duration", "3", "--seed", "3", "--out"])
             .arg(&mp3)
             .output()
@@ -130,7 +128,7 @@ fn clear_one_line_errors() {
         assert_eq!(lofi_daemon::audio_file::tags::read(&mp3).expect("ID3 tags").seed, 3);
     }
     // MP3 without lame says what to do.
-    let out = Command::new(common::bin())
+    let out = common::daemon_command()
         .args(["generate", "--out", "x.mp3"])
         .env("PATH", "/nonexistent")
         .output()
@@ -226,7 +224,7 @@ fn generate_play_streams_the_track_while_it_generates() {
     let dir = tempdir();
     let model = common::quantized_fixture(dir.path(), lofi_convert::FileType::Q8_0);
     let out = dir.path().join("streamed.wav");
-    let result = Command::new(common::bin())
+    let result = common::daemon_command()
         .args([
             "generate",
             "night drive",

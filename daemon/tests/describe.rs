@@ -3,17 +3,12 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{tempdir, Daemon};
 use serde_json::{json, Value};
 
 #[test]
 fn the_committed_lua_module_is_up_to_date() {
-    let out = Command::new(common::bin())
-        .args(["describe", "--lua"])
-        .output()
-        .unwrap();
+    let out = common::daemon_command().args(["describe", "--lua"]).output().unwrap();
     assert!(out.status.success());
     let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lua/lofi/described.lua");
     let committed = std::fs::read_to_string(committed).unwrap();
@@ -25,7 +20,7 @@ fn the_committed_lua_module_is_up_to_date() {
 
 #[test]
 fn every_listed_method_is_answered_and_no_other() {
-    let out = Command::new(common::bin()).arg("describe").output().unwrap();
+    let out = common::daemon_command().arg("describe").output().unwrap();
     let described: Value = serde_json::from_slice(&out.stdout).unwrap();
     let dir = tempdir();
     let mut d = Daemon::start(dir.path(), &[]);
@@ -36,4 +31,18 @@ fn every_listed_method_is_answered_and_no_other() {
         assert_ne!(reply["error"]["code"], -32601, "{method}: {reply}");
     }
     assert_eq!(d.error("not_a_method", json!({}))["code"], -32601);
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // closed before the daemon writes: its write fails with a broken pipe
+    let out = common::daemon_command()
+        .arg("describe")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{:?}: {stderr}", out.status);
 }

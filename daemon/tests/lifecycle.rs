@@ -3,7 +3,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{tempdir, Daemon};
@@ -74,13 +73,13 @@ fn logs_go_to_the_log_file_never_stdout() {
 
 #[test]
 fn version_and_bad_flags() {
-    let out = Command::new(common::bin()).arg("--version").output().unwrap();
+    let out = common::daemon_command().arg("--version").output().unwrap();
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("lofi-daemon {}", env!("CARGO_PKG_VERSION"))
     );
-    let out = Command::new(common::bin())
+    let out = common::daemon_command()
         .args(["--log-level", "lo(ud"])
         .output()
         .unwrap();
@@ -90,7 +89,7 @@ fn version_and_bad_flags() {
         err.starts_with("error: invalid value 'lo(ud' for '--log-level <LEVEL>'"),
         "{err}"
     );
-    let out = Command::new(common::bin())
+    let out = common::daemon_command()
         .args(["--pid-file", "/nonexistent/dir/x.pid"])
         .output()
         .unwrap();

@@ -192,7 +192,7 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
     // The session exported as one file: the segments joined where they overlap.
     let out = dir.path().join("session.wav");
     let last = segments[2]["track_id"].as_str().unwrap();
-    let exported = std::process::Command::new(common::bin())
+    let exported = common::daemon_command()
         .args(["export", last])
         .arg(&out)
         .arg("--cache-dir")
@@ -215,7 +215,7 @@ fn the_musicgen_radio_starts_on_a_bridge_and_its_segments_join_without_a_seam() 
         file.iter().zip(&joined).all(|(a, b)| (a - b).abs() < 1e-4),
         "16-bit rounding at most"
     );
-    let missing = std::process::Command::new(common::bin())
+    let missing = common::daemon_command()
         .args(["export", "0000beef"])
         .arg(&out)
         .arg("--cache-dir")

@@ -119,7 +119,7 @@ fn tracks_that_leave_the_cache_leave_the_playlist_within_a_second() {
 }
 
 fn pid_command(dir: &Path) -> Command {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = common::daemon_command();
     cmd.args(["--audio-device", "none", "--cache-dir"])
         .arg(dir.join("cache"))
         .stdin(Stdio::piped())
@@ -319,7 +319,7 @@ fn generate_out_is_an_ordinary_file_and_alsa_stays_quiet() {
     let out = dir.path().join("beat.wav");
     // On a machine without a sound card (this one, CI's) libasound complains in eight lines;
     // they go to the log, and the user sees the daemon's one line.
-    let result = Command::new(common::bin())
+    let result = common::daemon_command()
         .args(["generate", "lofi", "--duration", "1", "--play", "--out"])
         .arg(&out)
         .output()

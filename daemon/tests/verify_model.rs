@@ -3,7 +3,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{fixture_model, quantized_fixture, tempdir};
 use ggml_sys::GgufFile;
@@ -11,7 +10,7 @@ use lofi_convert::FileType;
 use musicgen::{inspect_model, Musicgen};
 
 fn verify(path: &Path) -> std::process::Output {
-    Command::new(common::bin())
+    common::daemon_command()
         .arg("--verify-model")
         .arg(path)
         .output()

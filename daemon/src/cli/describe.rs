@@ -2,6 +2,8 @@
 //! notifications as a Lua module, committed as `lua/lofi/described.lua` so the plugin knows
 //! them without starting the daemon (`daemon/tests/describe.rs` keeps the file up to date).
 
+use std::io::Write;
+
 use clap::ValueEnum;
 use serde_json::{json, Map, Value};
 
@@ -127,10 +129,14 @@ pub fn lua_module() -> String {
 }
 
 pub fn run(lua: bool) -> Result<(), String> {
-    if lua {
-        print!("{}", lua_module());
+    let text = if lua {
+        lua_module()
     } else {
-        println!("{:#}", described());
+        format!("{:#}\n", described())
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that stops early (`describe | head`) has what it wanted.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot print the description: {e}")),
+        _ => Ok(()),
     }
-    Ok(())
 }

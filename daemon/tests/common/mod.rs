@@ -11,8 +11,16 @@ use serde_json::{json, Value};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lofi-daemon")
+/// The daemon the tests drive: this build's, or the command line in LOFI_TEST_DAEMON (another
+/// build of it, e.g. a 64-bit ARM one under qemu: scripts/test-aarch64.sh).
+pub fn daemon_command() -> Command {
+    let Ok(line) = std::env::var("LOFI_TEST_DAEMON") else {
+        return Command::new(env!("CARGO_BIN_EXE_lofi-daemon"));
+    };
+    let mut words = line.split_whitespace();
+    let mut command = Command::new(words.next().expect("LOFI_TEST_DAEMON names a command"));
+    command.args(words);
+    command
 }
 
 pub struct Daemon {
@@ -34,7 +42,7 @@ impl Daemon {
     pub fn start_with(dir: &Path, extra: &[&str], configure: impl FnOnce(&mut Command)) -> Daemon {
         let cache_dir = dir.join("cache");
         let pid_file = dir.join(format!("daemon-{}.pid", rand_suffix()));
-        let mut cmd = Command::new(bin());
+        let mut cmd = daemon_command();
         // Headless by default; tests of real audio output pass their own device.
         if !extra.contains(&"--audio-device") {
             cmd.args(["--audio-device", "none"]);
