@@ -14,7 +14,8 @@ export CARGO_TARGET_DIR="$root/target/aarch64"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 # qemu-user on the emulated CPU named, by default max: a CPU with Armv8.2-A's dot products, so the
 # neon-dotprod kernels run (the tests compare them with GGML's products and the portable ones).
-aarch64_runner() { echo "qemu-aarch64 -cpu ${1:-max} -L /usr/aarch64-linux-gnu"; }
+# By its full path: the daemon's tests start the ARM daemon with a PATH of their own (LOFI_TEST_DAEMON).
+aarch64_runner() { echo "$(command -v qemu-aarch64) -cpu ${1:-max} -L /usr/aarch64-linux-gnu"; }
 read -ra aarch64_qemu <<<"$(aarch64_runner)"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$(aarch64_runner)"
 # GGML as the Linux ARM release builds it (scripts/build-release.sh), with three of its CPU variants:

@@ -14,15 +14,17 @@ use common::{
 use lofi_daemon::audio_file::{self, AudioFormat};
 use serde_json::{json, Value};
 
-/// Notifications until `done` says stop, with the moment each arrived.
+/// Notifications until `done` says stop, with the moment each arrived; a failure, not a hang,
+/// when that takes more than two minutes (a crawling generation's progress never goes quiet).
 fn follow(d: &mut Daemon, mut done: impl FnMut(&Value) -> bool) -> Vec<(Instant, Value)> {
     let mut seen = Vec::new();
     let mut earlier = std::mem::take(&mut d.backlog).into_iter();
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let v = earlier
             .next()
-            .or_else(|| d.read(Duration::from_secs(60)))
-            .expect("the daemon went quiet");
+            .or_else(|| d.read(deadline.saturating_duration_since(Instant::now())))
+            .expect("the awaited notification within two minutes");
         let stop = done(&v);
         seen.push((Instant::now(), v));
         if stop {
