@@ -9,12 +9,12 @@ if [ "${CI:-}" = true ]; then
     # A fresh clone builds once: incremental state (~1 GB) would only fill the disk.
     export CARGO_INCREMENTAL=0
 fi
-# The builds need ~10.5 GB (a CI clone, 2026-12-05: target/debug 4.4 GB, test-cpu-variants.sh's
-# release build 1.8, test-aarch64.sh's two ARM builds 1.5 each, test-vulkan.sh's 1.2): say so up
-# front rather than fail half-way with ENOSPC.
+# The builds need ~12 GB (a CI clone, 2026-12-05: target/debug 4.4 GB, test-cpu-variants.sh's
+# release build 1.8, test-aarch64.sh's two ARM builds 1.5 and 2.4 with the ARM daemon,
+# test-vulkan.sh's 1.2): say so up front rather than fail half-way with ENOSPC.
 free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
-if [ "$free_gb" -lt 11 ]; then
-    echo "warning: only ${free_gb} GB free here; the build and tests need about 11 GB" >&2
+if [ "$free_gb" -lt 12 ]; then
+    echo "warning: only ${free_gb} GB free here; the build and tests need about 12 GB" >&2
 fi
 scripts/install-deps.sh test
 
