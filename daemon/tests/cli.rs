@@ -1,4 +1,5 @@
-//! Headless CLI: generate to a file with provenance tags, analyze, clear errors.
+//! Headless CLI: generate to a file with provenance tags, analyze, clear errors, reports into a
+//! closed pipe.
 
 mod common;
 
@@ -254,4 +255,113 @@ fn generate_play_streams_the_track_while_it_generates() {
     );
     let wav = hound::WavReader::open(&out).unwrap();
     assert_eq!(wav.len(), 4 * 32_000);
+}
+
+/// Runs the daemon with `args`, its stdout a pipe already closed: each write fails with a broken pipe.
+fn run_into_closed_pipe(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    common::daemon_command()
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let dir = tempdir();
+    let model = common::fixture_model();
+    let quantized = dir.path().join("q8.gguf");
+    let track = dir.path().join("beat.wav");
+    let generated = run(&["generate", "lofi", "--duration", "2", "--out", track.to_str().unwrap()]);
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let commands: [Vec<&std::ffi::OsStr>; 6] = [
+        vec!["describe".as_ref()],
+        vec!["describe".as_ref(), "--lua".as_ref()],
+        vec!["--version".as_ref(), "--verbose".as_ref()],
+        vec!["--verify-model".as_ref(), model.as_os_str()],
+        vec![
+            "quantize".as_ref(),
+            model.as_os_str(),
+            quantized.as_os_str(),
+            "q8_0".as_ref(),
+        ],
+        vec!["analyze".as_ref(), track.as_os_str()],
+    ];
+    for args in commands {
+        let out = run_into_closed_pipe(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{args:?}: {:?}: {stderr}",
+            out.status
+        );
+    }
+    assert!(quantized.exists(), "quantize wrote its file before its report");
+}
+
+#[test]
+fn node_times_name_every_kind_of_node() {
+    let dir = tempdir();
+    let model = common::quantized_fixture(dir.path(), lofi_convert::FileType::Q4KM);
+    let generate = |times: bool| {
+        let mut command = common::daemon_command();
+        command
+            .args([
+                "generate",
+                "x",
+                "--duration",
+                "1",
+                "--backend",
+                "ggml",
+                "--threads",
+                "1",
+                "--model",
+            ])
+            .arg(&model)
+            .arg("--out")
+            .arg(dir.path().join("x.wav"));
+        if times {
+            command.env("LOFI_GGML_NODE_TIMES", "1");
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let stderr = generate(true);
+    // "  total ms  count x  us each  share %  kind": the kind after the share.
+    let kinds: Vec<&str> = stderr
+        .lines()
+        .filter_map(|line| line.split_once(" %  ").map(|(_, kind)| kind))
+        .collect();
+    for ours in [
+        "strip products",
+        "strip product, residual",
+        "strip product, gelu, quantize",
+        "norm, quantize",
+        "attend",
+        "cache write",
+        "lstm step",
+        "tap sum",
+        "elu",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k.starts_with(&format!("{ours} "))),
+            "no {ours:?} in {stderr}"
+        );
+    }
+    assert!(
+        !kinds.iter().any(|k| k.starts_with("CUSTOM")),
+        "a custom op without a name: {stderr}"
+    );
+    assert!(
+        !generate(false).contains("GGML node times"),
+        "the table only when asked"
+    );
 }

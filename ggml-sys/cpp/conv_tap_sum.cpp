@@ -68,8 +68,9 @@ ggml_tensor *conv_tap_sum(ggml_context *ctx, ggml_tensor *taps, ggml_tensor *bia
                           int64_t right) {
     GGML_ASSERT(tap_geometry_fits(kernel, dilation, left, right));
     ggml_tensor *args[2] = {taps, bias};
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, taps->ne[0] / kernel, taps->ne[1], 1, 1, args, 2, tap_sum_op, GGML_N_TASKS_MAX,
-                          TapGeometry{kernel, dilation, left, right}.packed());
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_F32, taps->ne[0] / kernel, taps->ne[1], 1, 1, args, 2, tap_sum_op,
+                                        GGML_N_TASKS_MAX, TapGeometry{kernel, dilation, left, right}.packed()),
+                         "tap sum");
 }
 
 } // namespace lofi

@@ -117,7 +117,8 @@ ggml_tensor *elu(ggml_context *ctx, ggml_tensor *x, bool cpu_kernels, ggml_type 
     if (!elu_kernel_applies(x, cpu_kernels)) {
         return ggml_elu(ctx, x);
     }
-    return ggml_custom_4d(ctx, elu_kernel_type(type), x->ne[0], x->ne[1], x->ne[2], x->ne[3], &x, 1, elu_op, GGML_N_TASKS_MAX, nullptr);
+    return ggml_set_name(ggml_custom_4d(ctx, elu_kernel_type(type), x->ne[0], x->ne[1], x->ne[2], x->ne[3], &x, 1, elu_op, GGML_N_TASKS_MAX, nullptr),
+                         "elu");
 }
 
 } // namespace lofi

@@ -92,7 +92,9 @@ void stacked_frames_op(ggml_tensor *dst, int ith, int nth, void *) {
 // j - 1, with a zero frame before and after.
 ggml_tensor *stacked_frames(ggml_context *ctx, ggml_tensor *x, ggml_type type, bool cpu_kernels) {
     if (elu_kernel_applies(x, cpu_kernels)) {
-        return ggml_custom_4d(ctx, elu_kernel_type(type), 2 * x->ne[0], x->ne[1] + 1, 1, 1, &x, 1, stacked_frames_op, GGML_N_TASKS_MAX, nullptr);
+        return ggml_set_name(ggml_custom_4d(ctx, elu_kernel_type(type), 2 * x->ne[0], x->ne[1] + 1, 1, 1, &x, 1, stacked_frames_op,
+                                            GGML_N_TASKS_MAX, nullptr),
+                             "elu, stacked frames");
     }
     ggml_tensor *framed = ggml_pad_ext(ctx, elu(ctx, x, cpu_kernels), 0, 0, 1, 1, 0, 0, 0, 0); // a zero frame before and after
     const int64_t in = x->ne[0], columns = framed->ne[1] - 1;
@@ -145,7 +147,8 @@ ggml_tensor *lstm(ggml_context *ctx, ggml_cgraph *graph, const MusicgenModel &m,
     // Expanded when called, the node follows `after` and precedes what is built next.
     auto release_after = [&](ggml_tensor *after, ggml_tensor *weight, MappedWeight &slot) {
         slot.weight = weight;
-        ggml_build_forward_expand(graph, ggml_custom_4d(ctx, GGML_TYPE_F32, 1, 1, 1, 1, &after, 1, release_weight_op, 1, &slot));
+        ggml_build_forward_expand(
+            graph, ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_F32, 1, 1, 1, 1, &after, 1, release_weight_op, 1, &slot), "release weight"));
     };
     ggml_tensor *input = x;
     for (uint32_t layer = 0; layer < m.hp.codec.lstm_layers; layer++) {

@@ -1,5 +1,6 @@
 #include "graph_runner.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace lofi {
@@ -22,9 +23,16 @@ GraphRunner::GraphRunner(std::vector<ggml_backend_t> backends, size_t max_nodes)
     if (std::getenv("LOFI_GGML_SYNC_NODES") != nullptr) {
         ggml_backend_sched_set_eval_callback(scheduler_, observe_every_node, nullptr);
     }
+    if (std::getenv("LOFI_GGML_NODE_TIMES") != nullptr) {
+        node_times_ = std::make_unique<NodeTimes>();
+        ggml_backend_sched_set_eval_callback(scheduler_, NodeTimes::observe, node_times_.get());
+    }
 }
 
 GraphRunner::~GraphRunner() {
+    if (node_times_ != nullptr) {
+        std::fputs(node_times_->report().c_str(), stderr);
+    }
     if (ctx_ != nullptr) {
         ggml_free(ctx_);
     }

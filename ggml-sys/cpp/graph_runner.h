@@ -2,6 +2,8 @@
 // model's backends: the load -> build graph -> compute step every model part shares. GGML's
 // scheduler puts each node on the first backend that holds its weights and can compute it (an
 // accelerator, when there is one), the rest on the CPU, and copies tensors between them.
+// LOFI_GGML_NODE_TIMES=1 times its nodes one by one (node_times.h) and prints the table to
+// stderr when the runner ends.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml.h"
+#include "node_times.h"
 
 namespace lofi {
 
@@ -46,6 +49,7 @@ class GraphRunner {
     ggml_context *ctx_ = nullptr;
     ggml_cgraph *graph_ = nullptr; // the last run()'s, when it was placed
     uint64_t graphs_built_ = 0;
+    std::unique_ptr<NodeTimes> node_times_; // LOFI_GGML_NODE_TIMES: printed to stderr when the runner ends
 };
 
 // An input tensor: named, marked as input so the allocator gives it its own memory.

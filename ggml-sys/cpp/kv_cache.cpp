@@ -69,8 +69,9 @@ void attend_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
 // attend_op's node; args: its sources.
 ggml_tensor *cpu_attend(ggml_context *ctx, const KvCache &cache, ggml_tensor **args, int n_args) {
     GGML_ASSERT(args[0]->ne[1] == cache.branches); // a query for each branch the cache holds
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, cache.head_size * cache.heads, args[0]->ne[1], 1, 1, args, n_args, attend_op,
-                          GGML_N_TASKS_MAX, const_cast<KvCache *>(&cache));
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_F32, cache.head_size * cache.heads, args[0]->ne[1], 1, 1, args, n_args, attend_op,
+                                        GGML_N_TASKS_MAX, const_cast<KvCache *>(&cache)),
+                         "attend");
 }
 
 // Accelerator layout: [head size, positions, heads, branches], GGML types.
@@ -140,7 +141,7 @@ KvWritten kv_write(ggml_context *ctx, ggml_cgraph *graph, KvCache &cache, ggml_t
         // One node writes keys and values (the keys in place beside them): it returns the values,
         // and attention reads the keys through it.
         ggml_tensor *args[2] = {x_k, x_v};
-        ggml_tensor *v = ggml_custom_inplace(ctx, cache.v, args, 2, write_op, GGML_N_TASKS_MAX, &cache);
+        ggml_tensor *v = ggml_set_name(ggml_custom_inplace(ctx, cache.v, args, 2, write_op, GGML_N_TASKS_MAX, &cache), "cache write");
         ggml_build_forward_expand(graph, v);
         return {cache.k, v};
     }

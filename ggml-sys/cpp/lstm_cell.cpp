@@ -28,7 +28,8 @@ void step_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
 
 ggml_tensor *lstm_step(ggml_context *ctx, ggml_tensor *run, ggml_tensor *input_gates, ggml_tensor *recurrent, int64_t t) {
     ggml_tensor *args[2] = {input_gates, recurrent};
-    return ggml_custom_inplace(ctx, run, args, 2, step_op, GGML_N_TASKS_MAX, reinterpret_cast<void *>(static_cast<intptr_t>(t)));
+    return ggml_set_name(ggml_custom_inplace(ctx, run, args, 2, step_op, GGML_N_TASKS_MAX, reinterpret_cast<void *>(static_cast<intptr_t>(t))),
+                         "lstm step");
 }
 
 } // namespace lofi

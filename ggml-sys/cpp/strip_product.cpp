@@ -209,29 +209,33 @@ ggml_tensor *new_strip_tensor(ggml_context *ctx, StripFormat format, int64_t inp
 
 ggml_tensor *strip_input(ggml_context *ctx, ggml_tensor *x) {
     x = rows_of(ctx, x);
-    return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, &x, 1,
-                          quantize_op, GGML_N_TASKS_MAX, nullptr);
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, &x, 1,
+                                        quantize_op, GGML_N_TASKS_MAX, nullptr),
+                         "quantize");
 }
 
 ggml_tensor *strip_input_normed(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, const float &epsilon) {
     x = rows_of(ctx, x);
     ggml_tensor *args[3] = {x, w, b};
-    return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, args, 3,
-                          normed_quantize_op, GGML_N_TASKS_MAX, const_cast<float *>(&epsilon));
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, args, 3,
+                                        normed_quantize_op, GGML_N_TASKS_MAX, const_cast<float *>(&epsilon)),
+                         "norm, quantize");
 }
 
 ggml_tensor *strip_input_gelu(ggml_context *ctx, ggml_tensor *x) {
     x = rows_of(ctx, x);
-    return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, &x, 1,
-                          quantize_op, GGML_N_TASKS_MAX, const_cast<char *>(&kGelu));
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(x->ne[0])), x->ne[1], 1, 1, &x, 1,
+                                        quantize_op, GGML_N_TASKS_MAX, const_cast<char *>(&kGelu)),
+                         "gelu, quantize");
 }
 
 ggml_tensor *strip_product(ggml_context *ctx, ggml_tensor *strips, ggml_tensor *quantized_x, ggml_tensor *residual, CpuKernels level) {
     GGML_ASSERT(residual == nullptr || residual->ne[1] >= quantized_x->ne[1]);
     ggml_tensor *args[3] = {quantized_x, strips, residual};
     const int64_t n = residual != nullptr ? residual->ne[1] : quantized_x->ne[1];
-    return ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, n, 1, 1, args, residual != nullptr ? 3 : 2, product_op,
-                          GGML_N_TASKS_MAX, level_userdata(level));
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_F32, strips->ne[2] * kStripRows, n, 1, 1, args, residual != nullptr ? 3 : 2, product_op,
+                                        GGML_N_TASKS_MAX, level_userdata(level)),
+                         residual != nullptr ? "strip product, residual" : "strip product");
 }
 
 std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<ggml_tensor *> &strips, ggml_tensor *quantized_x,
@@ -244,8 +248,9 @@ std::vector<ggml_tensor *> strip_products(ggml_context *ctx, const std::vector<g
         args.push_back(weight);
         all_rows += weight->ne[2] * kStripRows;
     }
-    ggml_tensor *products = ggml_custom_4d(ctx, GGML_TYPE_F32, all_rows * n, 1, 1, 1, args.data(), static_cast<int>(args.size()), product_op,
-                                           GGML_N_TASKS_MAX, level_userdata(level));
+    ggml_tensor *products = ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_F32, all_rows * n, 1, 1, 1, args.data(), static_cast<int>(args.size()),
+                                                         product_op, GGML_N_TASKS_MAX, level_userdata(level)),
+                                          "strip products");
     std::vector<ggml_tensor *> each;
     size_t offset = 0;
     for (ggml_tensor *weight : strips) {
@@ -262,8 +267,9 @@ ggml_tensor *strip_product_gelu(ggml_context *ctx, ggml_tensor *strips, ggml_ten
     GGML_ASSERT(strip_product_gelu_fits(strips));
     const int64_t outputs = strips->ne[2] * kStripRows;
     ggml_tensor *args[2] = {quantized_x, strips};
-    return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(outputs)), quantized_x->ne[1], 1, 1, args, 2,
-                          product_gelu_op, GGML_N_TASKS_MAX, level_userdata(level));
+    return ggml_set_name(ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(quantized_row_bytes(outputs)), quantized_x->ne[1], 1, 1, args, 2,
+                                        product_gelu_op, GGML_N_TASKS_MAX, level_userdata(level)),
+                         "strip product, gelu, quantize");
 }
 
 } // namespace lofi

@@ -1,6 +1,5 @@
 //! `lofi-daemon analyze FILE`: what a track measures like.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -84,7 +83,6 @@ pub fn run(args: AnalyzeArgs) -> Result<(), String> {
         );
     }
     report += &analysis::waveform(&mono, args.width.clamp(8, 400), 6);
-    // A closed pipe (`analyze x | head`) is not worth a panic.
-    let _ = writeln!(std::io::stdout(), "{report}");
-    Ok(())
+    report.push('\n');
+    super::print_report(&report)
 }

@@ -2,8 +2,6 @@
 //! notifications as a Lua module, committed as `lua/lofi/described.lua` so the plugin knows
 //! them without starting the daemon (`daemon/tests/describe.rs` keeps the file up to date).
 
-use std::io::Write;
-
 use clap::ValueEnum;
 use serde_json::{json, Map, Value};
 
@@ -134,9 +132,5 @@ pub fn run(lua: bool) -> Result<(), String> {
     } else {
         format!("{:#}\n", described())
     };
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        // A reader that stops early (`describe | head`) has what it wanted.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot print the description: {e}")),
-        _ => Ok(()),
-    }
+    super::print_report(&text)
 }

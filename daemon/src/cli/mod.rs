@@ -344,6 +344,16 @@ fn version_text(verbose: bool) -> String {
     text
 }
 
+/// Writes a command's report to stdout. A reader that stops early (`describe | head`) has what it
+/// wanted: a closed pipe is no error; any other failure is, in one sentence.
+fn print_report(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot print to stdout: {e}")),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     if let Err(message) =
@@ -354,8 +364,13 @@ pub fn run(cli: Cli) -> i32 {
     }
     crate::playback::alsa_log::route_to_log();
     if cli.version {
-        print!("{}", version_text(cli.verbose));
-        return 0;
+        return match print_report(&version_text(cli.verbose)) {
+            Ok(()) => 0,
+            Err(message) => {
+                eprintln!("lofi-daemon: {message}");
+                1
+            }
+        };
     }
     let result = match cli.command {
         None => match cli.verify_model {
@@ -371,16 +386,16 @@ pub fn run(cli: Cli) -> i32 {
             output,
             file_type,
         }) => lofi_convert::quantize_file(&input, &output, file_type)
-            .map(|report| {
-                println!(
-                    "quantized {} -> {} ({}, {:.1} MB)",
+            .map_err(|e| format!("cannot quantize {}: {e}", input.display()))
+            .and_then(|report| {
+                print_report(&format!(
+                    "quantized {} -> {} ({}, {:.1} MB)\n",
                     input.display(),
                     output.display(),
                     report.file_type,
                     report.output_bytes as f64 / 1e6
-                )
-            })
-            .map_err(|e| format!("cannot quantize {}: {e}", input.display())),
+                ))
+            }),
         Some(Command::RenderSamples { dir }) => crate::backend::procedural::kit::write_pack(&dir)
             .map_err(|e| format!("cannot write the sample pack to {}: {e}", dir.display())),
     };

@@ -8,16 +8,16 @@ use musicgen::{inspect_model, ModelInfo};
 pub fn run(path: &Path) -> Result<(), String> {
     let info =
         inspect_model(path).map_err(|err| format!("{} is not a usable MusicGen model: {err}", path.display()))?;
-    print!("{}", summary(path, &info));
+    let mut report = summary(path, &info);
     if let Some(license) = &info.license {
         let source = info
             .source
             .as_deref()
             .map(|s| format!(" (from {s})"))
             .unwrap_or_default();
-        println!("  licence       {license}{source}");
+        report += &format!("  licence       {license}{source}\n");
     }
-    Ok(())
+    super::print_report(&report)
 }
 
 fn summary(path: &Path, info: &ModelInfo) -> String {
