@@ -11,10 +11,10 @@
 # wrong (README, "CPU"). Our neon-dotprod strip products and attention run wherever the CPU has
 # dot products. Then the daemon as the Linux ARM release ships it (scripts/build-release.sh
 # --target, its tarball unpacked as install.sh unpacks it): each emulated CPU's module as the
-# daemon reports it, a track from each backend, and the daemon's playback, JSON-RPC and cache
-# integration tests — built for this machine — driving the ARM daemon under qemu (LOFI_TEST_DAEMON),
-# through ALSA's file plugin. Correctness only: emulated speed says nothing (benches/arm_instructions.sh
-# counts the kernels' instructions). Builds into target/aarch64 and target/aarch64-variants (~5
+# daemon reports it, a track from each backend, and the daemon's playback, JSON-RPC, cache and
+# ggml backend integration tests — built for this machine — driving the ARM daemon under qemu
+# (LOFI_TEST_DAEMON), through ALSA's file plugin. Correctness only: emulated speed says nothing
+# (benches/arm_instructions.sh counts the kernels' instructions). Builds into target/aarch64 and target/aarch64-variants (~5
 # and ~9 minutes on 2 cores the first time).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,11 +66,15 @@ fail() { echo "test-aarch64: $*" >&2; exit 1; }
 )
 [ -f "$tmp/arm-daemon" ] || exit 0 # skipped: aarch64-env.sh said why
 
-echo "== the daemon's playback, JSON-RPC and cache tests driving the ARM daemon, qemu -cpu neoverse-n1"
-# Built for this machine; LOFI_TEST_DAEMON names the daemon they start. Playback through ALSA's
-# file plugin, the transport, crossfades and the playlist; every error code; the cache shared by
-# two daemons, a kill -9 mid-generation, MP3 through lame. Not ggml_backend.rs and streaming.rs:
-# they count on generating faster than real time (a 15 s track within 30 s, a stand-in that
-# outlasts the AI track's generation), which emulation is not.
-LOFI_TEST_DAEMON="$(cat "$tmp/arm-daemon")" cargo test --locked -p lofi-daemon --test playback --test rpc --test cache
+echo "== the daemon's playback, JSON-RPC, cache and MusicGen tests driving the ARM daemon, qemu -cpu neoverse-n1"
+# Built for this machine; LOFI_TEST_DAEMON names the daemon they start, LOFI_TEST_TIME_SCALE gives
+# each wait 4 times its 30 s (the fixture generates at about real time under qemu, ~20 times
+# faster natively). Playback through ALSA's file plugin, the transport, crossfades and the
+# playlist; every error code; the cache shared by two daemons, a kill -9 mid-generation, MP3
+# through lame; the ggml backend over JSON-RPC: token progress, a track longer than the context,
+# a damaged model, the procedural stand-in and the AI track's crossfade, the model handed back
+# unused. Not streaming.rs: it times the stream against a generator it paces to run faster or
+# slower than real time, which emulation is not.
+LOFI_TEST_DAEMON="$(cat "$tmp/arm-daemon")" LOFI_TEST_TIME_SCALE=4 \
+  cargo test --locked -p lofi-daemon --test playback --test rpc --test cache --test ggml_backend
 echo "test-aarch64: the Linux ARM release's daemon loads each CPU's GGML module, generates and plays"

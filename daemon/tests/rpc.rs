@@ -171,7 +171,7 @@ fn every_error_code() {
             line.push(b'\n');
         }
         d.send_raw(&line);
-        let reply = d.read(common::TIMEOUT).expect("reply");
+        let reply = d.read(common::timeout()).expect("reply");
         assert_eq!(
             reply["error"]["code"],
             expected_code,
@@ -291,7 +291,7 @@ fn framing_survives_garbage_and_never_desyncs() {
     let mut huge = vec![b'x'; 3 << 20];
     huge.push(b'\n');
     d.send_raw(&huge);
-    let reply = d.read(common::TIMEOUT).unwrap();
+    let reply = d.read(common::timeout()).unwrap();
     assert_eq!(reply["error"]["code"], -32600);
     assert_eq!(reply["id"], Value::Null);
     d.send_raw(b"\n\n   \n");
@@ -307,12 +307,14 @@ fn framing_survives_garbage_and_never_desyncs() {
     d.send_raw(merged.as_bytes());
     std::thread::sleep(Duration::from_millis(50));
     d.send_raw(b"od\":\"queue_status\",\"id\":\"c\"}\n");
-    let ids: Vec<Value> = (0..3).map(|_| d.read(common::TIMEOUT).unwrap()["id"].clone()).collect();
+    let ids: Vec<Value> = (0..3)
+        .map(|_| d.read(common::timeout()).unwrap()["id"].clone())
+        .collect();
     assert_eq!(ids, vec![json!("a"), json!("b"), json!("c")]);
     // Notifications (no id) are never answered, even when wrong.
     d.send_raw(b"{\"jsonrpc\":\"2.0\",\"method\":\"warp\"}\n");
     d.send_raw(b"{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":99}\n");
-    assert_eq!(d.read(common::TIMEOUT).unwrap()["id"], 99);
+    assert_eq!(d.read(common::timeout()).unwrap()["id"], 99);
 }
 
 #[test]

@@ -9,7 +9,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a test waits for a reply, a notification or a condition: 30 s, times
+/// LOFI_TEST_TIME_SCALE where a slower daemon is driven (one under emulation: scripts/test-aarch64.sh).
+pub fn timeout() -> Duration {
+    let scale = std::env::var("LOFI_TEST_TIME_SCALE").map_or(1.0, |s| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|x| *x >= 1.0)
+            .unwrap_or_else(|| panic!("LOFI_TEST_TIME_SCALE is a factor of at least 1, not {s:?}"))
+    });
+    Duration::from_secs(30).mul_f64(scale)
+}
 
 /// The daemon the tests drive: this build's, or the command line in LOFI_TEST_DAEMON (another
 /// build of it, e.g. a 64-bit ARM one under qemu: scripts/test-aarch64.sh).
@@ -124,7 +134,7 @@ impl Daemon {
         {
             return self.backlog.remove(i);
         }
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + timeout();
         while let Some(v) = self.read(deadline.saturating_duration_since(Instant::now())) {
             if v.get("id") == Some(&id) && v.get("method").is_none() {
                 return v;
@@ -155,7 +165,7 @@ impl Daemon {
         {
             return self.backlog.remove(i)["params"].clone();
         }
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + timeout();
         while let Some(v) = self.read(deadline.saturating_duration_since(Instant::now())) {
             if v["method"] == method && pred(&v["params"]) {
                 return v["params"].clone();
@@ -192,11 +202,11 @@ impl Drop for Daemon {
     }
 }
 
-/// Polls `done` every 10 ms until it holds (panics after [`TIMEOUT`]).
+/// Polls `done` every 10 ms until it holds (panics after [`timeout`]).
 pub fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout();
     while !done() {
-        assert!(Instant::now() < deadline, "condition not met in {TIMEOUT:?}");
+        assert!(Instant::now() < deadline, "condition not met in {:?}", timeout());
         std::thread::sleep(Duration::from_millis(10));
     }
 }
