@@ -363,16 +363,8 @@ pub fn run(cli: Cli) -> i32 {
         return 2;
     }
     crate::playback::alsa_log::route_to_log();
-    if cli.version {
-        return match print_report(&version_text(cli.verbose)) {
-            Ok(()) => 0,
-            Err(message) => {
-                eprintln!("lofi-daemon: {message}");
-                1
-            }
-        };
-    }
     let result = match cli.command {
+        _ if cli.version => print_report(&version_text(cli.verbose)),
         None => match cli.verify_model {
             Some(path) => verify_model::run(&path),
             None => serve::run(cli.serve),
