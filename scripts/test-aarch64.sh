@@ -56,12 +56,16 @@ fail() { echo "test-aarch64: $*" >&2; exit 1; }
       fail "expected $variant on qemu's $cpu, the daemon says: $line"
   done
   arm_daemon="$(daemon_runner neoverse-n1) $tmp/bin/lofi-daemon"
-  for backend_model in ggml:musicgen-tiny procedural:procedural; do # the backend, the model its track names
-    backend="${backend_model%:*}"
-    $arm_daemon generate --backend "$backend" --model tests/fixtures/musicgen-tiny/model-f16.gguf --threads 2 \
-      "lofi piano" --duration 1 --seed 3 --out "$tmp/$backend.wav" 2>"$tmp/log" || fail "$backend generation failed: $(cat "$tmp/log")"
-    grep -q "^wrote .*, ${backend_model#*:}" "$tmp/log" || fail "no $backend track: $(cat "$tmp/log")"
-  done
+  # generates BACKEND NAMED [ARGS...]: the ARM daemon makes a track on BACKEND, its model NAMED.
+  generates() {
+    local backend="$1" named="$2"
+    shift 2
+    $arm_daemon generate --backend "$backend" "$@" "lofi piano" --duration 1 --seed 3 --out "$tmp/$backend.wav" 2>"$tmp/log" ||
+      fail "$backend generation failed: $(cat "$tmp/log")"
+    grep -q "^wrote .*, $named" "$tmp/log" || fail "no $backend track: $(cat "$tmp/log")"
+  }
+  generates ggml musicgen-tiny --model tests/fixtures/musicgen-tiny/model-f16.gguf --threads 2
+  generates procedural procedural
   echo "$arm_daemon" >"$tmp/arm-daemon"
 )
 [ -f "$tmp/arm-daemon" ] || exit 0 # skipped: aarch64-env.sh said why
