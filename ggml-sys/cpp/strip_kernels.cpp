@@ -190,6 +190,15 @@ LOFI_AVX2 inline __m256i fifth_bit(__m256i bits, int bit) {
     return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
 }
 
+// v where GCC sees it computed, so that a chain of adds stays a chain: GCC 12 reassociated the
+// int16 sums of a sub-block's eight products (two rows) into a tree whose temporaries, with the
+// accumulators, spilled to the stack (16 registers); kept in order, a Q4_K tile from L2 took
+// 87-89 ns instead of 96-99 on Zen 4 at avx2 (benches/kernels.sh).
+LOFI_AVX2 inline __m256i chained(__m256i v) {
+    asm("" : "+x"(v));
+    return v;
+}
+
 // Q4's and Q5's: Q5's values (up to 31) add up in int16 two groups at a time (at most 4 * 2 * 31 *
 // 127 = 31496) before they meet the scale, Q4's four (8 * 2 * 15 * 127 = 30480).
 template <int R, typename Tile, typename = std::enable_if_t<kLowFourBits<Tile>>>
@@ -221,7 +230,7 @@ LOFI_AVX2 void superblock_avx2(const Tile &t, const QuantizedRow *rows, int64_t 
             for (int r = 0; r < R; r++) {
                 const int8_t *a = group_inputs(rows[r], b, j, g);
                 pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(low, broadcast4(a)));
-                pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(high, broadcast4(a + 4)));
+                pairs[r] = chained(_mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(high, broadcast4(a + 4))));
             }
             if (g % kGroupsPerMadd == kGroupsPerMadd - 1) {
                 for (int r = 0; r < R; r++) {
