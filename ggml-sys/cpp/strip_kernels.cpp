@@ -193,7 +193,7 @@ LOFI_AVX2 inline __m256i fifth_bit(__m256i bits, int bit) {
 // v where GCC sees it computed, so that a chain of adds stays a chain: GCC 12 reassociated the
 // int16 sums of a sub-block's eight products (two rows) into a tree whose temporaries, with the
 // accumulators, spilled to the stack (16 registers); kept in order, a Q4_K tile from L2 took
-// 87-89 ns instead of 96-99 on Zen 4 at avx2 (benches/kernels.sh).
+// 87-89 ns instead of 96-116 on Zen 4 at avx2 (benches/kernels.sh, the builds alternated).
 LOFI_AVX2 inline __m256i chained(__m256i v) {
     asm("" : "+x"(v));
     return v;
