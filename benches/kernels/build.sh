@@ -5,11 +5,12 @@
 #   build_kernel_bench COMPILER GGML_OUT NAME OUTPUT      (NAME: strip_product, attention, instructions)
 build_kernel_bench() {
   local compiler=$1 ggml_out=$2 name=$3 output=$4 strips="strip_kernels.cpp strip_kernels_neon.cpp strip_layout.cpp"
+  local attention="kv_kernels.cpp kv_kernels_portable.cpp kv_kernels_avx2.cpp kv_kernels_avx512.cpp kv_kernels_neon.cpp"
   local engine file sources=()
   case "$name" in
     strip_product) engine=$strips ;;
-    attention) engine=kv_kernels.cpp ;;
-    instructions) engine="$strips kv_kernels.cpp" ;;
+    attention) engine=$attention ;;
+    instructions) engine="$strips $attention" ;;
     *) echo "build_kernel_bench: no kernel bench $name" >&2; return 2 ;;
   esac
   for file in $engine cpu_features.cpp huge_pages.cpp; do sources+=("ggml-sys/cpp/$file"); done
