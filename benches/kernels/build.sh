@@ -4,7 +4,7 @@
 # machine, aarch64-linux-gnu-g++ for benches/arm_instructions.sh).
 #   build_kernel_bench COMPILER GGML_OUT NAME OUTPUT      (NAME: strip_product, attention, instructions)
 build_kernel_bench() {
-  local compiler=$1 ggml_out=$2 name=$3 output=$4 strips="strip_kernels.cpp strip_kernels_neon.cpp strip_layout.cpp"
+  local compiler=$1 ggml_out=$2 name=$3 output=$4 strips="strip_kernels.cpp strip_kernels_avx2.cpp strip_kernels_avx512.cpp strip_kernels_neon.cpp strip_layout.cpp"
   local attention="kv_kernels.cpp kv_kernels_portable.cpp kv_kernels_avx2.cpp kv_kernels_avx512.cpp kv_kernels_neon.cpp"
   local engine file sources=()
   case "$name" in

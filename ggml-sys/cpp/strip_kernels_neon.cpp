@@ -207,28 +207,13 @@ LOFI_DOTPROD void strips_neon_dotprod(const Tile *tiles, int64_t superblocks, in
     }
 }
 
-// One input row or two (a guided step's branches).
-template <typename Tile>
-void strips_of(const void *tiles, int64_t superblocks, int64_t begin, int64_t end, const QuantizedRow *rows, int n_rows,
-               float *const *out) {
-    (n_rows == 2 ? strips_neon_dotprod<Tile, 2> : strips_neon_dotprod<Tile, 1>)(static_cast<const Tile *>(tiles), superblocks,
-                                                                                  begin, end, rows, out);
-}
-
 } // namespace
 
 StripKernel strip_kernel_neon_dotprod(StripFormat format) {
-    switch (format) {
-    case StripFormat::q4_k:
-        return strips_of<StripTileQ4>;
-    case StripFormat::q5_k:
-        return strips_of<StripTileQ5>;
-    case StripFormat::q6_k:
-        return strips_of<StripTileQ6>;
-    case StripFormat::q8_0:
-        break;
-    }
-    return strips_of<StripTileQ8>;
+    return by_format(format, [](auto tile) -> StripKernel {
+        using Tile = typename decltype(tile)::type;
+        return one_or_two_rows<Tile, strips_neon_dotprod<Tile, 1>, strips_neon_dotprod<Tile, 2>>;
+    });
 }
 
 } // namespace lofi
