@@ -21,15 +21,9 @@
 #include <cstdint>
 
 #include "ggml.h"
+#include "kv_elements.h"
 
 namespace lofi {
-
-enum class KvElement { f32, f16, int8, int4 };
-
-// The elements of a cache's keys and of its values.
-struct KvType {
-    KvElement key = KvElement::f16, value = KvElement::f16;
-};
 
 // The types there are: "f32", "f16", "int8" (keys and values alike) and "int8-int4" (int8 keys,
 // 4-bit values). kv_type_named: false for any other name.

@@ -6,19 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kv_cache.h"
+#include "kv_elements.h"
 
 namespace lofi {
-
-// Positions per tile, of keys and of values. A key tile is [head size][kKvTile] elements (int8:
-// then kKvTile f32 scales; F32 and F16 keys of a cache of fewer positions, such as a prompt's
-// cross-attention cache, are laid out for as many columns as it holds, rounded up to 16:
-// KvLayout::key_columns); a value tile is kKvTile F32 or F16 rows, or for int8 and int4 values
-// kKvTile positions with a dimension's positions side by side, then their scales. int4 values keep
-// their first tile int8: early in a track its positions are all there is to attend to, so no
-// average over many positions hides a value's error, and a decoder keeps attending to its first
-// positions (an attention sink) all along.
-constexpr int64_t kKvTile = 64;
 
 // A layer's cache on the CPU: its keys, then apart its values, in `runs` runs of (head, branch)
 // pairs as thread_share gives them to the attention's threads, each run tile by tile, tile t of

@@ -10,7 +10,8 @@
 
 #include "cpu_neon.h"
 #include "cpu_simd.h"
-#include "kv_kernels.h"
+#include "ggml.h" // F16 elements: ggml_fp16_t
+#include "kv_elements.h"
 #include "tiles_ahead.h"
 
 namespace lofi::kv {
