@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::mixer::{effective_crossfade, Mixer, MixerEvent, MixerState, PreparedTrack};
 use super::output::{self, ErrorSlot, OpenOutput, Output};
+use super::playlist::Playlist;
 use super::prepare::prepare;
 use super::stream::can_start;
 use super::visualizer::{Frame, Visualizer};
@@ -72,12 +73,7 @@ pub struct Engine {
     /// In an outage: reported once; `Some(true)` once reopened, until a clean tick.
     outage: Option<bool>,
     cache: Arc<Cache>,
-    playlist: Vec<String>,
-    /// Index in the playlist of the track heard now.
-    index: Option<usize>,
-    /// Index of the track queued in the mixer after it.
-    queued_index: Option<usize>,
-    loop_playlist: bool,
+    playlist: Playlist,
     crossfade_sec: f64,
     prefetched_for: Option<String>,
     events: Vec<PlaybackEvent>,
@@ -110,10 +106,7 @@ impl Engine {
             retry: None,
             outage: None,
             cache,
-            playlist: Vec::new(),
-            index: None,
-            queued_index: None,
-            loop_playlist: true,
+            playlist: Playlist::new(),
             crossfade_sec: crate::defaults::CROSSFADE_SEC,
             prefetched_for: None,
             events: Vec::new(),
@@ -152,7 +145,7 @@ impl Engine {
     /// Track ids the cache must not evict: the one heard and the one loaded after it.
     pub fn protected(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.current_track().into_iter().collect();
-        ids.extend(self.queued_index.and_then(|i| self.playlist.get(i).cloned()));
+        ids.extend(self.playlist.queued_track().map(str::to_owned));
         ids
     }
 
@@ -184,7 +177,7 @@ impl Engine {
                     m.pause();
                 }
             }
-            self.queued_index = None;
+            self.playlist.set_queued(None);
             self.queue_following();
         }
         *self.errors.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -261,7 +254,7 @@ impl Engine {
             return;
         }
         self.forget_stream(track_id);
-        if self.playlist.iter().any(|t| t == track_id) {
+        if self.playlist.contains(track_id) {
             self.drop_unplayable(track_id, message.to_owned());
         }
     }
@@ -298,57 +291,38 @@ impl Engine {
             .min(effective_crossfade(self.crossfade_sec, b.duration_sec()))
     }
 
-    /// Where `track_id` sits in the playlist, searching onward from `after` (wrapping),
-    /// so a track listed twice resolves to the occurrence that follows.
-    fn position_after(&self, after: Option<usize>, track_id: &str) -> Option<usize> {
-        let n = self.playlist.len();
-        let start = after.map_or(0, |i| i + 1);
-        (0..n).map(|k| (start + k) % n).find(|&i| self.playlist[i] == track_id)
-    }
-
-    /// Index of the track after `index`, wrapping when looping.
-    fn following(&self, index: usize) -> Option<usize> {
-        if index + 1 < self.playlist.len() {
-            Some(index + 1)
-        } else if self.loop_playlist && !self.playlist.is_empty() {
-            Some(0)
-        } else {
-            None
-        }
-    }
-
     /// Loads the track after the current one into the mixer, so it starts (crossfaded)
     /// exactly when the current one ends.
     fn queue_following(&mut self) {
-        let next = self.index.and_then(|index| self.following(index));
-        if next.is_some() && next == self.queued_index && self.mixer().has_queued() {
+        let next = self.playlist.next();
+        if next.is_some() && next == self.playlist.queued() && self.mixer().has_queued() {
             return;
         }
         // Nothing to follow (the playlist emptied, looping turned off): the mixer lets go of
         // what it held queued, or a skip or the track's end would go on to a track the
         // playlist no longer holds, with no `playback_started` for it.
-        self.queued_index = None;
+        self.playlist.set_queued(None);
         self.mixer().clear_queued();
         let Some(next) = next else { return };
         let Some(current) = self.mixer().now_playing().map(|(t, _)| Arc::clone(t)) else {
             return;
         };
         // A playlist of one that loops follows itself: the loaded track is reused.
-        let following = if current.track_id == self.playlist[next] {
+        let following = if current.track_id == self.playlist.track(next) {
             Ok(Arc::clone(&current))
         } else {
-            self.load(&self.playlist[next])
+            self.load(self.playlist.track(next))
         };
         match following {
             Ok(track) => {
                 let fade = self.crossfade_between(&current, &track);
                 self.mixer().queue_next(track, fade);
-                self.queued_index = Some(next);
+                self.playlist.set_queued(Some(next));
             }
             Err(e) => {
                 // Dropped from the playlist, so the track after it plays instead of playback
                 // stopping at a file that went missing or bad in the cache.
-                let track_id = self.playlist[next].clone();
+                let track_id = self.playlist.track(next).to_owned();
                 self.drop_unplayable(&track_id, e.to_string());
             }
         }
@@ -367,24 +341,9 @@ impl Engine {
         self.drop_from_playlist(&[track_id.to_owned()], "unplayable");
     }
 
-    /// Takes tracks out of the playlist and tells the client. The index of the track heard
-    /// is recomputed from the new order, so no index from before the change is used after it.
+    /// Takes tracks out of the playlist and tells the client.
     fn drop_from_playlist(&mut self, removed: &[String], reason: &'static str) {
-        let playing_at = self.index.filter(|&i| i < self.playlist.len());
-        let current = playing_at.map(|i| self.playlist[i].clone());
-        let removed_before =
-            playing_at.map_or(0, |i| self.playlist[..i].iter().filter(|t| removed.contains(t)).count());
-        self.playlist.retain(|t| !removed.contains(t));
-        self.index = match current {
-            Some(c) if !removed.contains(&c) => self.playlist.iter().position(|t| *t == c),
-            // The track heard left the playlist: what followed it follows it still.
-            Some(_) if !self.playlist.is_empty() => {
-                let next = playing_at.unwrap_or(0) - removed_before;
-                Some((next + self.playlist.len() - 1) % self.playlist.len())
-            }
-            _ => None,
-        };
-        self.queued_index = None;
+        self.playlist.remove(removed);
         self.playlist_changed(removed, reason);
         self.queue_following();
     }
@@ -392,7 +351,7 @@ impl Engine {
     /// Tells the client the playlist as it is now, and why.
     fn playlist_changed(&mut self, removed: &[String], reason: &'static str) {
         self.events.push(PlaybackEvent::PlaylistChanged {
-            tracks: self.playlist.clone(),
+            tracks: self.playlist.tracks().to_vec(),
             removed: removed.to_vec(),
             reason,
         });
@@ -400,16 +359,22 @@ impl Engine {
 
     /// Appends `track_id` to the playlist; returns its index.
     fn append(&mut self, track_id: &str) -> usize {
-        self.playlist.push(track_id.to_owned());
+        let index = self.playlist.append(track_id);
         self.playlist_changed(&[], "added");
-        self.playlist.len() - 1
+        index
     }
 
     /// Drops every playlist entry that has left the cache: deleted here, or evicted or
     /// deleted by another daemon sharing it.
     pub fn forget_missing(&mut self) {
         self.cache_checked = Instant::now();
-        let mut gone: Vec<String> = self.playlist.iter().filter(|id| !self.known(id)).cloned().collect();
+        let mut gone: Vec<String> = self
+            .playlist
+            .tracks()
+            .iter()
+            .filter(|id| !self.known(id))
+            .cloned()
+            .collect();
         gone.sort();
         gone.dedup(); // a track may be listed twice
         if !gone.is_empty() {
@@ -419,17 +384,16 @@ impl Engine {
     }
 
     fn start(&mut self, index: usize) -> Result<(), PlaybackError> {
-        let track_id = self.playlist[index].clone();
+        let track_id = self.playlist.track(index).to_owned();
         let track = self.load(&track_id)?;
         self.announce_end("skipped");
         self.mixer().play(track, 0);
-        self.index = Some(index);
-        self.queued_index = None;
+        self.playlist.hear(Some(index));
         self.prefetched_for = None;
         self.announce_start(track_id.clone());
         // The next track is queued before the device runs, so even a short track on a
-        // fast device hands over to it. (This may drop unplayable entries and so move
-        // `index`: only `track_id` is used below.)
+        // fast device hands over to it. (This may drop unplayable entries and so move the
+        // track heard: only `track_id` is used below.)
         self.queue_following();
         self.output.run(true);
         // After the device runs: the LRU record is not worth a moment of silence. (A growing
@@ -447,12 +411,12 @@ impl Engine {
     /// cache holds nothing playable.
     fn start_playlist(&mut self) -> Result<bool, PlaybackError> {
         self.forget_missing();
-        while !self.playlist.is_empty() {
-            let index = self.index.unwrap_or(0).min(self.playlist.len() - 1);
+        while !self.playlist.tracks().is_empty() {
+            let index = self.playlist.heard().unwrap_or(0).min(self.playlist.tracks().len() - 1);
             match self.start(index) {
                 Ok(()) => return Ok(true),
                 Err(e) => {
-                    let track_id = self.playlist[index].clone();
+                    let track_id = self.playlist.track(index).to_owned();
                     self.drop_unplayable(&track_id, e.to_string());
                 }
             }
@@ -476,7 +440,7 @@ impl Engine {
         match track_id {
             Some(id) => {
                 self.check_known(id)?;
-                let index = match self.playlist.iter().position(|t| t == id) {
+                let index = match self.playlist.position(id) {
                     Some(i) => i,
                     None => self.append(id),
                 };
@@ -493,11 +457,10 @@ impl Engine {
     /// a requested track finishes generating while another one plays).
     pub fn play_now(&mut self, track_id: &str) -> Result<(), PlaybackError> {
         self.check_known(track_id)?;
-        match (self.index, self.current_track()) {
+        match (self.playlist.heard(), self.current_track()) {
             (Some(index), Some(_)) if self.is_playing() => {
-                self.playlist.insert(index + 1, track_id.to_owned());
+                self.playlist.insert_after(index, track_id);
                 self.playlist_changed(&[], "added");
-                self.queued_index = None;
                 self.skip()
             }
             _ => self.play(Some(track_id)).map(|_| ()),
@@ -540,8 +503,7 @@ impl Engine {
     fn silence(&mut self, reason: &'static str) {
         self.mixer().stop();
         self.output.run(false);
-        self.index = None;
-        self.queued_index = None;
+        self.playlist.hear(None);
         self.announce_end(reason);
     }
 
@@ -575,10 +537,9 @@ impl Engine {
         };
         if skipped {
             self.announce_end("skipped");
-            if let Some(next) = self.queued_index.take() {
-                self.index = Some(next);
+            if let Some(next) = self.playlist.hear_queued() {
                 self.prefetched_for = None;
-                self.announce_start(self.playlist[next].clone());
+                self.announce_start(self.playlist.track(next).to_owned());
             }
             self.queue_following();
         } else {
@@ -588,7 +549,7 @@ impl Engine {
     }
 
     pub fn playlist(&self) -> &[String] {
-        &self.playlist
+        self.playlist.tracks()
     }
 
     pub fn playlist_add(&mut self, track_id: &str) -> Result<(), PlaybackError> {
@@ -600,7 +561,7 @@ impl Engine {
 
     /// Removes every occurrence; the track playing keeps playing to its end.
     pub fn playlist_remove(&mut self, track_id: &str) -> Result<(), PlaybackError> {
-        if !self.playlist.iter().any(|t| t == track_id) {
+        if !self.playlist.contains(track_id) {
             return Err(PlaybackError::NotInPlaylist(track_id.to_owned()));
         }
         self.drop_from_playlist(&[track_id.to_owned()], "removed");
@@ -611,8 +572,6 @@ impl Engine {
     pub fn playlist_clear(&mut self) {
         self.playlist.clear();
         self.playlist_changed(&[], "cleared");
-        self.index = None;
-        self.queued_index = None;
         self.mixer().clear_queued();
     }
 
@@ -627,7 +586,7 @@ impl Engine {
 
     pub fn set_crossfade(&mut self, seconds: f64) {
         self.crossfade_sec = seconds;
-        self.queued_index = None;
+        self.playlist.set_queued(None); // queued with the old crossfade
         self.queue_following();
     }
 
@@ -636,13 +595,12 @@ impl Engine {
     }
 
     pub fn set_loop(&mut self, enabled: bool) {
-        self.loop_playlist = enabled;
-        self.queued_index = None;
+        self.playlist.set_loops(enabled);
         self.queue_following();
     }
 
     pub fn loops(&self) -> bool {
-        self.loop_playlist
+        self.playlist.loops()
     }
 
     /// Takes those of `track_ids` that are still to come out of the playlist.
@@ -660,8 +618,7 @@ impl Engine {
 
     /// The playlist after the track heard (all of it when none is).
     pub fn upcoming(&self) -> &[String] {
-        let after = self.index.map_or(0, |i| i + 1);
-        &self.playlist[after.min(self.playlist.len())..]
+        self.playlist.upcoming()
     }
 
     /// Seconds of music queued from now, without wrapping: what is left of the track heard and
@@ -719,7 +676,7 @@ impl Engine {
             "position_sec": (position * 100.0).round() / 100.0,
             "duration_sec": (duration * 100.0).round() / 100.0,
             "volume": (m.target_volume() as f64 * 1000.0).round() / 1000.0,
-            "loop": self.loop_playlist,
+            "loop": self.playlist.loops(),
             "crossfade_sec": self.crossfade_sec,
             "dropouts": output::DROPOUTS.load(std::sync::atomic::Ordering::Relaxed),
             "streaming": streaming,
@@ -751,8 +708,7 @@ impl Engine {
                     if self.announced.as_ref() == Some(&from) {
                         self.announce_end("finished");
                     }
-                    self.index = self.position_after(self.index, &to);
-                    self.queued_index = None;
+                    self.playlist.heard_went_on_to(&to);
                     self.prefetched_for = None;
                     self.announce_start(to);
                     self.queue_following();
@@ -761,7 +717,7 @@ impl Engine {
                     if self.announced.as_ref() == Some(&track_id) {
                         self.announce_end("finished");
                     }
-                    self.index = None;
+                    self.playlist.hear(None);
                     self.output.run(false);
                 }
             }
@@ -808,7 +764,7 @@ impl Engine {
 
     /// At half of the current track, with nothing after it in the playlist, once.
     fn check_prefetch(&mut self) {
-        let Some(index) = self.index else { return };
+        let Some(index) = self.playlist.heard() else { return };
         let (id, half_way) = {
             let m = self.mixer();
             match m.now_playing() {
@@ -816,7 +772,7 @@ impl Engine {
                 _ => return,
             }
         };
-        let last_in_playlist = index + 1 >= self.playlist.len();
+        let last_in_playlist = self.playlist.is_last(index);
         // A track still generating waits: the generator is busy with it.
         if half_way && last_in_playlist && !self.is_live(&id) && self.prefetched_for.as_deref() != Some(&id) {
             self.prefetched_for = Some(id.clone());

@@ -7,6 +7,7 @@ mod error;
 pub mod growing;
 pub mod mixer;
 pub mod output;
+mod playlist;
 pub mod prepare;
 pub mod resample;
 pub mod spectrum;
