@@ -1,6 +1,6 @@
-//! The control side of playback: playlist, transport, crossfade scheduling, events,
-//! device selection and recovery. Runs on the RPC and pump threads, never on the audio
-//! thread; talks to the mixer through short O(1) critical sections.
+//! The control side of playback: transport through the playlist (playlist.rs), crossfade
+//! scheduling, events, device selection and recovery. Runs on the RPC and pump threads, never
+//! on the audio thread; talks to the mixer through short O(1) critical sections.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
