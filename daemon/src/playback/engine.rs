@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::device_watch::DeviceWatch;
 use super::mixer::{effective_crossfade, Mixer, MixerEvent, MixerState, PreparedTrack};
 use super::output::{self, ErrorSlot, OpenOutput, Output};
 use super::playlist::Playlist;
@@ -57,7 +58,6 @@ pub enum PlaybackEvent {
     },
 }
 
-const MAX_RETRY: Duration = Duration::from_secs(8);
 /// How often the playlist is checked against the cache, which another daemon may change.
 const CACHE_CHECK: Duration = Duration::from_secs(1);
 
@@ -65,13 +65,7 @@ pub struct Engine {
     mixer: Arc<Mutex<Mixer>>,
     output: Output,
     errors: ErrorSlot,
-    /// The device asked for: `None` = system default, `Some("none")` = no device.
-    wanted_device: Option<String>,
-    opened: Option<OpenOutput>,
-    /// When to try reopening a lost device, and the next back-off.
-    retry: Option<(Instant, Duration)>,
-    /// In an outage: reported once; `Some(true)` once reopened, until a clean tick.
-    outage: Option<bool>,
+    device: DeviceWatch,
     cache: Arc<Cache>,
     playlist: Playlist,
     crossfade_sec: f64,
@@ -101,10 +95,7 @@ impl Engine {
             mixer,
             output,
             errors,
-            wanted_device: device,
-            opened: None,
-            retry: None,
-            outage: None,
+            device: DeviceWatch::new(device),
             cache,
             playlist: Playlist::new(),
             crossfade_sec: crate::defaults::CROSSFADE_SEC,
@@ -163,10 +154,7 @@ impl Engine {
             let m = self.mixer();
             m.now_playing().map(|(t, pos)| (t.track_id.clone(), pos, m.state()))
         };
-        let opened = self
-            .output
-            .open(self.wanted_device.as_deref())
-            .map_err(PlaybackError::Device)?;
+        let opened = self.output.open(self.device.wanted()).map_err(PlaybackError::Device)?;
         if opened.sample_rate != old_rate {
             if let Some((id, pos, state)) = &snapshot {
                 let track = self.load_at(id, opened.sample_rate)?;
@@ -183,24 +171,18 @@ impl Engine {
         *self.errors.lock().unwrap_or_else(|e| e.into_inner()) = None;
         // A paused track stays paused on the new device, which starts on resume.
         self.output.run(self.mixer().state() == MixerState::Playing);
-        self.opened = Some(opened.clone());
-        self.retry = None;
+        self.device.open(opened.clone());
         Ok(opened)
     }
 
     fn lost_device(&mut self, message: String) {
         tracing::warn!("audio device error: {message}");
-        self.opened = None;
         self.output.run(false);
-        if self.outage.replace(false).is_none() {
+        if self.device.lose() {
             self.events.push(PlaybackEvent::DeviceError {
                 message: format!("audio output unavailable ({message}); playback resumes when it is back"),
             });
         }
-        let backoff = self
-            .retry
-            .map_or(Duration::from_millis(500), |(_, b)| (b * 2).min(MAX_RETRY));
-        self.retry = Some((Instant::now() + backoff, backoff));
     }
 
     /// A track at the device rate: the growing one while it generates, else from the cache.
@@ -633,8 +615,8 @@ impl Engine {
 
     pub fn devices(&self) -> Value {
         json!({
-            "current": self.opened.as_ref().map(|o| &o.name),
-            "output": self.opened,
+            "current": self.device_name(),
+            "output": self.device.opened(),
             "available": output::list_devices(),
         })
     }
@@ -642,9 +624,9 @@ impl Engine {
     /// Switches the output live; the current track continues from its position. If the
     /// new device cannot be opened, the previous one is reopened.
     pub fn set_device(&mut self, device: &str) -> Result<OpenOutput, PlaybackError> {
-        let previous = self.wanted_device.replace(device.to_owned());
+        let previous = self.device.want(Some(device.to_owned()));
         self.reopen().inspect_err(|_| {
-            self.wanted_device = previous;
+            self.device.want(previous);
             if let Err(e) = self.reopen() {
                 self.lost_device(e.to_string());
             }
@@ -652,7 +634,7 @@ impl Engine {
     }
 
     pub fn device_name(&self) -> Option<&str> {
-        self.opened.as_ref().map(|o| o.name.as_str())
+        self.device.opened().map(|o| o.name.as_str())
     }
 
     pub fn status(&self) -> Value {
@@ -694,7 +676,7 @@ impl Engine {
             MixerState::Stopped => false,
         };
         drop(mixer);
-        sounding || self.waiting.is_some() || self.retry.is_some() || self.outage.is_some() || !self.events.is_empty()
+        sounding || self.waiting.is_some() || self.device.watching() || !self.events.is_empty()
     }
 
     /// Takes in what the mixer did since the last look: the playlist moves on as it does.
@@ -742,21 +724,17 @@ impl Engine {
         if let Some(message) = failure {
             self.lost_device(message);
         }
-        if self.outage == Some(true) && self.retry.is_none() {
+        if self.device.restored() {
             // Reopened, and a whole tick passed without a new error: it is back.
-            self.outage = None;
             let device = self.device_name().unwrap_or_default().to_owned();
             self.events.push(PlaybackEvent::DeviceRestored { device });
         }
-        if let Some((when, backoff)) = self.retry {
-            if Instant::now() >= when {
-                match self.reopen() {
-                    Ok(_) => self.outage = Some(true),
-                    Err(e) => {
-                        tracing::debug!("audio device still unavailable: {e}");
-                        let backoff = (backoff * 2).min(MAX_RETRY);
-                        self.retry = Some((Instant::now() + backoff, backoff));
-                    }
+        if self.device.retry_due() {
+            match self.reopen() {
+                Ok(_) => self.device.reopened(),
+                Err(e) => {
+                    tracing::debug!("audio device still unavailable: {e}");
+                    self.device.back_off();
                 }
             }
         }

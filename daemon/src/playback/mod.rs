@@ -2,6 +2,7 @@
 //! equal-power crossfades, smooth volume, device switching and recovery.
 
 pub mod alsa_log;
+mod device_watch;
 mod engine;
 mod error;
 pub mod growing;
