@@ -115,21 +115,9 @@ fn two_daemons_share_one_cache() {
     );
 }
 
-fn lame_on_path() -> bool {
-    std::process::Command::new("lame")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn mp3_through_lame() {
-    if !lame_on_path() {
-        assert!(
-            std::env::var_os("LOFI_REQUIRE_LAME").is_none(),
-            "lame is required in this run"
-        );
-        eprintln!("skipping: lame not installed");
+    if !common::lame_or_skip() {
         return;
     }
     let dir = tempdir();

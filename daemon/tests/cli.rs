@@ -114,11 +114,7 @@ fn clear_one_line_errors() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
     // MP3 through lame carries the same tags.
-    if std::process::Command::new("lame")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    if common::lame_or_skip() {
         let mp3 = dir.path().join("beat.mp3");
         let out = common::daemon_command()
             .args(["generate", "mp3 test", "--duration", "3", "--seed", "3", "--out"])

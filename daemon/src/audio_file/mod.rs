@@ -86,8 +86,15 @@ pub fn save(out: &Path, audio: &Audio, format: AudioFormat, provenance: &Provena
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (temp, _) = write_temp(dir, ".lofi-", 0o666, audio, format, provenance)
+    let (temp, written) = write_temp(dir, ".lofi-", 0o666, audio, format, provenance)
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    // The cache keeps a WAV when lame fails; a file the user named .mp3 must be one.
+    if written != format {
+        return Err(format!(
+            "cannot write {}: lame could not encode it (its message is in the log)",
+            out.display()
+        ));
+    }
     temp.persist(out)
         .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
     Ok(())

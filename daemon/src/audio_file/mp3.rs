@@ -23,16 +23,22 @@ pub fn lame_available() -> bool {
 
 /// Encodes the WAV at `wav_path` into `mp3_path` (128 kbit/s); `false` when lame failed.
 pub fn encode(wav_path: &Path, mp3_path: &Path) -> io::Result<bool> {
-    let status = Command::new("lame")
+    let run = Command::new("lame")
         .args(["--quiet", "-b", "128"])
         .arg(wav_path)
         .arg(mp3_path)
         .stdin(Stdio::null())
-        .status()?;
-    if !status.success() {
-        tracing::warn!("lame failed ({status})");
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    // lame 3.100 exits 0 when its last writes fail (on a full disk: the final flush, the LAME
+    // tag's update), leaving a cut MP3; it says so on stderr, where --quiet leaves only errors.
+    let said = String::from_utf8_lossy(&run.stderr);
+    let finished = run.status.success() && said.trim().is_empty();
+    if !finished {
+        tracing::warn!("lame failed ({}): {}", run.status, said.trim());
     }
-    Ok(status.success())
+    Ok(finished)
 }
 
 /// Decodes an MP3 through a temporary WAV.

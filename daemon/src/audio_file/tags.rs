@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use lofty::config::WriteOptions;
+use lofty::id3::v2::Id3v2Tag;
 use lofty::prelude::*;
 use lofty::tag::{Tag, TagType};
 
@@ -41,7 +42,22 @@ pub fn write(path: &Path, format: AudioFormat, provenance: &Provenance) -> Resul
         ItemKey::EncoderSoftware,
         format!("lofi-daemon {}", env!("CARGO_PKG_VERSION")),
     );
-    tag.save_to_path(path, WriteOptions::default())
+    match format {
+        AudioFormat::Wav => tag.save_to_path(path, WriteOptions::default()),
+        AudioFormat::Mp3 => in_a_fixed_order(Id3v2Tag::from(tag)).save_to_path(path, WriteOptions::default()),
+    }
+}
+
+/// lofty makes ID3v2 frames from a generic tag through hash maps, in a different order each time:
+/// sorted by id, the same track's MP3 is the same bytes each time it is made.
+fn in_a_fixed_order(tag: Id3v2Tag) -> Id3v2Tag {
+    let mut frames: Vec<_> = tag.into_iter().collect();
+    frames.sort_by(|a, b| a.id_str().cmp(b.id_str()));
+    let mut sorted = Id3v2Tag::new();
+    for frame in frames {
+        sorted.insert(frame);
+    }
+    sorted
 }
 
 /// Reads the provenance back from a file tagged by [`write`].

@@ -1,0 +1,315 @@
+//! A full disk: a real tmpfs mounted on the cache (or an output) directory in a mount namespace
+//! of the daemon's own, filled by this test through `/proc/<pid>/root` so that the daemon meets
+//! the end of the disk at every stage of a store (the audio, lame's MP3, the tags, the sidecar).
+//! Each time the generation either lands whole or fails with `CACHE_WRITE_ERROR` naming the full
+//! disk, and the tracks already cached stay whole and playable; a radio stops saying why; and
+//! `generate --out` fails in one sentence. Needs the right to unshare mounts (root, as here and
+//! in CI); skipped, saying so, elsewhere.
+
+mod common;
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assert_cache_consistent, tempdir, Daemon};
+use serde_json::{json, Value};
+
+const PAGE: u64 = 4096;
+const TMPFS_BYTES: u64 = 8 << 20;
+/// 127 964 frames: the WAV (16-bit stereo, a 44-byte header) ends 100 bytes short of a page,
+/// so its tags take a page of their own and the sweep below also fills the disk at them.
+const FRAMES: u64 = 1024 * 125 - 36;
+
+/// Makes `command` start in a mount namespace of its own, with a tmpfs of `bytes` on `dir`.
+fn on_a_small_tmpfs(command: &mut Command, dir: &Path, bytes: u64) {
+    let target = CString::new(dir.as_os_str().as_bytes()).unwrap();
+    let options = CString::new(format!("size={bytes}")).unwrap();
+    // SAFETY: only system calls between fork and exec, on strings made before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            let mounted = libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    private,
+                    std::ptr::null(),
+                ) == 0
+                && libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    options.as_ptr().cast(),
+                ) == 0;
+            if mounted {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// Whether this user may mount a tmpfs in a mount namespace of its own (skipping, saying so, if not).
+fn can_mount_a_tmpfs(dir: &Path) -> bool {
+    let mut probe = Command::new("true");
+    on_a_small_tmpfs(&mut probe, dir, PAGE);
+    let mounted = probe.status();
+    if let Err(e) = &mounted {
+        eprintln!("skipped: this user cannot mount a tmpfs in a mount namespace of its own ({e})");
+    }
+    mounted.is_ok()
+}
+
+/// A daemon whose cache is a small tmpfs, and that cache as this process sees it; `None` (said
+/// on stderr) where this user may not mount one.
+fn daemon_on_a_small_disk(dir: &Path, extra: &[&str]) -> Option<(Daemon, PathBuf)> {
+    let cache = dir.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    if !can_mount_a_tmpfs(&cache) {
+        return None;
+    }
+    let d = Daemon::start_with(dir, extra, |command| on_a_small_tmpfs(command, &cache, TMPFS_BYTES));
+    let seen_from_here = PathBuf::from(format!("/proc/{}/root", d.child.id())).join(cache.strip_prefix("/").unwrap());
+    Some((d, seen_from_here))
+}
+
+/// A file that takes the disk's free space: `fill` takes all of it, `leave` gives some back.
+struct Filler {
+    file: File,
+}
+
+impl Filler {
+    fn new(cache: &Path) -> Filler {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cache.join("filler"))
+            .unwrap();
+        Filler { file }
+    }
+
+    fn fill(&mut self) {
+        let page = [0u8; PAGE as usize];
+        loop {
+            match self.file.write(&page) {
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+    }
+
+    /// Fills the disk, then frees `bytes` of it.
+    fn leave(&mut self, bytes: u64) {
+        self.fill();
+        let len = self.file.metadata().unwrap().len();
+        assert!(len >= bytes, "the filler holds {len} bytes, {bytes} asked back");
+        self.file.set_len(len - bytes).unwrap();
+    }
+}
+
+/// The generation's outcome: its `generation_complete` or `generation_error` params, and which.
+fn generation_outcome(d: &mut Daemon, params: Value) -> (bool, Value) {
+    let ack = d.result("generate", params);
+    let id = ack["track_id"].clone();
+    let ours = |v: &Value| {
+        (v["method"] == "generation_complete" || v["method"] == "generation_error") && v["params"]["track_id"] == id
+    };
+    if let Some(i) = d.backlog.iter().position(ours) {
+        let v = d.backlog.remove(i);
+        return (v["method"] == "generation_complete", v["params"].clone());
+    }
+    loop {
+        let v = d.read(common::timeout()).expect("the generation ends");
+        if ours(&v) {
+            return (v["method"] == "generation_complete", v["params"].clone());
+        }
+        d.backlog.push(v);
+    }
+}
+
+fn cached_ids(d: &mut Daemon) -> Vec<String> {
+    let mut ids: Vec<String> = d
+        .result("cache_list", json!({}))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["track_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The WAV at `path` decodes to its end with `FRAMES` of audio.
+fn assert_whole_wav(path: &Path) {
+    let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(reader.duration() as u64, FRAMES, "{}", path.display());
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(samples.len() as u64, FRAMES * reader.spec().channels as u64);
+}
+
+/// A daemon storing `format` on a small disk generates the same track again and again, the
+/// disk filled each time to leave a different amount free: none, a page, and a page at a time
+/// around each point where the store needs more (`stages`: the bytes on disk at each), so that
+/// every write of the store meets the end of the disk. Each time the track lands identical to
+/// the one stored with room to spare (or, for an MP3 that lame could not finish, as a whole
+/// WAV) or fails with `CACHE_WRITE_ERROR` naming the full disk; nothing half-written stays and
+/// the track cached before is untouched. Then, the disk still full, that track plays, and once
+/// space is back the next generation lands without a restart.
+fn sweep_free_space(format: &str, stages: impl Fn(u64) -> Vec<u64>) {
+    let dir = tempdir();
+    let Some((mut d, cache)) = daemon_on_a_small_disk(dir.path(), &["--format", format]) else {
+        return;
+    };
+    let generation =
+        |seed: u64| json!({ "prompt": "rain on a tin roof", "seed": seed, "duration_sec": FRAMES as f64 / 32000.0 });
+    let (done, kept) = generation_outcome(&mut d, generation(1));
+    assert!(done, "{kept}");
+    // The daemon's paths are in its own mount namespace: read them through `cache`.
+    let seen_from_here = |done: &Value| cache.join(Path::new(done["path"].as_str().unwrap()).file_name().unwrap());
+    let kept_file = seen_from_here(&kept);
+    let kept_bytes = std::fs::read(&kept_file).unwrap();
+    let (done, reference) = generation_outcome(&mut d, generation(2));
+    assert!(done, "{reference}");
+    assert_eq!(reference["format"], format);
+    let reference_bytes = std::fs::read(seen_from_here(&reference)).unwrap();
+    d.result("cache_delete", json!({ "track_id": reference["track_id"] }));
+    let before = cached_ids(&mut d);
+
+    let mut filler = Filler::new(&cache);
+    let around = |bytes: u64| (bytes / PAGE).saturating_sub(2)..=bytes / PAGE + 2;
+    let mut frees: Vec<u64> = stages(reference_bytes.len() as u64)
+        .into_iter()
+        .flat_map(|bytes| around(bytes).map(|pages| pages * PAGE))
+        .collect();
+    frees.extend([0, PAGE]);
+    frees.sort();
+    frees.dedup();
+    let (mut failed, mut landed) = (0, 0);
+    for &free in &frees {
+        filler.leave(free);
+        let (done, outcome) = generation_outcome(&mut d, generation(2));
+        if done {
+            landed += 1;
+            let stored = seen_from_here(&outcome);
+            if outcome["format"] == format {
+                assert!(
+                    std::fs::read(&stored).unwrap() == reference_bytes,
+                    "{free} bytes free: {} differs",
+                    stored.display()
+                );
+            } else {
+                assert_eq!(outcome["format"], "wav", "{outcome}");
+                assert_whole_wav(&stored);
+            }
+            d.result("cache_delete", json!({ "track_id": outcome["track_id"] }));
+        } else {
+            failed += 1;
+            assert_eq!(outcome["code"], "CACHE_WRITE_ERROR", "{free} bytes free: {outcome}");
+            let message = outcome["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("cannot write to the cache at ") && message.contains("No space left on device"),
+                "{free} bytes free: {message}"
+            );
+        }
+        assert_eq!(cached_ids(&mut d), before, "{free} bytes free");
+        assert_cache_consistent(&cache);
+        assert!(
+            std::fs::read(&kept_file).unwrap() == kept_bytes,
+            "{free} bytes free: the cached track changed"
+        );
+    }
+    eprintln!(
+        "{format}: {} amounts of free space from 0 to {} bytes: {landed} landed, {failed} failed",
+        frees.len(),
+        frees.last().unwrap()
+    );
+    assert!(failed > 0 && landed > 0, "the sweep missed the track's size");
+
+    filler.leave(0);
+    d.result("play", json!({ "track_id": before[0] }));
+    d.notification("playback_started", |p| p["track_id"] == before[0].as_str());
+    d.result("stop", json!({}));
+    filler.file.set_len(0).unwrap();
+    let (done, outcome) = generation_outcome(&mut d, generation(3));
+    assert!(done, "{outcome}");
+}
+
+#[test]
+fn a_full_disk_at_any_stage_of_storing_a_wav_fails_in_one_sentence_and_loses_nothing() {
+    // The stored WAV with its tags, then its sidecar.
+    sweep_free_space("wav", |track| vec![track, track + PAGE]);
+}
+
+#[test]
+fn a_full_disk_at_any_stage_of_storing_an_mp3_fails_in_one_sentence_and_loses_nothing() {
+    if !common::lame_or_skip() {
+        return;
+    }
+    // The WAV that lame reads (16-bit stereo, a 44-byte header), then the MP3 beside it, its
+    // tags, its sidecar.
+    let wav = FRAMES * 4 + 44;
+    sweep_free_space("mp3", |track| vec![wav, wav + track, wav + track + PAGE]);
+}
+
+#[test]
+fn the_radio_on_a_full_disk_stops_saying_why() {
+    let dir = tempdir();
+    let Some((mut d, cache)) = daemon_on_a_small_disk(dir.path(), &[]) else {
+        return;
+    };
+    d.result("status", json!({})); // the daemon has its cache open
+    Filler::new(&cache).leave(0);
+    d.result("radio_start", json!({ "prompt": "rainy night", "seed": 3 }));
+    let stopped = d.notification("radio_stopped", |_| true);
+    assert_eq!(stopped["reason"], "CACHE_WRITE_ERROR", "{stopped}");
+    assert!(
+        stopped["message"].as_str().unwrap().contains("No space left on device"),
+        "{stopped}"
+    );
+    assert!(d.result("status", json!({}))["radio"].is_null());
+    assert_cache_consistent(&cache);
+}
+
+#[test]
+fn generate_out_on_a_full_disk_fails_in_one_sentence() {
+    let dir = tempdir();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    if !can_mount_a_tmpfs(&out_dir) {
+        return;
+    }
+    let duration = (FRAMES as f64 / 32000.0).to_string();
+    let generate = |name: &str, disk_bytes: u64| {
+        let mut command = common::daemon_command();
+        command.args(["generate", "rain", "--seed", "1", "--duration", &duration, "--out"]);
+        command.arg(out_dir.join(name));
+        on_a_small_tmpfs(&mut command, &out_dir, disk_bytes);
+        let run = command.output().unwrap();
+        assert_eq!(run.status.code(), Some(1), "{name} on {disk_bytes} bytes");
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    let said = generate("beat.wav", 64 << 10);
+    let last = said.trim().lines().last().unwrap();
+    assert!(
+        last.contains("cannot write ") && last.contains("beat.wav: No space left on device"),
+        "{said}"
+    );
+    if common::lame_or_skip() {
+        // Room for the WAV that lame reads and a page of the MP3.
+        let said = generate("beat.mp3", (FRAMES * 4 + 44).div_ceil(PAGE) * PAGE + PAGE);
+        let last = said.trim().lines().last().unwrap();
+        assert!(last.contains("beat.mp3: lame could not encode it"), "{said}");
+    }
+}
