@@ -2,9 +2,10 @@
 //! of the daemon's own, filled by this test through `/proc/<pid>/root` so that the daemon meets
 //! the end of the disk at every stage of a store (the audio, lame's MP3, the tags, the sidecar).
 //! Each time the generation either lands whole or fails with `CACHE_WRITE_ERROR` naming the full
-//! disk, and the tracks already cached stay whole and playable; a radio stops saying why; and
-//! `generate --out` fails in one sentence. Needs the right to unshare mounts (root, as here and
-//! in CI); skipped, saying so, elsewhere.
+//! disk, and the tracks already cached stay whole and playable; an AI track streaming as it plays
+//! plays out and says why it is not kept; a radio stops saying why; and `generate --out` fails in
+//! one sentence. Needs the right to unshare mounts (root, as here and in CI); skipped, saying
+//! so, elsewhere.
 
 mod common;
 
@@ -312,4 +313,50 @@ fn generate_out_on_a_full_disk_fails_in_one_sentence() {
         let last = said.trim().lines().last().unwrap();
         assert!(last.contains("beat.mp3: lame could not encode it"), "{said}");
     }
+}
+
+/// An AI track asked to play streams from memory: on a full disk its store fails after it
+/// started, the failure is said, and what arrived (here all of it) plays out to its end.
+#[test]
+fn an_ai_track_streaming_on_a_full_disk_plays_out_and_says_why_it_is_not_kept() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    if !can_mount_a_tmpfs(&cache) {
+        return;
+    }
+    let model = common::quantized_fixture(dir.path(), lofi_convert::FileType::Q8_0);
+    let args = [
+        "--backend",
+        "ggml",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+    ];
+    let mut d = Daemon::start_with(dir.path(), &args, |command| {
+        command.env("LOFI_TEST_STEP_DELAY_MS", "8");
+        on_a_small_tmpfs(command, &cache, TMPFS_BYTES);
+    });
+    let seen_from_here = PathBuf::from(format!("/proc/{}/root", d.child.id())).join(cache.strip_prefix("/").unwrap());
+    d.result("playback_config", json!({ "loop": false }));
+    Filler::new(&seen_from_here).leave(0);
+    let ack = d.result(
+        "generate",
+        json!({ "prompt": "rain", "seed": 3, "duration_sec": 6, "play": true }),
+    );
+    let id = ack["track_id"].as_str().unwrap().to_owned();
+    d.notification("playback_started", |p| p["track_id"] == id.as_str());
+    let failed = d.notification("generation_error", |p| p["track_id"] == id.as_str());
+    assert_eq!(failed["code"], "CACHE_WRITE_ERROR", "{failed}");
+    assert!(failed["message"].as_str().unwrap().contains("No space left on device"));
+    let mut furthest = 0.0f64;
+    common::wait_for(|| {
+        let playback = d.result("status", json!({}))["playback"].clone();
+        furthest = furthest.max(playback["position_sec"].as_f64().unwrap());
+        playback["state"] == "stopped"
+    });
+    assert!(furthest > 5.5, "played to {furthest} s of 6");
+    assert!(cached_ids(&mut d).is_empty());
+    assert_cache_consistent(&seen_from_here);
 }
