@@ -136,6 +136,16 @@ fn mp3_through_lame() {
         "MP3 carries an ID3v2 tag with the provenance"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
+
+    // A damaged MP3 cannot play, and the error says what lame said, not that lame is missing.
+    std::fs::write(path, b"not an mp3 at all").unwrap();
+    let err = d.error("play", json!({ "track_id": done["track_id"] }));
+    assert_eq!(err["data"]["reason"], "AUDIO_PLAYBACK_ERROR", "{err}");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("cannot decode ") && message.contains("lame failed") && !message.contains('\n'),
+        "{message}"
+    );
 }
 
 #[test]

@@ -56,7 +56,7 @@ pub fn write_temp(
     wav_file.as_file_mut().rewind()?;
     let (file, format) = if wanted == AudioFormat::Mp3 && mp3::lame_available() {
         let mp3_file = temp()?;
-        if mp3::encode(wav_file.path(), mp3_file.path())? {
+        if mp3::encode(wav_file.path(), mp3_file.path()) {
             (mp3_file, AudioFormat::Mp3)
         } else {
             (wav_file, AudioFormat::Wav)

@@ -1,7 +1,7 @@
 //! MP3 through the `lame` command line encoder (an optional dependency: without it tracks
 //! are stored as WAV and MP3s cannot be played).
 
-use std::io;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -21,41 +21,47 @@ pub fn lame_available() -> bool {
     })
 }
 
-/// Encodes the WAV at `wav_path` into `mp3_path` (128 kbit/s); `false` when lame failed.
-pub fn encode(wav_path: &Path, mp3_path: &Path) -> io::Result<bool> {
+/// Runs `lame --quiet` with `args`; the error is what it said, in one line. lame 3.100 exits 0
+/// when its last writes fail (on a full disk: an MP3's final flush and LAME tag), leaving a cut
+/// file; it says so on stderr, where --quiet leaves only errors, so anything said is a failure.
+fn run_lame(args: &[&OsStr]) -> Result<(), String> {
     let run = Command::new("lame")
-        .args(["--quiet", "-b", "128"])
-        .arg(wav_path)
-        .arg(mp3_path)
+        .arg("--quiet")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()?;
-    // lame 3.100 exits 0 when its last writes fail (on a full disk: the final flush, the LAME
-    // tag's update), leaving a cut MP3; it says so on stderr, where --quiet leaves only errors.
+        .output()
+        .map_err(|e| format!("cannot run lame: {e}"))?;
     let said = String::from_utf8_lossy(&run.stderr);
-    let finished = run.status.success() && said.trim().is_empty();
-    if !finished {
-        tracing::warn!("lame failed ({}): {}", run.status, said.trim());
+    let said: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if run.status.success() && said.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("lame failed ({}): {}", run.status, said.join("; ")))
     }
-    Ok(finished)
+}
+
+/// Encodes the WAV at `wav_path` into `mp3_path` (128 kbit/s); `false` (with a warning) when
+/// lame failed.
+pub fn encode(wav_path: &Path, mp3_path: &Path) -> bool {
+    let encoded = run_lame(&["-b".as_ref(), "128".as_ref(), wav_path.as_ref(), mp3_path.as_ref()]);
+    if let Err(why) = &encoded {
+        tracing::warn!("{why}");
+    }
+    encoded.is_ok()
 }
 
 /// Decodes an MP3 through a temporary WAV.
 pub fn decode(path: &Path) -> Result<wav::Audio, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot decode {}: {e}", path.display()))?;
     let out = dir.path().join("decoded.wav");
-    let status = Command::new("lame")
-        .args(["--quiet", "--decode"])
-        .arg(path)
-        .arg(&out)
-        .stdin(Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() => wav::read(&out).map_err(|e| format!("cannot read {}: {e}", path.display())),
-        _ => Err(format!(
+    match run_lame(&["--decode".as_ref(), path.as_ref(), out.as_ref()]) {
+        Ok(()) => wav::read(&out).map_err(|e| format!("cannot read {}: {e}", path.display())),
+        Err(_) if !lame_available() => Err(format!(
             "cannot decode {}: playing MP3 needs lame on PATH",
             path.display()
         )),
+        Err(why) => Err(format!("cannot decode {}: {why}", path.display())),
     }
 }
