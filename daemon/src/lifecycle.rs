@@ -85,11 +85,17 @@ impl PidFile {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
-        writeln!(file, "{}", std::process::id())?;
         let meta = file.metadata()?;
-        Ok(Arc::new(PidFile {
+        let pid_file = Arc::new(PidFile {
             created: Mutex::new(Some((path.to_owned(), meta.dev(), meta.ino()))),
-        }))
+        });
+        // One we could not write (a full disk) must not stay: an empty pid file would be in the
+        // way of every later start ("a file that is not a pid file").
+        if let Err(e) = writeln!(file, "{}", std::process::id()) {
+            pid_file.remove();
+            return Err(e);
+        }
+        Ok(pid_file)
     }
 
     /// The pid in an existing pid file; `None` when it is not one (not a regular file, or

@@ -1,21 +1,23 @@
-//! A full disk: a real tmpfs mounted on the cache (or an output) directory in a mount namespace
-//! of the daemon's own, filled by this test through `/proc/<pid>/root` so that the daemon meets
-//! the end of the disk at every stage of a store (the audio, lame's MP3, the tags, the sidecar).
-//! Each time the generation either lands whole or fails with `CACHE_WRITE_ERROR` naming the full
-//! disk, and the tracks already cached stay whole and playable; an AI track streaming as it plays
-//! plays out and says why it is not kept; a radio stops saying why; and `generate --out` fails in
-//! one sentence. Needs the right to unshare mounts (root, as here and in CI); skipped, saying
-//! so, elsewhere.
+//! A full disk: a real tmpfs mounted in a mount namespace held by a sleeping process, which the
+//! daemons under test enter, filled by this test through `/proc/<pid>/root` so that the daemon
+//! meets the end of the disk at every stage of a store (the audio, lame's MP3, the tags, the
+//! sidecar). Each time the generation either lands whole or fails with `CACHE_WRITE_ERROR`
+//! naming the full disk, and the tracks already cached stay whole and playable; an AI track
+//! streaming as it plays plays out and says why it is not kept; a radio stops saying why; two
+//! daemons sharing the cache fail and recover alike; `generate --out` fails in one sentence and
+//! leaves nothing; a pid file that cannot be written is not left in the way. Needs the right to
+//! unshare and enter mount namespaces (root, as here and in CI); skipped, saying so, elsewhere.
 
 mod common;
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use common::{assert_cache_consistent, tempdir, Daemon};
 use serde_json::{json, Value};
@@ -58,28 +60,68 @@ fn on_a_small_tmpfs(command: &mut Command, dir: &Path, bytes: u64) {
     }
 }
 
-/// Whether this user may mount a tmpfs in a mount namespace of its own (skipping, saying so, if not).
-fn can_mount_a_tmpfs(dir: &Path) -> bool {
-    let mut probe = Command::new("true");
-    on_a_small_tmpfs(&mut probe, dir, PAGE);
-    let mounted = probe.status();
-    if let Err(e) = &mounted {
-        eprintln!("skipped: this user cannot mount a tmpfs in a mount namespace of its own ({e})");
-    }
-    mounted.is_ok()
+/// A tmpfs of a given size mounted on a directory in a mount namespace of its own, held by a
+/// sleeping process: commands started [`SmallDisk::inside`] see the tmpfs there (several at
+/// once, one after another), this test sees it at [`SmallDisk::seen_from_here`].
+struct SmallDisk {
+    holder: Child,
+    namespace: File,
+    dir: PathBuf,
 }
 
-/// A daemon whose cache is a small tmpfs, and that cache as this process sees it; `None` (said
-/// on stderr) where this user may not mount one.
-fn daemon_on_a_small_disk(dir: &Path, extra: &[&str]) -> Option<(Daemon, PathBuf)> {
-    let cache = dir.join("cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    if !can_mount_a_tmpfs(&cache) {
-        return None;
+impl SmallDisk {
+    /// `None` (said on stderr) where this user may not mount one.
+    fn mount(dir: &Path, bytes: u64) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut holder = Command::new("sleep");
+        holder.arg("3600").stdin(Stdio::null());
+        on_a_small_tmpfs(&mut holder, dir, bytes);
+        let holder = match holder.spawn() {
+            Ok(holder) => holder,
+            Err(e) => {
+                eprintln!("skipped: this user cannot mount a tmpfs in a mount namespace of its own ({e})");
+                return None;
+            }
+        };
+        let namespace = File::open(format!("/proc/{}/ns/mnt", holder.id())).unwrap();
+        Some(SmallDisk {
+            holder,
+            namespace,
+            dir: dir.to_owned(),
+        })
     }
-    let d = Daemon::start_with(dir, extra, |command| on_a_small_tmpfs(command, &cache, TMPFS_BYTES));
-    let seen_from_here = PathBuf::from(format!("/proc/{}/root", d.child.id())).join(cache.strip_prefix("/").unwrap());
-    Some((d, seen_from_here))
+
+    /// Makes `command` start in the disk's mount namespace.
+    fn inside(&self, command: &mut Command) {
+        let namespace = self.namespace.as_raw_fd();
+        // SAFETY: one system call between fork and exec, on a descriptor open until the exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setns(namespace, libc::CLONE_NEWNS) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+
+    fn seen_from_here(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(self.dir.strip_prefix("/").unwrap())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// A daemon whose cache is `disk`.
+fn daemon_on(disk: &SmallDisk, dir: &Path, extra: &[&str]) -> Daemon {
+    assert_eq!(disk.dir, dir.join("cache"), "the harness puts the cache at <dir>/cache");
+    Daemon::start_with(dir, extra, |command| disk.inside(command))
 }
 
 /// A file that takes the disk's free space: `fill` takes all of it, `leave` gives some back.
@@ -170,9 +212,11 @@ fn assert_whole_wav(path: &Path) {
 /// space is back the next generation lands without a restart.
 fn sweep_free_space(format: &str, stages: impl Fn(u64) -> Vec<u64>) {
     let dir = tempdir();
-    let Some((mut d, cache)) = daemon_on_a_small_disk(dir.path(), &["--format", format]) else {
+    let Some(disk) = SmallDisk::mount(&dir.path().join("cache"), TMPFS_BYTES) else {
         return;
     };
+    let mut d = daemon_on(&disk, dir.path(), &["--format", format]);
+    let cache = disk.seen_from_here();
     let generation =
         |seed: u64| json!({ "prompt": "rain on a tin roof", "seed": seed, "duration_sec": FRAMES as f64 / 32000.0 });
     let (done, kept) = generation_outcome(&mut d, generation(1));
@@ -267,10 +311,11 @@ fn a_full_disk_at_any_stage_of_storing_an_mp3_fails_in_one_sentence_and_loses_no
 #[test]
 fn the_radio_on_a_full_disk_stops_saying_why() {
     let dir = tempdir();
-    let Some((mut d, cache)) = daemon_on_a_small_disk(dir.path(), &[]) else {
+    let Some(disk) = SmallDisk::mount(&dir.path().join("cache"), TMPFS_BYTES) else {
         return;
     };
-    d.result("status", json!({})); // the daemon has its cache open
+    let mut d = daemon_on(&disk, dir.path(), &[]);
+    let cache = disk.seen_from_here();
     Filler::new(&cache).leave(0);
     d.result("radio_start", json!({ "prompt": "rainy night", "seed": 3 }));
     let stopped = d.notification("radio_stopped", |_| true);
@@ -286,22 +331,27 @@ fn the_radio_on_a_full_disk_stops_saying_why() {
 #[test]
 fn generate_out_on_a_full_disk_fails_in_one_sentence() {
     let dir = tempdir();
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    if !can_mount_a_tmpfs(&out_dir) {
+    let Some(disk) = SmallDisk::mount(&dir.path().join("out"), TMPFS_BYTES) else {
         return;
-    }
+    };
+    let mut filler = Filler::new(&disk.seen_from_here());
     let duration = (FRAMES as f64 / 32000.0).to_string();
-    let generate = |name: &str, disk_bytes: u64| {
+    let mut generate = |name: &str, free: u64| {
+        filler.leave(free);
         let mut command = common::daemon_command();
         command.args(["generate", "rain", "--seed", "1", "--duration", &duration, "--out"]);
-        command.arg(out_dir.join(name));
-        on_a_small_tmpfs(&mut command, &out_dir, disk_bytes);
+        command.arg(disk.dir.join(name));
+        disk.inside(&mut command);
         let run = command.output().unwrap();
-        assert_eq!(run.status.code(), Some(1), "{name} on {disk_bytes} bytes");
+        assert_eq!(run.status.code(), Some(1), "{name} with {free} bytes free");
+        let left: Vec<_> = std::fs::read_dir(disk.seen_from_here())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["filler"], "{name}: nothing of it is left");
         String::from_utf8_lossy(&run.stderr).into_owned()
     };
-    let said = generate("beat.wav", 64 << 10);
+    let said = generate("beat.wav", 16 * PAGE);
     let last = said.trim().lines().last().unwrap();
     assert!(
         last.contains("cannot write ") && last.contains("beat.wav: No space left on device"),
@@ -320,11 +370,9 @@ fn generate_out_on_a_full_disk_fails_in_one_sentence() {
 #[test]
 fn an_ai_track_streaming_on_a_full_disk_plays_out_and_says_why_it_is_not_kept() {
     let dir = tempdir();
-    let cache = dir.path().join("cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    if !can_mount_a_tmpfs(&cache) {
+    let Some(disk) = SmallDisk::mount(&dir.path().join("cache"), TMPFS_BYTES) else {
         return;
-    }
+    };
     let model = common::quantized_fixture(dir.path(), lofi_convert::FileType::Q8_0);
     let args = [
         "--backend",
@@ -336,9 +384,9 @@ fn an_ai_track_streaming_on_a_full_disk_plays_out_and_says_why_it_is_not_kept() 
     ];
     let mut d = Daemon::start_with(dir.path(), &args, |command| {
         command.env("LOFI_TEST_STEP_DELAY_MS", "8");
-        on_a_small_tmpfs(command, &cache, TMPFS_BYTES);
+        disk.inside(command);
     });
-    let seen_from_here = PathBuf::from(format!("/proc/{}/root", d.child.id())).join(cache.strip_prefix("/").unwrap());
+    let seen_from_here = disk.seen_from_here();
     d.result("playback_config", json!({ "loop": false }));
     Filler::new(&seen_from_here).leave(0);
     let ack = d.result(
@@ -359,4 +407,71 @@ fn an_ai_track_streaming_on_a_full_disk_plays_out_and_says_why_it_is_not_kept() 
     assert!(furthest > 5.5, "played to {furthest} s of 6");
     assert!(cached_ids(&mut d).is_empty());
     assert_cache_consistent(&seen_from_here);
+}
+
+/// Two daemons share one cache on a full disk: both fail to store, saying why, neither loses
+/// the other's track; once there is room both make the same track, which is stored once.
+#[test]
+fn two_daemons_on_one_full_cache_fail_alike_and_recover_alike() {
+    let dir = tempdir();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("cache"), TMPFS_BYTES) else {
+        return;
+    };
+    let mut a = daemon_on(&disk, dir.path(), &[]);
+    let mut b = daemon_on(&disk, dir.path(), &[]);
+    let track = |seed: u64| json!({ "prompt": "two rooms", "seed": seed, "duration_sec": 2 });
+    assert!(generation_outcome(&mut a, track(1)).0);
+    let mut filler = Filler::new(&disk.seen_from_here());
+    filler.leave(0);
+    for d in [&mut a, &mut b] {
+        let (done, outcome) = generation_outcome(d, track(2));
+        assert!(!done && outcome["code"] == "CACHE_WRITE_ERROR", "{outcome}");
+        assert_eq!(cached_ids(d).len(), 1, "the first track stays");
+    }
+    filler.file.set_len(0).unwrap();
+    let (done_a, from_a) = generation_outcome(&mut a, track(2));
+    let (done_b, from_b) = generation_outcome(&mut b, track(2));
+    assert!(done_a && done_b, "{from_a} {from_b}");
+    assert_eq!(from_a["track_id"], from_b["track_id"]);
+    assert_eq!(cached_ids(&mut a), cached_ids(&mut b));
+    assert_eq!(cached_ids(&mut a).len(), 2);
+    assert_cache_consistent(&disk.seen_from_here());
+}
+
+/// A pid file that cannot be written (its disk full) fails the start in one sentence and is
+/// not left behind: an empty one would be in the way of every later start.
+#[test]
+fn a_pid_file_on_a_full_disk_fails_the_start_and_is_not_left_in_the_way() {
+    let dir = tempdir();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("run"), 16 * PAGE) else {
+        return;
+    };
+    let start = || {
+        let mut command = common::daemon_command();
+        command
+            .args(["--audio-device", "none", "--cache-dir"])
+            .arg(dir.path().join("cache"))
+            .arg("--pid-file")
+            .arg(disk.dir.join("lofi.pid"))
+            .stdin(Stdio::null());
+        disk.inside(&mut command);
+        command.output().unwrap()
+    };
+    let mut filler = Filler::new(&disk.seen_from_here());
+    filler.leave(0);
+    let full = start();
+    let said = String::from_utf8_lossy(&full.stderr);
+    assert!(!full.status.success(), "{said}");
+    let last = said.trim().lines().last().unwrap();
+    assert!(
+        last.contains("cannot write pid file") && last.contains("No space left on device"),
+        "{said}"
+    );
+    assert!(
+        !disk.seen_from_here().join("lofi.pid").exists(),
+        "an empty pid file was left"
+    );
+    filler.file.set_len(0).unwrap();
+    let again = start();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
 }
