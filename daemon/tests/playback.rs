@@ -244,6 +244,48 @@ fn bytes_through_the_alsa_file_plugin_show_volume_and_equal_power_crossfade() {
     }
 }
 
+/// Without a crossfade (`crossfade_set 0`, as for tracks under 2 s) the playlist goes on from
+/// one track to the next with neither a gap nor an overlap, through ALSA's file plugin, and a
+/// lone track loops; playback used to stop after the first track.
+#[test]
+fn without_a_crossfade_tracks_follow_each_other_gaplessly() {
+    let dir = tempdir();
+    let (home, out) = alsa_home(dir.path());
+    let mut d = Daemon::start_with(dir.path(), &["--audio-device", "default"], |cmd| {
+        cmd.env("HOME", &home);
+    });
+    let (a, b, path_a, path_b) = two_tracks(&mut d, 3.0);
+    d.result("prefetch_config", json!({ "enabled": false }));
+    d.result("crossfade_set", json!({ "duration_sec": 0 }));
+    d.result("volume_set", json!({ "level": 0.5 }));
+    d.result("playlist_add", json!({ "track_id": a }));
+    d.result("playlist_add", json!({ "track_id": b }));
+    d.result("play", json!({}));
+    d.notification("playback_ended", |p| p["track_id"] == a && p["reason"] == "finished");
+    d.notification("playback_started", |p| p["track_id"] == b);
+    d.notification("playback_started", |p| p["track_id"] == a);
+    d.result("stop", json!({}));
+
+    let played = read_played(&out);
+    let (ea, eb) = (at_device_rate(&path_a), at_device_rate(&path_b));
+    let start = align(&played, &ea, 0.5, 24_000).expect("track a found at volume 0.5");
+    for i in (4_800..ea.len()).step_by(7) {
+        assert!((played[start + i] - 0.5 * ea[i]).abs() < 3e-4, "a frame {i}");
+    }
+    let b_start = start + ea.len();
+    for i in (0..eb.len()).step_by(7) {
+        assert!(
+            (played[b_start + i] - 0.5 * eb[i]).abs() < 3e-4,
+            "b frame {i}, right after a"
+        );
+    }
+
+    d.result("playlist_remove", json!({ "track_id": b }));
+    d.result("play", json!({ "track_id": a }));
+    d.notification("playback_ended", |p| p["track_id"] == a && p["reason"] == "finished");
+    d.notification("playback_started", |p| p["track_id"] == a);
+}
+
 /// A stereo MusicGen (the stereo fixture: 8 codebooks, each channel through EnCodec) plays
 /// through ALSA's `file` plugin with its left and right different, each as the engine made it.
 #[test]

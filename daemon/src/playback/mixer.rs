@@ -472,13 +472,20 @@ impl Mixer {
                 }
             }
         } else if self.current.as_ref().is_some_and(|v| v.remaining() == 0) {
-            let done = self.current.take().expect("present");
-            self.push_event(MixerEvent::Finished {
-                track_id: done.track.track_id.clone(),
-            });
-            self.released.push(done.track);
-            self.state = MixerState::Stopped;
-            self.pause_gain = 0.0;
+            match self.queued.take() {
+                // Queued without a crossfade (none set, or a track under 2 s): it starts with
+                // the next frame. (The check above hands over only while frames are left.)
+                Some((next, _)) => self.start_fade(next, 0, false, 1.0),
+                None => {
+                    let done = self.current.take().expect("present");
+                    self.push_event(MixerEvent::Finished {
+                        track_id: done.track.track_id.clone(),
+                    });
+                    self.released.push(done.track);
+                    self.state = MixerState::Stopped;
+                    self.pause_gain = 0.0;
+                }
+            }
         }
         for tail in &mut self.tails {
             let cut = tail.voice.next_frame(mono_gain);
@@ -705,6 +712,33 @@ mod tests {
         let largest = heard[60..].windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max);
         assert!(largest < 0.05, "largest step {largest}");
         assert!((heard[609] - 0.75).abs() < 1e-6, "d alone: {}", heard[609]);
+    }
+
+    /// Without a crossfade a track's end hands over to the queued one at the next frame, as a
+    /// crossfade's start would, announced the same way; without one queued, playback stops.
+    #[test]
+    fn a_track_ending_hands_over_gaplessly_to_one_queued_without_a_crossfade() {
+        let mut m = Mixer::new(1000, 1.0);
+        m.play(track("a", 0.25, 100), 0);
+        m.queue_next(track("b", 0.5, 100), 0.0);
+        let out = render(&mut m, 300);
+        assert!(
+            (out[99] - 0.25).abs() < 1e-6 && (out[100] - 0.5).abs() < 1e-6,
+            "{:?}",
+            &out[98..102]
+        );
+        assert!(
+            (out[198] - 0.5).abs() < 1e-6,
+            "b to its end (whose last frame is the stop's silence)"
+        );
+        assert!(out[199..].iter().all(|&s| s == 0.0), "then silence");
+        let (events, _) = m.take_events();
+        assert!(
+            matches!(&events[..], [MixerEvent::Advanced { from, to }, MixerEvent::Finished { track_id }]
+                if from == "a" && to == "b" && track_id == "b"),
+            "{events:?}"
+        );
+        assert_eq!(m.state(), MixerState::Stopped);
     }
 
     #[test]
