@@ -3,10 +3,11 @@
 //! meets the end of the disk at every stage of a store (the audio, lame's MP3, the tags, the
 //! sidecar). Each time the generation either lands whole or fails with `CACHE_WRITE_ERROR`
 //! naming the full disk, and the tracks already cached stay whole and playable; an AI track
-//! streaming as it plays plays out and says why it is not kept; a radio stops saying why; two
-//! daemons sharing the cache fail and recover alike; `generate --out` fails in one sentence and
-//! leaves nothing; a pid file that cannot be written is not left in the way. Needs the right to
-//! unshare and enter mount namespaces (root, as here and in CI); skipped, saying so, elsewhere.
+//! streaming as it plays plays out and says why it is not kept; a radio stops saying why; a
+//! loop makes nothing ahead (said once) until there is room; two daemons sharing the cache fail
+//! and recover alike; `generate --out` fails in one sentence and leaves nothing; a pid file that
+//! cannot be written is not left in the way. Needs the right to unshare and enter mount
+//! namespaces (root, as here and in CI); skipped, saying so, elsewhere.
 
 mod common;
 
@@ -474,4 +475,50 @@ fn a_pid_file_on_a_full_disk_fails_the_start_and_is_not_left_in_the_way() {
     filler.file.set_len(0).unwrap();
     let again = start();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+}
+
+/// A loop playing on a full disk makes nothing ahead: a prefetch at every pass would make a
+/// track (MusicGen: seconds of every core) only to fail storing it, and tell the editor so each
+/// time. It is said once, and once there is room the next track is made ahead again.
+#[test]
+fn a_full_disk_stops_prefetching_said_once_until_there_is_room() {
+    let dir = tempdir();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("cache"), TMPFS_BYTES) else {
+        return;
+    };
+    let mut d = daemon_on(&disk, dir.path(), &[]);
+    let (done, first) = generation_outcome(&mut d, json!({ "prompt": "loop", "seed": 1, "duration_sec": 2 }));
+    assert!(done, "{first}");
+    let mut filler = Filler::new(&disk.seen_from_here());
+    filler.leave(0);
+    d.result("crossfade_set", json!({ "duration_sec": 0 }));
+    d.result("play", json!({ "track_id": first["track_id"] }));
+    let passes = |d: &mut Daemon, n: usize| {
+        for _ in 0..n {
+            d.notification("playback_started", |p| p["track_id"] == first["track_id"]);
+        }
+    };
+    passes(&mut d, 4);
+    let said: Vec<Value> = d
+        .backlog
+        .iter()
+        .filter(|v| v["method"] == "daemon_warning")
+        .cloned()
+        .collect();
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    assert_eq!(said[0]["params"]["code"], "CACHE_WRITE_ERROR");
+    let message = said[0]["params"]["message"].as_str().unwrap();
+    assert!(message.starts_with("the cache's disk has 0.0 MB free"), "{message}");
+    assert!(
+        !d.backlog
+            .iter()
+            .any(|v| v["method"] == "generation_started" && v["params"]["track_id"] != first["track_id"]),
+        "nothing was made ahead: {:?}",
+        d.backlog
+    );
+
+    filler.file.set_len(0).unwrap();
+    let ahead = d.notification("generation_complete", |_| true);
+    assert_ne!(ahead["track_id"], first["track_id"]);
+    assert_eq!(cached_ids(&mut d).len(), 2);
 }

@@ -11,6 +11,7 @@ mod special_files;
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -100,6 +101,18 @@ pub struct Cache {
     dir: PathBuf,
 }
 
+/// The most a store of `duration_sec` of `channels`-channel audio takes on disk at once: the
+/// 16-bit WAV, for an MP3 the MP3 beside it (128 kbit/s), and a few pages for the tags and the
+/// sidecar.
+pub fn bytes_to_store(duration_sec: f64, channels: u16, format: AudioFormat) -> u64 {
+    let wav = duration_sec * crate::SAMPLE_RATE as f64 * f64::from(channels) * 2.0;
+    let mp3 = match format {
+        AudioFormat::Mp3 => duration_sec * 16_000.0,
+        AudioFormat::Wav => 0.0,
+    };
+    (wav + mp3) as u64 + 64 * 1024
+}
+
 impl Cache {
     /// Opens (creating if needed) a cache dir and sweeps stale temp files.
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
@@ -111,6 +124,21 @@ impl Cache {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The bytes this user may still write on the cache's disk; `None` when the system cannot
+    /// say.
+    pub fn free_bytes(&self) -> Option<u64> {
+        let path = std::ffi::CString::new(self.dir.as_os_str().as_bytes()).ok()?;
+        let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: a NUL-terminated path, and a statvfs the call fills in full when it succeeds.
+        if unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: filled above.
+        let stat = unsafe { stat.assume_init() };
+        #[allow(clippy::useless_conversion)] // u64 on Linux, narrower on macOS
+        Some(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
     }
 
     /// Recreates the directory if it was deleted while the daemon runs.

@@ -166,6 +166,9 @@ impl Server {
             return;
         }
         let Ok(current) = self.cache.get(track_id) else { return };
+        if !self.room_for_a_track(current.duration_sec) {
+            return;
+        }
         let prompt = match prefetch.strategy {
             params::PrefetchStrategy::SamePrompt => current.prompt.clone(),
             params::PrefetchStrategy::PresetCycle => {

@@ -112,6 +112,8 @@ pub struct Server {
     default_prompt: String,
     default_duration_sec: f64,
     lame_warned: AtomicBool,
+    /// Whether the cache's disk was said to be too full to make tracks ahead (once a spell).
+    room_warned: AtomicBool,
     started: Instant,
     /// Milliseconds since `started` of the last request (for the idle timeout).
     last_activity_ms: AtomicU64,
@@ -222,6 +224,7 @@ impl Server {
             default_prompt: options.default_prompt,
             default_duration_sec: options.default_duration_sec,
             lame_warned: AtomicBool::new(false),
+            room_warned: AtomicBool::new(false),
             started: Instant::now(),
             last_activity_ms: AtomicU64::new(0),
             test_hooks: std::env::var_os("LOFI_DAEMON_TEST_HOOKS").is_some_and(|v| v == "1"),
@@ -353,6 +356,30 @@ impl Server {
                 "MP3 caching needs the lame encoder, which is not on PATH; tracks are cached as WAV",
             ));
         }
+    }
+
+    /// Whether the cache's disk has room for a track of `duration_sec`. A prefetch on a full
+    /// disk would make a track (MusicGen: seconds of every core) only to fail storing it, at
+    /// every track's half way: it waits for room instead, said once a spell in a warning.
+    fn room_for_a_track(&self, duration_sec: f64) -> bool {
+        let needed = crate::cache::bytes_to_store(duration_sec, self.backend.channels(), self.store_settings().format);
+        let free = self.cache.free_bytes().unwrap_or(u64::MAX);
+        if free >= needed {
+            self.room_warned.store(false, Ordering::Relaxed);
+            return true;
+        }
+        if !self.room_warned.swap(true, Ordering::Relaxed) {
+            let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+            self.warn(RpcError::new(
+                ErrorReason::CacheWriteError,
+                format!(
+                    "the cache's disk has {:.1} MB free, less than the {:.1} MB a track needs: no tracks are made ahead until there is room",
+                    mb(free),
+                    mb(needed)
+                ),
+            ));
+        }
+        false
     }
 
     fn store_settings(&self) -> StoreSettings {
