@@ -88,18 +88,7 @@ fn two_daemons_share_one_cache() {
         a.notification("generation_complete", |_| true);
         b.notification("generation_complete", |_| true);
     }
-    let ids = |d: &mut Daemon| -> Vec<String> {
-        let mut v: Vec<String> = d
-            .result("cache_list", json!({}))
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["track_id"].as_str().unwrap().to_owned())
-            .collect();
-        v.sort();
-        v
-    };
-    let (seen_a, seen_b) = (ids(&mut a), ids(&mut b));
+    let (seen_a, seen_b) = (a.cached_ids(), b.cached_ids());
     assert_eq!(seen_a.len(), 4);
     assert_eq!(seen_a, seen_b);
     // What one generated, the other serves from cache.
@@ -107,7 +96,7 @@ fn two_daemons_share_one_cache() {
     assert_eq!(hit["status"], "cached");
     // A delete in one is seen by the other.
     a.result("cache_delete", json!({ "track_id": seen_a[0] }));
-    assert_eq!(ids(&mut b).len(), 3);
+    assert_eq!(b.cached_ids().len(), 3);
     assert_eq!(
         audio_files(&a.cache_dir).len(),
         6,

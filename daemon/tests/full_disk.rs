@@ -180,18 +180,6 @@ fn generation_outcome(d: &mut Daemon, params: Value) -> (bool, Value) {
     }
 }
 
-fn cached_ids(d: &mut Daemon) -> Vec<String> {
-    let mut ids: Vec<String> = d
-        .result("cache_list", json!({}))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["track_id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// The WAV at `path` decodes to its end with `FRAMES` of audio.
 fn assert_whole_wav(path: &Path) {
     let mut reader = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -231,7 +219,7 @@ fn sweep_free_space(format: &str, stages: impl Fn(u64) -> Vec<u64>) {
     assert_eq!(reference["format"], format);
     let reference_bytes = std::fs::read(seen_from_here(&reference)).unwrap();
     d.result("cache_delete", json!({ "track_id": reference["track_id"] }));
-    let before = cached_ids(&mut d);
+    let before = d.cached_ids();
 
     let mut filler = Filler::new(&cache);
     let around = |bytes: u64| (bytes / PAGE).saturating_sub(2)..=bytes / PAGE + 2;
@@ -269,7 +257,7 @@ fn sweep_free_space(format: &str, stages: impl Fn(u64) -> Vec<u64>) {
                 "{free} bytes free: {message}"
             );
         }
-        assert_eq!(cached_ids(&mut d), before, "{free} bytes free");
+        assert_eq!(d.cached_ids(), before, "{free} bytes free");
         assert_cache_consistent(&cache);
         assert!(
             std::fs::read(&kept_file).unwrap() == kept_bytes,
@@ -374,19 +362,7 @@ fn an_ai_track_streaming_on_a_full_disk_plays_out_and_says_why_it_is_not_kept() 
     let Some(disk) = SmallDisk::mount(&dir.path().join("cache"), TMPFS_BYTES) else {
         return;
     };
-    let model = common::quantized_fixture(dir.path(), lofi_convert::FileType::Q8_0);
-    let args = [
-        "--backend",
-        "ggml",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-    ];
-    let mut d = Daemon::start_with(dir.path(), &args, |command| {
-        command.env("LOFI_TEST_STEP_DELAY_MS", "8");
-        disk.inside(command);
-    });
+    let mut d = common::fixture_daemon(dir.path(), 8, |command| disk.inside(command));
     let seen_from_here = disk.seen_from_here();
     d.result("playback_config", json!({ "loop": false }));
     Filler::new(&seen_from_here).leave(0);
@@ -406,7 +382,7 @@ fn an_ai_track_streaming_on_a_full_disk_plays_out_and_says_why_it_is_not_kept() 
         playback["state"] == "stopped"
     });
     assert!(furthest > 5.5, "played to {furthest} s of 6");
-    assert!(cached_ids(&mut d).is_empty());
+    assert!(d.cached_ids().is_empty());
     assert_cache_consistent(&seen_from_here);
 }
 
@@ -427,15 +403,15 @@ fn two_daemons_on_one_full_cache_fail_alike_and_recover_alike() {
     for d in [&mut a, &mut b] {
         let (done, outcome) = generation_outcome(d, track(2));
         assert!(!done && outcome["code"] == "CACHE_WRITE_ERROR", "{outcome}");
-        assert_eq!(cached_ids(d).len(), 1, "the first track stays");
+        assert_eq!(d.cached_ids().len(), 1, "the first track stays");
     }
     filler.file.set_len(0).unwrap();
     let (done_a, from_a) = generation_outcome(&mut a, track(2));
     let (done_b, from_b) = generation_outcome(&mut b, track(2));
     assert!(done_a && done_b, "{from_a} {from_b}");
     assert_eq!(from_a["track_id"], from_b["track_id"]);
-    assert_eq!(cached_ids(&mut a), cached_ids(&mut b));
-    assert_eq!(cached_ids(&mut a).len(), 2);
+    assert_eq!(a.cached_ids(), b.cached_ids());
+    assert_eq!(a.cached_ids().len(), 2);
     assert_cache_consistent(&disk.seen_from_here());
 }
 
@@ -520,5 +496,5 @@ fn a_full_disk_stops_prefetching_said_once_until_there_is_room() {
     filler.file.set_len(0).unwrap();
     let ahead = d.notification("generation_complete", |_| true);
     assert_ne!(ahead["track_id"], first["track_id"]);
-    assert_eq!(cached_ids(&mut d).len(), 2);
+    assert_eq!(d.cached_ids().len(), 2);
 }

@@ -139,12 +139,20 @@ impl World {
     }
 
     fn cached(&mut self, d: usize) -> BTreeSet<String> {
-        let list = self.daemons[d].result("cache_list", json!({}));
-        list.as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["track_id"].as_str().unwrap().to_owned())
-            .collect()
+        self.daemons[d].cached_ids().into_iter().collect()
+    }
+
+    /// The playlist of daemon `d` when it plays it looping, every track cached (no radio, no
+    /// stream): what must go on playing while nothing is asked of it.
+    fn looping(&mut self, d: usize) -> Option<Vec<Value>> {
+        let status = self.daemons[d].result("status", json!({}));
+        let tracks = self.daemons[d].result("playlist_get", json!({}))["tracks"]
+            .as_array()?
+            .clone();
+        let cached = self.cached(d);
+        let playing = status["playback"]["state"] == "playing" && status["playback"]["loop"] == true;
+        let all_cached = tracks.iter().all(|t| t.as_str().is_some_and(|t| cached.contains(t)));
+        (playing && status["radio"].is_null() && !tracks.is_empty() && all_cached).then_some(tracks)
     }
 
     /// Waits for a generation to end and remembers its id and its audio, which must be what
@@ -235,10 +243,21 @@ impl World {
             Op::VisualizerSubscribe(fps) => ("visualizer_subscribe", json!({ "fps": 1 + fps % 30 }), &[]),
             Op::VisualizerUnsubscribe => ("visualizer_unsubscribe", json!({}), &[]),
             Op::Idle => {
+                let looping: Vec<Option<Vec<Value>>> = (0..self.daemons.len()).map(|d| self.looping(d)).collect();
                 std::thread::sleep(Duration::from_millis(2500));
                 self.ops += 1;
-                for d in 0..self.daemons.len() {
+                for (d, playlist_before) in looping.into_iter().enumerate() {
                     self.check_model_handed_back(d)?;
+                    // Left alone, a looping playlist of cached tracks plays on, unless a track
+                    // left it (evicted by the other daemon's stores). Tracks of 1 s never
+                    // crossfade: playback used to stop at the first one's end.
+                    let Some(before) = playlist_before else { continue };
+                    let state = self.daemons[d].result("status", json!({}))["playback"]["state"].clone();
+                    let after = self.daemons[d].result("playlist_get", json!({}))["tracks"].clone();
+                    prop_assert!(
+                        state == "playing" || after.as_array().unwrap().len() < before.len(),
+                        "daemon {d}: a looping playlist {before:?} stopped while left alone ({state}, {after})"
+                    );
                 }
                 return self.check_invariants();
             }

@@ -182,6 +182,19 @@ impl Daemon {
         self.notification("generation_complete", |p| p["track_id"] == id)
     }
 
+    /// The ids of the tracks in the cache, sorted.
+    pub fn cached_ids(&mut self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .result("cache_list", json!({}))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["track_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Waits for the process to exit; returns how long it took.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<Duration> {
         let start = Instant::now();
@@ -304,9 +317,9 @@ pub fn capture_path(dir: &Path) -> PathBuf {
     dir.join("heard.f32")
 }
 
-/// A daemon on the tiny fixture (Q8_0, one thread), each decoder step `step_delay_ms` slower,
-/// heard through the `none` output's real-time capture at [`capture_path`].
-pub fn listened_fixture_daemon(dir: &Path, step_delay_ms: u32) -> Daemon {
+/// A daemon on the tiny fixture (Q8_0, one thread), each decoder step `step_delay_ms` slower;
+/// `configure` adds to its command.
+pub fn fixture_daemon(dir: &Path, step_delay_ms: u32, configure: impl FnOnce(&mut Command)) -> Daemon {
     let model = quantized_fixture(dir, lofi_convert::FileType::Q8_0);
     let args = [
         "--backend",
@@ -317,8 +330,15 @@ pub fn listened_fixture_daemon(dir: &Path, step_delay_ms: u32) -> Daemon {
         "1",
     ];
     Daemon::start_with(dir, &args, |cmd| {
+        cmd.env("LOFI_TEST_STEP_DELAY_MS", step_delay_ms.to_string());
+        configure(cmd);
+    })
+}
+
+/// [`fixture_daemon`] heard through the `none` output's real-time capture at [`capture_path`].
+pub fn listened_fixture_daemon(dir: &Path, step_delay_ms: u32) -> Daemon {
+    fixture_daemon(dir, step_delay_ms, |cmd| {
         cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
-            .env("LOFI_TEST_CAPTURE", capture_path(dir))
-            .env("LOFI_TEST_STEP_DELAY_MS", step_delay_ms.to_string());
+            .env("LOFI_TEST_CAPTURE", capture_path(dir));
     })
 }
