@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::audio::Audio;
 use crate::backend::master::StreamMaster;
-use crate::backend::{Backend, BackendError, GenerationRequest};
+use crate::backend::{Backend, BackendError, GenerationRequest, RadioSource};
 use crate::cache::{Cache, TrackMeta, SEAMLESS_OVERLAP_SEC};
 use crate::queue::StoreSettings;
 use crate::rpc::{ErrorReason, RpcError};
@@ -269,9 +269,8 @@ impl Segmenter<'_> {
     }
 }
 
-fn generate(backend: &dyn Backend, store: Store, emit: Emit) {
+fn generate(backend: &dyn Backend, mut source: Box<dyn RadioSource + '_>, store: Store, emit: Emit) {
     let shared = Arc::clone(&store.shared);
-    let mut source = backend.radio(shared.seed);
     let mut segmenter = Segmenter {
         backend,
         store: &store,
@@ -392,12 +391,15 @@ impl Radio {
             thread::Builder::new()
                 .name("radio".into())
                 .spawn(move || {
+                    // The generator's source exists from the start: while it lives, the model
+                    // is the radio's and is not handed back, even while the bridge renders.
+                    let source = backend.radio(seed);
                     // The radio opens on a bridge before the generator starts: a fast model
                     // could otherwise finish its first segment before the bridge is rendered.
                     if let Some(stand_in) = opening_bridge {
                         bridge(stand_in.as_ref(), &store, &emit);
                     }
-                    generate(backend.as_ref(), store, emit)
+                    generate(backend.as_ref(), source, store, emit)
                 })
                 .expect("spawn radio")
         };

@@ -5,9 +5,10 @@
 mod common;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use common::{
-    assert_cache_consistent, assert_heard_without_gap_or_jump, capture_path, listened_fixture_daemon,
+    assert_cache_consistent, assert_heard_without_gap_or_jump, capture_path, fixture_daemon, listened_fixture_daemon,
     quantized_fixture, read_capture, tempdir, Daemon,
 };
 use lofi_convert::FileType;
@@ -362,5 +363,41 @@ fn a_generation_asked_for_during_a_slow_radio_gets_the_model_between_its_windows
     let done = d.notification("generation_complete", |p| p["track_id"] == id);
     assert_eq!(done["backend"], "ggml");
     assert!(d.result("status", json!({}))["radio"].is_object());
+    d.result("radio_stop", json!({}));
+}
+
+/// From its start the model is the radio's: it is not handed back while the opening bridge
+/// renders (after `--keep-model` unused it was, and the first window loaded it again).
+#[test]
+fn a_model_radio_keeps_its_model_while_its_opening_bridge_renders() {
+    let dir = tempdir();
+    let mut d = fixture_daemon(dir.path(), 0, |cmd| {
+        cmd.args(["--keep-model", "1"]);
+    });
+    // The idle generation worker hands the model back a second after its last job: the radio
+    // starts just before, so that moment comes while its bridge (30 s of procedural music,
+    // rendered and stored, then 0.2 s for the playlist to take it) is on its way.
+    d.generate(json!({"prompt": "warm up", "duration_sec": 1, "seed": 5}));
+    std::thread::sleep(Duration::from_millis(800));
+    d.result("radio_start", json!({"prompt": "lofi", "seed": 1}));
+    let started = Instant::now();
+    let mut loaded = Vec::new();
+    while !d
+        .backlog
+        .iter()
+        .any(|v| v["method"] == "radio_segment" && v["params"]["bridge"] == false)
+    {
+        assert!(started.elapsed() < common::timeout(), "no segment: {:?}", d.backlog);
+        loaded.push(d.result("status", json!({}))["model"]["loaded"].clone());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let handed_back = loaded.iter().filter(|l| **l != true).count();
+    assert_eq!(
+        handed_back,
+        0,
+        "not loaded at {handed_back} of {} polls over {:.1} s under the radio",
+        loaded.len(),
+        started.elapsed().as_secs_f64()
+    );
     d.result("radio_stop", json!({}));
 }
