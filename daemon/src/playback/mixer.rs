@@ -442,6 +442,8 @@ impl Mixer {
         }
         self.pause_gain = step_toward(self.pause_gain, target_pause, self.ramp_step);
         self.volume = step_toward(self.volume, self.target_volume, self.ramp_step);
+        // This frame's level: a track's last frame plays at it though playback stops after it.
+        let pause_gain = self.pause_gain;
 
         // Start the queued crossfade exactly when the current track has that much left.
         if self.fade.is_none() {
@@ -500,7 +502,7 @@ impl Mixer {
         {
             self.released.push(done.voice.track);
         }
-        let mixed = frame.map(|s| s * self.pause_gain);
+        let mixed = frame.map(|s| s * pause_gain);
         if let Some(tap) = self.tap.as_mut() {
             tap.samples[tap.next] = (mixed[0] + mixed[1]) * 0.5 / mono_gain;
             tap.next = (tap.next + 1) % tap.samples.len();
@@ -728,10 +730,11 @@ mod tests {
             &out[98..102]
         );
         assert!(
-            (out[198] - 0.5).abs() < 1e-6,
-            "b to its end (whose last frame is the stop's silence)"
+            (out[199] - 0.5).abs() < 1e-6,
+            "b to its last frame: {:?}",
+            &out[197..201]
         );
-        assert!(out[199..].iter().all(|&s| s == 0.0), "then silence");
+        assert!(out[200..].iter().all(|&s| s == 0.0), "then silence");
         let (events, _) = m.take_events();
         assert!(
             matches!(&events[..], [MixerEvent::Advanced { from, to }, MixerEvent::Finished { track_id }]
