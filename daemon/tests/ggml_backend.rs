@@ -186,6 +186,38 @@ fn an_unused_model_is_handed_back_and_loaded_again_on_use() {
     assert!(model_loaded(&mut d), "loaded while it was used");
 }
 
+/// A model file written over in place (`cp` onto it) while its model is loaded: the model read
+/// weights from the file's mapping, so the next generation read the new bytes — and a shorter
+/// file killed the daemon (SIGBUS). Now the next generation loads the file again: junk fails in
+/// one sentence, the daemon lives, and the same model copied back in place generates again.
+#[test]
+fn a_model_file_written_over_in_place_while_loaded_is_loaded_again() {
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let original = std::fs::read(&model).unwrap();
+    let mut d = start_with(dir.path(), &model);
+    let request = json!({"prompt": "first", "duration_sec": 1, "seed": 1});
+    let first = d.generate(request.clone());
+    assert!(model_loaded(&mut d));
+
+    std::fs::write(&model, b"not a model").unwrap(); // truncates and writes: the same inode
+    let ack = d.result("generate", json!({"prompt": "second", "duration_sec": 1, "seed": 2}));
+    let failed = d.notification("generation_error", |p| p["track_id"] == ack["track_id"]);
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("cannot load model ") && message.contains("not a valid GGUF file"),
+        "{message}"
+    );
+    assert!(d.child.try_wait().unwrap().is_none(), "the daemon lives");
+
+    std::fs::write(&model, &original).unwrap();
+    d.result("cache_delete", json!({"track_id": first["track_id"]}));
+    let again = d.generate(request);
+    assert_eq!(again["backend"], "ggml");
+    assert_eq!(again["model_version"], first["model_version"]);
+    assert!(model_loaded(&mut d));
+}
+
 /// A model file replaced while its model was handed back is not loaded under the old model's
 /// version (the cache keys tracks by it): the generation fails in one sentence.
 #[test]

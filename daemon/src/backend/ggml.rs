@@ -10,6 +10,7 @@ use musicgen::{AudioSink, Musicgen, Radio, RunError, Sampling};
 use crate::audio::Audio;
 use crate::backend::master::StreamMaster;
 
+use super::model_file::FileStamp;
 use super::{Backend, BackendError, Generated, GenerationRequest, ModelInfo, Progress, RadioSource};
 
 /// Sampling settings that override the model file's defaults (None = the file's).
@@ -30,6 +31,8 @@ pub struct GgmlBackend {
     keep: Option<Duration>,
     /// What loading it again takes.
     path: PathBuf,
+    /// The file as the model in `model` was loaded from it (None: unreadable then).
+    loaded_from: Mutex<Option<FileStamp>>,
     threads: usize,
     device: String,
     /// Radios alive: each holds a run state of the loaded model, which must outlive it.
@@ -68,6 +71,7 @@ impl GgmlBackend {
         keep: Option<Duration>,
     ) -> Result<Self, String> {
         let model = load_model(path, threads, device)?;
+        let loaded_from = FileStamp::of(path);
         let defaults = model.default_sampling();
         let sampling = Sampling {
             temperature: overrides.temperature.unwrap_or(defaults.temperature),
@@ -89,6 +93,7 @@ impl GgmlBackend {
             last_used: Mutex::new(Instant::now()),
             keep,
             path: path.to_owned(),
+            loaded_from: Mutex::new(loaded_from),
             threads,
             device: device.to_owned(),
             live_radios: AtomicUsize::new(0),
@@ -127,24 +132,49 @@ fn model_version(model: &Musicgen) -> String {
 }
 
 impl GgmlBackend {
-    /// Runs `work` on the model, loading it again first if it was handed back: a file changed
-    /// since would make tracks under the old model's version, so it is refused.
+    /// Runs `work` on the model, loading it again first if it was handed back or its file was
+    /// written over.
     fn with_model<T>(&self, work: impl FnOnce(&mut Musicgen) -> Result<T, BackendError>) -> Result<T, BackendError> {
         let mut slot = self.model.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            let model = load_model(&self.path, self.threads, &self.device).map_err(BackendError::Inference)?;
-            if model_version(&model) != self.info.model_version {
-                return Err(BackendError::Inference(format!(
-                    "model file {} changed since the daemon loaded it; restart the daemon to use it",
-                    self.path.display()
-                )));
-            }
-            tracing::info!("model loaded again: {}", self.path.display());
-            *slot = Some(model);
-        }
+        self.load_if_needed(&mut slot)?;
         let result = work(slot.as_mut().expect("loaded above"));
         *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         result
+    }
+
+    /// Loads the model into `slot` if it is empty, or if its file was written over in place
+    /// since (its mapped weights are no longer the model's; a radio's run of the model cannot
+    /// outlive it, so under a radio that is an error, which stops it). A file changed since
+    /// the daemon started would make tracks under the old model's version: it is refused.
+    fn load_if_needed(&self, slot: &mut Option<Musicgen>) -> Result<(), BackendError> {
+        let mut loaded_from = self.loaded_from.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() && loaded_from.as_ref().is_some_and(|file| file.written_over(&self.path)) {
+            if self.live_radios.load(Ordering::SeqCst) > 0 {
+                return Err(BackendError::Inference(format!(
+                    "model file {} was written over while the radio used it; start the radio again to load it anew",
+                    self.path.display()
+                )));
+            }
+            tracing::warn!(
+                "model file {} was written over while loaded: loading it again",
+                self.path.display()
+            );
+            *slot = None;
+        }
+        if slot.is_some() {
+            return Ok(());
+        }
+        let model = load_model(&self.path, self.threads, &self.device).map_err(BackendError::Inference)?;
+        *loaded_from = FileStamp::of(&self.path);
+        if model_version(&model) != self.info.model_version {
+            return Err(BackendError::Inference(format!(
+                "model file {} changed since the daemon loaded it; restart the daemon to use it",
+                self.path.display()
+            )));
+        }
+        tracing::info!("model loaded again: {}", self.path.display());
+        *slot = Some(model);
+        Ok(())
     }
 
     fn delay_step(&self) {

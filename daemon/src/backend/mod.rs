@@ -3,6 +3,7 @@
 
 pub mod ggml;
 pub mod master;
+mod model_file;
 pub mod procedural;
 
 use std::sync::atomic::AtomicBool;
