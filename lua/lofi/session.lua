@@ -44,6 +44,11 @@ end
 
 local warned = {} ---@type table<string, boolean>
 
+-- Kinds of failure (error codes) of tracks made ahead, said since a track was last made: the
+-- daemon tries again at each track's half way, and a model that fails (a file replaced under
+-- it) fails every time, so each kind is said once until a track is made again.
+local failed_ahead = {} ---@type table<string, boolean>
+
 local reactions = {
   generation_progress = function(data)
     if requested[data.track_id] then
@@ -52,6 +57,7 @@ local reactions = {
   end,
   generation_complete = function(data)
     progress.finish(data.track_id)
+    failed_ahead = {}
     if requested[data.track_id] then
       requested[data.track_id] = nil
       ui.notify(
@@ -69,11 +75,16 @@ local reactions = {
   end,
   generation_error = function(data)
     progress.finish(data.track_id)
+    local asked = requested[data.track_id]
     requested[data.track_id] = nil
-    ui.notify(
-      ("lofi: generating %s failed: %s (%s)"):format(data.track_id, data.message, data.code),
-      vim.log.levels.ERROR
-    )
+    if asked or not failed_ahead[data.code] then
+      failed_ahead[data.code] = failed_ahead[data.code] or not asked
+      local what = asked and "generating %s" or "making %s ahead"
+      ui.notify(
+        ("lofi: " .. what .. " failed: %s (%s)"):format(data.track_id, data.message, data.code),
+        vim.log.levels.ERROR
+      )
+    end
     M.refresh({ "status" })
   end,
   daemon_error = function(data)
@@ -176,6 +187,7 @@ end
 events.on("daemon_exit", function()
   state.reset()
   requested = {}
+  failed_ahead = {}
 end)
 
 -- Settings changed by a later setup(): which requests carry them, and which need a restart.

@@ -54,6 +54,41 @@ describe("ggml backend", function()
     child:event("generation_complete", { track_id = ack.track_id })
   end)
 
+  it("a track made ahead that fails again and again is said once; one asked for, every time", function()
+    local model = helpers.tempdir() .. "/model.gguf"
+    assert(vim.uv.fs_copyfile(vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p"), model))
+    child = helpers.child()
+    child:setup({
+      model = { backend = "ggml", weights_path = model, threads = 1, keep_loaded_sec = 1 },
+      defaults = { duration_sec = 1 },
+    })
+    local err, ack = child:api("generate", { prompt = "lofi", seed = 1, play = true })
+    assert.is_nil(err)
+    child:event("generation_complete", { track_id = ack.track_id })
+    -- The model file is written over in place: the daemon loads it again at its next use, which
+    -- fails, and the looping playlist tries to make its next track at each half way.
+    vim.fn.writefile({ "not a model" }, model)
+    local failures = function()
+      return child:lua("return #vim.tbl_filter(function(e) return e.name == 'generation_error' end, _G.events)")
+    end
+    assert.is_true(
+      vim.wait(30000, function()
+        return failures() >= 3
+      end, 100),
+      "prefetches failed: " .. failures() .. vim.inspect(child:event_names())
+    )
+    local said = child:lua("return vim.tbl_filter(function(m) return m.msg:find('failed:', 1, true) end, _G.messages)")
+    assert.are.equal(1, #said, vim.inspect(said))
+    assert.matches("^lofi: making %x+ ahead failed: .+ %(MODEL_INFERENCE_FAILED%)$", said[1].msg)
+    assert.are.equal(vim.log.levels.ERROR, said[1].level)
+    -- A track asked for says its failure every time.
+    local asked_failed = [[#vim.tbl_filter(function(m) return m.msg:find("^lofi: generating") end, _G.messages)]]
+    for seed = 2, 3 do
+      child:api("generate", { prompt = "asked", seed = seed, play = false })
+      child:wait(asked_failed .. " == " .. (seed - 1), 15000, "failure " .. (seed - 1))
+    end
+  end)
+
   it("a model.device the daemon lacks is said in one line, and the procedural backend plays", function()
     local model = vim.fn.fnamemodify("tests/fixtures/musicgen-tiny/model-f16.gguf", ":p")
     child = helpers.child()
