@@ -218,6 +218,51 @@ fn a_model_file_written_over_in_place_while_loaded_is_loaded_again() {
     assert!(model_loaded(&mut d));
 }
 
+/// Cut shorter while a generation reads it (written over in place mid-track), the model file
+/// fails the track in one sentence, not the daemon: nothing is cached, and once the file is back
+/// the next generation loads it again and makes the track.
+#[test]
+fn a_model_file_cut_shorter_during_a_generation_fails_the_track_not_the_daemon() {
+    let dir = tempdir();
+    let model = fixture_model(dir.path());
+    let original = std::fs::read(&model).unwrap();
+    let args = [
+        "--backend",
+        "ggml",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        THREADS,
+    ];
+    // Each decoder step 20 ms slower: 2 s of audio (100 steps) take over 2 s.
+    let mut d = Daemon::start_with(dir.path(), &args, |cmd| {
+        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
+            .env("LOFI_TEST_STEP_DELAY_MS", "20");
+    });
+    let request = json!({"prompt": "rain", "duration_sec": 2, "seed": 3});
+    let ack = d.result("generate", request.clone());
+    d.notification("generation_progress", |p| p["track_id"] == ack["track_id"]);
+    std::fs::write(&model, b"GGUF").unwrap();
+    let failed = d.notification("generation_error", |p| p["track_id"] == ack["track_id"]);
+    // The next step's token embeddings (read from the file) come up short, or the mapped weights
+    // read next (musicgen/tests/mapping.rs) were lost: either way the file is named.
+    let message = failed["message"].as_str().unwrap();
+    let said = [
+        "the file is shorter than when it was loaded",
+        "was written over while in use",
+    ];
+    assert!(
+        said.iter().any(|s| message.contains(s)) && message.contains(model.to_str().unwrap()),
+        "{message}"
+    );
+    assert!(d.child.try_wait().unwrap().is_none(), "the daemon lives");
+    assert_eq!(d.cached_ids(), Vec::<String>::new());
+
+    std::fs::write(&model, &original).unwrap();
+    let done = d.generate(request);
+    assert_eq!(done["backend"], "ggml");
+}
+
 /// A model file replaced while its model was handed back is not loaded under the old model's
 /// version (the cache keys tracks by it): the generation fails in one sentence.
 #[test]

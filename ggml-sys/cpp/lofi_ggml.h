@@ -201,6 +201,9 @@ void lofi_musicgen_get_info(const lofi_musicgen *model, lofi_model_info *out);
 const lofi_gguf *lofi_musicgen_file(const lofi_musicgen *model);
 /* The device that computes: "cpu", "cuda", "vulkan" or "metal" (valid while the model is). */
 const char *lofi_musicgen_device(const lofi_musicgen *model);
+/* Whether pages of the mapped file were lost since it was loaded: the file was cut shorter under
+ * the model (written over in place). What the model computed since read zeros for them. */
+bool lofi_musicgen_file_damaged(const lofi_musicgen *model);
 /* The decoder's self-attention cache: "f32" (F32 weights), "f16", "int8" (int8 with a scale per
  * position and head) or "int8-int4" (int8 keys, 4-bit values with a scale per position and head). */
 const char *lofi_musicgen_kv_cache(const lofi_musicgen *model);

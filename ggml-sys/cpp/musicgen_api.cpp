@@ -126,6 +126,8 @@ void lofi_musicgen_free(lofi_musicgen *model) { delete model; }
 
 const char *lofi_musicgen_device(const lofi_musicgen *model) { return model->model->device.c_str(); }
 
+bool lofi_musicgen_file_damaged(const lofi_musicgen *model) { return model->model->mapping_damaged.load(); }
+
 const char *lofi_musicgen_kv_cache(const lofi_musicgen *model) { return lofi::kv_type_name(model->model->kv_type); }
 
 bool lofi_musicgen_set_kv_cache(lofi_musicgen *model, const char *name, char *err, size_t err_len) {

@@ -10,6 +10,7 @@
 #include "compute_device.h"
 #include "cpu_backend.h"
 #include "huge_pages.h"
+#include "mapping_guard.h"
 #include "lofi_ggml.h"
 #include "musicgen_tensors.h"
 #include "weight_copies.h"
@@ -36,6 +37,7 @@ MusicgenModel::~MusicgenModel() {
         }
     }
     if (mapping != nullptr) {
+        unguard_mapping(mapping);
         munmap(mapping, mapping_size);
     }
     if (fd >= 0) {
@@ -96,6 +98,7 @@ bool map_file(MusicgenModel &m, std::string &error) {
         return false;
     }
     map_in_small_pages(m);
+    guard_mapping(m.mapping, m.mapping_size, &m.mapping_damaged);
     return true;
 }
 

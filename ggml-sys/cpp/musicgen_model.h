@@ -4,6 +4,7 @@
 // EnCodec frame stage's, which always computes on the CPU.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,8 @@ struct MusicgenModel {
 
     void *mapping = nullptr;
     size_t mapping_size = 0;
+    // Set when pages of the mapping were lost: the file was cut shorter under it (mapping_guard.h).
+    std::atomic<bool> mapping_damaged{false};
     int fd = -1; // the file, kept open: the token embeddings' rows are read from it (token_embeddings.h)
     ggml_backend_buffer_t weights = nullptr;  // the mapped file
     StripWeights strips;                      // the decoder step's Q4_K, Q5_K, Q6_K and Q8_0 weights, our layout

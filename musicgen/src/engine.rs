@@ -148,6 +148,14 @@ impl Musicgen {
         unsafe { model_text(raw::lofi_musicgen_device(self.ptr)) }
     }
 
+    /// Whether pages of the model file's mapping were lost since it was loaded: the file was cut
+    /// shorter under the model (written over in place), and what it computed since read zeros
+    /// in their place instead of dying of SIGBUS.
+    pub fn file_damaged(&self) -> bool {
+        // SAFETY: reads the loaded model's flag.
+        unsafe { raw::lofi_musicgen_file_damaged(self.ptr) }
+    }
+
     /// The decoder's self-attention cache: "f32" (for F32 weights), "f16", "int8" or "int8-int4"
     /// (int8 keys, 4-bit values).
     pub fn kv_cache(&self) -> String {

@@ -51,3 +51,32 @@ fn the_model_file_is_mapped_without_huge_pages() {
         );
     }
 }
+
+/// A model file cut shorter under the model (written over in place, e.g. `cp new.gguf
+/// model.gguf`) loses the mapped pages past its new end: reading one raised SIGBUS and killed
+/// the process. Now the lost pages read as zeros and the model says its file was damaged, for
+/// its user to drop what it made.
+#[test]
+fn a_file_cut_shorter_under_the_model_reads_zeros_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture::quantized_fixture(dir.path(), FileType::F16);
+    let mut model = Musicgen::load(&path, 1, "cpu").unwrap();
+    let codes = vec![1; 4 * model.params().codebooks];
+    let mut run = model.run();
+    run.set_codes(&codes).unwrap();
+    let heard = run.decode_audio(0).unwrap().to_vec();
+    assert!(heard.iter().any(|s| *s != 0.0));
+    assert!(!run.model().file_damaged());
+
+    // EnCodec's weights come first in the file (names sorted): all of them are cut off.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let zeros = run.decode_audio(0).unwrap().to_vec();
+    assert!(run.model().file_damaged(), "the lost pages are noticed");
+    assert_eq!(zeros.len(), heard.len());
+    assert_ne!(zeros, heard, "EnCodec read zeros for its weights");
+}

@@ -133,12 +133,20 @@ fn model_version(model: &Musicgen) -> String {
 
 impl GgmlBackend {
     /// Runs `work` on the model, loading it again first if it was handed back or its file was
-    /// written over.
+    /// written over. Cut shorter while `work` ran, the file's lost pages read as zeros: what it
+    /// made is dropped.
     fn with_model<T>(&self, work: impl FnOnce(&mut Musicgen) -> Result<T, BackendError>) -> Result<T, BackendError> {
         let mut slot = self.model.lock().unwrap_or_else(|e| e.into_inner());
         self.load_if_needed(&mut slot)?;
-        let result = work(slot.as_mut().expect("loaded above"));
+        let model = slot.as_mut().expect("loaded above");
+        let result = work(model);
         *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        if model.file_damaged() {
+            return Err(BackendError::Inference(format!(
+                "model file {} was written over while in use, so what it was making is dropped (copy a new model beside it and rename it over)",
+                self.path.display()
+            )));
+        }
         result
     }
 
@@ -148,7 +156,10 @@ impl GgmlBackend {
     /// the daemon started would make tracks under the old model's version: it is refused.
     fn load_if_needed(&self, slot: &mut Option<Musicgen>) -> Result<(), BackendError> {
         let mut loaded_from = self.loaded_from.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_some() && loaded_from.as_ref().is_some_and(|file| file.written_over(&self.path)) {
+        let written_over = |model: &Musicgen| {
+            model.file_damaged() || loaded_from.as_ref().is_some_and(|file| file.written_over(&self.path))
+        };
+        if slot.as_ref().is_some_and(written_over) {
             if self.live_radios.load(Ordering::SeqCst) > 0 {
                 return Err(BackendError::Inference(format!(
                     "model file {} was written over while the radio used it; start the radio again to load it anew",
