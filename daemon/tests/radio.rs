@@ -401,3 +401,38 @@ fn a_model_radio_keeps_its_model_while_its_opening_bridge_renders() {
     );
     d.result("radio_stop", json!({}));
 }
+
+/// A model file touched (or written over no shorter) under a model radio leaves the radio
+/// playing: only pages lost from under the model end it (a model without a radio is loaded
+/// again instead: tests/ggml_backend.rs).
+#[test]
+fn a_model_radio_goes_on_when_its_model_file_is_touched() {
+    let dir = tempdir();
+    let mut d = fixture_daemon(dir.path(), 0, |_| {});
+    d.result("radio_start", json!({"prompt": "lofi", "seed": 2}));
+    while segment(&mut d)["bridge"] == true {}
+    let model = dir.path().join("tiny-q8_0.gguf");
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&model)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    // A new song starts a window at once, which checks the file first.
+    d.result("radio_prompt", json!({"prompt": "sunny jazz"}));
+    let next = loop {
+        let s = segment(&mut d);
+        if s["bridge"] == false && s["track"]["prompt"] == "sunny jazz" {
+            break s;
+        }
+    };
+    assert_eq!(next["track"]["backend"], "ggml");
+    assert!(
+        !d.backlog.iter().any(|v| v["method"] == "radio_stopped"),
+        "{:?}",
+        d.backlog
+    );
+    assert!(d.result("status", json!({}))["radio"].is_object());
+    d.result("radio_stop", json!({}));
+}

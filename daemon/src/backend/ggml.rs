@@ -151,26 +151,30 @@ impl GgmlBackend {
     }
 
     /// Loads the model into `slot` if it is empty, or if its file was written over in place
-    /// since (its mapped weights are no longer the model's; a radio's run of the model cannot
-    /// outlive it, so under a radio that is an error, which stops it). A file changed since
-    /// the daemon started would make tracks under the old model's version: it is refused.
+    /// since (its mapped weights may no longer be the model's). A file changed since the daemon
+    /// started would make tracks under the old model's version: it is refused.
     fn load_if_needed(&self, slot: &mut Option<Musicgen>) -> Result<(), BackendError> {
         let mut loaded_from = self.loaded_from.lock().unwrap_or_else(|e| e.into_inner());
-        let written_over = |model: &Musicgen| {
-            model.file_damaged() || loaded_from.as_ref().is_some_and(|file| file.written_over(&self.path))
-        };
-        if slot.as_ref().is_some_and(written_over) {
+        if let Some(model) = slot.as_ref() {
+            let damaged = model.file_damaged();
+            let written_over = loaded_from.as_ref().is_some_and(|file| file.written_over(&self.path));
             if self.live_radios.load(Ordering::SeqCst) > 0 {
-                return Err(BackendError::Inference(format!(
-                    "model file {} was written over while the radio used it; start the radio again to load it anew",
+                // A radio's run of the model cannot outlive it: with pages lost the radio ends;
+                // written over without a loss (touched, or no shorter) it goes on, reading what
+                // the mapped pages hold now.
+                if damaged {
+                    return Err(BackendError::Inference(format!(
+                        "model file {} was written over while the radio used it; start the radio again to load it anew",
+                        self.path.display()
+                    )));
+                }
+            } else if damaged || written_over {
+                tracing::warn!(
+                    "model file {} was written over while loaded: loading it again",
                     self.path.display()
-                )));
+                );
+                *slot = None;
             }
-            tracing::warn!(
-                "model file {} was written over while loaded: loading it again",
-                self.path.display()
-            );
-            *slot = None;
         }
         if slot.is_some() {
             return Ok(());
