@@ -63,9 +63,13 @@ pub enum QueueEvent {
         play: bool,
         cached: bool,
     },
+    /// `prefetch` and `stand_in` as the job's: a client may say a prefetch's failure once, and
+    /// leave a stand-in's to the track it stood in for.
     Error {
         track_id: String,
         error: RpcError,
+        prefetch: bool,
+        stand_in: bool,
     },
 }
 
@@ -339,7 +343,12 @@ impl Queue {
             Err(BackendError::Cancelled) => return None,
             Err(BackendError::Inference(message)) => {
                 let error = RpcError::new(ErrorReason::ModelInferenceFailed, message);
-                return Some(QueueEvent::Error { track_id, error });
+                return Some(QueueEvent::Error {
+                    track_id,
+                    error,
+                    prefetch: job.prefetch,
+                    stand_in: job.stand_in,
+                });
             }
         };
         let info = backend.info();
@@ -364,6 +373,8 @@ impl Queue {
                 Err(e) => QueueEvent::Error {
                     track_id,
                     error: RpcError::new(ErrorReason::CacheWriteError, e.to_string()),
+                    prefetch: job.prefetch,
+                    stand_in: job.stand_in,
                 },
             },
         )

@@ -251,6 +251,10 @@ fn sweep_free_space(format: &str, stages: impl Fn(u64) -> Vec<u64>) {
         } else {
             failed += 1;
             assert_eq!(outcome["code"], "CACHE_WRITE_ERROR", "{free} bytes free: {outcome}");
+            assert_eq!(
+                (&outcome["prefetch"], &outcome["stand_in"]),
+                (&json!(false), &json!(false))
+            );
             let message = outcome["message"].as_str().unwrap();
             assert!(
                 message.starts_with("cannot write to the cache at ") && message.contains("No space left on device"),

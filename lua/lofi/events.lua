@@ -6,7 +6,7 @@ local M = {}
 ---| "generation_start"    { track_id }
 ---| "generation_progress" { track_id, percent, eta_sec, tokens_generated, tokens_estimated }
 ---| "generation_complete" { track_id, path, duration_sec, prompt, seed, ... }
----| "generation_error"    { track_id, message, code }
+---| "generation_error"    { track_id, message, code, prefetch, stand_in }
 ---| "playback_start"      { track_id }
 ---| "playback_pause"      { track_id }
 ---| "playback_resume"     { track_id }

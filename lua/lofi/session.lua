@@ -75,17 +75,18 @@ local reactions = {
   end,
   generation_error = function(data)
     progress.finish(data.track_id)
-    local asked = requested[data.track_id]
     requested[data.track_id] = nil
-    if asked or not failed_ahead[data.code] then
-      failed_ahead[data.code] = failed_ahead[data.code] or not asked
-      local what = asked and "generating %s" or "making %s ahead"
-      ui.notify(
-        ("lofi: " .. what .. " failed: %s (%s)"):format(data.track_id, data.message, data.code),
-        vim.log.levels.ERROR
-      )
-    end
     M.refresh({ "status" })
+    -- A stand-in's failure is followed by the outcome of the track it stood in for.
+    if data.stand_in == true or (data.prefetch == true and failed_ahead[data.code]) then
+      return
+    end
+    failed_ahead[data.code] = failed_ahead[data.code] or data.prefetch == true
+    local what = data.prefetch == true and "making %s ahead" or "generating %s"
+    ui.notify(
+      ("lofi: " .. what .. " failed: %s (%s)"):format(data.track_id, data.message, data.code),
+      vim.log.levels.ERROR
+    )
   end,
   daemon_error = function(data)
     ui.notify(("lofi: %s (%s)"):format(data.message, data.code), vim.log.levels.ERROR)

@@ -269,7 +269,7 @@ impl Server {
                 engine.add_stream(track);
                 Some(engine)
             }
-            QueueEvent::Error { track_id, error } => {
+            QueueEvent::Error { track_id, error, .. } => {
                 let mut engine = self.engine();
                 engine.stream_failed(&track_id, &error.message);
                 Some(engine)

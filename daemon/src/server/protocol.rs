@@ -108,9 +108,20 @@ pub fn generation(event: &QueueEvent, cache: &Cache) -> Option<Outgoing> {
             }
             notification("generation_complete", params)
         }
-        QueueEvent::Error { track_id, error } => notification(
+        QueueEvent::Error {
+            track_id,
+            error,
+            prefetch,
+            stand_in,
+        } => notification(
             "generation_error",
-            json!({ "track_id": track_id, "message": error.message, "code": error.reason }),
+            json!({
+                "track_id": track_id,
+                "message": error.message,
+                "code": error.reason,
+                "prefetch": prefetch,
+                "stand_in": stand_in,
+            }),
         ),
     })
 }
