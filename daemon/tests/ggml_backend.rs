@@ -226,19 +226,8 @@ fn a_model_file_cut_shorter_during_a_generation_fails_the_track_not_the_daemon()
     let dir = tempdir();
     let model = fixture_model(dir.path());
     let original = std::fs::read(&model).unwrap();
-    let args = [
-        "--backend",
-        "ggml",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        THREADS,
-    ];
     // Each decoder step 20 ms slower: 2 s of audio (100 steps) take over 2 s.
-    let mut d = Daemon::start_with(dir.path(), &args, |cmd| {
-        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
-            .env("LOFI_TEST_STEP_DELAY_MS", "20");
-    });
+    let mut d = common::fixture_daemon(dir.path(), 20, |_| {});
     let request = json!({"prompt": "rain", "duration_sec": 2, "seed": 3});
     let ack = d.result("generate", request.clone());
     d.notification("generation_progress", |p| p["track_id"] == ack["track_id"]);

@@ -330,7 +330,9 @@ pub fn fixture_daemon(dir: &Path, step_delay_ms: u32, configure: impl FnOnce(&mu
         "1",
     ];
     Daemon::start_with(dir, &args, |cmd| {
-        cmd.env("LOFI_TEST_STEP_DELAY_MS", step_delay_ms.to_string());
+        // The step delay is a test hook: without the hooks on, it was ignored.
+        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
+            .env("LOFI_TEST_STEP_DELAY_MS", step_delay_ms.to_string());
         configure(cmd);
     })
 }
@@ -338,7 +340,6 @@ pub fn fixture_daemon(dir: &Path, step_delay_ms: u32, configure: impl FnOnce(&mu
 /// [`fixture_daemon`] heard through the `none` output's real-time capture at [`capture_path`].
 pub fn listened_fixture_daemon(dir: &Path, step_delay_ms: u32) -> Daemon {
     fixture_daemon(dir, step_delay_ms, |cmd| {
-        cmd.env("LOFI_DAEMON_TEST_HOOKS", "1")
-            .env("LOFI_TEST_CAPTURE", capture_path(dir));
+        cmd.env("LOFI_TEST_CAPTURE", capture_path(dir));
     })
 }
