@@ -78,6 +78,13 @@ impl PidFile {
         }
     }
 
+    /// No pid file: [`PidFile::remove`] has nothing to do.
+    pub fn none() -> Arc<PidFile> {
+        Arc::new(PidFile {
+            created: Mutex::new(None),
+        })
+    }
+
     fn create_new(path: &Path) -> io::Result<Arc<PidFile>> {
         let mut file = fs::OpenOptions::new()
             .write(true)

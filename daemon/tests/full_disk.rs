@@ -13,7 +13,7 @@ mod common;
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -455,6 +455,53 @@ fn a_pid_file_on_a_full_disk_fails_the_start_and_is_not_left_in_the_way() {
     filler.file.set_len(0).unwrap();
     let again = start();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+}
+
+/// The default pid file (in `$XDG_RUNTIME_DIR`) serves manual clean-up only: on a full runtime
+/// directory the daemon starts without one, saying so in its log, and plays.
+#[test]
+fn a_full_runtime_directory_leaves_the_daemon_running_without_its_default_pid_file() {
+    let dir = tempdir();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("run"), 16 * PAGE) else {
+        return;
+    };
+    Filler::new(&disk.seen_from_here()).leave(0);
+    let mut command = common::daemon_command();
+    command
+        .args(["--audio-device", "none", "--cache-dir"])
+        .arg(dir.path().join("cache"))
+        .env("XDG_RUNTIME_DIR", &disk.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    disk.inside(&mut command);
+    let mut child = command.spawn().unwrap();
+    let request =
+        r#"{"jsonrpc":"2.0","id":1,"method":"generate","params":{"prompt":"run","duration_sec":1,"play":true}}"#;
+    writeln!(child.stdin.as_mut().unwrap(), "{request}").unwrap();
+    let mut replies = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = replies
+        .find_map(|line| {
+            let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            (v["method"] == "playback_started").then_some(v)
+        })
+        .expect("it plays");
+    assert!(started["params"]["track_id"].is_string());
+    drop(child.stdin.take()); // end of input: the daemon exits
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("cannot write pid file")
+            && said.contains("No space left on device")
+            && said.contains("running without one"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_dir(disk.seen_from_here()).unwrap().count(),
+        1,
+        "only the filler"
+    );
 }
 
 /// A loop playing on a full disk makes nothing ahead: a prefetch at every pass would make a

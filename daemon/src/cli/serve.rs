@@ -9,17 +9,31 @@ use crate::cache::{Cache, CacheLimits};
 use crate::lifecycle::{self, PidFile};
 use crate::server::{self, Server, ServerOptions};
 
+/// The default pid file, or none: it serves manual clean-up only, so a runtime directory that is
+/// full, read-only or not private leaves the daemon playing without one, said in the log. (An
+/// explicit `--pid-file` that cannot be written fails the start.)
+fn default_pid_file() -> Arc<PidFile> {
+    let created = lifecycle::default_pid_file()
+        .map_err(|e| format!("cannot place the pid file: {e}"))
+        .and_then(|path| {
+            PidFile::create(&path, true).map_err(|e| format!("cannot write pid file {}: {e}", path.display()))
+        });
+    created.unwrap_or_else(|e| {
+        tracing::warn!("{e}; running without one");
+        PidFile::none()
+    })
+}
+
 pub fn run(args: ServeArgs) -> Result<(), String> {
     lifecycle::bound_allocator_retention();
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let cache = Cache::open(&cache_dir).map_err(|e| e.to_string())?;
-    let pid_path = match &args.pid_file {
-        Some(path) => path.clone(),
-        None => lifecycle::default_pid_file().map_err(|e| format!("cannot place the pid file: {e}"))?,
+    let pid_file = match &args.pid_file {
+        Some(path) => {
+            PidFile::create(path, false).map_err(|e| format!("cannot write pid file {}: {e}", path.display()))?
+        }
+        None => default_pid_file(),
     };
-    let pid_file = PidFile::create(&pid_path, args.pid_file.is_none())
-        .map_err(|e| format!("cannot write pid file {}: {e}", pid_path.display()))?;
-    let pid_path = pid_file.path().unwrap_or(pid_path);
     lifecycle::exit_on_panic(Arc::clone(&pid_file));
 
     let (backend, backend_fallback) = args.backend.build();
@@ -42,7 +56,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         },
         outbox,
     );
-    tracing::info!(cache = %cache_dir.display(), pid_file = %pid_path.display(), "lofi-daemon started");
+    let pid_path = pid_file.path().map_or("none".to_owned(), |p| p.display().to_string());
+    tracing::info!(cache = %cache_dir.display(), pid_file = %pid_path, "lofi-daemon started");
 
     let exit = {
         let server = Arc::clone(&server);
