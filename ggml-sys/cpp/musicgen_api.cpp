@@ -84,6 +84,16 @@ lofi::EncodecChunks chunks_of(int64_t chunk_frames) {
 // for one more halo per second (4 frames more in 54: ~7 % more upsampling work).
 constexpr lofi::EncodecChunks kStreamChunks{500, 25};
 
+// Audio made after pages of the model's file were lost (mapping_guard.h) is not the model's:
+// none leaves the engine. Says why in `error`.
+bool file_intact(const lofi::MusicgenModel &m, std::string &error) {
+    if (m.mapping_damaged.load()) {
+        error = "the model file " + m.file->path + " was cut shorter while in use";
+        return false;
+    }
+    return true;
+}
+
 // Pushes frames [from, to) of `codes` (codebook-major over `frames` frames) into the state's
 // stream and hands what it decodes to `audio`.
 bool stream_push(const lofi::MusicgenModel &m, lofi_musicgen_state *state, const std::vector<int32_t> &codes, int64_t frames,
@@ -93,7 +103,7 @@ bool stream_push(const lofi::MusicgenModel &m, lofi_musicgen_state *state, const
         slice.insert(slice.end(), codes.begin() + q * frames + from, codes.begin() + q * frames + to);
     }
     std::vector<float> samples;
-    if (!state->stream->push(m, slice.data(), to - from, last, samples, error)) {
+    if (!state->stream->push(m, slice.data(), to - from, last, samples, error) || !file_intact(m, error)) {
         return false;
     }
     if (!samples.empty()) {
@@ -406,7 +416,7 @@ bool lofi_musicgen_decode_audio(lofi_musicgen *model, lofi_musicgen_state *state
     lofi_musicgen_state_codes(state, codes.data());
     std::string error;
     const lofi::EncodecChunks chunks = chunks_of(chunk_frames);
-    const bool decoded = lofi::encodec_decode(m, codes, frames, chunks, state->audio, error);
+    const bool decoded = lofi::encodec_decode(m, codes, frames, chunks, state->audio, error) && file_intact(m, error);
     lofi::release_stage_pages(m, "codec.");
     if (!decoded) {
         state->audio.clear();
