@@ -73,6 +73,18 @@ pub enum QueueEvent {
     },
 }
 
+impl QueueEvent {
+    /// `job` failed with `error`.
+    fn failed(job: &Job, error: RpcError) -> Self {
+        QueueEvent::Error {
+            track_id: job.track_id.clone(),
+            error,
+            prefetch: job.prefetch,
+            stand_in: job.stand_in,
+        }
+    }
+}
+
 /// Storage settings the worker applies to each finished track.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreSettings {
@@ -343,12 +355,7 @@ impl Queue {
             Err(BackendError::Cancelled) => return None,
             Err(BackendError::Inference(message)) => {
                 let error = RpcError::new(ErrorReason::ModelInferenceFailed, message);
-                return Some(QueueEvent::Error {
-                    track_id,
-                    error,
-                    prefetch: job.prefetch,
-                    stand_in: job.stand_in,
-                });
+                return Some(QueueEvent::failed(job, error));
             }
         };
         let info = backend.info();
@@ -370,12 +377,7 @@ impl Queue {
                     play: job.play,
                     cached: false,
                 },
-                Err(e) => QueueEvent::Error {
-                    track_id,
-                    error: RpcError::new(ErrorReason::CacheWriteError, e.to_string()),
-                    prefetch: job.prefetch,
-                    stand_in: job.stand_in,
-                },
+                Err(e) => QueueEvent::failed(job, RpcError::new(ErrorReason::CacheWriteError, e.to_string())),
             },
         )
     }

@@ -157,7 +157,6 @@ impl GgmlBackend {
         let mut loaded_from = self.loaded_from.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(model) = slot.as_ref() {
             let damaged = model.file_damaged();
-            let written_over = loaded_from.as_ref().is_some_and(|file| file.written_over(&self.path));
             if self.live_radios.load(Ordering::SeqCst) > 0 {
                 // A radio's run of the model cannot outlive it: with pages lost the radio ends;
                 // written over without a loss (touched, or no shorter) it goes on, reading what
@@ -168,7 +167,7 @@ impl GgmlBackend {
                         self.path.display()
                     )));
                 }
-            } else if damaged || written_over {
+            } else if damaged || loaded_from.as_ref().is_some_and(|file| file.written_over(&self.path)) {
                 tracing::warn!(
                     "model file {} was written over while loaded: loading it again",
                     self.path.display()
