@@ -361,7 +361,7 @@ impl Queue {
         let info = backend.info();
         let settings = settings.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let meta = crate::generation::track_meta(
-            track_id.clone(),
+            track_id,
             &job.request,
             info,
             settings.format,
