@@ -265,8 +265,9 @@ fn without_a_crossfade_tracks_follow_each_other_gaplessly() {
     d.notification("playback_started", |p| p["track_id"] == b);
     d.notification("playback_started", |p| p["track_id"] == a);
     d.result("stop", json!({}));
-    // A buffer the callback filled with silence while the control thread held the mixer (once
-    // in ~13 runs of the whole suite here, under load) would shift b: said beside a failure.
+    // A buffer the callback filled with silence while the control thread held the mixer would
+    // shift b: said beside a failure (this test failed once in ~13 runs of the whole suite, cause
+    // not known).
     let dropouts = d.result("status", json!({}))["playback"]["dropouts"].clone();
 
     let played = read_played(&out);
