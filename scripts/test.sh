@@ -25,18 +25,32 @@ if [ "$(free_gb)" -lt "$need_gb" ]; then
     echo "warning: only $(free_gb) GB free here; the build and tests need about $need_gb GB" >&2
 fi
 trap 'echo "scripts/test.sh failed with $(free_gb) GB free on this disk" >&2' ERR
+
+# Each stage's wall time, printed as it ends and summed up at the end, so a CI log says where its
+# minutes went (the budget is 60).
+stage_name="install what the tests need"
+stage_start=$SECONDS
+stage_times=""
+stage() {
+    local took=$((SECONDS - stage_start))
+    echo "-- ${took} s: ${stage_name}"
+    stage_times+="$(printf '%6d s  %s' "$took" "$stage_name")"$'\n'
+    stage_name="$1"
+    stage_start=$SECONDS
+    echo "== $1"
+}
 scripts/install-deps.sh test
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== stylua --check"
+stage "stylua --check"
 stylua --check lua plugin tests/lua benches
-echo "== cargo clippy -D warnings"
+stage "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+stage "cargo test"
 # lame is installed above, so the MP3 tests must run rather than skip.
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
-echo "== the MusicGen parity tests on the lower levels of our CPU kernels (attention, ELU, K-quant products; the above ran the CPU's best)"
+stage "the MusicGen parity tests on the lower levels of our CPU kernels (attention, ELU, K-quant products; the above ran the CPU's best)"
 # (avx-vnni where the daemon finds this CPU runs it: elsewhere that cap would run avx2 again)
 [ -x target/debug/lofi-daemon ] || cargo build -q --locked -p lofi-daemon
 if LOFI_CPU_KERNELS=avx-vnni target/debug/lofi-daemon --version --verbose | grep "kernels.*: avx-vnni " >/dev/null; then
@@ -44,20 +58,22 @@ if LOFI_CPU_KERNELS=avx-vnni target/debug/lofi-daemon --version --verbose | grep
 fi
 LOFI_CPU_KERNELS=avx2 cargo test --locked -p musicgen --test parity
 LOFI_CPU_KERNELS=portable cargo test --locked -p musicgen --test parity
-echo "== the kernel benchmarks build (benches/kernels.sh --build)"
+stage "the kernel benchmarks build (benches/kernels.sh --build)"
 benches/kernels.sh --build
-echo "== GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"
+stage "GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"
 scripts/test-cpu-variants.sh
 drop_in_ci target/release-build
-echo "== the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scripts/test-vulkan.sh)"
+stage "the MusicGen engine on a GPU backend (Vulkan over Mesa's lavapipe; scripts/test-vulkan.sh)"
 scripts/test-vulkan.sh
 drop_in_ci target/vulkan
-echo "== the engine's tests built for 64-bit ARM, under qemu-user (scripts/test-aarch64.sh)"
+stage "the engine's tests built for 64-bit ARM, under qemu-user (scripts/test-aarch64.sh)"
 scripts/test-aarch64.sh
 drop_in_ci target/aarch64 target/aarch64-variants target/aarch64-alsa
-echo "== model converter tests (scripts/test_convert.py)"
+stage "model converter tests (scripts/test_convert.py)"
 LOFI_QUANTIZE=target/debug/lofi-quantize .venv/bin/python scripts/test_convert.py
-echo "== install.sh --model from a Hugging Face cache, offline (scripts/test_install_model.sh)"
+stage "install.sh --model from a Hugging Face cache, offline (scripts/test_install_model.sh)"
 scripts/test_install_model.sh
-echo "== plugin tests (busted in headless Neovim 0.11, against target/debug/lofi-daemon)"
+stage "plugin tests (busted in headless Neovim 0.11, against target/debug/lofi-daemon)"
 .venv/bin/nvim -l tests/lua/run.lua tests/lua
+stage "done"
+printf '== stage times (%d s in all)\n%s' "$SECONDS" "$stage_times"
