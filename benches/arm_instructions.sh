@@ -21,10 +21,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/aarch64-env.sh
 cargo build -q --locked --target "$aarch64_triple" -p ggml-sys
-build=$(ls -td "target/aarch64/$aarch64_triple/debug/build/ggml-sys-"*/out | head -1)
+source benches/kernels/build.sh
+build=$(ggml_install "target/aarch64/$aarch64_triple/debug")
 out=target/bench-kernels
 mkdir -p "$out"
-source benches/kernels/build.sh
 build_kernel_bench aarch64-linux-gnu-g++ "$build" instructions "$out/instructions-aarch64"
 unset CARGO_TARGET_DIR
 benches/kernels.sh --build # x86-64's, as target/bench-kernels/instructions

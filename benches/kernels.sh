@@ -11,15 +11,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Only GGML's headers and its fp16 conversions are taken from the build: with --build any debug
 # build of ggml-sys does (scripts/test.sh's cargo test made one; building it alone would build
 # GGML again, with other features).
+source benches/kernels/build.sh
 if [ "${1:-}" != --build ]; then
   cargo build --release -q -p ggml-sys
-  build=$(ls -td target/release/build/ggml-sys-*/out | head -1)
+  build=$(ggml_install target/release)
 else
-  compgen -G "target/debug/build/ggml-sys-*/out/lib/libggml-base.a" >/dev/null || cargo build -q -p ggml-sys
-  build=$(ls -td target/debug/build/ggml-sys-*/out | head -1)
+  compgen -G "target/debug/ggml-cmake/*/lib/libggml-base.a" >/dev/null || cargo build -q -p ggml-sys
+  build=$(ggml_install target/debug)
 fi
 mkdir -p target/bench-kernels
-source benches/kernels/build.sh
 # (instructions: benches/arm_instructions.sh's driver, run there under qemu)
 for name in strip_product attention instructions; do
   build_kernel_bench g++ "$build" $name "target/bench-kernels/$name"

@@ -12,8 +12,10 @@
 //!   GGML as shared libraries plus one ggml-cpu module per variant (`libggml-cpu-NAME.so`), of
 //!   which the engine loads the best for the CPU it runs on. Release binaries are built that way
 //!   (scripts/build-release.sh); CPU only.
+use std::collections::hash_map::DefaultHasher;
 use std::env;
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -38,9 +40,10 @@ fn main() {
     );
     let include_dir = ggml_src.join("include");
 
+    let cmake_dir = cmake_dir(&out_dir, &ggml_src);
     let engine = match cpu_variants_wanted() {
-        None => build_ggml(&ggml_src, &out_dir),
-        Some(variants) => build_ggml_with_cpu_variants(&ggml_src, &out_dir, &variants),
+        None => build_ggml(&ggml_src, &cmake_dir),
+        Some(variants) => build_ggml_with_cpu_variants(&ggml_src, &cmake_dir, &out_dir, &variants),
     };
     build_engine(&manifest_dir.join("cpp"), &include_dir, &engine);
     generate_bindings(&manifest_dir.join("cpp/lofi_ggml.h"), &out_dir);
@@ -157,10 +160,48 @@ fn cpu_variants_wanted() -> Option<Vec<&'static str>> {
     )
 }
 
+/// Where GGML's CMake builds and installs: `target/PROFILE/ggml-cmake/KEY`, KEY a hash of all
+/// that decides the build, rather than OUT_DIR. Cargo runs this script again under a new OUT_DIR
+/// whenever ggml-sys is hashed anew — as another package selection does (`cargo test -p musicgen`
+/// after a workspace build), resolving a build dependency's features otherwise — and GGML would
+/// be compiled again each time (1-2 minutes on 2 cores, 3 with CPU variants); here CMake finds
+/// its build up to date. Cargo's lock on the target directory keeps two builds out of it at once.
+fn cmake_dir(out_dir: &Path, ggml_src: &Path) -> PathBuf {
+    let mut hasher = DefaultHasher::new();
+    ggml_src.hash(&mut hasher);
+    for name in [
+        "TARGET",
+        "HOST",
+        "PROFILE",
+        "OPT_LEVEL",
+        "DEBUG",
+        "LOFI_GGML_NATIVE",
+        "LOFI_GGML_CPU_VARIANTS",
+        "CARGO_FEATURE_CUDA",
+        "CARGO_FEATURE_VULKAN",
+        "CARGO_FEATURE_METAL",
+    ] {
+        (name, env::var_os(name)).hash(&mut hasher);
+    }
+    // The compilers and flags the cmake crate hands CMake (CC, CXX_aarch64_unknown_linux_gnu, ...).
+    let mut compiler_settings: Vec<_> = env::vars_os()
+        .filter(|(name, _)| {
+            let name = name.to_string_lossy();
+            ["CC", "CXX", "CFLAGS", "CXXFLAGS", "AR", "CMAKE"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        })
+        .collect();
+    compiler_settings.sort();
+    compiler_settings.hash(&mut hasher);
+    let profile_dir = out_dir.ancestors().nth(3).unwrap();
+    profile_dir.join("ggml-cmake").join(format!("{:016x}", hasher.finish()))
+}
+
 /// Pointing cmake straight at ggml/ fails (it expects to be a subproject: ggml.pc.in), so a
 /// three-line project includes it.
-fn cmake_wrapper(out_dir: &Path) -> PathBuf {
-    let wrapper = out_dir.join("ggml-wrapper");
+fn cmake_wrapper(dir: &Path) -> PathBuf {
+    let wrapper = dir.join("ggml-wrapper");
     fs::create_dir_all(&wrapper).unwrap();
     fs::write(
         wrapper.join("CMakeLists.txt"),
@@ -170,10 +211,11 @@ fn cmake_wrapper(out_dir: &Path) -> PathBuf {
     wrapper
 }
 
-/// GGML's options common to every build here.
-fn ggml_config(ggml_src: &Path, out_dir: &Path) -> cmake::Config {
-    let mut config = cmake::Config::new(cmake_wrapper(out_dir));
+/// GGML's options common to every build here; CMake builds in `dir`/build and installs to `dir`.
+fn ggml_config(ggml_src: &Path, dir: &Path) -> cmake::Config {
+    let mut config = cmake::Config::new(cmake_wrapper(dir));
     config
+        .out_dir(dir)
         .define("GGML_SRC", ggml_src)
         // GGML unoptimised is unusable, whatever the Rust profile.
         .profile("Release")
@@ -193,10 +235,10 @@ fn link_search(install: &Path) {
 }
 
 /// Static GGML with one CPU backend, for this machine or GGML's portable baseline.
-fn build_ggml(ggml_src: &Path, out_dir: &Path) -> EngineBuild {
+fn build_ggml(ggml_src: &Path, cmake_dir: &Path) -> EngineBuild {
     let native = env::var("LOFI_GGML_NATIVE").map(|v| v != "0").unwrap_or(true);
     let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
-    let install = ggml_config(ggml_src, out_dir)
+    let install = ggml_config(ggml_src, cmake_dir)
         .define("BUILD_SHARED_LIBS", "OFF")
         .define("GGML_NATIVE", on(native))
         .define("GGML_CUDA", on(feature("CUDA")))
@@ -230,13 +272,13 @@ fn build_ggml(ggml_src: &Path, out_dir: &Path) -> EngineBuild {
     }
 }
 
-/// Shared GGML (libggml, libggml-base) and a ggml-cpu module per variant, all in `OUT_DIR/lib`;
+/// Shared GGML (libggml, libggml-base) and a ggml-cpu module per variant, all in `cmake_dir/lib`;
 /// the engine loads the best module for the CPU at run time, from its executable's directory
 /// or, for binaries run in this build tree (tests), from that one. The modules are GGML's own
 /// `GGML_CPU_ALL_VARIANTS` targets (`ggml-cpu-haswell`), built one by one by name, so its
 /// CMake decides each one's instruction sets and a variant nobody asked for is never compiled.
-fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&str]) -> EngineBuild {
-    let install = ggml_config(ggml_src, out_dir)
+fn build_ggml_with_cpu_variants(ggml_src: &Path, cmake_dir: &Path, out_dir: &Path, variants: &[&str]) -> EngineBuild {
+    let install = ggml_config(ggml_src, cmake_dir)
         .define("BUILD_SHARED_LIBS", "ON")
         .define("GGML_BACKEND_DL", "ON")
         .define("GGML_CPU", "OFF")
@@ -246,11 +288,10 @@ fn build_ggml_with_cpu_variants(ggml_src: &Path, out_dir: &Path, variants: &[&st
     let lib_dir = install.join("lib");
     remove_cpu_modules(&lib_dir); // a previous build's variant list
 
-    let variants_dir = out_dir.join("cpu-variants");
+    let variants_dir = cmake_dir.join("cpu-variants");
     let module_dir = variants_dir.join("modules");
     let mut config = ggml_config(ggml_src, &variants_dir);
     config
-        .out_dir(&variants_dir)
         .define("BUILD_SHARED_LIBS", "ON")
         .define("GGML_BACKEND_DL", "ON")
         // Its ggml-cpu directory, where the variants' build is defined, is only read with the CPU

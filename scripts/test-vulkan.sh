@@ -4,7 +4,9 @@
 # device that computes on the CPU: the non-CPU path (weights uploaded to the device, graphs
 # split by GGML's scheduler, the frame stage on the CPU) checked on a machine without a GPU.
 # Needs glslc, libvulkan-dev, spirv-headers and mesa-vulkan-drivers (install-deps.sh test).
-# Builds into target/vulkan (GGML with its Vulkan shaders: ~5 minutes on 2 cores the first time).
+# Builds in the workspace's target dir with the workspace's features, so that of what `cargo test`
+# built only GGML (with its Vulkan shaders: ~5 minutes on 2 cores the first time), ggml-sys and
+# musicgen are built again; GGML's patched sources (below) go to target/vulkan.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -43,5 +45,5 @@ fi
 # Debian 12's lavapipe (Mesa 22.3) corrupts memory when GGML batches matrix products into one
 # submission (with only copies and attention on the device it passes; one node at a time too),
 # so the graphs are computed one node at a time here (LOFI_GGML_SYNC_NODES, graph_runner.cpp).
-GGML_VK_VISIBLE_DEVICES=0 LOFI_GGML_SYNC_NODES=1 CARGO_TARGET_DIR="$target" \
-  cargo test --locked -p musicgen --features vulkan --test parity -- --nocapture accelerator model_device
+GGML_VK_VISIBLE_DEVICES=0 LOFI_GGML_SYNC_NODES=1 \
+  cargo test --workspace --locked --features musicgen/vulkan --test parity -- --nocapture accelerator model_device

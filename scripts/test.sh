@@ -51,13 +51,15 @@ stage "cargo test"
 # lame is installed above, so the MP3 tests must run rather than skip.
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
 stage "the MusicGen parity tests on the lower levels of our CPU kernels (attention, ELU, K-quant products; the above ran the CPU's best)"
-# (avx-vnni where the daemon finds this CPU runs it: elsewhere that cap would run avx2 again)
+# (avx-vnni where the daemon finds this CPU runs it: elsewhere that cap would run avx2 again).
+# --workspace, so the test binary is the one cargo test built above: `-p musicgen` alone resolves
+# the dependencies' features otherwise and rebuilt them (3m40s in a CI rehearsal, 2026-12-06).
 [ -x target/debug/lofi-daemon ] || cargo build -q --locked -p lofi-daemon
 if LOFI_CPU_KERNELS=avx-vnni target/debug/lofi-daemon --version --verbose | grep "kernels.*: avx-vnni " >/dev/null; then
-  LOFI_CPU_KERNELS=avx-vnni cargo test --locked -p musicgen --test parity
+  LOFI_CPU_KERNELS=avx-vnni cargo test --workspace --locked --test parity
 fi
-LOFI_CPU_KERNELS=avx2 cargo test --locked -p musicgen --test parity
-LOFI_CPU_KERNELS=portable cargo test --locked -p musicgen --test parity
+LOFI_CPU_KERNELS=avx2 cargo test --workspace --locked --test parity
+LOFI_CPU_KERNELS=portable cargo test --workspace --locked --test parity
 stage "the kernel benchmarks build (benches/kernels.sh --build)"
 benches/kernels.sh --build
 stage "GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"

@@ -1,8 +1,15 @@
 # Sourced (bash), from the repository root: builds one of the kernel benchmarks in benches/kernels
 # with the engine's sources it drives, against GGML's headers and base library (its fp16
-# conversions) from a ggml-sys build's out directory, with the compiler named (g++ for this
+# conversions) as a ggml-sys build installed them (target/PROFILE/ggml-cmake), with the compiler named (g++ for this
 # machine, aarch64-linux-gnu-g++ for benches/arm_instructions.sh).
 #   build_kernel_bench COMPILER GGML_OUT NAME OUTPUT      (NAME: strip_product, attention, instructions)
+#   ggml_install PROFILE_DIR      (the newest static GGML that ggml-sys's build installed there)
+ggml_install() {
+  local base
+  base=$(ls -t "$1"/ggml-cmake/*/lib/libggml-base.a 2>/dev/null | head -1)
+  [ -n "$base" ] || { echo "ggml_install: no static GGML under $1/ggml-cmake" >&2; return 1; }
+  dirname "$(dirname "$base")"
+}
 build_kernel_bench() {
   local compiler=$1 ggml_out=$2 name=$3 output=$4 strips="strip_kernels.cpp strip_kernels_avx2.cpp strip_kernels_avx512.cpp strip_kernels_neon.cpp strip_layout.cpp"
   local attention="kv_kernels.cpp kv_kernels_portable.cpp kv_kernels_avx2.cpp kv_kernels_avx512.cpp kv_kernels_neon.cpp"
