@@ -52,14 +52,23 @@ stage "cargo test"
 LOFI_REQUIRE_LAME=1 cargo test --workspace --locked
 stage "the MusicGen parity tests on the lower levels of our CPU kernels (attention, ELU, K-quant products; the above ran the CPU's best)"
 # (avx-vnni where the daemon finds this CPU runs it: elsewhere that cap would run avx2 again).
-# --workspace, so the test binary is the one cargo test built above: `-p musicgen` alone resolves
-# the dependencies' features otherwise and rebuilt them (3m40s in a CI rehearsal, 2026-12-06).
+# The parity test binary cargo test built above, run as cargo runs it (from its package): any
+# other selection than the whole workspace's (`-p musicgen`, or `--workspace --test parity`, which
+# leaves the other packages' dev-dependencies out) resolves some dependencies' features otherwise
+# and rebuilds them (3m40s, and 74 s, in CI rehearsals on 2026-12-06).
+parity_test=$(cargo test --workspace --locked --no-run --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "parity" and m.get("executable"):
+        print(m["executable"])')
+[ -n "$parity_test" ] || { echo "scripts/test.sh: cargo test built no parity test binary" >&2; exit 1; }
 [ -x target/debug/lofi-daemon ] || cargo build -q --locked -p lofi-daemon
 if LOFI_CPU_KERNELS=avx-vnni target/debug/lofi-daemon --version --verbose | grep "kernels.*: avx-vnni " >/dev/null; then
-  LOFI_CPU_KERNELS=avx-vnni cargo test --workspace --locked --test parity
+  (cd musicgen && LOFI_CPU_KERNELS=avx-vnni "$parity_test")
 fi
-LOFI_CPU_KERNELS=avx2 cargo test --workspace --locked --test parity
-LOFI_CPU_KERNELS=portable cargo test --workspace --locked --test parity
+(cd musicgen && LOFI_CPU_KERNELS=avx2 "$parity_test")
+(cd musicgen && LOFI_CPU_KERNELS=portable "$parity_test")
 stage "the kernel benchmarks build (benches/kernels.sh --build)"
 benches/kernels.sh --build
 stage "GGML's CPU kernels chosen at run time in a release build (scripts/test-cpu-variants.sh)"
