@@ -54,9 +54,6 @@ struct RadioTrack {
     bridge: bool,
     /// Made for a prompt the radio has left: it does not join the playlist, nor parent a segment.
     dropped: bool,
-    /// Taken into the playlist (and so into the seconds ahead): until then the generator counts
-    /// it ahead itself, or it would go on making segments while the server catches up.
-    joined: bool,
 }
 
 struct Shared {
@@ -112,17 +109,6 @@ impl Shared {
 
     fn ahead_sec(&self) -> f64 {
         self.ahead_ms.load(Ordering::Relaxed) as f64 / 1000.0
-    }
-
-    /// Seconds ahead of the listener, counting what was made and announced but has not joined
-    /// the playlist yet (a loaded machine's server may take a while to take it).
-    fn ahead_with_unjoined_sec(&self) -> f64 {
-        let unjoined: f64 = lock(&self.tracks)
-            .iter()
-            .filter(|t| !t.joined && !t.dropped)
-            .map(|t| t.duration_sec)
-            .sum();
-        self.ahead_sec() + unjoined
     }
 }
 
@@ -217,7 +203,6 @@ impl Store {
             duration_sec,
             bridge,
             dropped: song != self.shared.song(),
-            joined: false,
         });
         if !bridge {
             self.shared.segments.fetch_add(1, Ordering::Relaxed);
@@ -300,7 +285,7 @@ fn generate(backend: &dyn Backend, mut source: Box<dyn RadioSource + '_>, store:
     let segment_len = (SEGMENT_SEC * SAMPLE_RATE as f64) as usize * channels;
     let mut pending: Vec<f32> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        if shared.ahead_with_unjoined_sec() >= shared.ahead_max_sec {
+        if shared.ahead_sec() >= shared.ahead_max_sec {
             thread::sleep(Duration::from_millis(100));
             continue;
         }
@@ -459,13 +444,6 @@ impl Radio {
 
     pub fn serial(&self) -> u64 {
         self.serial
-    }
-
-    /// `track_id` has joined the playlist; the seconds ahead were told (`set_ahead`) with it in.
-    pub fn joined(&self, track_id: &str) {
-        if let Some(track) = lock(&self.shared.tracks).iter_mut().rev().find(|t| t.id == track_id) {
-            track.joined = true;
-        }
     }
 
     /// Whether `track_id`, one of this radio's, was made for its prompt of the moment (a

@@ -143,8 +143,7 @@ impl Server {
     }
 
     /// Queues (or plays) a segment and returns the engine's lock it joined under; None for one
-    /// made for the prompt before a new one. The radio hears the seconds ahead with it in before
-    /// it stops counting the segment ahead itself.
+    /// made for the prompt before a new one.
     fn play_segment(&self, track_id: &str, bridge: bool) -> Option<MutexGuard<'_, Engine>> {
         let mut engine = self.engine();
         let bridge_gives_way = {
@@ -162,10 +161,6 @@ impl Server {
             tracing::warn!("radio: cannot play {track_id}: {e}");
         }
         engine.forget_missing();
-        if let Some((radio, _)) = self.radio_slot().as_ref() {
-            radio.set_ahead(engine.seconds_ahead(|id| radio.duration_of(id)));
-            radio.joined(track_id);
-        }
         Some(engine)
     }
 }
