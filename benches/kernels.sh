@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Only GGML's headers and its fp16 conversions are taken from the build: with --build any debug
-# build of ggml-sys does (scripts/test.sh's cargo test made one; building it alone would build
-# GGML again, with other features).
+# build of ggml-sys does (scripts/test.sh's cargo test made one; building it alone would compile
+# the engine again, with other features).
 source benches/kernels/build.sh
 if [ "${1:-}" != --build ]; then
   cargo build --release -q -p ggml-sys

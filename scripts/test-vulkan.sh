@@ -4,9 +4,10 @@
 # device that computes on the CPU: the non-CPU path (weights uploaded to the device, graphs
 # split by GGML's scheduler, the frame stage on the CPU) checked on a machine without a GPU.
 # Needs glslc, libvulkan-dev, spirv-headers and mesa-vulkan-drivers (install-deps.sh test).
-# Builds in the workspace's target dir with the workspace's features, so that of what `cargo test`
-# built only GGML (with its Vulkan shaders: ~5 minutes on 2 cores the first time), ggml-sys and
-# musicgen are built again; GGML's patched sources (below) go to target/vulkan.
+# Builds in the workspace's target dir, on the dependencies `cargo test` built there: GGML with its
+# Vulkan shaders (~5 minutes on 2 cores the first time), ggml-sys, musicgen and tokenizers' macros
+# (this one-target selection resolves their features otherwise) are built again; GGML's patched
+# sources (below) go to target/vulkan.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

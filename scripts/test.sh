@@ -11,7 +11,7 @@ if [ "${CI:-}" = true ]; then
 fi
 # The builds need ~12 GB (a CI clone, 2026-12-05: target/debug 4.4 GB, test-cpu-variants.sh's
 # release build 1.8, test-aarch64.sh's two ARM builds 1.5 and 2.4 with the ARM daemon,
-# test-vulkan.sh's 1.2). In CI each of those stages drops its own folder once it passed, so the
+# test-vulkan.sh's ~0.7, in target/debug since 2026-12-06). In CI each of those stages drops its own folder once it passed, so the
 # disk holds target/debug and one stage's folders at a time: ~9 GB. Say so up front rather than
 # fail half-way with ENOSPC, and name the free space with any failure (a full disk fails a link
 # with a message cargo cuts short).
